@@ -1,0 +1,8 @@
+/** An actor's logic: pure, no I/O, no clock. The runtime loads, decides, appends and evolves. */
+export interface Decider<State, Command, Event> {
+  readonly initialState: (id: string) => State;
+  /** The events a command leads to in this state; throws a `ValidationError` to refuse it. */
+  readonly decide: (command: Command, state: State) => readonly Event[];
+  /** The state after an event. */
+  readonly evolve: (state: State, event: Event) => State;
+}

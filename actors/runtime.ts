@@ -1,0 +1,198 @@
+import type { Clock } from "../core/clock.ts";
+import type { Decider } from "./decider.ts";
+
+/** An event read back from a log, as the runtime needs it. */
+export interface LoggedEvent {
+  readonly seq: number;
+  readonly type: string;
+  readonly data: unknown;
+  readonly at: number;
+}
+
+/** A saved state and the last event folded into it. */
+export interface Snapshot<S> {
+  readonly version: number;
+  /** Commit time of that event. */
+  readonly at: number;
+  readonly state: S;
+}
+
+/** Where the runtime reads logs and keeps snapshots. */
+export interface ActorStorage<S> {
+  read(stream: string, from: number, limit: number): Promise<LoggedEvent[]>;
+  loadSnapshot(stream: string): Promise<Snapshot<S> | null>;
+  saveSnapshot(stream: string, snapshot: Snapshot<S>): Promise<void>;
+}
+
+export interface RuntimeOptions<S, C, E> {
+  readonly decider: Decider<S, C, E>;
+  readonly streamOf: (id: string) => string;
+  readonly storage: ActorStorage<S>;
+  readonly clock: Clock;
+  /** Save a snapshot every this many events. */
+  readonly snapshotEvery?: number;
+  /** Actors idle longer than this are dropped from memory. */
+  readonly idleMs?: number;
+  /** Most actors kept in memory at once. */
+  readonly maxLive?: number;
+  /** Told of every state change (to publish it). */
+  readonly onChange?: (id: string, state: S) => void;
+}
+
+interface Live<S> {
+  state: S;
+  at: number;
+  snapshotVersion: number;
+  lastUsed: number;
+}
+
+/**
+ * Runs actors: state rebuilt from snapshot + log replay, kept in memory while used, evolved with
+ * events once their commit landed, snapshotted every N events, passivated when idle.
+ */
+export class ActorRuntime<S extends { readonly version: number }, C, E extends { readonly type: string }> {
+  readonly #live = new Map<string, Live<S>>();
+  readonly #loading = new Map<string, { promise: Promise<Live<S>>; late: LoggedEvent[] }>();
+  readonly #snapshotEvery: number;
+  readonly #idleMs: number;
+  readonly #maxLive: number;
+
+  constructor(private readonly options: RuntimeOptions<S, C, E>) {
+    this.#snapshotEvery = options.snapshotEvery ?? 100;
+    this.#idleMs = options.idleMs ?? 10 * 60_000;
+    this.#maxLive = options.maxLive ?? 50_000;
+  }
+
+  /** The current state of an actor (initial state if its log is empty). */
+  async state(id: string): Promise<S> {
+    return (await this.#get(id)).state;
+  }
+
+  /** The events a command leads to, decided against the current state. */
+  async decide(id: string, command: C): Promise<readonly E[]> {
+    return this.options.decider.decide(command, (await this.#get(id)).state);
+  }
+
+  /** Folds events whose commit landed into the live actor, if it is in memory. */
+  applyCommitted(id: string, events: readonly LoggedEvent[]): void {
+    const loading = this.#loading.get(id);
+    if (loading) {
+      loading.late.push(...events);
+      return;
+    }
+    const live = this.#live.get(id);
+    if (!live) return;
+    for (const e of events) {
+      if (e.seq <= live.state.version) continue;
+      if (e.seq !== live.state.version + 1) {
+        this.#live.delete(id); // a gap: reload from the log next time
+        return;
+      }
+      live.state = this.options.decider.evolve(live.state, this.#asEvent(e));
+      live.at = e.at;
+    }
+    this.options.onChange?.(id, live.state);
+    this.#maybeSnapshot(id, live);
+  }
+
+  /** The state as it was at a version, or at a time (ms), by replay. */
+  async stateAt(id: string, at: { version: number } | { time: number }): Promise<S> {
+    const stream = this.options.streamOf(id);
+    const snap = await this.options.storage.loadSnapshot(stream);
+    const usable = snap && ("version" in at ? snap.version <= at.version : snap.at <= at.time);
+    let state = usable ? snap.state : this.options.decider.initialState(id);
+    let from = (usable ? snap.version : 0) + 1;
+    for (;;) {
+      const page = await this.options.storage.read(stream, from, 1000);
+      for (const e of page) {
+        if ("version" in at ? e.seq > at.version : e.at > at.time) return state;
+        state = this.options.decider.evolve(state, this.#asEvent(e));
+      }
+      if (page.length < 1000) return state;
+      from = page.at(-1)!.seq + 1;
+    }
+  }
+
+  /** Ids of the actors in memory. */
+  liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** Drops idle actors (and the least recently used past `maxLive`). */
+  passivate(): number {
+    const now = this.options.clock.now();
+    let dropped = 0;
+    for (const [id, live] of this.#live) {
+      if (now - live.lastUsed > this.#idleMs) this.#live.delete(id), dropped++;
+    }
+    if (this.#live.size > this.#maxLive) {
+      const byAge = [...this.#live].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+      for (const [id] of byAge.slice(0, this.#live.size - this.#maxLive)) this.#live.delete(id), dropped++;
+    }
+    return dropped;
+  }
+
+  /** Forgets an actor (its log changed elsewhere). */
+  evict(id: string): void {
+    this.#live.delete(id);
+  }
+
+  async #get(id: string): Promise<Live<S>> {
+    const live = this.#live.get(id);
+    if (live) {
+      live.lastUsed = this.options.clock.now();
+      return live;
+    }
+    const pending = this.#loading.get(id);
+    if (pending) return pending.promise;
+    const entry = { promise: this.#load(id), late: [] as LoggedEvent[] };
+    this.#loading.set(id, entry);
+    try {
+      const loaded = await entry.promise;
+      for (const e of entry.late) {
+        if (e.seq === loaded.state.version + 1) {
+          loaded.state = this.options.decider.evolve(loaded.state, this.#asEvent(e));
+          loaded.at = e.at;
+        }
+      }
+      this.#live.set(id, loaded);
+      if (this.#live.size > this.#maxLive * 1.1) this.passivate();
+      return loaded;
+    } finally {
+      this.#loading.delete(id);
+    }
+  }
+
+  async #load(id: string): Promise<Live<S>> {
+    const stream = this.options.streamOf(id);
+    const snap = await this.options.storage.loadSnapshot(stream);
+    let state = snap?.state ?? this.options.decider.initialState(id);
+    let at = snap?.at ?? 0;
+    let from = (snap?.version ?? 0) + 1;
+    for (;;) {
+      const page = await this.options.storage.read(stream, from, 1000);
+      for (const e of page) state = this.options.decider.evolve(state, this.#asEvent(e)), at = e.at;
+      if (page.length < 1000) break;
+      from = page.at(-1)!.seq + 1;
+    }
+    const live = { state, at, snapshotVersion: snap?.version ?? 0, lastUsed: this.options.clock.now() };
+    this.#maybeSnapshot(id, live);
+    return live;
+  }
+
+  #maybeSnapshot(id: string, live: Live<S>): void {
+    if (live.state.version - live.snapshotVersion < this.#snapshotEvery) return;
+    live.snapshotVersion = live.state.version;
+    this.options.storage.saveSnapshot(this.options.streamOf(id), {
+      version: live.state.version,
+      at: live.at,
+      state: live.state,
+    }).catch(() => {
+      live.snapshotVersion = 0; // try again at the next event
+    });
+  }
+
+  #asEvent(e: LoggedEvent): E {
+    return { type: e.type, data: e.data, seq: e.seq } as unknown as E;
+  }
+}

@@ -1,0 +1,75 @@
+import { z } from "zod";
+
+const DEFAULT_WEATHER_API = "https://api.open-meteo.com/v1/forecast";
+
+/** `200/s`, `50/m`, `off` → tokens a second (null = off). */
+const Rate = z.string().trim().transform((s, ctx) => {
+  if (s === "off") return null;
+  const m = /^(\d+(?:\.\d+)?)\s*\/\s*(s|sec|m|min)$/.exec(s);
+  if (!m) {
+    ctx.addIssue({ code: "custom", message: `expected like "200/s" or "off", got "${s}"` });
+    return z.NEVER;
+  }
+  return Number(m[1]) / (m[2]!.startsWith("m") ? 60 : 1);
+});
+
+/** `24h`, `30m`, `90s`, `500ms` or a number of ms → ms. */
+const Duration = z.string().trim().transform((s, ctx) => {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(s);
+  if (!m) {
+    ctx.addIssue({ code: "custom", message: `expected a duration like "24h", got "${s}"` });
+    return z.NEVER;
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"]!;
+  return Math.round(Number(m[1]) * unit);
+});
+
+const Int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const Bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
+const Port = z.union([z.literal("off").transform(() => null), Int(0, 65535)]);
+
+/** Every setting Sluice reads from the environment, with its default. */
+export const ConfigSchema = z.object({
+  PORT: Int(0, 65535).default(8000),
+  HOSTNAME: z.string().default("0.0.0.0"),
+  KV_PATH: z.string().min(1).default("data/sluice.kv"),
+  ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  MQTT_PORT: Port.default(1883),
+  MQTT_URL: z.url().optional(),
+  MQTT_TLS_CERT: z.string().optional(),
+  MQTT_TLS_KEY: z.string().optional(),
+  MQTT_ANONYMOUS_CONNECT: Bool.default(false),
+  AMQP_URL: z.url().optional(),
+  WEATHER_API_URL: z.union([z.literal("off").transform(() => null), z.url()]).default(DEFAULT_WEATHER_API),
+  MAX_BODY_BYTES: Int(256, 60 * 1024).default(49152),
+  SCRIPT_TIMEOUT_MS: Int(10, 600_000).default(5000),
+  MAX_ATTEMPTS: Int(1, 100).default(5),
+  RETRY_BASE_MS: Int(1, 3_600_000).default(1000),
+  DEDUP_WINDOW: Duration.default(24 * 3_600_000),
+  RATE_LIMIT: Rate.default(200),
+  METRICS_TOKEN: z.string().min(1).optional(),
+  SLUICE_MODE: z.enum(["auto", "local", "deploy"]).default("auto"),
+  DENO_DEPLOY: Bool.optional(),
+  SCRIPT_WORKERS: Int(0, 64).default(2),
+});
+
+/** Sluice's settings, parsed and with defaults applied. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Reads the settings from an environment; throws one readable error listing every bad value. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k in ConfigSchema.shape && v !== undefined && v !== ""),
+  );
+  const parsed = ConfigSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid settings:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}
+
+/** True when running on Deno Deploy (or forced to behave as there). */
+export function isDeploy(config: Config): boolean {
+  return config.SLUICE_MODE === "deploy" || (config.SLUICE_MODE === "auto" && config.DENO_DEPLOY === true);
+}

@@ -1,0 +1,122 @@
+/** Sluice's error hierarchy: each error carries a stable code; adapters map codes to answers. */
+export type ErrorCode =
+  | "validation_failed"
+  | "malformed_json"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "payload_too_large"
+  | "rate_limited"
+  | "concurrency_conflict"
+  | "lease_lost"
+  | "unavailable"
+  | "script_failed"
+  | "internal";
+
+/** Base class: a code for machines, a sentence-case message for people. */
+export class SluiceError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that does not have the expected shape or values. */
+export class ValidationError extends SluiceError {
+  constructor(message: string, code: ErrorCode = "validation_failed") {
+    super(code, message);
+  }
+}
+
+/** A body that is not JSON where JSON is required. */
+export class MalformedJsonError extends ValidationError {
+  constructor(message = "Body is not valid JSON") {
+    super(message, "malformed_json");
+  }
+}
+
+/** Missing, unknown or revoked credentials. */
+export class UnauthorizedError extends SluiceError {
+  constructor(message = "A valid token is required") {
+    super("unauthorized", message);
+  }
+}
+
+/** Valid credentials that do not reach this resource. */
+export class ForbiddenError extends SluiceError {
+  constructor(message: string) {
+    super("forbidden", message);
+  }
+}
+
+/** Unknown channel, script, device, task or pump. */
+export class NotFoundError extends SluiceError {
+  constructor(message: string) {
+    super("not_found", message);
+  }
+}
+
+/** Something with that id already exists. */
+export class ConflictError extends SluiceError {
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}
+
+/** A payload over `MAX_BODY_BYTES` or over a KV limit. */
+export class PayloadTooLargeError extends SluiceError {
+  constructor(message: string) {
+    super("payload_too_large", message);
+  }
+}
+
+/** A device over its rate limit. */
+export class RateLimitedError extends SluiceError {
+  constructor(message = "Rate limit exceeded, slow down") {
+    super("rate_limited", message);
+  }
+}
+
+/** A write whose expectation (a stream head, a check) no longer holds. */
+export class ConcurrencyError extends SluiceError {
+  constructor(message: string) {
+    super("concurrency_conflict", message);
+  }
+
+  /** The error for an append that expected another stream head. */
+  static head(stream: string, expected: number, actual: number): ConcurrencyError {
+    return new ConcurrencyError(`Stream "${stream}" is at ${actual}, expected ${expected}`);
+  }
+}
+
+/** This instance no longer owns the writer epoch or a partition lease: stop writing. */
+export class LeaseLostError extends SluiceError {
+  constructor(message: string) {
+    super("lease_lost", message);
+  }
+}
+
+/** A dependency (KV, broker) is not reachable right now. */
+export class UnavailableError extends SluiceError {
+  constructor(message: string) {
+    super("unavailable", message);
+  }
+}
+
+/** A script called inline failed (threw, timed out, returned something that is not JSON). */
+export class ScriptFailedError extends SluiceError {
+  constructor(message: string) {
+    super("script_failed", message);
+  }
+}
+
+/** Turns anything thrown into a message fit for a log line or a task error. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  try {
+    return `Non-error thrown: ${JSON.stringify(err)}`.slice(0, 500);
+  } catch {
+    return "Non-error thrown";
+  }
+}

@@ -1,0 +1,32 @@
+/** What ids and names may look like; the edges validate against these. */
+
+/** Device ids: letters, digits and `_ . : -`, 1–64 characters. */
+export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+/** Channel names: letters, digits, `_` and `-`, 1–64 characters; a leading `_` is Sluice's own. */
+export const CHANNEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+
+/** Script paths: segments of letters, digits, `_` and `-` joined by `/`. */
+export const SCRIPT_PATH = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+){0,7}$/;
+
+/** Channels whose names start with `_` belong to Sluice. */
+export function isSystemChannel(name: string): boolean {
+  return name.startsWith("_");
+}
+
+/** The system channel that carries every pump state change. */
+export const PUMPS_CHANNEL = "_pumps";
+
+/** First path segments that belong to Sluice's own routes and can never be script paths. */
+export const RESERVED_SEGMENTS = [
+  "admin",
+  "channels",
+  "tasks",
+  "pumps",
+  "ws",
+  "mqtt",
+  "healthz",
+  "metrics",
+  "docs",
+  "openapi.json",
+] as const;

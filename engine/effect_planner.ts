@@ -1,0 +1,118 @@
+import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
+import type { PumpState } from "../actors/pump/decider.ts";
+import type { ActorRuntime } from "../actors/runtime.ts";
+import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from "../core/errors.ts";
+import { CHANNEL_NAME, isSystemChannel } from "../core/names.ts";
+import { pumpStream, taskStream, topicStream } from "../core/streams.ts";
+import {
+  MESSAGE_PUBLISHED,
+  type MessagePublishedData,
+  partitionOf,
+  TASK_QUEUED,
+  type TaskQueuedData,
+} from "../core/tasks.ts";
+import type { ChannelRegistry } from "../store/channel_registry.ts";
+import { keys } from "../store/keys.ts";
+import type { Effect } from "./script_api.ts";
+import { WritePlan } from "./write_plan.ts";
+
+/** Who caused the effects: the task (or inline call) whose script produced them. */
+export interface EffectSource {
+  readonly device: string | null;
+  readonly receivedAt: number;
+  readonly taskId?: string;
+}
+
+export interface EffectPlannerOptions {
+  readonly channels: ChannelRegistry;
+  readonly scripts: ReadonlySet<string>;
+  readonly pumps: ActorRuntime<PumpState, PumpCommand, PumpEvent>;
+  readonly maxValueBytes: number;
+}
+
+/** Turns a script run's buffered effects into writes; an invalid effect fails the run. */
+export class EffectPlanner {
+  constructor(private readonly options: EffectPlannerOptions) {}
+
+  async plan(effects: readonly Effect[], source: EffectSource): Promise<WritePlan> {
+    const plan = new WritePlan();
+    for (const effect of effects) await this.#planOne(effect, source, plan);
+    return plan;
+  }
+
+  async #planOne(effect: Effect, source: EffectSource, plan: WritePlan): Promise<void> {
+    switch (effect.kind) {
+      case "queue": {
+        const channel = await this.#channel(effect.channel);
+        if (!this.options.scripts.has(effect.script)) throw new NotFoundError(`Unknown script "${effect.script}"`);
+        const stream = taskStream(channel.name, partitionOf(channel.ordering, source.device));
+        const data: TaskQueuedData = {
+          method: effect.script,
+          params: effect.body,
+          device: source.device,
+          taskId: effect.taskId,
+          receivedAt: source.receivedAt,
+          protocol: "script",
+        };
+        this.#fits(data, "queued task");
+        plan.append(stream, { type: TASK_QUEUED, data });
+        plan.setFromLastAppend(keys.taskIndex(effect.taskId), (p) => p);
+        plan.wake.add(stream);
+        return;
+      }
+      case "publish": {
+        const channel = await this.#channel(effect.channel);
+        const data: MessagePublishedData = {
+          message: effect.message,
+          sender: source.device ?? "_script",
+          protocol: "script",
+        };
+        this.#fits(data, "message");
+        plan.append(topicStream(channel.name), { type: MESSAGE_PUBLISHED, data });
+        if (channel.subscribers.length > 0) plan.wake.add(topicStream(channel.name));
+        return;
+      }
+      case "saveDocument":
+        this.#fits(effect.doc, "document");
+        plan.sets.push({ key: keys.document(effect.collection, effect.id), value: effect.doc });
+        return;
+      case "deleteDocument":
+        plan.deletes.push(keys.document(effect.collection, effect.id));
+        return;
+      case "recordReading": {
+        const events = await this.options.pumps.decide(effect.pumpId, {
+          type: "RecordReading",
+          reading: effect.reading,
+          receivedAt: source.receivedAt,
+          taskId: source.taskId,
+        });
+        for (const event of events) {
+          this.#fits(event.data, "reading");
+          plan.append(pumpStream(effect.pumpId), event, (position, at) => {
+            this.options.pumps.applyCommitted(effect.pumpId, [{ ...event, seq: position.seq, at }]);
+          });
+        }
+        return;
+      }
+      default: {
+        const never: never = effect;
+        throw new Error(`Unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async #channel(name: string) {
+    if (!CHANNEL_NAME.test(name)) throw new ValidationError(`Invalid channel name "${name.slice(0, 80)}"`);
+    if (isSystemChannel(name)) throw new ForbiddenError(`Channel "${name}" belongs to Sluice`);
+    const channel = await this.options.channels.get(name);
+    if (!channel) throw new NotFoundError(`Channel "${name}" does not exist`);
+    return channel;
+  }
+
+  #fits(value: unknown, what: string): void {
+    const size = JSON.stringify(value)?.length ?? 0;
+    if (size > this.options.maxValueBytes) {
+      throw new PayloadTooLargeError(`The ${what} is ${size} bytes, over the limit of ${this.options.maxValueBytes}`);
+    }
+  }
+}

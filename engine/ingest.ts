@@ -1,0 +1,171 @@
+import type { Clock } from "../core/clock.ts";
+import { type Envelope, type IngestResult, senderOf } from "../core/envelope.ts";
+import {
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnauthorizedError,
+  ValidationError,
+} from "../core/errors.ts";
+import { normaliseInvoke } from "../core/invoke_body.ts";
+import { isSystemChannel } from "../core/names.ts";
+import type { RateLimiter } from "../core/rate_limiter.ts";
+import { taskStream, topicStream } from "../core/streams.ts";
+import { positionalTaskId } from "../core/task_id.ts";
+import {
+  MESSAGE_PUBLISHED,
+  type MessagePublishedData,
+  partitionOf,
+  TASK_QUEUED,
+  type TaskQueuedData,
+} from "../core/tasks.ts";
+import type { ChannelConfig, ChannelRegistry } from "../store/channel_registry.ts";
+import type { Committer, Position, SetOp, WriteResult } from "../store/committer.ts";
+import { keys } from "../store/keys.ts";
+
+export interface IngestOptions {
+  readonly kv: Deno.Kv;
+  readonly committer: Committer;
+  readonly channels: ChannelRegistry;
+  readonly scripts: ReadonlySet<string>;
+  readonly clock: Clock;
+  readonly dedupWindowMs: number;
+  readonly maxBodyBytes: number;
+  readonly rateLimiter?: RateLimiter;
+  /** Told of every accepted envelope, with the time from receipt to commit. */
+  readonly onAccepted?: (envelope: Envelope, result: IngestResult) => void;
+}
+
+/**
+ * The one ingest path of every protocol: checks the channel and the body, deduplicates by message
+ * id, appends to the right stream through the group commit, and answers after the commit.
+ */
+export class Ingest {
+  readonly #inflight = new Map<string, Promise<IngestResult>>();
+
+  constructor(private readonly options: IngestOptions) {}
+
+  /** Commits an envelope; throws a `SluiceError` for anything it refuses. */
+  async accept(envelope: Envelope): Promise<IngestResult> {
+    const channel = await this.#channel(envelope);
+    if (this.options.rateLimiter && !this.options.rateLimiter.take(senderOf(envelope.principal))) {
+      throw new RateLimitedError();
+    }
+    this.#checkSize(envelope.body);
+    if (envelope.kind === "invoke") return this.#invoke(envelope, channel);
+    return this.#publish(envelope, channel);
+  }
+
+  async #channel(envelope: Envelope): Promise<ChannelConfig> {
+    const { principal, kind } = envelope;
+    if (isSystemChannel(envelope.channel)) {
+      throw new ForbiddenError(`Channel "${envelope.channel}" belongs to Sluice; only Sluice publishes there`);
+    }
+    const channel = await this.options.channels.get(envelope.channel);
+    if (!channel) throw new NotFoundError(`Channel "${envelope.channel}" does not exist`);
+    if (kind === "invoke" && principal.kind !== "device") {
+      throw principal.kind === "anonymous"
+        ? new UnauthorizedError("Queueing a task needs a device token")
+        : new ForbiddenError("Queueing a task needs a device token (the admin token is not a device)");
+    }
+    if (kind === "message" && principal.kind === "anonymous" && !channel.anonymousPublish) {
+      throw new UnauthorizedError(`Channel "${channel.name}" does not accept anonymous messages`);
+    }
+    return channel;
+  }
+
+  #invoke(envelope: Envelope, channel: ChannelConfig): Promise<IngestResult> {
+    const invoke = normaliseInvoke(envelope.body, channel.defaultScript);
+    if (!this.options.scripts.has(invoke.method)) throw new NotFoundError(`Unknown script "${invoke.method}"`);
+    const device = senderOf(envelope.principal);
+    const stream = taskStream(channel.name, partitionOf(channel.ordering, device));
+    const data: TaskQueuedData = {
+      method: invoke.method,
+      params: invoke.params,
+      device,
+      receivedAt: envelope.receivedAt,
+      protocol: envelope.protocol,
+    };
+    return this.#once(envelope, invoke.id, (sets) =>
+      this.options.committer.write({
+        appends: [{ stream, event: { type: TASK_QUEUED, data } }],
+        sets,
+        wake: [stream],
+      }));
+  }
+
+  #publish(envelope: Envelope, channel: ChannelConfig): Promise<IngestResult> {
+    const stream = topicStream(channel.name);
+    const data: MessagePublishedData = {
+      message: envelope.body,
+      sender: senderOf(envelope.principal),
+      protocol: envelope.protocol,
+    };
+    return this.#once(envelope, undefined, (sets) =>
+      this.options.committer.write({
+        appends: [{ stream, event: { type: MESSAGE_PUBLISHED, data } }],
+        sets,
+        wake: channel.subscribers.length > 0 ? [stream] : [],
+      }));
+  }
+
+  /**
+   * Commits once per (sender, message id) within the dedup window; a resend gets the first
+   * answer. Concurrent resends wait for the first; later ones read the dedup key, which holds
+   * the position the first one got.
+   */
+  async #once(
+    envelope: Envelope,
+    bodyId: string | undefined,
+    commit: (dedupSets: SetOp[]) => Promise<WriteResult>,
+  ): Promise<IngestResult> {
+    const id = this.#messageId(envelope.id, bodyId);
+    const answer = (p: Position, duplicate: boolean): IngestResult =>
+      envelope.kind === "invoke"
+        ? { kind: "invoke", taskId: positionalTaskId(p.stream, p.seq), duplicate }
+        : { kind: "message", seq: p.seq, duplicate };
+    if (id === undefined) return this.#accepted(envelope, answer((await commit([])).positions[0]!, false));
+    const sender = senderOf(envelope.principal);
+    const key = keys.dedup(sender, id);
+    const flight = `${sender}\u0000${id}`;
+    const running = this.#inflight.get(flight);
+    if (running) return { ...(await running), duplicate: true };
+    const promise = (async () => {
+      const prior = (await this.options.kv.get<Position>(key)).value;
+      if (prior) {
+        if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
+          throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
+        }
+        return answer(prior, true);
+      }
+      const res = await commit([{ key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs }]);
+      return this.#accepted(envelope, answer(res.positions[0]!, false));
+    })();
+    this.#inflight.set(flight, promise);
+    try {
+      return await promise;
+    } finally {
+      this.#inflight.delete(flight);
+    }
+  }
+
+  #accepted(envelope: Envelope, result: IngestResult): IngestResult {
+    this.options.onAccepted?.(envelope, result);
+    return result;
+  }
+
+  #messageId(outer: string | undefined, inner: string | undefined): string | undefined {
+    if (outer !== undefined && inner !== undefined && outer !== inner) {
+      throw new ValidationError(`Message id given twice with different values ("${outer}" and "${inner}")`);
+    }
+    return outer ?? inner;
+  }
+
+  #checkSize(body: unknown): void {
+    const size = typeof body === "string" ? body.length : JSON.stringify(body)?.length ?? 0;
+    if (size > this.options.maxBodyBytes) {
+      throw new PayloadTooLargeError(`Message is ${size} bytes, over the limit of ${this.options.maxBodyBytes}`);
+    }
+  }
+}

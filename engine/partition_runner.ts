@@ -1,0 +1,355 @@
+import { afterFailure, nextAttempt, type RetryRules, type RetryState } from "../actors/task_stream/retry_policy.ts";
+import type { Clock } from "../core/clock.ts";
+import { describeError, LeaseLostError } from "../core/errors.ts";
+import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
+import type { Waker } from "../core/waker.ts";
+import type { ChannelRegistry } from "../store/channel_registry.ts";
+import type { Committer } from "../store/committer.ts";
+import { keys } from "../store/keys.ts";
+import { readEvents } from "../store/kv_event_store.ts";
+import type { DeadLetter } from "./dead_letters.ts";
+import type { EffectPlanner } from "./effect_planner.ts";
+import { type Job, jobOf, type Lane, laneKey, subscriberConsumer, TASKS } from "./lanes.ts";
+import type { ScriptExecutor } from "./script_pool.ts";
+import type { Outcome } from "./script_runner.ts";
+import type { ScriptRequest } from "./script_api.ts";
+import { WritePlan } from "./write_plan.ts";
+
+/** A finished task's record. */
+export interface TaskResult {
+  readonly result: unknown;
+  readonly attempts: number;
+  readonly finishedAt: number;
+}
+
+/** Counts of what the runner did, for metrics and logs. */
+export interface RunnerStats {
+  done: number;
+  failedAttempts: number;
+  dead: number;
+  batches: number;
+}
+
+export interface PartitionRunnerOptions {
+  readonly kv: Deno.Kv;
+  readonly committer: Committer;
+  readonly executor: ScriptExecutor;
+  readonly planner: EffectPlanner;
+  readonly channels: ChannelRegistry;
+  readonly waker: Waker;
+  readonly clock: Clock;
+  readonly retry: RetryRules;
+  /** How long results of finished tasks are kept. */
+  readonly resultTtlMs: number;
+  /** Most tasks handed to a worker at once. */
+  readonly batchSize?: number;
+  readonly log?: (line: string) => void;
+}
+
+type LaneJob = ReturnType<typeof jobOf>;
+
+/** What a batch comes to: its writes and the lane's state once they landed. */
+interface Settlement {
+  readonly plan: WritePlan;
+  readonly cursor: number;
+  readonly retry: RetryState | null;
+  readonly done: number;
+  readonly failed?: boolean;
+  readonly dead?: boolean;
+  readonly interrupted?: boolean;
+}
+
+interface LaneState {
+  readonly lane: Lane;
+  loaded: boolean;
+  cursor: number;
+  retry: RetryState | null;
+  active: boolean;
+  dirty: boolean;
+  batchLimit: number;
+  timer?: ReturnType<typeof setTimeout>;
+  running?: { from: number; to: number };
+}
+
+/**
+ * The partition actors: each lane (a task stream, or a topic and one subscriber script) is
+ * drained in order from its cursor; a batch's effects, results and the cursor move land in one
+ * commit, so a crash repeats a run but never its effects.
+ */
+export class PartitionRunner {
+  readonly stats: RunnerStats = { done: 0, failedAttempts: 0, dead: 0, batches: 0 };
+  readonly #lanes = new Map<string, LaneState>();
+  readonly #active = new Set<Promise<void>>();
+  readonly #batchSize: number;
+  #stopping = false;
+
+  constructor(private readonly options: PartitionRunnerOptions) {
+    this.#batchSize = options.batchSize ?? 50;
+  }
+
+  /** Starts taking wake-ups. */
+  start(): void {
+    this.options.waker.listen((wakes) => {
+      for (const w of wakes) this.wakeStream(w.stream, w.seq);
+    });
+  }
+
+  /** Wakes every lane of a stream that has not yet processed `seq` (no seq: every lane). */
+  wakeStream(stream: string, seq?: number): void {
+    if (stream.startsWith(TASK_STREAM_PREFIX)) return this.wake({ stream, consumer: TASKS }, seq);
+    if (stream.startsWith(TOPIC_STREAM_PREFIX)) {
+      this.#lanesOf(stream).then((lanes) => {
+        for (const lane of lanes) this.wake(lane, seq);
+      }).catch((err) => this.#log(`Cannot wake subscribers of ${stream}: ${describeError(err)}`));
+    }
+  }
+
+  /** Makes sure a lane gets drained (unless it is known to be past `seq` already). */
+  wake(lane: Lane, seq?: number): void {
+    if (this.#stopping) return;
+    const key = laneKey(lane);
+    let st = this.#lanes.get(key);
+    if (st && seq !== undefined && st.loaded && !st.active && st.cursor >= seq && !st.retry) return;
+    if (!st) {
+      st = { lane, loaded: false, cursor: 0, retry: null, active: false, dirty: false, batchLimit: this.#batchSize };
+      this.#lanes.set(key, st);
+    }
+    st.dirty = true;
+    if (st.active) return;
+    st.active = true;
+    const run = this.#drain(st).catch((err) => this.#log(`Lane ${key} stopped: ${describeError(err)}`));
+    this.#active.add(run);
+    run.finally(() => this.#active.delete(run));
+  }
+
+  /** Wakes every lane whose cursor is behind its head (work left by a stopped process). */
+  async sweep(): Promise<number> {
+    const heads = new Map<string, number>();
+    for (const prefix of [TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX]) {
+      const iter = this.options.kv.list<number>({
+        start: keys.head(prefix),
+        end: keys.head(prefix.slice(0, -1) + "0"),
+      });
+      for await (const e of iter) heads.set(e.key[1] as string, e.value);
+    }
+    const cursors = new Map<string, number>();
+    for await (const e of this.options.kv.list<number>({ prefix: keys.cursors() })) {
+      cursors.set(`${String(e.key[1])}|${String(e.key[2])}`, e.value);
+    }
+    let woken = 0;
+    for (const [stream, head] of heads) {
+      for (const lane of await this.#lanesOf(stream)) {
+        if ((cursors.get(laneKey(lane)) ?? 0) < head) this.wake(lane), woken++;
+      }
+    }
+    return woken;
+  }
+
+  /** Whether a task is being run right now. */
+  isRunning(stream: string, seq: number, consumer = TASKS): boolean {
+    const r = this.#lanes.get(laneKey({ stream, consumer }))?.running;
+    return !!r && seq >= r.from && seq <= r.to;
+  }
+
+  /** Stops taking work and waits for the batches in flight to commit. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const st of this.#lanes.values()) clearTimeout(st.timer);
+    while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+  }
+
+  async #lanesOf(stream: string): Promise<Lane[]> {
+    if (stream.startsWith(TASK_STREAM_PREFIX)) return [{ stream, consumer: TASKS }];
+    const channel = await this.options.channels.get(stream.slice(TOPIC_STREAM_PREFIX.length));
+    return (channel?.subscribers ?? []).map((s) => ({ stream, consumer: subscriberConsumer(s) }));
+  }
+
+  async #drain(st: LaneState): Promise<void> {
+    try {
+      while (!this.#stopping) {
+        await this.#load(st);
+        const now = this.options.clock.now();
+        if (st.retry && st.retry.nextAt > now) {
+          this.#wakeAt(st, st.retry.nextAt - now);
+          return;
+        }
+        st.dirty = false;
+        const events = await readEvents(this.options.kv, st.lane.stream, st.cursor + 1, st.batchLimit);
+        if (events.length === 0) {
+          if (st.dirty) continue;
+          return;
+        }
+        await this.#runBatch(st, events.map((e) => jobOf(st.lane, e)));
+      }
+    } finally {
+      st.active = false;
+      st.running = undefined;
+      if (st.dirty && !this.#stopping) this.wake(st.lane);
+    }
+  }
+
+  async #load(st: LaneState): Promise<void> {
+    if (st.loaded) return;
+    const [cursor, retry] = await this.options.kv.getMany<[number, RetryState]>([
+      keys.cursor(st.lane.stream, st.lane.consumer),
+      keys.retry(st.lane.stream, st.lane.consumer),
+    ]);
+    st.cursor = cursor.value ?? 0;
+    st.retry = retry.value;
+    st.loaded = true;
+  }
+
+  async #runBatch(st: LaneState, jobs: readonly LaneJob[]): Promise<void> {
+    const runnable: Job[] = [];
+    for (const j of jobs) {
+      if ("error" in j) break;
+      runnable.push(j);
+    }
+    st.running = runnable.length ? { from: runnable[0]!.seq, to: runnable.at(-1)!.seq } : undefined;
+    const outcomes = await this.options.executor.run(runnable.map((j) => this.#request(st, j)));
+    st.running = undefined;
+    this.stats.batches++;
+    const now = this.options.clock.now();
+    let settled = await this.#settle(st, jobs, outcomes, now);
+    try {
+      if (!settled.plan.empty) settled.plan.landed(await this.options.committer.write(settled.plan.toRequest()));
+    } catch (err) {
+      if (err instanceof LeaseLostError) throw err;
+      if (jobs.length > 1) {
+        st.batchLimit = 1; // find the task whose writes KV refuses
+        st.dirty = true;
+        return;
+      }
+      settled = this.#failure(st, jobs[0]!, `Could not commit the run's writes: ${describeError(err)}`, now);
+      try {
+        await this.options.committer.write(settled.plan.toRequest());
+      } catch (again) {
+        if (again instanceof LeaseLostError) throw again;
+        this.#log(`Lane ${laneKey(st.lane)} cannot commit: ${describeError(again)}`);
+        this.#wakeAt(st, this.options.retry.baseDelayMs);
+        return;
+      }
+    }
+    this.stats.done += settled.done;
+    if (settled.dead) this.stats.dead++;
+    if (settled.failed) this.stats.failedAttempts++;
+    st.cursor = settled.cursor;
+    st.retry = settled.retry;
+    st.batchLimit = this.#batchSize;
+    if (settled.interrupted) st.dirty = true;
+    if (settled.failed && settled.retry) {
+      const delay = Math.max(0, settled.retry.nextAt - now);
+      this.options.waker.later(st.lane.stream, delay).catch(() => {});
+      this.#wakeAt(st, delay);
+    }
+  }
+
+  #request(st: LaneState, j: Job): ScriptRequest {
+    return {
+      method: j.method,
+      body: j.params,
+      params: j.params,
+      device: j.device,
+      channel: channelOfLane(st.lane),
+      taskId: j.taskId,
+      attempt: nextAttempt(st.retry, j.seq),
+      receivedAt: new Date(j.receivedAt).toISOString(),
+    };
+  }
+
+  /** The writes that follow from a batch's outcomes: effects and results of the leading successes,
+   * then the first failure's retry or dead-letter record, and the cursor. */
+  async #settle(
+    st: LaneState,
+    jobs: readonly LaneJob[],
+    outcomes: readonly Outcome[],
+    now: number,
+  ): Promise<Settlement> {
+    const plan = new WritePlan();
+    let cursor = st.cursor, done = 0;
+    for (const [i, job] of jobs.entries()) {
+      const outcome = outcomes[i];
+      if ("error" in job) return this.#failure(st, job, job.error, now, plan, cursor, done);
+      if (!outcome) break;
+      if (!outcome.ok && outcome.interrupted) return { ...this.#advance(st, plan, cursor), done, interrupted: true };
+      if (!outcome.ok) return this.#failure(st, job, outcome.error, now, plan, cursor, done, outcome.permanent);
+      try {
+        plan.merge(await this.options.planner.plan(outcome.effects, job));
+      } catch (err) {
+        return this.#failure(st, job, describeError(err), now, plan, cursor, done);
+      }
+      plan.sets.push({
+        key: keys.taskResult(job.taskId),
+        value: {
+          result: outcome.result,
+          attempts: nextAttempt(st.retry, job.seq),
+          finishedAt: now,
+        } satisfies TaskResult,
+        expireIn: this.options.resultTtlMs,
+      });
+      cursor = job.seq;
+      done++;
+    }
+    return { ...this.#advance(st, plan, cursor), done };
+  }
+
+  /** Adds a failed attempt of `job` to the plan: a retry record, or a dead letter and the cursor past it. */
+  #failure(
+    st: LaneState,
+    job: LaneJob,
+    error: string,
+    now: number,
+    plan = new WritePlan(),
+    cursor = st.cursor,
+    done = 0,
+    permanent = false,
+  ): Settlement {
+    const decision = afterFailure(st.retry, job, error, now, this.options.retry, permanent);
+    if (decision.kind === "retry") {
+      plan.sets.push({ key: keys.retry(st.lane.stream, st.lane.consumer), value: decision.state });
+      if (cursor !== st.cursor) plan.sets.push({ key: keys.cursor(st.lane.stream, st.lane.consumer), value: cursor });
+      return { plan, cursor, retry: decision.state, done, failed: true };
+    }
+    const dead: DeadLetter = {
+      taskId: job.taskId,
+      stream: st.lane.stream,
+      consumer: st.lane.consumer,
+      seq: job.seq,
+      method: "method" in job ? job.method : "",
+      params: "params" in job ? job.params : null,
+      device: "device" in job ? job.device : null,
+      attempts: decision.attempts,
+      errors: decision.errors,
+      deadAt: now,
+    };
+    plan.sets.push({ key: keys.deadLetter(job.taskId), value: dead });
+    this.#log(`Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempts: ${error}`);
+    return { ...this.#advance(st, plan, job.seq), done, failed: true, dead: true };
+  }
+
+  /** Moves the cursor to `cursor` in the plan, clearing a retry record it passed. */
+  #advance(st: LaneState, plan: WritePlan, cursor: number): Pick<Settlement, "plan" | "cursor" | "retry"> {
+    let retry = st.retry;
+    if (retry && cursor >= retry.seq) {
+      plan.deletes.push(keys.retry(st.lane.stream, st.lane.consumer));
+      retry = null;
+    }
+    if (cursor !== st.cursor) plan.sets.push({ key: keys.cursor(st.lane.stream, st.lane.consumer), value: cursor });
+    return { plan, cursor, retry };
+  }
+
+  #wakeAt(st: LaneState, delayMs: number): void {
+    clearTimeout(st.timer);
+    st.timer = setTimeout(() => this.wake(st.lane), delayMs + 1);
+  }
+
+  #log(line: string): void {
+    this.options.log?.(line);
+  }
+}
+
+function channelOfLane(lane: Lane): string {
+  return lane.stream.startsWith(TASK_STREAM_PREFIX)
+    ? channelOfTaskStream(lane.stream)
+    : lane.stream.slice(TOPIC_STREAM_PREFIX.length);
+}

@@ -1,0 +1,61 @@
+import type { PumpState } from "../actors/pump/decider.ts";
+import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
+import type { ActorRuntime } from "../actors/runtime.ts";
+import { NotFoundError } from "../core/errors.ts";
+import { PUMP_STREAM_PREFIX, pumpStream } from "../core/streams.ts";
+import type { StoredEvent } from "../store/event_store.ts";
+import { keys } from "../store/keys.ts";
+import { readEvents } from "../store/kv_event_store.ts";
+
+/** A page of a pump's history. */
+export interface EventPage {
+  readonly events: readonly { seq: number; type: string; data: unknown; at: string }[];
+  /** The `from` of the next page, or null at the end. */
+  readonly next: number | null;
+}
+
+/** Read side of the pumps: list, current state, state at a point in time, history pages. */
+export class PumpViews {
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly runtime: ActorRuntime<PumpState, PumpCommand, PumpEvent>,
+  ) {}
+
+  /** Pump ids in order, from `after` on, at most `limit`; `only` limits the list to that pump. */
+  async ids(limit: number, after?: string, only?: string): Promise<string[]> {
+    if (only !== undefined) {
+      return (await this.kv.get(keys.head(pumpStream(only)))).versionstamp ? [only] : [];
+    }
+    const out: string[] = [];
+    const iter = this.kv.list({
+      start: after ? [...keys.head(pumpStream(after)), ""] : keys.head(PUMP_STREAM_PREFIX),
+      end: keys.head(PUMP_STREAM_PREFIX.slice(0, -1) + "0"),
+    }, { limit });
+    for await (const e of iter) out.push((e.key[1] as string).slice(PUMP_STREAM_PREFIX.length));
+    return out;
+  }
+
+  /** Current state; `NotFoundError` for a pump with no readings. */
+  async state(id: string): Promise<PumpState> {
+    const state = await this.runtime.state(id);
+    if (state.version === 0) throw new NotFoundError(`Pump "${id}" has no readings`);
+    return state;
+  }
+
+  /** The state as of a version, or as of an ISO time of recording. */
+  async stateAt(id: string, at: { version: number } | { time: number }): Promise<PumpState> {
+    await this.state(id);
+    return this.runtime.stateAt(id, at);
+  }
+
+  /** A page of events from seq `from`. */
+  async events(id: string, from: number, limit: number): Promise<EventPage> {
+    const page: StoredEvent[] = await readEvents(this.kv, pumpStream(id), from, limit + 1);
+    if (page.length === 0 && from <= 1) throw new NotFoundError(`Pump "${id}" has no readings`);
+    const shown = page.slice(0, limit);
+    return {
+      events: shown.map((e) => ({ seq: e.seq, type: e.type, data: e.data, at: new Date(e.at).toISOString() })),
+      next: page.length > limit ? page[limit]!.seq : null,
+    };
+  }
+}

@@ -1,0 +1,82 @@
+import { randomTaskId } from "../core/task_id.ts";
+import { ValidationError } from "../core/errors.ts";
+import type { Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
+
+/** What a context needs from its host. */
+export interface ContextHost {
+  readonly scripts: ReadonlySet<string>;
+  readonly settings: ScriptSettings;
+  readonly getDocument: (collection: string, id: string) => Promise<unknown | null>;
+  readonly httpTimeoutMs: number;
+}
+
+/** A context whose writes are buffered; `seal()` ends the run and hands them over. */
+export function bufferedContext(
+  request: ScriptRequest,
+  host: ContextHost,
+): { ctx: ScriptContext; seal(): Effect[] } {
+  let effects: Effect[] | null = [];
+  const push = (e: Effect) => {
+    if (!effects) throw new Error("This run has ended; its context can no longer write");
+    effects.push(e);
+  };
+  const prefix = `[${request.method}${request.taskId ? ` ${request.taskId.slice(-12)}` : ""}]`;
+  const ctx: ScriptContext = {
+    queue: (channel) => ({
+      queue(script, body) {
+        if (!host.scripts.has(script)) throw new ValidationError(`Unknown script "${script}"`);
+        const taskId = randomTaskId();
+        push({ kind: "queue", channel: String(channel), script, body: toJson(body ?? null), taskId });
+        return { metadata: { status: "success" }, result: { taskId } };
+      },
+    }),
+    publish: (channel, message) => push({ kind: "publish", channel: String(channel), message: toJson(message) }),
+    log: {
+      debug: (...a) => console.debug(prefix, ...a),
+      info: (...a) => console.info(prefix, ...a),
+      warn: (...a) => console.warn(prefix, ...a),
+      error: (...a) => console.error(prefix, ...a),
+    },
+    http: {
+      fetch: (url, init = {}) => {
+        const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
+        return fetch(url, { ...rest, signal: rest.signal ?? AbortSignal.timeout(timeoutMs) });
+      },
+    },
+    documents: {
+      get: (collection, id) => host.getDocument(String(collection), String(id)),
+      save: (collection, id, doc) =>
+        push({ kind: "saveDocument", collection: String(collection), id: String(id), doc: toJson(doc) }),
+      delete: (collection, id) => push({ kind: "deleteDocument", collection: String(collection), id: String(id) }),
+    },
+    pumps: {
+      record: (reading, pumpId) => {
+        const id = pumpId ?? request.device;
+        if (!id) throw new ValidationError("A reading needs a pump id when no device sent the request");
+        push({ kind: "recordReading", pumpId: String(id), reading: toJson(reading) as typeof reading });
+      },
+    },
+    settings: host.settings,
+  };
+  return {
+    ctx,
+    seal() {
+      const out = effects ?? [];
+      effects = null;
+      return out;
+    },
+  };
+}
+
+/** A JSON copy of a value; throws a clear error for what JSON cannot carry. */
+export function toJson(value: unknown): unknown {
+  if (value === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new ValidationError(`Value is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (text === undefined) throw new ValidationError(`Value of type ${typeof value} is not JSON`);
+  return JSON.parse(text);
+}

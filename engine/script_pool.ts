@@ -1,0 +1,221 @@
+import { describeError } from "../core/errors.ts";
+import type { ScriptManifest } from "./manifest.ts";
+import type { ScriptRequest, ScriptSettings } from "./script_api.ts";
+import type { ContextHost } from "./script_context.ts";
+import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
+import type { FromWorker, ToWorker } from "./worker_protocol.ts";
+
+/** Runs scripts: in order, stopping after the first failure. */
+export interface ScriptExecutor {
+  run(requests: readonly ScriptRequest[]): Promise<Outcome[]>;
+  /** False where a busy loop cannot be stopped (no Workers). */
+  readonly isolated: boolean;
+  close(): void;
+}
+
+export interface ExecutorOptions {
+  readonly manifest: ScriptManifest;
+  /** Module that calls `serveWorker` with the same manifest. */
+  readonly workerUrl: URL;
+  readonly settings: ScriptSettings;
+  readonly timeoutMs: number;
+  readonly httpTimeoutMs?: number;
+  readonly getDocument: ContextHost["getDocument"];
+  readonly workers?: number;
+  /** Batches one worker runs side by side (they interleave while awaiting I/O). */
+  readonly concurrencyPerWorker?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** A Worker pool where possible, else in-process runs with a timeout (and a warning). */
+export function createExecutor(options: ExecutorOptions): ScriptExecutor {
+  if (typeof Worker === "undefined") return new InProcessExecutor(options);
+  try {
+    return new WorkerPool(options);
+  } catch (err) {
+    options.log?.(`Script workers unavailable (${describeError(err)}); running scripts in-process`);
+    return new InProcessExecutor(options);
+  }
+}
+
+interface Batch {
+  readonly requests: readonly ScriptRequest[];
+  readonly outcomes: Outcome[];
+  readonly resolve: (o: Outcome[]) => void;
+  currentStart: number;
+}
+
+interface Slot {
+  worker: Worker;
+  readonly batches: Map<number, Batch>;
+}
+
+const GRACE_MS = 500;
+
+/** Scripts in a small pool of Workers; a worker stuck in a busy loop is terminated and replaced. */
+export class WorkerPool implements ScriptExecutor {
+  readonly isolated = true;
+  readonly #slots: Slot[] = [];
+  readonly #waiting: (() => void)[] = [];
+  readonly #watchdog: ReturnType<typeof setInterval>;
+  readonly #perWorker: number;
+  #nextBatch = 0;
+  #closed = false;
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.#perWorker = options.concurrencyPerWorker ?? 32;
+    for (let i = 0; i < (options.workers ?? 2); i++) {
+      const slot: Slot = { worker: null as unknown as Worker, batches: new Map() };
+      this.#spawn(slot);
+      this.#slots.push(slot);
+    }
+    this.#watchdog = setInterval(() => this.#check(), 100);
+  }
+
+  async run(requests: readonly ScriptRequest[]): Promise<Outcome[]> {
+    if (requests.length === 0) return [];
+    let slot = this.#pick();
+    while (!slot) {
+      await new Promise<void>((r) => this.#waiting.push(r));
+      if (this.#closed) return requests.slice(0, 1).map(() => interrupted("Sluice is stopping"));
+      slot = this.#pick();
+    }
+    const id = this.#nextBatch++;
+    const done = new Promise<Outcome[]>((resolve) => {
+      slot.batches.set(id, { requests, outcomes: [], resolve, currentStart: performance.now() });
+    });
+    slot.worker.postMessage({ t: "run", batch: id, requests } satisfies ToWorker);
+    return done;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    for (const slot of this.#slots) {
+      slot.worker.terminate();
+      for (const b of slot.batches.values()) b.resolve([...b.outcomes, interrupted("Sluice is stopping")]);
+      slot.batches.clear();
+    }
+    for (const w of this.#waiting.splice(0)) w();
+  }
+
+  #pick(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.#slots) {
+      if (s.batches.size < this.#perWorker && (!best || s.batches.size < best.batches.size)) best = s;
+    }
+    return best;
+  }
+
+  #spawn(slot: Slot): void {
+    const worker = new Worker(this.options.workerUrl, { type: "module" });
+    slot.worker = worker;
+    worker.onmessage = (e: MessageEvent<FromWorker>) => this.#onMessage(slot, e.data);
+    worker.onerror = (e) => {
+      e.preventDefault();
+      this.#restart(slot, `Script worker failed: ${e.message}`, false);
+    };
+    worker.postMessage(
+      {
+        t: "init",
+        settings: this.options.settings,
+        scripts: Object.keys(this.options.manifest),
+        timeoutMs: this.options.timeoutMs,
+        httpTimeoutMs: this.options.httpTimeoutMs ?? 10_000,
+      } satisfies ToWorker,
+    );
+  }
+
+  #onMessage(slot: Slot, m: FromWorker): void {
+    switch (m.t) {
+      case "outcome": {
+        const b = slot.batches.get(m.batch);
+        if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now();
+        break;
+      }
+      case "end": {
+        const b = slot.batches.get(m.batch);
+        slot.batches.delete(m.batch);
+        b?.resolve(b.outcomes);
+        this.#waiting.shift()?.();
+        break;
+      }
+      case "doc":
+        this.options.getDocument(m.collection, m.id).then(
+          (value) => slot.worker.postMessage({ t: "doc", call: m.call, value } satisfies ToWorker),
+          (err) => slot.worker.postMessage({ t: "doc", call: m.call, error: describeError(err) } satisfies ToWorker),
+        );
+        break;
+      case "beat":
+        break;
+      default: {
+        const never: never = m;
+        throw new Error(`Unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** A worker whose current run is past its limit is blocked (async timeouts end in the worker). */
+  #check(): void {
+    const now = performance.now();
+    for (const slot of this.#slots) {
+      for (const b of slot.batches.values()) {
+        if (now - b.currentStart > this.options.timeoutMs + GRACE_MS) {
+          this.#restart(
+            slot,
+            `Script ran past its time limit of ${this.options.timeoutMs} ms and was stopped (busy loop?)`,
+            true,
+          );
+          break;
+        }
+      }
+    }
+  }
+
+  /** Replaces a worker: overdue runs fail with `reason`, the others were only interrupted. */
+  #restart(slot: Slot, reason: string, onlyOverdueFail: boolean): void {
+    slot.worker.terminate();
+    const now = performance.now();
+    for (const b of slot.batches.values()) {
+      const overdue = now - b.currentStart > this.options.timeoutMs + GRACE_MS;
+      const failed = !onlyOverdueFail || overdue;
+      b.resolve([
+        ...b.outcomes,
+        failed ? { ok: false, error: reason, ms: now - b.currentStart } : interrupted(reason),
+      ]);
+    }
+    slot.batches.clear();
+    this.options.log?.(reason);
+    if (!this.#closed) this.#spawn(slot);
+    for (const w of this.#waiting.splice(0, this.#perWorker)) w();
+  }
+}
+
+/** Runs scripts on the main thread with a timeout; a busy loop cannot be stopped here. */
+export class InProcessExecutor implements ScriptExecutor {
+  readonly isolated = false;
+  readonly #loader: ScriptLoader;
+  readonly #host: ContextHost;
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.#loader = new ScriptLoader(options.manifest);
+    this.#host = {
+      scripts: new Set(Object.keys(options.manifest)),
+      settings: options.settings,
+      httpTimeoutMs: options.httpTimeoutMs ?? 10_000,
+      getDocument: options.getDocument,
+    };
+  }
+
+  async run(requests: readonly ScriptRequest[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    await runInOrder(requests, this.#loader, this.#host, this.options.timeoutMs, (i, o) => outcomes[i] = o);
+    return outcomes;
+  }
+
+  close(): void {}
+}
+
+function interrupted(error: string): Outcome {
+  return { ok: false, error, ms: 0, interrupted: true };
+}

@@ -1,0 +1,96 @@
+import { describeError } from "../core/errors.ts";
+import type { ScriptManifest } from "./manifest.ts";
+import type { Effect, Script, ScriptRequest } from "./script_api.ts";
+import { bufferedContext, type ContextHost, toJson } from "./script_context.ts";
+
+/** What one run of a script came to. `interrupted` runs were cut short by no fault of their own. */
+export type Outcome =
+  | { readonly ok: true; readonly result: unknown; readonly effects: readonly Effect[]; readonly ms: number }
+  | {
+    readonly ok: false;
+    readonly error: string;
+    readonly ms: number;
+    /** Cut short by no fault of its own (a neighbour's busy loop, a stop): run again, uncounted. */
+    readonly interrupted?: boolean;
+    /** The script said retrying cannot help (`PermanentError`). */
+    readonly permanent?: boolean;
+  };
+
+/** Loads scripts from a manifest once each. */
+export class ScriptLoader {
+  readonly #loaded = new Map<string, Promise<Script>>();
+  constructor(private readonly manifest: ScriptManifest) {}
+
+  load(method: string): Promise<Script> {
+    let p = this.#loaded.get(method);
+    if (!p) {
+      const entry = this.manifest[method];
+      if (!entry) return Promise.reject(new Error(`Unknown script "${method}"`));
+      p = entry.load().then((m) => {
+        if (typeof m.default !== "function") throw new Error(`Script "${method}" has no default export function`);
+        return m.default;
+      });
+      p.catch(() => this.#loaded.delete(method));
+      this.#loaded.set(method, p);
+    }
+    return p;
+  }
+}
+
+/**
+ * Runs requests one after the other, in order, and stops after the first failure (later tasks
+ * of an ordered stream must wait for it). Each outcome is reported as soon as it is known.
+ */
+export async function runInOrder(
+  requests: readonly ScriptRequest[],
+  loader: ScriptLoader,
+  host: ContextHost,
+  timeoutMs: number,
+  report: (index: number, outcome: Outcome) => void,
+): Promise<void> {
+  for (const [i, request] of requests.entries()) {
+    const outcome = await runOne(request, loader, host, timeoutMs);
+    report(i, outcome);
+    if (!outcome.ok) return;
+  }
+}
+
+/** Runs one request with a time limit; a throw, a timeout or a non-JSON result is a failure. */
+export async function runOne(
+  request: ScriptRequest,
+  loader: ScriptLoader,
+  host: ContextHost,
+  timeoutMs: number,
+): Promise<Outcome> {
+  const started = performance.now();
+  const { ctx, seal } = bufferedContext(request, host);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const script = await loader.load(request.method);
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Script timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    const value = await Promise.race([Promise.resolve().then(() => script(request, ctx)), timeout]);
+    let result: unknown;
+    try {
+      result = toJson(value);
+    } catch (err) {
+      throw new Error(`Script returned a value that is not JSON (${describeError(err)})`);
+    }
+    return { ok: true, result, effects: seal(), ms: performance.now() - started };
+  } catch (err) {
+    seal();
+    const permanent = (err as { permanent?: unknown } | null)?.permanent === true;
+    return {
+      ok: false,
+      error: describeError(err).slice(0, 2000),
+      ms: performance.now() - started,
+      ...(permanent ? { permanent } : {}),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}

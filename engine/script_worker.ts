@@ -1,0 +1,57 @@
+/// <reference lib="deno.worker" />
+import type { ScriptManifest } from "./manifest.ts";
+import { type ContextHost } from "./script_context.ts";
+import { runInOrder, ScriptLoader } from "./script_runner.ts";
+import type { FromWorker, ToWorker } from "./worker_protocol.ts";
+
+/** Runs inside a Worker: serves batches of script runs for the pool. */
+export function serveWorker(manifest: ScriptManifest): void {
+  const loader = new ScriptLoader(manifest);
+  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextCall = 0;
+  let host: ContextHost | null = null;
+  let timeoutMs = 5000;
+  const post = (m: FromWorker) => self.postMessage(m);
+
+  // A stray error in a script's timer must not take the worker down.
+  self.addEventListener("error", (e) => e.preventDefault());
+  self.addEventListener("unhandledrejection", (e) => e.preventDefault());
+  setInterval(() => post({ t: "beat" }), 100);
+
+  self.onmessage = (e: MessageEvent<ToWorker>) => {
+    const m = e.data;
+    switch (m.t) {
+      case "init":
+        timeoutMs = m.timeoutMs;
+        host = {
+          scripts: new Set(m.scripts),
+          settings: m.settings,
+          httpTimeoutMs: m.httpTimeoutMs,
+          getDocument: (collection, id) =>
+            new Promise((resolve, reject) => {
+              const call = nextCall++;
+              calls.set(call, { resolve, reject });
+              post({ t: "doc", call, collection, id });
+            }),
+        };
+        break;
+      case "run":
+        if (!host) throw new Error("Worker used before init");
+        runInOrder(m.requests, loader, host, timeoutMs, (index, outcome) => {
+          post({ t: "outcome", batch: m.batch, index, outcome });
+        }).finally(() => post({ t: "end", batch: m.batch }));
+        break;
+      case "doc": {
+        const call = calls.get(m.call);
+        calls.delete(m.call);
+        if (m.error) call?.reject(new Error(m.error));
+        else call?.resolve(m.value ?? null);
+        break;
+      }
+      default: {
+        const never: never = m;
+        throw new Error(`Unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  };
+}

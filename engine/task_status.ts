@@ -1,0 +1,70 @@
+import { NotFoundError } from "../core/errors.ts";
+import { positionOfTaskId } from "../core/task_id.ts";
+import type { TaskQueuedData, TaskStatus } from "../core/tasks.ts";
+import { keys } from "../store/keys.ts";
+import type { RetryState } from "../actors/task_stream/retry_policy.ts";
+import type { DeadLetter } from "./dead_letters.ts";
+import type { TaskResult } from "./partition_runner.ts";
+
+/** What `GET /tasks/:id` shows. */
+export interface TaskView {
+  readonly id: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly method: string;
+  readonly device: string | null;
+  readonly result?: unknown;
+  readonly error?: string;
+  readonly errors?: readonly { attempt: number; at: string; error: string }[];
+}
+
+/**
+ * Derives a task's status from where it sits: past the cursor it is done (or dead, when a dead
+ * letter says so); before it, queued, running or waiting for a retry.
+ */
+export async function taskStatus(
+  kv: Deno.Kv,
+  taskId: string,
+  isRunning: (stream: string, seq: number) => boolean,
+): Promise<TaskView> {
+  const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
+  const position = indexed ?? positionOfTaskId(taskId);
+  if (!position) throw new NotFoundError(`No task with id "${taskId}"`);
+  const { stream, seq } = position;
+  const [event, cursor, retry, dead, result] = await kv.getMany<
+    [{ data: TaskQueuedData }, number, RetryState, DeadLetter, TaskResult]
+  >([
+    keys.event(stream, seq),
+    keys.cursor(stream),
+    keys.retry(stream),
+    keys.deadLetter(taskId),
+    keys.taskResult(taskId),
+  ]);
+  const task = event.value?.data;
+  if (!task || (task.taskId ?? taskId) !== taskId) throw new NotFoundError(`No task with id "${taskId}"`);
+  const base = { id: taskId, method: task.method, device: task.device };
+  const errors = (list: RetryState["errors"]) =>
+    list.map((e) => ({ attempt: e.attempt, at: new Date(e.at).toISOString(), error: e.error }));
+  if (dead.value) {
+    const d = dead.value;
+    return { ...base, status: "dead", attempts: d.attempts, error: d.errors.at(-1)?.error, errors: errors(d.errors) };
+  }
+  if ((cursor.value ?? 0) >= seq) {
+    return { ...base, status: "done", attempts: result.value?.attempts ?? 1, result: result.value?.result ?? null };
+  }
+  if (isRunning(stream, seq)) {
+    const attempts = retry.value?.seq === seq ? retry.value.attempts : 0;
+    return { ...base, status: "running", attempts };
+  }
+  if (retry.value?.seq === seq) {
+    const r = retry.value;
+    return {
+      ...base,
+      status: "retrying",
+      attempts: r.attempts,
+      error: r.errors.at(-1)?.error,
+      errors: errors(r.errors),
+    };
+  }
+  return { ...base, status: "queued", attempts: 0 };
+}

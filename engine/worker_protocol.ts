@@ -1,0 +1,21 @@
+import type { ScriptRequest, ScriptSettings } from "./script_api.ts";
+import type { Outcome } from "./script_runner.ts";
+
+/** Messages from the pool to a script worker. */
+export type ToWorker =
+  | {
+    readonly t: "init";
+    readonly settings: ScriptSettings;
+    readonly scripts: readonly string[];
+    readonly timeoutMs: number;
+    readonly httpTimeoutMs: number;
+  }
+  | { readonly t: "run"; readonly batch: number; readonly requests: readonly ScriptRequest[] }
+  | { readonly t: "doc"; readonly call: number; readonly value?: unknown; readonly error?: string };
+
+/** Messages from a script worker to the pool. */
+export type FromWorker =
+  | { readonly t: "outcome"; readonly batch: number; readonly index: number; readonly outcome: Outcome }
+  | { readonly t: "end"; readonly batch: number }
+  | { readonly t: "doc"; readonly call: number; readonly collection: string; readonly id: string }
+  | { readonly t: "beat" };

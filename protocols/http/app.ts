@@ -1,0 +1,53 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Sluice } from "../../sluice.ts";
+import { NotFoundError } from "../../core/errors.ts";
+import { docsPage } from "./docs_page.ts";
+import { errorResponse } from "./errors.ts";
+import type { RouteDeps } from "./route.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { channelRoutes } from "./routes/channels.ts";
+import { type Check, healthRoutes } from "./routes/health.ts";
+import { pumpRoutes } from "./routes/pumps.ts";
+import { scriptRoutes } from "./routes/scripts.ts";
+import { taskRoutes } from "./routes/tasks.ts";
+
+export interface HttpAppOptions {
+  /** Health of the adapters besides KV (mqtt, amqp). */
+  readonly checks?: () => Record<string, Check>;
+  /** Adds routes that must come before the public scripts' catch-all (WebSocket, SSE, dashboard). */
+  readonly mount?: (app: OpenAPIHono, deps: RouteDeps) => void;
+  readonly onAuthFailure?: (req: Request) => void;
+}
+
+/** The HTTP API: every route defined once with its schema, documented at /openapi.json and /docs. */
+export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): OpenAPIHono {
+  const app = new OpenAPIHono();
+  const deps: RouteDeps = {
+    admin: sluice.admin,
+    devices: sluice.devices,
+    maxBodyBytes: sluice.config.MAX_BODY_BYTES,
+    log: (line) => sluice.log.error(line),
+    onAuthFailure: options.onAuthFailure,
+  };
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  healthRoutes(app, deps, sluice, options.checks ?? (() => ({})));
+  adminRoutes(app, deps, sluice);
+  channelRoutes(app, deps, sluice);
+  taskRoutes(app, deps, sluice);
+  pumpRoutes(app, deps, sluice);
+  options.mount?.(app, deps);
+  app.get("/openapi.json", (c) =>
+    c.json(app.getOpenAPIDocument({
+      openapi: "3.0.3",
+      info: {
+        title: "Sluice",
+        version: "0.1.0",
+        description: 'Event-sourced message platform for IoT back-ends. Errors are `{"error": {"code", "message"}}`.',
+      },
+    })));
+  app.get("/docs", (c) => c.html(docsPage()));
+  scriptRoutes(app, deps, sluice);
+  app.notFound((c) => errorResponse(new NotFoundError(`No route ${c.req.method} ${c.req.path}`)));
+  app.onError((err) => errorResponse(err, deps.log));
+  return app;
+}

@@ -1,0 +1,27 @@
+import { type ErrorCode, SluiceError } from "../../core/errors.ts";
+
+const STATUS: Record<ErrorCode, number> = {
+  validation_failed: 400,
+  malformed_json: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  concurrency_conflict: 409,
+  lease_lost: 503,
+  unavailable: 503,
+  script_failed: 500,
+  internal: 500,
+};
+
+/** The HTTP answer for anything thrown: `{"error": {"code", "message"}}` with its status. */
+export function errorResponse(err: unknown, log?: (line: string) => void): Response {
+  if (err instanceof SluiceError) {
+    const headers: HeadersInit = err.code === "rate_limited" ? { "retry-after": "1" } : {};
+    return Response.json({ error: { code: err.code, message: err.message } }, { status: STATUS[err.code], headers });
+  }
+  log?.(`Unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
+}

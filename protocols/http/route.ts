@@ -1,0 +1,108 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Principal } from "../../core/envelope.ts";
+import { ValidationError } from "../../core/errors.ts";
+import type { AdminToken } from "../../store/admin_token.ts";
+import type { DeviceDirectory } from "../../store/device_directory.ts";
+import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
+import { readJson } from "./body.ts";
+import { errorResponse } from "./errors.ts";
+
+/** What every route needs to authenticate and read its input. */
+export interface RouteDeps {
+  readonly admin: AdminToken;
+  readonly devices: DeviceDirectory;
+  readonly maxBodyBytes: number;
+  readonly log: (line: string) => void;
+  /** Told of every failed authentication (brute-force slow-down). */
+  readonly onAuthFailure?: (req: Request) => void;
+}
+
+type Obj = z.ZodType<Record<string, unknown>>;
+
+/** A route, defined once: its docs, its access rule, the schemas of its input. */
+export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType> {
+  readonly method: "get" | "post" | "delete";
+  /** Hono path, e.g. `/admin/devices/:id`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags: readonly string[];
+  readonly access: Access;
+  /** Also take the token from `?token=` (EventSource and WebSocket cannot set headers). */
+  readonly queryToken?: boolean;
+  readonly params?: P;
+  readonly query?: Q;
+  readonly body?: B;
+  readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
+}
+
+/** What a handler gets: parsed, validated input and the caller. */
+export interface Call<P extends Obj, Q extends Obj, B extends z.ZodType> {
+  readonly c: Context;
+  readonly principal: Principal;
+  readonly params: z.infer<P>;
+  readonly query: z.infer<Q>;
+  readonly body: z.infer<B>;
+}
+
+/** Registers a route's OpenAPI description and its handler, which sees only valid input. */
+export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends z.ZodType = z.ZodUnknown>(
+  app: OpenAPIHono,
+  deps: RouteDeps,
+  spec: RouteSpec<P, Q, B>,
+  handler: (call: Call<P, Q, B>) => Response | Promise<Response>,
+): void {
+  app.openAPIRegistry.registerPath({
+    method: spec.method,
+    path: spec.path.replace(/:(\w+)/g, "{$1}"),
+    summary: spec.summary,
+    description: spec.description,
+    tags: [...spec.tags],
+    security: spec.access === "open" ? [] : [{ bearer: [] }],
+    request: {
+      ...(spec.params ? { params: spec.params as never } : {}),
+      ...(spec.query ? { query: spec.query as never } : {}),
+      ...(spec.body ? { body: { content: { "application/json": { schema: spec.body } }, required: true } } : {}),
+    },
+    responses: Object.fromEntries(
+      Object.entries(spec.responses).map(([status, r]) => [
+        status,
+        r.schema ? { description: r.description, content: { "application/json": { schema: r.schema } } } : r,
+      ]),
+    ),
+  });
+  app.on(spec.method.toUpperCase(), spec.path, async (c) => {
+    try {
+      let principal: Principal;
+      try {
+        principal = await principalOf(tokenOf(c.req.raw, spec.queryToken ?? false), deps.admin, deps.devices);
+      } catch (err) {
+        deps.onAuthFailure?.(c.req.raw);
+        throw err;
+      }
+      requireAccess(principal, spec.access);
+      const params = parse(spec.params, c.req.param(), "path");
+      const query = parse(spec.query, c.req.query(), "query");
+      const body = spec.body ? parse(spec.body, await readJson(c.req.raw, deps.maxBodyBytes), "body") : undefined;
+      return await handler({ c, principal, params, query, body } as Call<P, Q, B>);
+    } catch (err) {
+      return errorResponse(err, deps.log);
+    }
+  });
+}
+
+function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
+  if (!schema) return value as z.infer<T>;
+  const res = schema.safeParse(value);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0]!;
+  const path = issue.path.length ? `${where}.${issue.path.join(".")}` : where;
+  throw new ValidationError(`Invalid ${path}: ${issue.message}`);
+}
+
+/** The error body every route may answer with. */
+export const ErrorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string() }),
+}).openapi("Error");

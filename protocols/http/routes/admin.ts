@@ -1,0 +1,106 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
+import type { Sluice } from "../../../sluice.ts";
+import { ValidationError } from "../../../core/errors.ts";
+import { isSystemChannel } from "../../../core/names.ts";
+import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
+import { CreatedDevice, DeviceParams, ListQuery, NewChannel, NewDevice, TaskParams } from "../schemas.ts";
+
+/** Devices, channels, dead letters: the admin token's routes. */
+export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
+  const tags = ["admin"];
+  defineRoute(app, deps, {
+    method: "post",
+    path: "/admin/devices",
+    summary: "Create a device; its token is in this answer only",
+    tags,
+    access: "admin",
+    body: NewDevice,
+    responses: {
+      201: { description: "Created", schema: CreatedDevice },
+      409: { description: "Id taken", schema: ErrorSchema },
+    },
+  }, async ({ c, body }) => c.json(await sluice.devices.create(body.id), 201));
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/devices",
+    summary: "List devices (without tokens)",
+    tags,
+    access: "admin",
+    responses: { 200: { description: "Devices" } },
+  }, async ({ c }) => c.json({ devices: await sluice.devices.list() }));
+
+  defineRoute(app, deps, {
+    method: "delete",
+    path: "/admin/devices/:id",
+    summary: "Revoke a device: its token stops working on every protocol",
+    tags,
+    access: "admin",
+    params: DeviceParams,
+    responses: { 200: { description: "Revoked" }, 404: { description: "No such device", schema: ErrorSchema } },
+  }, async ({ c, params }) => {
+    await sluice.devices.revoke(params.id);
+    return c.json({ id: params.id, revoked: true });
+  });
+
+  defineRoute(app, deps, {
+    method: "post",
+    path: "/admin/channels",
+    summary: "Create a channel",
+    tags,
+    access: "admin",
+    body: NewChannel,
+    responses: { 201: { description: "Created" }, 409: { description: "Name taken", schema: ErrorSchema } },
+  }, async ({ c, body }) => {
+    if (isSystemChannel(body.name)) throw new ValidationError(`Channel names starting with "_" belong to Sluice`);
+    for (const s of [...body.subscribers, ...(body.defaultScript ? [body.defaultScript] : [])]) {
+      if (!(s in sluice.manifest)) throw new ValidationError(`Unknown script "${s}"`);
+    }
+    return c.json(await sluice.channels.create(body), 201);
+  });
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/channels",
+    summary: "List channels",
+    tags,
+    access: "admin",
+    responses: { 200: { description: "Channels" } },
+  }, async ({ c }) => c.json({ channels: await sluice.channels.list() }));
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/dead-letters",
+    summary: "Tasks that failed every attempt, with each attempt's error",
+    tags,
+    access: "admin",
+    query: ListQuery,
+    responses: { 200: { description: "Dead letters" } },
+  }, async ({ c, query }) => {
+    const list = await sluice.deadLetters.list(query.limit);
+    return c.json({
+      deadLetters: list.map((d) => ({
+        ...d,
+        deadAt: new Date(d.deadAt).toISOString(),
+        errors: d.errors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+      })),
+    });
+  });
+
+  defineRoute(app, deps, {
+    method: "post",
+    path: "/admin/dead-letters/:id/retry",
+    summary: "Queue a dead task again at the tail of its stream, keeping its id",
+    tags,
+    access: "admin",
+    params: TaskParams,
+    responses: {
+      202: { description: "Queued again", schema: z.object({ taskId: z.string() }) },
+      404: { description: "No such dead letter", schema: ErrorSchema },
+    },
+  }, async ({ c, params }) => {
+    const { taskId } = await sluice.deadLetters.retry(params.id);
+    return c.json({ taskId }, 202);
+  });
+}

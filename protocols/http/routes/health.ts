@@ -1,0 +1,47 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
+import type { Sluice } from "../../../sluice.ts";
+import { defineRoute, type RouteDeps } from "../route.ts";
+
+/** A dependency's health, reported by each adapter. */
+export type Check = "ok" | "degraded" | "off";
+
+/** Health of every part; 503 only when KV cannot be read. */
+export function healthRoutes(
+  app: OpenAPIHono,
+  deps: RouteDeps,
+  sluice: Sluice,
+  checks: () => Record<string, Check>,
+): void {
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/healthz",
+    summary: "Health: ok, or degraded when a broker is unreachable; 503 only when KV is",
+    tags: ["ops"],
+    access: "open",
+    responses: {
+      200: {
+        description: "Serving",
+        schema: z.object({ status: z.enum(["ok", "degraded"]), checks: z.record(z.string(), z.string()) }),
+      },
+      503: { description: "KV unreachable" },
+    },
+  }, async ({ c }) => {
+    let kv: Check = "ok";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        sluice.kv.get(["health"]),
+        new Promise((_, reject) => timer = setTimeout(() => reject(new Error("timeout")), 2000)),
+      ]);
+    } catch {
+      kv = "degraded";
+    } finally {
+      clearTimeout(timer);
+    }
+    const all = { kv, ...checks() };
+    if (kv !== "ok") return c.json({ status: "degraded", checks: all }, 503);
+    const degraded = Object.values(all).includes("degraded");
+    return c.json({ status: degraded ? "degraded" : "ok", checks: all });
+  });
+}

@@ -1,0 +1,67 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Sluice } from "../../../sluice.ts";
+import { ValidationError } from "../../../core/errors.ts";
+import { requireOwner } from "../auth.ts";
+import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
+import { DeviceParams, EventsQuery, ListQuery, PumpQuery } from "../schemas.ts";
+
+/** Pump state, time travel and history. A device sees only its own pump. */
+export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
+  const tags = ["pumps"];
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/pumps",
+    summary: "Pumps and their state (a device sees only its own)",
+    tags,
+    access: "reader",
+    query: ListQuery,
+    responses: { 200: { description: "Pumps, with `next` to page on" } },
+  }, async ({ c, principal, query }) => {
+    const ids = principal.kind === "device"
+      ? (await sluice.pumps.ids(1, undefined, principal.id))
+      : await sluice.pumps.ids(query.limit, query.after);
+    const pumps = await Promise.all(ids.map((id) => sluice.pumps.state(id).catch(() => null)));
+    const list = pumps.filter((p) => p !== null);
+    return c.json({ pumps: list, next: ids.length === query.limit && principal.kind === "admin" ? ids.at(-1) : null });
+  });
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/pumps/:id",
+    summary: "A pump's state; with `at`, as it was at that version or time (time travel)",
+    tags,
+    access: "reader",
+    params: DeviceParams,
+    query: PumpQuery,
+    responses: {
+      200: { description: "State" },
+      404: { description: "No readings for this pump", schema: ErrorSchema },
+    },
+  }, async ({ c, principal, params, query }) => {
+    requireOwner(principal, params.id, "pump");
+    if (query.at === undefined) return c.json(await sluice.pumps.state(params.id));
+    return c.json(await sluice.pumps.stateAt(params.id, parseAt(query.at)));
+  });
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/pumps/:id/events",
+    summary: "A page of a pump's event history",
+    tags,
+    access: "reader",
+    params: DeviceParams,
+    query: EventsQuery,
+    responses: { 200: { description: "`{events, next}`" } },
+  }, async ({ c, principal, params, query }) => {
+    requireOwner(principal, params.id, "pump");
+    return c.json(await sluice.pumps.events(params.id, query.from, query.limit));
+  });
+}
+
+/** `at` is a version (a whole number) or an ISO time. */
+function parseAt(at: string): { version: number } | { time: number } {
+  if (/^\d+$/.test(at)) return { version: Number(at) };
+  const time = Date.parse(at);
+  if (Number.isNaN(time)) throw new ValidationError(`Invalid query.at: "${at}" is neither a version nor an ISO time`);
+  return { time };
+}

@@ -1,0 +1,50 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Sluice } from "../../../sluice.ts";
+import { NotFoundError } from "../../../core/errors.ts";
+import { principalOf, requireAccess, tokenOf } from "../auth.ts";
+import { readJson } from "../body.ts";
+import { errorResponse } from "../errors.ts";
+import type { RouteDeps } from "../route.ts";
+
+/** `POST /<script path>`: a public script runs inline and answers with what it returns. */
+export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
+  for (const [path, entry] of Object.entries(sluice.manifest)) {
+    if (!entry.public) continue;
+    app.openAPIRegistry.registerPath({
+      method: "post",
+      path: `/${path}`,
+      summary: `Public script ${path}: runs at once and answers with its result`,
+      tags: ["scripts"],
+      security: [{ bearer: [] }],
+      responses: { 200: { description: "What the script returned" } },
+    });
+  }
+  app.post("/*", async (c) => {
+    try {
+      const path = c.req.path.replace(/^\/+|\/+$/g, "");
+      if (!sluice.manifest[path]?.public) throw new NotFoundError(`No public script at /${path}`);
+      let principal;
+      try {
+        principal = await principalOf(tokenOf(c.req.raw, false), deps.admin, deps.devices);
+      } catch (err) {
+        deps.onAuthFailure?.(c.req.raw);
+        throw err;
+      }
+      requireAccess(principal, "device");
+      const device = principal.kind === "device" ? principal.id : null;
+      const body = await readJson(c.req.raw, deps.maxBodyBytes);
+      const receivedAt = sluice.clock.now();
+      const result = await sluice.inline.call({
+        method: path,
+        body: body ?? null,
+        params: body ?? null,
+        device,
+        attempt: 1,
+        receivedAt: new Date(receivedAt).toISOString(),
+      }, { device, receivedAt });
+      return c.json(result as Record<string, unknown>, 200);
+    } catch (err) {
+      return errorResponse(err, deps.log);
+    }
+  });
+}

@@ -1,0 +1,27 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Sluice } from "../../../sluice.ts";
+import { taskStatus } from "../../../engine/task_status.ts";
+import { requireOwner } from "../auth.ts";
+import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
+import { TaskParams, TaskView } from "../schemas.ts";
+
+/** Task status. */
+export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/tasks/:id",
+    summary: "A task's status: queued, running, retrying, done or dead",
+    tags: ["tasks"],
+    access: "reader",
+    params: TaskParams,
+    responses: {
+      200: { description: "The task", schema: TaskView },
+      403: { description: "Another device's task", schema: ErrorSchema },
+      404: { description: "No such task", schema: ErrorSchema },
+    },
+  }, async ({ c, principal, params }) => {
+    const view = await taskStatus(sluice.kv, params.id, (s, seq) => sluice.runner.isRunning(s, seq));
+    requireOwner(principal, view.device, "task");
+    return c.json(view);
+  });
+}

@@ -1,0 +1,62 @@
+import { z } from "@hono/zod-openapi";
+import { CHANNEL_NAME, DEVICE_ID, SCRIPT_PATH } from "../../core/names.ts";
+
+/** Shared request and response schemas of the HTTP API. */
+export const DeviceId = z.string().regex(
+  DEVICE_ID,
+  "must be 1–64 letters, digits or _ . : - (starting with a letter or digit)",
+)
+  .openapi({ example: "pump-001" });
+export const ChannelName = z.string().regex(CHANNEL_NAME, "must be 1–64 letters, digits, _ or -")
+  .openapi({ example: "blog_queuing" });
+export const ScriptPath = z.string().regex(SCRIPT_PATH, "must be a script path like blog/queues/processor");
+
+export const DeviceParams = z.object({ id: DeviceId });
+export const ChannelParams = z.object({ ch: ChannelName });
+export const TaskParams = z.object({ id: z.string().min(1).max(400) });
+
+export const NewDevice = z.object({ id: DeviceId }).strict().openapi("NewDevice");
+export const CreatedDevice = z.object({ id: z.string(), token: z.string() }).openapi("CreatedDevice");
+
+export const NewChannel = z.object({
+  name: ChannelName,
+  ordering: z.enum(["device", "channel", "none"]).default("device"),
+  anonymousPublish: z.boolean().default(false),
+  anonymousSubscribe: z.boolean().default(false),
+  subscribers: z.array(ScriptPath).max(20).default([]),
+  defaultScript: ScriptPath.optional(),
+}).strict().openapi("NewChannel");
+
+export const InvokeBody = z.unknown().openapi("InvokeBody", {
+  description: "`{method, params?, id?}`, `{method, data}` (becomes `params.data`), or for a channel with a " +
+    "default script a bare CSV string or an object without `method`.",
+  example: {
+    method: "blog/queues/processor",
+    params: { data: "21.5,1.2,45.50:-73.56,2026-11-25T10:00:00Z" },
+    id: "m-1",
+  },
+});
+export const Accepted = z.object({ taskId: z.string(), duplicate: z.boolean().optional() }).openapi("TaskAccepted");
+export const Published = z.object({ seq: z.number().int(), duplicate: z.boolean().optional() }).openapi("Published");
+
+export const TaskView = z.object({
+  id: z.string(),
+  status: z.enum(["queued", "running", "retrying", "done", "dead"]),
+  attempts: z.number().int(),
+  method: z.string(),
+  device: z.string().nullable(),
+  result: z.unknown().optional(),
+  error: z.string().optional(),
+}).openapi("Task");
+
+export const PumpQuery = z.object({
+  at: z.string().optional().openapi({ description: "A version number, or an ISO time of recording" }),
+});
+export const EventsQuery = z.object({
+  from: z.coerce.number().int().min(1).default(1),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: z.string().max(200).optional(),
+});

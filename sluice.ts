@@ -1,0 +1,176 @@
+import { pumpDecider, type PumpState } from "./actors/pump/decider.ts";
+import type { PumpCommand, PumpEvent } from "./actors/pump/events.ts";
+import { ActorRuntime } from "./actors/runtime.ts";
+import { type Config, isDeploy } from "./config.ts";
+import { type Clock, systemClock } from "./core/clock.ts";
+import { consoleLogger, type Logger } from "./core/log.ts";
+import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
+import { RateLimiter } from "./core/rate_limiter.ts";
+import { pumpStream } from "./core/streams.ts";
+import { DeadLetters } from "./engine/dead_letters.ts";
+import { EffectPlanner } from "./engine/effect_planner.ts";
+import { Ingest } from "./engine/ingest.ts";
+import { InlineRunner } from "./engine/inline_runner.ts";
+import type { ScriptManifest } from "./engine/manifest.ts";
+import { PartitionRunner } from "./engine/partition_runner.ts";
+import { PumpViews } from "./engine/pump_views.ts";
+import { createExecutor, type ScriptExecutor } from "./engine/script_pool.ts";
+import { manifest as defaultManifest } from "./scripts/manifest.ts";
+import { type AdminToken, loadAdminToken } from "./store/admin_token.ts";
+import { ChannelRegistry } from "./store/channel_registry.ts";
+import { type CommitStats, Committer } from "./store/committer.ts";
+import { DeviceDirectory } from "./store/device_directory.ts";
+import { keys } from "./store/keys.ts";
+import { KvActorStorage } from "./store/kv_actor_storage.ts";
+import { KvQueueWaker } from "./store/kv_queue_waker.ts";
+import { claimWriterEpoch } from "./store/writer_epoch.ts";
+
+/** What `openSluice` needs beyond the settings; tests swap the manifest, clock and logger. */
+export interface SluiceOptions {
+  readonly config: Config;
+  readonly manifest?: ScriptManifest;
+  /** Worker module serving the same manifest (see `engine/worker_entry.ts`). */
+  readonly workerUrl?: URL;
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  readonly onCommit?: (stats: CommitStats) => void;
+}
+
+/** The running core: every service the protocol adapters use. */
+export interface Sluice {
+  readonly config: Config;
+  readonly kv: Deno.Kv;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly admin: AdminToken;
+  readonly devices: DeviceDirectory;
+  readonly channels: ChannelRegistry;
+  readonly manifest: ScriptManifest;
+  readonly ingest: Ingest;
+  readonly inline: InlineRunner;
+  readonly runner: PartitionRunner;
+  readonly pumps: PumpViews;
+  readonly deadLetters: DeadLetters;
+  readonly executor: ScriptExecutor;
+  readonly committer: Committer;
+  /** Aborted when Sluice stops. */
+  readonly signal: AbortSignal;
+  /** Stops taking work, lets batches in flight commit, closes KV. */
+  close(): Promise<void>;
+}
+
+/** Checks the manifest: valid paths, none clashing with Sluice's own routes. */
+export function checkManifest(manifest: ScriptManifest): void {
+  for (const path of Object.keys(manifest)) {
+    if (!SCRIPT_PATH.test(path)) throw new Error(`Script path "${path}" in the manifest is not valid`);
+    const first = path.split("/")[0]!;
+    if ((RESERVED_SEGMENTS as readonly string[]).includes(first)) {
+      throw new Error(`Script path "${path}" clashes with Sluice's reserved route /${first}; rename the script`);
+    }
+  }
+}
+
+/** Opens KV and starts the core: ingest, partition actors, scripts, pumps. */
+export async function openSluice(options: SluiceOptions): Promise<Sluice> {
+  const { config } = options;
+  const log = options.log ?? consoleLogger;
+  const clock = options.clock ?? systemClock;
+  const manifest = options.manifest ?? defaultManifest;
+  checkManifest(manifest);
+  const kv = await openKv(config);
+  const abort = new AbortController();
+  const waker = new KvQueueWaker(kv);
+  const epoch = await claimWriterEpoch(kv, crypto.randomUUID());
+  const committer = new Committer({ kv, mode: "single", clock, epoch, waker, onCommit: options.onCommit });
+  const admin = await loadAdminToken(kv, config.ADMIN_TOKEN);
+  const devices = new DeviceDirectory(kv, clock);
+  devices.watchRevocations(abort.signal);
+  const channels = new ChannelRegistry(kv, clock);
+  await channels.ensureDefaults();
+  const scripts = new Set(Object.keys(manifest));
+
+  const pumpRuntime = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
+    decider: pumpDecider,
+    streamOf: pumpStream,
+    storage: new KvActorStorage<PumpState>(kv, committer),
+    clock,
+  });
+  const executor = createExecutor({
+    manifest,
+    workerUrl: options.workerUrl ?? new URL("./engine/worker_entry.ts", import.meta.url),
+    settings: { weatherApiUrl: config.WEATHER_API_URL },
+    timeoutMs: config.SCRIPT_TIMEOUT_MS,
+    getDocument: async (collection, id) => (await kv.get(keys.document(collection, id))).value,
+    workers: config.SCRIPT_WORKERS || undefined,
+    log: (line) => log.warn(line),
+  });
+  if (!executor.isolated) log.warn("Scripts run in-process: a script stuck in a busy loop cannot be stopped here");
+  const planner = new EffectPlanner({ channels, scripts, pumps: pumpRuntime, maxValueBytes: 60 * 1024 });
+  const ingest = new Ingest({
+    kv,
+    committer,
+    channels,
+    scripts,
+    clock,
+    dedupWindowMs: config.DEDUP_WINDOW,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    rateLimiter: config.RATE_LIMIT === null
+      ? undefined
+      : new RateLimiter(config.RATE_LIMIT, Math.max(1, config.RATE_LIMIT), clock),
+  });
+  const runner = new PartitionRunner({
+    kv,
+    committer,
+    executor,
+    planner,
+    channels,
+    waker,
+    clock,
+    retry: { maxAttempts: config.MAX_ATTEMPTS, baseDelayMs: config.RETRY_BASE_MS },
+    resultTtlMs: config.DEDUP_WINDOW,
+    log: (line) => log.warn(line),
+  });
+  runner.start();
+  const resumed = await runner.sweep();
+  if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
+  const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    kv,
+    log,
+    clock,
+    admin,
+    devices,
+    channels,
+    manifest,
+    ingest,
+    inline: new InlineRunner(executor, planner, committer),
+    runner,
+    pumps: new PumpViews(kv, pumpRuntime),
+    deadLetters: new DeadLetters(kv, committer),
+    executor,
+    committer,
+    signal: abort.signal,
+    close: () =>
+      closing ??= (async () => {
+        abort.abort();
+        clearInterval(passivation);
+        await runner.stop();
+        await committer.flush();
+        executor.close();
+        waker.close();
+        kv.close();
+      })(),
+  };
+}
+
+async function openKv(config: Config): Promise<Deno.Kv> {
+  if (isDeploy(config)) return await Deno.openKv();
+  if (config.KV_PATH !== ":memory:") {
+    const dir = config.KV_PATH.includes("/") ? config.KV_PATH.slice(0, config.KV_PATH.lastIndexOf("/")) : "";
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+  }
+  return await Deno.openKv(config.KV_PATH);
+}

@@ -1,0 +1,31 @@
+import { hashSecret, newSecret, sameHash } from "./hash.ts";
+import { keys } from "./keys.ts";
+
+/** Checks the admin token; `generated` holds the token when this start created it. */
+export interface AdminToken {
+  verify(token: string | null | undefined): boolean;
+  /** The token created by this start (to print once), if any. */
+  readonly generated?: string;
+}
+
+/**
+ * Uses `configured` when given; otherwise creates a token at the first start, with an
+ * atomic check so that of several starting processes exactly one wins, and stores its hash.
+ */
+export async function loadAdminToken(kv: Deno.Kv, configured?: string): Promise<AdminToken> {
+  if (configured) {
+    const hash = hashSecret(configured);
+    return { verify: (t) => !!t && sameHash(hashSecret(t), hash) };
+  }
+  const token = newSecret("sla_");
+  const hash = hashSecret(token);
+  const res = await kv.atomic()
+    .check({ key: keys.admin(), versionstamp: null })
+    .set(keys.admin(), hash)
+    .commit();
+  const stored = res.ok ? hash : (await kv.get<string>(keys.admin())).value ?? hash;
+  return {
+    verify: (t) => !!t && sameHash(hashSecret(t), stored),
+    generated: res.ok ? token : undefined,
+  };
+}

@@ -1,0 +1,378 @@
+import type { Clock } from "../core/clock.ts";
+import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
+import type { Waker } from "../core/waker.ts";
+import { keys } from "./keys.ts";
+import { KV_LIMITS } from "./kv_limits.ts";
+
+/** An event before it is appended. */
+export interface NewEvent {
+  readonly type: string;
+  readonly data: unknown;
+}
+
+/** Where an appended event landed. */
+export interface Position {
+  readonly stream: string;
+  readonly seq: number;
+}
+
+/** A key to set; `derive` computes the value from the request's own positions. */
+export type SetOp =
+  | { readonly key: Deno.KvKey; readonly value: unknown; readonly expireIn?: number }
+  | {
+    readonly key: Deno.KvKey;
+    readonly derive: (positions: readonly Position[]) => unknown;
+    readonly expireIn?: number;
+  };
+
+/** One caller's writes: they land together, in one commit, or not at all. */
+export interface WriteRequest {
+  readonly appends?: readonly { readonly stream: string; readonly event: NewEvent }[];
+  readonly sets?: readonly SetOp[];
+  readonly deletes?: readonly Deno.KvKey[];
+  /** Extra checks, e.g. a partition lease; a failed check rejects only this request. */
+  readonly checks?: readonly Deno.AtomicCheck[];
+  /** Optimistic concurrency: the head each stream must be at before these appends. */
+  readonly expectedHeads?: Readonly<Record<string, number>>;
+  /** Task streams to wake once this lands. */
+  readonly wake?: readonly string[];
+}
+
+/** What a landed request gets back. */
+export interface WriteResult {
+  readonly positions: readonly Position[];
+  /** Commit time (also each event's `at`). */
+  readonly at: number;
+}
+
+/**
+ * How a batch is guarded: `single` = one check on the writer epoch, sequence numbers assigned in
+ * memory; `multi` = one head check per stream, for several writers on one KV.
+ */
+export type WriteMode = "single" | "multi";
+
+/** Figures about each commit, for metrics. */
+export interface CommitStats {
+  readonly requests: number;
+  readonly mutations: number;
+  readonly ms: number;
+}
+
+export interface CommitterOptions {
+  readonly kv: Deno.Kv;
+  readonly mode: WriteMode;
+  readonly clock: Clock;
+  /** Versionstamp of the writer epoch this process claimed (single mode). */
+  readonly epoch?: string;
+  readonly waker?: Waker;
+  readonly onCommit?: (stats: CommitStats) => void;
+  /** Retries of a batch whose head checks failed (multi mode). */
+  readonly maxRetries?: number;
+}
+
+interface Pending {
+  readonly req: WriteRequest;
+  readonly cost: Cost;
+  readonly resolve: (r: WriteResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Cost {
+  readonly mutations: number;
+  readonly bytes: number;
+  readonly keyBytes: number;
+  readonly checks: number;
+  readonly streams: readonly string[];
+}
+
+interface Head {
+  seq: number;
+  versionstamp: string | null;
+}
+
+/**
+ * Group commit: gathers concurrent write requests into as few `kv.atomic()` commits as KV's
+ * limits allow, assigns sequence numbers, and answers each caller after its commit landed.
+ */
+export class Committer {
+  readonly #kv: Deno.Kv;
+  readonly #mode: WriteMode;
+  readonly #clock: Clock;
+  readonly #epoch?: string;
+  readonly #waker?: Waker;
+  readonly #onCommit?: (stats: CommitStats) => void;
+  readonly #maxRetries: number;
+  readonly #heads = new Map<string, Head>();
+  #pending: Pending[] = [];
+  #running: Promise<void> | null = null;
+  #lost: LeaseLostError | null = null;
+
+  constructor(options: CommitterOptions) {
+    this.#kv = options.kv;
+    this.#mode = options.mode;
+    this.#clock = options.clock;
+    this.#epoch = options.epoch;
+    this.#waker = options.waker;
+    this.#onCommit = options.onCommit;
+    this.#maxRetries = options.maxRetries ?? 50;
+    if (this.#mode === "single" && this.#epoch === undefined) {
+      throw new Error("Single-writer mode needs the claimed writer epoch");
+    }
+  }
+
+  /** Queues a request for the next commit; resolves once it landed. */
+  write(req: WriteRequest): Promise<WriteResult> {
+    if (this.#lost) return Promise.reject(this.#lost);
+    const cost = costOf(req);
+    if (cost.mutations + cost.streams.length + 2 > KV_LIMITS.mutations) {
+      return Promise.reject(new PayloadTooLargeError("Too many writes for one commit"));
+    }
+    if (cost.bytes > KV_LIMITS.commitBytes || cost.keyBytes > KV_LIMITS.commitKeyBytes) {
+      return Promise.reject(
+        new PayloadTooLargeError(`Write of ${cost.bytes} bytes is over KV's commit limit`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ req, cost, resolve, reject });
+      this.#running ??= this.#drain();
+    });
+  }
+
+  /** The head of a stream as this writer knows it (0 for an empty stream). */
+  async head(stream: string): Promise<number> {
+    await this.#loadHeads([stream]);
+    return this.#heads.get(stream)?.seq ?? 0;
+  }
+
+  /** Forgets cached heads (another writer may have moved them). */
+  forget(streams?: readonly string[]): void {
+    if (!streams) this.#heads.clear();
+    else for (const s of streams) this.#heads.delete(s);
+  }
+
+  /** Resolves once every request queued so far has landed or failed. */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#take();
+        await this.#commit(batch, 0);
+      }
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  /** Takes the longest prefix of pending requests that fits in one commit. */
+  #take(): Pending[] {
+    const streams = new Set<string>();
+    let mutations = 1, bytes = 0, keyBytes = 0, checks = this.#mode === "single" ? 1 : 0;
+    let n = 0;
+    for (const p of this.#pending) {
+      const fresh = p.cost.streams.filter((s) => !streams.has(s));
+      const m = mutations + p.cost.mutations + fresh.length;
+      const c = checks + p.cost.checks + (this.#mode === "multi" ? fresh.length : 0);
+      const b = bytes + p.cost.bytes + fresh.length * 40;
+      const k = keyBytes + p.cost.keyBytes + fresh.length * 40;
+      if (
+        n > 0 &&
+        (m > KV_LIMITS.mutations || c > KV_LIMITS.checks || b > KV_LIMITS.commitBytes ||
+          k > KV_LIMITS.commitKeyBytes)
+      ) break;
+      for (const s of fresh) streams.add(s);
+      mutations = m, checks = c, bytes = b, keyBytes = k, n++;
+    }
+    return this.#pending.splice(0, n);
+  }
+
+  async #commit(batch: Pending[], attempt: number): Promise<void> {
+    const started = performance.now();
+    let live: Pending[];
+    try {
+      await this.#loadHeads(batch.flatMap((p) => p.cost.streams));
+      live = this.#rejectStaleExpectations(batch);
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    if (live.length === 0) return;
+    const at = this.#clock.now();
+    const op = this.#kv.atomic();
+    const next = new Map<string, number>();
+    const results: Position[][] = [];
+    const wake = new Set<string>();
+    let mutations = 0;
+    for (const p of live) {
+      const positions: Position[] = [];
+      for (const { stream, event } of p.req.appends ?? []) {
+        const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
+        next.set(stream, seq);
+        positions.push({ stream, seq });
+        op.set(keys.event(stream, seq), { type: event.type, data: event.data, at });
+        mutations++;
+      }
+      for (const s of p.req.sets ?? []) {
+        const value = "derive" in s ? s.derive(positions) : s.value;
+        op.set(s.key, value, s.expireIn === undefined ? undefined : { expireIn: s.expireIn });
+        mutations++;
+      }
+      for (const k of p.req.deletes ?? []) op.delete(k), mutations++;
+      if (p.req.checks?.length) op.check(...p.req.checks);
+      for (const s of p.req.wake ?? []) wake.add(s);
+      results.push(positions);
+    }
+    for (const [stream, seq] of next) {
+      op.set(keys.head(stream), seq);
+      mutations++;
+      if (this.#mode === "multi") {
+        op.check({ key: keys.head(stream), versionstamp: this.#heads.get(stream)?.versionstamp ?? null });
+      }
+    }
+    if (this.#mode === "single") op.check({ key: keys.writer(), versionstamp: this.#epoch! });
+    const woken = [...wake].map((stream) => ({ stream, seq: next.get(stream) }));
+    if (woken.length > 0 && this.#waker) this.#waker.attach(op, woken), mutations++;
+
+    let res: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      res = await op.commit();
+    } catch (err) {
+      // A request KV refuses (too large, bad key) must not sink its neighbours.
+      if (live.length > 1) return this.#isolate(live);
+      live[0]!.reject(asKvError(err));
+      return;
+    }
+    if (res.ok) {
+      for (const [stream, seq] of next) {
+        this.#heads.set(stream, { seq, versionstamp: res.versionstamp });
+      }
+      this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
+      if (woken.length > 0) this.#waker?.committed(woken);
+      live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
+      return;
+    }
+    await this.#onCheckFailed(live, attempt);
+  }
+
+  async #onCheckFailed(live: Pending[], attempt: number): Promise<void> {
+    if (this.#mode === "single") {
+      const writer = await this.#kv.get(keys.writer());
+      if (writer.versionstamp !== this.#epoch) {
+        this.#lost = new LeaseLostError("Another process took over this KV store; stopping writes");
+        for (const p of [...live, ...this.#pending.splice(0)]) p.reject(this.#lost);
+        return;
+      }
+    } else {
+      this.forget(live.flatMap((p) => p.cost.streams));
+    }
+    // Reread, reject only the losers (a request whose own check fails), retry the rest.
+    const survivors = await this.#dropFailedChecks(live);
+    if (survivors.length === 0) return;
+    if (attempt >= this.#maxRetries) {
+      const err = new ConcurrencyError(`Write still conflicting after ${attempt + 1} attempts`);
+      for (const p of survivors) p.reject(err);
+      return;
+    }
+    if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    return this.#commit(survivors, attempt + 1);
+  }
+
+  async #dropFailedChecks(live: Pending[]): Promise<Pending[]> {
+    const checks = live.flatMap((p) => p.req.checks ?? []);
+    if (checks.length === 0) return live;
+    const current = new Map<string, string | null>();
+    for (let i = 0; i < checks.length; i += KV_LIMITS.getMany) {
+      const chunk = checks.slice(i, i + KV_LIMITS.getMany);
+      const entries = await this.#kv.getMany(chunk.map((c) => c.key));
+      entries.forEach((e, j) => current.set(keyId(chunk[j]!.key), e.versionstamp));
+    }
+    return live.filter((p) => {
+      const ok = (p.req.checks ?? []).every((c) => current.get(keyId(c.key)) === c.versionstamp);
+      if (!ok) p.reject(new ConcurrencyError("A precondition of this write no longer holds"));
+      return ok;
+    });
+  }
+
+  async #isolate(batch: Pending[]): Promise<void> {
+    for (const p of batch) await this.#commit([p], 0);
+  }
+
+  /** Rejects requests whose expected heads no longer hold; returns the rest. */
+  #rejectStaleExpectations(batch: Pending[]): Pending[] {
+    const next = new Map<string, number>();
+    const live: Pending[] = [];
+    for (const p of batch) {
+      const expected = p.req.expectedHeads ?? {};
+      const stale = Object.entries(expected).find(([stream, seq]) =>
+        (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) !== seq
+      );
+      if (stale) {
+        const [stream, seq] = stale;
+        p.reject(
+          ConcurrencyError.head(stream, seq, next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0),
+        );
+        continue;
+      }
+      for (const { stream } of p.req.appends ?? []) {
+        next.set(stream, (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1);
+      }
+      live.push(p);
+    }
+    return live;
+  }
+
+  async #loadHeads(streams: readonly string[]): Promise<void> {
+    const missing = [...new Set(streams)].filter((s) => !this.#heads.has(s));
+    const chunks: string[][] = [];
+    for (let i = 0; i < missing.length; i += KV_LIMITS.getMany) {
+      chunks.push(missing.slice(i, i + KV_LIMITS.getMany));
+    }
+    await Promise.all(chunks.map(async (chunk) => {
+      const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
+      entries.forEach((e, i) => {
+        this.#heads.set(chunk[i]!, { seq: e.value ?? 0, versionstamp: e.versionstamp });
+      });
+    }));
+  }
+}
+
+function costOf(req: WriteRequest): Cost {
+  let bytes = 0, keyBytes = 0, mutations = 0;
+  for (const { stream, event } of req.appends ?? []) {
+    keyBytes += stream.length + 16;
+    bytes += stream.length + 16 + jsonSize(event.data) + event.type.length + 24;
+    mutations++;
+  }
+  for (const s of req.sets ?? []) {
+    const k = jsonSize(s.key);
+    keyBytes += k;
+    bytes += k + ("derive" in s ? 256 : jsonSize(s.value));
+    mutations++;
+  }
+  for (const k of req.deletes ?? []) keyBytes += jsonSize(k), mutations++;
+  const streams = [...new Set((req.appends ?? []).map((a) => a.stream))];
+  return { mutations, bytes, keyBytes, checks: req.checks?.length ?? 0, streams };
+}
+
+function jsonSize(v: unknown): number {
+  if (v === undefined) return 1;
+  if (typeof v === "string") return v.length + 2;
+  if (typeof v === "number") return 9;
+  try {
+    return JSON.stringify(v)?.length ?? 1;
+  } catch {
+    return 1024; // bigint or cycles: KV will measure for real
+  }
+}
+
+function keyId(key: Deno.KvKey): string {
+  return JSON.stringify(key, (_k, v) => typeof v === "bigint" ? `${v}n` : v);
+}
+
+function asKvError(err: unknown): unknown {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/too large|exceed/i.test(msg)) return new PayloadTooLargeError(`KV refused the write: ${msg}`);
+  return err;
+}

@@ -1,0 +1,125 @@
+import type { Clock } from "../core/clock.ts";
+import { ConflictError, NotFoundError } from "../core/errors.ts";
+import { hashSecret, newSecret, sameHash } from "./hash.ts";
+import { keys } from "./keys.ts";
+
+/** A device as stored: never its token, only the token's hash. */
+interface DeviceRecord {
+  readonly id: string;
+  readonly tokenHash: string;
+  readonly createdAt: string;
+}
+
+/** A device as listed. */
+export interface DeviceInfo {
+  readonly id: string;
+  readonly createdAt: string;
+}
+
+/**
+ * The device directory: creates devices with random tokens, stores only their hashes,
+ * authenticates tokens (cached in memory) and revokes devices at once.
+ */
+export class DeviceDirectory {
+  readonly #cache = new Map<string, string>(); // token hash → device id
+  readonly #revokeListeners = new Set<(id: string) => void>();
+  #watch: ReadableStream | null = null;
+
+  constructor(private readonly kv: Deno.Kv, private readonly clock: Clock) {}
+
+  /** Creates a device; the token is in the answer and nowhere else. */
+  async create(id: string): Promise<{ id: string; token: string }> {
+    const token = newSecret("sl_");
+    const tokenHash = hashSecret(token);
+    const record: DeviceRecord = { id, tokenHash, createdAt: new Date(this.clock.now()).toISOString() };
+    const res = await this.kv.atomic()
+      .check({ key: keys.device(id), versionstamp: null })
+      .set(keys.device(id), record)
+      .set(keys.deviceToken(tokenHash), id)
+      .commit();
+    if (!res.ok) throw new ConflictError(`Device "${id}" already exists`);
+    return { id, token };
+  }
+
+  /** Every device, without tokens. */
+  async list(): Promise<DeviceInfo[]> {
+    const out: DeviceInfo[] = [];
+    for await (const e of this.kv.list<DeviceRecord>({ prefix: keys.devices() })) {
+      out.push({ id: e.value.id, createdAt: e.value.createdAt });
+    }
+    return out;
+  }
+
+  /** Whether a device exists. */
+  async exists(id: string): Promise<boolean> {
+    return (await this.kv.get(keys.device(id))).versionstamp !== null;
+  }
+
+  /** Revokes a device: its token stops working on every protocol at once. */
+  async revoke(id: string): Promise<void> {
+    const entry = await this.kv.get<DeviceRecord>(keys.device(id));
+    if (!entry.value) throw new NotFoundError(`Device "${id}" does not exist`);
+    await this.kv.atomic()
+      .delete(keys.device(id))
+      .delete(keys.deviceToken(entry.value.tokenHash))
+      .sum(keys.revocations(), 1n)
+      .commit();
+    this.#forget(id);
+  }
+
+  /** The device a token belongs to, or null. */
+  async authenticate(token: string): Promise<string | null> {
+    if (!token || token.length > 256) return null;
+    const hash = hashSecret(token);
+    const cached = this.#cache.get(hash);
+    if (cached !== undefined) return cached;
+    const entry = await this.kv.get<string>(keys.deviceToken(hash));
+    if (!entry.value) return null;
+    const device = await this.kv.get<DeviceRecord>(keys.device(entry.value));
+    if (!device.value || !sameHash(device.value.tokenHash, hash)) return null;
+    this.#cache.set(hash, entry.value);
+    return entry.value;
+  }
+
+  /** Calls `listener` with the id of every device revoked from now on (any instance). */
+  onRevoke(listener: (id: string) => void): () => void {
+    this.#revokeListeners.add(listener);
+    return () => this.#revokeListeners.delete(listener);
+  }
+
+  /** Follows revocations made by other instances sharing this KV. */
+  watchRevocations(signal: AbortSignal): void {
+    const stream = this.kv.watch([keys.revocations()]);
+    this.#watch = stream;
+    (async () => {
+      let first = true;
+      try {
+        for await (const _ of stream) {
+          if (first) {
+            first = false;
+            continue;
+          }
+          if (signal.aborted) break;
+          await this.#recheckCache();
+        }
+      } catch {
+        // the stream ends when KV closes
+      }
+    })();
+    signal.addEventListener("abort", () => this.#watch?.cancel().catch(() => {}), { once: true });
+  }
+
+  async #recheckCache(): Promise<void> {
+    for (const [hash, id] of [...this.#cache]) {
+      const entry = await this.kv.get(keys.deviceToken(hash));
+      if (entry.versionstamp === null) this.#forget(id);
+    }
+  }
+
+  #forget(id: string): void {
+    for (const [hash, cached] of this.#cache) {
+      if (cached === id) this.#cache.delete(hash);
+    }
+    for (const l of this.#revokeListeners) l(id);
+  }
+}

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { systemClock } from "../core/clock.ts";
+import { LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
+import { type CommitStats, Committer, type WriteMode } from "./committer.ts";
+import { eventStoreContract } from "./event_store_contract.ts";
+import { KvEventStore } from "./kv_event_store.ts";
+import { MemoryEventStore } from "./memory_event_store.ts";
+import { claimWriterEpoch } from "./writer_epoch.ts";
+
+async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void) {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const epoch = await claimWriterEpoch(kv, "test");
+  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit });
+  return {
+    kv,
+    committer,
+    store: new KvEventStore(kv, committer),
+    close: async () => {
+      await committer.flush();
+      kv.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+eventStoreContract("memory store", () => Promise.resolve({ store: new MemoryEventStore(), close: async () => {} }));
+eventStoreContract("KV store, single writer", () => kvStore("single"));
+eventStoreContract("KV store, several writers", () => kvStore("multi"));
+
+Deno.test("KV store splits a burst of appends into commits within KV's mutation limit", async () => {
+  const stats: CommitStats[] = [];
+  const f = await kvStore("single", (s) => stats.push(s));
+  try {
+    await Promise.all(
+      Array.from({ length: 3000 }, (_, i) => f.store.append(`s/${i % 700}`, [{ type: "N", data: i }])),
+    );
+    assert.ok(stats.length >= 4, `expected several commits, saw ${stats.length}`);
+    assert.ok(stats.every((s) => s.mutations <= 1000), "a commit went over 1,000 mutations");
+    assert.equal(stats.reduce((n, s) => n + s.requests, 0), 3000);
+    assert.equal(await f.store.head("s/699"), 4);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("KV store refuses an event over KV's value limit without failing its neighbours", async () => {
+  const f = await kvStore("single");
+  try {
+    const big = "x".repeat(70_000);
+    const [bad, good] = await Promise.allSettled([
+      f.store.append("s/big", [{ type: "Big", data: big }]),
+      f.store.append("s/small", [{ type: "Small", data: 1 }]),
+    ]);
+    assert.equal(bad.status, "rejected");
+    assert.ok((bad as PromiseRejectedResult).reason instanceof PayloadTooLargeError);
+    assert.equal(good.status, "fulfilled");
+    assert.equal(await f.store.head("s/big"), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("two writers in multi-writer mode on one KV interleave without gaps or lost events", async () => {
+  const f = await kvStore("multi");
+  const other = new KvEventStore(f.kv, new Committer({ kv: f.kv, mode: "multi", clock: systemClock }));
+  try {
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? f.store : other).append("s/shared", [{ type: "N", data: i }])),
+    );
+    const events = await f.store.read("s/shared");
+    assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 200 }, (_, i) => i + 1));
+    assert.deepEqual(new Set(events.map((e) => e.data)).size, 200);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a single writer whose epoch was claimed by another process stops with LeaseLostError", async () => {
+  const f = await kvStore("single");
+  try {
+    await f.store.append("s/a", [{ type: "N", data: 1 }]);
+    await claimWriterEpoch(f.kv, "intruder");
+    await assert.rejects(f.store.append("s/a", [{ type: "N", data: 2 }]), LeaseLostError);
+    await assert.rejects(f.store.append("s/b", [{ type: "N", data: 3 }]), LeaseLostError);
+    assert.equal(await f.store.head("s/a"), 1);
+  } finally {
+    await f.close();
+  }
+});

@@ -1,0 +1,42 @@
+/** The KV key layout, in one place. Every module builds its keys here. */
+export const keys = {
+  /** One event of a stream. */
+  event: (stream: string, seq: number): Deno.KvKey => ["ev", stream, seq],
+  eventsOf: (stream: string): Deno.KvKey => ["ev", stream],
+  /** Highest seq of a stream. */
+  head: (stream: string): Deno.KvKey => ["head", stream],
+  heads: (): Deno.KvKey => ["head"],
+  /** Processing cursor of a task stream, or of one consumer of a topic stream. */
+  cursor: (stream: string, consumer = "tasks"): Deno.KvKey => ["cur", consumer, stream],
+  cursors: (consumer = "tasks"): Deno.KvKey => ["cur", consumer],
+  /** The single writer's epoch (one process owns every stream). */
+  writer: (): Deno.KvKey => ["writer"],
+  /** Latest snapshot of an actor's state. */
+  snapshot: (stream: string): Deno.KvKey => ["snap", stream],
+  /** Devices, by id and by token hash. */
+  device: (id: string): Deno.KvKey => ["dev", id],
+  devices: (): Deno.KvKey => ["dev"],
+  deviceToken: (hash: string): Deno.KvKey => ["tok", hash],
+  /** Bumped on every revocation so other instances drop their caches. */
+  revocations: (): Deno.KvKey => ["devrev"],
+  /** Hash of the admin token. */
+  admin: (): Deno.KvKey => ["admin"],
+  channel: (name: string): Deno.KvKey => ["ch", name],
+  channels: (): Deno.KvKey => ["ch"],
+  /** Message id already seen for a device → where it went. */
+  dedup: (sender: string, id: string): Deno.KvKey => ["dedup", sender, id],
+  /** Task id → position, for ids not derived from their position. */
+  taskIndex: (taskId: string): Deno.KvKey => ["tidx", taskId],
+  /** Result of a finished task. */
+  taskResult: (taskId: string): Deno.KvKey => ["res", taskId],
+  /** The failing head-of-line task of a stream and its attempts. */
+  retry: (stream: string, consumer = "tasks"): Deno.KvKey => ["retry", consumer, stream],
+  deadLetter: (taskId: string): Deno.KvKey => ["dead", taskId],
+  deadLetters: (): Deno.KvKey => ["dead"],
+  refused: (at: number, n: string): Deno.KvKey => ["refused", at, n],
+  refusedAll: (): Deno.KvKey => ["refused"],
+  document: (collection: string, id: string): Deno.KvKey => ["doc", collection, id],
+  documents: (collection: string): Deno.KvKey => ["doc", collection],
+  /** Lease of a partition (multi-instance mode). */
+  lease: (name: string): Deno.KvKey => ["lease", name],
+} as const;

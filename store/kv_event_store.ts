@@ -1,0 +1,56 @@
+import type { Committer, NewEvent } from "./committer.ts";
+import type { AppendResult, EventStore, StoredEvent } from "./event_store.ts";
+import { keys } from "./keys.ts";
+
+interface EventValue {
+  readonly type: string;
+  readonly data: unknown;
+  readonly at: number;
+}
+
+/** The event store on Deno KV: `["ev", stream, seq]` per event plus a head key per stream. */
+export class KvEventStore implements EventStore {
+  constructor(private readonly kv: Deno.Kv, private readonly committer: Committer) {}
+
+  async append(
+    stream: string,
+    events: readonly NewEvent[],
+    options: { readonly expectedHead?: number } = {},
+  ): Promise<AppendResult> {
+    const res = await this.committer.write({
+      appends: events.map((event) => ({ stream, event })),
+      expectedHeads: options.expectedHead === undefined ? undefined : { [stream]: options.expectedHead },
+    });
+    const seqs = res.positions.map((p) => p.seq);
+    return { first: seqs[0] ?? 0, last: seqs.at(-1) ?? 0, at: res.at };
+  }
+
+  read(stream: string, from = 1, limit = 1000): Promise<StoredEvent[]> {
+    return readEvents(this.kv, stream, from, limit);
+  }
+
+  async head(stream: string): Promise<number> {
+    return (await this.kv.get<number>(keys.head(stream))).value ?? 0;
+  }
+}
+
+/** Reads a range of a stream straight from KV. */
+export async function readEvents<T = unknown>(
+  kv: Deno.Kv,
+  stream: string,
+  from: number,
+  limit: number,
+  to = Number.MAX_SAFE_INTEGER,
+): Promise<StoredEvent<T>[]> {
+  const out: StoredEvent<T>[] = [];
+  if (limit <= 0 || to < from) return out;
+  const iter = kv.list<EventValue>({
+    start: keys.event(stream, Math.max(1, from)),
+    end: keys.event(stream, to + 1),
+  }, { limit, batchSize: Math.min(limit, 500) });
+  for await (const e of iter) {
+    const seq = e.key[2] as number;
+    out.push({ stream, seq, type: e.value.type, data: e.value.data as T, at: e.value.at });
+  }
+  return out;
+}

@@ -1,0 +1,20 @@
+/**
+ * Deno KV's limits per atomic commit and read, with a margin for what our estimates miss
+ * (KV measures serialized sizes, we estimate from JSON).
+ */
+export const KV_LIMITS = {
+  /** ≤ 1,000 mutations a commit. */
+  mutations: 990,
+  /** ≤ 100 checks a commit. */
+  checks: 100,
+  /** ≤ 800 KiB of mutations a commit. */
+  commitBytes: 700 * 1024,
+  /** ≤ 80 KiB of keys a commit. */
+  commitKeyBytes: 72 * 1024,
+  /** ≤ 64 KiB a value. */
+  valueBytes: 64 * 1024,
+  /** ≤ 1,000 entries a read. */
+  readEntries: 1000,
+  /** ≤ 10 keys a `getMany`. */
+  getMany: 10,
+} as const;
