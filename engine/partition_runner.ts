@@ -151,9 +151,10 @@ export class PartitionRunner {
     return !!r && seq >= r.from && seq <= r.to;
   }
 
-  /** Stops taking work and waits for the batches in flight to commit. */
+  /** Stops taking work, lets the runs in progress finish, and waits for their commits. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.options.executor.halt();
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
   }
@@ -170,6 +171,7 @@ export class PartitionRunner {
         await this.#load(st);
         const now = this.options.clock.now();
         if (st.retry && st.retry.nextAt > now) {
+          st.dirty = false; // the timer wakes it when the retry is due
           this.#wakeAt(st, st.retry.nextAt - now);
           return;
         }

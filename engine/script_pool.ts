@@ -8,6 +8,8 @@ import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 /** Runs scripts: in order, stopping after the first failure. */
 export interface ScriptExecutor {
   run(requests: readonly ScriptRequest[]): Promise<Outcome[]>;
+  /** Lets the runs in progress finish and starts no new one; their batches end early. */
+  halt(): void;
   /** False where a busy loop cannot be stopped (no Workers). */
   readonly isolated: boolean;
   close(): void;
@@ -47,10 +49,14 @@ interface Batch {
 
 interface Slot {
   worker: Worker;
+  /** False until the worker has loaded its scripts; the time limits count from then. */
+  ready: boolean;
+  spawnedAt: number;
   readonly batches: Map<number, Batch>;
 }
 
 const GRACE_MS = 500;
+const STARTUP_LIMIT_MS = 30_000;
 
 /** Scripts in a small pool of Workers; a worker stuck in a busy loop is terminated and replaced. */
 export class WorkerPool implements ScriptExecutor {
@@ -65,7 +71,7 @@ export class WorkerPool implements ScriptExecutor {
   constructor(private readonly options: ExecutorOptions) {
     this.#perWorker = options.concurrencyPerWorker ?? 32;
     for (let i = 0; i < (options.workers ?? 2); i++) {
-      const slot: Slot = { worker: null as unknown as Worker, batches: new Map() };
+      const slot: Slot = { worker: null as unknown as Worker, ready: false, spawnedAt: 0, batches: new Map() };
       this.#spawn(slot);
       this.#slots.push(slot);
     }
@@ -86,6 +92,10 @@ export class WorkerPool implements ScriptExecutor {
     });
     slot.worker.postMessage({ t: "run", batch: id, requests } satisfies ToWorker);
     return done;
+  }
+
+  halt(): void {
+    for (const slot of this.#slots) slot.worker.postMessage({ t: "halt" } satisfies ToWorker);
   }
 
   close(): void {
@@ -110,6 +120,8 @@ export class WorkerPool implements ScriptExecutor {
   #spawn(slot: Slot): void {
     const worker = new Worker(this.options.workerUrl, { type: "module" });
     slot.worker = worker;
+    slot.ready = false;
+    slot.spawnedAt = performance.now();
     worker.onmessage = (e: MessageEvent<FromWorker>) => this.#onMessage(slot, e.data);
     worker.onerror = (e) => {
       e.preventDefault();
@@ -146,6 +158,10 @@ export class WorkerPool implements ScriptExecutor {
           (err) => slot.worker.postMessage({ t: "doc", call: m.call, error: describeError(err) } satisfies ToWorker),
         );
         break;
+      case "ready":
+        slot.ready = true;
+        for (const b of slot.batches.values()) b.currentStart = performance.now();
+        break;
       case "beat":
         break;
       default: {
@@ -159,6 +175,10 @@ export class WorkerPool implements ScriptExecutor {
   #check(): void {
     const now = performance.now();
     for (const slot of this.#slots) {
+      if (!slot.ready) {
+        if (now - slot.spawnedAt > STARTUP_LIMIT_MS) this.#restart(slot, "Script worker did not start in time", false);
+        continue;
+      }
       for (const b of slot.batches.values()) {
         if (now - b.currentStart > this.options.timeoutMs + GRACE_MS) {
           this.#restart(
@@ -196,6 +216,7 @@ export class InProcessExecutor implements ScriptExecutor {
   readonly isolated = false;
   readonly #loader: ScriptLoader;
   readonly #host: ContextHost;
+  #halted = false;
 
   constructor(private readonly options: ExecutorOptions) {
     this.#loader = new ScriptLoader(options.manifest);
@@ -209,8 +230,19 @@ export class InProcessExecutor implements ScriptExecutor {
 
   async run(requests: readonly ScriptRequest[]): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    await runInOrder(requests, this.#loader, this.#host, this.options.timeoutMs, (i, o) => outcomes[i] = o);
+    await runInOrder(
+      requests,
+      this.#loader,
+      this.#host,
+      this.options.timeoutMs,
+      (i, o) => outcomes[i] = o,
+      () => this.#halted,
+    );
     return outcomes;
+  }
+
+  halt(): void {
+    this.#halted = true;
   }
 
   close(): void {}

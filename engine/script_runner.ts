@@ -47,8 +47,10 @@ export async function runInOrder(
   host: ContextHost,
   timeoutMs: number,
   report: (index: number, outcome: Outcome) => void,
+  halted: () => boolean = () => false,
 ): Promise<void> {
   for (const [i, request] of requests.entries()) {
+    if (halted()) return;
     const outcome = await runOne(request, loader, host, timeoutMs);
     report(i, outcome);
     if (!outcome.ok) return;

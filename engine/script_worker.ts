@@ -11,6 +11,8 @@ export function serveWorker(manifest: ScriptManifest): void {
   let nextCall = 0;
   let host: ContextHost | null = null;
   let timeoutMs = 5000;
+  let halted = false;
+  let ready: Promise<void> = Promise.resolve();
   const post = (m: FromWorker) => self.postMessage(m);
 
   // A stray error in a script's timer must not take the worker down.
@@ -34,12 +36,21 @@ export function serveWorker(manifest: ScriptManifest): void {
               post({ t: "doc", call, collection, id });
             }),
         };
+        // Load every script first, so no run's time limit pays for module loading; runs wait.
+        ready = Promise.allSettled(m.scripts.map((s) => loader.load(s))).then(() => post({ t: "ready" }));
         break;
-      case "run":
-        if (!host) throw new Error("Worker used before init");
-        runInOrder(m.requests, loader, host, timeoutMs, (index, outcome) => {
-          post({ t: "outcome", batch: m.batch, index, outcome });
-        }).finally(() => post({ t: "end", batch: m.batch }));
+      case "run": {
+        const run = host;
+        if (!run) throw new Error("Worker used before init");
+        ready.then(() =>
+          runInOrder(m.requests, loader, run, timeoutMs, (index, outcome) => {
+            post({ t: "outcome", batch: m.batch, index, outcome });
+          }, () => halted)
+        ).finally(() => post({ t: "end", batch: m.batch }));
+        break;
+      }
+      case "halt":
+        halted = true;
         break;
       case "doc": {
         const call = calls.get(m.call);

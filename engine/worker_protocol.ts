@@ -11,11 +11,15 @@ export type ToWorker =
     readonly httpTimeoutMs: number;
   }
   | { readonly t: "run"; readonly batch: number; readonly requests: readonly ScriptRequest[] }
-  | { readonly t: "doc"; readonly call: number; readonly value?: unknown; readonly error?: string };
+  | { readonly t: "doc"; readonly call: number; readonly value?: unknown; readonly error?: string }
+  /** Finish the runs in progress, start no new one. */
+  | { readonly t: "halt" };
 
 /** Messages from a script worker to the pool. */
 export type FromWorker =
   | { readonly t: "outcome"; readonly batch: number; readonly index: number; readonly outcome: Outcome }
   | { readonly t: "end"; readonly batch: number }
   | { readonly t: "doc"; readonly call: number; readonly collection: string; readonly id: string }
-  | { readonly t: "beat" };
+  | { readonly t: "beat" }
+  /** Initialised, scripts loaded: the pool's watchdog starts counting from here. */
+  | { readonly t: "ready" };

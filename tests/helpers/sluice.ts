@@ -1,0 +1,116 @@
+import { loadConfig } from "../../config.ts";
+import { silentLogger } from "../../core/log.ts";
+import { type Server, startServer } from "../../server.ts";
+import { openSluice } from "../../sluice.ts";
+import { testManifest } from "../fixtures/manifest.ts";
+import { type FakeWeather, fakeWeather } from "./weather.ts";
+
+export const ADMIN = "test-admin-token-0123456789";
+
+/** A Sluice on a free port with its own KV in a temp folder and a fake weather API. */
+export interface TestSluice {
+  readonly url: string;
+  readonly server: Server;
+  readonly weather: FakeWeather;
+  readonly kvDir: string;
+  /** Admin-authenticated fetch helper. */
+  admin(path: string, init?: RequestInit): Promise<Response>;
+  /** Creates a device, returns its token. */
+  device(id: string): Promise<string>;
+  /** Stops Sluice (gracefully) and starts it again on the same KV. */
+  restart(): Promise<void>;
+  /** Stops Sluice, keeps the KV folder. */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestSluice(env: Record<string, string> = {}, kvDir?: string): Promise<TestSluice> {
+  const dir = kvDir ?? await Deno.makeTempDir({ prefix: "sluice-test-" });
+  const weather = fakeWeather();
+  const start = async () => {
+    const config = loadConfig({
+      ADMIN_TOKEN: ADMIN,
+      KV_PATH: `${dir}/sluice.kv`,
+      MQTT_PORT: "off",
+      RATE_LIMIT: "off",
+      RETRY_BASE_MS: "20",
+      WEATHER_API_URL: weather.url,
+      SCRIPT_TIMEOUT_MS: "1000",
+      ...env,
+    });
+    const sluice = await openSluice({
+      config,
+      manifest: testManifest,
+      workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
+      log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
+    });
+    return await startServer(sluice, { port: 0, hostname: "127.0.0.1" });
+  };
+  let server = await start();
+  let stopped = false;
+  const t: TestSluice = {
+    get url() {
+      return server.url;
+    },
+    get server() {
+      return server;
+    },
+    weather,
+    kvDir: dir,
+    admin: (path, init = {}) =>
+      fetch(`${server.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${ADMIN}`, ...init.headers },
+      }),
+    async device(id) {
+      const res = await t.admin("/admin/devices", { method: "POST", body: JSON.stringify({ id }) });
+      if (res.status !== 201) throw new Error(`Creating device ${id}: ${res.status} ${await res.text()}`);
+      return (await res.json()).token;
+    },
+    async restart() {
+      await server.close();
+      server = await start();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.close();
+    },
+    async close() {
+      await t.stop();
+      await weather.close();
+      if (!kvDir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  return t;
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`Timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+}
+
+/** POSTs JSON with a bearer token. */
+export function post(url: string, token: string | null, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(url, {
+    method: "POST",
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** A Deno.test for integration tests: real servers, so no op/resource sanitizers. */
+export function integration(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}

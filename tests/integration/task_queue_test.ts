@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+async function invoke(s: TestSluice, token: string, method: string, params: unknown = null, headers = {}) {
+  const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params }, headers);
+  const body = await res.json();
+  assert.equal(res.status, 202, JSON.stringify(body));
+  return body.taskId as string;
+}
+
+async function task(s: TestSluice, id: string) {
+  return await (await s.admin(`/tasks/${id}`)).json();
+}
+
+function until(s: TestSluice, id: string, status: string, timeoutMs = 10_000) {
+  return waitFor(
+    async () => {
+      const t = await task(s, id);
+      return t.status === status ? t : null;
+    },
+    timeoutMs,
+    `task ${id} ${status}`,
+  );
+}
+
+integration("a script that throws ends up dead after its retries while the device's next task is done", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "3" });
+  try {
+    const token = await s.device("d1");
+    const bad = await invoke(s, token, "test/fail");
+    const next = await invoke(s, token, "test/echo", { n: 2 });
+    const dead = await until(s, bad, "dead");
+    assert.equal(dead.attempts, 3);
+    assert.equal(dead.error, "Deliberate failure");
+    assert.equal(dead.errors.length, 3);
+    const done = await until(s, next, "done");
+    assert.deepEqual(done.result, { echoed: { n: 2 }, device: "d1", attempt: 1 });
+    const letters = await (await s.admin("/admin/dead-letters")).json();
+    assert.deepEqual(letters.deadLetters.map((d: { taskId: string }) => d.taskId), [bad]);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("later tasks of a device wait while its task is retrying, and run after it succeeds", async () => {
+  const s = await startTestSluice({ RETRY_BASE_MS: "300", MAX_ATTEMPTS: "5" });
+  try {
+    const token = await s.device("d2");
+    const other = await s.device("d3");
+    const flaky = await invoke(s, token, "test/flaky", { failures: 2 });
+    const after = await invoke(s, token, "test/echo", { n: 1 });
+    const elsewhere = await invoke(s, other, "test/echo", { n: 9 });
+    const retrying = await until(s, flaky, "retrying");
+    assert.equal(retrying.attempts >= 1, true);
+    const waiting = await task(s, after);
+    assert.equal(waiting.status, "queued", `the next task of the same device waits: ${JSON.stringify(waiting)}`);
+    await until(s, elsewhere, "done"); // other devices are not held up
+    const done = await until(s, flaky, "done");
+    assert.equal(done.attempts, 3);
+    await until(s, after, "done");
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a busy-looping script is stopped, retried, dead-lettered, and the server keeps serving", async () => {
+  const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "2" });
+  try {
+    const token = await s.device("d4");
+    const busy = await invoke(s, token, "test/busy");
+    const health = await fetch(`${s.url}/healthz`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+    const dead = await until(s, busy, "dead", 15_000);
+    assert.match(dead.error, /time limit of 200 ms/);
+    const ok = await invoke(s, token, "test/echo", { after: "busy" });
+    await until(s, ok, "done");
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a hanging script times out and a garbage result fails the attempt", async () => {
+  const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "1" });
+  try {
+    const token = await s.device("d5");
+    const hang = await invoke(s, token, "test/hang");
+    const garbage = await invoke(s, token, "test/garbage");
+    assert.match((await until(s, hang, "dead")).error, /timed out after 200 ms/);
+    assert.match((await until(s, garbage, "dead")).error, /not JSON/);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a permanent error is dead-lettered at once without retries", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000" });
+  try {
+    const token = await s.device("d6");
+    const id = await invoke(s, token, "blog/queues/processor", { data: "not,a,reading" });
+    const dead = await until(s, id, "dead");
+    assert.equal(dead.attempts, 1);
+    assert.match(dead.error, /temperature/);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a script's documents, messages and queued tasks land together with its task", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("d7");
+    const id = await invoke(s, token, "test/effects", { n: 5 });
+    const done = await until(s, id, "done");
+    const queued = done.result.result.taskId;
+    const child = await until(s, queued, "done");
+    assert.deepEqual(child.result.echoed, { from: 5 });
+    assert.equal(child.device, "d7");
+    const again = await invoke(s, token, "test/effects", { n: 6 });
+    const second = await until(s, again, "done");
+    await until(s, second.result.result.taskId, "done");
+    const doc = (await s.server.sluice.kv.get(["doc", "counters", "effects"])).value;
+    assert.deepEqual(doc, { n: 6, before: { n: 5, before: null } });
+  } finally {
+    await s.close();
+  }
+});
+
+integration("queueing on a channel that does not exist fails the task with a clear error", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+  try {
+    const token = await s.device("d8");
+    const id = await invoke(s, token, "test/nowhere");
+    assert.match((await until(s, id, "dead")).error, /Channel "no_such_channel" does not exist/);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a dead letter retried after the fix runs again at the tail of its stream with its id", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "2" });
+  try {
+    const token = await s.device("d9");
+    const id = await invoke(s, token, "test/fixable");
+    await until(s, id, "dead");
+    await s.server.sluice.kv.set(["doc", "fixes", "fixable"], true); // the fix
+    const res = await s.admin(`/admin/dead-letters/${encodeURIComponent(id)}/retry`, { method: "POST" });
+    assert.equal(res.status, 202);
+    assert.equal((await res.json()).taskId, id);
+    const done = await until(s, id, "done");
+    assert.deepEqual(done.result, { fixedOnAttempt: 1 });
+    assert.deepEqual((await (await s.admin("/admin/dead-letters")).json()).deadLetters, []);
+    const again = await s.admin(`/admin/dead-letters/${encodeURIComponent(id)}/retry`, { method: "POST" });
+    assert.equal(again.status, 404);
+    await again.body?.cancel();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("an Idempotency-Key or body id makes a resend return the first task id and queue nothing", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("d10");
+    const first = await invoke(s, token, "test/echo", { n: 1 }, { "idempotency-key": "k-1" });
+    const again = await post(
+      `${s.url}/channels/blog_queuing/invoke`,
+      token,
+      { method: "test/echo", params: { n: 2 } },
+      {
+        "idempotency-key": "k-1",
+      },
+    );
+    const body = await again.json();
+    assert.equal(again.status, 202);
+    assert.deepEqual(body, { taskId: first, duplicate: true });
+    const withId = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", id: "k-1" });
+    assert.equal((await withId.json()).taskId, first);
+    const clash = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", id: "a" }, {
+      "idempotency-key": "b",
+    });
+    assert.equal(clash.status, 400);
+    await clash.body?.cancel();
+    const parallel = await Promise.all(
+      Array.from(
+        { length: 10 },
+        () =>
+          post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", id: "burst" }).then((r) =>
+            r.json()
+          ),
+      ),
+    );
+    assert.equal(new Set(parallel.map((p) => p.taskId)).size, 1);
+    await until(s, first, "done");
+    const head = (await s.server.sluice.kv.get(["head", "t/blog_queuing/d10"])).value;
+    assert.equal(head, 2, "two distinct ids, two tasks");
+  } finally {
+    await s.close();
+  }
+});
+
+integration("channels with ordering none spread a device's tasks over several partitions", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("d11");
+    const res = await s.admin("/admin/channels", {
+      method: "POST",
+      body: JSON.stringify({ name: "spread", ordering: "none" }),
+    });
+    assert.equal(res.status, 201);
+    await res.body?.cancel();
+    const ids = await Promise.all(
+      Array.from(
+        { length: 16 },
+        (_, n) =>
+          post(`${s.url}/channels/spread/invoke`, token, { method: "test/echo", params: { n } })
+            .then((r) => r.json()).then((b) => b.taskId as string),
+      ),
+    );
+    const streams = new Set(ids.map((id) => atob(id.split(".")[0]!.replaceAll("-", "+").replaceAll("_", "/"))));
+    assert.ok(streams.size >= 4, `expected several partitions, got ${[...streams]}`);
+    for (const id of ids) await until(s, id, "done");
+  } finally {
+    await s.close();
+  }
+});
