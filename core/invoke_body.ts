@@ -27,6 +27,7 @@ const InvokeObject = z.object({
  * a default script.
  */
 export function normaliseInvoke(body: unknown, defaultScript?: string): NormalInvoke {
+  if (body === undefined || body === null) throw new ValidationError("Invoke body is empty: send {method, params}");
   if (typeof body === "string") {
     if (!defaultScript) throw new ValidationError("Invoke body is text but the channel has no default script");
     return { method: defaultScript, params: { data: body } };

@@ -1,0 +1,431 @@
+import assert from "node:assert/strict";
+import { checkManifest } from "../../sluice.ts";
+import { ADMIN, integration, post, startTestSluice } from "../helpers/sluice.ts";
+
+interface Case {
+  readonly name: string;
+  readonly path: string;
+  readonly method?: string;
+  readonly token?: "admin" | "device" | "other" | "bad" | "none";
+  readonly body?: string | Uint8Array;
+  readonly headers?: Record<string, string>;
+  readonly status: number;
+  readonly code: string;
+}
+
+integration("every malformed input gets its status and a JSON error, and the server stays healthy", async () => {
+  const s = await startTestSluice({ MAX_BODY_BYTES: "1024" });
+  try {
+    const tokens = {
+      admin: ADMIN,
+      device: await s.device("owner"),
+      other: await s.device("other"),
+      bad: "sl_nope",
+      none: "",
+    };
+    await post(`${s.url}/channels/blog_queuing/invoke`, tokens.device, {
+      method: "blog/queues/processor",
+      params: { data: "1,1,1:1,2026-11-25T10:00:00Z" },
+    }).then((r) => r.json());
+    const invoke = "/channels/blog_queuing/invoke";
+    const cases: Case[] = [
+      { name: "malformed JSON", path: invoke, body: '{"method":', status: 400, code: "malformed_json" },
+      {
+        name: "invalid UTF-8",
+        path: invoke,
+        body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+        status: 400,
+        code: "malformed_json",
+      },
+      { name: "empty body", path: invoke, body: "", status: 400, code: "validation_failed" },
+      { name: "array body", path: invoke, body: "[1,2]", status: 400, code: "validation_failed" },
+      { name: "method not a string", path: invoke, body: '{"method":5}', status: 400, code: "validation_failed" },
+      { name: "method with ..", path: invoke, body: '{"method":"../etc"}', status: 400, code: "validation_failed" },
+      { name: "unknown script", path: invoke, body: '{"method":"no/such"}', status: 404, code: "not_found" },
+      {
+        name: "unknown channel",
+        path: "/channels/nope/invoke",
+        body: '{"method":"test/echo"}',
+        status: 404,
+        code: "not_found",
+      },
+      {
+        name: "bad channel name",
+        path: "/channels/no%20pe/invoke",
+        body: "{}",
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "system channel",
+        path: "/channels/_pumps/invoke",
+        body: '{"method":"test/echo"}',
+        status: 403,
+        code: "forbidden",
+      },
+      {
+        name: "body too large",
+        path: invoke,
+        body: JSON.stringify({ method: "test/echo", params: "x".repeat(2000) }),
+        status: 413,
+        code: "payload_too_large",
+      },
+      {
+        name: "no token",
+        path: invoke,
+        token: "none",
+        body: '{"method":"test/echo"}',
+        status: 401,
+        code: "unauthorized",
+      },
+      {
+        name: "bad token",
+        path: invoke,
+        token: "bad",
+        body: '{"method":"test/echo"}',
+        status: 401,
+        code: "unauthorized",
+      },
+      {
+        name: "malformed Authorization",
+        path: invoke,
+        token: "none",
+        headers: { authorization: "Basic abc" },
+        body: "{}",
+        status: 401,
+        code: "unauthorized",
+      },
+      {
+        name: "admin token on invoke",
+        path: invoke,
+        token: "admin",
+        body: '{"method":"test/echo"}',
+        status: 403,
+        code: "forbidden",
+      },
+      {
+        name: "device on admin route",
+        path: "/admin/devices",
+        token: "device",
+        body: '{"id":"x"}',
+        status: 403,
+        code: "forbidden",
+      },
+      {
+        name: "device id of wrong type",
+        path: "/admin/devices",
+        token: "admin",
+        body: '{"id":5}',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "device id with a slash",
+        path: "/admin/devices",
+        token: "admin",
+        body: '{"id":"a/b"}',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "unknown field",
+        path: "/admin/devices",
+        token: "admin",
+        body: '{"id":"z","admin":true}',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "duplicate device",
+        path: "/admin/devices",
+        token: "admin",
+        body: '{"id":"owner"}',
+        status: 409,
+        code: "conflict",
+      },
+      {
+        name: "duplicate channel",
+        path: "/admin/channels",
+        token: "admin",
+        body: '{"name":"blog_queuing"}',
+        status: 409,
+        code: "conflict",
+      },
+      {
+        name: "reserved channel name",
+        path: "/admin/channels",
+        token: "admin",
+        body: '{"name":"_mine"}',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "bad ordering",
+        path: "/admin/channels",
+        token: "admin",
+        body: '{"name":"c1","ordering":"random"}',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "unknown subscriber script",
+        path: "/admin/channels",
+        token: "admin",
+        body: '{"name":"c2","subscribers":["no/such"]}',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "another device's pump",
+        method: "GET",
+        path: "/pumps/owner",
+        token: "other",
+        status: 403,
+        code: "forbidden",
+      },
+      {
+        name: "another device's history",
+        method: "GET",
+        path: "/pumps/owner/events",
+        token: "other",
+        status: 403,
+        code: "forbidden",
+      },
+      {
+        name: "pump without readings",
+        method: "GET",
+        path: "/pumps/nobody",
+        token: "admin",
+        status: 404,
+        code: "not_found",
+      },
+      {
+        name: "bad time travel",
+        method: "GET",
+        path: "/pumps/owner?at=yesterday",
+        token: "admin",
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "limit over 1000",
+        method: "GET",
+        path: "/pumps/owner/events?limit=5000",
+        token: "admin",
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "unknown task",
+        method: "GET",
+        path: "/tasks/dC9ibG9nX3F1ZXVpbmcvb3duZXI.zz",
+        token: "admin",
+        status: 404,
+        code: "not_found",
+      },
+      { name: "garbage task id", method: "GET", path: "/tasks/%00%01", token: "admin", status: 404, code: "not_found" },
+      {
+        name: "unknown public script",
+        path: "/no/such/script",
+        token: "device",
+        body: "{}",
+        status: 404,
+        code: "not_found",
+      },
+      {
+        name: "private script over HTTP",
+        path: "/blog/queues/processor",
+        token: "device",
+        body: "{}",
+        status: 404,
+        code: "not_found",
+      },
+      {
+        name: "public script failing",
+        path: "/test/fail",
+        token: "device",
+        body: "{}",
+        status: 500,
+        code: "script_failed",
+      },
+      {
+        name: "public script refusing input",
+        path: "/test/permanent",
+        token: "device",
+        body: "{}",
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "public script without token",
+        path: "/test/echo",
+        token: "none",
+        body: "{}",
+        status: 401,
+        code: "unauthorized",
+      },
+      { name: "unknown route", method: "GET", path: "/nothing/here", token: "none", status: 404, code: "not_found" },
+      {
+        name: "revoking an unknown device",
+        method: "DELETE",
+        path: "/admin/devices/ghost",
+        token: "admin",
+        status: 404,
+        code: "not_found",
+      },
+      {
+        name: "retrying an unknown dead letter",
+        path: "/admin/dead-letters/x/retry",
+        token: "admin",
+        status: 404,
+        code: "not_found",
+      },
+    ];
+    for (const c of cases) {
+      const token = tokens[c.token ?? "device"];
+      const res = await fetch(`${s.url}${c.path}`, {
+        method: c.method ?? "POST",
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...c.headers },
+        body: c.method === "GET" || c.method === "DELETE" ? undefined : c.body as BodyInit,
+      });
+      const text = await res.text();
+      assert.equal(res.status, c.status, `${c.name}: ${text}`);
+      assert.equal(JSON.parse(text).error.code, c.code, `${c.name}: ${text}`);
+    }
+    const health = await (await fetch(`${s.url}/healthz`)).json();
+    assert.equal(health.status, "ok");
+    const ok = await post(`${s.url}${invoke}`, tokens.device, { method: "test/echo" });
+    assert.equal(ok.status, 202);
+    await ok.body?.cancel();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("device tokens are stored only as hashes and a revoked token stops working at once", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("rev-1");
+    assert.match(token, /^sl_[A-Za-z0-9_-]{43}$/, "256-bit random token");
+    const stored = [];
+    for await (const e of s.server.sluice.kv.list({ prefix: [] })) stored.push(JSON.stringify([e.key, e.value]));
+    assert.ok(!stored.some((line) => line.includes(token)), "the token itself is nowhere in KV");
+    const before = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo" });
+    assert.equal(before.status, 202);
+    await before.body?.cancel();
+    const list = await (await s.admin("/admin/devices")).json();
+    assert.deepEqual(list.devices.map((d: { id: string }) => d.id), ["rev-1"]);
+    assert.ok(!JSON.stringify(list).includes("token"));
+    const del = await s.admin("/admin/devices/rev-1", { method: "DELETE" });
+    assert.equal(del.status, 200);
+    await del.body?.cancel();
+    const after = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo" });
+    assert.equal(after.status, 401);
+    await after.body?.cancel();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a device sees only its own pump, tasks and listing; the admin sees all", async () => {
+  const s = await startTestSluice();
+  try {
+    const a = await s.device("own-a");
+    const b = await s.device("own-b");
+    const task = (await (await post(`${s.url}/channels/blog_queuing/invoke`, a, {
+      method: "blog/queues/processor",
+      params: { data: "5,1,1:1,2026-11-25T10:00:00Z" },
+    })).json()).taskId;
+    await post(`${s.url}/blog/queues/feed`, b, { temperature: 6, pressure: 1, coordinates: "2:2" }).then((r) =>
+      r.json()
+    );
+    const get = (path: string, t: string) => fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${t}` } });
+    const own = await get(`/tasks/${task}`, a);
+    assert.equal(own.status, 200);
+    await own.body?.cancel();
+    const theirs = await get(`/tasks/${task}`, b);
+    assert.equal(theirs.status, 403);
+    await theirs.body?.cancel();
+    for (let i = 0; i < 100; i++) {
+      const all = await (await s.admin("/pumps")).json();
+      if (all.pumps.length === 2) break;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const listA = await (await get("/pumps", a)).json();
+    assert.deepEqual(listA.pumps.map((p: { id: string }) => p.id), ["own-a"]);
+    const all = await (await s.admin("/pumps")).json();
+    assert.deepEqual(all.pumps.map((p: { id: string }) => p.id), ["own-a", "own-b"]);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("time travel shows a pump as it was at a version and at a time", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("tt");
+    for (const t of [10, 20, 30]) {
+      await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+        method: "blog/queues/processor",
+        params: { data: `${t},1,1:1,2026-11-25T10:00:00Z` },
+      }).then((r) => r.json());
+    }
+    let events: { seq: number; at: string }[] = [];
+    for (let i = 0; i < 200 && events.length < 3; i++) {
+      const r = await s.admin("/pumps/tt/events");
+      events = r.status === 200 ? (await r.json()).events : (await r.body?.cancel(), []);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(events.length, 3);
+    const v2 = await (await s.admin("/pumps/tt?at=2")).json();
+    assert.equal(v2.version, 2);
+    assert.deepEqual(v2.temperature, { min: 10, max: 20, sum: 30, avg: 15 });
+    const atTime = await (await s.admin(`/pumps/tt?at=${encodeURIComponent(events[0]!.at)}`)).json();
+    assert.equal(atTime.version, 1);
+    const page = await (await s.admin("/pumps/tt/events?from=2&limit=1")).json();
+    assert.deepEqual([page.events[0].seq, page.next], [2, 3]);
+    const last = await (await s.admin("/pumps/tt/events?from=3&limit=5")).json();
+    assert.equal(last.next, null);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("the OpenAPI document lists every route and /docs renders it", async () => {
+  const s = await startTestSluice();
+  try {
+    const doc = await (await fetch(`${s.url}/openapi.json`)).json();
+    for (
+      const path of [
+        "/healthz",
+        "/admin/devices",
+        "/admin/devices/{id}",
+        "/admin/channels",
+        "/channels/{ch}/invoke",
+        "/channels/{ch}/messages",
+        "/tasks/{id}",
+        "/pumps",
+        "/pumps/{id}",
+        "/pumps/{id}/events",
+        "/admin/dead-letters",
+        "/admin/dead-letters/{id}/retry",
+        "/blog/queues/feed",
+      ]
+    ) assert.ok(doc.paths[path], `${path} documented`);
+    const docs = await fetch(`${s.url}/docs`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /openapi\.json/);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("a script path that clashes with a reserved route stops start-up with a clear message", () => {
+  const load = () => Promise.resolve({ default: () => null });
+  assert.throws(
+    () => checkManifest({ "admin/tools": { public: true, load } }),
+    /clashes with Sluice's reserved route \/admin/,
+  );
+  assert.throws(() => checkManifest({ "bad path": { public: false, load } }), /not valid/);
+  assert.doesNotThrow(() => checkManifest({ "blog/queues/feed": { public: true, load } }));
+});
