@@ -4,6 +4,7 @@
  */
 import { loadConfig } from "./config.ts";
 import { consoleLogger } from "./core/log.ts";
+import { startAdapters } from "./adapters.ts";
 import { startServer } from "./server.ts";
 import { openSluice } from "./sluice.ts";
 
@@ -22,7 +23,8 @@ async function main(): Promise<void> {
     console.error(`Sluice cannot start: ${err instanceof Error ? err.message : String(err)}`);
     Deno.exit(1);
   }
-  const server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME });
+  const adapters = await startAdapters(sluice);
+  const server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
   consoleLogger.info(`Sluice is listening on ${server.url} (KV: ${config.KV_PATH})`);
   if (sluice.admin.generated) {
     // Printed once, to the terminal only, at the start that created it.

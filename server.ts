@@ -1,5 +1,5 @@
-import type { Check } from "./protocols/http/routes/health.ts";
-import { createHttpApp, type HttpAppOptions } from "./protocols/http/app.ts";
+import type { Adapter, Check } from "./protocols/adapter.ts";
+import { createHttpApp } from "./protocols/http/app.ts";
 import type { Sluice } from "./sluice.ts";
 
 /** A running Sluice: the core plus its listeners. */
@@ -8,6 +8,7 @@ export interface Server {
   /** The HTTP port actually bound (useful with PORT=0). */
   readonly port: number;
   readonly url: string;
+  readonly adapters: readonly Adapter[];
   /** Stops the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -15,13 +16,26 @@ export interface Server {
 export interface ServerOptions {
   readonly port: number;
   readonly hostname?: string;
-  readonly http?: HttpAppOptions;
+  /** Protocol adapters besides plain HTTP (MQTT, AMQP, WebSocket/SSE …), already started. */
+  readonly adapters?: readonly Adapter[];
+  readonly onAuthFailure?: (req: Request) => void;
 }
 
-/** Starts the HTTP listener (and, as they come, the other protocols) on a running core. */
+/** Starts the HTTP listener with the adapters' routes on a running core. */
 export async function startServer(sluice: Sluice, options: ServerOptions): Promise<Server> {
-  const checks = (): Record<string, Check> => ({ mqtt: "off", amqp: "off", ...options.http?.checks?.() });
-  const app = createHttpApp(sluice, { ...options.http, checks });
+  const adapters = options.adapters ?? [];
+  const checks = (): Record<string, Check> => ({
+    mqtt: "off",
+    amqp: "off",
+    ...Object.fromEntries(adapters.map((a) => [a.name, a.health()])),
+  });
+  const app = createHttpApp(sluice, {
+    checks,
+    onAuthFailure: options.onAuthFailure,
+    mount: (app, deps) => {
+      for (const a of adapters) a.mount?.(app, deps);
+    },
+  });
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     port: options.port,
@@ -39,8 +53,10 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     sluice,
     port: addr.port,
     url: `http://${host}:${addr.port}`,
+    adapters,
     close: () =>
       closing ??= (async () => {
+        await Promise.allSettled(adapters.map((a) => a.close()));
         await server.shutdown();
         await sluice.close();
       })(),

@@ -14,6 +14,11 @@ import { InlineRunner } from "./engine/inline_runner.ts";
 import type { ScriptManifest } from "./engine/manifest.ts";
 import { PartitionRunner } from "./engine/partition_runner.ts";
 import { PumpViews } from "./engine/pump_views.ts";
+import { TopicHub } from "./engine/topic_hub.ts";
+import { PUMPS_CHANNEL } from "./core/names.ts";
+import { topicStream } from "./core/streams.ts";
+import { MESSAGE_PUBLISHED, type MessagePublishedData } from "./core/tasks.ts";
+import { RefusedLog } from "./store/refused_log.ts";
 import { createExecutor, type ScriptExecutor } from "./engine/script_pool.ts";
 import { manifest as defaultManifest } from "./scripts/manifest.ts";
 import { type AdminToken, loadAdminToken } from "./store/admin_token.ts";
@@ -51,6 +56,10 @@ export interface Sluice {
   readonly runner: PartitionRunner;
   readonly pumps: PumpViews;
   readonly deadLetters: DeadLetters;
+  /** Topic subscriptions (WebSocket, SSE, MQTT and AMQP re-publish). */
+  readonly topics: TopicHub;
+  /** Messages refused at the edge (MQTT, AMQP). */
+  readonly refused: RefusedLog;
   readonly executor: ScriptExecutor;
   readonly committer: Committer;
   /** Aborted when Sluice stops. */
@@ -94,6 +103,17 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     streamOf: pumpStream,
     storage: new KvActorStorage<PumpState>(kv, committer),
     clock,
+    // Every pump state change is published on the system channel `_pumps`.
+    onChange: (_id, state) => {
+      const data: MessagePublishedData = { message: state, sender: "_sluice", protocol: "script" };
+      committer.write({
+        appends: [{
+          stream: topicStream(PUMPS_CHANNEL),
+          event: { type: MESSAGE_PUBLISHED, data },
+          expireIn: config.TOPIC_RETENTION,
+        }],
+      }).catch((err) => log.warn(`Publishing a pump change failed: ${err}`));
+    },
   });
   const executor = createExecutor({
     manifest,
@@ -105,7 +125,13 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     log: (line) => log.warn(line),
   });
   if (!executor.isolated) log.warn("Scripts run in-process: a script stuck in a busy loop cannot be stopped here");
-  const planner = new EffectPlanner({ channels, scripts, pumps: pumpRuntime, maxValueBytes: 60 * 1024 });
+  const planner = new EffectPlanner({
+    channels,
+    scripts,
+    pumps: pumpRuntime,
+    maxValueBytes: 60 * 1024,
+    topicRetentionMs: config.TOPIC_RETENTION,
+  });
   const ingest = new Ingest({
     kv,
     committer,
@@ -113,6 +139,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     scripts,
     clock,
     dedupWindowMs: config.DEDUP_WINDOW,
+    topicRetentionMs: config.TOPIC_RETENTION,
     maxBodyBytes: config.MAX_BODY_BYTES,
     rateLimiter: config.RATE_LIMIT === null
       ? undefined
@@ -134,6 +161,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   const resumed = await runner.sweep();
   if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);
+  const topics = new TopicHub(kv, log);
 
   let closing: Promise<void> | null = null;
   return {
@@ -150,6 +178,8 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     runner,
     pumps: new PumpViews(kv, pumpRuntime),
     deadLetters: new DeadLetters(kv, committer),
+    topics,
+    refused: new RefusedLog(kv, committer, clock),
     executor,
     committer,
     signal: abort.signal,
@@ -157,6 +187,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
       closing ??= (async () => {
         abort.abort();
         clearInterval(passivation);
+        topics.close();
         await runner.stop();
         await committer.flush();
         executor.close();

@@ -81,7 +81,11 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       return;
     }
     const live = this.#live.get(id);
-    if (!live) return;
+    if (!live) {
+      // Passivated meanwhile: the log has the events; load it to tell the listener.
+      if (this.options.onChange) this.#get(id).then((l) => this.options.onChange?.(id, l.state), () => {});
+      return;
+    }
     for (const e of events) {
       if (e.seq <= live.state.version) continue;
       if (e.seq !== live.state.version + 1) {

@@ -28,6 +28,7 @@ export interface EffectPlannerOptions {
   readonly scripts: ReadonlySet<string>;
   readonly pumps: ActorRuntime<PumpState, PumpCommand, PumpEvent>;
   readonly maxValueBytes: number;
+  readonly topicRetentionMs: number;
 }
 
 /** Turns a script run's buffered effects into writes; an invalid effect fails the run. */
@@ -68,7 +69,12 @@ export class EffectPlanner {
           protocol: "script",
         };
         this.#fits(data, "message");
-        plan.append(topicStream(channel.name), { type: MESSAGE_PUBLISHED, data });
+        plan.append(
+          topicStream(channel.name),
+          { type: MESSAGE_PUBLISHED, data },
+          undefined,
+          this.options.topicRetentionMs,
+        );
         if (channel.subscribers.length > 0) plan.wake.add(topicStream(channel.name));
         return;
       }

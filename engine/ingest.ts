@@ -31,6 +31,7 @@ export interface IngestOptions {
   readonly scripts: ReadonlySet<string>;
   readonly clock: Clock;
   readonly dedupWindowMs: number;
+  readonly topicRetentionMs: number;
   readonly maxBodyBytes: number;
   readonly rateLimiter?: RateLimiter;
   /** Told of every accepted envelope, with the time from receipt to commit. */
@@ -104,7 +105,7 @@ export class Ingest {
     };
     return this.#once(envelope, undefined, (sets) =>
       this.options.committer.write({
-        appends: [{ stream, event: { type: MESSAGE_PUBLISHED, data } }],
+        appends: [{ stream, event: { type: MESSAGE_PUBLISHED, data }, expireIn: this.options.topicRetentionMs }],
         sets,
         wake: channel.subscribers.length > 0 ? [stream] : [],
       }));

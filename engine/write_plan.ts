@@ -1,10 +1,10 @@
-import type { NewEvent, Position, SetOp, WriteRequest, WriteResult } from "../store/committer.ts";
+import type { AppendOp, NewEvent, Position, SetOp, WriteRequest, WriteResult } from "../store/committer.ts";
 
 type Landed = (positions: readonly Position[], at: number) => void;
 
 /** Writes gathered from several steps into one request, with hooks run once it landed. */
 export class WritePlan {
-  readonly appends: { stream: string; event: NewEvent }[] = [];
+  readonly appends: AppendOp[] = [];
   readonly sets: SetOp[] = [];
   readonly deletes: Deno.KvKey[] = [];
   readonly checks: Deno.AtomicCheck[] = [];
@@ -12,9 +12,14 @@ export class WritePlan {
   readonly #landed: Landed[] = [];
 
   /** Adds an append; `landed` gets its position once the commit landed. */
-  append(stream: string, event: NewEvent, landed?: (position: Position, at: number) => void): void {
+  append(
+    stream: string,
+    event: NewEvent,
+    landed?: (position: Position, at: number) => void,
+    expireIn?: number,
+  ): void {
     const index = this.appends.length;
-    this.appends.push({ stream, event });
+    this.appends.push(expireIn === undefined ? { stream, event } : { stream, event, expireIn });
     if (landed) this.#landed.push((positions, at) => landed(positions[index]!, at));
   }
 

@@ -25,9 +25,16 @@ export type SetOp =
     readonly expireIn?: number;
   };
 
+/** One append; `expireIn` (ms) lets KV drop the event later (topic retention). */
+export interface AppendOp {
+  readonly stream: string;
+  readonly event: NewEvent;
+  readonly expireIn?: number;
+}
+
 /** One caller's writes: they land together, in one commit, or not at all. */
 export interface WriteRequest {
-  readonly appends?: readonly { readonly stream: string; readonly event: NewEvent }[];
+  readonly appends?: readonly AppendOp[];
   readonly sets?: readonly SetOp[];
   readonly deletes?: readonly Deno.KvKey[];
   /** Extra checks, e.g. a partition lease; a failed check rejects only this request. */
@@ -207,11 +214,12 @@ export class Committer {
     let mutations = 0;
     for (const p of live) {
       const positions: Position[] = [];
-      for (const { stream, event } of p.req.appends ?? []) {
+      for (const { stream, event, expireIn } of p.req.appends ?? []) {
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
         next.set(stream, seq);
         positions.push({ stream, seq });
-        op.set(keys.event(stream, seq), { type: event.type, data: event.data, at });
+        const value = { type: event.type, data: event.data, at };
+        op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
         mutations++;
       }
       for (const s of p.req.sets ?? []) {

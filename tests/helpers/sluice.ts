@@ -1,5 +1,6 @@
 import { loadConfig } from "../../config.ts";
 import { silentLogger } from "../../core/log.ts";
+import { startAdapters } from "../../adapters.ts";
 import { type Server, startServer } from "../../server.ts";
 import { openSluice } from "../../sluice.ts";
 import { testManifest } from "../fixtures/manifest.ts";
@@ -44,7 +45,7 @@ export async function startTestSluice(env: Record<string, string> = {}, kvDir?: 
       workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
       log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
     });
-    return await startServer(sluice, { port: 0, hostname: "127.0.0.1" });
+    return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
   };
   let server = await start();
   let stopped = false;

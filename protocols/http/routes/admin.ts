@@ -103,4 +103,16 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     const { taskId } = await sluice.deadLetters.retry(params.id);
     return c.json({ taskId }, 202);
   });
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/refused",
+    summary: "Messages refused at the edge (bad JSON, unknown script or channel, bad token in the topic)",
+    description: "Newest first. At most one record per device per reason per second; the rest are counted in " +
+      "`suppressed`. Kept for 7 days; not retryable.",
+    tags,
+    access: "admin",
+    query: ListQuery,
+    responses: { 200: { description: "Refused messages" } },
+  }, async ({ c, query }) => c.json({ refused: await sluice.refused.list(query.limit) }));
 }

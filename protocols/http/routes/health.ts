@@ -3,8 +3,7 @@ import { z } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { defineRoute, type RouteDeps } from "../route.ts";
 
-/** A dependency's health, reported by each adapter. */
-export type Check = "ok" | "degraded" | "off";
+import type { Check } from "../../adapter.ts";
 
 /** Health of every part; 503 only when KV cannot be read. */
 export function healthRoutes(

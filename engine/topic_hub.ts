@@ -1,0 +1,214 @@
+import { describeError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { topicStream } from "../core/streams.ts";
+import type { MessagePublishedData } from "../core/tasks.ts";
+import { keys } from "../store/keys.ts";
+import { readEvents } from "../store/kv_event_store.ts";
+
+/** A message of a topic, as subscribers receive it. */
+export interface TopicMessage {
+  readonly channel: string;
+  readonly seq: number;
+  readonly message: unknown;
+  readonly sender: string;
+  /** Commit time, ms. */
+  readonly at: number;
+}
+
+/** A live subscription; `close()` stops delivery. */
+export interface Subscription {
+  close(): void;
+}
+
+interface Sub {
+  next: number;
+  catchingUp: boolean;
+  closed: boolean;
+  readonly deliver: (m: TopicMessage) => void;
+}
+
+const PAGE = 500;
+
+/**
+ * Follows topics for subscribers: one `kv.watch` on a channel's head key is the doorbell, and the
+ * feed reads the range it has not seen. A subscriber with `from` first catches up from the log,
+ * then joins the live feed without a gap or a repeat.
+ */
+export class TopicHub {
+  readonly #feeds = new Map<string, Feed>();
+
+  constructor(private readonly kv: Deno.Kv, private readonly log: Logger) {}
+
+  /**
+   * Delivers the channel's messages in order: from seq `from` on, or, without `from`, only those
+   * published from now on. `deliver` must not block (adapters buffer and cut off slow clients).
+   */
+  async subscribe(
+    channel: string,
+    from: number | undefined,
+    deliver: (m: TopicMessage) => void,
+  ): Promise<Subscription> {
+    let feed = this.#feeds.get(channel);
+    if (!feed) {
+      feed = new Feed(this.kv, channel, this.log, () => this.#feeds.delete(channel));
+      this.#feeds.set(channel, feed);
+    }
+    return await feed.add(from, deliver);
+  }
+
+  /** The seq of a channel's last message (0 when empty). */
+  async head(channel: string): Promise<number> {
+    return (await this.kv.get<number>(keys.head(topicStream(channel)))).value ?? 0;
+  }
+
+  /** Number of live subscriptions (for metrics). */
+  subscriberCount(): number {
+    let n = 0;
+    for (const f of this.#feeds.values()) n += f.size;
+    return n;
+  }
+
+  close(): void {
+    for (const f of [...this.#feeds.values()]) f.stop();
+  }
+}
+
+class Feed {
+  readonly #subs = new Set<Sub>();
+  readonly #stream: string;
+  #head = 0;
+  #ready: Promise<void>;
+  #watch: ReadableStream<Deno.KvEntryMaybe<unknown>[]> | null = null;
+  #pulling = false;
+  #again = false;
+  #stopped = false;
+
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly channel: string,
+    private readonly log: Logger,
+    private readonly onEmpty: () => void,
+  ) {
+    this.#stream = topicStream(channel);
+    this.#ready = this.#start();
+  }
+
+  get size(): number {
+    return this.#subs.size;
+  }
+
+  async add(from: number | undefined, deliver: (m: TopicMessage) => void): Promise<Subscription> {
+    await this.#ready;
+    const sub: Sub = {
+      next: from === undefined ? this.#head + 1 : Math.max(1, from),
+      catchingUp: false,
+      closed: false,
+      deliver,
+    };
+    this.#subs.add(sub);
+    const subscription = {
+      close: () => {
+        sub.closed = true;
+        this.#subs.delete(sub);
+        if (this.#subs.size === 0) this.stop();
+      },
+    };
+    if (sub.next <= this.#head) {
+      sub.catchingUp = true;
+      this.#catchUp(sub).catch((err) => {
+        this.log.warn(`Catch-up on ${this.channel} failed: ${describeError(err)}`);
+        subscription.close();
+      });
+    }
+    return subscription;
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#watch?.cancel().catch(() => {});
+    this.onEmpty();
+  }
+
+  async #start(): Promise<void> {
+    this.#head = (await this.kv.get<number>(keys.head(this.#stream))).value ?? 0;
+    const watch = this.kv.watch([keys.head(this.#stream)]);
+    this.#watch = watch;
+    (async () => {
+      try {
+        for await (const [entry] of watch) {
+          if (this.#stopped) break;
+          if (typeof entry?.value === "number" && entry.value > this.#head) this.#pull();
+        }
+      } catch (err) {
+        if (!this.#stopped) this.log.warn(`Watch on ${this.channel} ended: ${describeError(err)}`);
+      }
+    })();
+  }
+
+  /** Reads what came after the last dispatched seq and hands it to the live subscribers. */
+  #pull(): void {
+    if (this.#pulling) {
+      this.#again = true;
+      return;
+    }
+    this.#pulling = true;
+    (async () => {
+      try {
+        do {
+          this.#again = false;
+          for (;;) {
+            const page = await readEvents<MessagePublishedData>(this.kv, this.#stream, this.#head + 1, PAGE);
+            for (const e of page) {
+              const m = toMessage(this.channel, e);
+              this.#head = e.seq;
+              for (const sub of this.#subs) {
+                if (!sub.catchingUp && !sub.closed && sub.next <= e.seq) sub.next = e.seq + 1, sub.deliver(m);
+              }
+            }
+            if (page.length < PAGE) break;
+          }
+        } while (this.#again && !this.#stopped);
+      } catch (err) {
+        this.log.warn(`Reading ${this.channel} failed: ${describeError(err)}`);
+      } finally {
+        this.#pulling = false;
+      }
+    })();
+  }
+
+  /** Replays the log for one subscriber up to the feed's head, then hands it to the live feed. */
+  async #catchUp(sub: Sub): Promise<void> {
+    while (!sub.closed) {
+      const target = this.#head;
+      while (sub.next <= target && !sub.closed) {
+        const page = await readEvents<MessagePublishedData>(
+          this.kv,
+          this.#stream,
+          sub.next,
+          Math.min(PAGE, target - sub.next + 1),
+        );
+        if (page.length === 0) {
+          sub.next = target + 1; // expired messages: nothing left to replay
+          break;
+        }
+        for (const e of page) {
+          if (sub.closed) return;
+          sub.next = e.seq + 1;
+          sub.deliver(toMessage(this.channel, e));
+        }
+      }
+      if (this.#head <= target || sub.next > this.#head) {
+        sub.catchingUp = false; // from here the live feed delivers, synchronously after this point
+        return;
+      }
+    }
+  }
+}
+
+function toMessage(
+  channel: string,
+  e: { seq: number; data: MessagePublishedData; at: number },
+): TopicMessage {
+  return { channel, seq: e.seq, message: e.data.message, sender: e.data.sender, at: e.at };
+}

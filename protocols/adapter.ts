@@ -1,0 +1,15 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { RouteDeps } from "./http/route.ts";
+
+/** Health of one part of Sluice, as `/healthz` reports it. */
+export type Check = "ok" | "degraded" | "off";
+
+/** A protocol adapter: it translates its protocol to envelopes and back, nothing more. */
+export interface Adapter {
+  readonly name: string;
+  health(): Check;
+  /** Adds its routes to the HTTP server (WebSocket upgrades, SSE). */
+  mount?(app: OpenAPIHono, deps: RouteDeps): void;
+  /** Stops taking messages; what is in flight is committed or handed back. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,82 @@
+import type { Clock } from "../core/clock.ts";
+import type { Protocol } from "../core/envelope.ts";
+import type { Committer } from "./committer.ts";
+import { keys } from "./keys.ts";
+
+/** A message refused at the edge: not processed, not retryable, kept for a week. */
+export interface RefusedRecord {
+  readonly at: string;
+  readonly protocol: Protocol;
+  /** The device it came from, when known. */
+  readonly device: string | null;
+  readonly channel?: string;
+  /** Error code (`malformed_json`, `not_found`, `unauthorized` …) and its message. */
+  readonly code: string;
+  readonly reason: string;
+  /** The start of the payload, as text. */
+  readonly preview: string;
+  /** Refusals of the same device and code in the second before this one, only counted. */
+  readonly suppressed: number;
+}
+
+const RETENTION_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The refused-messages log (`GET /admin/refused`): at most one record per device per code per
+ * second, the rest only counted, so a misbehaving device cannot flood KV.
+ */
+export class RefusedLog {
+  readonly #lastWrite = new Map<string, { at: number; suppressed: number }>();
+  readonly counts = new Map<string, number>();
+  #n = 0;
+
+  constructor(private readonly kv: Deno.Kv, private readonly committer: Committer, private readonly clock: Clock) {}
+
+  /** Records a refusal (or only counts it); never throws. */
+  record(r: Omit<RefusedRecord, "at" | "suppressed" | "preview"> & { payload?: unknown }): void {
+    const countKey = `${r.protocol}:${r.code}`;
+    this.counts.set(countKey, (this.counts.get(countKey) ?? 0) + 1);
+    const now = this.clock.now();
+    const key = `${r.device ?? "?"}\u0000${r.code}`;
+    const last = this.#lastWrite.get(key);
+    if (last && now - last.at < 1000) {
+      last.suppressed++;
+      return;
+    }
+    this.#lastWrite.set(key, { at: now, suppressed: 0 });
+    if (this.#lastWrite.size > 10_000) this.#prune(now);
+    const { payload, ...rest } = r;
+    const record: RefusedRecord = {
+      ...rest,
+      at: new Date(now).toISOString(),
+      preview: preview(payload),
+      suppressed: last?.suppressed ?? 0,
+    };
+    this.committer.write({
+      sets: [{ key: keys.refused(now, `${++this.#n}`), value: record, expireIn: RETENTION_MS }],
+    }).catch(() => {});
+  }
+
+  /** The newest records first. */
+  async list(limit = 100): Promise<RefusedRecord[]> {
+    const out: RefusedRecord[] = [];
+    for await (const e of this.kv.list<RefusedRecord>({ prefix: keys.refusedAll() }, { limit, reverse: true })) {
+      out.push(e.value);
+    }
+    return out;
+  }
+
+  #prune(now: number): void {
+    for (const [k, v] of this.#lastWrite) if (now - v.at > 1000) this.#lastWrite.delete(k);
+  }
+}
+
+function preview(payload: unknown): string {
+  if (payload === undefined) return "";
+  if (payload instanceof Uint8Array) {
+    const text = new TextDecoder("utf-8", { fatal: false }).decode(payload.subarray(0, 256));
+    return text.replace(/[^\x20-\x7e]/g, "·");
+  }
+  const text = typeof payload === "string" ? payload : JSON.stringify(payload) ?? "";
+  return text.slice(0, 256);
+}
