@@ -1,9 +1,11 @@
 import type { Adapter } from "./protocols/adapter.ts";
+import { sseAdapter } from "./protocols/sse/adapter.ts";
+import { wsAdapter } from "./protocols/ws/adapter.ts";
 import type { Sluice } from "./sluice.ts";
 
 /** Starts every protocol adapter the settings ask for (each is one line here). */
 export async function startAdapters(sluice: Sluice): Promise<Adapter[]> {
-  const adapters: Adapter[] = [];
-  void sluice;
+  const maxBufferBytes = sluice.config.MAX_SEND_BUFFER_BYTES;
+  const adapters: Adapter[] = [wsAdapter(sluice, { maxBufferBytes }), sseAdapter(sluice, { maxBufferBytes })];
   return await Promise.resolve(adapters);
 }

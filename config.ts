@@ -47,6 +47,7 @@ export const ConfigSchema = z.object({
   RETRY_BASE_MS: Int(1, 3_600_000).default(1000),
   DEDUP_WINDOW: Duration.default(24 * 3_600_000),
   TOPIC_RETENTION: Duration.default(7 * 24 * 3_600_000),
+  MAX_SEND_BUFFER_BYTES: Int(4096, 256 * 1024 * 1024).default(1024 * 1024),
   RATE_LIMIT: Rate.default(200),
   METRICS_TOKEN: z.string().min(1).optional(),
   SLUICE_MODE: z.enum(["auto", "local", "deploy"]).default("auto"),

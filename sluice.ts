@@ -120,7 +120,10 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     workerUrl: options.workerUrl ?? new URL("./engine/worker_entry.ts", import.meta.url),
     settings: { weatherApiUrl: config.WEATHER_API_URL },
     timeoutMs: config.SCRIPT_TIMEOUT_MS,
-    getDocument: async (collection, id) => (await kv.get(keys.document(collection, id))).value,
+    getDocument: async (collection, id) => {
+      const e = await kv.get(keys.document(collection, id));
+      return { value: e.value, versionstamp: e.versionstamp };
+    },
     workers: config.SCRIPT_WORKERS || undefined,
     log: (line) => log.warn(line),
   });

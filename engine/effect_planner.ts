@@ -13,7 +13,7 @@ import {
 } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import { keys } from "../store/keys.ts";
-import type { Effect } from "./script_api.ts";
+import type { DocumentRead, Effect } from "./script_api.ts";
 import { WritePlan } from "./write_plan.ts";
 
 /** Who caused the effects: the task (or inline call) whose script produced them. */
@@ -35,9 +35,15 @@ export interface EffectPlannerOptions {
 export class EffectPlanner {
   constructor(private readonly options: EffectPlannerOptions) {}
 
-  async plan(effects: readonly Effect[], source: EffectSource): Promise<WritePlan> {
+  /** The writes of a run; `reads` become checks, so a document changed meanwhile fails the commit. */
+  async plan(
+    effects: readonly Effect[],
+    source: EffectSource,
+    reads: readonly DocumentRead[] = [],
+  ): Promise<WritePlan> {
     const plan = new WritePlan();
     for (const effect of effects) await this.#planOne(effect, source, plan);
+    for (const r of reads) plan.checks.push({ key: keys.document(r.collection, r.id), versionstamp: r.versionstamp });
     return plan;
   }
 

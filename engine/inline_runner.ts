@@ -22,7 +22,7 @@ export class InlineRunner {
       if (outcome.permanent) throw new ValidationError(outcome.error);
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
     }
-    const plan = await this.planner.plan(outcome.effects, source);
+    const plan = await this.planner.plan(outcome.effects, source, outcome.reads);
     if (!plan.empty) plan.landed(await this.committer.write(plan.toRequest()));
     return outcome.result;
   }

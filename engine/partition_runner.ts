@@ -1,6 +1,6 @@
 import { afterFailure, nextAttempt, type RetryRules, type RetryState } from "../actors/task_stream/retry_policy.ts";
 import type { Clock } from "../core/clock.ts";
-import { describeError, LeaseLostError } from "../core/errors.ts";
+import { ConcurrencyError, describeError, LeaseLostError } from "../core/errors.ts";
 import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
 import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
@@ -217,6 +217,10 @@ export class PartitionRunner {
       if (!settled.plan.empty) settled.plan.landed(await this.options.committer.write(settled.plan.toRequest()));
     } catch (err) {
       if (err instanceof LeaseLostError) throw err;
+      if (err instanceof ConcurrencyError) {
+        st.dirty = true; // a document it read changed meanwhile: run the batch again, uncounted
+        return;
+      }
       if (jobs.length > 1) {
         st.batchLimit = 1; // find the task whose writes KV refuses
         st.dirty = true;
@@ -276,7 +280,7 @@ export class PartitionRunner {
       if (!outcome.ok && outcome.interrupted) return { ...this.#advance(st, plan, cursor), done, interrupted: true };
       if (!outcome.ok) return this.#failure(st, job, outcome.error, now, plan, cursor, done, outcome.permanent);
       try {
-        plan.merge(await this.options.planner.plan(outcome.effects, job));
+        plan.merge(await this.options.planner.plan(outcome.effects, job, outcome.reads));
       } catch (err) {
         return this.#failure(st, job, describeError(err), now, plan, cursor, done);
       }

@@ -96,6 +96,13 @@ export interface ScriptContext {
 /** A script's default export. */
 export type Script = (request: ScriptRequest, ctx: ScriptContext) => unknown | Promise<unknown>;
 
+/** A document a run read, and the version it saw: the run's commit checks it is unchanged. */
+export interface DocumentRead {
+  readonly collection: string;
+  readonly id: string;
+  readonly versionstamp: string | null;
+}
+
 /** A script's buffered writes, applied in one commit with the task's cursor. */
 export type Effect =
   | {

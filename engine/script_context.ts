@@ -1,12 +1,18 @@
 import { randomTaskId } from "../core/task_id.ts";
 import { ValidationError } from "../core/errors.ts";
-import type { Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
+import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
+
+/** A stored document and its version. */
+export interface VersionedDocument {
+  readonly value: unknown | null;
+  readonly versionstamp: string | null;
+}
 
 /** What a context needs from its host. */
 export interface ContextHost {
   readonly scripts: ReadonlySet<string>;
   readonly settings: ScriptSettings;
-  readonly getDocument: (collection: string, id: string) => Promise<unknown | null>;
+  readonly getDocument: (collection: string, id: string) => Promise<VersionedDocument>;
   readonly httpTimeoutMs: number;
 }
 
@@ -14,8 +20,11 @@ export interface ContextHost {
 export function bufferedContext(
   request: ScriptRequest,
   host: ContextHost,
-): { ctx: ScriptContext; seal(): Effect[] } {
+  /** Writes of earlier runs of the same batch, not committed yet (read-your-writes). */
+  pending: ReadonlyMap<string, unknown | null> = new Map(),
+): { ctx: ScriptContext; seal(): { effects: Effect[]; reads: DocumentRead[] } } {
   let effects: Effect[] | null = [];
+  const reads = new Map<string, DocumentRead>();
   const push = (e: Effect) => {
     if (!effects) throw new Error("This run has ended; its context can no longer write");
     effects.push(e);
@@ -44,7 +53,15 @@ export function bufferedContext(
       },
     },
     documents: {
-      get: (collection, id) => host.getDocument(String(collection), String(id)),
+      get: async (collection, id) => {
+        const key = documentKey(String(collection), String(id));
+        if (pending.has(key)) return pending.get(key) ?? null;
+        const doc = await host.getDocument(String(collection), String(id));
+        if (!reads.has(key)) {
+          reads.set(key, { collection: String(collection), id: String(id), versionstamp: doc.versionstamp });
+        }
+        return doc.value;
+      },
       save: (collection, id, doc) =>
         push({ kind: "saveDocument", collection: String(collection), id: String(id), doc: toJson(doc) }),
       delete: (collection, id) => push({ kind: "deleteDocument", collection: String(collection), id: String(id) }),
@@ -63,9 +80,14 @@ export function bufferedContext(
     seal() {
       const out = effects ?? [];
       effects = null;
-      return out;
+      return { effects: out, reads: [...reads.values()] };
     },
   };
+}
+
+/** The key of a document in a batch's pending writes. */
+export function documentKey(collection: string, id: string): string {
+  return `${collection}\u0000${id}`;
 }
 
 /** A JSON copy of a value; throws a clear error for what JSON cannot carry. */

@@ -154,7 +154,10 @@ export class WorkerPool implements ScriptExecutor {
       }
       case "doc":
         this.options.getDocument(m.collection, m.id).then(
-          (value) => slot.worker.postMessage({ t: "doc", call: m.call, value } satisfies ToWorker),
+          (doc) =>
+            slot.worker.postMessage(
+              { t: "doc", call: m.call, value: doc.value, versionstamp: doc.versionstamp } satisfies ToWorker,
+            ),
           (err) => slot.worker.postMessage({ t: "doc", call: m.call, error: describeError(err) } satisfies ToWorker),
         );
         break;

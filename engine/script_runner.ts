@@ -1,11 +1,18 @@
 import { describeError } from "../core/errors.ts";
 import type { ScriptManifest } from "./manifest.ts";
-import type { Effect, Script, ScriptRequest } from "./script_api.ts";
-import { bufferedContext, type ContextHost, toJson } from "./script_context.ts";
+import type { DocumentRead, Effect, Script, ScriptRequest } from "./script_api.ts";
+import { bufferedContext, type ContextHost, documentKey, toJson } from "./script_context.ts";
 
 /** What one run of a script came to. `interrupted` runs were cut short by no fault of their own. */
 export type Outcome =
-  | { readonly ok: true; readonly result: unknown; readonly effects: readonly Effect[]; readonly ms: number }
+  | {
+    readonly ok: true;
+    readonly result: unknown;
+    readonly effects: readonly Effect[];
+    /** Documents read (and their versions): the commit fails if one changed meanwhile. */
+    readonly reads: readonly DocumentRead[];
+    readonly ms: number;
+  }
   | {
     readonly ok: false;
     readonly error: string;
@@ -49,11 +56,16 @@ export async function runInOrder(
   report: (index: number, outcome: Outcome) => void,
   halted: () => boolean = () => false,
 ): Promise<void> {
+  const pending = new Map<string, unknown | null>();
   for (const [i, request] of requests.entries()) {
     if (halted()) return;
-    const outcome = await runOne(request, loader, host, timeoutMs);
+    const outcome = await runOne(request, loader, host, timeoutMs, pending);
     report(i, outcome);
     if (!outcome.ok) return;
+    for (const e of outcome.effects) {
+      if (e.kind === "saveDocument") pending.set(documentKey(e.collection, e.id), e.doc);
+      if (e.kind === "deleteDocument") pending.set(documentKey(e.collection, e.id), null);
+    }
   }
 }
 
@@ -63,9 +75,10 @@ export async function runOne(
   loader: ScriptLoader,
   host: ContextHost,
   timeoutMs: number,
+  pending?: ReadonlyMap<string, unknown | null>,
 ): Promise<Outcome> {
   const started = performance.now();
-  const { ctx, seal } = bufferedContext(request, host);
+  const { ctx, seal } = bufferedContext(request, host, pending);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const script = await loader.load(request.method);
@@ -82,7 +95,7 @@ export async function runOne(
     } catch (err) {
       throw new Error(`Script returned a value that is not JSON (${describeError(err)})`);
     }
-    return { ok: true, result, effects: seal(), ms: performance.now() - started };
+    return { ok: true, result, ...seal(), ms: performance.now() - started };
   } catch (err) {
     seal();
     const permanent = (err as { permanent?: unknown } | null)?.permanent === true;

@@ -1,13 +1,13 @@
 /// <reference lib="deno.worker" />
 import type { ScriptManifest } from "./manifest.ts";
-import { type ContextHost } from "./script_context.ts";
+import type { ContextHost, VersionedDocument } from "./script_context.ts";
 import { runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 
 /** Runs inside a Worker: serves batches of script runs for the pool. */
 export function serveWorker(manifest: ScriptManifest): void {
   const loader = new ScriptLoader(manifest);
-  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const calls = new Map<number, { resolve: (v: VersionedDocument) => void; reject: (e: Error) => void }>();
   let nextCall = 0;
   let host: ContextHost | null = null;
   let timeoutMs = 5000;
@@ -30,7 +30,7 @@ export function serveWorker(manifest: ScriptManifest): void {
           settings: m.settings,
           httpTimeoutMs: m.httpTimeoutMs,
           getDocument: (collection, id) =>
-            new Promise((resolve, reject) => {
+            new Promise<VersionedDocument>((resolve, reject) => {
               const call = nextCall++;
               calls.set(call, { resolve, reject });
               post({ t: "doc", call, collection, id });
@@ -56,7 +56,7 @@ export function serveWorker(manifest: ScriptManifest): void {
         const call = calls.get(m.call);
         calls.delete(m.call);
         if (m.error) call?.reject(new Error(m.error));
-        else call?.resolve(m.value ?? null);
+        else call?.resolve({ value: m.value ?? null, versionstamp: m.versionstamp ?? null });
         break;
       }
       default: {

@@ -11,7 +11,13 @@ export type ToWorker =
     readonly httpTimeoutMs: number;
   }
   | { readonly t: "run"; readonly batch: number; readonly requests: readonly ScriptRequest[] }
-  | { readonly t: "doc"; readonly call: number; readonly value?: unknown; readonly error?: string }
+  | {
+    readonly t: "doc";
+    readonly call: number;
+    readonly value?: unknown;
+    readonly versionstamp?: string | null;
+    readonly error?: string;
+  }
   /** Finish the runs in progress, start no new one. */
   | { readonly t: "halt" };
 

@@ -224,3 +224,24 @@ integration("channels with ordering none spread a device's tasks over several pa
     await s.close();
   }
 });
+
+integration("scripts that read and write one document from many devices at once lose no update", async () => {
+  const s = await startTestSluice();
+  try {
+    const tokens = await Promise.all(["i1", "i2", "i3", "i4"].map((d) => s.device(d)));
+    await Promise.all(tokens.map(async (t) => {
+      for (let n = 0; n < 25; n++) await invoke(s, t, "test/increment");
+    }));
+    const doc = await waitFor(
+      async () => {
+        const d = (await s.server.sluice.kv.get<{ n: number }>(["doc", "counters", "shared"])).value;
+        return d?.n === 100 ? d : null;
+      },
+      20_000,
+      "100 increments",
+    );
+    assert.equal(doc?.n, 100);
+  } finally {
+    await s.close();
+  }
+});

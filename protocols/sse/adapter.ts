@@ -1,0 +1,107 @@
+import { z } from "@hono/zod-openapi";
+import { ValidationError } from "../../core/errors.ts";
+import { authorizeSubscribe } from "../../engine/access.ts";
+import type { Subscription, TopicMessage } from "../../engine/topic_hub.ts";
+import type { Sluice } from "../../sluice.ts";
+import type { Adapter } from "../adapter.ts";
+import { defineRoute, ErrorSchema } from "../http/route.ts";
+import { ChannelParams } from "../http/schemas.ts";
+
+export interface SseOptions {
+  /** Comment sent when idle, so proxies keep the stream open. */
+  readonly heartbeatMs?: number;
+  /** A subscriber whose unread data passes this is cut off. */
+  readonly maxBufferBytes?: number;
+}
+
+const Query = z.object({
+  from: z.coerce.number().int().min(1).optional(),
+  token: z.string().optional(),
+});
+
+const encoder = new TextEncoder();
+
+/** `GET /channels/:ch/events`: a topic as Server-Sent Events, `id:` = seq, resumable. */
+export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
+  const open = new Set<() => void>();
+  return {
+    name: "sse",
+    health: () => "ok",
+    mount(app, deps) {
+      defineRoute(app, deps, {
+        method: "get",
+        path: "/channels/:ch/events",
+        summary: "Follow a topic as Server-Sent Events",
+        description: "Without `from`, only new messages; `?from=N` starts at N; `Last-Event-ID: N` resumes at N+1. " +
+          "The token may be given as `?token=` (EventSource cannot set headers).",
+        tags: ["channels"],
+        access: "open",
+        queryToken: true,
+        params: ChannelParams,
+        query: Query,
+        responses: {
+          200: { description: "text/event-stream of `{channel, seq, message}`" },
+          401: { description: "Anonymous subscribers not allowed here", schema: ErrorSchema },
+        },
+      }, async ({ c, principal, params, query }) => {
+        await authorizeSubscribe(sluice.channels, principal, params.ch);
+        const from = query.from ?? resumeFrom(c.req.header("last-event-id"));
+        let sub: Subscription | null = null;
+        let heartbeat: ReturnType<typeof setInterval> | undefined;
+        let stop = () => {};
+        const body = new ReadableStream<Uint8Array>({
+          start: async (controller) => {
+            stop = () => {
+              clearInterval(heartbeat);
+              sub?.close();
+              open.delete(stop);
+              try {
+                controller.close();
+              } catch { /* already closed */ }
+            };
+            open.add(stop);
+            controller.enqueue(encoder.encode(`retry: 2000\n: subscribed to ${params.ch}\n\n`));
+            const send = (m: TopicMessage) => {
+              if ((controller.desiredSize ?? 0) <= 0) {
+                controller.enqueue(
+                  encoder.encode(`event: error\ndata: "Client too slow; reconnect with Last-Event-ID"\n\n`),
+                );
+                return stop();
+              }
+              const data = JSON.stringify({ channel: m.channel, seq: m.seq, message: m.message });
+              controller.enqueue(encoder.encode(`id: ${m.seq}\ndata: ${data}\n\n`));
+            };
+            sub = await sluice.topics.subscribe(params.ch, from, send);
+            heartbeat = setInterval(() => {
+              try {
+                controller.enqueue(encoder.encode(": keep-alive\n\n"));
+              } catch {
+                stop();
+              }
+            }, heartbeatMs);
+          },
+          cancel: () => stop(),
+        }, new ByteLengthQueuingStrategy({ highWaterMark: maxBuffer }));
+        return new Response(body, {
+          headers: {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+          },
+        });
+      });
+    },
+    close() {
+      for (const stop of [...open]) stop();
+      return Promise.resolve();
+    },
+  };
+}
+
+function resumeFrom(lastEventId: string | undefined): number | undefined {
+  if (lastEventId === undefined || lastEventId === "") return undefined;
+  if (!/^\d+$/.test(lastEventId)) throw new ValidationError("Last-Event-ID must be a message seq");
+  return Number(lastEventId) + 1;
+}

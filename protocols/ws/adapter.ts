@@ -1,0 +1,77 @@
+import type { Principal } from "../../core/envelope.ts";
+import type { Sluice } from "../../sluice.ts";
+import type { Adapter } from "../adapter.ts";
+import { principalOf, tokenOf } from "../http/auth.ts";
+import { errorResponse } from "../http/errors.ts";
+import { WsSession } from "./session.ts";
+
+export interface WsOptions {
+  /** A subscriber whose unsent data passes this is cut off. */
+  readonly maxBufferBytes?: number;
+  /** Most open WebSocket connections. */
+  readonly maxConnections?: number;
+}
+
+/** `GET /ws`: the scriptr-style JSON protocol over WebSocket. */
+export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
+  const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
+  const maxConnections = options.maxConnections ?? 10_000;
+  const maxFrame = sluice.config.MAX_BODY_BYTES + 1024;
+  const sockets = new Set<WebSocket>();
+  return {
+    name: "ws",
+    health: () => "ok",
+    mount(app, deps) {
+      app.get("/ws", async (c) => {
+        try {
+          if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+            return Response.json(
+              { error: { code: "validation_failed", message: "GET /ws needs a WebSocket upgrade" } },
+              { status: 426 },
+            );
+          }
+          if (sockets.size >= maxConnections) {
+            return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
+          }
+          let principal: Principal;
+          try {
+            principal = await principalOf(tokenOf(c.req.raw, true), deps.admin, deps.devices);
+          } catch (err) {
+            deps.onAuthFailure?.(c.req.raw);
+            throw err;
+          }
+          const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
+          const session = new WsSession(
+            sluice,
+            {
+              send: (text) => socket.readyState === WebSocket.OPEN && socket.send(text),
+              bufferedAmount: () => socket.bufferedAmount,
+              close: (code, reason) => socket.close(code, reason),
+            },
+            principal,
+            maxBuffer,
+          );
+          socket.onopen = () => sockets.add(socket);
+          socket.onmessage = (e) => {
+            if (typeof e.data !== "string") return socket.close(1003, "Frames must be JSON text");
+            if (e.data.length > maxFrame) return socket.close(1009, `Frame over ${maxFrame} bytes`);
+            session.handle(e.data);
+          };
+          socket.onclose = () => {
+            sockets.delete(socket);
+            session.dispose();
+          };
+          socket.onerror = () => session.dispose();
+          return response;
+        } catch (err) {
+          return errorResponse(err, deps.log);
+        }
+      });
+    },
+    close() {
+      for (const s of sockets) s.close(1001, "Sluice is stopping");
+      sockets.clear();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { z } from "zod";
+
+const Id = z.union([z.string().max(200), z.number()]).optional();
+
+/** A request frame: `{id?, method, params}`; `id` only correlates the reply. */
+export const RequestFrame = z.object({
+  id: Id,
+  method: z.string().min(1).max(200),
+  params: z.unknown().optional(),
+});
+export type RequestFrame = z.infer<typeof RequestFrame>;
+
+export const AuthenticateParams = z.object({ token: z.string().min(1).max(256) });
+export const SubscribeParams = z.object({
+  channel: z.string().min(1).max(64),
+  from: z.number().int().min(1).optional(),
+});
+export const UnsubscribeParams = z.object({ channel: z.string().min(1).max(64) });
+export const PublishParams = z.object({
+  channel: z.string().min(1).max(64),
+  message: z.unknown(),
+  id: z.union([z.string().min(1).max(200), z.number().int()]).optional(),
+});
+
+/** A reply to a request. */
+export type ReplyFrame =
+  | { readonly id: unknown; readonly status: "success"; readonly result: unknown }
+  | {
+    readonly id: unknown;
+    readonly status: "failure";
+    readonly error: { readonly code: string; readonly message: string };
+  };
+
+/** A topic message pushed to a subscriber. */
+export interface PushFrame {
+  readonly channel: string;
+  readonly seq: number;
+  readonly message: unknown;
+}

@@ -1,0 +1,176 @@
+import type { Principal } from "../../core/envelope.ts";
+import {
+  MalformedJsonError,
+  NotFoundError,
+  SluiceError,
+  UnauthorizedError,
+  ValidationError,
+} from "../../core/errors.ts";
+import { authorizeSubscribe } from "../../engine/access.ts";
+import type { Subscription, TopicMessage } from "../../engine/topic_hub.ts";
+import type { Sluice } from "../../sluice.ts";
+import { principalOf } from "../http/auth.ts";
+import {
+  AuthenticateParams,
+  PublishParams,
+  type PushFrame,
+  type ReplyFrame,
+  RequestFrame,
+  SubscribeParams,
+  UnsubscribeParams,
+} from "./frames.ts";
+
+/** What a session needs from its socket. */
+export interface SocketPort {
+  send(text: string): void;
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
+
+/** Close code and reason for a client that reads too slowly. */
+export const SLOW_CONSUMER = { code: 1008, reason: "Client too slow: its send buffer is full" } as const;
+
+/**
+ * One WebSocket connection speaking the scriptr-style JSON protocol: Authenticate, Subscribe,
+ * Unsubscribe, Publish, and any other method invokes a script (queued with `params.channel`,
+ * inline for a public script without).
+ */
+export class WsSession {
+  readonly #subs = new Map<string, Subscription>();
+  #closed = false;
+
+  constructor(
+    private readonly sluice: Sluice,
+    private readonly socket: SocketPort,
+    private principal: Principal,
+    private readonly maxBufferBytes: number,
+  ) {}
+
+  /** Handles one text frame; always answers (unless the socket closed meanwhile). */
+  async handle(text: string): Promise<void> {
+    let id: unknown = null;
+    try {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch {
+        throw new MalformedJsonError("Frame is not valid JSON");
+      }
+      id = (raw as { id?: unknown } | null)?.id ?? null;
+      const frame = RequestFrame.safeParse(raw);
+      if (!frame.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
+      id = frame.data.id ?? null;
+      this.#reply({ id, status: "success", result: await this.#dispatch(frame.data) });
+    } catch (err) {
+      const error = err instanceof SluiceError
+        ? { code: err.code, message: err.message }
+        : { code: "internal", message: "Internal error" };
+      if (!(err instanceof SluiceError)) this.sluice.log.error(`WebSocket request failed: ${String(err)}`);
+      this.#reply({ id, status: "failure", error });
+    }
+  }
+
+  /** Ends the session's subscriptions. */
+  dispose(): void {
+    this.#closed = true;
+    for (const s of this.#subs.values()) s.close();
+    this.#subs.clear();
+  }
+
+  async #dispatch(frame: RequestFrame): Promise<unknown> {
+    switch (frame.method) {
+      case "Authenticate": {
+        const { token } = parse(AuthenticateParams, frame.params);
+        const principal = await principalOf(token, this.sluice.admin, this.sluice.devices);
+        this.principal = principal;
+        return { authenticated: principal.kind, ...(principal.kind === "device" ? { device: principal.id } : {}) };
+      }
+      case "Subscribe": {
+        const { channel, from } = parse(SubscribeParams, frame.params);
+        await authorizeSubscribe(this.sluice.channels, this.principal, channel);
+        this.#subs.get(channel)?.close();
+        const sub = await this.sluice.topics.subscribe(channel, from, (m) => this.#push(m));
+        if (this.#closed) sub.close();
+        else this.#subs.set(channel, sub);
+        return { channel, head: await this.sluice.topics.head(channel) };
+      }
+      case "Unsubscribe": {
+        const { channel } = parse(UnsubscribeParams, frame.params);
+        this.#subs.get(channel)?.close();
+        this.#subs.delete(channel);
+        return { channel };
+      }
+      case "Publish": {
+        const { channel, message, id } = parse(PublishParams, frame.params);
+        const res = await this.sluice.ingest.accept({
+          principal: this.principal,
+          channel,
+          kind: "message",
+          body: message ?? null,
+          id: id === undefined ? undefined : String(id),
+          protocol: "ws",
+          receivedAt: this.sluice.clock.now(),
+        });
+        return res.kind === "message" ? { seq: res.seq, ...(res.duplicate ? { duplicate: true } : {}) } : res;
+      }
+      default:
+        return await this.#invoke(frame.method, frame.params);
+    }
+  }
+
+  /** `{method: script, params}`: queued with `params.channel`, else a public script inline. */
+  async #invoke(method: string, params: unknown): Promise<unknown> {
+    const p = (typeof params === "object" && params !== null && !Array.isArray(params))
+      ? params as Record<string, unknown>
+      : null;
+    if (p && typeof p.channel === "string") {
+      const { channel, id, ...rest } = p;
+      const res = await this.sluice.ingest.accept({
+        principal: this.principal,
+        channel,
+        kind: "invoke",
+        body: { method, params: rest },
+        id: id === undefined || id === null ? undefined : String(id),
+        protocol: "ws",
+        receivedAt: this.sluice.clock.now(),
+      });
+      return res.kind === "invoke" ? { taskId: res.taskId, ...(res.duplicate ? { duplicate: true } : {}) } : res;
+    }
+    if (!this.sluice.manifest[method]?.public) {
+      throw new NotFoundError(`Unknown method "${method}": not a frame method nor a public script`);
+    }
+    if (this.principal.kind !== "device") throw new UnauthorizedError("Calling a script needs a device token");
+    const receivedAt = this.sluice.clock.now();
+    const device = this.principal.id;
+    return await this.sluice.inline.call({
+      method,
+      body: params ?? null,
+      params: params ?? null,
+      device,
+      attempt: 1,
+      receivedAt: new Date(receivedAt).toISOString(),
+    }, { device, receivedAt });
+  }
+
+  #push(m: TopicMessage): void {
+    if (this.#closed) return;
+    if (this.socket.bufferedAmount() > this.maxBufferBytes) {
+      this.sluice.log.warn(`WebSocket subscriber cut off: send buffer over ${this.maxBufferBytes} bytes`);
+      this.dispose();
+      this.socket.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason);
+      return;
+    }
+    const frame: PushFrame = { channel: m.channel, seq: m.seq, message: m.message };
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  #reply(frame: ReplyFrame): void {
+    if (!this.#closed) this.socket.send(JSON.stringify(frame));
+  }
+}
+
+function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, v: unknown): T {
+  const res = schema.safeParse(v);
+  if (!res.success) throw new ValidationError("Invalid params for this method");
+  return res.data;
+}

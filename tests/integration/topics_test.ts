@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { SseClient, WsClient } from "../helpers/clients.ts";
+import { ADMIN, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+async function channel(s: TestSluice, body: Record<string, unknown>) {
+  const res = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) });
+  assert.equal(res.status, 201, await res.text());
+}
+
+integration("two WebSocket subscribers both get all 200 messages a third client publishes, in order", async () => {
+  const s = await startTestSluice();
+  try {
+    await channel(s, { name: "news" });
+    const token = await s.device("pub");
+    const a = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    const b = await WsClient.connect(`${s.url}/ws`);
+    assert.equal((await b.request("Authenticate", { token: ADMIN })).status, "success");
+    for (const c of [a, b]) assert.equal((await c.request("Subscribe", { channel: "news" })).status, "success");
+    const p = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    for (let n = 1; n <= 200; n++) {
+      const r = await p.request("Publish", { channel: "news", message: n % 2 ? { n } : `text ${n}` });
+      assert.equal(r.status, "success", JSON.stringify(r));
+    }
+    for (const c of [a, b]) {
+      await waitFor(() => c.pushes.length >= 200, 10_000, "200 pushes");
+      assert.deepEqual(c.pushes.map((m) => m.seq), Array.from({ length: 200 }, (_, i) => i + 1));
+      assert.deepEqual(c.pushes[0], { channel: "news", seq: 1, message: { n: 1 } });
+      assert.deepEqual(c.pushes[1]!.message, "text 2");
+    }
+    await Promise.all([a, b, p].map((c) => c.close()));
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a WebSocket client that resumes with from = last seq + 1 gets exactly the rest", async () => {
+  const s = await startTestSluice();
+  try {
+    await channel(s, { name: "resume" });
+    const token = await s.device("r1");
+    const first = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    await first.request("Subscribe", { channel: "resume" });
+    for (let n = 1; n <= 50; n++) await post(`${s.url}/channels/resume/messages`, token, { n }).then((r) => r.json());
+    await waitFor(() => first.pushes.length === 50);
+    await first.close();
+    for (let n = 51; n <= 120; n++) await post(`${s.url}/channels/resume/messages`, token, { n }).then((r) => r.json());
+    const again = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    const last = first.pushes.at(-1)!.seq;
+    const sub = await again.request("Subscribe", { channel: "resume", from: last + 1 });
+    assert.equal(sub.status, "success");
+    const publishing = (async () => {
+      for (let n = 121; n <= 150; n++) {
+        await post(`${s.url}/channels/resume/messages`, token, { n }).then((r) => r.json());
+      }
+    })();
+    await publishing;
+    await waitFor(() => again.pushes.length >= 100, 10_000, "the rest");
+    assert.deepEqual(again.pushes.map((m) => m.seq), Array.from({ length: 100 }, (_, i) => i + 51));
+    await again.close();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("SSE delivers with id = seq and resumes after Last-Event-ID without loss or repeat", async () => {
+  const s = await startTestSluice();
+  try {
+    await channel(s, { name: "sse" });
+    const token = await s.device("s1");
+    const url = `${s.url}/channels/sse/events?token=${token}`;
+    const one = await SseClient.open(url);
+    assert.equal(one.response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+    await waitFor(() => one.comments.some((c) => c.startsWith("subscribed")));
+    for (let n = 1; n <= 30; n++) await post(`${s.url}/channels/sse/messages`, token, { n }).then((r) => r.json());
+    await waitFor(() => one.events.length === 30);
+    assert.deepEqual(JSON.parse(one.events[0]!.data), { channel: "sse", seq: 1, message: { n: 1 } });
+    await one.close();
+    for (let n = 31; n <= 60; n++) await post(`${s.url}/channels/sse/messages`, token, { n }).then((r) => r.json());
+    const two = await SseClient.open(url, { "last-event-id": one.events.at(-1)!.id! });
+    await waitFor(() => two.events.length === 30, 10_000, "resumed events");
+    assert.deepEqual(two.events.map((e) => Number(e.id)), Array.from({ length: 30 }, (_, i) => i + 31));
+    await two.close();
+    const three = await SseClient.open(`${url}&from=59`);
+    await waitFor(() => three.events.length === 2);
+    assert.deepEqual(three.events.map((e) => e.id), ["59", "60"]);
+    await three.close();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a WebSocket subscriber that does not read is cut off while the others keep receiving", async () => {
+  const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536" });
+  try {
+    await channel(s, { name: "flood" });
+    const token = await s.device("f1");
+    const good = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    await good.request("Subscribe", { channel: "flood" });
+    // A client that completes the upgrade, subscribes, then never reads again.
+    const port = Number(new URL(s.url).port);
+    const raw = await Deno.connect({ hostname: "127.0.0.1", port });
+    await raw.write(new TextEncoder().encode(
+      `GET /ws?token=${token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    const frame = JSON.stringify({ id: 1, method: "Subscribe", params: { channel: "flood" } });
+    await raw.write(maskedTextFrame(frame));
+    await waitFor(() => s.server.sluice.topics.subscriberCount() === 2);
+    const big = "x".repeat(40_000);
+    for (let n = 1; n <= 400; n++) {
+      await post(`${s.url}/channels/flood/messages`, token, { n, big }).then((r) => r.json());
+    }
+    await waitFor(() => s.server.sluice.topics.subscriberCount() === 1, 10_000, "slow client dropped");
+    await waitFor(() => good.pushes.length === 400, 20_000, "the good client got everything");
+    raw.close();
+    await good.close();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("anonymous subscribers are refused unless the channel allows them", async () => {
+  const s = await startTestSluice();
+  try {
+    await channel(s, { name: "closed" });
+    await channel(s, { name: "public", anonymousSubscribe: true, anonymousPublish: true });
+    const ws = await WsClient.connect(`${s.url}/ws`);
+    const refused = await ws.request("Subscribe", { channel: "closed" });
+    assert.deepEqual([refused.status, (refused.error as { code: string }).code], ["failure", "unauthorized"]);
+    assert.equal((await ws.request("Subscribe", { channel: "public" })).status, "success");
+    const pub = await ws.request("Publish", { channel: "public", message: "hello" });
+    assert.equal(pub.status, "success");
+    await waitFor(() => ws.pushes.length === 1);
+    const sse = await fetch(`${s.url}/channels/closed/events`);
+    assert.equal(sse.status, 401);
+    await sse.body?.cancel();
+    const pumps = await ws.request("Subscribe", { channel: "_pumps" });
+    assert.equal((pumps.error as { code: string }).code, "forbidden");
+    const anonPublish = await post(`${s.url}/channels/closed/messages`, null, { x: 1 });
+    assert.equal(anonPublish.status, 401);
+    await anonPublish.body?.cancel();
+    await ws.close();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a subscriber script runs once per message, in order, with retries, effects exactly once", async () => {
+  const s = await startTestSluice({ RETRY_BASE_MS: "20" });
+  try {
+    await channel(s, { name: "feed", subscribers: ["test/collect"] });
+    const token = await s.device("c1");
+    for (let n = 1; n <= 6; n++) {
+      const res = await post(`${s.url}/channels/feed/messages`, token, { n });
+      assert.equal(res.status, 202);
+      assert.equal((await res.json()).seq, n);
+    }
+    const doc = await waitFor(async () => {
+      const d = (await s.server.sluice.kv.get<{ ns: number[] }>(["doc", "collected", "list"])).value;
+      return d?.ns.length === 6 ? d : null;
+    });
+    assert.deepEqual(doc?.ns, [1, 2, 3, 4, 5, 6]);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("pump state changes are published on _pumps for the admin", async () => {
+  const s = await startTestSluice();
+  try {
+    const ws = await WsClient.connect(`${s.url}/ws?token=${ADMIN}`);
+    assert.equal((await ws.request("Subscribe", { channel: "_pumps" })).status, "success");
+    const token = await s.device("pp");
+    await post(`${s.url}/blog/queues/feed`, token, { temperature: 20, pressure: 1, coordinates: "1:1" }).then((r) =>
+      r.json()
+    );
+    await waitFor(() => ws.pushes.length === 1);
+    const state = ws.pushes[0]!.message as { id: string; readings: number };
+    assert.deepEqual([state.id, state.readings], ["pp", 1]);
+    await ws.close();
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a WebSocket invoke with params.channel queues a task, and without runs a public script", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("wi");
+    const ws = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    const queued = await ws.request("blog/queues/processor", {
+      channel: "blog_queuing",
+      data: "20,1,1:1,2026-11-25T10:00:00Z",
+      id: "ws-1",
+    });
+    assert.equal(queued.status, "success", JSON.stringify(queued));
+    const again = await ws.request("blog/queues/processor", { channel: "blog_queuing", data: "x", id: "ws-1" });
+    assert.deepEqual(again.result, { taskId: (queued.result as { taskId: string }).taskId, duplicate: true });
+    const inline = await ws.request("test/echo", { hello: 1 });
+    assert.deepEqual(inline.result, { echoed: { hello: 1 }, device: "wi", attempt: 1 });
+    const unknown = await ws.request("no/such", {});
+    assert.equal((unknown.error as { code: string }).code, "not_found");
+    const garbage = new Promise<Record<string, unknown>>((resolve) => {
+      ws.socket.addEventListener("message", (e) => resolve(JSON.parse(e.data)), { once: true });
+    });
+    ws.socket.send("{not json");
+    assert.equal(((await garbage).error as { code: string }).code, "malformed_json");
+    await ws.close();
+  } finally {
+    await s.close();
+  }
+});
+
+/** A client-to-server WebSocket text frame (clients must mask). */
+function maskedTextFrame(text: string): Uint8Array {
+  const payload = new TextEncoder().encode(text);
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  const header = payload.length < 126
+    ? [0x81, 0x80 | payload.length]
+    : [0x81, 0x80 | 126, payload.length >> 8, payload.length & 255];
+  const out = new Uint8Array(header.length + 4 + payload.length);
+  out.set(header, 0);
+  out.set(mask, header.length);
+  payload.forEach((b, i) => out[header.length + 4 + i] = b ^ mask[i % 4]!);
+  return out;
+}
