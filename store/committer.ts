@@ -90,6 +90,9 @@ interface Cost {
   readonly keyBytes: number;
   readonly checks: number;
   readonly streams: readonly string[];
+  /** Keys this request checks, and keys it sets or deletes (ids), to keep conflicting requests apart. */
+  readonly checkKeys: readonly string[];
+  readonly writeKeys: readonly string[];
 }
 
 interface Head {
@@ -173,9 +176,14 @@ export class Committer {
     }
   }
 
-  /** Takes the longest prefix of pending requests that fits in one commit. */
+  /**
+   * Takes the longest prefix of pending requests that fits in one commit. A request that checks a
+   * key an earlier request of the batch writes waits for the next commit: in one atomic commit
+   * both checks would see the old version and both writes would land (a lost update).
+   */
   #take(): Pending[] {
     const streams = new Set<string>();
+    const written = new Set<string>();
     let mutations = 1, bytes = 0, keyBytes = 0, checks = this.#mode === "single" ? 1 : 0;
     let n = 0;
     for (const p of this.#pending) {
@@ -187,9 +195,10 @@ export class Committer {
       if (
         n > 0 &&
         (m > KV_LIMITS.mutations || c > KV_LIMITS.checks || b > KV_LIMITS.commitBytes ||
-          k > KV_LIMITS.commitKeyBytes)
+          k > KV_LIMITS.commitKeyBytes || p.cost.checkKeys.some((key) => written.has(key)))
       ) break;
       for (const s of fresh) streams.add(s);
+      for (const key of p.cost.writeKeys) written.add(key);
       mutations = m, checks = c, bytes = b, keyBytes = k, n++;
     }
     return this.#pending.splice(0, n);
@@ -348,20 +357,23 @@ export class Committer {
 
 function costOf(req: WriteRequest): Cost {
   let bytes = 0, keyBytes = 0, mutations = 0;
+  const writeKeys: string[] = [];
   for (const { stream, event } of req.appends ?? []) {
     keyBytes += stream.length + 16;
     bytes += stream.length + 16 + jsonSize(event.data) + event.type.length + 24;
     mutations++;
   }
   for (const s of req.sets ?? []) {
+    writeKeys.push(keyId(s.key));
     const k = jsonSize(s.key);
     keyBytes += k;
     bytes += k + ("derive" in s ? 256 : jsonSize(s.value));
     mutations++;
   }
-  for (const k of req.deletes ?? []) keyBytes += jsonSize(k), mutations++;
+  for (const k of req.deletes ?? []) keyBytes += jsonSize(k), mutations++, writeKeys.push(keyId(k));
   const streams = [...new Set((req.appends ?? []).map((a) => a.stream))];
-  return { mutations, bytes, keyBytes, checks: req.checks?.length ?? 0, streams };
+  const checkKeys = (req.checks ?? []).map((c) => keyId(c.key));
+  return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, checkKeys, writeKeys };
 }
 
 function jsonSize(v: unknown): number {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { systemClock } from "../core/clock.ts";
-import { LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
+import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
 import { type CommitStats, Committer, type WriteMode } from "./committer.ts";
 import { eventStoreContract } from "./event_store_contract.ts";
 import { KvEventStore } from "./kv_event_store.ts";
@@ -84,6 +84,25 @@ Deno.test("a single writer whose epoch was claimed by another process stops with
     await assert.rejects(f.store.append("s/a", [{ type: "N", data: 2 }]), LeaseLostError);
     await assert.rejects(f.store.append("s/b", [{ type: "N", data: 3 }]), LeaseLostError);
     assert.equal(await f.store.head("s/a"), 1);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("two requests checking the same key in one burst never both land (no lost update)", async () => {
+  const f = await kvStore("single");
+  try {
+    const key = ["doc", "c", "x"];
+    const seen = (await f.kv.get(key)).versionstamp;
+    const results = await Promise.allSettled(
+      [1, 2, 3].map((n) => f.committer.write({ sets: [{ key, value: n }], checks: [{ key, versionstamp: seen }] })),
+    );
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+    assert.ok(
+      results.filter((r) => r.status === "rejected").every((r) =>
+        (r as PromiseRejectedResult).reason instanceof ConcurrencyError
+      ),
+    );
   } finally {
     await f.close();
   }

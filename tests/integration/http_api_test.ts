@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { checkManifest } from "../../sluice.ts";
-import { ADMIN, integration, post, startTestSluice } from "../helpers/sluice.ts";
+import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 interface Case {
   readonly name: string;
@@ -364,11 +364,13 @@ integration("time travel shows a pump as it was at a version and at a time", asy
   const s = await startTestSluice();
   try {
     const token = await s.device("tt");
-    for (const t of [10, 20, 30]) {
+    for (const [i, t] of [10, 20, 30].entries()) {
       await post(`${s.url}/channels/blog_queuing/invoke`, token, {
         method: "blog/queues/processor",
         params: { data: `${t},1,1:1,2026-11-25T10:00:00Z` },
       }).then((r) => r.json());
+      // One reading per commit, so each version has its own time of recording.
+      await waitFor(async () => (await (await s.admin("/pumps/tt")).json()).version === i + 1);
     }
     let events: { seq: number; at: string }[] = [];
     for (let i = 0; i < 200 && events.length < 3; i++) {
