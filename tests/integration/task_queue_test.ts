@@ -245,3 +245,18 @@ integration("scripts that read and write one document from many devices at once 
     await s.close();
   }
 });
+
+integration("channel stats count queued tasks until they are done", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("st");
+    for (let n = 0; n < 4; n++) await invoke(s, token, "test/slow", { ms: 150, n });
+    const stats = async () => await (await s.admin("/admin/channels/blog_queuing/stats")).json();
+    const early = await stats();
+    assert.equal(early.partitions, 1);
+    assert.ok(early.queued >= 1 && early.queued <= 4, JSON.stringify(early));
+    await waitFor(async () => (await stats()).queued === 0, 10_000, "queue drained");
+  } finally {
+    await s.close();
+  }
+});

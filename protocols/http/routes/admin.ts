@@ -4,7 +4,17 @@ import type { Sluice } from "../../../sluice.ts";
 import { ValidationError } from "../../../core/errors.ts";
 import { isSystemChannel } from "../../../core/names.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
-import { CreatedDevice, DeviceParams, ListQuery, NewChannel, NewDevice, TaskParams } from "../schemas.ts";
+import {
+  ChannelParams,
+  CreatedDevice,
+  DeviceParams,
+  ListQuery,
+  NewChannel,
+  NewDevice,
+  TaskParams,
+} from "../schemas.ts";
+import { channelStats } from "../../../engine/channel_stats.ts";
+import { NotFoundError } from "../../../core/errors.ts";
 
 /** Devices, channels, dead letters: the admin token's routes. */
 export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -68,6 +78,19 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     access: "admin",
     responses: { 200: { description: "Channels" } },
   }, async ({ c }) => c.json({ channels: await sluice.channels.list() }));
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/channels/:ch/stats",
+    summary: "A channel's queue depth: queued tasks, partitions, retries, topic length",
+    tags,
+    access: "admin",
+    params: ChannelParams,
+    responses: { 200: { description: "Stats" }, 404: { description: "No such channel", schema: ErrorSchema } },
+  }, async ({ c, params }) => {
+    if (!(await sluice.channels.get(params.ch))) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
+    return c.json(await channelStats(sluice.kv, params.ch));
+  });
 
   defineRoute(app, deps, {
     method: "get",
