@@ -18,7 +18,6 @@ export interface ServerOptions {
   readonly hostname?: string;
   /** Protocol adapters besides plain HTTP (MQTT, AMQP, WebSocket/SSE …), already started. */
   readonly adapters?: readonly Adapter[];
-  readonly onAuthFailure?: (req: Request) => void;
 }
 
 /** Starts the HTTP listener with the adapters' routes on a running core. */
@@ -31,7 +30,6 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
   });
   const app = createHttpApp(sluice, {
     checks,
-    onAuthFailure: options.onAuthFailure,
     mount: (app, deps) => {
       for (const a of adapters) a.mount?.(app, deps);
     },

@@ -6,6 +6,7 @@ import { type Clock, systemClock } from "./core/clock.ts";
 import { consoleLogger, type Logger } from "./core/log.ts";
 import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
 import { RateLimiter } from "./core/rate_limiter.ts";
+import { AuthThrottle } from "./core/auth_throttle.ts";
 import { pumpStream } from "./core/streams.ts";
 import { DeadLetters } from "./engine/dead_letters.ts";
 import { EffectPlanner } from "./engine/effect_planner.ts";
@@ -60,6 +61,8 @@ export interface Sluice {
   readonly topics: TopicHub;
   /** Messages refused at the edge (MQTT, AMQP). */
   readonly refused: RefusedLog;
+  /** Slows down addresses that keep failing to authenticate (every protocol). */
+  readonly authThrottle: AuthThrottle;
   readonly executor: ScriptExecutor;
   readonly committer: Committer;
   /** Aborted when Sluice stops. */
@@ -183,6 +186,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     deadLetters: new DeadLetters(kv, committer),
     topics,
     refused: new RefusedLog(kv, committer, clock),
+    authThrottle: new AuthThrottle(clock),
     executor,
     committer,
     signal: abort.signal,

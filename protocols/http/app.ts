@@ -17,7 +17,6 @@ export interface HttpAppOptions {
   readonly checks?: () => Record<string, Check>;
   /** Adds routes that must come before the public scripts' catch-all (WebSocket, SSE, dashboard). */
   readonly mount?: (app: OpenAPIHono, deps: RouteDeps) => void;
-  readonly onAuthFailure?: (req: Request) => void;
 }
 
 /** The HTTP API: every route defined once with its schema, documented at /openapi.json and /docs. */
@@ -28,7 +27,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     devices: sluice.devices,
     maxBodyBytes: sluice.config.MAX_BODY_BYTES,
     log: (line) => sluice.log.error(line),
-    onAuthFailure: options.onAuthFailure,
+    throttle: sluice.authThrottle,
   };
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   healthRoutes(app, deps, sluice, options.checks ?? (() => ({})));

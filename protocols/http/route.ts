@@ -6,6 +6,8 @@ import { ValidationError } from "../../core/errors.ts";
 import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
+import type { AuthThrottle } from "../../core/auth_throttle.ts";
+import { RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
 import { readJson } from "./body.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -15,8 +17,8 @@ export interface RouteDeps {
   readonly devices: DeviceDirectory;
   readonly maxBodyBytes: number;
   readonly log: (line: string) => void;
-  /** Told of every failed authentication (brute-force slow-down). */
-  readonly onAuthFailure?: (req: Request) => void;
+  /** Slows down and then refuses addresses that keep failing to authenticate. */
+  readonly throttle?: AuthThrottle;
 }
 
 type Obj = z.ZodType<Record<string, unknown>>;
@@ -75,13 +77,7 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
   });
   app.on(spec.method.toUpperCase(), spec.path, async (c) => {
     try {
-      let principal: Principal;
-      try {
-        principal = await principalOf(tokenOf(c.req.raw, spec.queryToken ?? false), deps.admin, deps.devices);
-      } catch (err) {
-        deps.onAuthFailure?.(c.req.raw);
-        throw err;
-      }
+      const principal = await authenticate(c, deps, spec.queryToken ?? false);
       requireAccess(principal, spec.access);
       const params = parse(spec.params, c.req.param(), "path");
       const query = parse(spec.query, c.req.query(), "query");
@@ -91,6 +87,32 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
       return errorResponse(err, deps.log);
     }
   });
+}
+
+/**
+ * The caller of a request. Failed attempts from one address are answered ever more slowly, and
+ * an address that keeps failing is refused (429) without its token being checked.
+ */
+export async function authenticate(c: Context, deps: RouteDeps, allowQueryToken: boolean): Promise<Principal> {
+  const address = remoteAddress(c);
+  if (deps.throttle?.blocked(address)) {
+    throw new RateLimitedError("Too many failed authentications from this address; try again in a minute");
+  }
+  try {
+    return await principalOf(tokenOf(c.req.raw, allowQueryToken), deps.admin, deps.devices);
+  } catch (err) {
+    if (err instanceof UnauthorizedError && deps.throttle) {
+      const delay = deps.throttle.failed(address);
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    }
+    throw err;
+  }
+}
+
+/** The client's address (from Deno.serve's connection info). */
+export function remoteAddress(c: Context): string {
+  const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
+  return info?.remoteAddr?.hostname ?? "unknown";
 }
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {

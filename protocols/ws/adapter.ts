@@ -1,7 +1,6 @@
-import type { Principal } from "../../core/envelope.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter } from "../adapter.ts";
-import { principalOf, tokenOf } from "../http/auth.ts";
+import { authenticate } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
 import { WsSession } from "./session.ts";
 
@@ -33,13 +32,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
           if (sockets.size >= maxConnections) {
             return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
           }
-          let principal: Principal;
-          try {
-            principal = await principalOf(tokenOf(c.req.raw, true), deps.admin, deps.devices);
-          } catch (err) {
-            deps.onAuthFailure?.(c.req.raw);
-            throw err;
-          }
+          const principal = await authenticate(c, deps, true);
           const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
           const session = new WsSession(
             sluice,

@@ -431,3 +431,26 @@ Deno.test("a script path that clashes with a reserved route stops start-up with 
   assert.throws(() => checkManifest({ "bad path": { public: false, load } }), /not valid/);
   assert.doesNotThrow(() => checkManifest({ "blog/queues/feed": { public: true, load } }));
 });
+
+integration("repeated wrong tokens from one address are answered ever more slowly; valid ones are not", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("bf");
+    const timed = async (t: string) => {
+      const started = performance.now();
+      const res = await fetch(`${s.url}/pumps`, { headers: { authorization: `Bearer ${t}` } });
+      await res.body?.cancel();
+      return { status: res.status, ms: performance.now() - started };
+    };
+    const wrong = [];
+    for (let i = 0; i < 13; i++) wrong.push(await timed(`sl_guess${i}`));
+    assert.ok(wrong.every((w) => w.status === 401));
+    assert.ok(wrong.slice(0, 10).every((w) => w.ms < 100), "the first failures are not delayed");
+    assert.ok(wrong[12]!.ms >= 400, `the 13th failure waited ${wrong[12]!.ms} ms`);
+    const right = await timed(token);
+    assert.equal(right.status, 200);
+    assert.ok(right.ms < 400, "a valid token is not slowed down");
+  } finally {
+    await s.close();
+  }
+});

@@ -1,10 +1,10 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { NotFoundError } from "../../../core/errors.ts";
-import { principalOf, requireAccess, tokenOf } from "../auth.ts";
+import { requireAccess } from "../auth.ts";
 import { readJson } from "../body.ts";
 import { errorResponse } from "../errors.ts";
-import type { RouteDeps } from "../route.ts";
+import { authenticate, type RouteDeps } from "../route.ts";
 
 /** `POST /<script path>`: a public script runs inline and answers with what it returns. */
 export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -23,13 +23,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
     try {
       const path = c.req.path.replace(/^\/+|\/+$/g, "");
       if (!sluice.manifest[path]?.public) throw new NotFoundError(`No public script at /${path}`);
-      let principal;
-      try {
-        principal = await principalOf(tokenOf(c.req.raw, false), deps.admin, deps.devices);
-      } catch (err) {
-        deps.onAuthFailure?.(c.req.raw);
-        throw err;
-      }
+      const principal = await authenticate(c, deps, false);
       requireAccess(principal, "device");
       const device = principal.kind === "device" ? principal.id : null;
       const body = await readJson(c.req.raw, deps.maxBodyBytes);
