@@ -61,7 +61,7 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
 /** `at` is a version (a whole number) or an ISO time. */
 function parseAt(at: string): { version: number } | { time: number } {
   if (/^\d+$/.test(at)) return { version: Number(at) };
-  const time = Date.parse(at);
+  const time = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$/.test(at) ? Date.parse(at) : NaN;
   if (Number.isNaN(time)) throw new ValidationError(`Invalid query.at: "${at}" is neither a version nor an ISO time`);
   return { time };
 }
