@@ -1,12 +1,25 @@
 /**
  * Sluice: `deno task start`. Reads the settings from the environment (see config.ts and the
  * README), opens KV, starts the core and the listeners, and stops cleanly on SIGINT/SIGTERM.
+ * The same file is the entry point on Deno Deploy.
  */
+import { startAdapters } from "./adapters.ts";
 import { loadConfig } from "./config.ts";
 import { consoleLogger } from "./core/log.ts";
-import { startAdapters } from "./adapters.ts";
 import { startServer } from "./server.ts";
-import { openSluice } from "./sluice.ts";
+import { openSluice, type Sluice } from "./sluice.ts";
+
+let running: Sluice | null = null;
+
+// Deno Deploy runs crons registered at the top level of the entry module; the mode is checked
+// inside. Every minute: resume partitions a stopped instance left behind its head.
+if (typeof Deno.cron === "function") {
+  Deno.cron("sluice sweep", "* * * * *", async () => {
+    if (running?.mode !== "deploy") return;
+    const woken = await running.runner.sweep();
+    if (woken > 0) running.log.info(`Cron sweep resumed ${woken} partition(s)`);
+  });
+}
 
 async function main(): Promise<void> {
   let config;
@@ -16,16 +29,24 @@ async function main(): Promise<void> {
     console.error(err instanceof Error ? err.message : String(err));
     Deno.exit(1);
   }
-  let sluice;
+  let sluice: Sluice;
   try {
     sluice = await openSluice({ config });
   } catch (err) {
     console.error(`Sluice cannot start: ${err instanceof Error ? err.message : String(err)}`);
     Deno.exit(1);
   }
+  running = sluice;
+  if (sluice.mode === "deploy") {
+    consoleLogger.info(
+      "Deploy mode: no KV queues (work is drained by the instance that took it, a cron sweep every minute " +
+        "resumes the rest); only HTTP and WebSocket reach this instance (MQTT over WebSocket at /mqtt, " +
+        "no MQTT TCP listener); AMQP only as an outbound client",
+    );
+  }
   const adapters = await startAdapters(sluice);
   const server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
-  consoleLogger.info(`Sluice is listening on ${server.url} (KV: ${config.KV_PATH})`);
+  consoleLogger.info(`Sluice is listening on ${server.url} (KV: ${config.DENO_DEPLOY ? "managed" : config.KV_PATH})`);
   if (sluice.admin.generated) {
     // Printed once, to the terminal only, at the start that created it.
     console.log(
@@ -46,8 +67,13 @@ async function main(): Promise<void> {
     clearTimeout(force);
     Deno.exit(0);
   };
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, () => stop(signal));
+    } catch {
+      // not every platform lets a program listen to every signal
+    }
+  }
 }
 
 if (import.meta.main) await main();

@@ -9,8 +9,8 @@ export interface Server {
   readonly port: number;
   readonly url: string;
   readonly adapters: readonly Adapter[];
-  /** Stops the listeners, then the core. */
-  close(): Promise<void>;
+  /** Stops the listeners, then the core (`abandon`: as if the process died, see `Sluice.close`). */
+  close(options?: { abandon?: boolean }): Promise<void>;
 }
 
 export interface ServerOptions {
@@ -52,11 +52,11 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     port: addr.port,
     url: `http://${host}:${addr.port}`,
     adapters,
-    close: () =>
+    close: (closeOptions) =>
       closing ??= (async () => {
         await Promise.allSettled(adapters.map((a) => a.close()));
         await server.shutdown();
-        await sluice.close();
+        await sluice.close(closeOptions);
       })(),
   };
 }

@@ -30,6 +30,8 @@ import { keys } from "./store/keys.ts";
 import { KvActorStorage } from "./store/kv_actor_storage.ts";
 import { KvQueueWaker } from "./store/kv_queue_waker.ts";
 import { claimWriterEpoch } from "./store/writer_epoch.ts";
+import { DirectWaker } from "./store/direct_waker.ts";
+import { LeaseManager } from "./store/leases.ts";
 
 /** What `openSluice` needs beyond the settings; tests swap the manifest, clock and logger. */
 export interface SluiceOptions {
@@ -40,6 +42,10 @@ export interface SluiceOptions {
   readonly clock?: Clock;
   readonly log?: Logger;
   readonly onCommit?: (stats: CommitStats) => void;
+  /** A KV shared by several logical instances in one process (the multi-instance test). */
+  readonly kv?: Deno.Kv;
+  /** Lease TTL of partitions in deploy mode (ms). */
+  readonly leaseTtlMs?: number;
 }
 
 /** The running core: every service the protocol adapters use. */
@@ -65,10 +71,17 @@ export interface Sluice {
   readonly authThrottle: AuthThrottle;
   readonly executor: ScriptExecutor;
   readonly committer: Committer;
+  /** `local`: one process owns the KV (single writer, KV queue wake-ups); `deploy`: many instances. */
+  readonly mode: "local" | "deploy";
+  /** This instance's id (lease owner). */
+  readonly instance: string;
   /** Aborted when Sluice stops. */
   readonly signal: AbortSignal;
-  /** Stops taking work, lets batches in flight commit, closes KV. */
-  close(): Promise<void>;
+  /**
+   * Stops taking work, lets batches in flight commit, releases leases, closes KV. With
+   * `{ abandon: true }` it stops dead instead, keeping its leases, as a crashed instance would.
+   */
+  close(options?: { abandon?: boolean }): Promise<void>;
 }
 
 /** Checks the manifest: valid paths, none clashing with Sluice's own routes. */
@@ -89,11 +102,26 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   const clock = options.clock ?? systemClock;
   const manifest = options.manifest ?? defaultManifest;
   checkManifest(manifest);
-  const kv = await openKv(config);
+  const mode = isDeploy(config) ? "deploy" : "local";
+  const kv = options.kv ?? await openKv(config);
   const abort = new AbortController();
-  const waker = new KvQueueWaker(kv);
-  const epoch = await claimWriterEpoch(kv, crypto.randomUUID());
-  const committer = new Committer({ kv, mode: "single", clock, epoch, waker, onCommit: options.onCommit });
+  const instance = crypto.randomUUID();
+  // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
+  // wake-ups. On Deploy several instances append: per-stream head checks, leases, in-process wake-ups.
+  const waker = mode === "local" ? new KvQueueWaker(kv) : new DirectWaker();
+  const committer = mode === "local"
+    ? new Committer({
+      kv,
+      mode: "single",
+      clock,
+      epoch: await claimWriterEpoch(kv, instance),
+      waker,
+      onCommit: options.onCommit,
+    })
+    : new Committer({ kv, mode: "multi", clock, waker, onCommit: options.onCommit });
+  const leases = mode === "deploy"
+    ? new LeaseManager({ kv, owner: instance, clock, ttlMs: options.leaseTtlMs, log: (l) => log.warn(l) })
+    : undefined;
   const admin = await loadAdminToken(kv, config.ADMIN_TOKEN);
   const devices = new DeviceDirectory(kv, clock);
   devices.watchRevocations(abort.signal);
@@ -106,6 +134,10 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     streamOf: pumpStream,
     storage: new KvActorStorage<PumpState>(kv, committer),
     clock,
+    // Other instances may append to a pump: reads catch up from the log's head.
+    verifyHead: mode === "deploy"
+      ? async (id) => (await kv.get<number>(keys.head(pumpStream(id)))).value ?? 0
+      : undefined,
     // Every pump state change is published on the system channel `_pumps`.
     onChange: (_id, state) => {
       const data: MessagePublishedData = { message: state, sender: "_sluice", protocol: "script" };
@@ -145,6 +177,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     scripts,
     clock,
     dedupWindowMs: config.DEDUP_WINDOW,
+    multiWriter: mode === "deploy",
     topicRetentionMs: config.TOPIC_RETENTION,
     maxBodyBytes: config.MAX_BODY_BYTES,
     rateLimiter: config.RATE_LIMIT === null
@@ -161,6 +194,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     clock,
     retry: { maxAttempts: config.MAX_ATTEMPTS, baseDelayMs: config.RETRY_BASE_MS },
     resultTtlMs: config.DEDUP_WINDOW,
+    leases,
     log: (line) => log.warn(line),
   });
   runner.start();
@@ -189,23 +223,32 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     authThrottle: new AuthThrottle(clock),
     executor,
     committer,
+    mode,
+    instance,
     signal: abort.signal,
-    close: () =>
+    close: ({ abandon = false } = {}) =>
       closing ??= (async () => {
         abort.abort();
         clearInterval(passivation);
         topics.close();
-        await runner.stop();
-        await committer.flush();
-        executor.close();
+        if (abandon) {
+          leases?.abandon();
+          executor.close();
+          await runner.stop();
+        } else {
+          await runner.stop();
+          await committer.flush();
+          executor.close();
+        }
         waker.close();
-        kv.close();
+        if (!options.kv) kv.close();
       })(),
   };
 }
 
 async function openKv(config: Config): Promise<Deno.Kv> {
-  if (isDeploy(config)) return await Deno.openKv();
+  // On Deno Deploy the managed KV; SLUICE_MODE=deploy elsewhere keeps KV_PATH (tests, a shared file).
+  if (config.DENO_DEPLOY) return await Deno.openKv();
   if (config.KV_PATH !== ":memory:") {
     const dir = config.KV_PATH.includes("/") ? config.KV_PATH.slice(0, config.KV_PATH.lastIndexOf("/")) : "";
     if (dir) await Deno.mkdir(dir, { recursive: true });

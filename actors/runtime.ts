@@ -37,6 +37,8 @@ export interface RuntimeOptions<S, C, E> {
   readonly maxLive?: number;
   /** Told of every state change (to publish it). */
   readonly onChange?: (id: string, state: S) => void;
+  /** Where other instances may append too: the log's head, checked before a read of the state. */
+  readonly verifyHead?: (id: string) => Promise<number>;
 }
 
 interface Live<S> {
@@ -65,7 +67,16 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
 
   /** The current state of an actor (initial state if its log is empty). */
   async state(id: string): Promise<S> {
-    return (await this.#get(id)).state;
+    const live = await this.#get(id);
+    if (this.options.verifyHead && (await this.options.verifyHead(id)) > live.state.version) {
+      const stream = this.options.streamOf(id);
+      for (;;) {
+        const page = await this.options.storage.read(stream, live.state.version + 1, 1000);
+        for (const e of page) live.state = this.options.decider.evolve(live.state, this.#asEvent(e)), live.at = e.at;
+        if (page.length < 1000) break;
+      }
+    }
+    return live.state;
   }
 
   /** The events a command leads to, decided against the current state. */

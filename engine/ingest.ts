@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { type Envelope, type IngestResult, senderOf } from "../core/envelope.ts";
 import {
+  ConcurrencyError,
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
@@ -31,6 +32,8 @@ export interface IngestOptions {
   readonly scripts: ReadonlySet<string>;
   readonly clock: Clock;
   readonly dedupWindowMs: number;
+  /** Several instances append: the dedup key is checked in the commit, not only read before. */
+  readonly multiWriter?: boolean;
   readonly topicRetentionMs: number;
   readonly maxBodyBytes: number;
   readonly rateLimiter?: RateLimiter;
@@ -88,10 +91,11 @@ export class Ingest {
       receivedAt: envelope.receivedAt,
       protocol: envelope.protocol,
     };
-    return this.#once(envelope, invoke.id, (sets) =>
+    return this.#once(envelope, invoke.id, (sets, checks) =>
       this.options.committer.write({
         appends: [{ stream, event: { type: TASK_QUEUED, data } }],
         sets,
+        checks,
         wake: [stream],
       }));
   }
@@ -103,8 +107,9 @@ export class Ingest {
       sender: senderOf(envelope.principal),
       protocol: envelope.protocol,
     };
-    return this.#once(envelope, undefined, (sets) =>
+    return this.#once(envelope, undefined, (sets, checks) =>
       this.options.committer.write({
+        checks,
         appends: [{ stream, event: { type: MESSAGE_PUBLISHED, data }, expireIn: this.options.topicRetentionMs }],
         sets,
         wake: channel.subscribers.length > 0 ? [stream] : [],
@@ -119,7 +124,7 @@ export class Ingest {
   async #once(
     envelope: Envelope,
     bodyId: string | undefined,
-    commit: (dedupSets: SetOp[]) => Promise<WriteResult>,
+    commit: (dedupSets: SetOp[], checks?: Deno.AtomicCheck[]) => Promise<WriteResult>,
   ): Promise<IngestResult> {
     const id = this.#messageId(envelope.id, bodyId);
     const answer = (p: Position, duplicate: boolean): IngestResult =>
@@ -140,8 +145,16 @@ export class Ingest {
         }
         return answer(prior, true);
       }
-      const res = await commit([{ key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs }]);
-      return this.#accepted(envelope, answer(res.positions[0]!, false));
+      const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs };
+      try {
+        const res = await commit([dedup], this.options.multiWriter ? [{ key, versionstamp: null }] : []);
+        return this.#accepted(envelope, answer(res.positions[0]!, false));
+      } catch (err) {
+        // Another instance committed the same id first: answer what it got.
+        const first = err instanceof ConcurrencyError ? (await this.options.kv.get<Position>(key)).value : null;
+        if (first) return answer(first, true);
+        throw err;
+      }
     })();
     this.#inflight.set(flight, promise);
     try {

@@ -5,6 +5,7 @@ import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "..
 import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import type { Committer } from "../store/committer.ts";
+import type { Lease, LeaseManager } from "../store/leases.ts";
 import { keys } from "../store/keys.ts";
 import { readEvents } from "../store/kv_event_store.ts";
 import type { DeadLetter } from "./dead_letters.ts";
@@ -43,6 +44,8 @@ export interface PartitionRunnerOptions {
   readonly resultTtlMs: number;
   /** Most tasks handed to a worker at once. */
   readonly batchSize?: number;
+  /** Partition leases, when several instances share the KV (Deploy); absent for one process. */
+  readonly leases?: LeaseManager;
   readonly log?: (line: string) => void;
 }
 
@@ -69,6 +72,7 @@ interface LaneState {
   batchLimit: number;
   timer?: ReturnType<typeof setTimeout>;
   running?: { from: number; to: number };
+  lease?: Lease;
 }
 
 /**
@@ -157,6 +161,7 @@ export class PartitionRunner {
     this.options.executor.halt();
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+    await this.options.leases?.releaseAll();
   }
 
   async #lanesOf(stream: string): Promise<Lane[]> {
@@ -168,17 +173,20 @@ export class PartitionRunner {
   async #drain(st: LaneState): Promise<void> {
     try {
       while (!this.#stopping) {
+        if (!(await this.#hold(st))) return;
         await this.#load(st);
         const now = this.options.clock.now();
         if (st.retry && st.retry.nextAt > now) {
           st.dirty = false; // the timer wakes it when the retry is due
           this.#wakeAt(st, st.retry.nextAt - now);
+          await this.#letGo(st);
           return;
         }
         st.dirty = false;
         const events = await readEvents(this.options.kv, st.lane.stream, st.cursor + 1, st.batchLimit);
         if (events.length === 0) {
           if (st.dirty) continue;
+          if (await this.#letGo(st)) continue;
           return;
         }
         await this.#runBatch(st, events.map((e) => jobOf(st.lane, e)));
@@ -188,6 +196,42 @@ export class PartitionRunner {
       st.running = undefined;
       if (st.dirty && !this.#stopping) this.wake(st.lane);
     }
+  }
+
+  /**
+   * With leases: holds the lane's lease, taking it if free (and then rereading the lane's state,
+   * which another instance may have moved). If another instance holds it, tries again when that
+   * lease would run out, so a stopped holder's work is taken over within the lease's TTL.
+   */
+  async #hold(st: LaneState): Promise<boolean> {
+    const leases = this.options.leases;
+    if (!leases) return true;
+    const name = laneKey(st.lane);
+    const held = leases.held(name);
+    if (held) {
+      st.lease = held;
+      return true;
+    }
+    const got = await leases.acquire(name);
+    if ("heldFor" in got) {
+      st.dirty = false;
+      this.#wakeAt(st, got.heldFor + 100);
+      return false;
+    }
+    st.lease = got;
+    st.loaded = false;
+    return true;
+  }
+
+  /** With leases: gives the lane's lease back; true when work arrived meanwhile (go on). */
+  async #letGo(st: LaneState): Promise<boolean> {
+    const leases = this.options.leases;
+    if (!leases || !st.lease) return false;
+    await leases.release(st.lease.name);
+    st.lease = undefined;
+    st.loaded = false;
+    const head = (await this.options.kv.get<number>(keys.head(st.lane.stream))).value ?? 0;
+    return head > st.cursor && !this.#stopping;
   }
 
   async #load(st: LaneState): Promise<void> {
@@ -213,12 +257,21 @@ export class PartitionRunner {
     this.stats.batches++;
     const now = this.options.clock.now();
     let settled = await this.#settle(st, jobs, outcomes, now);
+    if (st.lease) {
+      if (!this.options.leases?.held(st.lease.name)) {
+        st.loaded = false; // the lease ran out meanwhile: the new holder redoes this batch
+        return;
+      }
+      settled.plan.checks.push(st.lease.check);
+    }
     try {
       if (!settled.plan.empty) settled.plan.landed(await this.options.committer.write(settled.plan.toRequest()));
     } catch (err) {
       if (err instanceof LeaseLostError) throw err;
       if (err instanceof ConcurrencyError) {
-        st.dirty = true; // a document it read changed meanwhile: run the batch again, uncounted
+        // A document it read changed meanwhile, or the lease moved: run the batch again, uncounted.
+        st.dirty = true;
+        st.loaded = false;
         return;
       }
       if (jobs.length > 1) {
@@ -227,6 +280,7 @@ export class PartitionRunner {
         return;
       }
       settled = this.#failure(st, jobs[0]!, `Could not commit the run's writes: ${describeError(err)}`, now);
+      if (st.lease) settled.plan.checks.push(st.lease.check);
       try {
         await this.options.committer.write(settled.plan.toRequest());
       } catch (again) {

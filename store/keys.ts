@@ -37,6 +37,8 @@ export const keys = {
   refusedAll: (): Deno.KvKey => ["refused"],
   document: (collection: string, id: string): Deno.KvKey => ["doc", collection, id],
   documents: (collection: string): Deno.KvKey => ["doc", collection],
-  /** Lease of a partition (multi-instance mode). */
+  /** Holder of a partition's lease (multi-instance mode); changes only on takeover. */
   lease: (name: string): Deno.KvKey => ["lease", name],
+  /** Expiry of a partition's lease, renewed by its holder. */
+  leaseExpiry: (name: string): Deno.KvKey => ["lease-until", name],
 } as const;

@@ -115,3 +115,11 @@ export function post(url: string, token: string | null, body: unknown, headers: 
 export function integration(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 }
+
+/** The wake-up implementations: KV queue with one writer (local), in-process drains with leases (deploy). */
+export const MODES = ["local", "deploy"] as const;
+
+/** Runs an integration test once per mode; `env` carries the mode's settings. */
+export function inBothModes(name: string, fn: (env: Record<string, string>) => Promise<void>): void {
+  for (const mode of MODES) integration(`${name} [${mode}]`, () => fn({ SLUICE_MODE: mode }));
+}

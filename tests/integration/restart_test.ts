@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
-integration(
+inBothModes(
   "a restart keeps pumps and tasks, and work queued before the stop is processed after the start",
-  async () => {
-    const s = await startTestSluice();
+  async (mode) => {
+    const s = await startTestSluice(mode);
     try {
       const token = await s.device("pump-r");
       const reading = await (await post(`${s.url}/channels/blog_queuing/invoke`, token, {

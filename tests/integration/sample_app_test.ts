@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 const reading = (t: number, time = "2026-11-25T10:00:00Z") => ({
   temperature: String(t),
@@ -8,8 +8,8 @@ const reading = (t: number, time = "2026-11-25T10:00:00Z") => ({
   time,
 });
 
-integration("an HTTP gateway's reading posted to /blog/queues/feed becomes an enriched pump reading", async () => {
-  const s = await startTestSluice();
+inBothModes("an HTTP gateway's reading posted to /blog/queues/feed becomes an enriched pump reading", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("pump-1");
     const res = await post(`${s.url}/blog/queues/feed`, token, reading(21.5));
@@ -42,10 +42,10 @@ integration("an HTTP gateway's reading posted to /blog/queues/feed becomes an en
   }
 });
 
-integration(
+inBothModes(
   "an MQTT-style CSV invoke is processed like the JSON one and the weather is asked once per place",
-  async () => {
-    const s = await startTestSluice();
+  async (mode) => {
+    const s = await startTestSluice(mode);
     try {
       const token = await s.device("pump-2");
       for (const t of [20, 22]) {
@@ -68,8 +68,8 @@ integration(
   },
 );
 
-integration("a reading is kept without outside temperature when the weather API fails or hangs", async () => {
-  const s = await startTestSluice();
+inBothModes("a reading is kept without outside temperature when the weather API fails or hangs", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("pump-3");
     s.weather.mode = "fail";
@@ -87,8 +87,8 @@ integration("a reading is kept without outside temperature when the weather API 
   }
 });
 
-integration("200 readings from 4 devices are all processed, each device's in send order", async () => {
-  const s = await startTestSluice();
+inBothModes("200 readings from 4 devices are all processed, each device's in send order", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const devices = ["dev-a", "dev-b", "dev-c", "dev-d"];
     const tokens = await Promise.all(devices.map((d) => s.device(d)));
@@ -114,8 +114,8 @@ integration("200 readings from 4 devices are all processed, each device's in sen
   }
 });
 
-integration("a garbage reading to feed is refused at once with a clear 400", async () => {
-  const s = await startTestSluice();
+inBothModes("a garbage reading to feed is refused at once with a clear 400", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("pump-4");
     const res = await post(`${s.url}/blog/queues/feed`, token, { temperature: "hot", pressure: 1, coordinates: "1:1" });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 async function invoke(s: TestSluice, token: string, method: string, params: unknown = null, headers = {}) {
   const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params }, headers);
@@ -23,27 +23,30 @@ function until(s: TestSluice, id: string, status: string, timeoutMs = 10_000) {
   );
 }
 
-integration("a script that throws ends up dead after its retries while the device's next task is done", async () => {
-  const s = await startTestSluice({ MAX_ATTEMPTS: "3" });
-  try {
-    const token = await s.device("d1");
-    const bad = await invoke(s, token, "test/fail");
-    const next = await invoke(s, token, "test/echo", { n: 2 });
-    const dead = await until(s, bad, "dead");
-    assert.equal(dead.attempts, 3);
-    assert.equal(dead.error, "Deliberate failure");
-    assert.equal(dead.errors.length, 3);
-    const done = await until(s, next, "done");
-    assert.deepEqual(done.result, { echoed: { n: 2 }, device: "d1", attempt: 1 });
-    const letters = await (await s.admin("/admin/dead-letters")).json();
-    assert.deepEqual(letters.deadLetters.map((d: { taskId: string }) => d.taskId), [bad]);
-  } finally {
-    await s.close();
-  }
-});
+inBothModes(
+  "a script that throws ends up dead after its retries while the device's next task is done",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "3" });
+    try {
+      const token = await s.device("d1");
+      const bad = await invoke(s, token, "test/fail");
+      const next = await invoke(s, token, "test/echo", { n: 2 });
+      const dead = await until(s, bad, "dead");
+      assert.equal(dead.attempts, 3);
+      assert.equal(dead.error, "Deliberate failure");
+      assert.equal(dead.errors.length, 3);
+      const done = await until(s, next, "done");
+      assert.deepEqual(done.result, { echoed: { n: 2 }, device: "d1", attempt: 1 });
+      const letters = await (await s.admin("/admin/dead-letters")).json();
+      assert.deepEqual(letters.deadLetters.map((d: { taskId: string }) => d.taskId), [bad]);
+    } finally {
+      await s.close();
+    }
+  },
+);
 
-integration("later tasks of a device wait while its task is retrying, and run after it succeeds", async () => {
-  const s = await startTestSluice({ RETRY_BASE_MS: "300", MAX_ATTEMPTS: "5" });
+inBothModes("later tasks of a device wait while its task is retrying, and run after it succeeds", async (mode) => {
+  const s = await startTestSluice({ ...mode, RETRY_BASE_MS: "300", MAX_ATTEMPTS: "5" });
   try {
     const token = await s.device("d2");
     const other = await s.device("d3");
@@ -63,8 +66,8 @@ integration("later tasks of a device wait while its task is retrying, and run af
   }
 });
 
-integration("a busy-looping script is stopped, retried, dead-lettered, and the server keeps serving", async () => {
-  const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "2" });
+inBothModes("a busy-looping script is stopped, retried, dead-lettered, and the server keeps serving", async (mode) => {
+  const s = await startTestSluice({ ...mode, SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "2" });
   try {
     const token = await s.device("d4");
     const busy = await invoke(s, token, "test/busy");
@@ -80,8 +83,8 @@ integration("a busy-looping script is stopped, retried, dead-lettered, and the s
   }
 });
 
-integration("a hanging script times out and a garbage result fails the attempt", async () => {
-  const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "1" });
+inBothModes("a hanging script times out and a garbage result fails the attempt", async (mode) => {
+  const s = await startTestSluice({ ...mode, SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "1" });
   try {
     const token = await s.device("d5");
     const hang = await invoke(s, token, "test/hang");
@@ -93,8 +96,8 @@ integration("a hanging script times out and a garbage result fails the attempt",
   }
 });
 
-integration("a permanent error is dead-lettered at once without retries", async () => {
-  const s = await startTestSluice({ MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000" });
+inBothModes("a permanent error is dead-lettered at once without retries", async (mode) => {
+  const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000" });
   try {
     const token = await s.device("d6");
     const id = await invoke(s, token, "blog/queues/processor", { data: "not,a,reading" });
@@ -106,8 +109,8 @@ integration("a permanent error is dead-lettered at once without retries", async 
   }
 });
 
-integration("a script's documents, messages and queued tasks land together with its task", async () => {
-  const s = await startTestSluice();
+inBothModes("a script's documents, messages and queued tasks land together with its task", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("d7");
     const id = await invoke(s, token, "test/effects", { n: 5 });
@@ -126,8 +129,8 @@ integration("a script's documents, messages and queued tasks land together with 
   }
 });
 
-integration("queueing on a channel that does not exist fails the task with a clear error", async () => {
-  const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+inBothModes("queueing on a channel that does not exist fails the task with a clear error", async (mode) => {
+  const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "1" });
   try {
     const token = await s.device("d8");
     const id = await invoke(s, token, "test/nowhere");
@@ -137,8 +140,8 @@ integration("queueing on a channel that does not exist fails the task with a cle
   }
 });
 
-integration("a dead letter retried after the fix runs again at the tail of its stream with its id", async () => {
-  const s = await startTestSluice({ MAX_ATTEMPTS: "2" });
+inBothModes("a dead letter retried after the fix runs again at the tail of its stream with its id", async (mode) => {
+  const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "2" });
   try {
     const token = await s.device("d9");
     const id = await invoke(s, token, "test/fixable");
@@ -158,8 +161,8 @@ integration("a dead letter retried after the fix runs again at the tail of its s
   }
 });
 
-integration("an Idempotency-Key or body id makes a resend return the first task id and queue nothing", async () => {
-  const s = await startTestSluice();
+inBothModes("an Idempotency-Key or body id makes a resend return the first task id and queue nothing", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("d10");
     const first = await invoke(s, token, "test/echo", { n: 1 }, { "idempotency-key": "k-1" });
@@ -199,8 +202,8 @@ integration("an Idempotency-Key or body id makes a resend return the first task 
   }
 });
 
-integration("channels with ordering none spread a device's tasks over several partitions", async () => {
-  const s = await startTestSluice();
+inBothModes("channels with ordering none spread a device's tasks over several partitions", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("d11");
     const res = await s.admin("/admin/channels", {
@@ -225,8 +228,8 @@ integration("channels with ordering none spread a device's tasks over several pa
   }
 });
 
-integration("scripts that read and write one document from many devices at once lose no update", async () => {
-  const s = await startTestSluice();
+inBothModes("scripts that read and write one document from many devices at once lose no update", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const tokens = await Promise.all(["i1", "i2", "i3", "i4"].map((d) => s.device(d)));
     await Promise.all(tokens.map(async (t) => {
@@ -246,8 +249,8 @@ integration("scripts that read and write one document from many devices at once 
   }
 });
 
-integration("channel stats count queued tasks until they are done", async () => {
-  const s = await startTestSluice();
+inBothModes("channel stats count queued tasks until they are done", async (mode) => {
+  const s = await startTestSluice(mode);
   try {
     const token = await s.device("st");
     for (let n = 0; n < 4; n++) await invoke(s, token, "test/slow", { ms: 150, n });

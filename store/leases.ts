@@ -1,0 +1,141 @@
+import type { Clock } from "../core/clock.ts";
+import { describeError } from "../core/errors.ts";
+import { keys } from "./keys.ts";
+
+/** Who holds a partition: written on takeover only, so its version changes only with the owner. */
+interface Holder {
+  readonly owner: string;
+  readonly since: number;
+}
+
+/** A lease this instance holds. */
+export interface Lease {
+  readonly name: string;
+  /** Put this in every commit made under the lease: it fails once another instance took over. */
+  readonly check: Deno.AtomicCheck;
+  /** Until when this instance may act on it by its own clock (expiry minus a safety margin). */
+  validUntil: number;
+}
+
+export interface LeaseOptions {
+  readonly kv: Deno.Kv;
+  readonly owner: string;
+  readonly clock: Clock;
+  /** How long a lease lasts without renewal. */
+  readonly ttlMs?: number;
+  /** Told when a held lease could not be renewed (work under it must stop). */
+  readonly onLost?: (name: string) => void;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Partition leases for several instances on one KV. A lease is two keys: the holder (changes only
+ * on takeover; commits made under the lease check its version) and its expiry (renewed every
+ * third of the TTL). An expired lease can be taken by anyone; a holder that cannot renew in time
+ * stops acting before the lease can be taken over.
+ */
+export class LeaseManager {
+  readonly #held = new Map<string, Lease>();
+  readonly #ttl: number;
+  readonly #renewer: ReturnType<typeof setInterval>;
+
+  constructor(private readonly options: LeaseOptions) {
+    this.#ttl = options.ttlMs ?? 10_000;
+    this.#renewer = setInterval(() => this.#renewAll(), Math.max(50, Math.floor(this.#ttl / 3)));
+  }
+
+  get ttlMs(): number {
+    return this.#ttl;
+  }
+
+  /** The lease if this instance holds it and may still act on it. */
+  held(name: string): Lease | undefined {
+    const lease = this.#held.get(name);
+    if (lease && lease.validUntil > this.options.clock.now()) return lease;
+    return undefined;
+  }
+
+  /**
+   * Takes the lease if it is free, expired, or already ours. Returns null with the time (ms) the
+   * current holder's lease runs out otherwise.
+   */
+  async acquire(name: string): Promise<Lease | { heldFor: number }> {
+    const mine = this.held(name);
+    if (mine) return mine;
+    const now = this.options.clock.now();
+    const [holder, expiry] = await this.options.kv.getMany<[Holder, number]>([
+      keys.lease(name),
+      keys.leaseExpiry(name),
+    ]);
+    const free = !holder.value || holder.value.owner === this.options.owner || (expiry.value ?? 0) <= now;
+    if (!free) return { heldFor: Math.max(0, (expiry.value ?? now) - now) };
+    const until = now + this.#ttl;
+    const res = await this.options.kv.atomic()
+      .check(holder, expiry)
+      .set(keys.lease(name), { owner: this.options.owner, since: now } satisfies Holder)
+      .set(keys.leaseExpiry(name), until, { expireIn: this.#ttl * 10 })
+      .commit();
+    if (!res.ok) return { heldFor: this.#ttl };
+    const lease: Lease = {
+      name,
+      check: { key: keys.lease(name), versionstamp: res.versionstamp },
+      validUntil: until - this.#margin(),
+    };
+    this.#held.set(name, lease);
+    return lease;
+  }
+
+  /** Gives a lease back so another instance can take it at once. */
+  async release(name: string): Promise<void> {
+    const lease = this.#held.get(name);
+    if (!lease) return;
+    this.#held.delete(name);
+    await this.options.kv.atomic()
+      .check(lease.check)
+      .delete(keys.lease(name))
+      .delete(keys.leaseExpiry(name))
+      .commit()
+      .catch(() => {});
+  }
+
+  /** Releases every lease (graceful stop). */
+  async releaseAll(): Promise<void> {
+    clearInterval(this.#renewer);
+    await Promise.all([...this.#held.keys()].map((n) => this.release(n)));
+  }
+
+  /** Stops renewing without releasing anything (what a crashed instance leaves behind). */
+  abandon(): void {
+    clearInterval(this.#renewer);
+    this.#held.clear();
+  }
+
+  #margin(): number {
+    return Math.min(2000, Math.floor(this.#ttl / 5));
+  }
+
+  async #renewAll(): Promise<void> {
+    for (const lease of [...this.#held.values()]) {
+      const now = this.options.clock.now();
+      try {
+        const res = await this.options.kv.atomic()
+          .check(lease.check)
+          .set(keys.leaseExpiry(lease.name), now + this.#ttl, { expireIn: this.#ttl * 10 })
+          .commit();
+        if (res.ok) {
+          lease.validUntil = now + this.#ttl - this.#margin();
+          continue;
+        }
+        this.#lose(lease.name, "taken over");
+      } catch (err) {
+        if (lease.validUntil <= this.options.clock.now()) this.#lose(lease.name, describeError(err));
+      }
+    }
+  }
+
+  #lose(name: string, why: string): void {
+    this.#held.delete(name);
+    this.options.log?.(`Lease ${name} lost (${why}); its work stops here`);
+    this.options.onLost?.(name);
+  }
+}
