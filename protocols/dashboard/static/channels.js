@@ -1,6 +1,6 @@
 // Channels: queue depth of each (refreshed every few seconds), and one channel's live messages.
 import { api, follow } from "./api.js";
-import { h, note, preview, table } from "./dom.js";
+import { clock, h, note, preview, table } from "./dom.js";
 
 const REFRESH_MS = 3000;
 const SHOWN = 200;
@@ -58,7 +58,7 @@ export function channelsView(root) {
     }));
     if (gone) return;
     render(stats);
-    updated.textContent = `queue depth as of ${new Date().toLocaleTimeString()}`;
+    updated.textContent = `queue depth as of ${clock()}`;
     timer = setTimeout(refresh, REFRESH_MS);
   };
   (async () => {
@@ -159,7 +159,7 @@ export function channelView(root, name) {
       "li",
       { dataset: { seq: m.seq } },
       h("span", { class: "seq" }, `#${m.seq}`),
-      h("time", {}, new Date().toLocaleTimeString()),
+      h("time", {}, clock()),
       h("pre", {}, preview(m.message, 2000)),
     ));
     while (messages.children.length > SHOWN) messages.lastElementChild.remove();

@@ -42,6 +42,11 @@ export function dateTime(iso) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** A local time of day: "10:03:00". */
+export function clock(d = new Date()) {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 /** "12 s ago", "3 min ago" … for a recent ISO time. */
 export function ago(iso, now = Date.now()) {
   if (!iso) return "never";
