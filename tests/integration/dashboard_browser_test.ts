@@ -94,7 +94,7 @@ integration("the dashboard shows pumps live, then a pump's chart, history and ti
     await page.locator('#time-travel-state[data-version="2"]').waitFor(SLOW);
     assert.equal(await then.locator('[data-field="temperature-range"]').textContent(), "21.5 / 23.0 / 22.3");
 
-    await page.evaluate(() => globalThis.scrollTo(0, 0));
+    await page.evaluate("scrollTo(0, 0)");
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: new URL("dashboard.png", ARTIFACTS).pathname, fullPage: true });
     assert.deepEqual(errors, []);
