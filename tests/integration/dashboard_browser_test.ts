@@ -23,10 +23,13 @@ function cell(page: Page, pump: string, field: string): Promise<string | null> {
   return page.locator(`#pumps tr[data-pump-id="${pump}"] [data-field="${field}"]`).textContent();
 }
 
-/** Collects the page's uncaught errors, so a broken script fails the test. */
-function watchErrors(page: Page): string[] {
+/** Collects the page's uncaught errors and console errors (a CSP violation, a failed load). */
+function watchErrors(page: Page, expected?: RegExp): string[] {
   const errors: string[] = [];
   page.on("pageerror", (err) => errors.push(err.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !expected?.test(m.text())) errors.push(`console: ${m.text()}`);
+  });
   return errors;
 }
 
@@ -104,12 +107,41 @@ integration("the dashboard shows pumps live, then a pump's chart, history and ti
   }
 });
 
+integration("the dashboard shows 'reconnecting' when its live stream drops, then catches up", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-r");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByText("No pumps yet").waitFor(SLOW);
+    await page.locator("#live.live").waitFor(SLOW);
+    await feed(s, token, reading(20, 1, 0));
+    await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="1"]').waitFor(SLOW);
+
+    // The server ends every SSE stream (as a stopping instance does); EventSource comes back by itself.
+    await s.server.adapters.find((a) => a.name === "sse")!.close();
+    await page.locator("#live.reconnecting").waitFor(SLOW);
+    await feed(s, token, reading(26, 1.5, 1));
+    await page.locator("#live.live").waitFor(SLOW);
+    // The reading made while the stream was down is not lost (resumed from Last-Event-ID).
+    await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="2"]').waitFor(SLOW);
+    assert.equal(await cell(page, "pump-r", "temperature"), "26.0");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
 integration("the dashboard refuses a wrong token with a clear message and accepts the admin token", async () => {
   const s = await startTestSluice();
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
-    const errors = watchErrors(page);
+    // The browser logs the refused calls themselves; nothing else may go wrong.
+    const errors = watchErrors(page, /^Failed to load resource: .* (401|403) /);
     await page.goto(`${s.url}/#token=not-the-admin-token`);
     await page.getByText("The token was refused").waitFor(SLOW);
     assert.ok(!page.url().includes("not-the-admin-token"));
