@@ -12,6 +12,8 @@ const FILES: Readonly<Record<string, string>> = {
   "chart.js": "text/javascript; charset=utf-8",
   "pumps.js": "text/javascript; charset=utf-8",
   "pump.js": "text/javascript; charset=utf-8",
+  "pump_history.js": "text/javascript; charset=utf-8",
+  "channel.js": "text/javascript; charset=utf-8",
   "channels.js": "text/javascript; charset=utf-8",
   "dead_letters.js": "text/javascript; charset=utf-8",
 };

@@ -107,6 +107,44 @@ integration("the dashboard shows pumps live, then a pump's chart, history and ti
   }
 });
 
+integration("the pump page pages through a long history, 20 events a page", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-h");
+    for (let n = 1; n <= 45; n++) {
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+        method: "blog/queues/processor",
+        params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
+      });
+      assert.equal(res.status, 202, await res.text());
+    }
+    await waitFor(async () => (await (await s.admin("/pumps/pump-h")).json()).version === 45, 30_000, "45 readings");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByText("1 pump").waitFor(SLOW);
+    await page.goto(`${s.url}/#/pumps/pump-h`);
+    await page.locator("#chart svg path.line.temperature[data-points='45']").waitFor(SLOW);
+    const seqs = () =>
+      page.locator("#history tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-seq")));
+    await page.getByText("Versions 26–45 of 45").waitFor(SLOW);
+    assert.equal((await seqs()).length, 20);
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.getByText("Versions 1–5 of 45").waitFor(SLOW);
+    assert.deepEqual(await seqs(), ["5", "4", "3", "2", "1"]);
+    assert.ok(await page.getByRole("button", { name: "Older →" }).isDisabled());
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
 integration("the dashboard shows 'reconnecting' when its live stream drops, then catches up", async () => {
   const s = await startTestSluice();
   const browser = await launchChromium();

@@ -1,6 +1,7 @@
 // The dashboard: takes the admin token, routes by URL hash, shows one view at a time.
 import { api, onLiveState, token, UNAUTHORIZED } from "./api.js";
-import { channelsView, channelView } from "./channels.js";
+import { channelView } from "./channel.js";
+import { channelsView } from "./channels.js";
 import { deadLettersView } from "./dead_letters.js";
 import { h, note } from "./dom.js";
 import { pumpView } from "./pump.js";

@@ -33,6 +33,11 @@ export function num(v, digits = 1) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
+/** A whole number, or "–" when there is none. */
+export function count(v) {
+  return typeof v === "number" ? String(v) : "–";
+}
+
 /** A local date and time, compact and sortable: "2026-11-25 10:03:00". */
 export function dateTime(iso) {
   if (iso === undefined || iso === null || iso === "") return "–";

@@ -1,10 +1,10 @@
 // A pump's page: its state, a chart of recent readings, its event history, and time travel.
 import { api, follow } from "./api.js";
 import { readingsChart } from "./chart.js";
-import { agoEl, dateTime, h, note, num, preview, refreshAgo, table } from "./dom.js";
+import { agoEl, dateTime, h, note, num, refreshAgo } from "./dom.js";
+import { pumpHistory } from "./pump_history.js";
 
 const CHART_POINTS = 200;
-const HISTORY_PAGE = 20;
 
 /** A pump state as a grid of figures. */
 function stateCards(p, { past = false } = {}) {
@@ -45,11 +45,7 @@ export function pumpView(root, id) {
   const versionInput = h("input", { type: "number", id: "tt-version", min: 1, max: 1, value: 1, inputmode: "numeric" });
   const nowButton = h("button", { type: "button", class: "link" }, "Back to now");
   const ttResult = h("div", { id: "time-travel-state" });
-  const historyBody = h("tbody");
-  const pageInfo = h("span", { class: "muted" });
-  const newer = h("button", { type: "button" }, "← Newer");
-  const older = h("button", { type: "button" }, "Older →");
-  const historyStatus = h("div");
+  const history = pumpHistory(path, { onPick: (version) => travel(version) });
   const page = h(
     "div",
     { class: "pump-page", hidden: true },
@@ -74,18 +70,7 @@ export function pumpView(root, id) {
       h("div", { class: "tt-controls" }, slider, h("label", {}, "Version ", versionInput), nowButton),
       ttResult,
     ),
-    h(
-      "section",
-      { class: "card" },
-      h("h2", {}, "Event history"),
-      historyStatus,
-      table(
-        ["#Version", "Recorded", "Event", "#Temperature °C", "#Pressure bar", "#Outside °C", "Device time", ""],
-        historyBody,
-        { id: "history" },
-      ),
-      h("div", { class: "pager" }, newer, pageInfo, older),
-    ),
+    history.el,
   );
   const status = h("div");
   root.append(
@@ -96,7 +81,6 @@ export function pumpView(root, id) {
 
   let current = null; // the latest state
   let readings = []; // chart points, oldest first
-  let top = 0; // newest version on the history page shown
   let following = true; // time travel follows the newest version
   let ttAsked = 0;
   let ttTimer = null;
@@ -106,41 +90,6 @@ export function pumpView(root, id) {
     if (readings.length === 0) return chartBox.replaceChildren(note("empty", "No readings yet."));
     chartBox.replaceChildren(readingsChart(readings, { marker }));
   };
-
-  const showHistory = async (newest) => {
-    const from = Math.max(1, newest - HISTORY_PAGE + 1);
-    historyStatus.replaceChildren(h("p", { class: "muted" }, "Loading events…"));
-    try {
-      const res = await api(`${path}/events?from=${from}&limit=${newest - from + 1}`);
-      if (gone) return;
-      top = newest;
-      historyBody.replaceChildren(
-        ...res.events.slice().reverse().map((e) => {
-          const r = e.data?.reading ?? {};
-          return h(
-            "tr",
-            { dataset: { seq: e.seq } },
-            h("td", { class: "num" }, String(e.seq)),
-            h("td", {}, dateTime(e.at)),
-            h("td", {}, e.type),
-            h("td", { class: "num" }, num(r.temperature)),
-            h("td", { class: "num" }, num(r.pressure, 2)),
-            h("td", { class: "num" }, num(r.outsideTemperature)),
-            h("td", { title: preview(e.data) }, r.time ? dateTime(r.time) : "–"),
-            h("td", {}, h("button", { type: "button", class: "link", onclick: () => travel(e.seq) }, "State then")),
-          );
-        }),
-      );
-      pageInfo.textContent = `Versions ${from}–${newest} of ${current.version}`;
-      newer.disabled = newest >= current.version;
-      older.disabled = from <= 1;
-      historyStatus.replaceChildren();
-    } catch (err) {
-      historyStatus.replaceChildren(note("error", `Cannot load the history: ${err.message}`));
-    }
-  };
-  newer.addEventListener("click", () => showHistory(Math.min(current.version, top + HISTORY_PAGE)));
-  older.addEventListener("click", () => showHistory(Math.max(HISTORY_PAGE, top - HISTORY_PAGE)));
 
   /** Shows the state at `version` (time travel); debounced while the slider moves. */
   const travel = (version, { now = false } = {}) => {
@@ -189,7 +138,7 @@ export function pumpView(root, id) {
       status.replaceChildren();
       drawChart();
       travel(state.version, { now: true });
-      await showHistory(state.version);
+      await history.latest(state.version);
     } catch (err) {
       status.replaceChildren(
         err.status === 404
@@ -206,16 +155,14 @@ export function pumpView(root, id) {
     await loading;
     if (!current) return (loading = load());
     if (state.version <= current.version) return;
-    const last = readings.at(-1)?.version ?? 0;
-    const res = await api(`${path}/events?from=${last + 1}&limit=${Math.min(1000, state.version - last)}`);
+    const from = Math.max((readings.at(-1)?.version ?? 0) + 1, state.version - CHART_POINTS + 1);
+    const res = await api(`${path}/events?from=${from}&limit=${state.version - from + 1}`);
     if (gone) return;
-    const atTop = top === current.version;
     setCurrent(state);
     readings = [...readings, ...res.events.map(toReading).filter(Boolean)].slice(-CHART_POINTS);
     if (following) travel(state.version, { now: true });
     else drawChart(Number(slider.value));
-    if (atTop) await showHistory(state.version);
-    else pageInfo.textContent = `Versions ${Math.max(1, top - HISTORY_PAGE + 1)}–${top} of ${state.version}`;
+    await history.latest(state.version);
   };
   const stream = follow("_pumps", {
     onMessage: (m) => {
@@ -228,6 +175,7 @@ export function pumpView(root, id) {
   return () => {
     gone = true;
     stream.close();
+    history.close();
     clearInterval(tick);
     clearTimeout(ttTimer);
   };
