@@ -89,12 +89,17 @@ async function verify(candidate, status) {
   try {
     await api("/admin/channels");
   } catch (err) {
-    token.clear();
-    if (err.status === 401) return signIn(`The token was refused: ${err.message}. Check it and try again.`);
-    if (err.status === 403) {
-      return signIn("This is a device token. The dashboard needs the admin token (printed at Sluice's first start).");
+    if (err.status !== 401 && err.status !== 403) {
+      // Sluice is down or failing: keep the token and offer to try again.
+      const again = h("button", { type: "button", onclick: () => verify(candidate) }, "Try again");
+      return main.replaceChildren(note("error", `Cannot reach the dashboard's data: ${err.message} `, again));
     }
-    return signIn(`Cannot sign in: ${err.message}`);
+    token.clear();
+    return signIn(
+      err.status === 401
+        ? `The token was refused: ${err.message}. Check it and try again.`
+        : "This is a device token. The dashboard needs the admin token (printed at Sluice's first start).",
+    );
   }
   signedIn(true);
   if (!routes.some(([p]) => p.test(location.hash))) history.replaceState(null, "", "#/");
