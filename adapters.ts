@@ -1,4 +1,5 @@
 import type { Adapter } from "./protocols/adapter.ts";
+import { dashboardAdapter } from "./protocols/dashboard/adapter.ts";
 import { sseAdapter } from "./protocols/sse/adapter.ts";
 import { wsAdapter } from "./protocols/ws/adapter.ts";
 import type { Sluice } from "./sluice.ts";
@@ -7,5 +8,6 @@ import type { Sluice } from "./sluice.ts";
 export async function startAdapters(sluice: Sluice): Promise<Adapter[]> {
   const maxBufferBytes = sluice.config.MAX_SEND_BUFFER_BYTES;
   const adapters: Adapter[] = [wsAdapter(sluice, { maxBufferBytes }), sseAdapter(sluice, { maxBufferBytes })];
-  return await Promise.resolve(adapters);
+  adapters.push(await dashboardAdapter());
+  return adapters;
 }

@@ -1,0 +1,105 @@
+// One channel: its queue depth, a publish form, and its topic's messages as they arrive.
+import { api, follow } from "./api.js";
+import { clock, count, h, note, preview } from "./dom.js";
+
+const REFRESH_MS = 3000;
+const SHOWN = 200;
+
+/** One channel: its queue depth, a publish form, and its topic's messages as they arrive. */
+export function channelView(root, name) {
+  document.title = `${name} · Channels · Sluice`;
+  const system = name.startsWith("_");
+  const stats = h("dl", { class: "stats" });
+  const messages = h("ol", { id: "messages", class: "messages", reversed: true });
+  const empty = note("empty", "No messages yet. They appear here as they are published.");
+  const publishStatus = h("div");
+  const text = h("textarea", { id: "publish-body", rows: 3, spellcheck: false }, '{"hello": "world"}');
+  const publish = h(
+    "form",
+    {
+      class: "publish",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        let body;
+        try {
+          body = JSON.parse(text.value);
+        } catch {
+          body = text.value; // a topic message may be plain text
+        }
+        try {
+          const res = await api(`/channels/${encodeURIComponent(name)}/messages`, { method: "POST", body });
+          publishStatus.replaceChildren(note("info", `Published as message ${res.seq}.`));
+        } catch (err) {
+          publishStatus.replaceChildren(note("error", `Not published: ${err.message}`));
+        }
+      },
+    },
+    h("label", { for: "publish-body" }, "Publish a message (JSON, or text) as the admin"),
+    text,
+    h("button", { type: "submit" }, "Publish"),
+    publishStatus,
+  );
+  const status = h("div");
+  const parts = [
+    h("div", { class: "title" }, h("a", { href: "#/channels", class: "back" }, "← Channels"), h("h1", {}, name)),
+    status,
+    system
+      ? h("p", { class: "muted" }, "A system channel: it carries Sluice's own messages.")
+      : h("section", { class: "card" }, h("h2", {}, "Queue depth"), stats),
+    system ? null : h("section", { class: "card" }, publish),
+    h("section", { class: "card" }, h("h2", {}, "Live messages"), empty, messages),
+  ];
+  root.append(...parts.filter(Boolean));
+
+  let timer = null;
+  let stream = null;
+  let gone = false;
+  let missing = false;
+  const showStats = (st) => {
+    const item = (label, v) => h("div", { class: "stat" }, h("dt", {}, label), h("dd", {}, count(v)));
+    stats.replaceChildren(
+      item("Queued tasks", st.queued),
+      item("Partitions", st.partitions),
+      item("Retrying", st.retrying),
+      item("Topic messages", st.messages),
+    );
+  };
+  const refresh = async () => {
+    try {
+      const st = await api(`/admin/channels/${encodeURIComponent(name)}/stats`);
+      if (gone) return null;
+      showStats(st);
+      status.replaceChildren();
+      return st;
+    } catch (err) {
+      missing = err.status === 404;
+      if (!gone) status.replaceChildren(note("error", `Cannot read the channel: ${err.message}`));
+      return null;
+    } finally {
+      if (!gone && !missing) timer = setTimeout(refresh, REFRESH_MS);
+    }
+  };
+  const onMessage = (m) => {
+    empty.hidden = true;
+    messages.prepend(h(
+      "li",
+      { dataset: { seq: m.seq } },
+      h("span", { class: "seq" }, `#${m.seq}`),
+      h("time", {}, clock()),
+      h("pre", {}, preview(m.message, 2000)),
+    ));
+    while (messages.children.length > SHOWN) messages.lastElementChild.remove();
+  };
+  (async () => {
+    // The last 50 messages first, then live.
+    const st = system ? null : await refresh();
+    if (gone || missing) return;
+    const from = st && st.messages > 0 ? Math.max(1, st.messages - 49) : undefined;
+    stream = follow(name, { from, onMessage });
+  })();
+  return () => {
+    gone = true;
+    clearTimeout(timer);
+    stream?.close();
+  };
+}

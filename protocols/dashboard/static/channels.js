@@ -1,0 +1,77 @@
+// Channels: the queue depth of each, refreshed every few seconds.
+import { api } from "./api.js";
+import { clock, count, h, note, table } from "./dom.js";
+
+const REFRESH_MS = 3000;
+const SYSTEM = [{ name: "_pumps", system: true, about: "every pump state change (Sluice's own)" }];
+
+/** Renders the channel list into `root`; returns its clean-up. */
+export function channelsView(root) {
+  document.title = "Channels · Sluice";
+  const tbody = h("tbody");
+  const status = h("div", {}, h("p", { class: "muted" }, "Loading channels…"));
+  const wrap = h(
+    "div",
+    { hidden: true },
+    table(
+      ["Channel", "Ordering", "#Queued", "#Partitions", "#Retrying", "#Topic messages", "Subscribers"],
+      tbody,
+      { id: "channels" },
+    ),
+  );
+  const updated = h("span", { class: "muted" });
+  root.append(h("div", { class: "title" }, h("h1", {}, "Channels"), updated), status, wrap);
+  let channels = [];
+  let timer = null;
+  let gone = false;
+
+  const render = (stats) => {
+    tbody.replaceChildren(...[...channels, ...SYSTEM].map((c) => {
+      const st = stats.get(c.name);
+      const cells = c.system ? [h("td", { colspan: 6, class: "muted" }, c.about)] : [
+        h("td", {}, c.ordering),
+        h("td", { class: "num", dataset: { field: "queued" } }, st?.error ? "error" : count(st?.queued)),
+        h("td", { class: "num" }, count(st?.partitions)),
+        h("td", { class: "num" }, count(st?.retrying)),
+        h("td", { class: "num" }, count(st?.messages)),
+        h("td", {}, c.subscribers?.length ? c.subscribers.join(", ") : "–"),
+      ];
+      return h(
+        "tr",
+        { dataset: { channel: c.name }, title: st?.error ?? "" },
+        h("th", { scope: "row" }, h("a", { href: `#/channels/${encodeURIComponent(c.name)}` }, c.name)),
+        ...cells,
+      );
+    }));
+  };
+  const refresh = async () => {
+    const stats = new Map();
+    await Promise.all(channels.map(async (c) => {
+      try {
+        stats.set(c.name, await api(`/admin/channels/${encodeURIComponent(c.name)}/stats`));
+      } catch (err) {
+        stats.set(c.name, { error: err.message });
+      }
+    }));
+    if (gone) return;
+    render(stats);
+    updated.textContent = `queue depth as of ${clock()}`;
+    timer = setTimeout(refresh, REFRESH_MS);
+  };
+  (async () => {
+    try {
+      channels = (await api("/admin/channels")).channels;
+      if (gone) return;
+      status.replaceChildren();
+      wrap.hidden = false;
+      render(new Map());
+      await refresh();
+    } catch (err) {
+      status.replaceChildren(note("error", `Cannot load the channels: ${err.message}`));
+    }
+  })();
+  return () => {
+    gone = true;
+    clearTimeout(timer);
+  };
+}

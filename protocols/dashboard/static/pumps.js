@@ -1,0 +1,130 @@
+// The pumps list: every pump's latest reading and figures, kept current from the `_pumps` topic.
+import { api, follow } from "./api.js";
+import { agoEl, h, note, num, refreshAgo, table } from "./dom.js";
+
+const PAGE = 500;
+
+function row(p) {
+  const r = p.lastReading ?? {};
+  const href = `#/pumps/${encodeURIComponent(p.id)}`;
+  return h(
+    "tr",
+    { dataset: { pumpId: p.id, version: p.version } },
+    h("th", { scope: "row" }, h("a", { href }, p.id)),
+    h("td", { class: "num", dataset: { field: "temperature" } }, num(r.temperature)),
+    h("td", { class: "num", dataset: { field: "pressure" } }, num(r.pressure, 2)),
+    h("td", { class: "num", dataset: { field: "outside" } }, num(p.outsideTemperature)),
+    h(
+      "td",
+      { class: "num", dataset: { field: "range" } },
+      `${num(p.temperature?.min)} / ${num(p.temperature?.max)} / ${num(p.temperature?.avg)}`,
+    ),
+    h("td", { class: "num", dataset: { field: "readings" } }, String(p.readings)),
+    h("td", { dataset: { field: "last-seen" } }, agoEl(p.lastSeen)),
+  );
+}
+
+/** Shows where to start when there is no pump yet. */
+function emptyState() {
+  const origin = location.origin;
+  return note(
+    "empty",
+    h("strong", {}, "No pumps yet — post a reading:"),
+    h(
+      "pre",
+      {},
+      `# a device and its token (admin token in $ADMIN)\n` +
+        `curl -s -X POST ${origin}/admin/devices -H "Authorization: Bearer $ADMIN" -d '{"id":"pump-1"}'\n\n` +
+        `# a reading from that device (its token in $TOKEN)\n` +
+        `curl -s -X POST ${origin}/blog/queues/feed -H "Authorization: Bearer $TOKEN" \\\n` +
+        `  -d '{"temperature":"21.5","pressure":"1.2","coordinates":"45.50:-73.56"}'`,
+    ),
+    "The pump appears here as soon as its reading is processed.",
+  );
+}
+
+/** Renders the pumps list into `root`; returns its clean-up. */
+export function pumpsView(root) {
+  document.title = "Pumps · Sluice";
+  const pumps = new Map();
+  const tbody = h("tbody");
+  const status = h("div", {}, h("p", { class: "muted" }, "Loading pumps…"));
+  const more = h("button", { type: "button", hidden: true }, "Load more pumps");
+  const list = h(
+    "div",
+    { hidden: true },
+    table(
+      ["Pump", "#Temperature °C", "#Pressure bar", "#Outside °C", "#Min / max / avg °C", "#Readings", "Last seen"],
+      tbody,
+      { id: "pumps", class: "pumps" },
+    ),
+    more,
+  );
+  const count = h("span", { class: "muted" });
+  root.append(h("div", { class: "title" }, h("h1", {}, "Pumps"), count), status, list);
+
+  let loaded = false;
+  let next = null;
+  const buffered = [];
+
+  /** Adds or updates a pump's row, keeping rows sorted by id; older states are ignored. */
+  const upsert = (p, flash) => {
+    const known = pumps.get(p.id);
+    if (known && known.version >= p.version) return;
+    pumps.set(p.id, p);
+    const fresh = row(p);
+    if (flash) fresh.classList.add("flash");
+    const old = tbody.querySelector(`tr[data-pump-id="${CSS.escape(p.id)}"]`);
+    if (old) old.replaceWith(fresh);
+    else {
+      const after = [...tbody.children].find((tr) => tr.dataset.pumpId > p.id);
+      tbody.insertBefore(fresh, after ?? null);
+    }
+  };
+  const render = () => {
+    count.textContent = pumps.size ? `${pumps.size}${next ? "+" : ""} pump${pumps.size === 1 ? "" : "s"}` : "";
+    list.hidden = pumps.size === 0;
+    more.hidden = !next;
+    if (pumps.size === 0) status.replaceChildren(emptyState());
+    else status.replaceChildren();
+  };
+  const load = async () => {
+    try {
+      const page = await api(`/pumps?limit=${PAGE}${next ? `&after=${encodeURIComponent(next)}` : ""}`);
+      for (const p of page.pumps) upsert(p, false);
+      next = page.next;
+      loaded = true;
+      for (const p of buffered.splice(0)) upsert(p, true);
+      render();
+    } catch (err) {
+      const again = h("button", { type: "button", onclick: () => load() }, "Try again");
+      status.replaceChildren(note("error", `Cannot load the pumps: ${err.message} `, again));
+    }
+  };
+  more.addEventListener("click", () => load());
+
+  // Follow first, then load, so no change falls between the two (states carry a version).
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    load();
+  };
+  const stream = follow("_pumps", {
+    onOpen: start,
+    onMessage: (m) => {
+      const p = m.message;
+      if (!p || typeof p.id !== "string") return;
+      if (!loaded) return buffered.push(p);
+      upsert(p, true);
+      render();
+    },
+  });
+  const fallback = setTimeout(start, 3000); // the list even when the live stream cannot open
+  const tick = setInterval(() => refreshAgo(tbody), 5000);
+  return () => {
+    stream.close();
+    clearTimeout(fallback);
+    clearInterval(tick);
+  };
+}

@@ -1,0 +1,254 @@
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { ARTIFACTS, launchChromium } from "../helpers/browser.ts";
+import { ADMIN, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+/** Generous: a loaded 2-core machine runs Sluice, its workers and Chromium at once. */
+const SLOW = { timeout: 30_000 };
+
+const reading = (t: number, p: number, minute: number) => ({
+  temperature: String(t),
+  pressure: String(p),
+  coordinates: "45.50:-73.56",
+  time: `2026-11-25T10:${String(minute).padStart(2, "0")}:00Z`,
+});
+
+async function feed(s: TestSluice, token: string, body: unknown): Promise<void> {
+  const res = await post(`${s.url}/blog/queues/feed`, token, body);
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** Text of one cell of a pump's row in the list. */
+function cell(page: Page, pump: string, field: string): Promise<string | null> {
+  return page.locator(`#pumps tr[data-pump-id="${pump}"] [data-field="${field}"]`).textContent();
+}
+
+/** Collects the page's uncaught errors and console errors (a CSP violation, a failed load). */
+function watchErrors(page: Page, expected?: RegExp): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !expected?.test(m.text())) errors.push(`console: ${m.text()}`);
+  });
+  return errors;
+}
+
+integration("the dashboard shows pumps live, then a pump's chart, history and time travel", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-1");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+
+    // The token is taken from the URL, kept for the tab and removed from the address bar.
+    await page.getByText("No pumps yet — post a reading").waitFor(SLOW);
+    assert.ok(!page.url().includes(ADMIN), `token still in the URL: ${page.url()}`);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken")), ADMIN);
+    await page.locator("#live.live").waitFor(SLOW);
+    // Set a marker: if the page reloaded, it would be gone.
+    await page.evaluate(() => Object.assign(globalThis, { __noReload: true }));
+
+    // A reading appears as a new row without a reload, then the row follows the next readings.
+    await feed(s, token, reading(21.5, 1.2, 0));
+    await page.locator('#pumps tr[data-pump-id="pump-1"]').waitFor(SLOW);
+    assert.equal(await cell(page, "pump-1", "temperature"), "21.5");
+    assert.equal(await cell(page, "pump-1", "outside"), "4.5");
+    await feed(s, token, reading(23.0, 1.3, 1));
+    const invoke = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+      method: "blog/queues/processor",
+      params: { data: "19.5,1.1,45.50:-73.56,2026-11-25T10:02:00Z" },
+    });
+    assert.equal(invoke.status, 202, await invoke.text());
+    await page.locator('#pumps tr[data-pump-id="pump-1"][data-version="3"]').waitFor(SLOW);
+    assert.equal(await cell(page, "pump-1", "temperature"), "19.5");
+    assert.equal(await cell(page, "pump-1", "readings"), "3");
+    assert.equal(await cell(page, "pump-1", "range"), "19.5 / 23.0 / 21.3");
+    assert.equal(await page.evaluate(() => (globalThis as { __noReload?: boolean }).__noReload), true);
+
+    // The pump page: a chart with a point per reading, and the history newest first.
+    await page.getByRole("link", { name: "pump-1" }).click();
+    await page.locator("#chart svg path.line.temperature[data-points='3']").waitFor(SLOW);
+    const d = await page.locator("#chart svg path.line.temperature").getAttribute("d");
+    assert.equal(d?.match(/[ML]/g)?.length, 3, `chart path: ${d}`);
+    assert.equal(await page.locator("#chart svg path.line.pressure").count(), 1);
+    await page.locator("#history tbody tr").nth(2).waitFor(SLOW);
+    const seqs = await page.locator("#history tbody tr").evaluateAll((rows) =>
+      rows.map((r) => r.getAttribute("data-seq"))
+    );
+    assert.deepEqual(seqs, ["3", "2", "1"]);
+
+    // A reading that arrives while the page is open extends the chart and the history.
+    await feed(s, token, reading(24.5, 1.4, 3));
+    await page.locator("#chart svg path.line.temperature[data-points='4']").waitFor(SLOW);
+    await page.locator('#history tbody tr[data-seq="4"]').waitFor(SLOW);
+
+    // Time travel: the state at version 1 is the first reading alone.
+    await page.locator("#tt-version").fill("1");
+    await page.locator("#tt-version").dispatchEvent("change");
+    await page.locator('#time-travel-state[data-version="1"]').waitFor(SLOW);
+    const then = page.locator("#time-travel-state");
+    assert.equal(await then.locator('[data-field="readings"]').textContent(), "1");
+    assert.equal(await then.locator('[data-field="temperature"]').textContent(), "21.5 °C");
+    assert.equal(await page.locator("#chart svg line.marker").count(), 1);
+    // … and from the history table, the state after version 2.
+    await page.locator('#history tbody tr[data-seq="2"] button').click();
+    await page.locator('#time-travel-state[data-version="2"]').waitFor(SLOW);
+    assert.equal(await then.locator('[data-field="temperature-range"]').textContent(), "21.5 / 23.0 / 22.3");
+
+    await page.evaluate("scrollTo(0, 0)");
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: new URL("dashboard.png", ARTIFACTS).pathname, fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
+integration("the pump page pages through a long history, 20 events a page", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-h");
+    for (let n = 1; n <= 45; n++) {
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+        method: "blog/queues/processor",
+        params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
+      });
+      assert.equal(res.status, 202, await res.text());
+    }
+    await waitFor(async () => (await (await s.admin("/pumps/pump-h")).json()).version === 45, 30_000, "45 readings");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByText("1 pump").waitFor(SLOW);
+    await page.goto(`${s.url}/#/pumps/pump-h`);
+    await page.locator("#chart svg path.line.temperature[data-points='45']").waitFor(SLOW);
+    const seqs = () =>
+      page.locator("#history tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-seq")));
+    await page.getByText("Versions 26–45 of 45").waitFor(SLOW);
+    assert.equal((await seqs()).length, 20);
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.getByText("Versions 1–5 of 45").waitFor(SLOW);
+    assert.deepEqual(await seqs(), ["5", "4", "3", "2", "1"]);
+    assert.ok(await page.getByRole("button", { name: "Older →" }).isDisabled());
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
+integration("the dashboard shows 'reconnecting' when its live stream drops, then catches up", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-r");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByText("No pumps yet").waitFor(SLOW);
+    await page.locator("#live.live").waitFor(SLOW);
+    await feed(s, token, reading(20, 1, 0));
+    await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="1"]').waitFor(SLOW);
+
+    // The server ends every SSE stream (as a stopping instance does); EventSource comes back by itself.
+    await s.server.adapters.find((a) => a.name === "sse")!.close();
+    await page.locator("#live.reconnecting").waitFor(SLOW);
+    await feed(s, token, reading(26, 1.5, 1));
+    await page.locator("#live.live").waitFor(SLOW);
+    // The reading made while the stream was down is not lost (resumed from Last-Event-ID).
+    await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="2"]').waitFor(SLOW);
+    assert.equal(await cell(page, "pump-r", "temperature"), "26.0");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
+integration("the dashboard refuses a wrong token with a clear message and accepts the admin token", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    // The browser logs the refused calls themselves; nothing else may go wrong.
+    const errors = watchErrors(page, /^Failed to load resource: .* (401|403) /);
+    await page.goto(`${s.url}/#token=not-the-admin-token`);
+    await page.getByText("The token was refused").waitFor(SLOW);
+    assert.ok(!page.url().includes("not-the-admin-token"));
+    const device = await s.device("pump-9");
+    await page.locator("#token").fill(device);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("This is a device token").waitFor(SLOW);
+    await page.locator("#token").fill(ADMIN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("No pumps yet").waitFor(SLOW);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
+integration("the dashboard shows queue depth and live channel messages, and retries a dead letter", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("dev-1");
+    const created = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+    assert.equal(created.status, 201, await created.text());
+    const first = await post(`${s.url}/channels/alerts/messages`, token, { level: "warn", n: 1 });
+    assert.equal(first.status, 202, await first.text());
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByText("No pumps yet").waitFor(SLOW);
+
+    // The channel list with queue depth, refreshed by itself.
+    await page.getByRole("link", { name: "Channels" }).click();
+    await page.locator('#channels tr[data-channel="alerts"]').waitFor(SLOW);
+    await page.locator('#channels tr[data-channel="blog_queuing"] [data-field="queued"]').waitFor(SLOW);
+    await page.locator('#channels tr[data-channel="blog_queuing"] [data-field="queued"]', { hasText: /^\d+$/ })
+      .waitFor(SLOW);
+
+    // A channel's recent messages, then new ones as they are published (over HTTP and from the page).
+    await page.getByRole("link", { name: "alerts" }).click();
+    await page.locator('#messages li[data-seq="1"]').waitFor(SLOW);
+    assert.match((await page.locator('#messages li[data-seq="1"] pre').textContent()) ?? "", /"level":"warn"/);
+    await post(`${s.url}/channels/alerts/messages`, token, { level: "crit", n: 2 });
+    await page.locator('#messages li[data-seq="2"]').waitFor(SLOW);
+    await page.locator("#publish-body").fill('{"from": "the dashboard"}');
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.locator('#messages li[data-seq="3"]').waitFor(SLOW);
+    assert.match((await page.locator('#messages li[data-seq="3"] pre').textContent()) ?? "", /the dashboard/);
+
+    // A task that fails for good is listed and can be retried from the page.
+    const dead = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/permanent", params: {} });
+    const { taskId } = await dead.json();
+    assert.equal(dead.status, 202, taskId);
+    await waitFor(
+      async () => {
+        const list = await (await s.admin("/admin/dead-letters")).json();
+        return list.deadLetters.some((d: { taskId: string }) => d.taskId === taskId);
+      },
+      30_000,
+      "the dead letter",
+    );
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    const row = page.locator(`#dead-letters tr[data-task-id="${taskId}"]`);
+    await row.waitFor(SLOW);
+    await row.getByRole("button", { name: "Retry" }).click();
+    await row.getByText(`Queued again as ${taskId}`).waitFor(SLOW);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
