@@ -26,7 +26,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
   const checks = (): Record<string, Check> => ({
     mqtt: "off",
     amqp: "off",
-    ...Object.fromEntries(adapters.map((a) => [a.name, a.health()])),
+    ...Object.fromEntries(adapters.flatMap((a) => a.health ? [[a.name, a.health()]] : [])),
   });
   const app = createHttpApp(sluice, {
     checks,

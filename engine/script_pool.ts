@@ -80,6 +80,7 @@ export class WorkerPool implements ScriptExecutor {
 
   async run(requests: readonly ScriptRequest[]): Promise<Outcome[]> {
     if (requests.length === 0) return [];
+    if (this.#closed) return [interrupted("Sluice is stopping")];
     let slot = this.#pick();
     while (!slot) {
       await new Promise<void>((r) => this.#waiting.push(r));

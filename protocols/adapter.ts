@@ -7,7 +7,8 @@ export type Check = "ok" | "degraded" | "off";
 /** A protocol adapter: it translates its protocol to envelopes and back, nothing more. */
 export interface Adapter {
   readonly name: string;
-  health(): Check;
+  /** Health of the outside dependency it talks to (a broker); omitted where there is none. */
+  health?(): Check;
   /** Adds its routes to the HTTP server (WebSocket upgrades, SSE). */
   mount?(app: OpenAPIHono, deps: RouteDeps): void;
   /** Stops taking messages; what is in flight is committed or handed back. */

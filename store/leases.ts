@@ -38,6 +38,7 @@ export class LeaseManager {
   readonly #held = new Map<string, Lease>();
   readonly #ttl: number;
   readonly #renewer: ReturnType<typeof setInterval>;
+  #closed = false;
 
   constructor(private readonly options: LeaseOptions) {
     this.#ttl = options.ttlMs ?? 10_000;
@@ -62,6 +63,7 @@ export class LeaseManager {
   async acquire(name: string): Promise<Lease | { heldFor: number }> {
     const mine = this.held(name);
     if (mine) return mine;
+    if (this.#closed) return { heldFor: this.#ttl };
     const now = this.options.clock.now();
     const [holder, expiry] = await this.options.kv.getMany<[Holder, number]>([
       keys.lease(name),
@@ -100,12 +102,14 @@ export class LeaseManager {
 
   /** Releases every lease (graceful stop). */
   async releaseAll(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#renewer);
     await Promise.all([...this.#held.keys()].map((n) => this.release(n)));
   }
 
   /** Stops renewing without releasing anything (what a crashed instance leaves behind). */
   abandon(): void {
+    this.#closed = true;
     clearInterval(this.#renewer);
     this.#held.clear();
   }

@@ -61,7 +61,6 @@ export async function dashboardAdapter(): Promise<Adapter> {
   const assets = await loadDashboardAssets();
   return {
     name: "dashboard",
-    health: () => "ok",
     mount(app) {
       app.get("/", (c) => serve(c.req.raw, assets.get("index.html")!));
       app.get("/dashboard/:file", (c) => {

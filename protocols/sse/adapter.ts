@@ -28,7 +28,6 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
   const open = new Set<() => void>();
   return {
     name: "sse",
-    health: () => "ok",
     mount(app, deps) {
       defineRoute(app, deps, {
         method: "get",

@@ -19,7 +19,6 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
   const sockets = new Set<WebSocket>();
   return {
     name: "ws",
-    health: () => "ok",
     mount(app, deps) {
       app.get("/ws", async (c) => {
         try {

@@ -28,7 +28,7 @@ async function instance(kv: Deno.Kv, kvPath: string): Promise<Server> {
     leaseTtlMs: LEASE_TTL_MS,
     manifest: testManifest,
     workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
-    log: silentLogger,
+    log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
   });
   return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
 }
@@ -85,11 +85,18 @@ integration(
       const driving = Promise.all(Array.from({ length: DEVICES }, (_, d) => drive(d)));
 
       await waitFor(() => acked >= (DEVICES * PER_DEVICE) / 3, 30_000, "a third acknowledged");
-      // Which partitions does C hold right now? Stop it dead, without releasing anything.
+      // Stop C dead, without releasing anything, at a moment it holds partitions.
       const held: string[] = [];
-      for await (const e of kv.list<{ owner: string }>({ prefix: ["lease"] })) {
-        if (e.value.owner === c.sluice.instance) held.push(String(e.key[1]));
-      }
+      await waitFor(
+        async () => {
+          for await (const e of kv.list<{ owner: string }>({ prefix: ["lease"] })) {
+            if (e.value.owner === c.sluice.instance) held.push(String(e.key[1]));
+          }
+          return held.length > 0;
+        },
+        10_000,
+        "C holding a partition",
+      );
       stoppedAt = Date.now();
       await c.close({ abandon: true });
       const heldDevices = held.map((name) => name.split("/").at(-1)!);
