@@ -50,6 +50,8 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     name: "mqtt",
     mode: "embedded",
     port: listener?.port ?? null,
+    clientId: null,
+    ready: health === "ok",
     stats: handler.stats,
     health: () => health,
     mount: (app) => mountMqttWebSocket(app, maxPacketBytes, (conn) => broker.handle(conn)),

@@ -12,6 +12,7 @@ import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
 import { messagesTopic, parseSubscribeTopic } from "./routes.ts";
 import { authenticateConnect, type ConnectAuthOptions, type Session, sessionClientId } from "./session.ts";
+import { settleWithin } from "./settle.ts";
 import { TopicBridge } from "./topic_bridge.ts";
 
 export interface EmbeddedBrokerOptions {
@@ -109,8 +110,7 @@ export class EmbeddedBroker {
     this.#closing = true;
     clearInterval(this.#sweeper);
     this.#stopRevocations();
-    const settled = Promise.allSettled([...this.#inflight]);
-    await Promise.race([settled, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
+    await settleWithin(Promise.allSettled([...this.#inflight]), CLOSE_WAIT_MS);
     await new Promise<void>((resolve) => this.#aedes.close(() => resolve()));
     for (const conn of this.#connections) conn.destroy();
     this.#bridge.close();

@@ -10,6 +10,10 @@ export interface MqttAdapter extends Adapter {
   readonly mode: "embedded" | "external";
   /** The embedded broker's TCP (or TLS) port; null without one (external mode, Deploy, port taken). */
   readonly port: number | null;
+  /** External mode: the client id of Sluice's persistent session on the broker. */
+  readonly clientId: string | null;
+  /** Taking messages: the listener is up (embedded), or the session is subscribed (external). */
+  readonly ready: boolean;
   /** What happened to publishes so far. */
   readonly stats: MqttStats;
 }
