@@ -26,7 +26,8 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
   });
   let listener: MqttListener | null = null;
   let health: Check = "ok";
-  if (config.MQTT_PORT !== null && !isDeploy(config)) {
+  if (isDeploy(config)) log.info("MQTT: over WebSocket at /mqtt only (Deno Deploy takes no MQTT over TCP)");
+  else if (config.MQTT_PORT !== null) {
     try {
       const tls = await tlsOf(config.MQTT_TLS_CERT, config.MQTT_TLS_KEY);
       listener = listenMqtt({
