@@ -3,7 +3,6 @@ import type { EventEmitter } from "node:events";
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from "aedes";
 import { describeError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import { isSystemChannel } from "../../core/names.ts";
 import type { TopicHub } from "../../engine/topic_hub.ts";
 import type { ChannelRegistry } from "../../store/channel_registry.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
@@ -13,6 +12,7 @@ import type { PublishHandler } from "./publish_handler.ts";
 import { messagesTopic, parseSubscribeTopic } from "./routes.ts";
 import { authenticateConnect, type ConnectAuthOptions, type Session, sessionClientId } from "./session.ts";
 import { settleWithin } from "./settle.ts";
+import { maySubscribe } from "./subscribe_acl.ts";
 import { TopicBridge } from "./topic_bridge.ts";
 
 export interface EmbeddedBrokerOptions {
@@ -116,6 +116,9 @@ export class EmbeddedBroker {
     this.#bridge.close();
   }
 
+  /** A throw from inside aedes' callbacks: logged, never an unhandled rejection that ends the process. */
+  readonly #bug = (err: unknown): void => this.#options.log.error(`MQTT broker hook failed: ${describeError(err)}`);
+
   #authenticate(
     client: Client,
     username: string | undefined,
@@ -132,7 +135,7 @@ export class EmbeddedBroker {
     }, (err) => {
       this.#options.log.warn(`MQTT authentication failed: ${describeError(err)}`);
       done(Object.assign(new Error("Server unavailable"), { returnCode: 3 }), false);
-    });
+    }).catch(this.#bug);
   }
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
@@ -153,7 +156,7 @@ export class EmbeddedBroker {
           // The client is disconnected without an acknowledgement.
           return done(new Error(outcome.reason));
       }
-    });
+    }).catch(this.#bug);
     this.#inflight.add(work);
     work.finally(() => this.#inflight.delete(work));
   }
@@ -166,25 +169,19 @@ export class EmbeddedBroker {
     const session = this.#sessions.get(client);
     const channel = parseSubscribeTopic(sub.topic);
     if (!session || channel === null || this.#closing) return done(null, null);
-    this.#maySubscribe(session, channel)
+    const principal = session.principal;
+    if (!principal || session.revoked) return done(null, null);
+    maySubscribe(principal, channel, this.#options.channels)
       .then(async (ok) => {
-        if (!ok) return done(null, null);
-        await this.#bridge.follow(channel);
-        done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
+        if (ok) await this.#bridge.follow(channel);
+        return ok;
       })
       .catch((err) => {
         this.#options.log.warn(`MQTT subscribe failed: ${describeError(err)}`);
-        done(null, null);
-      });
-  }
-
-  async #maySubscribe(session: Session, channel: string): Promise<boolean> {
-    const principal = session.principal;
-    if (!principal || session.revoked) return false;
-    if (isSystemChannel(channel)) return principal.kind === "admin";
-    const config = await this.#options.channels.get(channel);
-    if (!config) return false;
-    return principal.kind !== "anonymous" || config.anonymousSubscribe;
+        return false;
+      })
+      .then((ok) => done(null, ok ? { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 } : null))
+      .catch(this.#bug);
   }
 
   #disconnectDevice(id: string): void {

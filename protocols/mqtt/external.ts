@@ -163,7 +163,7 @@ class ExternalSubscriber {
       this.#broken = true;
       callback(new Error(outcome.reason));
       this.#client?.stream.destroy();
-    });
+    }).catch((err) => this.sluice.log.error(`MQTT message handling failed: ${describeError(err)}`));
     this.#inflight.add(work);
     work.finally(() => this.#inflight.delete(work));
   }

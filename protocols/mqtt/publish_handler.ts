@@ -44,12 +44,16 @@ export class PublishHandler {
   constructor(private readonly options: PublishHandlerOptions) {}
 
   async handle(session: Session, topic: string, payload: Uint8Array): Promise<Outcome> {
+    if (session.revoked) {
+      // Its disconnection is under way; a last publish (or its will) must not slip in.
+      this.stats.forbidden++;
+      return { kind: "forbidden", reason: "The session's device was revoked" };
+    }
     let stage: Stage = "topic";
     let route: PublishRoute | null = null;
     let principal: Principal | null = null;
     let json = true;
     try {
-      if (session.revoked) throw new UnauthorizedError("The session's device was revoked");
       route = parsePublishTopic(topic);
       if (!route) throw new ForbiddenError("Topic is not a Sluice route (<token>/<channel>/invoke|messages)");
       principal = await this.#principal(session, route);
@@ -68,9 +72,7 @@ export class PublishHandler {
       this.stats.accepted++;
       return ACCEPTED;
     } catch (err) {
-      const outcome = session.revoked
-        ? { kind: "forbidden" as const, reason: "The session's device was revoked" }
-        : outcomeOf(textWithoutScript(err, json, route), stage);
+      const outcome = outcomeOf(textWithoutScript(err, json, route), stage);
       this.#count(outcome, session, route, principal, payload);
       return outcome;
     }
