@@ -36,7 +36,7 @@ export async function startTestSluice(env: Record<string, string> = {}, kvDir?: 
       RATE_LIMIT: "off",
       RETRY_BASE_MS: "20",
       WEATHER_API_URL: weather.url,
-      SCRIPT_TIMEOUT_MS: "1000",
+      SCRIPT_TIMEOUT_MS: "3000", // over the weather API timeout (2 s)
       ...env,
     });
     const sluice = await openSluice({

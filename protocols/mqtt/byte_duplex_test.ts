@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { Aedes } from "aedes";
+import mqttPacket from "mqtt-packet";
+import { ByteDuplex } from "./byte_duplex.ts";
+
+Deno.test("read() hands over everything buffered, not just the first chunk", () => {
+  const duplex = new ByteDuplex({ write: () => Promise.resolve(), close: () => {} }, 1000);
+  duplex.receive(new Uint8Array([0xc0, 0x00])); // two PINGREQs, in three chunks
+  duplex.receive(new Uint8Array([0xc0]));
+  duplex.receive(new Uint8Array([0x00]));
+  assert.deepEqual([...duplex.read()!], [0xc0, 0x00, 0xc0, 0x00]);
+  duplex.destroy();
+});
+
+Deno.test("aedes does not stall on packets that arrive in pieces while it authenticates a CONNECT", async () => {
+  const broker = await Aedes.createBroker({
+    authenticate: (_client, _user, _password, done) => setTimeout(() => done(null, true), 50),
+  });
+  const written: number[] = [];
+  const puback = Promise.withResolvers<void>();
+  const duplex = new ByteDuplex({
+    write: (bytes) => {
+      written.push(...bytes);
+      // CONNACK (4 bytes) then PUBACK 0x40 0x02 0x00 0x07
+      if (written.length >= 8 && written[4] === 0x40) puback.resolve();
+      return Promise.resolve();
+    },
+    close: () => {},
+  }, 1000);
+  broker.handle(duplex);
+  const connect = mqttPacket.generate({
+    cmd: "connect",
+    protocolId: "MQTT",
+    protocolVersion: 4,
+    clean: true,
+    clientId: "c",
+    keepalive: 0,
+  });
+  const publish = mqttPacket.generate({
+    cmd: "publish",
+    topic: "a/b",
+    payload: "hi",
+    qos: 1,
+    messageId: 7,
+    dup: false,
+    retain: false,
+  });
+  duplex.receive(connect);
+  for (const piece of [publish.subarray(0, 3), publish.subarray(3, 6), publish.subarray(6)]) duplex.receive(piece);
+  const timer = setTimeout(() => puback.reject(new Error(`stalled; got ${written}`)), 5000);
+  try {
+    await puback.promise;
+    assert.deepEqual(written.slice(4, 8), [0x40, 0x02, 0x00, 0x07]);
+  } finally {
+    clearTimeout(timer);
+    duplex.destroy();
+    await new Promise<void>((r) => broker.close(() => r()));
+  }
+});

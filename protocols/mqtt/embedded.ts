@@ -1,0 +1,70 @@
+import { isDeploy } from "../../config.ts";
+import { describeError } from "../../core/errors.ts";
+import type { Sluice } from "../../sluice.ts";
+import type { Check } from "../adapter.ts";
+import { duplexOfConn } from "./byte_duplex.ts";
+import { EmbeddedBroker } from "./embedded_broker.ts";
+import { listenMqtt, type MqttListener, readPem, type TlsPem } from "./listener.ts";
+import type { MqttAdapter } from "./mqtt_adapter.ts";
+import type { PublishHandler } from "./publish_handler.ts";
+import { mountMqttWebSocket } from "./websocket.ts";
+
+/** Room for the fixed header, topic and packet id around the largest accepted payload. */
+const PACKET_OVERHEAD = 1024;
+
+/** The embedded broker: TCP (or TLS) on `MQTT_PORT`, and MQTT over WebSocket at `/mqtt`. */
+export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Promise<MqttAdapter> {
+  const { config, log } = sluice;
+  const maxPacketBytes = config.MAX_BODY_BYTES + PACKET_OVERHEAD;
+  const broker = await EmbeddedBroker.start({
+    handler,
+    auth: { admin: sluice.admin, devices: sluice.devices, anonymousConnect: config.MQTT_ANONYMOUS_CONNECT },
+    devices: sluice.devices,
+    channels: sluice.channels,
+    topics: sluice.topics,
+    log,
+  });
+  let listener: MqttListener | null = null;
+  let health: Check = "ok";
+  if (isDeploy(config)) log.info("MQTT: over WebSocket at /mqtt only (Deno Deploy takes no MQTT over TCP)");
+  else if (config.MQTT_PORT !== null) {
+    try {
+      const tls = await tlsOf(config.MQTT_TLS_CERT, config.MQTT_TLS_KEY);
+      listener = listenMqtt({
+        port: config.MQTT_PORT,
+        hostname: config.HOSTNAME,
+        tls,
+        onConn: (conn) => broker.handle(duplexOfConn(conn, maxPacketBytes)),
+        log,
+      });
+      log.info(`MQTT broker listening on ${listener.tls ? "mqtts" : "mqtt"}://${config.HOSTNAME}:${listener.port}`);
+    } catch (err) {
+      health = "degraded";
+      log.error(
+        err instanceof Deno.errors.AddrInUse
+          ? `MQTT port ${config.MQTT_PORT} is taken: no MQTT over TCP (MQTT over WebSocket at /mqtt still works); set MQTT_PORT to a free port, 0 for any, or off`
+          : `MQTT listener cannot start: ${describeError(err)}`,
+      );
+    }
+  }
+  return {
+    name: "mqtt",
+    mode: "embedded",
+    port: listener?.port ?? null,
+    clientId: null,
+    ready: health === "ok",
+    stats: handler.stats,
+    health: () => health,
+    mount: (app) => mountMqttWebSocket(app, maxPacketBytes, (conn) => broker.handle(conn)),
+    close: async () => {
+      listener?.close();
+      await broker.close();
+    },
+  };
+}
+
+async function tlsOf(cert: string | undefined, key: string | undefined): Promise<TlsPem | undefined> {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new Error("mqtts needs both MQTT_TLS_CERT and MQTT_TLS_KEY");
+  return { cert: await readPem(cert), key: await readPem(key) };
+}

@@ -1,0 +1,219 @@
+import { Buffer } from "node:buffer";
+import type { EventEmitter } from "node:events";
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from "aedes";
+import { describeError } from "../../core/errors.ts";
+import type { Logger } from "../../core/log.ts";
+import type { TopicHub } from "../../engine/topic_hub.ts";
+import type { ChannelRegistry } from "../../store/channel_registry.ts";
+import type { DeviceDirectory } from "../../store/device_directory.ts";
+import type { ByteDuplex } from "./byte_duplex.ts";
+import { encodeMessage } from "./payload.ts";
+import type { PublishHandler } from "./publish_handler.ts";
+import { messagesTopic, parseSubscribeTopic } from "./routes.ts";
+import { authenticateConnect, type ConnectAuthOptions, type Session, sessionClientId } from "./session.ts";
+import { settleWithin } from "./settle.ts";
+import { maySubscribe } from "./subscribe_acl.ts";
+import { TopicBridge } from "./topic_bridge.ts";
+
+export interface EmbeddedBrokerOptions {
+  readonly handler: PublishHandler;
+  readonly auth: ConnectAuthOptions;
+  readonly devices: DeviceDirectory;
+  readonly channels: ChannelRegistry;
+  readonly topics: TopicHub;
+  readonly log: Logger;
+}
+
+/**
+ * Where an accepted (or refused) publish goes once handled, so aedes never forwards it: nobody
+ * may subscribe to `$SYS`, and its payload is emptied anyway. Subscribers get what Sluice
+ * re-publishes from the topic log, without the token the device may have put in its topic.
+ */
+const SINK_TOPIC = "$SYS/sluice/handled";
+const EMPTY = Buffer.alloc(0);
+const SWEEP_MS = 5_000;
+const CLOSE_WAIT_MS = 3_000;
+
+/**
+ * The embedded MQTT broker: aedes with Sluice's hooks. A publish is committed inside
+ * `authorizePublish`, whose callback holds back the PUBACK (QoS 1) or PUBREC (QoS 2), so the
+ * acknowledgement goes out only after the commit.
+ */
+export class EmbeddedBroker {
+  readonly #aedes: Aedes;
+  readonly #options: EmbeddedBrokerOptions;
+  readonly #sessions = new WeakMap<Client, Session>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #connections = new Set<ByteDuplex>();
+  readonly #bridge: TopicBridge;
+  readonly #stopRevocations: () => void;
+  readonly #sweeper: ReturnType<typeof setInterval>;
+  #closing = false;
+
+  private constructor(aedes: Aedes, options: EmbeddedBrokerOptions) {
+    this.#aedes = aedes;
+    this.#options = options;
+    this.#bridge = new TopicBridge(options.topics, (m) => {
+      const packet = {
+        cmd: "publish",
+        topic: messagesTopic(m.channel),
+        payload: Buffer.from(encodeMessage(m.message)),
+        qos: 1,
+        retain: false,
+        dup: false,
+      } as PublishPacket;
+      aedes.publish(packet, (err) => {
+        if (err) options.log.warn(`MQTT re-publish on ${m.channel} failed: ${describeError(err)}`);
+      });
+    }, options.log);
+    this.#stopRevocations = options.devices.onRevoke((id) => this.#disconnectDevice(id));
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
+    // Persistence failures are emitted as "error"; without a listener they would end the process.
+    (aedes as unknown as EventEmitter).on("error", (err) => options.log.warn(`MQTT broker: ${describeError(err)}`));
+  }
+
+  /** Starts aedes with Sluice's authentication, ACL and ack-after-commit hooks. */
+  static async start(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+    let self: EmbeddedBroker | null = null;
+    const aedes = await Aedes.createBroker({
+      // One stalled subscriber must not hold up delivery to the others.
+      drainTimeout: 10_000,
+      connectTimeout: 10_000,
+      authenticate: (client, username, password, done) => self!.#authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => self!.#authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => self!.#authorizeSubscribe(client, sub, done),
+      authorizeForward: (_client, packet) => forwardable(packet),
+    });
+    self = new EmbeddedBroker(aedes, options);
+    return self;
+  }
+
+  /** Serves one connection (TCP, TLS or WebSocket). */
+  handle(conn: ByteDuplex): void {
+    if (this.#closing) {
+      conn.destroy();
+      return;
+    }
+    this.#connections.add(conn);
+    conn.once("close", () => this.#connections.delete(conn));
+    this.#aedes.handle(conn);
+  }
+
+  /** Number of connected MQTT clients. */
+  get clients(): number {
+    return this.#aedes.connectedClients;
+  }
+
+  /** Stops taking publishes, lets those in flight commit and get their PUBACK, then closes. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#sweeper);
+    this.#stopRevocations();
+    await settleWithin(Promise.allSettled([...this.#inflight]), CLOSE_WAIT_MS);
+    await new Promise<void>((resolve) => this.#aedes.close(() => resolve()));
+    for (const conn of this.#connections) conn.destroy();
+    this.#bridge.close();
+  }
+
+  /** A throw from inside aedes' callbacks: logged, never an unhandled rejection that ends the process. */
+  readonly #bug = (err: unknown): void => this.#options.log.error(`MQTT broker hook failed: ${describeError(err)}`);
+
+  #authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Uint8Array | undefined,
+    done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
+  ): void {
+    authenticateConnect(this.#options.auth, username, password).then((answer) => {
+      if (!answer.ok) {
+        return done(Object.assign(new Error("Connection refused"), { returnCode: answer.returnCode }), false);
+      }
+      this.#sessions.set(client, answer.session);
+      (client as { id: string }).id = sessionClientId(answer.session, client.id);
+      done(null, true);
+    }, (err) => {
+      this.#options.log.warn(`MQTT authentication failed: ${describeError(err)}`);
+      done(Object.assign(new Error("Server unavailable"), { returnCode: 3 }), false);
+    }).catch(this.#bug);
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    const session = client ? this.#sessions.get(client) : undefined;
+    if (!session || this.#closing) return done(new Error("Not taking publishes"));
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    const work = this.#options.handler.handle(session, packet.topic, payload).then((outcome) => {
+      switch (outcome.kind) {
+        case "accepted":
+        case "refused":
+        case "quota":
+          packet.topic = SINK_TOPIC;
+          packet.payload = EMPTY;
+          packet.retain = false;
+          return done(null);
+        case "forbidden":
+        case "retry":
+          // The client is disconnected without an acknowledgement.
+          return done(new Error(outcome.reason));
+      }
+    }).catch(this.#bug);
+    this.#inflight.add(work);
+    work.finally(() => this.#inflight.delete(work));
+  }
+
+  #authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    done: (err: Error | null, sub?: Subscription | null) => void,
+  ): void {
+    const session = this.#sessions.get(client);
+    const channel = parseSubscribeTopic(sub.topic);
+    if (!session || channel === null || this.#closing) return done(null, null);
+    const principal = session.principal;
+    if (!principal || session.revoked) return done(null, null);
+    maySubscribe(principal, channel, this.#options.channels)
+      .then(async (ok) => {
+        if (ok) await this.#bridge.follow(channel);
+        return ok;
+      })
+      .catch((err) => {
+        this.#options.log.warn(`MQTT subscribe failed: ${describeError(err)}`);
+        return false;
+      })
+      .then((ok) => done(null, ok ? { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 } : null))
+      .catch(this.#bug);
+  }
+
+  #disconnectDevice(id: string): void {
+    for (const client of Object.values(this.#clients())) {
+      const session = this.#sessions.get(client);
+      if (session?.principal?.kind === "device" && session.principal.id === id) {
+        session.revoked = true;
+        client.close();
+      }
+    }
+  }
+
+  /** Stops following channels nobody subscribes to any more. */
+  #sweep(): void {
+    const live = new Set<string>();
+    for (const client of Object.values(this.#clients())) {
+      const subs = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
+      for (const topic of Object.keys(subs)) {
+        const channel = parseSubscribeTopic(topic);
+        if (channel !== null) live.add(channel);
+      }
+    }
+    this.#bridge.keepOnly(live);
+  }
+
+  #clients(): Record<string, Client> {
+    return (this.#aedes as unknown as { clients: Record<string, Client> }).clients;
+  }
+}
+
+/** Only what Sluice re-publishes reaches subscribers: never a device's own publish. */
+function forwardable(packet: AedesPublishPacket): AedesPublishPacket | null {
+  if ((packet as { clientId?: string }).clientId !== undefined) return null;
+  return parseSubscribeTopic(packet.topic) === null ? null : packet;
+}

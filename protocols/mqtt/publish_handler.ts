@@ -1,0 +1,147 @@
+import type { Clock } from "../../core/clock.ts";
+import type { Envelope, Principal } from "../../core/envelope.ts";
+import {
+  type ErrorCode,
+  ForbiddenError,
+  MalformedJsonError,
+  SluiceError,
+  UnauthorizedError,
+} from "../../core/errors.ts";
+import type { Ingest } from "../../engine/ingest.ts";
+import type { DeviceDirectory } from "../../store/device_directory.ts";
+import type { RefusedLog } from "../../store/refused_log.ts";
+import { type Outcome, outcomeOf, type Stage } from "./outcome.ts";
+import { decodePayload } from "./payload.ts";
+import { parsePublishTopic, type PublishRoute } from "./routes.ts";
+import type { Session } from "./session.ts";
+
+const ACCEPTED: Outcome = { kind: "accepted" };
+
+/** Counts of what happened to publishes (for `/metrics` and tests). */
+export interface MqttStats {
+  accepted: number;
+  refused: number;
+  quota: number;
+  forbidden: number;
+  retried: number;
+}
+
+export interface PublishHandlerOptions {
+  readonly ingest: Ingest;
+  readonly devices: DeviceDirectory;
+  readonly refused: RefusedLog;
+  readonly clock: Clock;
+}
+
+/**
+ * Turns one MQTT publish into an envelope, hands it to ingest and says what to answer. It
+ * resolves only after the commit (or the refusal record is queued), so the caller can hold the
+ * PUBACK until then. Shared by the embedded broker and the external-broker subscriber.
+ */
+export class PublishHandler {
+  readonly stats: MqttStats = { accepted: 0, refused: 0, quota: 0, forbidden: 0, retried: 0 };
+
+  constructor(private readonly options: PublishHandlerOptions) {}
+
+  async handle(session: Session, topic: string, payload: Uint8Array): Promise<Outcome> {
+    if (session.revoked) {
+      // Its disconnection is under way; a last publish (or its will) must not slip in.
+      this.stats.forbidden++;
+      return { kind: "forbidden", reason: "The session's device was revoked" };
+    }
+    let stage: Stage = "topic";
+    let route: PublishRoute | null = null;
+    let principal: Principal | null = null;
+    let json = true;
+    try {
+      route = parsePublishTopic(topic);
+      if (!route) throw new ForbiddenError("Topic is not a Sluice route (<token>/<channel>/invoke|messages)");
+      principal = await this.#principal(session, route);
+      stage = "ingest";
+      const decoded = decodePayload(route.kind, payload);
+      json = decoded.json;
+      const envelope: Envelope = {
+        principal,
+        channel: route.channel,
+        kind: route.kind,
+        body: decoded.body,
+        protocol: "mqtt",
+        receivedAt: this.options.clock.now(),
+      };
+      await this.options.ingest.accept(envelope);
+      this.stats.accepted++;
+      return ACCEPTED;
+    } catch (err) {
+      const outcome = outcomeOf(textWithoutScript(err, json, route), stage);
+      this.#count(outcome, session, route, principal, payload);
+      return outcome;
+    }
+  }
+
+  /** Who sends: the session itself, or the device whose token is in the topic. */
+  async #principal(session: Session, route: PublishRoute): Promise<Principal> {
+    if (route.token === undefined) {
+      if (session.external) throw new ForbiddenError("An external broker's topics must carry a device token");
+      return session.principal;
+    }
+    const device = await this.options.devices.authenticate(route.token);
+    if (device === null) throw new UnauthorizedError("Unknown or revoked token in the topic");
+    const own = session.external || session.principal.kind === "anonymous" ||
+      (session.principal.kind === "device" && session.principal.id === device);
+    if (!own) throw new ForbiddenError("The topic carries a token that is not the session's own");
+    return { kind: "device", id: device };
+  }
+
+  #count(
+    outcome: Outcome,
+    session: Session,
+    route: PublishRoute | null,
+    principal: Principal | null,
+    payload: Uint8Array,
+  ): void {
+    switch (outcome.kind) {
+      case "accepted":
+        return;
+      case "quota":
+        this.stats.quota++;
+        return;
+      case "retry":
+        this.stats.retried++;
+        return;
+      case "forbidden":
+        this.stats.forbidden++;
+        // An external broker's client cannot be disconnected from here: record it instead.
+        if (session.external) this.#record(session, route, principal, "forbidden", outcome.reason, payload);
+        return;
+      case "refused":
+        this.stats.refused++;
+        this.#record(session, route, principal, outcome.code, outcome.reason, payload);
+        return;
+    }
+  }
+
+  #record(
+    session: Session,
+    route: PublishRoute | null,
+    principal: Principal | null,
+    code: ErrorCode,
+    reason: string,
+    payload: Uint8Array,
+  ): void {
+    const who = principal ?? session.principal;
+    this.options.refused.record({
+      protocol: "mqtt",
+      device: who?.kind === "device" ? who.id : null,
+      ...(route ? { channel: route.channel } : {}),
+      code,
+      reason,
+      payload,
+    });
+  }
+}
+
+/** A text invoke payload on a channel without a default script is malformed JSON, not just invalid. */
+function textWithoutScript(err: unknown, json: boolean, route: PublishRoute | null): unknown {
+  if (json || route?.kind !== "invoke" || !(err instanceof SluiceError) || err.code !== "validation_failed") return err;
+  return new MalformedJsonError(`Payload is not JSON and channel "${route.channel}" has no default script`);
+}

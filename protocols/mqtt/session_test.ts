@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { systemClock } from "../../core/clock.ts";
+import { DeviceDirectory } from "../../store/device_directory.ts";
+import { authenticateConnect, type ConnectAuthOptions, sessionClientId } from "./session.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+async function withDirectory(fn: (options: ConnectAuthOptions, token: string) => Promise<void>) {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const devices = new DeviceDirectory(kv, systemClock);
+    const { token } = await devices.create("pump-1");
+    const admin = { verify: (t: string | null | undefined) => t === "admin-secret-0123456789" };
+    await fn({ admin, devices, anonymousConnect: false }, token);
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test("CONNECT: device id and its own token open a device session; anything else is refused", async () => {
+  await withDirectory(async (options, token) => {
+    const ok = await authenticateConnect(options, "pump-1", bytes(token));
+    assert.deepEqual(ok, { ok: true, session: { principal: { kind: "device", id: "pump-1" }, revoked: false } });
+    assert.deepEqual(await authenticateConnect(options, "pump-2", bytes(token)), { ok: false, returnCode: 4 });
+    assert.deepEqual(await authenticateConnect(options, "pump-1", bytes("sl_wrong")), { ok: false, returnCode: 4 });
+    assert.deepEqual(await authenticateConnect(options, "pump-1", undefined), { ok: false, returnCode: 4 });
+    const admin = await authenticateConnect(options, "admin", bytes("admin-secret-0123456789"));
+    assert.ok(admin.ok && admin.session.principal?.kind === "admin");
+  });
+});
+
+Deno.test("CONNECT without credentials needs MQTT_ANONYMOUS_CONNECT", async () => {
+  await withDirectory(async (options) => {
+    assert.deepEqual(await authenticateConnect(options, undefined, undefined), { ok: false, returnCode: 5 });
+    const anonymous = await authenticateConnect({ ...options, anonymousConnect: true }, undefined, undefined);
+    assert.ok(anonymous.ok && anonymous.session.principal?.kind === "anonymous");
+  });
+});
+
+Deno.test("broker client ids are namespaced by who connected", () => {
+  const device = { principal: { kind: "device", id: "pump-1" }, revoked: false } as const;
+  const anonymous = { principal: { kind: "anonymous" }, revoked: false } as const;
+  assert.equal(sessionClientId(device, "gw"), "d:pump-1:gw");
+  assert.notEqual(sessionClientId(anonymous, "gw"), sessionClientId(device, "gw"));
+});

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import {
+  brokerUrl,
+  closedWithin,
+  connect,
+  connectDevice,
+  csvReading,
+  mqttAdapter,
+  refusals,
+  waitForReadings,
+} from "../helpers/mqtt.ts";
+
+/** The CONNACK return code of a refused CONNECT. */
+async function refusedCode(url: string, options: Parameters<typeof connect>[1]): Promise<number> {
+  try {
+    const c = await connect(url, options);
+    await c.endAsync();
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1;
+  }
+  throw new Error("The CONNECT was accepted");
+}
+
+integration("CONNECT with a wrong password, another device's token or no credentials is refused", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  try {
+    const token = await s.device("auth-1");
+    const other = await s.device("auth-2");
+    const url = brokerUrl(s);
+    assert.equal(await refusedCode(url, { username: "auth-1", password: `${token}x` }), 4, "wrong password");
+    assert.equal(await refusedCode(url, { username: "auth-1", password: other }), 4, "another device's token");
+    assert.equal(await refusedCode(url, {}), 5, "no credentials without MQTT_ANONYMOUS_CONNECT");
+    const ok = await connectDevice(url, "auth-1", token);
+    await ok.endAsync();
+  } finally {
+    await s.close();
+  }
+});
+
+integration(
+  "a revoked device is disconnected within 1 s, cannot connect again, and its token in a topic is refused",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_ANONYMOUS_CONNECT: "true" });
+    const anonymous = await connect(brokerUrl(s));
+    try {
+      const token = await s.device("rev-1");
+      const client = await connectDevice(brokerUrl(s), "rev-1", token);
+      await client.publishAsync("blog_queuing/invoke", csvReading(1), { qos: 1 });
+      const closed = closedWithin(client, 1000);
+      const res = await s.admin("/admin/devices/rev-1", { method: "DELETE" });
+      assert.ok(res.status < 300, `revoked: ${res.status}`);
+      await res.body?.cancel();
+      assert.ok((await closed) < 1000, "disconnected within 1 s of the revocation");
+      client.end(true);
+      assert.equal(await refusedCode(brokerUrl(s), { username: "rev-1", password: token }), 4);
+
+      // A publish carrying the revoked token in its topic is acknowledged, recorded and not processed.
+      await anonymous.publishAsync(`${token}/blog_queuing/invoke`, csvReading(2), { qos: 1 });
+      const refused = await waitFor(async () => (await refusals(s)).find((r) => r.code === "unauthorized"));
+      assert.equal(refused!.device, null);
+      assert.ok(!JSON.stringify(await refusals(s)).includes(token), "the token is not in the refused log");
+      assert.deepEqual(await waitForReadings(s, "rev-1", 1), [1]);
+      assert.equal(mqttAdapter(s).stats.accepted, 1);
+    } finally {
+      await anonymous.endAsync();
+      await s.close();
+    }
+  },
+);
+
+integration("publishing on another device's route or a system channel disconnects the client", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  try {
+    const a = await s.device("acl-a");
+    const b = await s.device("acl-b");
+    for (const topic of [`${b}/blog_queuing/invoke`, "_pumps/messages", "not/a/sluice/route"]) {
+      const client = await connectDevice(brokerUrl(s), "acl-a", a);
+      const closed = closedWithin(client, 5000);
+      let acked = false;
+      client.publish(topic, csvReading(1), { qos: 1 }, (err) => acked = !err);
+      await closed;
+      client.end(true);
+      assert.equal(acked, false, `${topic.replace(b, "<b's token>")}: no PUBACK`);
+    }
+    assert.equal(mqttAdapter(s).stats.forbidden, 3);
+    assert.equal(mqttAdapter(s).stats.accepted, 0);
+    assert.equal((await s.admin("/pumps/acl-b")).status, 404, "nothing was processed for the other device");
+  } finally {
+    await s.close();
+  }
+});
+
+integration(
+  "an anonymous session publishes with a token in the topic, and is disconnected on a channel closed to anonymous senders",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_ANONYMOUS_CONNECT: "true" });
+    try {
+      const token = await s.device("anon-1");
+      const client = await connect(brokerUrl(s));
+      await client.publishAsync(`${token}/blog_queuing/invoke`, csvReading(3), { qos: 1 });
+      assert.deepEqual(await waitForReadings(s, "anon-1", 1), [3]);
+      const closed = closedWithin(client, 5000);
+      client.publish("blog_queuing/invoke", csvReading(4), { qos: 1 });
+      await closed;
+      client.end(true);
+      assert.equal(mqttAdapter(s).stats.forbidden, 1);
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import {
+  brokerUrl,
+  closedWithin,
+  connectDevice,
+  csvReading,
+  mqttAdapter,
+  refusals,
+  waitForReadings,
+} from "../helpers/mqtt.ts";
+
+integration(
+  "a malformed payload is acknowledged, recorded at /admin/refused and does not affect the next message",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    const token = await s.device("bad-1");
+    const client = await connectDevice(brokerUrl(s), "bad-1", token);
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "plain" }) });
+      await client.publishAsync("blog_queuing/invoke", '{"method": "blog/queues/processor", "params":', { qos: 1 });
+      await client.publishAsync("blog_queuing/invoke", csvReading(1), { qos: 1 });
+      // A bare CSV string is fine where the channel has a default script, malformed elsewhere.
+      await client.publishAsync("blog_queuing/invoke", "25,1.4,45.5:-73.5,2026-11-25T00:00:02.000Z", { qos: 1 });
+      await client.publishAsync("plain/invoke", "25,1.4,45.5:-73.5,2026-11-25T00:00:03.000Z", { qos: 1 });
+      await client.publishAsync("nowhere/invoke", csvReading(4), { qos: 1 });
+      await client.publishAsync(`${token}/blog_queuing/invoke`, JSON.stringify({ method: "no/such/script" }), {
+        qos: 1,
+      });
+      await client.publishAsync("blog_queuing/invoke", csvReading(5), { qos: 1 });
+      assert.deepEqual(await waitForReadings(s, "bad-1", 3), [1, 2, 5]);
+      const records = (await waitFor(async () => {
+        const r = await refusals(s);
+        return r.length >= 2 ? r : null;
+      }))!;
+      // At most one record per device per reason per second; the rest are only counted.
+      assert.deepEqual([...new Set(records.map((r) => `${r.device} ${r.code}`))].sort(), [
+        "bad-1 malformed_json",
+        "bad-1 not_found",
+      ]);
+      assert.equal(mqttAdapter(s).stats.refused, 4);
+      assert.ok(client.connected, "refusals do not disconnect");
+      assert.ok(!JSON.stringify(records).includes(token), "no token in the refused log");
+    } finally {
+      await client.endAsync();
+      await s.close();
+    }
+  },
+);
+
+integration("over the rate limit a publish is acknowledged and counted, never recorded", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0", RATE_LIMIT: "5/s" });
+  const client = await connectDevice(brokerUrl(s), "fast-1", await s.device("fast-1"));
+  try {
+    await Promise.all(
+      Array.from({ length: 30 }, (_, n) => client.publishAsync("blog_queuing/invoke", csvReading(n), { qos: 1 })),
+    );
+    const stats = mqttAdapter(s).stats;
+    assert.ok(stats.quota > 0, `some publishes were over the limit: ${JSON.stringify(stats)}`);
+    assert.equal(stats.accepted + stats.quota, 30);
+    assert.deepEqual(await refusals(s), []);
+  } finally {
+    await client.endAsync();
+    await s.close();
+  }
+});
+
+integration("a packet over the size limit disconnects the client before it is buffered", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0", MAX_BODY_BYTES: "1000" });
+  const client = await connectDevice(brokerUrl(s), "big-1", await s.device("big-1"));
+  try {
+    const closed = closedWithin(client, 5000);
+    client.publish("blog_queuing/invoke", "x".repeat(5000), { qos: 1 });
+    await closed;
+    assert.equal(mqttAdapter(s).stats.accepted, 0);
+  } finally {
+    client.end(true);
+    await s.close();
+  }
+});
