@@ -40,6 +40,8 @@ export class ReconnectingConnection {
   #closed = false;
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
+  /** Why the current connection ended: the first reset reason or connection error. */
+  #lossReason: string | null = null;
   readonly #backoff: Backoff;
   readonly #where: string;
 
@@ -60,7 +62,7 @@ export class ReconnectingConnection {
   /** Drops the current connection (a channel failed, the consumer was cancelled); the loop makes a new one. */
   reset(reason: string): void {
     if (this.#closed || !this.#model) return;
-    this.options.log.warn(`AMQP: reconnecting (${reason})`);
+    this.#lossReason ??= reason;
     this.#model.close().catch(() => {});
   }
 
@@ -82,7 +84,7 @@ export class ReconnectingConnection {
           timeout: 5000,
         });
         this.#model = model;
-        model.on("error", (err: Error) => this.options.log.warn(`AMQP: connection error: ${describeError(err)}`));
+        model.on("error", (err: Error) => this.#lossReason ??= describeError(err));
         model.on("close", () => ended.resolve());
         if (this.#closed) {
           await model.close().catch(() => {});
@@ -107,7 +109,12 @@ export class ReconnectingConnection {
       this.#model = null;
       this.options.teardown();
       if (this.#closed) break;
-      if (wasReady) this.options.log.warn(`AMQP: connection to ${this.#where} lost; reconnecting`);
+      if (wasReady) {
+        this.options.log.warn(
+          `AMQP: connection to ${this.#where} lost (${this.#lossReason ?? "closed"}); reconnecting`,
+        );
+      }
+      this.#lossReason = null;
       await this.#sleep(this.#delay(failures++));
     }
     this.#ready = false;
