@@ -31,7 +31,12 @@ export function outcomeOf(err: unknown, attempt: number): Outcome {
   const delayMs = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));
   if (err instanceof SluiceError) {
     if (REFUSED.has(err.code)) {
-      return { action: "dead-letter", code: err.code, reason: err.message, record: err.code !== "rate_limited" };
+      return {
+        action: "dead-letter",
+        code: err.code,
+        reason: redactTokens(err.message),
+        record: err.code !== "rate_limited",
+      };
     }
     if (err.code === "unavailable" || err.code === "lease_lost") return { action: "retry", delayMs };
   }
@@ -42,4 +47,12 @@ export function outcomeOf(err: unknown, attempt: number): Outcome {
     reason: `Sluice could not take it: ${describeError(err)}`,
     record: true,
   };
+}
+
+/**
+ * Hides anything shaped like a Sluice token (`sl_…`, `sla_…`) in a reason: a routing key with a
+ * segment missing can put a token where a channel name is expected, and reasons are kept and shown.
+ */
+export function redactTokens(text: string): string {
+  return text.replace(/\bsla?_[A-Za-z0-9_-]{16,}/g, "sl_…");
 }

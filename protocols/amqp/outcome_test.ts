@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MalformedJsonError, NotFoundError, RateLimitedError, UnavailableError } from "../../core/errors.ts";
-import { MAX_UNEXPECTED_ATTEMPTS, outcomeOf } from "./outcome.ts";
+import { MAX_UNEXPECTED_ATTEMPTS, outcomeOf, redactTokens } from "./outcome.ts";
 
 Deno.test("a message that is wrong is dead-lettered with its code and reason", () => {
   assert.deepEqual(outcomeOf(new MalformedJsonError("Body is not valid JSON: x"), 0), {
@@ -28,4 +28,11 @@ Deno.test("an unexpected error is retried a few times, then dead-lettered as int
   const last = outcomeOf(new TypeError("oops"), MAX_UNEXPECTED_ATTEMPTS - 1);
   assert.equal(last.action, "dead-letter");
   assert.equal(last.action === "dead-letter" && last.code, "internal");
+});
+
+Deno.test("a token that ended up in a reason is hidden", () => {
+  const token = "sl_" + "a1B2-c3_D4".repeat(4);
+  const o = outcomeOf(new NotFoundError(`Channel "${token}" does not exist`), 0);
+  assert.equal(o.action === "dead-letter" && o.reason, 'Channel "sl_…" does not exist');
+  assert.equal(redactTokens('Channel "sl_short" does not exist'), 'Channel "sl_short" does not exist');
 });

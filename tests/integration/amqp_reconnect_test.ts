@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { INGEST_QUEUE } from "../../protocols/amqp/mod.ts";
 import {
   AMQP_URL,
   amqpAdapterOf,
@@ -74,3 +75,28 @@ integration("while RabbitMQ is unreachable AMQP is degraded in /healthz and HTTP
     await s.close();
   }
 });
+
+integration(
+  "when iot.ingest is deleted under a running Sluice, it is declared again and consumption resumes",
+  async () => {
+    const amqp = await amqpClient();
+    const s = await startTestSluice({ AMQP_URL });
+    try {
+      await amqpReady(s);
+      const adapter = amqpAdapterOf(s);
+      const token = await s.device("amqp-redeclare");
+      await amqp.publish(`${token}/blog_queuing/invoke`, csvInvoke(1), { messageId: "before" });
+      await readings(s, "amqp-redeclare", 1);
+      await amqp.ch.deleteQueue(INGEST_QUEUE); // the broker cancels Sluice's consumer
+      await waitFor(() => adapter.stats.connections >= 2, 30_000, "a new connection");
+      await amqpReady(s);
+      assert.equal((await amqp.ch.checkQueue(INGEST_QUEUE)).consumerCount, 1);
+      await amqp.publish(`${token}/blog_queuing/invoke`, csvInvoke(2), { messageId: "after" });
+      await readings(s, "amqp-redeclare", 2);
+      assert.deepEqual(await temperatures(s, "amqp-redeclare"), [1, 2]);
+    } finally {
+      await amqp.close();
+      await s.close();
+    }
+  },
+);
