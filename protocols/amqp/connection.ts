@@ -71,7 +71,11 @@ export class ReconnectingConnection {
     this.#closed = true;
     this.#wake?.();
     await this.#model?.close().catch(() => {});
-    await this.#loop;
+    // A connect in progress to an unresponsive host may take its full timeout: do not wait for it
+    // (the loop closes that connection as soon as it lands).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#loop, new Promise((r) => timer = setTimeout(r, 1000))]);
+    clearTimeout(timer);
   }
 
   async #run(): Promise<void> {
