@@ -109,6 +109,7 @@ class Follower {
   constructor(private readonly channel: string, private next: number, private readonly deps: RepublisherDeps) {}
 
   async attach(ch: ConfirmChannel): Promise<void> {
+    if (this.#ch === ch) return;
     this.detach();
     this.#ch = ch;
     await this.#subscribe();

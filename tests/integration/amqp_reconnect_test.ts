@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { INGEST_QUEUE } from "../../protocols/amqp/mod.ts";
+import type { ConsumeMessage } from "amqplib";
+import { BROADCAST_EXCHANGE, INGEST_QUEUE } from "../../protocols/amqp/mod.ts";
 import {
   AMQP_URL,
   amqpAdapterOf,
@@ -11,6 +12,7 @@ import {
   temperatures,
 } from "../helpers/amqp.ts";
 import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { tcpProxy } from "../helpers/tcp_proxy.ts";
 
 integration("a connection closed by the broker mid-stream loses nothing and duplicates nothing", async () => {
   const amqp = await amqpClient();
@@ -97,6 +99,52 @@ integration(
     } finally {
       await amqp.close();
       await s.close();
+    }
+  },
+);
+
+integration(
+  "while RabbitMQ is cut off Sluice is degraded and serves HTTP; once back, what was published meanwhile is processed and re-published once",
+  async () => {
+    const amqp = await amqpClient();
+    const { hostname, port } = new URL(AMQP_URL);
+    const proxy = tcpProxy({ hostname, port: Number(port || 5672) });
+    const via = new URL(AMQP_URL);
+    via.port = String(proxy.port);
+    const s = await startTestSluice({ AMQP_URL: via.href });
+    try {
+      await amqpReady(s);
+      const health = async () => (await (await fetch(`${s.url}/healthz`)).json()).checks.amqp;
+      const token = await s.device("amqp-cut");
+      const { queue } = await amqp.ch.assertQueue("", { exclusive: true });
+      await amqp.ch.bindQueue(queue, BROADCAST_EXCHANGE, "blog_queuing");
+      const broadcast: ConsumeMessage[] = [];
+      await amqp.ch.consume(queue, (m) => m && broadcast.push(m), { noAck: true });
+      const send = (n: number) => amqp.publish(`${token}/blog_queuing/invoke`, csvInvoke(n), { messageId: `cut-${n}` });
+      await send(0);
+      await readings(s, "amqp-cut", 1);
+
+      proxy.cut();
+      await waitFor(async () => (await health()) === "degraded", 10_000, "AMQP degraded");
+      const res = await post(`${s.url}/channels/blog_queuing/messages`, token, { note: "while cut" });
+      assert.equal(res.status, 202, "HTTP keeps serving");
+      const { seq } = await res.json();
+      for (let n = 1; n <= 50; n++) await send(n); // straight to RabbitMQ: they wait in iot.ingest
+      assert.equal(await amqp.count(INGEST_QUEUE), 50);
+      assert.equal(await health(), "degraded");
+
+      proxy.restore();
+      await amqpReady(s, 30_000);
+      await readings(s, "amqp-cut", 51);
+      assert.deepEqual(await temperatures(s, "amqp-cut"), Array.from({ length: 51 }, (_, n) => n));
+      await waitFor(() => broadcast.length >= 1, 15_000, "the topic message re-published");
+      assert.deepEqual(JSON.parse(broadcast[0]!.content.toString()), { note: "while cut" });
+      assert.equal(broadcast[0]!.properties.headers?.["sluice-seq"], seq);
+      assert.equal(broadcast.length, 1);
+    } finally {
+      await amqp.close();
+      await s.close();
+      proxy.close();
     }
   },
 );
