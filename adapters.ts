@@ -1,4 +1,5 @@
 import type { Adapter } from "./protocols/adapter.ts";
+import { startAmqpAdapter } from "./protocols/amqp/mod.ts";
 import { dashboardAdapter } from "./protocols/dashboard/adapter.ts";
 import { startMqtt } from "./protocols/mqtt/mod.ts";
 import { sseAdapter } from "./protocols/sse/adapter.ts";
@@ -12,5 +13,6 @@ export async function startAdapters(sluice: Sluice): Promise<Adapter[]> {
   const adapters: Adapter[] = [wsAdapter(sluice, { maxBufferBytes }), sseAdapter(sluice, { maxBufferBytes })];
   adapters.push(await dashboardAdapter());
   if (config.MQTT_URL || config.MQTT_PORT !== null) adapters.push(await startMqtt(sluice));
+  if (config.AMQP_URL) adapters.push(await startAmqpAdapter(sluice));
   return adapters;
 }

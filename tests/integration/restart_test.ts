@@ -11,7 +11,12 @@ inBothModes(
         method: "blog/queues/processor",
         params: { data: "30,2,40:-70,2026-11-25T10:00:00Z" },
       })).json();
-      await waitFor(async () => (await (await s.admin(`/tasks/${reading.taskId}`)).json()).status === "done");
+      // The first task waits for the script workers to start (on a cold cache, Deno type-checks them first).
+      await waitFor(
+        async () => (await (await s.admin(`/tasks/${reading.taskId}`)).json()).status === "done",
+        30_000,
+        "the first task",
+      );
       const before = await (await s.admin("/pumps/pump-r")).json();
 
       const slow: string[] = [];

@@ -1,0 +1,154 @@
+import type { ChannelModel, ConsumeMessage } from "amqplib";
+import type { Envelope } from "../../core/envelope.ts";
+import { describeError } from "../../core/errors.ts";
+import type { Sluice } from "../../sluice.ts";
+import type { Adapter, Check } from "../adapter.ts";
+import { type Backoff, ReconnectingConnection } from "./connection.ts";
+import { IngestConsumer } from "./consumer.ts";
+import { decodeDelivery } from "./delivery.ts";
+import { OrderedLanes } from "./ordered_lanes.ts";
+import type { Outcome } from "./outcome.ts";
+import { principalOf } from "./principal.ts";
+import { Republisher } from "./republisher.ts";
+import { type AmqpStats, newStats } from "./stats.ts";
+import { declareTopology } from "./topology.ts";
+
+export interface AmqpAdapterOptions {
+  readonly url: string;
+  /** Unacked deliveries the broker may hand over at once (hundreds: many commits in flight is the fast path). */
+  readonly prefetch?: number;
+  /** How often the channel list is read to re-publish channels created since (ms). */
+  readonly channelPollMs?: number;
+  readonly backoff?: Backoff;
+}
+
+/** How long `close()` lets deliveries in flight commit before closing the connection anyway. */
+const CLOSE_GRACE_MS = 5000;
+
+/**
+ * The AMQP adapter: consumes `iot.ingest` into the one ingest path (ack after the commit, refusals
+ * to `iot.dlx`), re-publishes topic messages to `iot.broadcast`, and reconnects with backoff,
+ * reporting itself degraded while RabbitMQ is away.
+ */
+export class AmqpAdapter implements Adapter {
+  readonly name = "amqp";
+  readonly stats: AmqpStats = newStats();
+  /** The name RabbitMQ shows for this adapter's connection. */
+  readonly connectionName = `sluice ${crypto.randomUUID().slice(0, 8)}`;
+  readonly #lanes = new OrderedLanes();
+  readonly #conn: ReconnectingConnection;
+  readonly #republisher: Republisher;
+  #consumer: IngestConsumer | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(private readonly sluice: Sluice, private readonly options: AmqpAdapterOptions) {
+    this.#conn = new ReconnectingConnection({
+      url: options.url,
+      name: this.connectionName,
+      log: sluice.log,
+      backoff: options.backoff,
+      setup: (model) => this.#setup(model),
+      teardown: () => this.#teardown(),
+    });
+    this.#republisher = new Republisher({
+      topics: sluice.topics,
+      channels: sluice.channels,
+      log: sluice.log,
+      stats: this.stats,
+      pollMs: options.channelPollMs ?? 2000,
+      onFailure: (reason) => this.#conn.reset(reason),
+    });
+  }
+
+  /** Notes the channels to re-publish, then connects in the background (Sluice serves meanwhile). */
+  async start(): Promise<void> {
+    await this.#republisher.init();
+    this.#conn.start();
+  }
+
+  health(): Check {
+    return this.#conn.ready ? "ok" : "degraded";
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      await this.#consumer?.stop(CLOSE_GRACE_MS);
+      this.#republisher.close();
+      await this.#conn.close();
+    })();
+  }
+
+  async #setup(model: ChannelModel): Promise<void> {
+    const ch = await model.createChannel();
+    const confirm = await model.createConfirmChannel();
+    for (const c of [ch, confirm]) {
+      c.on("error", (err: Error) => this.sluice.log.warn(`AMQP: channel error: ${describeError(err)}`));
+      c.on("close", () => this.#conn.reset("a channel closed"));
+    }
+    await declareTopology(ch);
+    await this.#republisher.attach(confirm);
+    const consumer = new IngestConsumer(ch, confirm, {
+      lanes: this.#lanes,
+      toEnvelope: (msg, receivedAt) => this.#toEnvelope(msg, receivedAt),
+      accept: (envelope) => this.sluice.ingest.accept(envelope),
+      onRefused: (msg, refusal, envelope) => this.#refused(msg, refusal, envelope),
+      onLost: (reason) => this.#conn.reset(reason),
+      clock: this.sluice.clock,
+      log: this.sluice.log,
+      stats: this.stats,
+      prefetch: this.options.prefetch ?? 500,
+    });
+    this.#consumer = consumer;
+    await consumer.start();
+    this.stats.connections++;
+  }
+
+  #teardown(): void {
+    this.#consumer?.abandon();
+    this.#consumer = null;
+    this.#republisher.detach();
+  }
+
+  async #toEnvelope(msg: ConsumeMessage, receivedAt: number): Promise<Envelope> {
+    const d = decodeDelivery({
+      routingKey: msg.fields.routingKey,
+      content: msg.content,
+      contentType: msg.properties.contentType,
+      messageId: msg.properties.messageId,
+      headers: msg.properties.headers,
+    }, this.sluice.config.MAX_BODY_BYTES);
+    return {
+      principal: await principalOf(d.token, this.sluice.admin, this.sluice.devices),
+      channel: d.channel,
+      kind: d.kind,
+      body: d.body,
+      id: d.id,
+      protocol: "amqp",
+      receivedAt,
+    };
+  }
+
+  #refused(msg: ConsumeMessage, refusal: Extract<Outcome, { action: "dead-letter" }>, envelope?: Envelope): void {
+    if (!refusal.record) return;
+    this.sluice.refused.record({
+      protocol: "amqp",
+      device: envelope?.principal.kind === "device" ? envelope.principal.id : null,
+      channel: envelope?.channel,
+      code: refusal.code,
+      reason: refusal.reason,
+      payload: msg.content,
+    });
+  }
+}
+
+/** Starts the AMQP adapter for `AMQP_URL`; it connects in the background. */
+export async function startAmqpAdapter(
+  sluice: Sluice,
+  options: Partial<AmqpAdapterOptions> = {},
+): Promise<AmqpAdapter> {
+  const url = options.url ?? sluice.config.AMQP_URL;
+  if (!url) throw new Error("AMQP_URL is not set");
+  const adapter = new AmqpAdapter(sluice, { ...options, url });
+  await adapter.start();
+  return adapter;
+}
