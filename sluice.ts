@@ -15,7 +15,7 @@ import { InlineRunner } from "./engine/inline_runner.ts";
 import type { ScriptManifest } from "./engine/manifest.ts";
 import { PartitionRunner } from "./engine/partition_runner.ts";
 import { PumpViews } from "./engine/pump_views.ts";
-import { TopicHub } from "./engine/topic_hub.ts";
+import { type Doorbell, TopicHub, watchDoorbell } from "./engine/topic_hub.ts";
 import { PUMPS_CHANNEL } from "./core/names.ts";
 import { topicStream } from "./core/streams.ts";
 import { MESSAGE_PUBLISHED, type MessagePublishedData } from "./core/tasks.ts";
@@ -201,7 +201,8 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   const resumed = await runner.sweep();
   if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);
-  const topics = new TopicHub(kv, log);
+  // One writer rings the topic doorbells itself; several instances watch the head keys.
+  const topics = new TopicHub(kv, log, mode === "local" ? committerDoorbell(committer) : watchDoorbell(kv, log));
 
   let closing: Promise<void> | null = null;
   return {
@@ -237,12 +238,28 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
           await runner.stop();
         } else {
           await runner.stop();
-          await committer.flush();
           executor.close();
         }
+        await committer.close();
         waker.close();
         if (!options.kv) kv.close();
       })(),
+  };
+}
+
+/** The doorbell of one writer: the committer says which heads moved right after each commit. */
+function committerDoorbell(committer: Committer): Doorbell {
+  const rings = new Map<string, Set<(head: number) => void>>();
+  committer.onAppended((heads) => {
+    for (const [stream, head] of heads) for (const ring of rings.get(stream) ?? []) ring(head);
+  });
+  return (stream, ring) => {
+    const set = rings.get(stream) ?? new Set();
+    rings.set(stream, set.add(ring));
+    return () => {
+      set.delete(ring);
+      if (set.size === 0) rings.delete(stream);
+    };
   };
 }
 

@@ -1,4 +1,5 @@
 import { taskStream, topicStream } from "../core/streams.ts";
+import { headFrom, trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 
 /** How much work a channel has: queued tasks over its partitions, retries, topic length. */
@@ -23,9 +24,11 @@ export async function channelStats(kv: Deno.Kv, channel: string): Promise<Channe
   let queued = 0;
   const cursors = new Map<string, number>();
   for await (const e of kv.list<number>(range((s) => keys.cursor(s)))) cursors.set(e.key[2] as string, e.value);
-  for (const [stream, head] of heads) queued += Math.max(0, head - (cursors.get(stream) ?? 0));
+  for (const [stream, hinted] of heads) {
+    queued += Math.max(0, (await headFrom(kv, stream, hinted)) - (cursors.get(stream) ?? 0));
+  }
   let retrying = 0;
   for await (const _ of kv.list(range((s) => keys.retry(s)))) retrying++;
-  const messages = (await kv.get<number>(keys.head(topicStream(channel)))).value ?? 0;
+  const messages = await trueHead(kv, topicStream(channel));
   return { channel, partitions: heads.size, queued, retrying, messages };
 }

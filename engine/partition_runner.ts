@@ -6,6 +6,7 @@ import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import type { Committer } from "../store/committer.ts";
 import type { Lease, LeaseManager } from "../store/leases.ts";
+import { headFrom } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import { readEvents } from "../store/kv_event_store.ts";
 import type { DeadLetter } from "./dead_letters.ts";
@@ -136,6 +137,9 @@ export class PartitionRunner {
       });
       for await (const e of iter) heads.set(e.key[1] as string, e.value);
     }
+    await Promise.all(
+      [...heads].map(async ([stream, hinted]) => heads.set(stream, await headFrom(this.options.kv, stream, hinted))),
+    );
     const cursors = new Map<string, number>();
     for await (const e of this.options.kv.list<number>({ prefix: keys.cursors() })) {
       cursors.set(`${String(e.key[1])}|${String(e.key[2])}`, e.value);

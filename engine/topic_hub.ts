@@ -2,6 +2,7 @@ import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { topicStream } from "../core/streams.ts";
 import type { MessagePublishedData } from "../core/tasks.ts";
+import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import { readEvents } from "../store/kv_event_store.ts";
 
@@ -34,10 +35,38 @@ const PAGE = 500;
  * feed reads the range it has not seen. A subscriber with `from` first catches up from the log,
  * then joins the live feed without a gap or a repeat.
  */
+/**
+ * Rings when a stream's head moves. One process: the committer tells at once. Several instances:
+ * `kv.watch` on the head key (it skips values: a doorbell, not a tail).
+ */
+export type Doorbell = (stream: string, ring: (head: number) => void) => () => void;
+
+/** The doorbell of several instances sharing a KV: `kv.watch` on the head key. */
+export function watchDoorbell(kv: Deno.Kv, log: Logger): Doorbell {
+  return (stream, ring) => {
+    const watch = kv.watch([keys.head(stream)]);
+    let stopped = false;
+    (async () => {
+      try {
+        for await (const [entry] of watch) {
+          if (stopped) break;
+          if (typeof entry?.value === "number") ring(entry.value);
+        }
+      } catch (err) {
+        if (!stopped) log.warn(`Watch on ${stream} ended: ${describeError(err)}`);
+      }
+    })();
+    return () => {
+      stopped = true;
+      watch.cancel().catch(() => {});
+    };
+  };
+}
+
 export class TopicHub {
   readonly #feeds = new Map<string, Feed>();
 
-  constructor(private readonly kv: Deno.Kv, private readonly log: Logger) {}
+  constructor(private readonly kv: Deno.Kv, private readonly log: Logger, private readonly doorbell: Doorbell) {}
 
   /**
    * Delivers the channel's messages in order: from seq `from` on, or, without `from`, only those
@@ -50,15 +79,15 @@ export class TopicHub {
   ): Promise<Subscription> {
     let feed = this.#feeds.get(channel);
     if (!feed) {
-      feed = new Feed(this.kv, channel, this.log, () => this.#feeds.delete(channel));
+      feed = new Feed(this.kv, channel, this.log, this.doorbell, () => this.#feeds.delete(channel));
       this.#feeds.set(channel, feed);
     }
     return await feed.add(from, deliver);
   }
 
   /** The seq of a channel's last message (0 when empty). */
-  async head(channel: string): Promise<number> {
-    return (await this.kv.get<number>(keys.head(topicStream(channel)))).value ?? 0;
+  head(channel: string): Promise<number> {
+    return trueHead(this.kv, topicStream(channel));
   }
 
   /** Number of live subscriptions (for metrics). */
@@ -78,7 +107,7 @@ class Feed {
   readonly #stream: string;
   #head = 0;
   #ready: Promise<void>;
-  #watch: ReadableStream<Deno.KvEntryMaybe<unknown>[]> | null = null;
+  #unwatch: (() => void) | null = null;
   #pulling = false;
   #again = false;
   #stopped = false;
@@ -87,6 +116,7 @@ class Feed {
     private readonly kv: Deno.Kv,
     private readonly channel: string,
     private readonly log: Logger,
+    private readonly doorbell: Doorbell,
     private readonly onEmpty: () => void,
   ) {
     this.#stream = topicStream(channel);
@@ -126,24 +156,16 @@ class Feed {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#watch?.cancel().catch(() => {});
+    this.#unwatch?.();
     this.onEmpty();
   }
 
   async #start(): Promise<void> {
-    this.#head = (await this.kv.get<number>(keys.head(this.#stream))).value ?? 0;
-    const watch = this.kv.watch([keys.head(this.#stream)]);
-    this.#watch = watch;
-    (async () => {
-      try {
-        for await (const [entry] of watch) {
-          if (this.#stopped) break;
-          if (typeof entry?.value === "number" && entry.value > this.#head) this.#pull();
-        }
-      } catch (err) {
-        if (!this.#stopped) this.log.warn(`Watch on ${this.channel} ended: ${describeError(err)}`);
-      }
-    })();
+    this.#unwatch = this.doorbell(this.#stream, (head) => {
+      if (head > this.#head) this.#pull();
+    });
+    this.#head = await trueHead(this.kv, this.#stream);
+    this.#pull(); // what landed between the doorbell's start and the head read
   }
 
   /** Reads what came after the last dispatched seq and hands it to the live subscribers. */

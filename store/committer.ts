@@ -3,6 +3,7 @@ import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/
 import type { Waker } from "../core/waker.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
+import { headFrom } from "./heads.ts";
 
 /** An event before it is appended. */
 export interface NewEvent {
@@ -98,7 +99,13 @@ interface Cost {
 interface Head {
   seq: number;
   versionstamp: string | null;
+  /** The seq its head key holds, and when that was written (single mode writes head keys lazily). */
+  persisted: number;
+  persistedAt: number;
 }
+
+/** How often, at most, one writer rewrites a stream's head key (its events are the truth). */
+const HEAD_PERSIST_MS = 1000;
 
 /**
  * Group commit: gathers concurrent write requests into as few `kv.atomic()` commits as KV's
@@ -116,6 +123,8 @@ export class Committer {
   #pending: Pending[] = [];
   #running: Promise<void> | null = null;
   #lost: LeaseLostError | null = null;
+  readonly #listeners = new Set<(heads: ReadonlyMap<string, number>) => void>();
+  #headTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: CommitterOptions) {
     this.#kv = options.kv;
@@ -128,6 +137,35 @@ export class Committer {
     if (this.#mode === "single" && this.#epoch === undefined) {
       throw new Error("Single-writer mode needs the claimed writer epoch");
     }
+    // One writer knows every head: head keys are rewritten lazily, the stale ones once a second.
+    if (this.#mode === "single") this.#headTimer = setInterval(() => this.#persistHeads(false), HEAD_PERSIST_MS);
+  }
+
+  /** Calls `listener` after every commit with the new head of each stream it appended to. */
+  onAppended(listener: (heads: ReadonlyMap<string, number>) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Lands what is queued and writes every stale head key (before closing KV). */
+  async close(): Promise<void> {
+    clearInterval(this.#headTimer);
+    await this.flush();
+    await this.#persistHeads(true);
+    await this.flush();
+  }
+
+  /** Writes head keys that lag their stream (all of them when `all`). */
+  async #persistHeads(all: boolean): Promise<void> {
+    const now = this.#clock.now();
+    const sets: SetOp[] = [];
+    for (const [stream, h] of this.#heads) {
+      if (h.seq !== h.persisted && (all || now - h.persistedAt >= HEAD_PERSIST_MS)) {
+        sets.push({ key: keys.head(stream), value: h.seq });
+        if (sets.length >= 500) break;
+      }
+    }
+    if (sets.length > 0) await this.write({ sets }).catch(() => {});
   }
 
   /** Queues a request for the next commit; resolves once it landed. */
@@ -241,12 +279,17 @@ export class Committer {
       for (const s of p.req.wake ?? []) wake.add(s);
       results.push(positions);
     }
+    const persisted = new Set<string>();
     for (const [stream, seq] of next) {
-      op.set(keys.head(stream), seq);
-      mutations++;
+      const h = this.#heads.get(stream);
       if (this.#mode === "multi") {
-        op.check({ key: keys.head(stream), versionstamp: this.#heads.get(stream)?.versionstamp ?? null });
+        op.check({ key: keys.head(stream), versionstamp: h?.versionstamp ?? null });
+      } else if (h && h.persisted > 0 && at - h.persistedAt < HEAD_PERSIST_MS) {
+        continue; // a known stream: its events are the truth, the head key follows within a second
       }
+      op.set(keys.head(stream), seq); // a new stream's head key is written at once: listings find it
+      persisted.add(stream);
+      mutations++;
     }
     if (this.#mode === "single") op.check({ key: keys.writer(), versionstamp: this.#epoch! });
     const woken = [...wake].map((stream) => ({ stream, seq: next.get(stream) }));
@@ -263,11 +306,16 @@ export class Committer {
     }
     if (res.ok) {
       for (const [stream, seq] of next) {
-        this.#heads.set(stream, { seq, versionstamp: res.versionstamp });
+        const h = this.#heads.get(stream)!;
+        h.seq = seq;
+        h.versionstamp = res.versionstamp;
+        if (persisted.has(stream)) h.persisted = seq, h.persistedAt = at;
       }
+      for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
       this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
       if (woken.length > 0) this.#waker?.committed(woken);
       live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
+      if (next.size > 0) { for (const l of this.#listeners) l(next); }
       return;
     }
     await this.#onCheckFailed(live, attempt);
@@ -340,6 +388,13 @@ export class Committer {
     return live;
   }
 
+  /** A head key written by a plain set (the lazy flush) counts as persisted. */
+  #notePersistedHead(s: SetOp, at: number): void {
+    if (s.key[0] !== "head" || !("value" in s)) return;
+    const h = this.#heads.get(s.key[1] as string);
+    if (h && s.value === h.seq) h.persisted = h.seq, h.persistedAt = at;
+  }
+
   async #loadHeads(streams: readonly string[]): Promise<void> {
     const missing = [...new Set(streams)].filter((s) => !this.#heads.has(s));
     const chunks: string[][] = [];
@@ -348,9 +403,13 @@ export class Committer {
     }
     await Promise.all(chunks.map(async (chunk) => {
       const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
-      entries.forEach((e, i) => {
-        this.#heads.set(chunk[i]!, { seq: e.value ?? 0, versionstamp: e.versionstamp });
-      });
+      await Promise.all(entries.map(async (e, i) => {
+        const stream = chunk[i]!;
+        const hinted = e.value ?? 0;
+        // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide.
+        const seq = this.#mode === "single" ? await headFrom(this.#kv, stream, hinted) : hinted;
+        this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
+      }));
     }));
   }
 }

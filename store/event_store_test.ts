@@ -17,7 +17,7 @@ async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void) {
     committer,
     store: new KvEventStore(kv, committer),
     close: async () => {
-      await committer.flush();
+      await committer.close();
       kv.close();
       await Deno.remove(dir, { recursive: true });
     },

@@ -1,5 +1,6 @@
 import type { Committer, NewEvent } from "./committer.ts";
 import type { AppendResult, EventStore, StoredEvent } from "./event_store.ts";
+import { trueHead } from "./heads.ts";
 import { keys } from "./keys.ts";
 
 interface EventValue {
@@ -29,8 +30,8 @@ export class KvEventStore implements EventStore {
     return readEvents(this.kv, stream, from, limit);
   }
 
-  async head(stream: string): Promise<number> {
-    return (await this.kv.get<number>(keys.head(stream))).value ?? 0;
+  head(stream: string): Promise<number> {
+    return trueHead(this.kv, stream);
   }
 }
 

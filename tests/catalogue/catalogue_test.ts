@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 import { httpCases, wsCases } from "./http_cases.ts";
+import { trueHead } from "../../store/heads.ts";
 
 const VALID = { method: "blog/queues/processor", params: { data: "20,1,45:-73,2026-11-25T10:00:00Z" } };
 
@@ -77,7 +78,9 @@ integration(
       await sendValid();
       const kv = s.server.sluice.kv;
       const heads = new Map<string, number>();
-      for await (const e of kv.list<number>({ prefix: ["head"] })) heads.set(e.key[1] as string, e.value);
+      for await (const e of kv.list<number>({ prefix: ["head"] })) {
+        heads.set(e.key[1] as string, await trueHead(kv, e.key[1] as string));
+      }
       assert.equal(heads.get("t/blog_queuing/victim"), valid, "only the valid messages became tasks");
       assert.equal(heads.get("t/blog_queuing/other"), undefined, "nothing was queued for the other device");
       assert.equal(heads.get("m/blog_queuing"), undefined, "no bad message was published");

@@ -1,4 +1,5 @@
 import { pumpStream, taskStream } from "../../core/streams.ts";
+import { trueHead } from "../../store/heads.ts";
 import { keys } from "../../store/keys.ts";
 import { SluiceProcess } from "./child.ts";
 import { freePort } from "./child.ts";
@@ -36,6 +37,8 @@ export interface CrashReport {
   readonly tasks: number;
   readonly stuck: number;
   readonly kills: number;
+  /** Exit code of the final graceful stop (SIGTERM). */
+  readonly stopCode: number;
   readonly seconds: number;
 }
 
@@ -132,8 +135,7 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const code = await sluice.stop();
-  if (code !== 0) options.log(`graceful stop exited with ${code}`);
+  const stopCode = await sluice.stop();
 
   const kv = await Deno.openKv(env.KV_PATH);
   let processed = 0, lost = 0, duplicated = 0, outOfOrder = 0, tasks = 0, stuck = 0;
@@ -152,12 +154,8 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
       for (let k = 1; k < temps.length; k++) if (temps[k]! < temps[k - 1]!) outOfOrder++;
       const stream = taskStream("blog_queuing", d);
       for await (const _ of kv.list({ prefix: keys.eventsOf(stream) })) tasks++;
-      const [head, cursor, retry] = await kv.getMany<[number, number, unknown]>([
-        keys.head(stream),
-        keys.cursor(stream),
-        keys.retry(stream),
-      ]);
-      if ((cursor.value ?? 0) !== (head.value ?? 0) || retry.value) stuck++;
+      const [cursor, retry] = await kv.getMany<[number, unknown]>([keys.cursor(stream), keys.retry(stream)]);
+      if ((cursor.value ?? 0) !== (await trueHead(kv, stream)) || retry.value) stuck++;
     }
   } finally {
     kv.close();
@@ -173,6 +171,7 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
     tasks,
     stuck,
     kills: sluice.kills,
+    stopCode,
     seconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }

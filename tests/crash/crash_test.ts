@@ -23,4 +23,5 @@ integration("kill -9 at random moments loses, repeats and reorders no acknowledg
   assert.equal(report.processed, devices * perDevice);
   assert.equal(report.tasks, devices * perDevice, "one task per acknowledged message");
   assert.equal(report.stuck, 0, "no stream left with work or a retry");
+  assert.equal(report.stopCode, 0, "the final SIGTERM stop was clean");
 });

@@ -26,9 +26,9 @@ const report = await runCrashTest({
 console.log(
   `sent ${report.sent}, acked ${report.acked}, processed ${report.processed}, lost ${report.lost}, ` +
     `duplicated ${report.duplicated}, out of order ${report.outOfOrder}, tasks ${report.tasks}, ` +
-    `stuck ${report.stuck}, kills ${report.kills}, ${report.seconds} s`,
+    `stuck ${report.stuck}, kills ${report.kills}, stop exit ${report.stopCode}, ${report.seconds} s`,
 );
-const ok = report.lost === 0 && report.duplicated === 0 && report.outOfOrder === 0 && report.stuck === 0 &&
+const ok = report.stopCode === 0 && report.lost === 0 && report.duplicated === 0 && report.outOfOrder === 0 && report.stuck === 0 &&
   report.processed === devices * perDevice && report.tasks === devices * perDevice;
 console.log(ok ? "crash test passed" : "crash test FAILED");
 Deno.exit(ok ? 0 : 1);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { INGEST_QUEUE } from "../../protocols/amqp/mod.ts";
 import { AMQP_URL, amqpAdapterOf, amqpClient, amqpReady, csvInvoke, readings, temperatures } from "../helpers/amqp.ts";
 import { integration, startTestSluice, type TestSluice } from "../helpers/sluice.ts";
+import { trueHead } from "../../store/heads.ts";
 
 integration("messages left in iot.ingest across a Sluice restart are processed once after the start", async () => {
   const amqp = await amqpClient();
@@ -58,7 +59,7 @@ integration("a redelivered message whose id was already committed creates no sec
     assert.equal(stats.duplicates, 1, "and recognised its id");
     assert.equal(stats.accepted, 1);
     assert.deepEqual(await temperatures(again, "amqp-redelivered"), [1, 2]);
-    const head = (await again.server.sluice.kv.get(["head", "t/blog_queuing/amqp-redelivered"])).value;
+    const head = await trueHead(again.server.sluice.kv, "t/blog_queuing/amqp-redelivered");
     assert.equal(head, 2, "two tasks, not three");
   } finally {
     await amqp.close();

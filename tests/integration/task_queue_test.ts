@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { trueHead } from "../../store/heads.ts";
 
 async function invoke(s: TestSluice, token: string, method: string, params: unknown = null, headers = {}) {
   const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params }, headers);
@@ -195,7 +196,7 @@ inBothModes("an Idempotency-Key or body id makes a resend return the first task 
     );
     assert.equal(new Set(parallel.map((p) => p.taskId)).size, 1);
     await until(s, first, "done");
-    const head = (await s.server.sluice.kv.get(["head", "t/blog_queuing/d10"])).value;
+    const head = await trueHead(s.server.sluice.kv, "t/blog_queuing/d10");
     assert.equal(head, 2, "two distinct ids, two tasks");
   } finally {
     await s.close();
