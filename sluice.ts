@@ -16,9 +16,7 @@ import type { ScriptManifest } from "./engine/manifest.ts";
 import { PartitionRunner } from "./engine/partition_runner.ts";
 import { PumpViews } from "./engine/pump_views.ts";
 import { type Doorbell, TopicHub, watchDoorbell } from "./engine/topic_hub.ts";
-import { PUMPS_CHANNEL } from "./core/names.ts";
-import { topicStream } from "./core/streams.ts";
-import { MESSAGE_PUBLISHED, type MessagePublishedData } from "./core/tasks.ts";
+import { PumpFeed } from "./engine/pump_feed.ts";
 import { RefusedLog } from "./store/refused_log.ts";
 import { createExecutor, type ScriptExecutor } from "./engine/script_pool.ts";
 import { manifest as defaultManifest } from "./scripts/manifest.ts";
@@ -129,6 +127,12 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   await channels.ensureDefaults();
   const scripts = new Set(Object.keys(manifest));
 
+  const pumpFeed = new PumpFeed(
+    committer,
+    clock,
+    config.TOPIC_RETENTION,
+    (err) => log.warn(`Publishing a pump change failed: ${err}`),
+  );
   const pumpRuntime = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
     decider: pumpDecider,
     streamOf: pumpStream,
@@ -139,16 +143,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
       ? async (id) => (await kv.get<number>(keys.head(pumpStream(id)))).value ?? 0
       : undefined,
     // Every pump state change is published on the system channel `_pumps`.
-    onChange: (_id, state) => {
-      const data: MessagePublishedData = { message: state, sender: "_sluice", protocol: "script" };
-      committer.write({
-        appends: [{
-          stream: topicStream(PUMPS_CHANNEL),
-          event: { type: MESSAGE_PUBLISHED, data },
-          expireIn: config.TOPIC_RETENTION,
-        }],
-      }).catch((err) => log.warn(`Publishing a pump change failed: ${err}`));
-    },
+    onChange: (id, state) => pumpFeed.changed(id, state),
   });
   const executor = createExecutor({
     manifest,
@@ -159,7 +154,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
       const e = await kv.get(keys.document(collection, id));
       return { value: e.value, versionstamp: e.versionstamp };
     },
-    workers: config.SCRIPT_WORKERS || undefined,
+    workers: config.SCRIPT_WORKERS,
     log: (line) => log.warn(line),
   });
   if (!executor.isolated) log.warn("Scripts run in-process: a script stuck in a busy loop cannot be stopped here");
@@ -239,6 +234,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
         } else {
           await runner.stop();
           executor.close();
+          pumpFeed.close();
         }
         await committer.close();
         waker.close();

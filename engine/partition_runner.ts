@@ -9,6 +9,7 @@ import type { Lease, LeaseManager } from "../store/leases.ts";
 import { headFrom } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import { readEvents } from "../store/kv_event_store.ts";
+import type { StoredEvent } from "../store/event_store.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 import type { EffectPlanner } from "./effect_planner.ts";
 import { type Job, jobOf, type Lane, laneKey, subscriberConsumer, TASKS } from "./lanes.ts";
@@ -16,6 +17,7 @@ import type { ScriptExecutor } from "./script_pool.ts";
 import type { Outcome } from "./script_runner.ts";
 import type { ScriptRequest } from "./script_api.ts";
 import { WritePlan } from "./write_plan.ts";
+import { RecentResults } from "./recent_results.ts";
 
 /** A finished task's record. */
 export interface TaskResult {
@@ -74,7 +76,12 @@ interface LaneState {
   timer?: ReturnType<typeof setTimeout>;
   running?: { from: number; to: number };
   lease?: Lease;
+  /** Events this process appended after the cursor, by seq: drained without a read. */
+  readonly tail: Map<number, StoredEvent>;
 }
+
+/** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
+const TAIL_BUDGET = 20_000;
 
 /**
  * The partition actors: each lane (a task stream, or a topic and one subscriber script) is
@@ -83,13 +90,44 @@ interface LaneState {
  */
 export class PartitionRunner {
   readonly stats: RunnerStats = { done: 0, failedAttempts: 0, dead: 0, batches: 0 };
+  /** Results of recently finished tasks. */
+  readonly results = new RecentResults();
   readonly #lanes = new Map<string, LaneState>();
   readonly #active = new Set<Promise<void>>();
   readonly #batchSize: number;
+  #tailed = 0;
   #stopping = false;
 
   constructor(private readonly options: PartitionRunnerOptions) {
     this.#batchSize = options.batchSize ?? 50;
+    options.committer.onAppended((_heads, events) => this.#keep(events));
+  }
+
+  /** Keeps freshly appended task events for their lanes, so draining them needs no read. */
+  #keep(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      if (this.#tailed >= TAIL_BUDGET || !e.stream.startsWith(TASK_STREAM_PREFIX)) continue;
+      const st = this.#lanes.get(laneKey({ stream: e.stream, consumer: TASKS }));
+      if (!st || st.tail.has(e.seq)) continue;
+      st.tail.set(e.seq, e);
+      this.#tailed++;
+    }
+  }
+
+  /** The next events of a lane: from its tail when the tail has them, else from KV. */
+  async #next(st: LaneState): Promise<StoredEvent[]> {
+    const from = st.cursor + 1;
+    for (const seq of st.tail.keys()) {
+      if (seq < from) st.tail.delete(seq), this.#tailed--;
+    }
+    const out: StoredEvent[] = [];
+    for (let seq = from; out.length < st.batchLimit; seq++) {
+      const e = st.tail.get(seq);
+      if (!e) break;
+      out.push(e);
+    }
+    if (out.length > 0) return out;
+    return await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
   }
 
   /** Starts taking wake-ups. */
@@ -116,7 +154,16 @@ export class PartitionRunner {
     let st = this.#lanes.get(key);
     if (st && seq !== undefined && st.loaded && !st.active && st.cursor >= seq && !st.retry) return;
     if (!st) {
-      st = { lane, loaded: false, cursor: 0, retry: null, active: false, dirty: false, batchLimit: this.#batchSize };
+      st = {
+        lane,
+        loaded: false,
+        cursor: 0,
+        retry: null,
+        active: false,
+        dirty: false,
+        batchLimit: this.#batchSize,
+        tail: new Map(),
+      };
       this.#lanes.set(key, st);
     }
     st.dirty = true;
@@ -187,7 +234,7 @@ export class PartitionRunner {
           return;
         }
         st.dirty = false;
-        const events = await readEvents(this.options.kv, st.lane.stream, st.cursor + 1, st.batchLimit);
+        const events = await this.#next(st);
         if (events.length === 0) {
           if (st.dirty) continue;
           if (await this.#letGo(st)) continue;
@@ -342,15 +389,12 @@ export class PartitionRunner {
       } catch (err) {
         return this.#failure(st, job, describeError(err), now, plan, cursor, done);
       }
-      plan.sets.push({
-        key: keys.taskResult(job.taskId),
-        value: {
-          result: outcome.result,
-          attempts: nextAttempt(st.retry, job.seq),
-          finishedAt: now,
-        } satisfies TaskResult,
-        expireIn: this.options.resultTtlMs,
-      });
+      const result: TaskResult = { result: outcome.result, attempts: nextAttempt(st.retry, job.seq), finishedAt: now };
+      // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart.
+      if (result.attempts > 1) {
+        plan.sets.push({ key: keys.taskResult(job.taskId), value: result, expireIn: this.options.resultTtlMs });
+      }
+      plan.onLanded(() => this.results.set(job.taskId, result));
       cursor = job.seq;
       done++;
     }

@@ -31,7 +31,7 @@ export interface ExecutorOptions {
 
 /** A Worker pool where possible, else in-process runs with a timeout (and a warning). */
 export function createExecutor(options: ExecutorOptions): ScriptExecutor {
-  if (typeof Worker === "undefined") return new InProcessExecutor(options);
+  if (typeof Worker === "undefined" || options.workers === 0) return new InProcessExecutor(options);
   try {
     return new WorkerPool(options);
   } catch (err) {

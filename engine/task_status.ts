@@ -26,6 +26,7 @@ export async function taskStatus(
   kv: Deno.Kv,
   taskId: string,
   isRunning: (stream: string, seq: number) => boolean,
+  recent: (taskId: string) => TaskResult | undefined = () => undefined,
 ): Promise<TaskView> {
   const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
   const position = indexed ?? positionOfTaskId(taskId);
@@ -50,7 +51,9 @@ export async function taskStatus(
     return { ...base, status: "dead", attempts: d.attempts, error: d.errors.at(-1)?.error, errors: errors(d.errors) };
   }
   if ((cursor.value ?? 0) >= seq) {
-    return { ...base, status: "done", attempts: result.value?.attempts ?? 1, result: result.value?.result ?? null };
+    // Results are kept in memory for recent tasks; a task that took retries has its record in KV.
+    const done = result.value ?? recent(taskId);
+    return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(done ? { result: done.result } : {}) };
   }
   if (isRunning(stream, seq)) {
     const attempts = retry.value?.seq === seq ? retry.value.attempts : 0;

@@ -11,6 +11,18 @@ export interface NewEvent {
   readonly data: unknown;
 }
 
+/** An event as it landed, handed to append listeners (no read needed to see it). */
+export interface AppendedEvent {
+  readonly stream: string;
+  readonly seq: number;
+  readonly type: string;
+  readonly data: unknown;
+  readonly at: number;
+}
+
+/** Told after each commit: the new head of every stream appended to, and the events. */
+export type AppendListener = (heads: ReadonlyMap<string, number>, events: readonly AppendedEvent[]) => void;
+
 /** Where an appended event landed. */
 export interface Position {
   readonly stream: string;
@@ -123,7 +135,7 @@ export class Committer {
   #pending: Pending[] = [];
   #running: Promise<void> | null = null;
   #lost: LeaseLostError | null = null;
-  readonly #listeners = new Set<(heads: ReadonlyMap<string, number>) => void>();
+  readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: CommitterOptions) {
@@ -141,8 +153,8 @@ export class Committer {
     if (this.#mode === "single") this.#headTimer = setInterval(() => this.#persistHeads(false), HEAD_PERSIST_MS);
   }
 
-  /** Calls `listener` after every commit with the new head of each stream it appended to. */
-  onAppended(listener: (heads: ReadonlyMap<string, number>) => void): () => void {
+  /** Calls `listener` after every commit with the new heads and the events it appended. */
+  onAppended(listener: AppendListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -257,6 +269,7 @@ export class Committer {
     const op = this.#kv.atomic();
     const next = new Map<string, number>();
     const results: Position[][] = [];
+    const appended: AppendedEvent[] = [];
     const wake = new Set<string>();
     let mutations = 0;
     for (const p of live) {
@@ -267,6 +280,7 @@ export class Committer {
         positions.push({ stream, seq });
         const value = { type: event.type, data: event.data, at };
         op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
+        if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
         mutations++;
       }
       for (const s of p.req.sets ?? []) {
@@ -315,7 +329,7 @@ export class Committer {
       this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
       if (woken.length > 0) this.#waker?.committed(woken);
       live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
-      if (next.size > 0) { for (const l of this.#listeners) l(next); }
+      if (next.size > 0) { for (const l of this.#listeners) l(next, appended); }
       return;
     }
     await this.#onCheckFailed(live, attempt);

@@ -28,7 +28,8 @@ console.log(
     `duplicated ${report.duplicated}, out of order ${report.outOfOrder}, tasks ${report.tasks}, ` +
     `stuck ${report.stuck}, kills ${report.kills}, stop exit ${report.stopCode}, ${report.seconds} s`,
 );
-const ok = report.stopCode === 0 && report.lost === 0 && report.duplicated === 0 && report.outOfOrder === 0 && report.stuck === 0 &&
+const ok = report.stopCode === 0 && report.lost === 0 && report.duplicated === 0 && report.outOfOrder === 0 &&
+  report.stuck === 0 &&
   report.processed === devices * perDevice && report.tasks === devices * perDevice;
 console.log(ok ? "crash test passed" : "crash test FAILED");
 Deno.exit(ok ? 0 : 1);

@@ -20,7 +20,12 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
       404: { description: "No such task", schema: ErrorSchema },
     },
   }, async ({ c, principal, params }) => {
-    const view = await taskStatus(sluice.kv, params.id, (s, seq) => sluice.runner.isRunning(s, seq));
+    const view = await taskStatus(
+      sluice.kv,
+      params.id,
+      (s, seq) => sluice.runner.isRunning(s, seq),
+      (id) => sluice.runner.results.get(id),
+    );
     requireOwner(principal, view.device, "task");
     return c.json(view);
   });
