@@ -30,6 +30,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
   });
   const app = createHttpApp(sluice, {
     checks,
+    adapters: () => adapters,
     mount: (app, deps) => {
       for (const a of adapters) a.mount?.(app, deps);
     },

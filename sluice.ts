@@ -17,6 +17,7 @@ import { PartitionRunner } from "./engine/partition_runner.ts";
 import { PumpViews } from "./engine/pump_views.ts";
 import { type Doorbell, TopicHub, watchDoorbell } from "./engine/topic_hub.ts";
 import { PumpFeed } from "./engine/pump_feed.ts";
+import { createInstruments, type Instruments } from "./engine/instruments.ts";
 import { RefusedLog } from "./store/refused_log.ts";
 import { createExecutor, type ScriptExecutor } from "./engine/script_pool.ts";
 import { manifest as defaultManifest } from "./scripts/manifest.ts";
@@ -69,6 +70,10 @@ export interface Sluice {
   readonly authThrottle: AuthThrottle;
   readonly executor: ScriptExecutor;
   readonly committer: Committer;
+  /** Counters and histograms fed as Sluice works (`GET /metrics`). */
+  readonly instruments: Instruments;
+  /** Pump actors held in memory. */
+  livePumps(): number;
   /** `local`: one process owns the KV (single writer, KV queue wake-ups); `deploy`: many instances. */
   readonly mode: "local" | "deploy";
   /** This instance's id (lease owner). */
@@ -101,6 +106,11 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   const manifest = options.manifest ?? defaultManifest;
   checkManifest(manifest);
   const mode = isDeploy(config) ? "deploy" : "local";
+  const instruments = createInstruments();
+  const onCommit = (stats: CommitStats) => {
+    instruments.committed(stats);
+    options.onCommit?.(stats);
+  };
   const kv = options.kv ?? await openKv(config);
   const abort = new AbortController();
   const instance = crypto.randomUUID();
@@ -114,9 +124,9 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
       clock,
       epoch: await claimWriterEpoch(kv, instance),
       waker,
-      onCommit: options.onCommit,
+      onCommit,
     })
-    : new Committer({ kv, mode: "multi", clock, waker, onCommit: options.onCommit });
+    : new Committer({ kv, mode: "multi", clock, waker, onCommit });
   const leases = mode === "deploy"
     ? new LeaseManager({ kv, owner: instance, clock, ttlMs: options.leaseTtlMs, log: (l) => log.warn(l) })
     : undefined;
@@ -173,6 +183,8 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     clock,
     dedupWindowMs: config.DEDUP_WINDOW,
     multiWriter: mode === "deploy",
+    onAccepted: (envelope, result) => instruments.accepted(envelope, result, clock.now()),
+    onRefused: (envelope, code) => instruments.refused(envelope, code),
     topicRetentionMs: config.TOPIC_RETENTION,
     maxBodyBytes: config.MAX_BODY_BYTES,
     rateLimiter: config.RATE_LIMIT === null
@@ -190,6 +202,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     retry: { maxAttempts: config.MAX_ATTEMPTS, baseDelayMs: config.RETRY_BASE_MS },
     resultTtlMs: config.DEDUP_WINDOW,
     leases,
+    onRun: (method, outcome) => instruments.ran(method, outcome),
     log: (line) => log.warn(line),
   });
   runner.start();
@@ -219,6 +232,8 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     authThrottle: new AuthThrottle(clock),
     executor,
     committer,
+    instruments,
+    livePumps: () => pumpRuntime.liveCount(),
     mode,
     instance,
     signal: abort.signal,

@@ -6,6 +6,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   RateLimitedError,
+  SluiceError,
   UnauthorizedError,
   ValidationError,
 } from "../core/errors.ts";
@@ -37,8 +38,10 @@ export interface IngestOptions {
   readonly topicRetentionMs: number;
   readonly maxBodyBytes: number;
   readonly rateLimiter?: RateLimiter;
-  /** Told of every accepted envelope, with the time from receipt to commit. */
+  /** Told of every accepted envelope (duplicates included). */
   readonly onAccepted?: (envelope: Envelope, result: IngestResult) => void;
+  /** Told of every refused envelope, with the error code. */
+  readonly onRefused?: (envelope: Envelope, code: string) => void;
 }
 
 /**
@@ -52,6 +55,15 @@ export class Ingest {
 
   /** Commits an envelope; throws a `SluiceError` for anything it refuses. */
   async accept(envelope: Envelope): Promise<IngestResult> {
+    try {
+      return await this.#accept(envelope);
+    } catch (err) {
+      this.options.onRefused?.(envelope, err instanceof SluiceError ? err.code : "internal");
+      throw err;
+    }
+  }
+
+  async #accept(envelope: Envelope): Promise<IngestResult> {
     const channel = await this.#channel(envelope);
     if (this.options.rateLimiter && !this.options.rateLimiter.take(senderOf(envelope.principal))) {
       throw new RateLimitedError();
@@ -143,7 +155,7 @@ export class Ingest {
         if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
           throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
         }
-        return answer(prior, true);
+        return this.#accepted(envelope, answer(prior, true));
       }
       const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs };
       try {
@@ -152,7 +164,7 @@ export class Ingest {
       } catch (err) {
         // Another instance committed the same id first: answer what it got.
         const first = err instanceof ConcurrencyError ? (await this.options.kv.get<Position>(key)).value : null;
-        if (first) return answer(first, true);
+        if (first) return this.#accepted(envelope, answer(first, true));
         throw err;
       }
     })();

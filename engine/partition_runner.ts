@@ -17,6 +17,7 @@ import type { ScriptExecutor } from "./script_pool.ts";
 import type { Outcome } from "./script_runner.ts";
 import type { ScriptRequest } from "./script_api.ts";
 import { WritePlan } from "./write_plan.ts";
+import { traced } from "../core/tracing.ts";
 import { RecentResults } from "./recent_results.ts";
 
 /** A finished task's record. */
@@ -47,6 +48,8 @@ export interface PartitionRunnerOptions {
   readonly resultTtlMs: number;
   /** Most tasks handed to a worker at once. */
   readonly batchSize?: number;
+  /** Told of every script run (metrics). */
+  readonly onRun?: (method: string, outcome: Outcome) => void;
   /** Partition leases, when several instances share the KV (Deploy); absent for one process. */
   readonly leases?: LeaseManager;
   readonly log?: (line: string) => void;
@@ -240,7 +243,11 @@ export class PartitionRunner {
           if (await this.#letGo(st)) continue;
           return;
         }
-        await this.#runBatch(st, events.map((e) => jobOf(st.lane, e)));
+        await traced(
+          "sluice.lane.batch",
+          { lane: laneKey(st.lane), tasks: events.length },
+          () => this.#runBatch(st, events.map((e) => jobOf(st.lane, e))),
+        );
       }
     } finally {
       st.active = false;
@@ -305,6 +312,7 @@ export class PartitionRunner {
     st.running = runnable.length ? { from: runnable[0]!.seq, to: runnable.at(-1)!.seq } : undefined;
     const outcomes = await this.options.executor.run(runnable.map((j) => this.#request(st, j)));
     st.running = undefined;
+    if (this.options.onRun) outcomes.forEach((o, i) => this.options.onRun!(runnable[i]!.method, o));
     this.stats.batches++;
     const now = this.options.clock.now();
     let settled = await this.#settle(st, jobs, outcomes, now);

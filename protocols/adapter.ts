@@ -9,6 +9,8 @@ export interface Adapter {
   readonly name: string;
   /** Health of the outside dependency it talks to (a broker); omitted where there is none. */
   health?(): Check;
+  /** Its counters (numbers, or records of numbers by key), shown at `/metrics`. */
+  readonly stats?: object;
   /** Adds its routes to the HTTP server (WebSocket upgrades, SSE). */
   mount?(app: OpenAPIHono, deps: RouteDeps): void;
   /** Stops taking messages; what is in flight is committed or handed back. */

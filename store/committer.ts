@@ -3,6 +3,7 @@ import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/
 import type { Waker } from "../core/waker.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
+import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
 
 /** An event before it is appended. */
@@ -219,7 +220,7 @@ export class Committer {
     try {
       while (this.#pending.length > 0) {
         const batch = this.#take();
-        await this.#commit(batch, 0);
+        await traced("sluice.kv.commit", { requests: batch.length }, () => this.#commit(batch, 0));
       }
     } finally {
       this.#running = null;

@@ -9,12 +9,15 @@ import { channelRoutes } from "./routes/channels.ts";
 import type { Check } from "../adapter.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { pumpRoutes } from "./routes/pumps.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { scriptRoutes } from "./routes/scripts.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 
 export interface HttpAppOptions {
   /** Health of the adapters besides KV (mqtt, amqp). */
   readonly checks?: () => Record<string, Check>;
+  /** The protocol adapters, whose counters `/metrics` shows. */
+  readonly adapters?: () => readonly { name: string; stats?: object }[];
   /** Adds routes that must come before the public scripts' catch-all (WebSocket, SSE, dashboard). */
   readonly mount?: (app: OpenAPIHono, deps: RouteDeps) => void;
 }
@@ -35,6 +38,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
   channelRoutes(app, deps, sluice);
   taskRoutes(app, deps, sluice);
   pumpRoutes(app, deps, sluice);
+  metricsRoutes(app, deps, sluice, options.adapters ?? (() => []));
   options.mount?.(app, deps);
   app.get("/openapi.json", (c) =>
     c.json(app.getOpenAPIDocument({

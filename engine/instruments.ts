@@ -1,0 +1,59 @@
+import type { Envelope, IngestResult } from "../core/envelope.ts";
+import { LATENCY_BUCKETS, Metrics } from "../core/metrics.ts";
+import type { CommitStats } from "../store/committer.ts";
+import type { Outcome } from "./script_runner.ts";
+
+/** The metrics Sluice records as it goes, and the hooks that feed them. */
+export interface Instruments {
+  readonly metrics: Metrics;
+  accepted(envelope: Envelope, result: IngestResult, now: number): void;
+  refused(envelope: Envelope, code: string): void;
+  committed(stats: CommitStats): void;
+  ran(method: string, outcome: Outcome): void;
+}
+
+/** Creates the registry with Sluice's counters and histograms. */
+export function createInstruments(): Instruments {
+  const metrics = new Metrics();
+  const ingested = metrics.counter("sluice_ingest_total", "Messages committed, by protocol and kind");
+  const duplicates = metrics.counter("sluice_ingest_duplicates_total", "Resends answered from the dedup window");
+  const refused = metrics.counter("sluice_ingest_refused_total", "Messages refused by ingest, by protocol and code");
+  const ingestSeconds = metrics.histogram(
+    "sluice_ingest_seconds",
+    "From receipt to commit (the moment the sender is acked), by protocol",
+    LATENCY_BUCKETS,
+  );
+  const scriptSeconds = metrics.histogram("sluice_script_seconds", "Script run time, by outcome", LATENCY_BUCKETS);
+  const runs = metrics.counter("sluice_script_runs_total", "Script runs, by outcome (ok, failed, interrupted)");
+  const commitRequests = metrics.histogram(
+    "sluice_kv_commit_requests",
+    "Write requests group-committed in one KV atomic commit",
+    [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+  );
+  const commitMutations = metrics.histogram(
+    "sluice_kv_commit_mutations",
+    "Mutations in one KV atomic commit",
+    [1, 5, 10, 25, 50, 100, 250, 500, 1000],
+  );
+  const commitSeconds = metrics.histogram("sluice_kv_commit_seconds", "Time of one group commit", LATENCY_BUCKETS);
+  return {
+    metrics,
+    accepted(envelope, result, now) {
+      const labels = { protocol: envelope.protocol, kind: envelope.kind };
+      if (result.duplicate) return duplicates.inc(labels);
+      ingested.inc(labels);
+      ingestSeconds.observe(Math.max(0, now - envelope.receivedAt) / 1000, { protocol: envelope.protocol });
+    },
+    refused: (envelope, code) => refused.inc({ protocol: envelope.protocol, code }),
+    committed(stats) {
+      commitRequests.observe(stats.requests);
+      commitMutations.observe(stats.mutations);
+      commitSeconds.observe(stats.ms / 1000);
+    },
+    ran(method, outcome) {
+      const result = outcome.ok ? "ok" : outcome.interrupted ? "interrupted" : "failed";
+      runs.inc({ method, outcome: result });
+      scriptSeconds.observe(outcome.ms / 1000, { outcome: result });
+    },
+  };
+}

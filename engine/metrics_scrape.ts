@@ -1,0 +1,61 @@
+import type { Sample } from "../core/metrics.ts";
+import { PUMP_STREAM_PREFIX, taskStream } from "../core/streams.ts";
+import type { TaskQueuedData } from "../core/tasks.ts";
+import type { ChannelRegistry } from "../store/channel_registry.ts";
+import { headFrom } from "../store/heads.ts";
+import { keys } from "../store/keys.ts";
+
+/** Gauges that need reads: queue depth and lag per channel, pumps stored. */
+export async function scrapeGauges(
+  kv: Deno.Kv,
+  channels: ChannelRegistry,
+  now: number,
+): Promise<{ name: string; help: string; samples: Sample[] }[]> {
+  const depth: Sample[] = [], lag: Sample[] = [];
+  for (const channel of await channels.list()) {
+    const prefix = taskStream(channel.name, "");
+    const end = prefix.slice(0, -1) + "0";
+    const cursors = new Map<string, number>();
+    for await (const e of kv.list<number>({ start: keys.cursor(prefix), end: keys.cursor(end) })) {
+      cursors.set(e.key[2] as string, e.value);
+    }
+    let queued = 0, oldest = now, scanned = 0;
+    for await (const e of kv.list<number>({ start: keys.head(prefix), end: keys.head(end) })) {
+      const stream = e.key[1] as string;
+      const cursor = cursors.get(stream) ?? 0;
+      const head = await headFrom(kv, stream, e.value);
+      if (head <= cursor) continue;
+      queued += head - cursor;
+      if (scanned++ < 500) {
+        const first = (await kv.get<{ data: TaskQueuedData }>(keys.event(stream, cursor + 1))).value;
+        if (first) oldest = Math.min(oldest, first.data.receivedAt);
+      }
+    }
+    depth.push({ labels: { channel: channel.name }, value: queued });
+    lag.push({ labels: { channel: channel.name }, value: (now - oldest) / 1000 });
+  }
+  let pumps = 0;
+  for await (const _ of kv.list({ start: keys.head(PUMP_STREAM_PREFIX), end: keys.head("p0") })) pumps++;
+  return [
+    { name: "sluice_queue_depth", help: "Tasks queued and not yet done or dead, per channel", samples: depth },
+    { name: "sluice_queue_lag_seconds", help: "Age of the oldest queued task, per channel", samples: lag },
+    { name: "sluice_pumps", help: "Pumps with at least one reading", samples: [{ value: pumps }] },
+  ];
+}
+
+/** Flattens an adapter's counters (`{accepted: 3, deadLettered: {bad_json: 1}}`) into samples. */
+export function adapterSamples(adapter: string, stats: object): { name: string; help: string; samples: Sample[] }[] {
+  const out: { name: string; help: string; samples: Sample[] }[] = [];
+  for (const [key, value] of Object.entries(stats)) {
+    const name = `sluice_${adapter}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    if (typeof value === "number") out.push({ name, help: `${adapter} adapter: ${key}`, samples: [{ value }] });
+    else if (value && typeof value === "object") {
+      const samples = Object.entries(value).filter(([, v]) => typeof v === "number").map(([k, v]) => ({
+        labels: { key: k },
+        value: v as number,
+      }));
+      out.push({ name, help: `${adapter} adapter: ${key}`, samples });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { UnauthorizedError } from "../../../core/errors.ts";
+import { adapterSamples, scrapeGauges } from "../../../engine/metrics_scrape.ts";
+import type { Sluice } from "../../../sluice.ts";
+import { hashSecret, sameHash } from "../../../store/hash.ts";
+import { tokenOf } from "../auth.ts";
+import { errorResponse } from "../errors.ts";
+import type { RouteDeps } from "../route.ts";
+
+/** `GET /metrics` in Prometheus' text format; needs `METRICS_TOKEN` (or the admin token) when it is set. */
+export function metricsRoutes(
+  app: OpenAPIHono,
+  deps: RouteDeps,
+  sluice: Sluice,
+  adapters: () => readonly { name: string; stats?: object }[],
+): void {
+  const required = sluice.config.METRICS_TOKEN ? hashSecret(sluice.config.METRICS_TOKEN) : null;
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/metrics",
+    summary: "Prometheus metrics (open, or with METRICS_TOKEN as bearer token when that is set)",
+    tags: ["ops"],
+    responses: { 200: { description: "text/plain; version=0.0.4" } },
+  });
+  app.get("/metrics", async (c) => {
+    try {
+      if (required) {
+        const token = tokenOf(c.req.raw, false);
+        if (!token || !(sameHash(hashSecret(token), required) || deps.admin.verify(token))) {
+          throw new UnauthorizedError("GET /metrics needs the metrics token (Authorization: Bearer …)");
+        }
+      }
+      const stats = sluice.runner.stats;
+      const now = sluice.clock.now();
+      const m = sluice.instruments.metrics;
+      const extra = [
+        { name: "sluice_tasks_done_total", help: "Tasks done", samples: [{ value: stats.done }] },
+        {
+          name: "sluice_task_attempts_failed_total",
+          help: "Failed attempts",
+          samples: [{ value: stats.failedAttempts }],
+        },
+        {
+          name: "sluice_dead_letters_total",
+          help: "Tasks that went to the dead letters",
+          samples: [{ value: stats.dead }],
+        },
+        { name: "sluice_pumps_live", help: "Pump actors held in memory", samples: [{ value: sluice.livePumps() }] },
+        {
+          name: "sluice_topic_subscribers",
+          help: "Live topic subscriptions (WebSocket, SSE, bridges)",
+          samples: [{ value: sluice.topics.subscriberCount() }],
+        },
+        {
+          name: "sluice_process_resident_bytes",
+          help: "Resident memory of the process",
+          samples: [{ value: Deno.memoryUsage().rss }],
+        },
+        ...(await scrapeGauges(sluice.kv, sluice.channels, now)),
+        ...adapters().flatMap((a) => a.stats ? adapterSamples(a.name, a.stats) : []),
+      ];
+      return c.body(m.render(extra), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    } catch (err) {
+      return errorResponse(err, deps.log);
+    }
+  });
+}

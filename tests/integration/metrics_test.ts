@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+
+integration("/metrics counts ingest, runs, commits and queue depth in Prometheus text", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("m1");
+    for (let n = 0; n < 5; n++) {
+      await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", params: { n } }).then((r) =>
+        r.json()
+      );
+    }
+    await post(`${s.url}/channels/nope/invoke`, token, { method: "test/echo" }).then((r) => r.json());
+    const text = await waitFor(async () => {
+      const t = await (await fetch(`${s.url}/metrics`)).text();
+      return t.includes('sluice_script_runs_total{method="test/echo",outcome="ok"} 5') ? t : null;
+    });
+    assert.match(text, /sluice_ingest_total\{protocol="http",kind="invoke"\} 5/);
+    assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="not_found"\} 1/);
+    assert.match(text, /sluice_ingest_seconds_bucket\{protocol="http",le="\+Inf"\} 5/);
+    assert.match(text, /sluice_kv_commit_requests_count \d+/);
+    assert.match(text, /sluice_queue_depth\{channel="blog_queuing"\} 0/);
+    assert.match(text, /sluice_tasks_done_total 5/);
+    assert.match(text, /# TYPE sluice_script_seconds histogram/);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("/metrics needs METRICS_TOKEN when it is set", async () => {
+  const s = await startTestSluice({ METRICS_TOKEN: "scrape-me" });
+  try {
+    const open = await fetch(`${s.url}/metrics`);
+    assert.equal(open.status, 401);
+    await open.body?.cancel();
+    const ok = await fetch(`${s.url}/metrics`, { headers: { authorization: "Bearer scrape-me" } });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /sluice_process_resident_bytes/);
+  } finally {
+    await s.close();
+  }
+});
