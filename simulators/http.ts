@@ -1,0 +1,36 @@
+/**
+ * `deno task sim:http`: a fleet of HTTP gateways, as in the sample application.
+ *
+ *   deno task sim:http --devices 20 --rate 200 --duration 30 --admin-token sla_…
+ *
+ * By default each reading is POSTed as JSON to the public script `/blog/queues/feed`; with a
+ * `--url` ending in `/channels/<ch>/invoke` it is queued directly, with an id (resends are no-ops).
+ *
+ * @module
+ */
+import { toCsv } from "./fleet.ts";
+import { simMain, type Transport } from "./runner.ts";
+
+/** Sends readings over HTTP; a 2xx answer is the acknowledgement. */
+export function httpTransport(url: string): Transport {
+  const invoke = /\/channels\/[^/]+\/invoke\/?$/.test(new URL(url).pathname);
+  return {
+    name: "http",
+    connect: ({ token }) =>
+      Promise.resolve(async ({ id, reading }) => {
+        const body = invoke
+          ? { method: "blog/queues/processor", params: { data: toCsv(reading) }, id }
+          : { ...reading, temperature: String(reading.temperature), pressure: String(reading.pressure) };
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const text = await res.text();
+        if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+      }),
+    close: () => Promise.resolve(),
+  };
+}
+
+if (import.meta.main) await simMain("sim:http", "http://localhost:8000/blog/queues/feed", (o) => httpTransport(o.url));
