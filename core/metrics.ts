@@ -16,7 +16,7 @@ export class Counter implements Family {
   constructor(readonly name: string, readonly help: string) {}
 
   inc(labels: Labels = {}, n = 1): void {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     const v = this.#values.get(key);
     if (v) v.value += n;
     else this.#values.set(key, { labels, value: n });
@@ -34,7 +34,7 @@ export class Histogram implements Family {
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
 
   observe(value: number, labels: Labels = {}): void {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     let s = this.#series.get(key);
     if (!s) this.#series.set(key, s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 });
     const i = this.buckets.findIndex((b) => value <= b);
@@ -116,6 +116,13 @@ export class Metrics {
 
 /** Seconds buckets from 0.5 ms to 10 s. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** A cheap identity for a label set (label names are fixed per family). */
+function seriesKey(labels: Labels): string {
+  let key = "";
+  for (const k in labels) key += `${labels[k]}\u0001`;
+  return key;
+}
 
 function labelText(labels: Labels): string {
   const entries = Object.entries(labels);

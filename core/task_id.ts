@@ -6,9 +6,17 @@
 const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder();
 
+const encodedStreams = new Map<string, string>();
+
 /** The id of the task at this position. */
 export function positionalTaskId(stream: string, seq: number): string {
-  return `${toBase64Url(ENCODER.encode(stream))}.${seq.toString(36)}`;
+  let encoded = encodedStreams.get(stream);
+  if (encoded === undefined) {
+    encoded = toBase64Url(ENCODER.encode(stream));
+    if (encodedStreams.size > 50_000) encodedStreams.clear();
+    encodedStreams.set(stream, encoded);
+  }
+  return `${encoded}.${seq.toString(36)}`;
 }
 
 /** A fresh id for a task whose position is not known yet. */

@@ -61,8 +61,7 @@ export class EffectPlanner {
           receivedAt: source.receivedAt,
           protocol: "script",
         };
-        this.#fits(data, "queued task");
-        plan.append(stream, { type: TASK_QUEUED, data });
+        plan.append(stream, { type: TASK_QUEUED, data }, undefined, undefined, this.#fits(data, "queued task"));
         plan.setFromLastAppend(keys.taskIndex(effect.taskId), (p) => p);
         plan.wake.add(stream);
         return;
@@ -74,12 +73,13 @@ export class EffectPlanner {
           sender: source.device ?? "_script",
           protocol: "script",
         };
-        this.#fits(data, "message");
+        const size = this.#fits(data, "message");
         plan.append(
           topicStream(channel.name),
           { type: MESSAGE_PUBLISHED, data },
           undefined,
           this.options.topicRetentionMs,
+          size,
         );
         if (channel.subscribers.length > 0) plan.wake.add(topicStream(channel.name));
         return;
@@ -99,10 +99,16 @@ export class EffectPlanner {
           taskId: source.taskId,
         });
         for (const event of events) {
-          this.#fits(event.data, "reading");
-          plan.append(pumpStream(effect.pumpId), event, (position, at) => {
-            this.options.pumps.applyCommitted(effect.pumpId, [{ ...event, seq: position.seq, at }]);
-          });
+          const size = this.#fits(event.data, "reading");
+          plan.append(
+            pumpStream(effect.pumpId),
+            event,
+            (position, at) => {
+              this.options.pumps.applyCommitted(effect.pumpId, [{ ...event, seq: position.seq, at }]);
+            },
+            undefined,
+            size,
+          );
         }
         return;
       }
@@ -121,10 +127,12 @@ export class EffectPlanner {
     return channel;
   }
 
-  #fits(value: unknown, what: string): void {
+  /** The value's JSON size; over KV's value limit, a `PayloadTooLargeError`. */
+  #fits(value: unknown, what: string): number {
     const size = JSON.stringify(value)?.length ?? 0;
     if (size > this.options.maxValueBytes) {
       throw new PayloadTooLargeError(`The ${what} is ${size} bytes, over the limit of ${this.options.maxValueBytes}`);
     }
+    return size;
   }
 }

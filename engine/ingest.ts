@@ -68,9 +68,9 @@ export class Ingest {
     if (this.options.rateLimiter && !this.options.rateLimiter.take(senderOf(envelope.principal))) {
       throw new RateLimitedError();
     }
-    this.#checkSize(envelope.body);
-    if (envelope.kind === "invoke") return this.#invoke(envelope, channel);
-    return this.#publish(envelope, channel);
+    const size = this.#checkSize(envelope.body);
+    if (envelope.kind === "invoke") return this.#invoke(envelope, channel, size);
+    return this.#publish(envelope, channel, size);
   }
 
   async #channel(envelope: Envelope): Promise<ChannelConfig> {
@@ -91,7 +91,7 @@ export class Ingest {
     return channel;
   }
 
-  #invoke(envelope: Envelope, channel: ChannelConfig): Promise<IngestResult> {
+  #invoke(envelope: Envelope, channel: ChannelConfig, size: number): Promise<IngestResult> {
     const invoke = normaliseInvoke(envelope.body, channel.defaultScript);
     if (!this.options.scripts.has(invoke.method)) throw new NotFoundError(`Unknown script "${invoke.method}"`);
     const device = senderOf(envelope.principal);
@@ -105,14 +105,14 @@ export class Ingest {
     };
     return this.#once(envelope, invoke.id, (sets, checks) =>
       this.options.committer.write({
-        appends: [{ stream, event: { type: TASK_QUEUED, data } }],
+        appends: [{ stream, event: { type: TASK_QUEUED, data }, size: size + 128 }],
         sets,
         checks,
         wake: [stream],
       }));
   }
 
-  #publish(envelope: Envelope, channel: ChannelConfig): Promise<IngestResult> {
+  #publish(envelope: Envelope, channel: ChannelConfig, size: number): Promise<IngestResult> {
     const stream = topicStream(channel.name);
     const data: MessagePublishedData = {
       message: envelope.body,
@@ -122,7 +122,12 @@ export class Ingest {
     return this.#once(envelope, undefined, (sets, checks) =>
       this.options.committer.write({
         checks,
-        appends: [{ stream, event: { type: MESSAGE_PUBLISHED, data }, expireIn: this.options.topicRetentionMs }],
+        appends: [{
+          stream,
+          event: { type: MESSAGE_PUBLISHED, data },
+          expireIn: this.options.topicRetentionMs,
+          size: size + 64,
+        }],
         sets,
         wake: channel.subscribers.length > 0 ? [stream] : [],
       }));
@@ -188,10 +193,12 @@ export class Ingest {
     return outer ?? inner;
   }
 
-  #checkSize(body: unknown): void {
-    const size = typeof body === "string" ? body.length : JSON.stringify(body)?.length ?? 0;
+  /** The body's JSON size (measured once; the committer reuses it); over the limit, a 413. */
+  #checkSize(body: unknown): number {
+    const size = typeof body === "string" ? body.length + 2 : JSON.stringify(body)?.length ?? 0;
     if (size > this.options.maxBodyBytes) {
       throw new PayloadTooLargeError(`Message is ${size} bytes, over the limit of ${this.options.maxBodyBytes}`);
     }
+    return size;
   }
 }

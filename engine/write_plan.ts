@@ -17,9 +17,10 @@ export class WritePlan {
     event: NewEvent,
     landed?: (position: Position, at: number) => void,
     expireIn?: number,
+    size?: number,
   ): void {
     const index = this.appends.length;
-    this.appends.push(expireIn === undefined ? { stream, event } : { stream, event, expireIn });
+    this.appends.push({ stream, event, expireIn, size });
     if (landed) this.#landed.push((positions, at) => landed(positions[index]!, at));
   }
 

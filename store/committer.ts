@@ -44,6 +44,8 @@ export interface AppendOp {
   readonly stream: string;
   readonly event: NewEvent;
   readonly expireIn?: number;
+  /** The event data's JSON size when the caller already knows it (saves measuring it again). */
+  readonly size?: number;
 }
 
 /** One caller's writes: they land together, in one commit, or not at all. */
@@ -432,22 +434,30 @@ export class Committer {
 function costOf(req: WriteRequest): Cost {
   let bytes = 0, keyBytes = 0, mutations = 0;
   const writeKeys: string[] = [];
-  for (const { stream, event } of req.appends ?? []) {
+  for (const { stream, event, size } of req.appends ?? []) {
     keyBytes += stream.length + 16;
-    bytes += stream.length + 16 + jsonSize(event.data) + event.type.length + 24;
+    bytes += stream.length + 16 + (size ?? jsonSize(event.data)) + event.type.length + 24;
     mutations++;
   }
+  const checked = (req.checks?.length ?? 0) > 0;
   for (const s of req.sets ?? []) {
-    writeKeys.push(keyId(s.key));
-    const k = jsonSize(s.key);
+    if (checked || s.key[0] === "doc") writeKeys.push(keyId(s.key));
+    const k = keySize(s.key);
     keyBytes += k;
     bytes += k + ("derive" in s ? 256 : jsonSize(s.value));
     mutations++;
   }
-  for (const k of req.deletes ?? []) keyBytes += jsonSize(k), mutations++, writeKeys.push(keyId(k));
+  for (const k of req.deletes ?? []) keyBytes += keySize(k), mutations++, writeKeys.push(keyId(k));
   const streams = [...new Set((req.appends ?? []).map((a) => a.stream))];
   const checkKeys = (req.checks ?? []).map((c) => keyId(c.key));
   return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, checkKeys, writeKeys };
+}
+
+/** A key's size, roughly as KV counts it (no JSON needed). */
+function keySize(key: Deno.KvKey): number {
+  let n = 2;
+  for (const part of key) n += typeof part === "string" ? part.length + 2 : 9;
+  return n;
 }
 
 function jsonSize(v: unknown): number {

@@ -11,6 +11,11 @@ export class SluiceProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The process id while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** Starts Sluice and waits until /healthz answers. */
   async start(timeoutMs = 30_000): Promise<void> {
     const root = new URL("../../", import.meta.url).pathname;

@@ -1,0 +1,96 @@
+/**
+ * `deno task bench`: starts Sluice (KV on disk, RATE_LIMIT=off, a local fake weather API) once per
+ * scenario and measures it. Prints a table and writes `bench/results.json`.
+ *
+ *   deno task bench            # the full suite (a few minutes)
+ *   deno task bench --quick    # shorter runs
+ *   deno task bench --only http,mqtt
+ *
+ * Load generators (wrk, the simulators) run on the same 2 cores: their CPU share is reported.
+ */
+import { parseArgs } from "node:util";
+import type { ScenarioResult } from "./result.ts";
+import { activation } from "./scenarios/activation.ts";
+import { endToEnd } from "./scenarios/end_to_end.ts";
+import { fanout } from "./scenarios/fanout.ts";
+import { httpIngest } from "./scenarios/http_ingest.ts";
+import { kvCeiling } from "./scenarios/kv_ceiling.ts";
+import { memory } from "./scenarios/memory.ts";
+import { mqttIngest } from "./scenarios/mqtt_ingest.ts";
+import { fakeWeather } from "./sluice.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+});
+const quick = values.quick!;
+const only = values.only?.split(",");
+const wanted = (name: string) => !only || only.includes(name);
+const weather = fakeWeather();
+const results: ScenarioResult[] = [];
+const log = (r: ScenarioResult) => (results.push(r), console.error(`  ${r.scenario}: ${summary(r)}`));
+
+try {
+  const ceiling = await kvCeiling(quick ? 2 : 4);
+  log(ceiling);
+  if (wanted("http")) log(await httpIngest(weather.url, quick ? 5 : 15, ceiling.setsPerSec));
+  if (wanted("mqtt")) log(await mqttIngest(weather.url, quick ? 5 : 15, ceiling.setsPerSec));
+  if (wanted("e2e")) { for (const r of await endToEnd(weather.url, quick ? 10_000 : 40_000, quick ? 5 : 15)) log(r); }
+  if (wanted("fanout")) log(await fanout(weather.url, quick ? 300 : 1000));
+  if (wanted("activation")) { for (const r of await activation()) log(r); }
+  if (wanted("memory")) log(await memory(weather.url, quick ? 2000 : 10_000));
+} finally {
+  await weather.close();
+}
+
+const machine = {
+  date: new Date().toISOString(),
+  deno: Deno.version.deno,
+  cpus: navigator.hardwareConcurrency,
+  os: `${Deno.build.os} ${Deno.build.arch}`,
+  quick,
+};
+await Deno.writeTextFile(
+  new URL("./results.json", import.meta.url),
+  JSON.stringify({ machine, results }, null, 2) + "\n",
+);
+console.log(table(results));
+console.log(`\n${machine.cpus} CPUs, Deno ${machine.deno}, ${machine.date}. Written to bench/results.json.`);
+
+function summary(r: ScenarioResult): string {
+  return [
+    r.rate !== undefined ? `${r.rate.toLocaleString("en")} ${r.unit}` : "",
+    r.ackLatency ? `ack p99 ${r.ackLatency.p99} ms` : "",
+    r.stateLatency ? `state p99 ${r.stateLatency.p99} ms` : "",
+    r.rssMiB !== undefined ? `RSS ${r.rssMiB} MiB` : "",
+    r.notes ?? "",
+  ].filter(Boolean).join(", ");
+}
+
+function table(rows: ScenarioResult[]): string {
+  const lat = (l?: { p50: number; p95: number; p99: number }) => l ? `${l.p50} / ${l.p95} / ${l.p99}` : "";
+  const head = [
+    "scenario",
+    "rate",
+    "send→ack p50/p95/p99 ms",
+    "send→state (or delivery) ms",
+    "RSS MiB",
+    "CPU Sluice / load %",
+    "× KV",
+    "target",
+    "met",
+  ];
+  const body = rows.map((r) => [
+    r.scenario,
+    r.rate !== undefined ? `${r.rate.toLocaleString("en")} ${r.unit}` : "",
+    lat(r.ackLatency),
+    lat(r.stateLatency ?? r.deliveryLatency),
+    r.rssMiB !== undefined ? String(r.rssMiB) : "",
+    r.sluiceCpu !== undefined ? `${r.sluiceCpu} / ${r.loadCpu ?? "?"}` : "",
+    r.ratioToKv !== undefined ? String(r.ratioToKv) : "",
+    r.target ?? "",
+    r.met === undefined ? "" : r.met ? "yes" : "no",
+  ]);
+  const lines = [head, head.map(() => "---"), ...body].map((cols) => `| ${cols.join(" | ")} |`);
+  return lines.join("\n");
+}

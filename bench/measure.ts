@@ -1,0 +1,44 @@
+/** Measuring helpers for the benchmarks: CPU and memory of a process, percentiles. */
+
+/** CPU seconds (user + system) a process used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident memory of a process, MiB. */
+export function rssMiB(pid: number): number {
+  try {
+    const line = Deno.readTextFileSync(`/proc/${pid}/status`).split("\n").find((l) => l.startsWith("VmRSS:"));
+    return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 1024);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU share (% of one core) of a process while `fn` runs. */
+export async function withCpu<T>(pids: () => number[], fn: () => Promise<T>): Promise<{ value: T; cpu: number[] }> {
+  const before = pids().map(cpuSeconds);
+  const t0 = performance.now();
+  const value = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = pids().map((p, i) => Math.round(((cpuSeconds(p) - before[i]!) / seconds) * 100));
+  return { value, cpu };
+}
+
+/** p50/p95/p99 of a list of numbers (ms), rounded to 0.1. */
+export function percentiles(values: number[]): { p50: number; p95: number; p99: number } {
+  const v = [...values].sort((a, b) => a - b);
+  const at = (p: number) => Math.round((v[Math.min(v.length - 1, Math.floor(v.length * p))] ?? 0) * 10) / 10;
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+/** The bench process's own CPU seconds (the simulators run in it). */
+export function selfCpuSeconds(): number {
+  return cpuSeconds(Deno.pid);
+}

@@ -1,0 +1,84 @@
+import { mqttTransport } from "../../simulators/mqtt.ts";
+import { runSim } from "../../simulators/runner.ts";
+import { PUMP_STREAM_PREFIX } from "../../core/streams.ts";
+import { cpuSeconds, percentiles, rssMiB, selfCpuSeconds } from "../measure.ts";
+import type { ScenarioResult } from "../result.ts";
+import { ADMIN, benchSluice, untilProcessed } from "../sluice.ts";
+
+const PUMPS = 1000;
+
+/**
+ * Ordered end-to-end processing with the sample processor over 1,000 pumps: first as fast as it
+ * goes (sent until processed), then at half that rate for the latency from send to pump state
+ * updated (the reading's `time` is its send time; the pump event's commit time ends it).
+ */
+export async function endToEnd(weatherUrl: string, total: number, latencySeconds: number): Promise<ScenarioResult[]> {
+  const b = await benchSluice(weatherUrl);
+  try {
+    const pid = b.sluice.pid!;
+    const url = `mqtt://127.0.0.1:${b.mqttPort}`;
+    const base = {
+      devices: PUMPS,
+      url,
+      adminUrl: b.sluice.url,
+      adminToken: ADMIN,
+      prefix: "e2e",
+      seed: 2,
+      inflight: 4,
+    };
+    // Warm up: every pump gets its first reading (devices created, actors loaded, weather cached).
+    await runSim({ ...base, rate: 5000, duration: PUMPS / 5000 }, mqttTransport(url));
+    await untilProcessed(b.sluice.url, "e2e", PUMPS, 1, 120_000);
+
+    const per = Math.max(1, Math.round(total / PUMPS));
+    const cpu0 = cpuSeconds(pid), self0 = selfCpuSeconds(), t0 = performance.now();
+    await runSim({ ...base, rate: 100_000, duration: (per * PUMPS) / 100_000 }, mqttTransport(url));
+    await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 300_000);
+    const wall = (performance.now() - t0) / 1000;
+    const rate = Math.round((per * PUMPS) / wall);
+    const throughput: ScenarioResult = {
+      scenario: "Ordered end-to-end, sample processor, 1,000 pumps (MQTT in)",
+      rate,
+      unit: "msgs/s",
+      rssMiB: rssMiB(pid),
+      sluiceCpu: Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100),
+      loadCpu: Math.round(((selfCpuSeconds() - self0) / wall) * 100),
+      target: "≥ 10,000 msgs/s",
+      met: rate >= 10_000,
+      notes: `${per * PUMPS} readings from send of the first to the last one's pump state`,
+    };
+
+    const half = Math.max(100, Math.round(rate / 2));
+    const since = Date.now();
+    const cpu1 = cpuSeconds(pid), self1 = selfCpuSeconds(), t1 = performance.now();
+    const sent = await runSim({ ...base, rate: half, duration: latencySeconds }, mqttTransport(url));
+    const wall1 = (performance.now() - t1) / 1000;
+    await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per + Math.floor(sent.acked / PUMPS), 120_000);
+    const sluiceCpu = Math.round(((cpuSeconds(pid) - cpu1) / wall1) * 100);
+    const loadCpu = Math.round(((selfCpuSeconds() - self1) / wall1) * 100);
+    await b.sluice.stop();
+    const kv = await Deno.openKv(`${b.dir}/sluice.kv`);
+    const latencies: number[] = [];
+    for await (const e of kv.list<{ data: { reading: { time: string } }; at: number }>({ prefix: ["ev"] })) {
+      if (!(e.key[1] as string).startsWith(PUMP_STREAM_PREFIX)) continue;
+      const sentAt = Date.parse(e.value.data.reading.time);
+      if (sentAt >= since) latencies.push(e.value.at - sentAt);
+    }
+    kv.close();
+    const stateLatency = percentiles(latencies);
+    return [throughput, {
+      scenario: `Send → pump state updated at half load (${half} msgs/s)`,
+      rate: Math.round(latencies.length / wall1),
+      unit: "msgs/s",
+      stateLatency,
+      ackLatency: sent.latency,
+      sluiceCpu,
+      loadCpu,
+      target: "p99 < 50 ms",
+      met: stateLatency.p99 < 50,
+      notes: `${latencies.length} readings`,
+    }];
+  } finally {
+    await b.close();
+  }
+}

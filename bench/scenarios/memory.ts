@@ -1,0 +1,50 @@
+import { rssMiB } from "../measure.ts";
+import type { ScenarioResult } from "../result.ts";
+import { ADMIN, benchSluice, createDevices } from "../sluice.ts";
+
+/** 10,000 pumps, each with a reading in the last minute, resident: Sluice's memory. */
+export async function memory(weatherUrl: string, pumps: number): Promise<ScenarioResult> {
+  const b = await benchSluice(weatherUrl, { MQTT_PORT: "off" });
+  try {
+    const url = b.sluice.url;
+    const before = rssMiB(b.sluice.pid!);
+    const tokens = await createDevices(url, "mem", pumps);
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < pumps) {
+        const i = next++;
+        const lat = (-60 + (i % 120)).toFixed(2), lon = (-170 + (i % 340)).toFixed(2);
+        const res = await fetch(`${url}/channels/blog_queuing/invoke`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${tokens[i]}` },
+          body: JSON.stringify({
+            method: "blog/queues/processor",
+            params: { data: `21.5,1.25,${lat}:${lon},${new Date().toISOString()}` },
+          }),
+        });
+        await res.body?.cancel();
+      }
+    }));
+    const deadline = Date.now() + 180_000;
+    let live = 0;
+    for (;;) {
+      const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+      const stored = Number(/^sluice_pumps (\d+)/m.exec(text)?.[1] ?? 0);
+      live = Number(/^sluice_pumps_live (\d+)/m.exec(text)?.[1] ?? 0);
+      const queued = Number(/^sluice_queue_depth\{channel="blog_queuing"\} (\d+)/m.exec(text)?.[1] ?? 1);
+      if (stored >= pumps && queued === 0) break;
+      if (Date.now() > deadline) throw new Error(`only ${stored} pumps after 3 minutes`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const rss = rssMiB(b.sluice.pid!);
+    return {
+      scenario: `${pumps.toLocaleString("en")} active pumps, resident`,
+      rssMiB: rss,
+      target: "< 200 MB",
+      met: rss < 200,
+      notes: `RSS ${before} MiB at start; ${live} pump actors in memory`,
+    };
+  } finally {
+    await b.close();
+  }
+}
