@@ -10,8 +10,8 @@ export interface Wake {
  * the ingesting instance drains it itself.
  */
 export interface Waker {
-  /** Adds wake-ups to a commit, so the work and its wake-up land together. */
-  attach(op: Deno.AtomicOperation, wakes: readonly Wake[]): void;
+  /** Adds wake-ups to a commit, so the work and its wake-up land together; true if it added a mutation. */
+  attach(op: Deno.AtomicOperation, wakes: readonly Wake[]): boolean;
   /** Told once the commit that carried these wake-ups has landed. */
   committed(wakes: readonly Wake[]): void;
   /** Wakes a stream after a delay (retry backoff); survives a restart where it can. */

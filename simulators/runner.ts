@@ -72,6 +72,8 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   const total = Math.round(options.rate * options.duration);
   const perDevice = (i: number) => Math.floor(total / senders.length) + (i < total % senders.length ? 1 : 0);
   const start = performance.now();
+  // Message ids are unique per run: a second run must not be taken for resends of the first.
+  const run = Date.now().toString(36);
   let lastProgress = start;
   try {
     for (;;) {
@@ -86,7 +88,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
           inflight[i]!++;
           counts.sent++;
           const t0 = performance.now();
-          senders[i]!({ id: `${fleet.pumps[i]!.id}-${n}`, reading: fleet.next(i, Date.now()) }).then(
+          senders[i]!({ id: `${fleet.pumps[i]!.id}-${run}-${n}`, reading: fleet.next(i, Date.now()) }).then(
             () => (counts.acked++, latencies.push(performance.now() - t0)),
             () => counts.errors++,
           ).finally(() => inflight[i]!--);

@@ -310,7 +310,7 @@ export class Committer {
     }
     if (this.#mode === "single") op.check({ key: keys.writer(), versionstamp: this.#epoch! });
     const woken = [...wake].map((stream) => ({ stream, seq: next.get(stream) }));
-    if (woken.length > 0 && this.#waker) this.#waker.attach(op, woken), mutations++;
+    if (woken.length > 0 && this.#waker?.attach(op, woken)) mutations++;
 
     let res: Deno.KvCommitResult | Deno.KvCommitError;
     try {

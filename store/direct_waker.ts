@@ -9,7 +9,9 @@ export class DirectWaker implements Waker {
   #handler: ((wakes: readonly Wake[]) => void) | null = null;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
 
-  attach(_op: Deno.AtomicOperation, _wakes: readonly Wake[]): void {}
+  attach(_op: Deno.AtomicOperation, _wakes: readonly Wake[]): boolean {
+    return false;
+  }
 
   committed(wakes: readonly Wake[]): void {
     this.#handler?.(wakes);
