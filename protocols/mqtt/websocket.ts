@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { errorResponse } from "../http/errors.ts";
+import { remoteAddress } from "../http/route.ts";
 import { ValidationError } from "../../core/errors.ts";
 import { type ByteDuplex, duplexOfWebSocket } from "./byte_duplex.ts";
 
@@ -19,7 +20,7 @@ export function mountMqttWebSocket(
     const offered = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const protocol = offered.find((p) => SUBPROTOCOLS.includes(p));
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
-    const conn = duplexOfWebSocket(socket, maxPacketBytes);
+    const conn = duplexOfWebSocket(socket, maxPacketBytes, remoteAddress(c));
     socket.addEventListener("open", () => serve(conn), { once: true });
     return response;
   });

@@ -25,6 +25,7 @@ export function mqttProtocol(port = freePort()): Protocol {
         const known = clients.get(device);
         if (known?.connected) return known;
         if (known) drop(device);
+        // No retries inside mqtt.js: a connection closed before its CONNACK (a kill) fails at once.
         const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
           username: device,
           password: token,
@@ -32,7 +33,7 @@ export function mqttProtocol(port = freePort()): Protocol {
           clean: true,
           reconnectPeriod: 0,
           connectTimeout: 5000,
-        }).catch((err) => {
+        }, false).catch((err) => {
           throw new Error(`MQTT connect: ${err instanceof Error ? err.message : err}`);
         });
         client.on("error", () => {}); // the publish below sees the loss through "close"
