@@ -30,6 +30,9 @@ export interface SocketPort {
 /** Close code and reason for a client that reads too slowly. */
 export const SLOW_CONSUMER = { code: 1008, reason: "Client too slow: its send buffer is full" } as const;
 
+/** Close code and reason for a session whose device was revoked. */
+export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
+
 /**
  * One WebSocket connection speaking the scriptr-style JSON protocol: Authenticate, Subscribe,
  * Unsubscribe, Publish, and any other method invokes a script (queued with `params.channel`,
@@ -46,8 +49,19 @@ export class WsSession {
     private readonly maxBufferBytes: number,
   ) {}
 
-  /** Handles one text frame; always answers (unless the socket closed meanwhile). */
+  /** The device the session speaks for now, or null (admin, anonymous). */
+  get device(): string | null {
+    return this.principal.kind === "device" ? this.principal.id : null;
+  }
+
+  /** True once the session ended (socket closed, device revoked): frames are no longer handled. */
+  get disposed(): boolean {
+    return this.#closed;
+  }
+
+  /** Handles one text frame; always answers (unless the session ended meanwhile). */
   async handle(text: string): Promise<void> {
+    if (this.#closed) return;
     let id: unknown = null;
     try {
       let raw: unknown;
