@@ -1,6 +1,7 @@
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter } from "../adapter.ts";
-import { authenticate } from "../http/route.ts";
+import { principalOf } from "../http/auth.ts";
+import { authenticate, remoteAddress, throttled } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
 import { REVOKED, WsSession } from "./session.ts";
 
@@ -43,6 +44,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
           }
           const principal = await authenticate(c, deps, true);
+          const address = remoteAddress(c);
           const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
           const session = new WsSession(
             sluice,
@@ -53,6 +55,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             },
             principal,
             maxBuffer,
+            (token) => throttled(deps.throttle, address, () => principalOf(token, sluice.admin, sluice.devices)),
           );
           opening.add(session);
           socket.onopen = () => {

@@ -47,6 +47,9 @@ export class WsSession {
     private readonly socket: SocketPort,
     private principal: Principal,
     private readonly maxBufferBytes: number,
+    /** Checks an `Authenticate` frame's token (the adapter puts it under the brute-force throttle). */
+    private readonly authenticate: (token: string) => Promise<Principal> = (token) =>
+      principalOf(token, sluice.admin, sluice.devices),
   ) {}
 
   /** The device the session speaks for now, or null (admin, anonymous). */
@@ -95,7 +98,7 @@ export class WsSession {
     switch (frame.method) {
       case "Authenticate": {
         const { token } = parse(AuthenticateParams, frame.params);
-        const principal = await principalOf(token, this.sluice.admin, this.sluice.devices);
+        const principal = await this.authenticate(token);
         this.principal = principal;
         return { authenticated: principal.kind, ...(principal.kind === "device" ? { device: principal.id } : {}) };
       }
