@@ -17,10 +17,12 @@ export function mountMqttWebSocket(
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return errorResponse(new ValidationError("/mqtt takes MQTT over WebSocket: connect with ws:// or wss://"));
     }
+    // Read before the upgrade: the request's connection info is gone after it.
+    const address = remoteAddress(c);
     const offered = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const protocol = offered.find((p) => SUBPROTOCOLS.includes(p));
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
-    const conn = duplexOfWebSocket(socket, maxPacketBytes, remoteAddress(c));
+    const conn = duplexOfWebSocket(socket, maxPacketBytes, address);
     socket.addEventListener("open", () => serve(conn), { once: true });
     return response;
   });

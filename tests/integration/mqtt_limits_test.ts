@@ -6,7 +6,7 @@ import { EmbeddedBroker, type EmbeddedBrokerOptions } from "../../protocols/mqtt
 import { PublishHandler } from "../../protocols/mqtt/publish_handler.ts";
 import { connect } from "../helpers/mqtt.ts";
 import { CONNACK, connectPacket, RawMqtt } from "../helpers/mqtt_raw.ts";
-import { integration, startTestSluice, type TestSluice } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, type TestSluice } from "../helpers/sluice.ts";
 
 /** The embedded broker with some options of a test's own, on its own TCP port. */
 async function brokerOf(s: TestSluice, options: Partial<EmbeddedBrokerOptions> & { throttle?: AuthThrottle }) {
@@ -115,3 +115,23 @@ integration(
     }
   },
 );
+
+integration("failed CONNECTs over MQTT-over-WebSocket count against the HTTP peer's address", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  try {
+    await s.device("ws-guess");
+    const url = `${s.url.replace("http", "ws")}/mqtt`;
+    for (let i = 0; i < 10; i++) assert.equal((await connack(url, "ws-guess", `sl_guess${i}`)).code, 4);
+    const eleventh = await connack(url, "ws-guess", "sl_guess10");
+    assert.equal(eleventh.code, 4);
+    assert.ok(eleventh.ms >= 95, `the 11th failure took ${eleventh.ms.toFixed(0)} ms`);
+    // Counted against the peer's address, which HTTP shares: the next wrong HTTP token waits too.
+    const started = performance.now();
+    const res = await post(`${s.url}/channels/blog_queuing/invoke`, "sl_guess", { method: "test/echo" });
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+    assert.ok(performance.now() - started >= 195, "the 12th failure, over HTTP, waited for the doubled delay");
+  } finally {
+    await s.close();
+  }
+});
