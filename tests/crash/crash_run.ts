@@ -134,7 +134,9 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
     );
     devices.forEach((d, i) => {
       const name = options.protocols[i % options.protocols.length]!.name;
-      pendingAtKills[name] = (pendingAtKills[name] ?? 0) + (ackedOf.get(d) ?? 0) - (readings.get(d) ?? 0);
+      // A reading can land before its sender saw the ack (AMQP confirms): never count below zero.
+      const pending = Math.max(0, (ackedOf.get(d) ?? 0) - (readings.get(d) ?? 0));
+      pendingAtKills[name] = (pendingAtKills[name] ?? 0) + pending;
     });
   };
   const killing = (async () => {

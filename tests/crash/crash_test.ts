@@ -13,7 +13,7 @@ integration(
       devices,
       perDevice,
       minKills: 5,
-      killAfterMs: [400, 1000],
+      killAfterMs: [100, 1000],
       protocols: [httpProtocol, mqttProtocol(), amqpProtocol({ spacingMs: 40 })],
       timeoutMs: 60_000,
       log: () => {},
