@@ -25,7 +25,7 @@ integration(
       const sender = await validSender(port, context, VALID);
       await sender.send();
       await waitFor(async () => (await s.admin("/pumps/victim")).status === 200);
-      const rssBefore = Deno.memoryUsage().rss;
+      const rssBefore = Deno.memoryUsage().rss, heapBefore = Deno.memoryUsage().heapUsed;
       const refusedCounts = s.server.sluice.refused.counts;
 
       const target = { port, stats: mqttAdapter(s).stats, refusedCounts, context, sendValid: sender.send };
@@ -70,13 +70,16 @@ integration(
       });
       assert.ok(recorded);
       const growth = (Deno.memoryUsage().rss - rssBefore) / 1024 / 1024;
+      const heapGrowth = (Deno.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
       assert.ok(growth < 100, `memory grew ${growth.toFixed(1)} MiB`);
+      assert.ok(heapGrowth < 50, `the JS heap grew ${heapGrowth.toFixed(1)} MiB`);
       const health = await (await fetch(`${s.url}/healthz`)).json();
       assert.equal(health.status, "ok");
       assert.equal(await amqp.count("iot.ingest"), 0, "every AMQP message was acked");
       console.log(
         `catalogue: ${mqttCases.length} MQTT + ${amqpCases.length} AMQP cases refused, ${valid} valid messages ` +
-          `accepted between them, RSS +${growth.toFixed(1)} MiB`,
+          `accepted between them, RSS ${growth >= 0 ? "+" : ""}${growth.toFixed(1)} MiB, ` +
+          `JS heap ${heapGrowth >= 0 ? "+" : ""}${heapGrowth.toFixed(1)} MiB`,
       );
     } finally {
       await amqp.close();
