@@ -94,15 +94,31 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
  * an address that keeps failing is refused (429) without its token being checked.
  */
 export async function authenticate(c: Context, deps: RouteDeps, allowQueryToken: boolean): Promise<Principal> {
-  const address = remoteAddress(c);
-  if (deps.throttle?.blocked(address)) {
+  return await throttled(
+    deps.throttle,
+    remoteAddress(c),
+    () => principalOf(tokenOf(c.req.raw, allowQueryToken), deps.admin, deps.devices),
+  );
+}
+
+/**
+ * Runs an authentication for a client at `address` under the throttle: refused (429) without
+ * running it while the address is blocked; an `UnauthorizedError` it throws is answered only
+ * after the throttle's delay.
+ */
+export async function throttled<T>(
+  throttle: AuthThrottle | undefined,
+  address: string,
+  check: () => Promise<T>,
+): Promise<T> {
+  if (throttle?.blocked(address)) {
     throw new RateLimitedError("Too many failed authentications from this address; try again in a minute");
   }
   try {
-    return await principalOf(tokenOf(c.req.raw, allowQueryToken), deps.admin, deps.devices);
+    return await check();
   } catch (err) {
-    if (err instanceof UnauthorizedError && deps.throttle) {
-      const delay = deps.throttle.failed(address);
+    if (err instanceof UnauthorizedError && throttle) {
+      const delay = throttle.failed(address);
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     }
     throw err;

@@ -21,7 +21,11 @@ export class ByteDuplex extends Duplex {
   readonly #guard: PacketSizeGuard;
   #wantMore: (() => void) | null = null;
 
-  constructor(sink: ByteSink, maxPacketBytes: number) {
+  /**
+   * @param remoteAddress the client's IP address, for the brute-force slow-down ("unknown" when
+   * the transport does not tell)
+   */
+  constructor(sink: ByteSink, maxPacketBytes: number, readonly remoteAddress = "unknown") {
     super({ allowHalfOpen: false });
     this.#sink = sink;
     this.#guard = new PacketSizeGuard(maxPacketBytes);
@@ -94,20 +98,24 @@ export class ByteDuplex extends Duplex {
 /** A `ByteDuplex` over a TCP or TLS connection. */
 export function duplexOfConn(conn: Deno.Conn, maxPacketBytes: number): ByteDuplex {
   let closed = false;
-  const duplex = new ByteDuplex({
-    write: async (bytes) => {
-      for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+  const duplex = new ByteDuplex(
+    {
+      write: async (bytes) => {
+        for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      },
     },
-    close: () => {
-      if (closed) return;
-      closed = true;
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-    },
-  }, maxPacketBytes);
+    maxPacketBytes,
+    (conn.remoteAddr as Deno.NetAddr).hostname,
+  );
   (async () => {
     const buf = new Uint8Array(64 * 1024);
     try {
@@ -128,21 +136,25 @@ export function duplexOfConn(conn: Deno.Conn, maxPacketBytes: number): ByteDuple
 const WS_HIGH_WATER = 1 << 20;
 
 /** A `ByteDuplex` over a server-side WebSocket carrying MQTT in binary frames. */
-export function duplexOfWebSocket(socket: WebSocket, maxPacketBytes: number): ByteDuplex {
+export function duplexOfWebSocket(socket: WebSocket, maxPacketBytes: number, remoteAddress?: string): ByteDuplex {
   socket.binaryType = "arraybuffer";
-  const duplex = new ByteDuplex({
-    write: async (bytes) => {
-      if (socket.readyState !== WebSocket.OPEN) throw new Error("WebSocket is closed");
-      socket.send(bytes);
-      // A client that stops reading builds up here; aedes' drainTimeout then cuts it off.
-      while (socket.bufferedAmount > WS_HIGH_WATER && socket.readyState === WebSocket.OPEN) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+  const duplex = new ByteDuplex(
+    {
+      write: async (bytes) => {
+        if (socket.readyState !== WebSocket.OPEN) throw new Error("WebSocket is closed");
+        socket.send(bytes);
+        // A client that stops reading builds up here; aedes' drainTimeout then cuts it off.
+        while (socket.bufferedAmount > WS_HIGH_WATER && socket.readyState === WebSocket.OPEN) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      },
+      close: () => {
+        if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
+      },
     },
-    close: () => {
-      if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
-    },
-  }, maxPacketBytes);
+    maxPacketBytes,
+    remoteAddress,
+  );
   socket.onmessage = (e) => {
     if (!(e.data instanceof ArrayBuffer)) {
       duplex.destroy(new Error("MQTT over WebSocket needs binary frames"));

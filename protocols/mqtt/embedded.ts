@@ -18,7 +18,12 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
   const maxPacketBytes = config.MAX_BODY_BYTES + PACKET_OVERHEAD;
   const broker = await EmbeddedBroker.start({
     handler,
-    auth: { admin: sluice.admin, devices: sluice.devices, anonymousConnect: config.MQTT_ANONYMOUS_CONNECT },
+    auth: {
+      admin: sluice.admin,
+      devices: sluice.devices,
+      anonymousConnect: config.MQTT_ANONYMOUS_CONNECT,
+      throttle: sluice.authThrottle,
+    },
     devices: sluice.devices,
     channels: sluice.channels,
     topics: sluice.topics,

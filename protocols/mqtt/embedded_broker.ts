@@ -10,7 +10,13 @@ import type { ByteDuplex } from "./byte_duplex.ts";
 import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
 import { messagesTopic, parseSubscribeTopic } from "./routes.ts";
-import { authenticateConnect, type ConnectAuthOptions, type Session, sessionClientId } from "./session.ts";
+import {
+  authenticateConnect,
+  clientIdProblem,
+  type ConnectAuthOptions,
+  type Session,
+  sessionClientId,
+} from "./session.ts";
 import { settleWithin } from "./settle.ts";
 import { maySubscribe } from "./subscribe_acl.ts";
 import { TopicBridge } from "./topic_bridge.ts";
@@ -22,7 +28,14 @@ export interface EmbeddedBrokerOptions {
   readonly channels: ChannelRegistry;
   readonly topics: TopicHub;
   readonly log: Logger;
+  /** Most open connections (TCP, TLS and WebSocket together, CONNECTed or not); more are closed at once. */
+  readonly maxConnections?: number;
 }
+
+/** Default cap on open MQTT connections, as for WebSocket. */
+export const MAX_MQTT_CONNECTIONS = 10_000;
+/** How long a new connection may take to send its CONNECT (slow-loris). */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Where an accepted (or refused) publish goes once handled, so aedes never forwards it: nobody
@@ -49,6 +62,7 @@ export class EmbeddedBroker {
   readonly #stopRevocations: () => void;
   readonly #sweeper: ReturnType<typeof setInterval>;
   #closing = false;
+  #atCap = false;
 
   private constructor(aedes: Aedes, options: EmbeddedBrokerOptions) {
     this.#aedes = aedes;
@@ -78,7 +92,12 @@ export class EmbeddedBroker {
     const aedes = await Aedes.createBroker({
       // One stalled subscriber must not hold up delivery to the others.
       drainTimeout: 10_000,
-      connectTimeout: 10_000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      preConnect: (_client, packet, done) => {
+        // An error (not just `false`) makes aedes close the connection; `false` alone would leave it open.
+        const problem = clientIdProblem(packet.clientId ?? "");
+        done(problem === null ? null : new Error(problem), problem === null);
+      },
       authenticate: (client, username, password, done) => self!.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => self!.#authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => self!.#authorizeSubscribe(client, sub, done),
@@ -94,6 +113,14 @@ export class EmbeddedBroker {
       conn.destroy();
       return;
     }
+    const max = this.#options.maxConnections ?? MAX_MQTT_CONNECTIONS;
+    if (this.#connections.size >= max) {
+      if (!this.#atCap) this.#options.log.warn(`MQTT: ${max} connections open, closing new ones until some end`);
+      this.#atCap = true;
+      conn.destroy();
+      return;
+    }
+    this.#atCap = false;
     this.#connections.add(conn);
     conn.once("close", () => this.#connections.delete(conn));
     this.#aedes.handle(conn);
@@ -125,7 +152,8 @@ export class EmbeddedBroker {
     password: Uint8Array | undefined,
     done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
   ): void {
-    authenticateConnect(this.#options.auth, username, password).then((answer) => {
+    const address = (client.conn as unknown as { remoteAddress?: string }).remoteAddress;
+    authenticateConnect(this.#options.auth, username, password, address).then((answer) => {
       if (!answer.ok) {
         return done(Object.assign(new Error("Connection refused"), { returnCode: answer.returnCode }), false);
       }

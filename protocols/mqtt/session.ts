@@ -1,3 +1,4 @@
+import type { AuthThrottle } from "../../core/auth_throttle.ts";
 import type { Principal } from "../../core/envelope.ts";
 import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
@@ -24,13 +25,32 @@ export interface ConnectAuthOptions {
   readonly devices: DeviceDirectory;
   /** `MQTT_ANONYMOUS_CONNECT`: a CONNECT without credentials opens an anonymous session. */
   readonly anonymousConnect: boolean;
+  /** Slows down and then refuses addresses that keep sending wrong credentials. */
+  readonly throttle?: AuthThrottle;
 }
 
 /**
  * Checks a CONNECT's credentials: username = device id and password = that device's token; the
  * admin token as password opens an admin session; no credentials only with anonymous connect.
+ * Wrong credentials from one address are answered ever more slowly (the throttle's delay), and an
+ * address past the throttle's limit is refused (not authorized) without its credentials checked.
  */
 export async function authenticateConnect(
+  options: ConnectAuthOptions,
+  username: string | undefined,
+  password: Uint8Array | undefined,
+  address = "unknown",
+): Promise<ConnectAnswer> {
+  if (options.throttle?.blocked(address)) return { ok: false, returnCode: NOT_AUTHORIZED };
+  const answer = await checkCredentials(options, username, password);
+  if (!answer.ok && answer.returnCode === BAD_USERNAME_OR_PASSWORD && options.throttle) {
+    const delay = options.throttle.failed(address);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  }
+  return answer;
+}
+
+async function checkCredentials(
   options: ConnectAuthOptions,
   username: string | undefined,
   password: Uint8Array | undefined,
@@ -46,6 +66,17 @@ export async function authenticateConnect(
   const device = await options.devices.authenticate(secret);
   if (device === null || device !== username) return { ok: false, returnCode: BAD_USERNAME_OR_PASSWORD };
   return { ok: true, session: { principal: { kind: "device", id: device }, revoked: false } };
+}
+
+/**
+ * Why a CONNECT's client id cannot be taken, or null. The packet parser decodes strings leniently
+ * (ill-formed UTF-8 arrives as U+FFFD), and MQTT 3.1.1 says a server that receives ill-formed
+ * UTF-8 or U+0000 in a string must close the connection [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+ */
+export function clientIdProblem(clientId: string): string | null {
+  if (clientId.includes("\uFFFD")) return "Client id is not well-formed UTF-8";
+  if (clientId.includes("\u0000")) return "Client id contains U+0000";
+  return null;
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { systemClock } from "../../core/clock.ts";
 import { DeviceDirectory } from "../../store/device_directory.ts";
-import { authenticateConnect, type ConnectAuthOptions, sessionClientId } from "./session.ts";
+import { AuthThrottle } from "../../core/auth_throttle.ts";
+import { authenticateConnect, clientIdProblem, type ConnectAuthOptions, sessionClientId } from "./session.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -42,4 +43,37 @@ Deno.test("broker client ids are namespaced by who connected", () => {
   const anonymous = { principal: { kind: "anonymous" }, revoked: false } as const;
   assert.equal(sessionClientId(device, "gw"), "d:pump-1:gw");
   assert.notEqual(sessionClientId(anonymous, "gw"), sessionClientId(device, "gw"));
+});
+
+Deno.test("wrong CONNECT credentials count against the address; past the limit even the right ones are refused", async () => {
+  await withDirectory(async (options, token) => {
+    const throttle = new AuthThrottle(systemClock, { freeFailures: 5, blockAfter: 2, windowMs: 60_000, maxDelayMs: 0 });
+    const throttled = { ...options, throttle };
+    assert.deepEqual(await authenticateConnect(throttled, "pump-1", bytes("sl_a"), "10.0.0.1"), {
+      ok: false,
+      returnCode: 4,
+    });
+    assert.deepEqual(await authenticateConnect(throttled, undefined, undefined, "10.0.0.1"), {
+      ok: false,
+      returnCode: 5,
+    });
+    assert.equal(throttle.blocked("10.0.0.1"), false, "no credentials is not a guess");
+    assert.deepEqual(await authenticateConnect(throttled, "pump-1", bytes("sl_b"), "10.0.0.1"), {
+      ok: false,
+      returnCode: 4,
+    });
+    assert.deepEqual(await authenticateConnect(throttled, "pump-1", bytes(token), "10.0.0.1"), {
+      ok: false,
+      returnCode: 5,
+    });
+    const elsewhere = await authenticateConnect(throttled, "pump-1", bytes(token), "10.0.0.2");
+    assert.ok(elsewhere.ok, "other addresses are not affected");
+  });
+});
+
+Deno.test("a client id with ill-formed UTF-8 (decoded as U+FFFD) or U+0000 is not taken", () => {
+  assert.equal(clientIdProblem("gateway-7"), null);
+  assert.equal(clientIdProblem("пункт-7"), null);
+  assert.match(clientIdProblem("a\uFFFD(")!, /UTF-8/);
+  assert.match(clientIdProblem("a\u0000b")!, /U\+0000/);
 });

@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { errorResponse } from "../http/errors.ts";
+import { remoteAddress } from "../http/route.ts";
 import { ValidationError } from "../../core/errors.ts";
 import { type ByteDuplex, duplexOfWebSocket } from "./byte_duplex.ts";
 
@@ -16,10 +17,12 @@ export function mountMqttWebSocket(
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return errorResponse(new ValidationError("/mqtt takes MQTT over WebSocket: connect with ws:// or wss://"));
     }
+    // Read before the upgrade: the request's connection info is gone after it.
+    const address = remoteAddress(c);
     const offered = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const protocol = offered.find((p) => SUBPROTOCOLS.includes(p));
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
-    const conn = duplexOfWebSocket(socket, maxPacketBytes);
+    const conn = duplexOfWebSocket(socket, maxPacketBytes, address);
     socket.addEventListener("open", () => serve(conn), { once: true });
     return response;
   });

@@ -25,7 +25,12 @@ const encoder = new TextEncoder();
 export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
-  const open = new Set<() => void>();
+  /** Open streams: how to end each, and the device it serves (null for admin and anonymous readers). */
+  const open = new Map<(why?: string) => void, string | null>();
+  // A revoked device's streams end at once; its EventSource then gets 401 on reconnecting.
+  const stopRevocations = sluice.devices.onRevoke((id) => {
+    for (const [end, device] of open) if (device === id) end("Device revoked");
+  });
   return {
     name: "sse",
     mount(app, deps) {
@@ -49,18 +54,20 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         const from = query.from ?? resumeFrom(c.req.header("last-event-id"));
         let sub: Subscription | null = null;
         let heartbeat: ReturnType<typeof setInterval> | undefined;
-        let stop = () => {};
+        let stop = (_why?: string) => {};
+        const device = principal.kind === "device" ? principal.id : null;
         const body = new ReadableStream<Uint8Array>({
           start: async (controller) => {
-            stop = () => {
+            stop = (why) => {
               clearInterval(heartbeat);
               sub?.close();
               open.delete(stop);
               try {
+                if (why) controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify(why)}\n\n`));
                 controller.close();
               } catch { /* already closed */ }
             };
-            open.add(stop);
+            open.set(stop, device);
             controller.enqueue(encoder.encode(`retry: 2000\n: subscribed to ${params.ch}\n\n`));
             const send = (m: TopicMessage) => {
               if ((controller.desiredSize ?? 0) <= 0) {
@@ -73,6 +80,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
               controller.enqueue(encoder.encode(`id: ${m.seq}\ndata: ${data}\n\n`));
             };
             sub = await sluice.topics.subscribe(params.ch, from, send);
+            if (!open.has(stop)) return sub.close(); // ended (revoked, closed) while subscribing
             heartbeat = setInterval(() => {
               try {
                 controller.enqueue(encoder.encode(": keep-alive\n\n"));
@@ -93,7 +101,8 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
       });
     },
     close() {
-      for (const stop of [...open]) stop();
+      stopRevocations();
+      for (const stop of [...open.keys()]) stop();
       return Promise.resolve();
     },
   };

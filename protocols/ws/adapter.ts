@@ -1,8 +1,9 @@
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter } from "../adapter.ts";
-import { authenticate } from "../http/route.ts";
+import { principalOf } from "../http/auth.ts";
+import { authenticate, remoteAddress, throttled } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
-import { WsSession } from "./session.ts";
+import { REVOKED, WsSession } from "./session.ts";
 
 export interface WsOptions {
   /** A subscriber whose unsent data passes this is cut off. */
@@ -16,7 +17,18 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
   const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
   const maxConnections = options.maxConnections ?? 10_000;
   const maxFrame = sluice.config.MAX_BODY_BYTES + 1024;
-  const sockets = new Set<WebSocket>();
+  const sockets = new Map<WebSocket, WsSession>();
+  /** Sessions upgraded but not open yet: a revocation in between must reach them too. */
+  const opening = new Set<WsSession>();
+  // A revoked device's sessions end at once: nothing more is handled or pushed, and the socket closes.
+  const stopRevocations = sluice.devices.onRevoke((id) => {
+    for (const session of opening) if (session.device === id) session.dispose();
+    for (const [socket, session] of sockets) {
+      if (session.device !== id) continue;
+      session.dispose();
+      socket.close(REVOKED.code, REVOKED.reason);
+    }
+  });
   return {
     name: "ws",
     mount(app, deps) {
@@ -32,6 +44,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
           }
           const principal = await authenticate(c, deps, true);
+          const address = remoteAddress(c);
           const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
           const session = new WsSession(
             sluice,
@@ -42,18 +55,28 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             },
             principal,
             maxBuffer,
+            (token) => throttled(deps.throttle, address, () => principalOf(token, sluice.admin, sluice.devices)),
           );
-          socket.onopen = () => sockets.add(socket);
+          opening.add(session);
+          socket.onopen = () => {
+            opening.delete(session);
+            if (session.disposed) return socket.close(REVOKED.code, REVOKED.reason);
+            sockets.set(socket, session);
+          };
           socket.onmessage = (e) => {
             if (typeof e.data !== "string") return socket.close(1003, "Frames must be JSON text");
             if (e.data.length > maxFrame) return socket.close(1009, `Frame over ${maxFrame} bytes`);
             session.handle(e.data);
           };
           socket.onclose = () => {
+            opening.delete(session);
             sockets.delete(socket);
             session.dispose();
           };
-          socket.onerror = () => session.dispose();
+          socket.onerror = () => {
+            opening.delete(session);
+            session.dispose();
+          };
           return response;
         } catch (err) {
           return errorResponse(err, deps.log);
@@ -61,7 +84,8 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
       });
     },
     close() {
-      for (const s of sockets) s.close(1001, "Sluice is stopping");
+      stopRevocations();
+      for (const s of sockets.keys()) s.close(1001, "Sluice is stopping");
       sockets.clear();
       return Promise.resolve();
     },

@@ -30,6 +30,9 @@ export interface SocketPort {
 /** Close code and reason for a client that reads too slowly. */
 export const SLOW_CONSUMER = { code: 1008, reason: "Client too slow: its send buffer is full" } as const;
 
+/** Close code and reason for a session whose device was revoked. */
+export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
+
 /**
  * One WebSocket connection speaking the scriptr-style JSON protocol: Authenticate, Subscribe,
  * Unsubscribe, Publish, and any other method invokes a script (queued with `params.channel`,
@@ -44,10 +47,24 @@ export class WsSession {
     private readonly socket: SocketPort,
     private principal: Principal,
     private readonly maxBufferBytes: number,
+    /** Checks an `Authenticate` frame's token (the adapter puts it under the brute-force throttle). */
+    private readonly authenticate: (token: string) => Promise<Principal> = (token) =>
+      principalOf(token, sluice.admin, sluice.devices),
   ) {}
 
-  /** Handles one text frame; always answers (unless the socket closed meanwhile). */
+  /** The device the session speaks for now, or null (admin, anonymous). */
+  get device(): string | null {
+    return this.principal.kind === "device" ? this.principal.id : null;
+  }
+
+  /** True once the session ended (socket closed, device revoked): frames are no longer handled. */
+  get disposed(): boolean {
+    return this.#closed;
+  }
+
+  /** Handles one text frame; always answers (unless the session ended meanwhile). */
   async handle(text: string): Promise<void> {
+    if (this.#closed) return;
     let id: unknown = null;
     try {
       let raw: unknown;
@@ -81,7 +98,7 @@ export class WsSession {
     switch (frame.method) {
       case "Authenticate": {
         const { token } = parse(AuthenticateParams, frame.params);
-        const principal = await principalOf(token, this.sluice.admin, this.sluice.devices);
+        const principal = await this.authenticate(token);
         this.principal = principal;
         return { authenticated: principal.kind, ...(principal.kind === "device" ? { device: principal.id } : {}) };
       }

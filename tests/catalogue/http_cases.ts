@@ -30,7 +30,8 @@ const INVOKE = "/channels/blog_queuing/invoke";
 const MESSAGES = "/channels/blog_queuing/messages";
 const big = (n: number) => JSON.stringify({ method: "test/echo", params: "x".repeat(n) });
 
-const badJson = [
+/** Bodies that are not JSON (shared with the MQTT and AMQP catalogues). */
+export const badJson = [
   "{",
   "}",
   "[",
@@ -52,7 +53,8 @@ const badJson = [
   '{"method":"test/echo"}garbage',
   "\u0000",
 ];
-const badInvokeShapes: [string, string][] = [
+/** JSON bodies that are not a valid invoke (shared with the MQTT and AMQP catalogues). */
+export const badInvokeShapes: [string, string][] = [
   ["null", "null"],
   ["a number", "5"],
   ["true", "true"],

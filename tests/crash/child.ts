@@ -16,7 +16,10 @@ export class SluiceProcess {
     return this.#child?.pid;
   }
 
-  /** Starts Sluice and waits until /healthz answers. */
+  /**
+   * Starts Sluice and waits until /healthz says every part is up (`ok`: KV, and the MQTT listener
+   * and AMQP consumer when configured), so a kill never lands before the protocols are serving.
+   */
   async start(timeoutMs = 30_000): Promise<void> {
     const root = new URL("../../", import.meta.url).pathname;
     this.#child = new Deno.Command(Deno.execPath(), {
@@ -32,8 +35,8 @@ export class SluiceProcess {
     while (Date.now() < deadline) {
       try {
         const res = await fetch(`${this.url}/healthz`);
-        await res.body?.cancel();
-        if (res.ok) return;
+        const health = res.ok ? await res.json() : (await res.body?.cancel(), null);
+        if (health?.status === "ok") return;
       } catch { /* not up yet */ }
       await new Promise((r) => setTimeout(r, 50));
     }

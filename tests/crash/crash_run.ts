@@ -1,27 +1,33 @@
 import { pumpStream, taskStream } from "../../core/streams.ts";
 import { trueHead } from "../../store/heads.ts";
 import { keys } from "../../store/keys.ts";
-import { SluiceProcess } from "./child.ts";
-import { freePort } from "./child.ts";
+import { freePort, SluiceProcess } from "./child.ts";
 
-/** How a device sends one message; resolves once Sluice acknowledged it, throws otherwise. */
+/** How a device sends one message; resolves once it is acknowledged, throws otherwise. */
 export type Sender = (device: string, token: string, id: string, csv: string) => Promise<void>;
 
-/** Builds a sender per protocol once the child runs (MQTT, AMQP plug in here). */
+/** A protocol the devices can send by (HTTP, MQTT, AMQP plug in here). */
 export interface Protocol {
   readonly name: string;
   /** Settings the child needs for this protocol. */
   readonly env?: Record<string, string>;
+  /** Runs once before Sluice first starts (e.g. empties a broker's queues). */
+  prepare?(): Promise<void>;
+  /** Builds the protocol's sender once the child runs; it must survive the child's restarts. */
   connect(sluice: SluiceProcess): Promise<{ send: Sender; close(): Promise<void> }>;
 }
 
 export interface CrashOptions {
   readonly devices: number;
   readonly perDevice: number;
+  /** Interruptions at least (more while devices are still sending). */
   readonly minKills: number;
-  /** A kill comes this many ms after the previous start, at random within the range. */
+  /** An interruption comes this many ms after the previous start, at random within the range. */
   readonly killAfterMs: readonly [number, number];
+  /** Device `i` sends by `protocols[i % protocols.length]`. */
   readonly protocols: readonly Protocol[];
+  /** How Sluice is interrupted: kill -9 (the default), or SIGTERM for a graceful stop. */
+  readonly signal?: "SIGKILL" | "SIGTERM";
   readonly timeoutMs: number;
   readonly log: (line: string) => void;
 }
@@ -36,31 +42,32 @@ export interface CrashReport {
   readonly outOfOrder: number;
   readonly tasks: number;
   readonly stuck: number;
+  /** Interruptions (kill -9, or SIGTERM with `signal: "SIGTERM"`). */
   readonly kills: number;
+  /** Sent and acknowledged per protocol, and how many devices used it. */
+  readonly byProtocol: Readonly<Record<string, { devices: number; sent: number; acked: number }>>;
+  /**
+   * Summed over the interruptions: acknowledged messages not yet a pump reading at that moment
+   * (queued in KV, or still in RabbitMQ for AMQP), per protocol. Shows the kills hit work in flight.
+   */
+  readonly pendingAtKills: Readonly<Record<string, number>>;
   /** Exit code of the final graceful stop (SIGTERM). */
   readonly stopCode: number;
+  /** SIGTERM only: each stop's exit code and how long it took. */
+  readonly stops: readonly { readonly code: number; readonly ms: number }[];
   readonly seconds: number;
 }
 
 const ADMIN = "crash-test-admin-token-0123456789";
 
-/** The HTTP sender: POST invoke with an id, resent until 202. */
-export const httpProtocol: Protocol = {
-  name: "http",
-  connect: (sluice) =>
-    Promise.resolve({
-      send: async (_device, token, id, csv) => {
-        const res = await fetch(`${sluice.url}/channels/blog_queuing/invoke`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-          body: JSON.stringify({ method: "blog/queues/processor", params: { data: csv }, id }),
-        });
-        await res.body?.cancel();
-        if (res.status !== 202) throw new Error(`HTTP ${res.status}`);
-      },
-      close: () => Promise.resolve(),
-    }),
-};
+/** One line with the figures, as `deno task test:crash` and the suite print them. */
+export function formatReport(r: CrashReport): string {
+  const per = Object.entries(r.byProtocol).map(([p, f]) => `${p} ${f.devices} devices ${f.acked}/${f.sent}`).join(", ");
+  return `sent ${r.sent}, acked ${r.acked}, processed ${r.processed}, lost ${r.lost}, duplicated ${r.duplicated}, ` +
+    `out of order ${r.outOfOrder}, tasks ${r.tasks}, stuck ${r.stuck}, kills ${r.kills}, stop exit ${r.stopCode}, ` +
+    `${r.seconds} s ` +
+    `(acked/sent: ${per}; pending at the kills: ${JSON.stringify(r.pendingAtKills)})`;
+}
 
 /**
  * Drives devices that resend every message until acknowledged, kills Sluice with SIGKILL at random
@@ -70,6 +77,7 @@ export const httpProtocol: Protocol = {
 export async function runCrashTest(options: CrashOptions): Promise<CrashReport> {
   const started = Date.now();
   const dir = await Deno.makeTempDir({ prefix: "sluice-crash-" });
+  for (const p of options.protocols) await p.prepare?.();
   const env: Record<string, string> = {
     ADMIN_TOKEN: ADMIN,
     KV_PATH: `${dir}/sluice.kv`,
@@ -94,16 +102,21 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
   }
 
   let sent = 0, acked = 0, sending = true;
+  const byProtocol: Record<string, { devices: number; sent: number; acked: number }> = {};
+  for (const p of options.protocols) byProtocol[p.name] = { devices: 0, sent: 0, acked: 0 };
   const connections = await Promise.all(options.protocols.map((p) => p.connect(sluice)));
   const drive = async (device: string, i: number) => {
     const conn = connections[i % connections.length]!;
+    const figures = byProtocol[options.protocols[i % connections.length]!.name]!;
+    figures.devices++;
     for (let n = 0; n < options.perDevice; n++) {
       const csv = `${n},1.5,45.5:-73.6,2026-11-25T10:00:00Z`;
       for (let attempt = 0;; attempt++) {
-        sent++;
+        sent++, figures.sent++;
         try {
           await conn.send(device, tokens.get(device)!, `${device}-${n}`, csv);
-          acked++;
+          acked++, figures.acked++;
+          ackedOf.set(device, n + 1);
           break;
         } catch {
           await new Promise((r) => setTimeout(r, Math.min(500, 20 * (attempt + 1))));
@@ -113,12 +126,38 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
   };
   const driving = Promise.all(devices.map(drive)).finally(() => sending = false);
 
+  const stops: { code: number; ms: number }[] = [];
+  let kills = 0;
+  const pendingAtKills: Record<string, number> = {};
+  const ackedOf = new Map<string, number>();
+  const notePending = async () => {
+    const res = await fetch(`${sluice.url}/pumps?limit=1000`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    if (!res.ok) return void await res.body?.cancel();
+    const readings = new Map<string, number>(
+      (await res.json()).pumps.map((p: { id: string; readings: number }) => [p.id, p.readings]),
+    );
+    devices.forEach((d, i) => {
+      const name = options.protocols[i % options.protocols.length]!.name;
+      // A reading can land before its sender saw the ack (AMQP confirms): never count below zero.
+      const pending = Math.max(0, (ackedOf.get(d) ?? 0) - (readings.get(d) ?? 0));
+      pendingAtKills[name] = (pendingAtKills[name] ?? 0) + pending;
+    });
+  };
   const killing = (async () => {
-    while (sending || sluice.kills < options.minKills) {
+    while (sending || kills < options.minKills) {
       const [lo, hi] = options.killAfterMs;
       await new Promise((r) => setTimeout(r, lo + Math.random() * (hi - lo)));
-      await sluice.kill();
-      options.log(`kill -9 #${sluice.kills} (sent ${sent}, acked ${acked})`);
+      await notePending().catch(() => {});
+      kills++;
+      if (options.signal === "SIGTERM") {
+        const t0 = Date.now();
+        const code = await sluice.stop();
+        stops.push({ code, ms: Date.now() - t0 });
+        options.log(`SIGTERM #${kills}: exit ${code} in ${Date.now() - t0} ms (sent ${sent}, acked ${acked})`);
+      } else {
+        await sluice.kill();
+        options.log(`kill -9 #${kills} (sent ${sent}, acked ${acked})`);
+      }
       await sluice.start();
     }
   })();
@@ -170,8 +209,11 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
     outOfOrder,
     tasks,
     stuck,
-    kills: sluice.kills,
+    kills,
     stopCode,
+    byProtocol,
+    pendingAtKills,
+    stops,
     seconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }

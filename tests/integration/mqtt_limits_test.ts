@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { AuthThrottle } from "../../core/auth_throttle.ts";
+import { silentLogger } from "../../core/log.ts";
+import { duplexOfConn } from "../../protocols/mqtt/byte_duplex.ts";
+import { EmbeddedBroker, type EmbeddedBrokerOptions } from "../../protocols/mqtt/embedded_broker.ts";
+import { PublishHandler } from "../../protocols/mqtt/publish_handler.ts";
+import { connect } from "../helpers/mqtt.ts";
+import { CONNACK, connectPacket, RawMqtt } from "../helpers/mqtt_raw.ts";
+import { integration, post, startTestSluice, type TestSluice } from "../helpers/sluice.ts";
+
+/** The embedded broker with some options of a test's own, on its own TCP port. */
+async function brokerOf(s: TestSluice, options: Partial<EmbeddedBrokerOptions> & { throttle?: AuthThrottle }) {
+  const sluice = s.server.sluice;
+  const broker = await EmbeddedBroker.start({
+    handler: new PublishHandler({
+      ingest: sluice.ingest,
+      devices: sluice.devices,
+      refused: sluice.refused,
+      clock: sluice.clock,
+    }),
+    auth: { admin: sluice.admin, devices: sluice.devices, anonymousConnect: false, throttle: options.throttle },
+    devices: sluice.devices,
+    channels: sluice.channels,
+    topics: sluice.topics,
+    log: silentLogger,
+    ...options,
+  });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) broker.handle(duplexOfConn(conn, 4096));
+  })().catch(() => {});
+  return {
+    url: `mqtt://127.0.0.1:${listener.addr.port}`,
+    port: listener.addr.port,
+    close: async () => {
+      listener.close();
+      await broker.close();
+    },
+  };
+}
+
+/** The CONNACK return code of a CONNECT and how long it took to come. */
+async function connack(url: string, username: string, password: string): Promise<{ code: number; ms: number }> {
+  const started = performance.now();
+  try {
+    const c = await connect(url, { username, password, clientId: `t-${crypto.randomUUID().slice(0, 8)}` });
+    await c.endAsync();
+    return { code: 0, ms: performance.now() - started };
+  } catch (err) {
+    return { code: (err as { code?: number }).code ?? -1, ms: performance.now() - started };
+  }
+}
+
+integration("failed MQTT CONNECTs from one address get ever slower refusals, then are refused outright", async () => {
+  const s = await startTestSluice();
+  const throttle = new AuthThrottle(s.server.sluice.clock, {
+    freeFailures: 2,
+    blockAfter: 5,
+    windowMs: 60_000,
+    maxDelayMs: 400,
+  });
+  const b = await brokerOf(s, { throttle });
+  try {
+    const token = await s.device("guess-1");
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await connack(b.url, "guess-1", `sl_guess${i}`));
+    assert.deepEqual(answers.map((a) => a.code), [4, 4, 4, 4, 4], "wrong credentials: bad username or password");
+    // The first two are free; then 100, 200, 400 ms before the refusal.
+    for (const [i, least] of [[2, 100], [3, 200], [4, 400]] as const) {
+      assert.ok(
+        answers[i]!.ms >= least - 5,
+        `refusal ${i + 1} took ${answers[i]!.ms.toFixed(0)} ms, at least ${least}`,
+      );
+    }
+    assert.equal(throttle.blocked("127.0.0.1"), true);
+    const blocked = await connack(b.url, "guess-1", token);
+    assert.equal(blocked.code, 5, "past the limit even the right token is refused (not authorized), unchecked");
+  } finally {
+    await b.close();
+    await s.close();
+  }
+});
+
+integration(
+  "the embedded broker closes connections over its cap at once and takes new ones when some end",
+  async () => {
+    const s = await startTestSluice();
+    const b = await brokerOf(s, { maxConnections: 3 });
+    try {
+      const token = await s.device("cap-1");
+      const held = await Promise.all([1, 2, 3].map(() => RawMqtt.open(b.port)));
+      // Let the broker see all three before the fourth comes.
+      for (const c of held) {
+        await c.send(connectPacket({ username: "cap-1", password: token }));
+        assert.ok(await c.expect(CONNACK), "the first three are served");
+      }
+      const over = await RawMqtt.open(b.port);
+      assert.ok(await over.closedWithin(5000), "the fourth is closed at once");
+      assert.equal(over.packets.length, 0, "without a CONNACK");
+      held[0]!.close();
+      // Once the broker has seen that close, a new connection is served again.
+      let served = false;
+      for (let i = 0; i < 200 && !served; i++) {
+        const c = await RawMqtt.open(b.port);
+        await c.send(connectPacket({ username: "cap-1", password: token }));
+        served = (await c.expect(CONNACK, 5000))?.body[1] === 0;
+        c.close();
+        if (!served) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(served, "a new connection is taken after one ended");
+      for (const c of held) c.close();
+    } finally {
+      await b.close();
+      await s.close();
+    }
+  },
+);
+
+integration("failed CONNECTs over MQTT-over-WebSocket count against the HTTP peer's address", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  try {
+    await s.device("ws-guess");
+    const url = `${s.url.replace("http", "ws")}/mqtt`;
+    for (let i = 0; i < 10; i++) assert.equal((await connack(url, "ws-guess", `sl_guess${i}`)).code, 4);
+    const eleventh = await connack(url, "ws-guess", "sl_guess10");
+    assert.equal(eleventh.code, 4);
+    assert.ok(eleventh.ms >= 95, `the 11th failure took ${eleventh.ms.toFixed(0)} ms`);
+    // Counted against the peer's address, which HTTP shares: the next wrong HTTP token waits too.
+    const started = performance.now();
+    const res = await post(`${s.url}/channels/blog_queuing/invoke`, "sl_guess", { method: "test/echo" });
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+    assert.ok(performance.now() - started >= 195, "the 12th failure, over HTTP, waited for the doubled delay");
+  } finally {
+    await s.close();
+  }
+});

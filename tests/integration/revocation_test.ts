@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { SseClient, WsClient } from "../helpers/clients.ts";
+import { ADMIN, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+/** Revokes a device and returns when the DELETE was answered (the clock of "within 1 s" starts before it). */
+async function revoke(s: TestSluice, id: string): Promise<void> {
+  const res = await s.admin(`/admin/devices/${id}`, { method: "DELETE" });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+}
+
+/** Resolves with the ms from `since` to when `ended` settles, or rejects after `ms`. */
+function within<T>(ended: Promise<T>, since: number, ms: number, what: string): Promise<{ value: T; ms: number }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    ended.then((value) => ({ value, ms: performance.now() - since })),
+    new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+  ]).finally(() => clearTimeout(timer));
+}
+
+integration(
+  "a revoked device's WebSocket sessions are closed within 1 s (1008 Device revoked); others stay",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("ws-rev"), other = await s.device("ws-other");
+      const byQuery = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      const byFrame = await WsClient.connect(`${s.url}/ws`);
+      assert.equal((await byFrame.request("Authenticate", { token })).status, "success");
+      const subscribed = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      assert.equal((await subscribed.request("Subscribe", { channel: "blog_queuing" })).status, "success");
+      const bystander = await WsClient.connect(`${s.url}/ws?token=${other}`);
+      const admin = await WsClient.connect(`${s.url}/ws?token=${ADMIN}`);
+
+      const started = performance.now();
+      await revoke(s, "ws-rev");
+      for (
+        const [what, client] of [["by query token", byQuery], ["by Authenticate", byFrame], [
+          "subscribed",
+          subscribed,
+        ]] as const
+      ) {
+        const { value: event, ms } = await within(client.closed, started, 1000, what);
+        assert.equal(event.code, 1008, what);
+        assert.equal(event.reason, "Device revoked", what);
+        console.log(`    ${what}: closed ${ms.toFixed(0)} ms after the revocation was sent`);
+      }
+      // Other devices and the admin keep their sessions.
+      const reply = await bystander.request("blog/queues/processor", {
+        channel: "blog_queuing",
+        data: "1,1,1:1,2026-11-25T10:00:00Z",
+      });
+      assert.equal(reply.status, "success");
+      assert.equal((await admin.request("Subscribe", { channel: "_pumps" })).status, "success");
+      // The token no longer opens a session.
+      const res = await fetch(`${s.url}/ws?token=${token}`, { headers: { upgrade: "websocket" } });
+      assert.equal(res.status, 401);
+      await res.body?.cancel();
+      await bystander.close();
+      await admin.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration("a revoked device's SSE streams end within 1 s; other streams keep receiving", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("sse-rev"), other = await s.device("sse-other");
+    const events = `${s.url}/channels/blog_queuing/events`;
+    const byHeader = await SseClient.open(events, { authorization: `Bearer ${token}` });
+    const byQuery = await SseClient.open(`${events}?token=${token}`);
+    const bystander = await SseClient.open(events, { authorization: `Bearer ${other}` });
+    const admin = await SseClient.open(events, { authorization: `Bearer ${ADMIN}` });
+    for (const c of [byHeader, byQuery, bystander, admin]) {
+      assert.equal(c.response.status, 200);
+      await waitFor(() => c.comments.some((l) => l.startsWith("subscribed")), 5000, "subscribed");
+    }
+
+    const started = performance.now();
+    await revoke(s, "sse-rev");
+    for (const [what, client] of [["token in the header", byHeader], ["token in the query", byQuery]] as const) {
+      const { ms } = await within(client.done, started, 1000, what);
+      assert.deepEqual(client.events.at(-1), { id: null, event: "error", data: '"Device revoked"' }, what);
+      console.log(`    ${what}: ended ${ms.toFixed(0)} ms after the revocation was sent`);
+    }
+    const res = await post(`${s.url}/channels/blog_queuing/messages`, other, { still: "here" });
+    assert.equal(res.status, 202);
+    await res.body?.cancel();
+    for (const c of [bystander, admin]) {
+      await waitFor(() => c.events.some((e) => e.data.includes('"still":"here"')), 5000, "the message on the others");
+    }
+    const again = await fetch(`${events}?token=${token}`);
+    assert.equal(again.status, 401, "the EventSource's reconnect is refused");
+    await again.body?.cancel();
+    await bystander.close();
+    await admin.close();
+  } finally {
+    await s.close();
+  }
+});
