@@ -57,9 +57,10 @@ integration("mqtts: the embedded broker speaks TLS with MQTT_TLS_CERT and MQTT_T
   const s = await startTestSluice({ MQTT_PORT: "0", MQTT_TLS_CERT: cert, MQTT_TLS_KEY: key });
   const token = await s.device("tls-1");
   const port = mqttAdapter(s).port;
-  const client = await connectDevice(`mqtts://127.0.0.1:${port}`, "tls-1", token, {
-    ca: await Deno.readTextFile(cert),
-  });
+  // A leaf certificate for localhost/127.0.0.1 signed by a test CA (a self-signed CA as server
+  // certificate is refused by rustls: CaUsedAsEndEntity).
+  const ca = await Deno.readTextFile(new URL("../fixtures/mqtt_test_ca.pem", import.meta.url));
+  const client = await connectDevice(`mqtts://127.0.0.1:${port}`, "tls-1", token, { ca });
   try {
     await client.publishAsync("blog_queuing/invoke", csvReading(7), { qos: 1 });
     assert.deepEqual(await waitForReadings(s, "tls-1", 1), [7]);
