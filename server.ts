@@ -56,7 +56,11 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     close: (closeOptions) =>
       closing ??= (async () => {
         await Promise.allSettled(adapters.map((a) => a.close()));
-        await server.shutdown();
+        // Requests in flight finish; but clients that keep sending on kept-alive connections would
+        // hold the shutdown open for ever (Deno 2.5 waits for them), so it gets 2 s.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([server.shutdown(), new Promise((r) => timer = setTimeout(r, 2000))]);
+        clearTimeout(timer);
         await sluice.close(closeOptions);
       })(),
   };

@@ -15,6 +15,19 @@ export class InlineRunner {
     private readonly committer: Committer,
   ) {}
 
+  /** Runs a public script for a device's call (HTTP `POST /<path>`, a WebSocket frame). */
+  callFor(method: string, body: unknown, device: string, receivedAt: number): Promise<unknown> {
+    const request: ScriptRequest = {
+      method,
+      body: body ?? null,
+      params: body ?? null,
+      device,
+      attempt: 1,
+      receivedAt: new Date(receivedAt).toISOString(),
+    };
+    return this.call(request, { device, receivedAt });
+  }
+
   async call(request: ScriptRequest, source: EffectSource): Promise<unknown> {
     const [outcome] = await this.executor.run([request]);
     if (!outcome) throw new ScriptFailedError(`Script "${request.method}" did not run`);

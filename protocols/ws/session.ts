@@ -157,16 +157,7 @@ export class WsSession {
       throw new NotFoundError(`Unknown method "${method}": not a frame method nor a public script`);
     }
     if (this.principal.kind !== "device") throw new UnauthorizedError("Calling a script needs a device token");
-    const receivedAt = this.sluice.clock.now();
-    const device = this.principal.id;
-    return await this.sluice.inline.call({
-      method,
-      body: params ?? null,
-      params: params ?? null,
-      device,
-      attempt: 1,
-      receivedAt: new Date(receivedAt).toISOString(),
-    }, { device, receivedAt });
+    return await this.sluice.inline.callFor(method, params, this.principal.id, this.sluice.clock.now());
   }
 
   #push(m: TopicMessage): void {

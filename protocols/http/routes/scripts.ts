@@ -25,17 +25,9 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       if (!sluice.manifest[path]?.public) throw new NotFoundError(`No public script at /${path}`);
       const principal = await authenticate(c, deps, false);
       requireAccess(principal, "device");
-      const device = principal.kind === "device" ? principal.id : null;
+      if (principal.kind !== "device") throw new Error("requireAccess let a non-device through");
       const body = await readJson(c.req.raw, deps.maxBodyBytes);
-      const receivedAt = sluice.clock.now();
-      const result = await sluice.inline.call({
-        method: path,
-        body: body ?? null,
-        params: body ?? null,
-        device,
-        attempt: 1,
-        receivedAt: new Date(receivedAt).toISOString(),
-      }, { device, receivedAt });
+      const result = await sluice.inline.callFor(path, body, principal.id, sluice.clock.now());
       return c.json(result as Record<string, unknown>, 200);
     } catch (err) {
       return errorResponse(err, deps.log);
