@@ -55,6 +55,7 @@ export class DeadLetters {
       protocol: "http",
     };
     const res = await this.committer.write({
+      urgent: true,
       appends: [{ stream, event: { type: TASK_QUEUED, data } }],
       sets: [{ key: keys.taskIndex(taskId), derive: (p) => p[0] }],
       deletes: [keys.deadLetter(taskId), keys.taskResult(taskId)],

@@ -105,6 +105,7 @@ export class Ingest {
     };
     return this.#once(envelope, invoke.id, (sets, checks) =>
       this.options.committer.write({
+        urgent: true,
         appends: [{ stream, event: { type: TASK_QUEUED, data }, size: size + 128 }],
         sets,
         checks,
@@ -121,6 +122,7 @@ export class Ingest {
     };
     return this.#once(envelope, undefined, (sets, checks) =>
       this.options.committer.write({
+        urgent: true,
         checks,
         appends: [{
           stream,

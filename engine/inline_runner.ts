@@ -36,7 +36,7 @@ export class InlineRunner {
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
     }
     const plan = await this.planner.plan(outcome.effects, source, outcome.reads);
-    if (!plan.empty) plan.landed(await this.committer.write(plan.toRequest()));
+    if (!plan.empty) plan.landed(await this.committer.write({ ...plan.toRequest(), urgent: true }));
     return outcome.result;
   }
 }

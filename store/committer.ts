@@ -59,6 +59,8 @@ export interface WriteRequest {
   readonly expectedHeads?: Readonly<Record<string, number>>;
   /** Task streams to wake once this lands. */
   readonly wake?: readonly string[];
+  /** Someone waits for it (a device for its ack): it goes before background work. */
+  readonly urgent?: boolean;
 }
 
 /** What a landed request gets back. */
@@ -118,6 +120,9 @@ interface Head {
   persisted: number;
   persistedAt: number;
 }
+
+/** Background mutations a commit always has room for, even beside urgent ones. */
+const BACKGROUND_MIN = 64;
 
 /** How often, at most, one writer rewrites a stream's head key (its events are the truth). */
 const HEAD_PERSIST_MS = 1000;
@@ -239,7 +244,17 @@ export class Committer {
     const written = new Set<string>();
     let mutations = 1, bytes = 0, keyBytes = 0, checks = this.#mode === "single" ? 1 : 0;
     let n = 0;
-    for (const p of this.#pending) {
+    // Someone waits for urgent requests (a device for its ack): they go first. Background work
+    // (a batch's effects, snapshots) fills the rest, up to as much again, so that a burst of
+    // ingest keeps short commits and the processing catches up in bigger batches after it.
+    const urgent = this.#pending.filter((p) => p.req.urgent);
+    const ordered = urgent.length === 0 || urgent.length === this.#pending.length
+      ? this.#pending
+      : [...urgent, ...this.#pending.filter((p) => !p.req.urgent)];
+    let urgentMutations = 0;
+    for (const p of ordered) {
+      if (p.req.urgent) urgentMutations += p.cost.mutations;
+      else if (urgentMutations > 0 && mutations > Math.max(BACKGROUND_MIN, 2 * urgentMutations)) break;
       const fresh = p.cost.streams.filter((s) => !streams.has(s));
       const m = mutations + p.cost.mutations + fresh.length;
       const c = checks + p.cost.checks + (this.#mode === "multi" ? fresh.length : 0);
@@ -254,7 +269,13 @@ export class Committer {
       for (const key of p.cost.writeKeys) written.add(key);
       mutations = m, checks = c, bytes = b, keyBytes = k, n++;
     }
-    return this.#pending.splice(0, n);
+    const taken = ordered.slice(0, n);
+    if (ordered === this.#pending) this.#pending.splice(0, n);
+    else {
+      const set = new Set(taken);
+      this.#pending = this.#pending.filter((p) => !set.has(p));
+    }
+    return taken;
   }
 
   async #commit(batch: Pending[], attempt: number): Promise<void> {
