@@ -38,7 +38,10 @@ try {
   if (wanted("e2e")) { for (const r of await endToEnd(weather.url, quick ? 10_000 : 40_000, quick ? 5 : 15)) log(r); }
   if (wanted("fanout")) log(await fanout(weather.url, quick ? 300 : 1000));
   if (wanted("activation")) { for (const r of await activation()) log(r); }
-  if (wanted("memory")) log(await memory(weather.url, quick ? 2000 : 10_000));
+  if (wanted("memory")) {
+    log(await memory(weather.url, quick ? 2000 : 10_000));
+    log(await memory(weather.url, quick ? 2000 : 10_000, "--optimize-for-size"));
+  }
 } finally {
   await weather.close();
 }

@@ -3,8 +3,8 @@ import type { ScenarioResult } from "../result.ts";
 import { ADMIN, benchSluice, createDevices } from "../sluice.ts";
 
 /** 10,000 pumps, each with a reading in the last minute, resident: Sluice's memory. */
-export async function memory(weatherUrl: string, pumps: number): Promise<ScenarioResult> {
-  const b = await benchSluice(weatherUrl, { MQTT_PORT: "off" });
+export async function memory(weatherUrl: string, pumps: number, v8Flags?: string): Promise<ScenarioResult> {
+  const b = await benchSluice(weatherUrl, { MQTT_PORT: "off", ...(v8Flags ? { DENO_V8_FLAGS: v8Flags } : {}) });
   try {
     const url = b.sluice.url;
     const before = rssMiB(b.sluice.pid!);
@@ -38,7 +38,7 @@ export async function memory(weatherUrl: string, pumps: number): Promise<Scenari
     }
     const rss = rssMiB(b.sluice.pid!);
     return {
-      scenario: `${pumps.toLocaleString("en")} active pumps, resident`,
+      scenario: `${pumps.toLocaleString("en")} active pumps, resident${v8Flags ? ` (DENO_V8_FLAGS=${v8Flags})` : ""}`,
       rssMiB: rss,
       target: "< 200 MB",
       met: rss < 200,
