@@ -48,6 +48,7 @@ export const ConfigSchema = z.object({
   DEDUP_WINDOW: Duration.default(24 * 3_600_000),
   TOPIC_RETENTION: Duration.default(7 * 24 * 3_600_000),
   MAX_SEND_BUFFER_BYTES: Int(4096, 256 * 1024 * 1024).default(1024 * 1024),
+  MAX_HTTP_IN_FLIGHT: Int(1, 1_000_000).default(10_000),
   RATE_LIMIT: Rate.default(200),
   METRICS_TOKEN: z.string().min(1).optional(),
   SLUICE_MODE: z.enum(["auto", "local", "deploy"]).default("auto"),

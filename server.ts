@@ -20,6 +20,31 @@ export interface ServerOptions {
   readonly adapters?: readonly Adapter[];
 }
 
+/**
+ * At most `max` HTTP requests handled at once (a streamed response counts until its handler
+ * returned): past it, 503 at once instead of queueing without bound.
+ */
+function capInFlight(
+  handler: (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
+  max: number,
+): (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+  let inFlight = 0;
+  return async (req, info) => {
+    if (inFlight >= max) {
+      return Response.json({ error: { code: "unavailable", message: "Too many requests in flight; retry shortly" } }, {
+        status: 503,
+        headers: { "retry-after": "1" },
+      });
+    }
+    inFlight++;
+    try {
+      return await handler(req, info);
+    } finally {
+      inFlight--;
+    }
+  };
+}
+
 /** Starts the HTTP listener with the adapters' routes on a running core. */
 export async function startServer(sluice: Sluice, options: ServerOptions): Promise<Server> {
   const adapters = options.adapters ?? [];
@@ -44,7 +69,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
       sluice.log.error(`HTTP handler failed: ${err instanceof Error ? err.message : String(err)}`);
       return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
     },
-  }, app.fetch);
+  }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT));
   const addr = await listening.promise;
   const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
   let closing: Promise<void> | null = null;

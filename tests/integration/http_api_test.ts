@@ -455,3 +455,25 @@ integration("repeated wrong tokens from one address are answered ever more slowl
     await s.close();
   }
 });
+
+integration("past MAX_HTTP_IN_FLIGHT requests at once, HTTP answers 503 at once instead of queueing", async () => {
+  const s = await startTestSluice({ MAX_HTTP_IN_FLIGHT: "2" });
+  try {
+    const token = await s.device("cap");
+    const answers = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () => post(`${s.url}/test/nap`, token, {}).then(async (r) => [r.status, await r.json()]),
+      ),
+    );
+    const statuses = answers.map(([status]) => status).sort();
+    assert.deepEqual(statuses, [200, 200, 503, 503]);
+    const refused = answers.find(([status]) => status === 503)![1] as { error: { code: string } };
+    assert.equal(refused.error.code, "unavailable");
+    const after = await post(`${s.url}/test/nap`, token, {});
+    assert.equal(after.status, 200, "the cap frees as requests finish");
+    await after.body?.cancel();
+  } finally {
+    await s.close();
+  }
+});
