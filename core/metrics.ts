@@ -93,7 +93,9 @@ export class Metrics {
   }
 
   /** Extra lines gathered right before a scrape (values that need I/O). */
-  render(extra: readonly { name: string; help: string; samples: readonly Sample[] }[] = []): string {
+  render(
+    extra: readonly { name: string; help: string; samples: readonly Sample[]; type?: "counter" | "gauge" }[] = [],
+  ): string {
     const lines: string[] = [];
     for (const f of this.#families) {
       const body = f.render();
@@ -102,7 +104,10 @@ export class Metrics {
     }
     for (const e of extra) {
       if (e.samples.length === 0) continue;
-      lines.push(`# HELP ${e.name} ${e.help}`, `# TYPE ${e.name} gauge`);
+      lines.push(
+        `# HELP ${e.name} ${e.help}`,
+        `# TYPE ${e.name} ${e.type ?? (e.name.endsWith("_total") ? "counter" : "gauge")}`,
+      );
       for (const s of e.samples) lines.push(`${e.name}${labelText(s.labels ?? {})} ${round(s.value)}`);
     }
     return lines.join("\n") + "\n";
