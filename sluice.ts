@@ -7,7 +7,7 @@ import { consoleLogger, type Logger } from "./core/log.ts";
 import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
 import { RateLimiter } from "./core/rate_limiter.ts";
 import { AuthThrottle } from "./core/auth_throttle.ts";
-import { pumpStream } from "./core/streams.ts";
+import { pumpStream, TASK_STREAM_PREFIX } from "./core/streams.ts";
 import { DeadLetters } from "./engine/dead_letters.ts";
 import { EffectPlanner } from "./engine/effect_planner.ts";
 import { Ingest } from "./engine/ingest.ts";
@@ -125,8 +125,11 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
       epoch: await claimWriterEpoch(kv, instance),
       waker,
       onCommit,
+      inbox: (stream) => stream.startsWith(TASK_STREAM_PREFIX),
     })
     : new Committer({ kv, mode: "multi", clock, waker, onCommit });
+  const recovered = await committer.recover();
+  if (recovered > 0) log.info(`Moved ${recovered} acknowledged tasks from the inbox to their streams`);
   const leases = mode === "deploy"
     ? new LeaseManager({ kv, owner: instance, clock, ttlMs: options.leaseTtlMs, log: (l) => log.warn(l) })
     : undefined;

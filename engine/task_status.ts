@@ -27,6 +27,8 @@ export async function taskStatus(
   taskId: string,
   isRunning: (stream: string, seq: number) => boolean,
   recent: (taskId: string) => TaskResult | undefined = () => undefined,
+  /** An event acked but not yet at its stream's key (the single writer's inbox). */
+  unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined = () => undefined,
 ): Promise<TaskView> {
   const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
   const position = indexed ?? positionOfTaskId(taskId);
@@ -41,7 +43,7 @@ export async function taskStatus(
     keys.deadLetter(taskId),
     keys.taskResult(taskId),
   ]);
-  const task = event.value?.data;
+  const task = (event.value ?? unmoved(stream, seq) as { data: TaskQueuedData } | undefined)?.data;
   if (!task || (task.taskId ?? taskId) !== taskId) throw new NotFoundError(`No task with id "${taskId}"`);
   const base = { id: taskId, method: task.method, device: task.device };
   const errors = (list: RetryState["errors"]) =>

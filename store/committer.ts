@@ -5,6 +5,7 @@ import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
 import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
+import { INBOX_MOVE_MAX, type InboxEntry, moveOut, recoverInbox } from "./inbox.ts";
 
 /** An event before it is appended. */
 export interface NewEvent {
@@ -93,10 +94,25 @@ export interface CommitterOptions {
   readonly onCommit?: (stats: CommitStats) => void;
   /** Retries of a batch whose head checks failed (multi mode). */
   readonly maxRetries?: number;
+  /**
+   * Single mode: streams whose appends land in the inbox (acked from there) and reach their own
+   * keys a few milliseconds later, many per commit. Call `recover()` before the first read.
+   */
+  readonly inbox?: (stream: string) => boolean;
+}
+
+/** An event acked from the inbox and not yet moved to its stream. */
+interface Unmoved extends InboxEntry {
+  readonly n: number;
+  readonly bytes: number;
+  readonly wake: boolean;
+  readonly queuedAt: number;
 }
 
 interface Pending {
   readonly req: WriteRequest;
+  /** Inbox entries this (internal) request moves to their streams. */
+  readonly move?: readonly Unmoved[];
   readonly cost: Cost;
   readonly resolve: (r: WriteResult) => void;
   readonly reject: (e: unknown) => void;
@@ -108,6 +124,8 @@ interface Cost {
   readonly keyBytes: number;
   readonly checks: number;
   readonly streams: readonly string[];
+  /** Estimated size of each append, in order. */
+  readonly appendBytes: readonly number[];
   /** Keys this request checks, and keys it sets or deletes (ids), to keep conflicting requests apart. */
   readonly checkKeys: readonly string[];
   readonly writeKeys: readonly string[];
@@ -128,6 +146,13 @@ const BACKGROUND_MIN = 64;
 const HEAD_PERSIST_MS = 1000;
 
 /**
+ * How long an event waits in the inbox before it moves to its stream (unless a full batch is
+ * there sooner): long enough that a busy stream gets several events per move, short enough not
+ * to hold back the processing.
+ */
+const INBOX_MOVE_DELAY_MS = 20;
+
+/**
  * Group commit: gathers concurrent write requests into as few `kv.atomic()` commits as KV's
  * limits allow, assigns sequence numbers, and answers each caller after its commit landed.
  */
@@ -145,6 +170,13 @@ export class Committer {
   #lost: LeaseLostError | null = null;
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #inboxFor?: (stream: string) => boolean;
+  #recovery: Promise<number> | null = null;
+  #inboxNext = 1;
+  readonly #unmoved: Unmoved[] = [];
+  readonly #unmovedAt = new Map<string, Unmoved>();
+  #moving = false;
+  #moveTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: CommitterOptions) {
     this.#kv = options.kv;
@@ -157,6 +189,7 @@ export class Committer {
     if (this.#mode === "single" && this.#epoch === undefined) {
       throw new Error("Single-writer mode needs the claimed writer epoch");
     }
+    if (this.#mode === "single") this.#inboxFor = options.inbox;
     // One writer knows every head: head keys are rewritten lazily, the stale ones once a second.
     if (this.#mode === "single") this.#headTimer = setInterval(() => this.#persistHeads(false), HEAD_PERSIST_MS);
   }
@@ -167,7 +200,22 @@ export class Committer {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Lands what is queued and writes every stale head key (before closing KV). */
+  /**
+   * Moves what a stopped process left in the inbox to its streams (inbox mode). Must run before
+   * anything reads a stream or its head; the first commit waits for it too.
+   */
+  recover(): Promise<number> {
+    if (!this.#inboxFor) return Promise.resolve(0);
+    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!);
+  }
+
+  /** An event acked but still in the inbox (read-your-writes before it moved to its stream). */
+  unmoved(stream: string, seq: number): AppendedEvent | undefined {
+    const u = this.#unmovedAt.get(`${stream}\u0000${seq}`);
+    return u && { stream, seq, type: u.type, data: u.data, at: u.at };
+  }
+
+  /** Lands what is queued, moves the inbox to its streams and writes every stale head key (before closing KV). */
   async close(): Promise<void> {
     clearInterval(this.#headTimer);
     await this.flush();
@@ -218,9 +266,13 @@ export class Committer {
     else for (const s of streams) this.#heads.delete(s);
   }
 
-  /** Resolves once every request queued so far has landed or failed. */
+  /** Resolves once every request queued so far has landed or failed, and the inbox has moved. */
   async flush(): Promise<void> {
-    while (this.#running) await this.#running;
+    for (;;) {
+      if (this.#running) await this.#running;
+      else if (this.#unmoved.length > 0 && !this.#lost) this.#move();
+      else return;
+    }
   }
 
   async #drain(): Promise<void> {
@@ -282,6 +334,7 @@ export class Committer {
     const started = performance.now();
     let live: Pending[];
     try {
+      await this.recover();
       await this.#loadHeads(batch.flatMap((p) => p.cost.streams));
       live = this.#rejectStaleExpectations(batch);
     } catch (err) {
@@ -294,18 +347,41 @@ export class Committer {
     const next = new Map<string, number>();
     const results: Position[][] = [];
     const appended: AppendedEvent[] = [];
+    /** Heads the listeners hear of: streams whose events reached their own keys in this commit. */
+    const heard = new Map<string, number>();
+    const inboxed: Unmoved[] = [];
     const wake = new Set<string>();
     let mutations = 0;
     for (const p of live) {
       const positions: Position[] = [];
-      for (const { stream, event, expireIn } of p.req.appends ?? []) {
+      if (p.move) {
+        moveOut(op, p.move);
+        mutations += 2 * p.move.length;
+        for (const u of p.move) {
+          heard.set(u.stream, Math.max(heard.get(u.stream) ?? 0, u.seq));
+          if (u.wake) wake.add(u.stream);
+          if (this.#listeners.size > 0) {
+            appended.push({ stream: u.stream, seq: u.seq, type: u.type, data: u.data, at: u.at });
+          }
+        }
+      }
+      const wanted = new Set(p.req.wake);
+      for (const [i, { stream, event, expireIn }] of (p.req.appends ?? []).entries()) {
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
         next.set(stream, seq);
         positions.push({ stream, seq });
         const value = { type: event.type, data: event.data, at };
-        op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
-        if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
         mutations++;
+        if (this.#inboxFor?.(stream)) {
+          const entry: InboxEntry = { stream, seq, ...value, ...(expireIn === undefined ? {} : { expireIn }) };
+          const n = this.#inboxNext + inboxed.length;
+          op.set(keys.inbox(n), entry);
+          inboxed.push({ ...entry, n, bytes: p.cost.appendBytes[i]!, wake: wanted.delete(stream), queuedAt: 0 });
+          continue;
+        }
+        op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
+        heard.set(stream, seq);
+        if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
       }
       for (const s of p.req.sets ?? []) {
         const value = "derive" in s ? s.derive(positions) : s.value;
@@ -314,7 +390,7 @@ export class Committer {
       }
       for (const k of p.req.deletes ?? []) op.delete(k), mutations++;
       if (p.req.checks?.length) op.check(...p.req.checks);
-      for (const s of p.req.wake ?? []) wake.add(s);
+      for (const s of wanted) wake.add(s); // woken now; the inbox's events wake theirs once moved
       results.push(positions);
     }
     const persisted = new Set<string>();
@@ -330,7 +406,7 @@ export class Committer {
       mutations++;
     }
     if (this.#mode === "single") op.check({ key: keys.writer(), versionstamp: this.#epoch! });
-    const woken = [...wake].map((stream) => ({ stream, seq: next.get(stream) }));
+    const woken = [...wake].map((stream) => ({ stream, seq: heard.get(stream) ?? next.get(stream) }));
     if (woken.length > 0 && this.#waker?.attach(op, woken)) mutations++;
 
     let res: Deno.KvCommitResult | Deno.KvCommitError;
@@ -352,11 +428,78 @@ export class Committer {
       for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
       this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
       if (woken.length > 0) this.#waker?.committed(woken);
+      for (const p of live) if (p.move) this.#moved(p.move);
+      this.#queueForMove(inboxed);
       live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
-      if (next.size > 0) { for (const l of this.#listeners) l(next, appended); }
+      if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
       return;
     }
     await this.#onCheckFailed(live, attempt);
+  }
+
+  /** Notes events that landed in the inbox, and schedules their move. */
+  #queueForMove(inboxed: readonly Unmoved[]): void {
+    if (inboxed.length === 0) return;
+    const now = performance.now();
+    this.#inboxNext += inboxed.length;
+    for (const u of inboxed) {
+      const entry = { ...u, queuedAt: now };
+      this.#unmoved.push(entry);
+      this.#unmovedAt.set(`${u.stream}\u0000${u.seq}`, entry);
+    }
+    this.#scheduleMove();
+  }
+
+  /** Moves the inbox's oldest events once they waited long enough, or at once when a full batch is there. */
+  #scheduleMove(): void {
+    if (this.#moving || this.#unmoved.length === 0 || this.#lost) return;
+    const wait = INBOX_MOVE_DELAY_MS - (performance.now() - this.#unmoved[0]!.queuedAt);
+    if (wait <= 0 || this.#unmoved.length >= INBOX_MOVE_MAX) return this.#move();
+    this.#moveTimer ??= setTimeout(() => {
+      this.#moveTimer = undefined;
+      this.#scheduleMove();
+    }, wait);
+  }
+
+  /** Queues the move of the inbox's oldest events (one move at a time, in inbox order). */
+  #move(): void {
+    if (this.#moving) return;
+    clearTimeout(this.#moveTimer);
+    this.#moveTimer = undefined;
+    const move = this.#unmoved.slice(0, INBOX_MOVE_MAX);
+    let bytes = 0, keyBytes = 0;
+    for (const u of move) bytes += u.bytes + 64, keyBytes += u.stream.length + 40;
+    const cost: Cost = {
+      mutations: 2 * move.length,
+      bytes,
+      keyBytes,
+      checks: 0,
+      streams: [],
+      appendBytes: [],
+      checkKeys: [],
+      writeKeys: [],
+    };
+    this.#moving = true;
+    this.#pending.push({
+      req: {},
+      move,
+      cost,
+      resolve: () => {},
+      reject: () => {
+        // KV refused the move (it took the same events into the inbox): try again shortly.
+        this.#moving = false;
+        if (!this.#lost) this.#moveTimer ??= setTimeout(() => (this.#moveTimer = undefined, this.#move()), 100);
+      },
+    });
+    this.#running ??= this.#drain();
+  }
+
+  /** The inbox's oldest events reached their streams. */
+  #moved(move: readonly Unmoved[]): void {
+    this.#unmoved.splice(0, move.length);
+    for (const u of move) this.#unmovedAt.delete(`${u.stream}\u0000${u.seq}`);
+    this.#moving = false;
+    this.#scheduleMove();
   }
 
   async #onCheckFailed(live: Pending[], attempt: number): Promise<void> {
@@ -455,9 +598,12 @@ export class Committer {
 function costOf(req: WriteRequest): Cost {
   let bytes = 0, keyBytes = 0, mutations = 0;
   const writeKeys: string[] = [];
+  const appendBytes: number[] = [];
   for (const { stream, event, size } of req.appends ?? []) {
+    const b = stream.length + 16 + (size ?? jsonSize(event.data)) + event.type.length + 24;
     keyBytes += stream.length + 16;
-    bytes += stream.length + 16 + (size ?? jsonSize(event.data)) + event.type.length + 24;
+    bytes += b;
+    appendBytes.push(b);
     mutations++;
   }
   const checked = (req.checks?.length ?? 0) > 0;
@@ -471,7 +617,7 @@ function costOf(req: WriteRequest): Cost {
   for (const k of req.deletes ?? []) keyBytes += keySize(k), mutations++, writeKeys.push(keyId(k));
   const streams = [...new Set((req.appends ?? []).map((a) => a.stream))];
   const checkKeys = (req.checks ?? []).map((c) => keyId(c.key));
-  return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, checkKeys, writeKeys };
+  return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, appendBytes, checkKeys, writeKeys };
 }
 
 /** A key's size, roughly as KV counts it (no JSON needed). */

@@ -7,11 +7,11 @@ import { KvEventStore } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
 
-async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void) {
+async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void, inbox?: (stream: string) => boolean) {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   const epoch = await claimWriterEpoch(kv, "test");
-  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit });
+  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit, inbox });
   return {
     kv,
     committer,
@@ -27,6 +27,69 @@ async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void) {
 eventStoreContract("memory store", () => Promise.resolve({ store: new MemoryEventStore(), close: async () => {} }));
 eventStoreContract("KV store, single writer", () => kvStore("single"));
 eventStoreContract("KV store, several writers", () => kvStore("multi"));
+eventStoreContract("KV store, single writer acking from the inbox", () => kvStore("single", undefined, () => true));
+
+Deno.test("events acked from the inbox are readable at once and reach their streams' keys in batches", async () => {
+  const stats: CommitStats[] = [];
+  const f = await kvStore("single", (s) => stats.push(s), (s) => s.startsWith("t/"));
+  try {
+    const acks = await Promise.all(
+      Array.from(
+        { length: 300 },
+        (_, i) => f.committer.write({ appends: [{ stream: `t/${i % 3}`, event: { type: "N", data: i } }] }),
+      ),
+    );
+    const last = acks.at(-1)!.positions[0]!;
+    assert.equal(f.committer.unmoved(last.stream, last.seq)?.data, 299);
+    assert.equal((await f.kv.get(["ev", last.stream, last.seq])).versionstamp, null, "not yet moved");
+    await f.committer.flush();
+    assert.equal(f.committer.unmoved(last.stream, last.seq), undefined);
+    assert.deepEqual((await f.store.read("t/2")).map((e) => e.data), Array.from({ length: 100 }, (_, i) => 3 * i + 2));
+    assert.equal((await Array.fromAsync(f.kv.list({ prefix: ["in"] }))).length, 0, "the inbox is empty once moved");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("events acked from the inbox survive a crash: the next writer moves them before reading heads", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const inbox = () => true;
+  const first = new Committer({
+    kv,
+    mode: "single",
+    clock: systemClock,
+    epoch: await claimWriterEpoch(kv, "a"),
+    inbox,
+  });
+  try {
+    await Promise.all(
+      Array.from(
+        { length: 50 },
+        (_, i) => first.write({ appends: [{ stream: `t/${i % 5}`, event: { type: "N", data: i } }] }),
+      ),
+    );
+    // The process dies before the move: another one claims the KV.
+    const second = new Committer({
+      kv,
+      mode: "single",
+      clock: systemClock,
+      epoch: await claimWriterEpoch(kv, "b"),
+      inbox,
+    });
+    assert.equal(await second.recover(), 50);
+    const store = new KvEventStore(kv, second);
+    assert.equal(await store.head("t/3"), 10);
+    assert.deepEqual((await store.read("t/3")).map((e) => e.data), [3, 8, 13, 18, 23, 28, 33, 38, 43, 48]);
+    await store.append("t/3", [{ type: "N", data: 50 }]);
+    assert.deepEqual((await store.read("t/3", 11)).map((e) => [e.seq, e.data]), [[11, 50]]);
+    await second.close();
+    await first.close().catch(() => {});
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("KV store splits a burst of appends into commits within KV's mutation limit", async () => {
   const stats: CommitStats[] = [];

@@ -26,12 +26,14 @@ export class KvEventStore implements EventStore {
     return { first: seqs[0] ?? 0, last: seqs.at(-1) ?? 0, at: res.at };
   }
 
-  read(stream: string, from = 1, limit = 1000): Promise<StoredEvent[]> {
-    return readEvents(this.kv, stream, from, limit);
+  async read(stream: string, from = 1, limit = 1000): Promise<StoredEvent[]> {
+    await this.committer.flush(); // events acked from the inbox reach their keys
+    return await readEvents(this.kv, stream, from, limit);
   }
 
-  head(stream: string): Promise<number> {
-    return trueHead(this.kv, stream);
+  async head(stream: string): Promise<number> {
+    await this.committer.flush();
+    return await trueHead(this.kv, stream);
   }
 }
 

@@ -77,6 +77,7 @@ integration(
 
       await sendValid();
       const kv = s.server.sluice.kv;
+      await s.server.sluice.committer.flush(); // tasks acked from the inbox reach their streams
       const heads = new Map<string, number>();
       for await (const e of kv.list<number>({ prefix: ["head"] })) {
         heads.set(e.key[1] as string, await trueHead(kv, e.key[1] as string));

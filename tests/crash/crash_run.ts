@@ -26,6 +26,9 @@ export interface CrashOptions {
   readonly killAfterMs: readonly [number, number];
   /** Device `i` sends by `protocols[i % protocols.length]`. */
   readonly protocols: readonly Protocol[];
+  /** Pause after each acknowledged message of a device (at random, up to twice this), so that the
+   * interruptions find the devices still sending. */
+  readonly spacingMs?: number;
   /** How Sluice is interrupted: kill -9 (the default), or SIGTERM for a graceful stop. */
   readonly signal?: "SIGKILL" | "SIGTERM";
   readonly timeoutMs: number;
@@ -117,6 +120,7 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
           await conn.send(device, tokens.get(device)!, `${device}-${n}`, csv);
           acked++, figures.acked++;
           ackedOf.set(device, n + 1);
+          if (options.spacingMs) await new Promise((r) => setTimeout(r, Math.random() * 2 * options.spacingMs!));
           break;
         } catch {
           await new Promise((r) => setTimeout(r, Math.min(500, 20 * (attempt + 1))));

@@ -15,6 +15,7 @@ integration(
       minKills: 5,
       killAfterMs: [100, 1000],
       protocols: [httpProtocol, mqttProtocol(), amqpProtocol({ spacingMs: 40 })],
+      spacingMs: 40,
       timeoutMs: 60_000,
       log: () => {},
     });

@@ -16,6 +16,7 @@ integration(
       killAfterMs: [300, 800],
       signal: "SIGTERM",
       protocols: [httpProtocol, mqttProtocol(), amqpProtocol({ spacingMs: 40 })],
+      spacingMs: 40,
       timeoutMs: 60_000,
       log: () => {},
     });

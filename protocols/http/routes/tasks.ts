@@ -25,6 +25,7 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
       params.id,
       (s, seq) => sluice.runner.isRunning(s, seq),
       (id) => sluice.runner.results.get(id),
+      (stream, seq) => sluice.committer.unmoved(stream, seq),
     );
     requireOwner(principal, view.device, "task");
     return c.json(view);
