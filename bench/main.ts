@@ -80,6 +80,7 @@ function table(rows: ScenarioResult[]): string {
     "RSS MiB",
     "CPU Sluice / load %",
     "× KV",
+    "KV busy % / mutations per msg",
     "target",
     "met",
   ];
@@ -91,6 +92,7 @@ function table(rows: ScenarioResult[]): string {
     r.rssMiB !== undefined ? String(r.rssMiB) : "",
     r.sluiceCpu !== undefined ? `${r.sluiceCpu} / ${r.loadCpu ?? "?"}` : "",
     r.ratioToKv !== undefined ? String(r.ratioToKv) : "",
+    r.kvCommits ? `${r.kvCommits.busyPct} / ${r.kvCommits.mutationsPerMsg}` : "",
     r.target ?? "",
     r.met === undefined ? "" : r.met ? "yes" : "no",
   ]);

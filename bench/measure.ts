@@ -42,3 +42,35 @@ export function percentiles(values: number[]): { p50: number; p95: number; p99: 
 export function selfCpuSeconds(): number {
   return cpuSeconds(Deno.pid);
 }
+
+/** Sluice's group-commit totals so far, from its `/metrics`. */
+export interface KvCommitTotals {
+  readonly commits: number;
+  readonly mutations: number;
+  readonly seconds: number;
+}
+
+export async function kvCommitTotals(url: string): Promise<KvCommitTotals> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+  return {
+    commits: value("sluice_kv_commit_seconds_count"),
+    mutations: value("sluice_kv_commit_mutations_sum"),
+    seconds: value("sluice_kv_commit_seconds_sum"),
+  };
+}
+
+/** What the KV commits came to between two totals: how busy the committer was, and per message. */
+export function kvCommitFigures(
+  before: KvCommitTotals,
+  after: KvCommitTotals,
+  wallSeconds: number,
+  messages: number,
+): { busyPct: number; mutationsPerMsg: number; msgsPerCommit: number } {
+  const commits = Math.max(1, after.commits - before.commits);
+  return {
+    busyPct: Math.round(((after.seconds - before.seconds) / wallSeconds) * 100),
+    mutationsPerMsg: Math.round(((after.mutations - before.mutations) / Math.max(1, messages)) * 10) / 10,
+    msgsPerCommit: Math.round((messages / commits) * 10) / 10,
+  };
+}

@@ -17,6 +17,8 @@ export interface ScenarioResult {
   readonly loadCpu?: number;
   /** The ingest rate as a fraction of the KV group-commit ceiling (sets/s) measured in the same run. */
   readonly ratioToKv?: number;
+  /** Sluice's KV commits while measuring: share of the time one was in flight, mutations per message. */
+  readonly kvCommits?: { busyPct: number; mutationsPerMsg: number; msgsPerCommit: number };
   readonly target?: string;
   readonly met?: boolean;
   readonly notes?: string;

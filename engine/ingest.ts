@@ -157,14 +157,15 @@ export class Ingest {
     const running = this.#inflight.get(flight);
     if (running) return { ...(await running), duplicate: true };
     const promise = (async () => {
-      const prior = (await this.options.kv.get<Position>(key)).value;
+      // A first sending still in the inbox has its key in memory; else it is in KV.
+      const prior = this.options.committer.withMove<Position>(key) ?? (await this.options.kv.get<Position>(key)).value;
       if (prior) {
         if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
           throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
         }
         return this.#accepted(envelope, answer(prior, true));
       }
-      const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs };
+      const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs, withMove: true };
       try {
         const res = await commit([dedup], this.options.multiWriter ? [{ key, versionstamp: null }] : []);
         return this.#accepted(envelope, answer(res.positions[0]!, false));

@@ -5,7 +5,16 @@ import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
 import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
-import { INBOX_MOVE_MAX, type InboxEntry, moveOut, recoverInbox } from "./inbox.ts";
+import {
+  type DeferredSet,
+  INBOX_MOVE_MAX,
+  INBOX_SLOTS,
+  type InboxEntry,
+  inboxEntry,
+  inboxKey,
+  moveOut,
+  recoverInbox,
+} from "./inbox.ts";
 
 /** An event before it is appended. */
 export interface NewEvent {
@@ -31,13 +40,18 @@ export interface Position {
   readonly seq: number;
 }
 
-/** A key to set; `derive` computes the value from the request's own positions. */
+/**
+ * A key to set; `derive` computes the value from the request's own positions. `withMove`: when
+ * the request's append is acked from the inbox, the key is written with the append's move (in a
+ * batch where a sender's keys sit side by side); until then `withMove()` answers reads of it.
+ */
 export type SetOp =
-  | { readonly key: Deno.KvKey; readonly value: unknown; readonly expireIn?: number }
+  | { readonly key: Deno.KvKey; readonly value: unknown; readonly expireIn?: number; readonly withMove?: boolean }
   | {
     readonly key: Deno.KvKey;
     readonly derive: (positions: readonly Position[]) => unknown;
     readonly expireIn?: number;
+    readonly withMove?: boolean;
   };
 
 /** One append; `expireIn` (ms) lets KV drop the event later (topic retention). */
@@ -103,10 +117,11 @@ export interface CommitterOptions {
 
 /** An event acked from the inbox and not yet moved to its stream. */
 interface Unmoved extends InboxEntry {
-  readonly n: number;
+  readonly sets: DeferredSet[];
   readonly bytes: number;
   readonly wake: boolean;
   readonly queuedAt: number;
+  moved?: boolean;
 }
 
 interface Pending {
@@ -141,6 +156,12 @@ interface Head {
 
 /** Background mutations a commit always has room for, even beside urgent ones. */
 const BACKGROUND_MIN = 64;
+/**
+ * Background mutations a commit takes beside urgent ones, as a share of theirs: under a burst the
+ * acks go first and the processing catches up afterwards in bigger, cheaper batches (measured
+ * against 2: HTTP invoke 4.5k → 5.4k msgs/s, end to end 3.0k → 3.6k msgs/s).
+ */
+const BACKGROUND_SHARE = 0.5;
 
 /** How often, at most, one writer rewrites a stream's head key (its events are the truth). */
 const HEAD_PERSIST_MS = 1000;
@@ -151,6 +172,9 @@ const HEAD_PERSIST_MS = 1000;
  * to hold back the processing.
  */
 const INBOX_MOVE_DELAY_MS = 20;
+/** A move's share of one commit (KV allows 1,000 mutations and 80 KiB of keys). */
+const MOVE_MUTATIONS = 900;
+const MOVE_KEY_BYTES = 60 * 1024;
 
 /**
  * Group commit: gathers concurrent write requests into as few `kv.atomic()` commits as KV's
@@ -173,9 +197,14 @@ export class Committer {
   readonly #inboxFor?: (stream: string) => boolean;
   #recovery: Promise<number> | null = null;
   #inboxNext = 1;
+  /** The inbox's moved-up-to marker as last written. */
+  #inboxMoved = 0;
   readonly #unmoved: Unmoved[] = [];
   readonly #unmovedAt = new Map<string, Unmoved>();
-  #moving = false;
+  /** Values of `withMove` sets whose move has not landed yet, by key. */
+  readonly #withMove = new Map<string, unknown>();
+  /** Events at the front of `#unmoved` already in a queued move. */
+  #queuedMoves = 0;
   #moveTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: CommitterOptions) {
@@ -206,7 +235,21 @@ export class Committer {
    */
   recover(): Promise<number> {
     if (!this.#inboxFor) return Promise.resolve(0);
-    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!);
+    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next }) => {
+      this.#inboxNext = next;
+      this.#inboxMoved = next - 1;
+      return moved;
+    });
+  }
+
+  /** Events acked from the inbox and not yet moved to their streams. */
+  get inboxSize(): number {
+    return this.#unmoved.length;
+  }
+
+  /** The value of a `withMove` set still waiting for its move (undefined: read KV). */
+  withMove<T>(key: Deno.KvKey): T | undefined {
+    return this.#withMove.get(keyId(key)) as T | undefined;
   }
 
   /** An event acked but still in the inbox (read-your-writes before it moved to its stream). */
@@ -270,7 +313,7 @@ export class Committer {
   async flush(): Promise<void> {
     for (;;) {
       if (this.#running) await this.#running;
-      else if (this.#unmoved.length > 0 && !this.#lost) this.#move();
+      else if (this.#unmoved.length > this.#queuedMoves && !this.#lost) this.#queueMove();
       else return;
     }
   }
@@ -296,9 +339,10 @@ export class Committer {
     const written = new Set<string>();
     let mutations = 1, bytes = 0, keyBytes = 0, checks = this.#mode === "single" ? 1 : 0;
     let n = 0;
-    // Someone waits for urgent requests (a device for its ack): they go first. Background work
-    // (a batch's effects, snapshots) fills the rest, up to as much again, so that a burst of
-    // ingest keeps short commits and the processing catches up in bigger batches after it.
+    // Someone waits for urgent requests (a device for its ack, or the inbox's moves that follow
+    // the acks): they go first. Background work (a batch's effects, snapshots) fills the rest, up
+    // to BACKGROUND_SHARE of theirs, so that a burst of ingest keeps short commits and the
+    // processing catches up in bigger batches after it.
     const urgent = this.#pending.filter((p) => p.req.urgent);
     const ordered = urgent.length === 0 || urgent.length === this.#pending.length
       ? this.#pending
@@ -306,7 +350,7 @@ export class Committer {
     let urgentMutations = 0;
     for (const p of ordered) {
       if (p.req.urgent) urgentMutations += p.cost.mutations;
-      else if (urgentMutations > 0 && mutations > Math.max(BACKGROUND_MIN, 2 * urgentMutations)) break;
+      else if (urgentMutations > 0 && mutations > Math.max(BACKGROUND_MIN, BACKGROUND_SHARE * urgentMutations)) break;
       const fresh = p.cost.streams.filter((s) => !streams.has(s));
       const m = mutations + p.cost.mutations + fresh.length;
       const c = checks + p.cost.checks + (this.#mode === "multi" ? fresh.length : 0);
@@ -355,8 +399,7 @@ export class Committer {
     for (const p of live) {
       const positions: Position[] = [];
       if (p.move) {
-        moveOut(op, p.move);
-        mutations += 2 * p.move.length;
+        mutations += moveOut(op, p.move);
         for (const u of p.move) {
           heard.set(u.stream, Math.max(heard.get(u.stream) ?? 0, u.seq));
           if (u.wake) wake.add(u.stream);
@@ -366,17 +409,29 @@ export class Committer {
         }
       }
       const wanted = new Set(p.req.wake);
+      const mine: Unmoved[] = [];
       for (const [i, { stream, event, expireIn }] of (p.req.appends ?? []).entries()) {
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
         next.set(stream, seq);
         positions.push({ stream, seq });
         const value = { type: event.type, data: event.data, at };
         mutations++;
-        if (this.#inboxFor?.(stream)) {
-          const entry: InboxEntry = { stream, seq, ...value, ...(expireIn === undefined ? {} : { expireIn }) };
-          const n = this.#inboxNext + inboxed.length;
-          op.set(keys.inbox(n), entry);
-          inboxed.push({ ...entry, n, bytes: p.cost.appendBytes[i]!, wake: wanted.delete(stream), queuedAt: 0 });
+        const n = this.#inboxNext + inboxed.length;
+        // The slot's previous entry (n - INBOX_SLOTS) must have moved; else this one goes straight to its stream.
+        if (this.#inboxFor?.(stream) && n - INBOX_SLOTS < (this.#unmoved[0]?.n ?? n)) {
+          const entry: Unmoved = {
+            n,
+            stream,
+            seq,
+            ...value,
+            ...(expireIn === undefined ? {} : { expireIn }),
+            sets: [],
+            bytes: p.cost.appendBytes[i]!,
+            wake: wanted.delete(stream),
+            queuedAt: 0,
+          };
+          mine.push(entry);
+          inboxed.push(entry);
           continue;
         }
         op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
@@ -385,14 +440,21 @@ export class Committer {
       }
       for (const s of p.req.sets ?? []) {
         const value = "derive" in s ? s.derive(positions) : s.value;
+        if (s.withMove && mine[0]) {
+          mine[0].sets.push({ key: s.key, value, ...(s.expireIn === undefined ? {} : { expireIn: s.expireIn }) });
+          continue;
+        }
         op.set(s.key, value, s.expireIn === undefined ? undefined : { expireIn: s.expireIn });
         mutations++;
       }
+      for (const u of mine) op.set(inboxKey(u.n), inboxEntry(u));
       for (const k of p.req.deletes ?? []) op.delete(k), mutations++;
       if (p.req.checks?.length) op.check(...p.req.checks);
       for (const s of wanted) wake.add(s); // woken now; the inbox's events wake theirs once moved
       results.push(positions);
     }
+    const marker = this.#markerAfter(live);
+    if (marker > this.#inboxMoved) op.set(keys.inboxMoved(), marker), mutations++;
     const persisted = new Set<string>();
     for (const [stream, seq] of next) {
       const h = this.#heads.get(stream);
@@ -428,6 +490,7 @@ export class Committer {
       for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
       this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
       if (woken.length > 0) this.#waker?.committed(woken);
+      this.#inboxMoved = Math.max(this.#inboxMoved, marker);
       for (const p of live) if (p.move) this.#moved(p.move);
       this.#queueForMove(inboxed);
       live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
@@ -446,31 +509,43 @@ export class Committer {
       const entry = { ...u, queuedAt: now };
       this.#unmoved.push(entry);
       this.#unmovedAt.set(`${u.stream}\u0000${u.seq}`, entry);
+      for (const d of u.sets) this.#withMove.set(keyId(d.key), d.value);
     }
     this.#scheduleMove();
   }
 
-  /** Moves the inbox's oldest events once they waited long enough, or at once when a full batch is there. */
+  /**
+   * Queues moves of the inbox's oldest events: every full batch at once, the rest once its oldest
+   * event waited long enough. Moves are urgent, like the acks they follow: under a burst of ingest
+   * the inbox keeps pace (and its memory stays bounded) while the acks slow down instead.
+   */
   #scheduleMove(): void {
-    if (this.#moving || this.#unmoved.length === 0 || this.#lost) return;
-    const wait = INBOX_MOVE_DELAY_MS - (performance.now() - this.#unmoved[0]!.queuedAt);
-    if (wait <= 0 || this.#unmoved.length >= INBOX_MOVE_MAX) return this.#move();
+    if (this.#lost) return;
+    while (this.#unmoved.length - this.#queuedMoves >= INBOX_MOVE_MAX) this.#queueMove();
+    const oldest = this.#unmoved[this.#queuedMoves];
+    if (!oldest) return;
+    const wait = INBOX_MOVE_DELAY_MS - (performance.now() - oldest.queuedAt);
+    if (wait <= 0) return this.#queueMove();
     this.#moveTimer ??= setTimeout(() => {
       this.#moveTimer = undefined;
       this.#scheduleMove();
     }, wait);
   }
 
-  /** Queues the move of the inbox's oldest events (one move at a time, in inbox order). */
-  #move(): void {
-    if (this.#moving) return;
-    clearTimeout(this.#moveTimer);
-    this.#moveTimer = undefined;
-    const move = this.#unmoved.slice(0, INBOX_MOVE_MAX);
-    let bytes = 0, keyBytes = 0;
-    for (const u of move) bytes += u.bytes + 64, keyBytes += u.stream.length + 40;
+  /** Queues the move of the next events of the inbox (or again of `again`, whose move failed). */
+  #queueMove(again?: readonly Unmoved[]): void {
+    let bytes = 0, keyBytes = 0, mutations = 1;
+    const move: Unmoved[] = [];
+    for (const u of again ?? this.#unmoved.slice(this.#queuedMoves, this.#queuedMoves + INBOX_MOVE_MAX)) {
+      let b = u.bytes + 64, k = u.stream.length + 24;
+      for (const d of u.sets) b += keySize(d.key) + 128, k += keySize(d.key);
+      if (move.length > 0 && (mutations + 1 + u.sets.length > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
+      move.push(u);
+      bytes += b, keyBytes += k, mutations += 1 + u.sets.length;
+    }
+    if (!again) this.#queuedMoves += move.length;
     const cost: Cost = {
-      mutations: 2 * move.length,
+      mutations,
       bytes,
       keyBytes,
       checks: 0,
@@ -479,26 +554,40 @@ export class Committer {
       checkKeys: [],
       writeKeys: [],
     };
-    this.#moving = true;
     this.#pending.push({
-      req: {},
+      req: { urgent: true },
       move,
       cost,
       resolve: () => {},
       reject: () => {
         // KV refused the move (it took the same events into the inbox): try again shortly.
-        this.#moving = false;
-        if (!this.#lost) this.#moveTimer ??= setTimeout(() => (this.#moveTimer = undefined, this.#move()), 100);
+        if (!this.#lost) setTimeout(() => this.#queueMove(move), 100);
       },
     });
     this.#running ??= this.#drain();
   }
 
-  /** The inbox's oldest events reached their streams. */
+  /** The inbox's marker once the moves of `live` land: the end of the unbroken run of moved entries. */
+  #markerAfter(live: readonly Pending[]): number {
+    const moving = new Set<Unmoved>();
+    for (const p of live) for (const u of p.move ?? []) moving.add(u);
+    if (moving.size === 0) return this.#inboxMoved;
+    let i = 0;
+    while (i < this.#unmoved.length && (this.#unmoved[i]!.moved || moving.has(this.#unmoved[i]!))) i++;
+    return i > 0 ? this.#unmoved[i - 1]!.n : this.#inboxMoved;
+  }
+
+  /** Some of the inbox's events reached their streams: forgets them, oldest first. */
   #moved(move: readonly Unmoved[]): void {
-    this.#unmoved.splice(0, move.length);
-    for (const u of move) this.#unmovedAt.delete(`${u.stream}\u0000${u.seq}`);
-    this.#moving = false;
+    for (const u of move) {
+      u.moved = true;
+      this.#unmovedAt.delete(`${u.stream}\u0000${u.seq}`);
+      for (const d of u.sets) this.#withMove.delete(keyId(d.key));
+    }
+    let k = 0;
+    while (this.#unmoved[k]?.moved) k++;
+    this.#unmoved.splice(0, k);
+    this.#queuedMoves -= k;
     this.#scheduleMove();
   }
 
@@ -638,8 +727,17 @@ function jsonSize(v: unknown): number {
   }
 }
 
+/** A string that tells keys apart (cheaper than JSON for the usual string and number parts). */
 function keyId(key: Deno.KvKey): string {
-  return JSON.stringify(key, (_k, v) => typeof v === "bigint" ? `${v}n` : v);
+  let id = "";
+  for (const part of key) {
+    id += typeof part === "string"
+      ? `s${part.length}:${part}`
+      : typeof part === "number"
+      ? `n${part};`
+      : `x${JSON.stringify(part, (_k, v) => typeof v === "bigint" ? `${v}n` : v)};`;
+  }
+  return id;
 }
 
 function asKvError(err: unknown): unknown {

@@ -5,6 +5,7 @@ import { type CommitStats, Committer, type WriteMode } from "./committer.ts";
 import { eventStoreContract } from "./event_store_contract.ts";
 import { KvEventStore } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
+import { INBOX_SLOTS } from "./inbox.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
 
 async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void, inbox?: (stream: string) => boolean) {
@@ -45,7 +46,24 @@ Deno.test("events acked from the inbox are readable at once and reach their stre
     await f.committer.flush();
     assert.equal(f.committer.unmoved(last.stream, last.seq), undefined);
     assert.deepEqual((await f.store.read("t/2")).map((e) => e.data), Array.from({ length: 100 }, (_, i) => 3 * i + 2));
-    assert.equal((await Array.fromAsync(f.kv.list({ prefix: ["in"] }))).length, 0, "the inbox is empty once moved");
+    assert.equal((await f.kv.get(["in-moved"])).value, 300, "the marker says every entry moved");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("the inbox's ring never overwrites an entry that has not moved: a burst beyond it goes straight to its streams", async () => {
+  const f = await kvStore("single", undefined, () => true);
+  try {
+    const n = INBOX_SLOTS + 1500;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => f.store.append(`t/${i % 30}`, [{ type: "N", data: i }])),
+    );
+    for (const k of [0, 29]) {
+      const events = await f.store.read(`t/${k}`, 1, 1000);
+      assert.equal(events.length, Math.floor((n - 1 - k) / 30) + 1);
+      assert.ok(events.every((e, i) => e.seq === i + 1 && e.data === k + 30 * i), "every event once, in order");
+    }
   } finally {
     await f.close();
   }
@@ -64,11 +82,13 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
   });
   try {
     await Promise.all(
-      Array.from(
-        { length: 50 },
-        (_, i) => first.write({ appends: [{ stream: `t/${i % 5}`, event: { type: "N", data: i } }] }),
-      ),
+      Array.from({ length: 50 }, (_, i) =>
+        first.write({
+          appends: [{ stream: `t/${i % 5}`, event: { type: "N", data: i } }],
+          sets: [{ key: ["dedup", "d", `m${i}`], derive: (p) => p[0], withMove: true }],
+        })),
     );
+    assert.deepEqual(first.withMove(["dedup", "d", "m7"]), { stream: "t/2", seq: 2 });
     // The process dies before the move: another one claims the KV.
     const second = new Committer({
       kv,
@@ -78,12 +98,43 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
       inbox,
     });
     assert.equal(await second.recover(), 50);
+    assert.deepEqual(
+      (await kv.get(["dedup", "d", "m7"])).value,
+      { stream: "t/2", seq: 2 },
+      "keys moved with their events",
+    );
     const store = new KvEventStore(kv, second);
     assert.equal(await store.head("t/3"), 10);
     assert.deepEqual((await store.read("t/3")).map((e) => e.data), [3, 8, 13, 18, 23, 28, 33, 38, 43, 48]);
     await store.append("t/3", [{ type: "N", data: 50 }]);
     assert.deepEqual((await store.read("t/3", 11)).map((e) => [e.seq, e.data]), [[11, 50]]);
-    await second.close();
+    // Once the ring went round, the slots hold moved entries as well: only those after the marker move again.
+    await Promise.all(
+      Array.from(
+        { length: INBOX_SLOTS + 100 },
+        (_, i) => second.write({ appends: [{ stream: "t/w", event: { type: "N", data: i } }] }),
+      ),
+    );
+    await second.flush();
+    await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) => second.write({ appends: [{ stream: "t/w", event: { type: "N", data: INBOX_SLOTS + 100 + i } }] }),
+      ),
+    );
+    const third = new Committer({
+      kv,
+      mode: "single",
+      clock: systemClock,
+      epoch: await claimWriterEpoch(kv, "c"),
+      inbox,
+    });
+    assert.equal(await third.recover(), 40);
+    const all = await new KvEventStore(kv, third).read("t/w", 1, 100_000);
+    assert.equal(all.length, INBOX_SLOTS + 140);
+    assert.ok(all.every((e, i) => e.seq === i + 1 && e.data === i), "every event once, in order");
+    await third.close();
+    await second.close().catch(() => {});
     await first.close().catch(() => {});
   } finally {
     kv.close();

@@ -3,9 +3,11 @@ export const keys = {
   /** One event of a stream. */
   event: (stream: string, seq: number): Deno.KvKey => ["ev", stream, seq],
   eventsOf: (stream: string): Deno.KvKey => ["ev", stream],
-  /** An event acked before it reached its stream's keys (single writer): the inbox, in commit order. */
+  /** An event acked before it reached its stream's keys (single writer): a slot of the inbox's ring. */
   inbox: (n: number): Deno.KvKey => ["in", n],
   inboxAll: (): Deno.KvKey => ["in"],
+  /** Every inbox entry up to this number has reached its stream. */
+  inboxMoved: (): Deno.KvKey => ["in-moved"],
   /** Highest seq of a stream. */
   head: (stream: string): Deno.KvKey => ["head", stream],
   heads: (): Deno.KvKey => ["head"],

@@ -1,7 +1,7 @@
 import { mqttTransport } from "../../simulators/mqtt.ts";
 import { runSim } from "../../simulators/runner.ts";
 import { PUMP_STREAM_PREFIX } from "../../core/streams.ts";
-import { cpuSeconds, percentiles, rssMiB, selfCpuSeconds } from "../measure.ts";
+import { cpuSeconds, kvCommitFigures, kvCommitTotals, percentiles, rssMiB, selfCpuSeconds } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { ADMIN, benchSluice, untilProcessed } from "../sluice.ts";
 
@@ -31,11 +31,13 @@ export async function endToEnd(weatherUrl: string, total: number, latencySeconds
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1, 120_000);
 
     const per = Math.max(1, Math.round(total / PUMPS));
+    const kv0 = await kvCommitTotals(b.sluice.url);
     const cpu0 = cpuSeconds(pid), self0 = selfCpuSeconds(), t0 = performance.now();
     await runSim({ ...base, rate: 100_000, duration: (per * PUMPS) / 100_000 }, mqttTransport(url));
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 300_000);
     const wall = (performance.now() - t0) / 1000;
     const rate = Math.round((per * PUMPS) / wall);
+    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, per * PUMPS);
     const throughput: ScenarioResult = {
       scenario: "Ordered end-to-end, sample processor, 1,000 pumps (MQTT in)",
       rate,
@@ -43,6 +45,7 @@ export async function endToEnd(weatherUrl: string, total: number, latencySeconds
       rssMiB: rssMiB(pid),
       sluiceCpu: Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100),
       loadCpu: Math.round(((selfCpuSeconds() - self0) / wall) * 100),
+      kvCommits,
       target: "≥ 10,000 msgs/s",
       met: rate >= 10_000,
       notes: `${per * PUMPS} readings from send of the first to the last one's pump state`,

@@ -1,4 +1,4 @@
-import { cpuSeconds, rssMiB } from "../measure.ts";
+import { cpuSeconds, kvCommitFigures, kvCommitTotals, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { benchSluice, createDevices } from "../sluice.ts";
 
@@ -10,6 +10,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     const script = await Deno.makeTempFile({ suffix: ".lua" });
     await Deno.writeTextFile(script, wrkScript(tokens));
     const pid = b.sluice.pid!;
+    const kv0 = await kvCommitTotals(b.sluice.url);
     const cpu0 = cpuSeconds(pid), t0 = performance.now();
     const out = await new Deno.Command("/usr/bin/time", {
       args: [
@@ -33,6 +34,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     if (!result) throw new Error(`wrk gave no result:\n${text}`);
     const [user, sys] = (/WRKCPU ([\d.]+) ([\d.]+)/.exec(text) ?? []).slice(1).map(Number);
     const rate = Math.round(result.requests / result.seconds);
+    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, result.requests);
     await Deno.remove(script);
     return {
       scenario: "Durable ingest, HTTP invoke, 64 connections (wrk)",
@@ -43,6 +45,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
       sluiceCpu,
       loadCpu: Math.round((((user ?? 0) + (sys ?? 0)) / wall) * 100),
       ratioToKv: Math.round((rate / kvCeiling) * 100) / 100,
+      kvCommits,
       target: "≥ 25,000 msgs/s",
       met: rate >= 25_000,
       notes: `${result.errors} non-2xx or socket errors; tasks processed meanwhile in the same process`,

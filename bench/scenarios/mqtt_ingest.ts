@@ -1,6 +1,6 @@
 import { mqttTransport } from "../../simulators/mqtt.ts";
 import { runSim } from "../../simulators/runner.ts";
-import { cpuSeconds, rssMiB, selfCpuSeconds } from "../measure.ts";
+import { cpuSeconds, kvCommitFigures, kvCommitTotals, rssMiB, selfCpuSeconds } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { ADMIN, benchSluice } from "../sluice.ts";
 
@@ -10,6 +10,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
   try {
     const pid = b.sluice.pid!;
     const url = `mqtt://127.0.0.1:${b.mqttPort}`;
+    const kv0 = await kvCommitTotals(b.sluice.url);
     const cpu0 = cpuSeconds(pid), self0 = selfCpuSeconds(), t0 = performance.now();
     const report = await runSim({
       devices: 100,
@@ -23,6 +24,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
       inflight: 16,
     }, mqttTransport(url));
     const wall = (performance.now() - t0) / 1000;
+    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, report.acked);
     return {
       scenario: "Durable ingest, MQTT QoS 1, 100 connections (sim:mqtt)",
       rate: report.rate,
@@ -32,6 +34,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
       sluiceCpu: Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100),
       loadCpu: Math.round(((selfCpuSeconds() - self0) / wall) * 100),
       ratioToKv: Math.round((report.rate / kvCeiling) * 100) / 100,
+      kvCommits,
       target: "≥ 25,000 msgs/s",
       met: report.rate >= 25_000,
       notes: `${report.errors} errors; device set-up included in the generator's CPU`,

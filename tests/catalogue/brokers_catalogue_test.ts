@@ -47,6 +47,7 @@ integration(
       // Nothing half-written: only the valid messages became tasks, nothing was published.
       const valid = 2 + mqttRun.valid + amqpRun.valid;
       const kv = s.server.sluice.kv;
+      await s.server.sluice.committer.flush(); // tasks acked from the inbox reach their streams
       const heads = new Map<string, number>();
       for await (const e of kv.list<number>({ prefix: ["head"] })) {
         heads.set(e.key[1] as string, await trueHead(kv, e.key[1] as string));

@@ -23,7 +23,7 @@ export class SluiceProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     const root = new URL("../../", import.meta.url).pathname;
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--unstable-kv", `${root}main.ts`],
+      args: ["run", "--allow-all", "--unstable-kv", ...profiling(), `${root}main.ts`],
       env: { ...this.env, PORT: String(this.port), HOSTNAME: "127.0.0.1", NO_COLOR: "1" },
       stdout: "null",
       stderr: "piped",
@@ -82,4 +82,10 @@ export function freePort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
+}
+
+/** `SLUICE_CPU_PROF=<dir>` in the environment: the child writes a V8 CPU profile there when it stops. */
+function profiling(): string[] {
+  const dir = Deno.env.get("SLUICE_CPU_PROF");
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }

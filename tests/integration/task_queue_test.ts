@@ -196,6 +196,7 @@ inBothModes("an Idempotency-Key or body id makes a resend return the first task 
     );
     assert.equal(new Set(parallel.map((p) => p.taskId)).size, 1);
     await until(s, first, "done");
+    await s.server.sluice.committer.flush(); // tasks acked from the inbox reach their streams
     const head = await trueHead(s.server.sluice.kv, "t/blog_queuing/d10");
     assert.equal(head, 2, "two distinct ids, two tasks");
   } finally {

@@ -52,6 +52,16 @@ export function metricsRoutes(
           samples: [{ value: sluice.topics.subscriberCount() }],
         },
         {
+          name: "sluice_inbox_events",
+          help: "Tasks acknowledged from the inbox and not yet moved to their streams",
+          samples: [{ value: sluice.committer.inboxSize }],
+        },
+        {
+          name: "sluice_process_heap_used_bytes",
+          help: "V8 heap in use",
+          samples: [{ value: Deno.memoryUsage().heapUsed }],
+        },
+        {
           name: "sluice_process_resident_bytes",
           help: "Resident memory of the process",
           samples: [{ value: Deno.memoryUsage().rss }],
