@@ -48,12 +48,16 @@ export interface SimCounts {
 /** The end of a run: counts, rate and acknowledgement latencies (ms). */
 export interface SimReport extends SimCounts {
   readonly rate: number;
+  /** `performance.now()` when the first message went out (devices provisioned and connected by then). */
+  readonly startedAt: number;
   readonly latency: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
 }
 
 export interface SimHooks {
   /** About once a second. */
   readonly onProgress?: (counts: Readonly<SimCounts>) => void;
+  /** Right before the first message goes out (devices provisioned and connected). */
+  readonly onStart?: () => void;
   readonly log?: (line: string) => void;
 }
 
@@ -71,6 +75,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   const sent = senders.map(() => 0), inflight = senders.map(() => 0);
   const total = Math.round(options.rate * options.duration);
   const perDevice = (i: number) => Math.floor(total / senders.length) + (i < total % senders.length ? 1 : 0);
+  hooks.onStart?.();
   const start = performance.now();
   // Message ids are unique per run: a second run must not be taken for resends of the first.
   const run = Date.now().toString(36);
@@ -116,6 +121,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
   return {
     ...counts,
+    startedAt: start,
     rate: Math.round(counts.acked / Math.max(counts.seconds, 0.001)),
     latency: { p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), max: round(latencies.at(-1) ?? 0) },
   };
