@@ -524,7 +524,8 @@ export class Committer {
     while (this.#unmoved.length - this.#queuedMoves >= INBOX_MOVE_MAX) this.#queueMove();
     const oldest = this.#unmoved[this.#queuedMoves];
     if (!oldest) return;
-    const wait = INBOX_MOVE_DELAY_MS - (performance.now() - oldest.queuedAt);
+    // Nothing else waits for the KV: move now (light load); else let the batch grow a little.
+    const wait = this.#pending.length === 0 ? 0 : INBOX_MOVE_DELAY_MS - (performance.now() - oldest.queuedAt);
     if (wait <= 0) return this.#queueMove();
     this.#moveTimer ??= setTimeout(() => {
       this.#moveTimer = undefined;
