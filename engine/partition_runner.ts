@@ -130,7 +130,10 @@ export class PartitionRunner {
       out.push(e);
     }
     if (out.length > 0) return out;
-    return await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
+    const read = await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
+    // A task stream may show a gap for a moment (a later event reached its key while an earlier
+    // one is still in the inbox): run only the unbroken run from the cursor; the move wakes the rest.
+    return st.lane.stream.startsWith(TASK_STREAM_PREFIX) ? unbroken(read, from) : read;
   }
 
   /** Starts taking wake-ups. */
@@ -462,6 +465,16 @@ export class PartitionRunner {
   #log(line: string): void {
     this.options.log?.(line);
   }
+}
+
+/** The events of `events` that follow `from` without a gap. */
+export function unbroken(events: readonly StoredEvent[], from: number): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  for (const e of events) {
+    if (e.seq !== from + out.length) break;
+    out.push(e);
+  }
+  return out;
 }
 
 function channelOfLane(lane: Lane): string {
