@@ -14,7 +14,7 @@ import { activation } from "./scenarios/activation.ts";
 import { endToEnd } from "./scenarios/end_to_end.ts";
 import { fanout } from "./scenarios/fanout.ts";
 import { httpIngest } from "./scenarios/http_ingest.ts";
-import { kvCeiling } from "./scenarios/kv_ceiling.ts";
+import { kvCeiling, kvPatternCeiling } from "./scenarios/kv_ceiling.ts";
 import { memory } from "./scenarios/memory.ts";
 import { mqttIngest } from "./scenarios/mqtt_ingest.ts";
 import { fakeWeather } from "./sluice.ts";
@@ -33,6 +33,8 @@ const log = (r: ScenarioResult) => (results.push(r), console.error(`  ${r.scenar
 try {
   const ceiling = await kvCeiling(quick ? 2 : 4);
   log(ceiling);
+  log(await kvPatternCeiling(quick ? 2 : 3, 100, false));
+  log(await kvPatternCeiling(quick ? 2 : 3, 100, true));
   if (wanted("http")) log(await httpIngest(weather.url, quick ? 5 : 15, ceiling.setsPerSec));
   if (wanted("mqtt")) log(await mqttIngest(weather.url, quick ? 5 : 15, ceiling.setsPerSec));
   if (wanted("e2e")) { for (const r of await endToEnd(weather.url, quick ? 10_000 : 40_000, quick ? 5 : 15)) log(r); }

@@ -1,4 +1,6 @@
 import type { ScenarioResult } from "../result.ts";
+import { keys } from "../../store/keys.ts";
+import { inboxKey } from "../../store/inbox.ts";
 
 /** Batched atomic sets/s on the benchmark's disk: 500 event-sized values a commit, for `seconds`. */
 export async function kvCeiling(seconds: number): Promise<ScenarioResult & { setsPerSec: number }> {
@@ -27,4 +29,81 @@ export async function kvCeiling(seconds: number): Promise<ScenarioResult & { set
   kv.close();
   await Deno.remove(dir, { recursive: true });
   return { scenario: "KV group-commit ceiling (500 sets/commit)", rate: setsPerSec, unit: "sets/s", setsPerSec };
+}
+
+/**
+ * The KV doing exactly Sluice's writes for one message, with nothing else running: the inbox entry
+ * (a commit of 300), its move with the message-id key (one commit), and, `withProcessing`, the
+ * reading event and the lane cursor (one commit), over `devices` devices. Messages/s.
+ */
+export async function kvPatternCeiling(
+  seconds: number,
+  devices: number,
+  withProcessing: boolean,
+): Promise<ScenarioResult> {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-bench-kv-" });
+  const kv = await Deno.openKv(`${dir}/pattern.kv`);
+  const task = {
+    type: "TaskQueued",
+    data: {
+      method: "blog/queues/processor",
+      params: { data: "21.5,1.25,45.5017:-73.5673,2026-11-25T10:00:00.000Z" },
+      device: "bench-1",
+      receivedAt: Date.now(),
+      protocol: "mqtt",
+    },
+    at: Date.now(),
+  };
+  const reading = {
+    type: "ReadingRecorded",
+    data: {
+      reading: {
+        temperature: 21.5,
+        pressure: 1.25,
+        lat: 45.5,
+        lon: -73.5,
+        time: "2026-11-25T10:00:00Z",
+        outsideTemperature: 4.5,
+      },
+      taskId: "t.abc.def.12",
+    },
+    at: Date.now(),
+  };
+  const seqs = new Array<number>(devices).fill(0);
+  let messages = 0, n = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    const batch: { n: number; device: string; stream: string; seq: number }[] = [];
+    const ingest = kv.atomic();
+    for (let k = 0; k < 300; k++, n++) {
+      const d = n % devices, device = `bench-${d}`, stream = `t/blog_queuing/${device}`, seq = ++seqs[d]!;
+      ingest.set(inboxKey(n), { n, stream, seq, ...task });
+      batch.push({ n, device, stream, seq });
+    }
+    await ingest.commit();
+    const move = kv.atomic();
+    for (const b of batch) {
+      move.set(keys.event(b.stream, b.seq), task);
+      move.set(keys.dedup(b.device, `${b.device}-${b.n}`), { stream: b.stream, seq: b.seq }, { expireIn: 86_400_000 });
+    }
+    await move.set(keys.inboxMoved(), n).commit();
+    if (withProcessing) {
+      const processing = kv.atomic();
+      const cursors = new Map<string, number>();
+      for (const b of batch) processing.set(keys.event(`p/${b.device}`, b.seq), reading), cursors.set(b.stream, b.seq);
+      for (const [stream, seq] of cursors) processing.set(keys.cursor(stream), seq);
+      await processing.commit();
+    }
+    messages += batch.length;
+  }
+  const rate = Math.round(messages / ((performance.now() - started) / 1000));
+  kv.close();
+  await Deno.remove(dir, { recursive: true });
+  return {
+    scenario: `KV alone, Sluice's writes per message, ${devices} devices (${
+      withProcessing ? "ingest + processing" : "ingest only"
+    })`,
+    rate,
+    unit: "msgs/s",
+  };
 }
