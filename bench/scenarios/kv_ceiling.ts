@@ -2,32 +2,39 @@ import type { ScenarioResult } from "../result.ts";
 import { keys } from "../../store/keys.ts";
 import { inboxKey } from "../../store/inbox.ts";
 
+/** A queued task's event, as Sluice stores it. */
+const TASK = {
+  type: "TaskQueued",
+  data: {
+    method: "blog/queues/processor",
+    params: { data: "21.5,1.25,45.5017:-73.5673,2026-11-25T10:00:00.000Z" },
+    device: "bench-1",
+    receivedAt: Date.now(),
+    protocol: "mqtt",
+  },
+  at: Date.now(),
+};
+
+/** A KV file of its own on the benchmark's disk. */
+async function tempKv(): Promise<{ kv: Deno.Kv; close(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-bench-kv-" });
+  const kv = await Deno.openKv(`${dir}/bench.kv`);
+  return { kv, close: async () => (kv.close(), await Deno.remove(dir, { recursive: true })) };
+}
+
 /** Batched atomic sets/s on the benchmark's disk: 500 event-sized values a commit, for `seconds`. */
 export async function kvCeiling(seconds: number): Promise<ScenarioResult & { setsPerSec: number }> {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-bench-kv-" });
-  const kv = await Deno.openKv(`${dir}/ceiling.kv`);
-  const value = {
-    type: "TaskQueued",
-    data: {
-      method: "blog/queues/processor",
-      params: { data: "21.5,1.25,45.5017:-73.5673,2026-11-25T10:00:00.000Z" },
-      device: "bench-1",
-      receivedAt: Date.now(),
-      protocol: "http",
-    },
-    at: Date.now(),
-  };
+  const { kv, close } = await tempKv();
   let sets = 0, i = 0;
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
     const op = kv.atomic();
-    for (let k = 0; k < 500; k++, i++) op.set(["ev", `t/blog_queuing/bench-${i % 64}`, i], value);
+    for (let k = 0; k < 500; k++, i++) op.set(["ev", `t/blog_queuing/bench-${i % 64}`, i], TASK);
     await op.commit();
     sets += 500;
   }
   const setsPerSec = Math.round(sets / ((performance.now() - started) / 1000));
-  kv.close();
-  await Deno.remove(dir, { recursive: true });
+  await close();
   return { scenario: "KV group-commit ceiling (500 sets/commit)", rate: setsPerSec, unit: "sets/s", setsPerSec };
 }
 
@@ -41,19 +48,7 @@ export async function kvPatternCeiling(
   devices: number,
   withProcessing: boolean,
 ): Promise<ScenarioResult> {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-bench-kv-" });
-  const kv = await Deno.openKv(`${dir}/pattern.kv`);
-  const task = {
-    type: "TaskQueued",
-    data: {
-      method: "blog/queues/processor",
-      params: { data: "21.5,1.25,45.5017:-73.5673,2026-11-25T10:00:00.000Z" },
-      device: "bench-1",
-      receivedAt: Date.now(),
-      protocol: "mqtt",
-    },
-    at: Date.now(),
-  };
+  const { kv, close } = await tempKv();
   const reading = {
     type: "ReadingRecorded",
     data: {
@@ -77,13 +72,13 @@ export async function kvPatternCeiling(
     const ingest = kv.atomic();
     for (let k = 0; k < 300; k++, n++) {
       const d = n % devices, device = `bench-${d}`, stream = `t/blog_queuing/${device}`, seq = ++seqs[d]!;
-      ingest.set(inboxKey(n), { n, stream, seq, ...task });
+      ingest.set(inboxKey(n), { n, stream, seq, ...TASK });
       batch.push({ n, device, stream, seq });
     }
     await ingest.commit();
     const move = kv.atomic();
     for (const b of batch) {
-      move.set(keys.event(b.stream, b.seq), task);
+      move.set(keys.event(b.stream, b.seq), TASK);
       move.set(keys.dedup(b.device, `${b.device}-${b.n}`), { stream: b.stream, seq: b.seq }, { expireIn: 86_400_000 });
     }
     await move.set(keys.inboxMoved(), n).commit();
@@ -97,8 +92,7 @@ export async function kvPatternCeiling(
     messages += batch.length;
   }
   const rate = Math.round(messages / ((performance.now() - started) / 1000));
-  kv.close();
-  await Deno.remove(dir, { recursive: true });
+  await close();
   return {
     scenario: `KV alone, Sluice's writes per message, ${devices} devices (${
       withProcessing ? "ingest + processing" : "ingest only"

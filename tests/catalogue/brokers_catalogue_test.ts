@@ -6,7 +6,7 @@ import { amqpCases } from "./amqp_cases.ts";
 import { runAmqpCases } from "./amqp_runner.ts";
 import { mqttCases } from "./mqtt_cases.ts";
 import { runMqttCases, startSlowMqttCases, validSender } from "./mqtt_runner.ts";
-import { trueHead } from "../../store/heads.ts";
+import { streamHeads } from "./stream_heads.ts";
 
 const VALID = JSON.stringify({ method: "blog/queues/processor", params: { data: "20,1,45:-73,2026-11-25T10:00:00Z" } });
 
@@ -46,12 +46,7 @@ integration(
 
       // Nothing half-written: only the valid messages became tasks, nothing was published.
       const valid = 2 + mqttRun.valid + amqpRun.valid;
-      const kv = s.server.sluice.kv;
-      await s.server.sluice.committer.flush(); // tasks acked from the inbox reach their streams
-      const heads = new Map<string, number>();
-      for await (const e of kv.list<number>({ prefix: ["head"] })) {
-        heads.set(e.key[1] as string, await trueHead(kv, e.key[1] as string));
-      }
+      const heads = await streamHeads(s.server.sluice);
       assert.equal(heads.get("t/blog_queuing/victim"), valid, "only the valid messages became tasks");
       assert.deepEqual([...heads.keys()].filter((k) => k.startsWith("t/") && k !== "t/blog_queuing/victim"), []);
       assert.deepEqual(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 import { httpCases, wsCases } from "./http_cases.ts";
-import { trueHead } from "../../store/heads.ts";
+import { streamHeads } from "./stream_heads.ts";
 
 const VALID = { method: "blog/queues/processor", params: { data: "20,1,45:-73,2026-11-25T10:00:00Z" } };
 
@@ -76,12 +76,7 @@ integration(
       ws.close();
 
       await sendValid();
-      const kv = s.server.sluice.kv;
-      await s.server.sluice.committer.flush(); // tasks acked from the inbox reach their streams
-      const heads = new Map<string, number>();
-      for await (const e of kv.list<number>({ prefix: ["head"] })) {
-        heads.set(e.key[1] as string, await trueHead(kv, e.key[1] as string));
-      }
+      const heads = await streamHeads(s.server.sluice);
       assert.equal(heads.get("t/blog_queuing/victim"), valid, "only the valid messages became tasks");
       assert.equal(heads.get("t/blog_queuing/other"), undefined, "nothing was queued for the other device");
       assert.equal(heads.get("m/blog_queuing"), undefined, "no bad message was published");
