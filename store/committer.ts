@@ -264,6 +264,8 @@ export class Committer {
     await this.flush();
     await this.#persistHeads(true);
     await this.flush();
+    clearTimeout(this.#moveTimer);
+    this.#moveTimer = undefined;
   }
 
   /** Writes head keys that lag their stream (all of them when `all`). */
@@ -544,7 +546,11 @@ export class Committer {
       move.push(u);
       bytes += b, keyBytes += k, mutations += 1 + u.sets.length;
     }
-    if (!again) this.#queuedMoves += move.length;
+    if (!again) {
+      this.#queuedMoves += move.length;
+      clearTimeout(this.#moveTimer); // what it waited for is on its way; a landed move schedules the rest
+      this.#moveTimer = undefined;
+    }
     const cost: Cost = {
       mutations,
       bytes,
