@@ -3,9 +3,9 @@ import type { TaskResult } from "./partition_runner.ts";
 const EVICT_CHUNK = 1000;
 
 /**
- * Results of recently finished tasks, in memory (the most recent `capacity`, and up to a thousand more). Writing every
- * result to KV would double the writes of the hot path; a task that needed retries keeps its
- * record in KV too, so its attempt count survives a restart.
+ * Results of recently finished tasks, in memory (the most recent `capacity`, and up to a thousand
+ * more). Writing every result to KV would double the writes of the hot path; a task that needed
+ * retries keeps its record in KV too, so its attempt count survives a restart.
  */
 export class RecentResults {
   readonly #results = new Map<string, TaskResult>();
