@@ -1,5 +1,5 @@
 import { taskStream, topicStream } from "../core/streams.ts";
-import { headFrom, trueHead } from "../store/heads.ts";
+import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 
 /** How much work a channel has: queued tasks over its partitions, retries, topic length. */
@@ -15,20 +15,44 @@ export interface ChannelStats {
   readonly messages: number;
 }
 
-/** Counts a channel's queue depth from its task streams' heads and cursors. */
-export async function channelStats(kv: Deno.Kv, channel: string): Promise<ChannelStats> {
+/**
+ * A stream's head for counting: what the writer knows in memory, else its head key (written
+ * lazily by one writer, at most a second behind). Counting never reads a stream's events.
+ */
+export type HeadOf = (stream: string, headKey: number) => number;
+
+/** A channel's task partitions with work left: stream → [cursor, head]. */
+export interface QueueDepth {
+  readonly partitions: number;
+  readonly queued: number;
+  readonly behind: ReadonlyMap<string, readonly [cursor: number, head: number]>;
+}
+
+/** Counts a channel's queued tasks from its task streams' head and cursor keys (two range reads). */
+export async function queueDepth(kv: Deno.Kv, channel: string, headOf: HeadOf): Promise<QueueDepth> {
   const prefix = taskStream(channel, "");
   const range = (key: (s: string) => Deno.KvKey) => ({ start: key(prefix), end: key(prefix.slice(0, -1) + "0") });
-  const heads = new Map<string, number>();
-  for await (const e of kv.list<number>(range((s) => keys.head(s)))) heads.set(e.key[1] as string, e.value);
-  let queued = 0;
   const cursors = new Map<string, number>();
   for await (const e of kv.list<number>(range((s) => keys.cursor(s)))) cursors.set(e.key[2] as string, e.value);
-  for (const [stream, hinted] of heads) {
-    queued += Math.max(0, (await headFrom(kv, stream, hinted)) - (cursors.get(stream) ?? 0));
+  let partitions = 0, queued = 0;
+  const behind = new Map<string, readonly [number, number]>();
+  for await (const e of kv.list<number>(range((s) => keys.head(s)))) {
+    const stream = e.key[1] as string;
+    const cursor = cursors.get(stream) ?? 0, head = headOf(stream, e.value);
+    partitions++;
+    if (head <= cursor) continue;
+    queued += head - cursor;
+    behind.set(stream, [cursor, head]);
   }
+  return { partitions, queued, behind };
+}
+
+/** A channel's queue depth, retries and topic length. */
+export async function channelStats(kv: Deno.Kv, channel: string, headOf: HeadOf): Promise<ChannelStats> {
+  const { partitions, queued } = await queueDepth(kv, channel, headOf);
+  const prefix = taskStream(channel, "");
   let retrying = 0;
-  for await (const _ of kv.list(range((s) => keys.retry(s)))) retrying++;
+  for await (const _ of kv.list({ start: keys.retry(prefix), end: keys.retry(prefix.slice(0, -1) + "0") })) retrying++;
   const messages = await trueHead(kv, topicStream(channel));
-  return { channel, partitions: heads.size, queued, retrying, messages };
+  return { channel, partitions, queued, retrying, messages };
 }

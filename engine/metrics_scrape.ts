@@ -1,35 +1,25 @@
 import type { Sample } from "../core/metrics.ts";
-import { PUMP_STREAM_PREFIX, taskStream } from "../core/streams.ts";
+import { PUMP_STREAM_PREFIX } from "../core/streams.ts";
 import type { TaskQueuedData } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
-import { headFrom } from "../store/heads.ts";
+import { type HeadOf, queueDepth } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
 
 /** Gauges that need reads: queue depth and lag per channel, pumps stored. */
 export async function scrapeGauges(
   kv: Deno.Kv,
   channels: ChannelRegistry,
+  headOf: HeadOf,
   now: number,
 ): Promise<{ name: string; help: string; samples: Sample[] }[]> {
   const depth: Sample[] = [], lag: Sample[] = [];
   for (const channel of await channels.list()) {
-    const prefix = taskStream(channel.name, "");
-    const end = prefix.slice(0, -1) + "0";
-    const cursors = new Map<string, number>();
-    for await (const e of kv.list<number>({ start: keys.cursor(prefix), end: keys.cursor(end) })) {
-      cursors.set(e.key[2] as string, e.value);
-    }
-    let queued = 0, oldest = now, scanned = 0;
-    for await (const e of kv.list<number>({ start: keys.head(prefix), end: keys.head(end) })) {
-      const stream = e.key[1] as string;
-      const cursor = cursors.get(stream) ?? 0;
-      const head = await headFrom(kv, stream, e.value);
-      if (head <= cursor) continue;
-      queued += head - cursor;
-      if (scanned++ < 500) {
-        const first = (await kv.get<{ data: TaskQueuedData }>(keys.event(stream, cursor + 1))).value;
-        if (first) oldest = Math.min(oldest, first.data.receivedAt);
-      }
+    const { queued, behind } = await queueDepth(kv, channel.name, headOf);
+    let oldest = now, scanned = 0;
+    for (const [stream, [cursor]] of behind) {
+      if (scanned++ >= 500) break;
+      const first = (await kv.get<{ data: TaskQueuedData }>(keys.event(stream, cursor + 1))).value;
+      if (first) oldest = Math.min(oldest, first.data.receivedAt);
     }
     depth.push({ labels: { channel: channel.name }, value: queued });
     lag.push({ labels: { channel: channel.name }, value: (now - oldest) / 1000 });

@@ -305,6 +305,9 @@ export class Committer {
     return this.#heads.get(stream)?.seq ?? 0;
   }
 
+  /** A stream's head for counting, with no read: what this writer knows, or the stream's head key if higher. */
+  readonly headOf = (stream: string, headKey: number): number => Math.max(this.#heads.get(stream)?.seq ?? 0, headKey);
+
   /** Forgets cached heads (another writer may have moved them). */
   forget(streams?: readonly string[]): void {
     if (!streams) this.#heads.clear();
