@@ -72,8 +72,8 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       const stream = this.options.streamOf(id);
       for (;;) {
         const page = await this.options.storage.read(stream, live.state.version + 1, 1000);
-        for (const e of page) live.state = this.options.decider.evolve(live.state, this.#asEvent(e)), live.at = e.at;
-        if (page.length < 1000) break;
+        // Commits may have landed while the page was read: fold only what the actor has not seen.
+        if (!this.#fold(live, page) || page.length < 1000) break;
       }
     }
     return live.state;
@@ -97,14 +97,9 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       if (this.options.onChange) this.#get(id).then((l) => this.options.onChange?.(id, l.state), () => {});
       return;
     }
-    for (const e of events) {
-      if (e.seq <= live.state.version) continue;
-      if (e.seq !== live.state.version + 1) {
-        this.#live.delete(id); // a gap: reload from the log next time
-        return;
-      }
-      live.state = this.options.decider.evolve(live.state, this.#asEvent(e));
-      live.at = e.at;
+    if (!this.#fold(live, events)) {
+      this.#live.delete(id); // a gap: reload from the log next time
+      return;
     }
     this.options.onChange?.(id, live.state);
     this.#maybeSnapshot(id, live);
@@ -145,6 +140,17 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       for (const [id] of byAge.slice(0, this.#live.size - this.#maxLive)) this.#live.delete(id), dropped++;
     }
     return dropped;
+  }
+
+  /** Folds the events after the actor's version into it, in order; false at a gap. */
+  #fold(live: Live<S>, events: readonly LoggedEvent[]): boolean {
+    for (const e of events) {
+      if (e.seq <= live.state.version) continue;
+      if (e.seq !== live.state.version + 1) return false;
+      live.state = this.options.decider.evolve(live.state, this.#asEvent(e));
+      live.at = e.at;
+    }
+    return true;
   }
 
   /** Forgets an actor (its log changed elsewhere). */
