@@ -11,6 +11,8 @@ export async function scrapeGauges(
   channels: ChannelRegistry,
   headOf: HeadOf,
   now: number,
+  /** A task acked from the inbox and not yet at its stream's key. */
+  unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined,
 ): Promise<{ name: string; help: string; samples: Sample[] }[]> {
   const depth: Sample[] = [], lag: Sample[] = [];
   for (const channel of await channels.list()) {
@@ -18,7 +20,8 @@ export async function scrapeGauges(
     let oldest = now, scanned = 0;
     for (const [stream, [cursor]] of behind) {
       if (scanned++ >= 500) break;
-      const first = (await kv.get<{ data: TaskQueuedData }>(keys.event(stream, cursor + 1))).value;
+      const first = (unmoved(stream, cursor + 1) as { data: TaskQueuedData } | undefined) ??
+        (await kv.get<{ data: TaskQueuedData }>(keys.event(stream, cursor + 1))).value;
       if (first) oldest = Math.min(oldest, first.data.receivedAt);
     }
     depth.push({ labels: { channel: channel.name }, value: queued });

@@ -117,23 +117,32 @@ export class PartitionRunner {
     }
   }
 
-  /** The next events of a lane: from its tail when the tail has them, else from KV. */
+  /**
+   * The next events of a lane: from its tail or the inbox when they have them, else from KV (then
+   * on from the inbox: a task acked from it reaches its stream's key later, in a grouped move).
+   */
   async #next(st: LaneState): Promise<StoredEvent[]> {
     const from = st.cursor + 1;
     for (const seq of st.tail.keys()) {
       if (seq < from) st.tail.delete(seq), this.#tailed--;
     }
-    const out: StoredEvent[] = [];
-    for (let seq = from; out.length < st.batchLimit; seq++) {
-      const e = st.tail.get(seq);
+    const out = this.#fromMemory(st, from, []);
+    if (out.length > 0) return out;
+    const read = await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
+    if (!st.lane.stream.startsWith(TASK_STREAM_PREFIX)) return read;
+    // A task stream may show a gap (a later event went straight to its key while an earlier one
+    // still waits in the inbox): run only the unbroken run from the cursor, then on from memory.
+    return this.#fromMemory(st, from, unbroken(read, from));
+  }
+
+  /** `out` (events from `from` on) extended with the lane's next events held in memory. */
+  #fromMemory(st: LaneState, from: number, out: StoredEvent[]): StoredEvent[] {
+    for (let seq = from + out.length; out.length < st.batchLimit; seq++) {
+      const e = st.tail.get(seq) ?? this.options.committer.unmoved(st.lane.stream, seq);
       if (!e) break;
       out.push(e);
     }
-    if (out.length > 0) return out;
-    const read = await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
-    // A task stream may show a gap for a moment (a later event reached its key while an earlier
-    // one is still in the inbox): run only the unbroken run from the cursor; the move wakes the rest.
-    return st.lane.stream.startsWith(TASK_STREAM_PREFIX) ? unbroken(read, from) : read;
+    return out;
   }
 
   /** Starts taking wake-ups. */

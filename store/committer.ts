@@ -7,7 +7,6 @@ import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
 import {
   type DeferredSet,
-  INBOX_MOVE_MAX,
   INBOX_SLOTS,
   type InboxEntry,
   inboxEntry,
@@ -113,13 +112,14 @@ export interface CommitterOptions {
    * keys a few milliseconds later, many per commit. Call `recover()` before the first read.
    */
   readonly inbox?: (stream: string) => boolean;
+  /** Slots of the inbox's ring (tests make it small). */
+  readonly inboxSlots?: number;
 }
 
 /** An event acked from the inbox and not yet moved to its stream. */
 interface Unmoved extends InboxEntry {
   readonly sets: DeferredSet[];
   readonly bytes: number;
-  readonly wake: boolean;
   readonly queuedAt: number;
   moved?: boolean;
 }
@@ -167,11 +167,16 @@ const BACKGROUND_SHARE = 0.5;
 const HEAD_PERSIST_MS = 1000;
 
 /**
- * How long an event waits in the inbox before it moves to its stream (unless a full batch is
- * there sooner): long enough that a busy stream gets several events per move, short enough not
- * to hold back the processing.
+ * Under load, how long an event waits in the inbox before it moves to its stream, unless
+ * `INBOX_MOVE_GROUP` wait sooner. The processing does not wait for the move (lanes take the events
+ * from memory), so the wait only groups the moves: a device's events of the last second land side
+ * by side. Measured with the KV alone (Sluice's writes, 100 devices): moving every 300 events
+ * 21k msgs/s ingest, 10k with processing; grouped by 3,000: 41k and 16k; by 15,000: 47k and 16k.
  */
-const INBOX_MOVE_DELAY_MS = 20;
+const INBOX_MOVE_DELAY_MS = 1000;
+const INBOX_MOVE_GROUP = 16_384;
+/** Light load: this few waiting and nothing else queued for the KV, they move at once. */
+const INBOX_MOVE_AT_ONCE = 32;
 /** A move's share of one commit (KV allows 1,000 mutations and 80 KiB of keys). */
 const MOVE_MUTATIONS = 900;
 const MOVE_KEY_BYTES = 60 * 1024;
@@ -195,6 +200,7 @@ export class Committer {
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
   readonly #inboxFor?: (stream: string) => boolean;
+  readonly #slots: number;
   #recovery: Promise<number> | null = null;
   #inboxNext = 1;
   /** The inbox's moved-up-to marker as last written. */
@@ -203,8 +209,12 @@ export class Committer {
   readonly #unmovedAt = new Map<string, Unmoved>();
   /** Values of `withMove` sets whose move has not landed yet, by key. */
   readonly #withMove = new Map<string, unknown>();
-  /** Events at the front of `#unmoved` already in a queued move. */
+  /** Events at the front of `#unmoved` already in the move under way (`#group` and the commit in flight). */
   #queuedMoves = 0;
+  /** The move under way: its events not yet in a commit, by stream and seq. */
+  #group: Unmoved[] = [];
+  /** A commit of the move is queued or in flight (one at a time, so acks slot in between). */
+  #moving = false;
   #moveTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: CommitterOptions) {
@@ -219,6 +229,7 @@ export class Committer {
       throw new Error("Single-writer mode needs the claimed writer epoch");
     }
     if (this.#mode === "single") this.#inboxFor = options.inbox;
+    this.#slots = options.inboxSlots ?? INBOX_SLOTS;
     // One writer knows every head: head keys are rewritten lazily, the stale ones once a second.
     if (this.#mode === "single") this.#headTimer = setInterval(() => this.#persistHeads(false), HEAD_PERSIST_MS);
   }
@@ -235,7 +246,7 @@ export class Committer {
    */
   recover(): Promise<number> {
     if (!this.#inboxFor) return Promise.resolve(0);
-    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next }) => {
+    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!, this.#slots).then(({ moved, next }) => {
       this.#inboxNext = next;
       this.#inboxMoved = next - 1;
       return moved;
@@ -318,7 +329,9 @@ export class Committer {
   async flush(): Promise<void> {
     for (;;) {
       if (this.#running) await this.#running;
-      else if (this.#unmoved.length > this.#queuedMoves && !this.#lost) this.#queueMove();
+      else if (this.#lost || this.#unmoved.length === 0) return;
+      else if (this.#moving) await new Promise((r) => setTimeout(r, 20)); // a refused move is tried again soon
+      else if (this.#unmoved.length > this.#queuedMoves) this.#startMove();
       else return;
     }
   }
@@ -396,24 +409,14 @@ export class Committer {
     const next = new Map<string, number>();
     const results: Position[][] = [];
     const appended: AppendedEvent[] = [];
-    /** Heads the listeners hear of: streams whose events reached their own keys in this commit. */
+    /** Heads the listeners hear of (events acked from the inbox count: lanes take them from memory). */
     const heard = new Map<string, number>();
     const inboxed: Unmoved[] = [];
     const wake = new Set<string>();
     let mutations = 0;
     for (const p of live) {
       const positions: Position[] = [];
-      if (p.move) {
-        mutations += moveOut(op, p.move);
-        for (const u of p.move) {
-          heard.set(u.stream, Math.max(heard.get(u.stream) ?? 0, u.seq));
-          if (u.wake) wake.add(u.stream);
-          if (this.#listeners.size > 0) {
-            appended.push({ stream: u.stream, seq: u.seq, type: u.type, data: u.data, at: u.at });
-          }
-        }
-      }
-      const wanted = new Set(p.req.wake);
+      if (p.move) mutations += moveOut(op, p.move);
       const mine: Unmoved[] = [];
       for (const [i, { stream, event, expireIn }] of (p.req.appends ?? []).entries()) {
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
@@ -422,8 +425,10 @@ export class Committer {
         const value = { type: event.type, data: event.data, at };
         mutations++;
         const n = this.#inboxNext + inboxed.length;
-        // The slot's previous entry (n - INBOX_SLOTS) must have moved; else this one goes straight to its stream.
-        if (this.#inboxFor?.(stream) && n - INBOX_SLOTS < (this.#unmoved[0]?.n ?? n)) {
+        heard.set(stream, seq);
+        if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
+        // The slot's previous entry (n - slots) must have moved; else this one goes straight to its stream.
+        if (this.#inboxFor?.(stream) && n - this.#slots < (this.#unmoved[0]?.n ?? n)) {
           const entry: Unmoved = {
             n,
             stream,
@@ -432,7 +437,6 @@ export class Committer {
             ...(expireIn === undefined ? {} : { expireIn }),
             sets: [],
             bytes: p.cost.appendBytes[i]!,
-            wake: wanted.delete(stream),
             queuedAt: 0,
           };
           mine.push(entry);
@@ -440,8 +444,6 @@ export class Committer {
           continue;
         }
         op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
-        heard.set(stream, seq);
-        if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
       }
       for (const s of p.req.sets ?? []) {
         const value = "derive" in s ? s.derive(positions) : s.value;
@@ -452,10 +454,10 @@ export class Committer {
         op.set(s.key, value, s.expireIn === undefined ? undefined : { expireIn: s.expireIn });
         mutations++;
       }
-      for (const u of mine) op.set(inboxKey(u.n), inboxEntry(u));
+      for (const u of mine) op.set(inboxKey(u.n, this.#slots), inboxEntry(u));
       for (const k of p.req.deletes ?? []) op.delete(k), mutations++;
       if (p.req.checks?.length) op.check(...p.req.checks);
-      for (const s of wanted) wake.add(s); // woken now; the inbox's events wake theirs once moved
+      for (const s of p.req.wake ?? []) wake.add(s);
       results.push(positions);
     }
     const marker = this.#markerAfter(live);
@@ -520,40 +522,49 @@ export class Committer {
   }
 
   /**
-   * Queues moves of the inbox's oldest events: every full batch at once, the rest once its oldest
-   * event waited long enough. Moves are urgent, like the acks they follow: under a burst of ingest
-   * the inbox keeps pace (and its memory stays bounded) while the acks slow down instead.
+   * Moves the inbox's events to their streams: at once under light load; under load once
+   * `INBOX_MOVE_GROUP` wait or the oldest waited `INBOX_MOVE_DELAY_MS`. A move goes stream by
+   * stream, one commit at a time; its commits are urgent, like the acks they take turns with, so
+   * the inbox keeps pace with a burst of ingest (and its memory stays bounded).
    */
   #scheduleMove(): void {
-    if (this.#lost) return;
-    while (this.#unmoved.length - this.#queuedMoves >= INBOX_MOVE_MAX) this.#queueMove();
-    const oldest = this.#unmoved[this.#queuedMoves];
-    if (!oldest) return;
-    // Nothing else waits for the KV: move now (light load); else let the batch grow a little.
-    const wait = this.#pending.length === 0 ? 0 : INBOX_MOVE_DELAY_MS - (performance.now() - oldest.queuedAt);
-    if (wait <= 0) return this.#queueMove();
+    if (this.#lost || this.#moving) return;
+    if (this.#group.length > 0) return this.#queueMove();
+    const waiting = this.#unmoved.length - this.#queuedMoves;
+    if (waiting === 0) return;
+    const light = waiting <= INBOX_MOVE_AT_ONCE && this.#pending.length === 0;
+    const oldest = this.#unmoved[this.#queuedMoves]!;
+    const wait = light || waiting >= INBOX_MOVE_GROUP ? 0 : INBOX_MOVE_DELAY_MS - (performance.now() - oldest.queuedAt);
+    if (wait <= 0) return this.#startMove();
     this.#moveTimer ??= setTimeout(() => {
       this.#moveTimer = undefined;
       this.#scheduleMove();
     }, wait);
   }
 
-  /** Queues the move of the next events of the inbox (or again of `again`, whose move failed). */
+  /** Starts moving every event waiting in the inbox, grouped by stream. */
+  #startMove(): void {
+    clearTimeout(this.#moveTimer);
+    this.#moveTimer = undefined;
+    this.#group.push(...this.#unmoved.slice(this.#queuedMoves));
+    this.#group.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq);
+    this.#queuedMoves = this.#unmoved.length;
+    if (!this.#moving) this.#queueMove();
+  }
+
+  /** Queues the next commit of the move under way (or again `again`, which KV refused). */
   #queueMove(again?: readonly Unmoved[]): void {
-    let bytes = 0, keyBytes = 0, mutations = 1;
+    let bytes = 0, keyBytes = 0, mutations = 1, taken = 0;
     const move: Unmoved[] = [];
-    for (const u of again ?? this.#unmoved.slice(this.#queuedMoves, this.#queuedMoves + INBOX_MOVE_MAX)) {
+    for (const u of again ?? this.#group) {
       let b = u.bytes + 64, k = u.stream.length + 24;
       for (const d of u.sets) b += keySize(d.key) + 128, k += keySize(d.key);
       if (move.length > 0 && (mutations + 1 + u.sets.length > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
       move.push(u);
-      bytes += b, keyBytes += k, mutations += 1 + u.sets.length;
+      bytes += b, keyBytes += k, mutations += 1 + u.sets.length, taken++;
     }
-    if (!again) {
-      this.#queuedMoves += move.length;
-      clearTimeout(this.#moveTimer); // what it waited for is on its way; a landed move schedules the rest
-      this.#moveTimer = undefined;
-    }
+    if (!again) this.#group.splice(0, taken);
+    this.#moving = true;
     const cost: Cost = {
       mutations,
       bytes,
@@ -598,6 +609,7 @@ export class Committer {
     while (this.#unmoved[k]?.moved) k++;
     this.#unmoved.splice(0, k);
     this.#queuedMoves -= k;
+    this.#moving = false;
     this.#scheduleMove();
   }
 

@@ -5,14 +5,18 @@ import { type CommitStats, Committer, type WriteMode } from "./committer.ts";
 import { eventStoreContract } from "./event_store_contract.ts";
 import { KvEventStore } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
-import { INBOX_SLOTS } from "./inbox.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
+import { recoverInbox } from "./inbox.ts";
+import { keys } from "./keys.ts";
+
+/** A small inbox ring, so that tests go round it quickly. */
+const INBOX_SLOTS = 1024;
 
 async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void, inbox?: (stream: string) => boolean) {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   const epoch = await claimWriterEpoch(kv, "test");
-  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit, inbox });
+  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit, inbox, inboxSlots: INBOX_SLOTS });
   return {
     kv,
     committer,
@@ -79,6 +83,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     clock: systemClock,
     epoch: await claimWriterEpoch(kv, "a"),
     inbox,
+    inboxSlots: INBOX_SLOTS,
   });
   try {
     await Promise.all(
@@ -96,6 +101,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
       clock: systemClock,
       epoch: await claimWriterEpoch(kv, "b"),
       inbox,
+      inboxSlots: INBOX_SLOTS,
     });
     assert.equal(await second.recover(), 50);
     assert.deepEqual(
@@ -128,6 +134,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
       clock: systemClock,
       epoch: await claimWriterEpoch(kv, "c"),
       inbox,
+      inboxSlots: INBOX_SLOTS,
     });
     assert.equal(await third.recover(), 40);
     const all = await new KvEventStore(kv, third).read("t/w", 1, 100_000);
@@ -136,6 +143,34 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     await third.close();
     await second.close().catch(() => {});
     await first.close().catch(() => {});
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recovery reads the inbox's ring from the marker round its end, and moves again an entry that already moved", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  try {
+    const epoch = await claimWriterEpoch(kv, "a");
+    const entry = (n: number, seq: number) => ({ n, stream: "t/r", seq, type: "N", data: n, at: 1 });
+    // A ring of 8 slots; entries 6..9 wait (slots 6, 7, 0, 1); slot 2 still holds entry 2, moved long ago.
+    await kv.atomic()
+      .set(keys.inboxMoved(), 5)
+      .set(keys.inbox(2), entry(2, 2))
+      .set(keys.inbox(6), entry(6, 3))
+      .set(keys.inbox(7), entry(7, 4))
+      .set(keys.inbox(0), entry(8, 5))
+      .set(keys.inbox(1), entry(9, 6))
+      .set(keys.event("t/r", 1), { type: "N", data: 1, at: 1 })
+      .set(keys.event("t/r", 2), { type: "N", data: 2, at: 1 })
+      .set(keys.event("t/r", 5), { type: "N", data: 8, at: 1 }) // moved before the marker caught up
+      .commit();
+    assert.deepEqual(await recoverInbox(kv, epoch, 8), { moved: 4, next: 10 });
+    const events = await Array.fromAsync(kv.list<{ data: number }>({ prefix: keys.eventsOf("t/r") }));
+    assert.deepEqual(events.map((e) => [e.key[2], e.value.data]), [[1, 1], [2, 2], [3, 6], [4, 7], [5, 8], [6, 9]]);
+    assert.equal((await kv.get(keys.inboxMoved())).value, 9);
   } finally {
     kv.close();
     await Deno.remove(dir, { recursive: true });

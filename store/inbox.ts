@@ -9,6 +9,10 @@ import { keys } from "./keys.ts";
  * deletes nothing (a later entry overwrites the slot). The moves write a marker: every entry up to
  * it has reached its stream. An entry never overwrites a slot whose entry has not moved yet (the
  * committer writes such an event straight to its stream instead).
+ *
+ * Under load the committer holds moves back and then moves stream by stream: a device's events of
+ * the last second land side by side, so a move commit touches a few KV pages per device instead of
+ * one per event (the KV's cost is per page touched).
  */
 export interface InboxEntry {
   readonly n: number;
@@ -43,18 +47,18 @@ export function inboxEntry(e: InboxEntry): InboxEntry {
   };
 }
 
-/** Slots of the ring. */
-export const INBOX_SLOTS = 8192;
-
-/** Most entries moved in one commit (a set each). */
-export const INBOX_MOVE_MAX = 800;
+/**
+ * Slots of the ring: room for the events acked while moves are held back to group them (about a
+ * second of ingest), with headroom for a burst; beyond it events go straight to their streams.
+ */
+export const INBOX_SLOTS = 65_536;
 
 /** Entries moved per commit at start-up (each may carry a key of its own). */
 const RECOVERY_BATCH = 400;
 
-/** The key of entry `n`. */
-export function inboxKey(n: number): Deno.KvKey {
-  return keys.inbox(n % INBOX_SLOTS);
+/** The key of entry `n` in a ring of `slots`. */
+export function inboxKey(n: number, slots = INBOX_SLOTS): Deno.KvKey {
+  return keys.inbox(n % slots);
 }
 
 /** Adds to `op` the moves of `entries` to their streams (and their keys); returns the mutations. */
@@ -76,18 +80,29 @@ export function moveOut(op: Deno.AtomicOperation, entries: readonly InboxEntry[]
 
 /**
  * Moves whatever a stopped process left in the inbox to its streams. Runs at start-up, after the
- * writer epoch is claimed and before any head is read. Returns how many events it moved and the
- * number the next entry gets.
+ * writer epoch is claimed and before any head is read. Entries after the marker fill consecutive
+ * slots from the marker's next one (wrapping round), so only they are read. Some of them may have
+ * moved already (moves go stream by stream, the marker follows the oldest): moving one again
+ * writes the same values. Returns how many events it moved and the number the next entry gets.
  */
-export async function recoverInbox(kv: Deno.Kv, epoch: string): Promise<{ moved: number; next: number }> {
+export async function recoverInbox(
+  kv: Deno.Kv,
+  epoch: string,
+  slots = INBOX_SLOTS,
+): Promise<{ moved: number; next: number }> {
   const marker = (await kv.get<number>(keys.inboxMoved())).value ?? 0;
-  let last = marker;
+  const first = (marker + 1) % slots;
   const left: InboxEntry[] = [];
-  for await (const e of kv.list<InboxEntry>({ prefix: keys.inboxAll() }, { batchSize: 1000 })) {
-    last = Math.max(last, e.value.n);
-    if (e.value.n > marker) left.push(e.value);
+  const ranges = [{ start: keys.inbox(first), end: keys.inbox(slots) }, {
+    start: keys.inbox(0),
+    end: keys.inbox(first),
+  }];
+  scan: for (const range of ranges) {
+    for await (const e of kv.list<InboxEntry>(range, { batchSize: 1000 })) {
+      if (e.value.n <= marker || e.value.n !== marker + 1 + left.length) break scan;
+      left.push(e.value);
+    }
   }
-  left.sort((a, b) => a.n - b.n);
   for (let i = 0; i < left.length; i += RECOVERY_BATCH) {
     const batch = left.slice(i, i + RECOVERY_BATCH);
     const op = kv.atomic().check({ key: keys.writer(), versionstamp: epoch });
@@ -97,5 +112,5 @@ export async function recoverInbox(kv: Deno.Kv, epoch: string): Promise<{ moved:
       throw new Error("Another process took over this KV store while its inbox was recovered");
     }
   }
-  return { moved: left.length, next: last + 1 };
+  return { moved: left.length, next: marker + 1 + left.length };
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 import { trueHead } from "../../store/heads.ts";
+import { keys } from "../../store/keys.ts";
+import { positionalTaskId, positionOfTaskId } from "../../core/task_id.ts";
 
 async function invoke(s: TestSluice, token: string, method: string, params: unknown = null, headers = {}) {
   const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params }, headers);
@@ -261,6 +263,27 @@ inBothModes("channel stats count queued tasks until they are done", async (mode)
     assert.equal(early.partitions, 1);
     assert.ok(early.queued >= 1 && early.queued <= 4, JSON.stringify(early));
     await waitFor(async () => (await stats()).queued === 0, 10_000, "queue drained");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("under a burst, tasks run from the inbox before they reach their stream's keys, which they do by themselves", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("burst");
+    const { committer, kv } = s.server.sluice;
+    const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => invoke(s, token, "test/echo", { i })));
+    const positions = ids.map((id) => positionOfTaskId(id)!).sort((a, b) => a.seq - b.seq);
+    const last = positions.at(-1)!;
+    await until(s, positionalTaskId(last.stream, last.seq), "done");
+    const held = positions.filter((p) => committer.unmoved(p.stream, p.seq)).length;
+    assert.ok(held > 0, "every task had moved before the last one ran: the lanes waited for the moves");
+    // No flush: the held-back move lands within about a second.
+    await waitFor(() => Promise.resolve(committer.inboxSize === 0), 5_000, "the inbox moved");
+    const stored = await kv.getMany(positions.slice(0, 10).map((p) => keys.event(p.stream, p.seq)));
+    assert.ok(stored.every((e) => e.versionstamp !== null), "events at their stream's keys");
+    assert.equal(await trueHead(kv, last.stream), 100);
   } finally {
     await s.close();
   }

@@ -66,7 +66,13 @@ export function metricsRoutes(
           help: "Resident memory of the process",
           samples: [{ value: Deno.memoryUsage().rss }],
         },
-        ...(await scrapeGauges(sluice.kv, sluice.channels, sluice.committer.headOf, now)),
+        ...(await scrapeGauges(
+          sluice.kv,
+          sluice.channels,
+          sluice.committer.headOf,
+          now,
+          (stream, seq) => sluice.committer.unmoved(stream, seq),
+        )),
         ...adapters().flatMap((a) => a.stats ? adapterSamples(a.name, a.stats) : []),
       ];
       return c.body(m.render(extra), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
