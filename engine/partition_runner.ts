@@ -414,7 +414,9 @@ export class PartitionRunner {
       if (result.attempts > 1) {
         plan.sets.push({ key: keys.taskResult(job.taskId), value: result, expireIn: this.options.resultTtlMs });
       }
-      plan.onLanded(() => this.results.set(job.taskId, result));
+      // Kept before the commit lands: `GET /tasks/:id` shows a result only once the cursor in KV is
+      // past the task, and a reader may see that cursor before this lane hears its commit landed.
+      this.results.set(job.taskId, result);
       cursor = job.seq;
       done++;
     }

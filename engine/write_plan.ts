@@ -30,11 +30,6 @@ export class WritePlan {
     this.sets.push({ key, derive: (positions) => value(positions[index]!), expireIn });
   }
 
-  /** Runs `hook` once the commit landed. */
-  onLanded(hook: () => void): void {
-    this.#landed.push(() => hook());
-  }
-
   /** Takes over everything another plan gathered. */
   merge(other: WritePlan): void {
     const offset = this.appends.length;
