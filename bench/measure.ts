@@ -11,6 +11,54 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU of a process by thread, grouped by role: Deno's main JS thread (the thread whose id is the
+ * process id), the KV's SQLite thread (`sw-…`), the script workers (`worker-…`), V8's helper threads
+ * (GC, compiler), and the rest (Tokio, I/O). Seconds so far, or a share (% of one core) from `shares`.
+ */
+export interface ThreadCpu {
+  readonly main: number;
+  readonly kv: number;
+  readonly scripts: number;
+  readonly v8: number;
+  readonly other: number;
+}
+
+export function threadCpuSeconds(pid: number): ThreadCpu {
+  const cpu = { main: 0, kv: 0, scripts: 0, v8: 0, other: 0 };
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+        const role = t.name === String(pid)
+          ? "main"
+          : name.startsWith("sw-")
+          ? "kv"
+          : name.startsWith("worker-")
+          ? "scripts"
+          : name.startsWith("V8 ")
+          ? "v8"
+          : "other";
+        cpu[role] += seconds;
+      } catch {
+        // the thread ended
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return cpu;
+}
+
+/** Each role's CPU share (% of one core) between two readings `seconds` apart. */
+export function threadShares(before: ThreadCpu, after: ThreadCpu, seconds: number): ThreadCpu {
+  const share = (k: keyof ThreadCpu) => Math.round(((after[k] - before[k]) / seconds) * 100);
+  return { main: share("main"), kv: share("kv"), scripts: share("scripts"), v8: share("v8"), other: share("other") };
+}
+
 /** Resident memory of a process, MiB. */
 export function rssMiB(pid: number): number {
   try {

@@ -1,3 +1,5 @@
+import type { ThreadCpu } from "./measure.ts";
+
 /** One benchmark scenario's figures. */
 export interface ScenarioResult {
   readonly scenario: string;
@@ -15,6 +17,8 @@ export interface ScenarioResult {
   /** CPU used while measuring, % of one core: Sluice, and the load generator. */
   readonly sluiceCpu?: number;
   readonly loadCpu?: number;
+  /** Sluice's CPU by thread while measuring, % of one core (see `ThreadCpu`). */
+  readonly threads?: ThreadCpu;
   /** The ingest rate as a fraction of the KV group-commit ceiling (sets/s) measured in the same run. */
   readonly ratioToKv?: number;
   /** Sluice's KV commits while measuring: share of the time one was in flight, mutations per message. */

@@ -1,4 +1,4 @@
-import { cpuSeconds, kvCommitFigures, kvCommitTotals, rssMiB } from "../measure.ts";
+import { cpuSeconds, kvCommitFigures, kvCommitTotals, rssMiB, threadCpuSeconds, threadShares } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { benchSluice, createDevices } from "../sluice.ts";
 
@@ -11,7 +11,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     await Deno.writeTextFile(script, wrkScript(tokens));
     const pid = b.sluice.pid!;
     const kv0 = await kvCommitTotals(b.sluice.url);
-    const cpu0 = cpuSeconds(pid), t0 = performance.now();
+    const cpu0 = cpuSeconds(pid), threads0 = threadCpuSeconds(pid), t0 = performance.now();
     const out = await new Deno.Command("/usr/bin/time", {
       args: [
         "-f",
@@ -29,6 +29,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     }).output();
     const wall = (performance.now() - t0) / 1000;
     const sluiceCpu = Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100);
+    const threads = threadShares(threads0, threadCpuSeconds(pid), wall);
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     const result = JSON.parse(/BENCH (\{.*\})/.exec(text)?.[1] ?? "null");
     if (!result) throw new Error(`wrk gave no result:\n${text}`);
@@ -43,6 +44,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
       ackLatency: { p50: result.p50, p95: result.p95, p99: result.p99 },
       rssMiB: rssMiB(pid),
       sluiceCpu,
+      threads,
       loadCpu: Math.round((((user ?? 0) + (sys ?? 0)) / wall) * 100),
       ratioToKv: Math.round((rate / kvCeiling) * 100) / 100,
       kvCommits,
