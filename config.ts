@@ -33,7 +33,8 @@ export const ConfigSchema = z.object({
   PORT: Int(0, 65535).default(8000),
   HOSTNAME: z.string().default("0.0.0.0"),
   KV_PATH: z.string().min(1).default("data/sluice.kv"),
-  ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").max(256, "must be at most 256 characters")
+    .optional(),
   MQTT_PORT: Port.default(1883),
   MQTT_URL: z.url().optional(),
   MQTT_TLS_CERT: z.string().optional(),

@@ -149,6 +149,7 @@ export class WorkerPool implements ScriptExecutor {
       case "end": {
         const b = slot.batches.get(m.batch);
         slot.batches.delete(m.batch);
+        if (b && m.last) b.outcomes[m.last.index] = m.last.outcome;
         b?.resolve(b.outcomes);
         this.#waiting.shift()?.();
         break;

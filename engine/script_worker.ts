@@ -1,7 +1,7 @@
 /// <reference lib="deno.worker" />
 import type { ScriptManifest } from "./manifest.ts";
 import type { ContextHost, VersionedDocument } from "./script_context.ts";
-import { runInOrder, ScriptLoader } from "./script_runner.ts";
+import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 
 /** Runs inside a Worker: serves batches of script runs for the pool. */
@@ -42,11 +42,13 @@ export function serveWorker(manifest: ScriptManifest): void {
       case "run": {
         const run = host;
         if (!run) throw new Error("Worker used before init");
+        let last: { index: number; outcome: Outcome } | undefined;
         ready.then(() =>
           runInOrder(m.requests, loader, run, timeoutMs, (index, outcome) => {
-            post({ t: "outcome", batch: m.batch, index, outcome });
+            if (index === m.requests.length - 1) last = { index, outcome };
+            else post({ t: "outcome", batch: m.batch, index, outcome });
           }, () => halted)
-        ).finally(() => post({ t: "end", batch: m.batch }));
+        ).finally(() => post({ t: "end", batch: m.batch, last }));
         break;
       }
       case "halt":

@@ -24,7 +24,8 @@ export type ToWorker =
 /** Messages from a script worker to the pool. */
 export type FromWorker =
   | { readonly t: "outcome"; readonly batch: number; readonly index: number; readonly outcome: Outcome }
-  | { readonly t: "end"; readonly batch: number }
+  /** The batch is over; it carries the last run's outcome (one message fewer per batch). */
+  | { readonly t: "end"; readonly batch: number; readonly last?: { readonly index: number; readonly outcome: Outcome } }
   | { readonly t: "doc"; readonly call: number; readonly collection: string; readonly id: string }
   | { readonly t: "beat" }
   /** Initialised, scripts loaded: the pool's watchdog starts counting from here. */

@@ -4,6 +4,8 @@ import { keys } from "./keys.ts";
 /** Checks the admin token; `generated` holds the token when this start created it. */
 export interface AdminToken {
   verify(token: string | null | undefined): boolean;
+  /** Whether a token's hash (`hashSecret`) is the admin token's. */
+  verifyHash(hash: string): boolean;
   /** The token created by this start (to print once), if any. */
   readonly generated?: string;
 }
@@ -14,8 +16,7 @@ export interface AdminToken {
  */
 export async function loadAdminToken(kv: Deno.Kv, configured?: string): Promise<AdminToken> {
   if (configured) {
-    const hash = hashSecret(configured);
-    return { verify: (t) => !!t && sameHash(hashSecret(t), hash) };
+    return checker(hashSecret(configured));
   }
   const token = newSecret("sla_");
   const hash = hashSecret(token);
@@ -24,8 +25,10 @@ export async function loadAdminToken(kv: Deno.Kv, configured?: string): Promise<
     .set(keys.admin(), hash)
     .commit();
   const stored = res.ok ? hash : (await kv.get<string>(keys.admin())).value ?? hash;
-  return {
-    verify: (t) => !!t && sameHash(hashSecret(t), stored),
-    generated: res.ok ? token : undefined,
-  };
+  return { ...checker(stored), generated: res.ok ? token : undefined };
+}
+
+function checker(hash: string): AdminToken {
+  const verifyHash = (h: string) => sameHash(h, hash);
+  return { verify: (t) => !!t && verifyHash(hashSecret(t)), verifyHash };
 }

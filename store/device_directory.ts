@@ -68,9 +68,13 @@ export class DeviceDirectory {
   }
 
   /** The device a token belongs to, or null. */
-  async authenticate(token: string): Promise<string | null> {
-    if (!token || token.length > 256) return null;
-    const hash = hashSecret(token);
+  authenticate(token: string): Promise<string | null> {
+    if (!token || token.length > 256) return Promise.resolve(null);
+    return this.authenticateHash(hashSecret(token));
+  }
+
+  /** The device whose token has this hash (`hashSecret`), or null. */
+  async authenticateHash(hash: string): Promise<string | null> {
     const cached = this.#cache.get(hash);
     if (cached !== undefined) return cached;
     const entry = await this.kv.get<string>(keys.deviceToken(hash));

@@ -2,6 +2,7 @@ import type { Principal } from "../../core/envelope.ts";
 import { UnauthorizedError } from "../../core/errors.ts";
 import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
+import { tokenOwner } from "../../store/token_owner.ts";
 
 /** Resolves a message's token: none is anonymous, the admin token the admin, else a device or a refusal. */
 export async function principalOf(
@@ -10,8 +11,7 @@ export async function principalOf(
   devices: DeviceDirectory,
 ): Promise<Principal> {
   if (token === undefined) return { kind: "anonymous" };
-  if (admin.verify(token)) return { kind: "admin" };
-  const device = await devices.authenticate(token);
-  if (!device) throw new UnauthorizedError("Unknown or revoked token");
-  return { kind: "device", id: device };
+  const owner = await tokenOwner(token, admin, devices);
+  if (!owner) throw new UnauthorizedError("Unknown or revoked token");
+  return owner;
 }

@@ -2,6 +2,7 @@ import type { Principal } from "../../core/envelope.ts";
 import { ForbiddenError, UnauthorizedError } from "../../core/errors.ts";
 import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
+import { tokenOwner } from "../../store/token_owner.ts";
 
 /** Who may call a route. */
 export type Access =
@@ -30,9 +31,8 @@ export async function principalOf(
   devices: DeviceDirectory,
 ): Promise<Principal> {
   if (token === null || token === "") return { kind: "anonymous" };
-  if (admin.verify(token)) return { kind: "admin" };
-  const device = await devices.authenticate(token);
-  if (device) return { kind: "device", id: device };
+  const owner = await tokenOwner(token, admin, devices);
+  if (owner) return owner;
   throw new UnauthorizedError("Unknown or revoked token");
 }
 

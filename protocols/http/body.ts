@@ -1,11 +1,25 @@
 import { MalformedJsonError, PayloadTooLargeError } from "../../core/errors.ts";
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Reads a request body as text, refusing more than `max` bytes without reading them all. */
 export async function readText(req: Request, max: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > max) throw tooLarge(declared, max);
   if (!req.body) return "";
-  const reader = req.body.getReader();
+  // A declared length (within the limit) is the body's length: read it in one go.
+  const bytes = Number.isInteger(declared) ? new Uint8Array(await req.arrayBuffer()) : await readCapped(req.body, max);
+  if (bytes.byteLength > max) throw tooLarge(bytes.byteLength, max);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new MalformedJsonError("Body is not valid UTF-8");
+  }
+}
+
+/** Reads a body of unknown length, refusing more than `max` bytes without reading them all. */
+async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -21,11 +35,7 @@ export async function readText(req: Request, max: number): Promise<string> {
   const bytes = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) bytes.set(c, at), at += c.byteLength;
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new MalformedJsonError("Body is not valid UTF-8");
-  }
+  return bytes;
 }
 
 /** Reads a JSON body whatever its Content-Type says; an empty body is `undefined`. */

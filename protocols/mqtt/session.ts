@@ -2,6 +2,7 @@ import type { AuthThrottle } from "../../core/auth_throttle.ts";
 import type { Principal } from "../../core/envelope.ts";
 import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
+import { tokenOwner } from "../../store/token_owner.ts";
 
 /**
  * Who is behind a connection. `external` is Sluice's own subscription on an external broker: it
@@ -62,10 +63,11 @@ async function checkCredentials(
   }
   const secret = password ? new TextDecoder().decode(password) : "";
   if (!secret) return { ok: false, returnCode: BAD_USERNAME_OR_PASSWORD };
-  if (options.admin.verify(secret)) return { ok: true, session: { principal: { kind: "admin" }, revoked: false } };
-  const device = await options.devices.authenticate(secret);
-  if (device === null || device !== username) return { ok: false, returnCode: BAD_USERNAME_OR_PASSWORD };
-  return { ok: true, session: { principal: { kind: "device", id: device }, revoked: false } };
+  const owner = await tokenOwner(secret, options.admin, options.devices);
+  if (!owner || (owner.kind === "device" && owner.id !== username)) {
+    return { ok: false, returnCode: BAD_USERNAME_OR_PASSWORD };
+  }
+  return { ok: true, session: { principal: owner, revoked: false } };
 }
 
 /**

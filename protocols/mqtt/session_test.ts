@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { systemClock } from "../../core/clock.ts";
 import { DeviceDirectory } from "../../store/device_directory.ts";
 import { AuthThrottle } from "../../core/auth_throttle.ts";
+import { loadAdminToken } from "../../store/admin_token.ts";
 import { authenticateConnect, clientIdProblem, type ConnectAuthOptions, sessionClientId } from "./session.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -11,7 +12,7 @@ async function withDirectory(fn: (options: ConnectAuthOptions, token: string) =>
   try {
     const devices = new DeviceDirectory(kv, systemClock);
     const { token } = await devices.create("pump-1");
-    const admin = { verify: (t: string | null | undefined) => t === "admin-secret-0123456789" };
+    const admin = await loadAdminToken(kv, "admin-secret-0123456789");
     await fn({ admin, devices, anonymousConnect: false }, token);
   } finally {
     kv.close();
