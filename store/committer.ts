@@ -174,7 +174,7 @@ const HEAD_PERSIST_MS = 1000;
  * 21k msgs/s ingest, 10k with processing; grouped by 3,000: 41k and 16k; by 15,000: 47k and 16k.
  */
 const INBOX_MOVE_DELAY_MS = 1000;
-const INBOX_MOVE_GROUP = 16_384;
+export const INBOX_MOVE_GROUP = 16_384;
 /** Light load: this few waiting and nothing else queued for the KV, they move at once. */
 const INBOX_MOVE_AT_ONCE = 32;
 /**
@@ -182,7 +182,7 @@ const INBOX_MOVE_AT_ONCE = 32;
  * so a small commit still writes few KV pages). With 900, the acks' p99 at half the end-to-end
  * load was 54–59 ms; with 250, 34–38 ms.
  */
-const MOVE_MUTATIONS = 250;
+export const MOVE_MUTATIONS = 250;
 const MOVE_KEY_BYTES = 60 * 1024;
 
 /**
