@@ -59,6 +59,26 @@ export function threadShares(before: ThreadCpu, after: ThreadCpu, seconds: numbe
   return { main: share("main"), kv: share("kv"), scripts: share("scripts"), v8: share("v8"), other: share("other") };
 }
 
+/** CPU of Sluice (`pid`, and by thread) and of this process (the load generator), from the last `start()`. */
+export function cpuMeter(pid: number): {
+  start(): void;
+  /** Shares (% of one core) over `seconds` since `start()`. */
+  read(seconds: number): { sluiceCpu: number; loadCpu: number; threads: ThreadCpu };
+} {
+  let sluice = 0, self = 0, threads = threadCpuSeconds(pid);
+  const start = () => (sluice = cpuSeconds(pid), self = selfCpuSeconds(), threads = threadCpuSeconds(pid));
+  start();
+  const pct = (cpu: number, seconds: number) => Math.round((cpu / seconds) * 100);
+  return {
+    start,
+    read: (seconds) => ({
+      sluiceCpu: pct(cpuSeconds(pid) - sluice, seconds),
+      loadCpu: pct(selfCpuSeconds() - self, seconds),
+      threads: threadShares(threads, threadCpuSeconds(pid), seconds),
+    }),
+  };
+}
+
 /** Resident memory of a process, MiB. */
 export function rssMiB(pid: number): number {
   try {
@@ -69,16 +89,6 @@ export function rssMiB(pid: number): number {
   }
 }
 
-/** CPU share (% of one core) of a process while `fn` runs. */
-export async function withCpu<T>(pids: () => number[], fn: () => Promise<T>): Promise<{ value: T; cpu: number[] }> {
-  const before = pids().map(cpuSeconds);
-  const t0 = performance.now();
-  const value = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = pids().map((p, i) => Math.round(((cpuSeconds(p) - before[i]!) / seconds) * 100));
-  return { value, cpu };
-}
-
 /** p50/p95/p99 of a list of numbers (ms), rounded to 0.1. */
 export function percentiles(values: number[]): { p50: number; p95: number; p99: number } {
   const v = [...values].sort((a, b) => a - b);
@@ -87,7 +97,7 @@ export function percentiles(values: number[]): { p50: number; p95: number; p99: 
 }
 
 /** The bench process's own CPU seconds (the simulators run in it). */
-export function selfCpuSeconds(): number {
+function selfCpuSeconds(): number {
   return cpuSeconds(Deno.pid);
 }
 

@@ -1,17 +1,7 @@
 import { mqttTransport } from "../../simulators/mqtt.ts";
 import { runSim } from "../../simulators/runner.ts";
 import { PUMP_STREAM_PREFIX } from "../../core/streams.ts";
-import {
-  cpuSeconds,
-  kvCommitFigures,
-  kvCommitTotals,
-  percentiles,
-  rssMiB,
-  selfCpuSeconds,
-  type ThreadCpu,
-  threadCpuSeconds,
-  threadShares,
-} from "../measure.ts";
+import { cpuMeter, kvCommitFigures, kvCommitTotals, percentiles, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { ADMIN, benchSluice, untilProcessed } from "../sluice.ts";
 
@@ -42,8 +32,8 @@ export async function endToEnd(weatherUrl: string, total: number, latencySeconds
 
     const per = Math.max(1, Math.round(total / PUMPS));
     const kv0 = await kvCommitTotals(b.sluice.url);
-    let cpu0 = 0, self0 = 0, threads0: ThreadCpu = threadCpuSeconds(pid);
-    const onStart = () => (cpu0 = cpuSeconds(pid), self0 = selfCpuSeconds(), threads0 = threadCpuSeconds(pid));
+    const cpu = cpuMeter(pid);
+    const onStart = cpu.start;
     const burst = await runSim({ ...base, rate: 100_000, duration: (per * PUMPS) / 100_000 }, mqttTransport(url), {
       onStart,
     });
@@ -57,9 +47,7 @@ export async function endToEnd(weatherUrl: string, total: number, latencySeconds
       rate,
       unit: "msgs/s",
       rssMiB: rssMiB(pid),
-      sluiceCpu: Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100),
-      loadCpu: Math.round(((selfCpuSeconds() - self0) / wall) * 100),
-      threads: threadShares(threads0, threadCpuSeconds(pid), wall),
+      ...cpu.read(wall),
       kvCommits,
       target: "≥ 10,000 msgs/s",
       met: rate >= 10_000,
@@ -71,9 +59,7 @@ export async function endToEnd(weatherUrl: string, total: number, latencySeconds
     const sent = await runSim({ ...base, rate: half, duration: latencySeconds }, mqttTransport(url), { onStart });
     const wall1 = (performance.now() - sent.startedAt) / 1000;
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per + Math.floor(sent.acked / PUMPS), 120_000);
-    const sluiceCpu = Math.round(((cpuSeconds(pid) - cpu0) / wall1) * 100);
-    const loadCpu = Math.round(((selfCpuSeconds() - self0) / wall1) * 100);
-    const threads = threadShares(threads0, threadCpuSeconds(pid), wall1);
+    const cpuShares = cpu.read(wall1);
     await b.sluice.stop();
     const kv = await Deno.openKv(`${b.dir}/sluice.kv`);
     const latencies: number[] = [];
@@ -90,9 +76,7 @@ export async function endToEnd(weatherUrl: string, total: number, latencySeconds
       unit: "msgs/s",
       stateLatency,
       ackLatency: sent.latency,
-      sluiceCpu,
-      loadCpu,
-      threads,
+      ...cpuShares,
       target: "p99 < 50 ms",
       met: stateLatency.p99 < 50,
       notes: `${latencies.length} readings`,

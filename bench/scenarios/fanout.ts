@@ -1,4 +1,4 @@
-import { cpuSeconds, percentiles, rssMiB, selfCpuSeconds } from "../measure.ts";
+import { cpuMeter, percentiles, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { ADMIN, benchSluice } from "../sluice.ts";
 
@@ -31,7 +31,7 @@ export async function fanout(weatherUrl: string, messages: number): Promise<Scen
       sockets.push(ws);
     }
     const pid = b.sluice.pid!;
-    const cpu0 = cpuSeconds(pid), self0 = selfCpuSeconds(), t0 = performance.now();
+    const cpu = cpuMeter(pid), t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (next < messages) {
@@ -53,8 +53,7 @@ export async function fanout(weatherUrl: string, messages: number): Promise<Scen
       unit: "deliveries/s",
       deliveryLatency: percentiles(latencies),
       rssMiB: rssMiB(pid),
-      sluiceCpu: Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100),
-      loadCpu: Math.round(((selfCpuSeconds() - self0) / wall) * 100),
+      ...cpu.read(wall),
       notes: `${messages} messages × 100 subscribers, ${delivered} delivered; latency = publish → delivery`,
     };
   } finally {

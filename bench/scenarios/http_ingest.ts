@@ -1,4 +1,4 @@
-import { cpuSeconds, kvCommitFigures, kvCommitTotals, rssMiB, threadCpuSeconds, threadShares } from "../measure.ts";
+import { cpuMeter, kvCommitFigures, kvCommitTotals, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { benchSluice, createDevices } from "../sluice.ts";
 
@@ -11,7 +11,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     await Deno.writeTextFile(script, wrkScript(tokens));
     const pid = b.sluice.pid!;
     const kv0 = await kvCommitTotals(b.sluice.url);
-    const cpu0 = cpuSeconds(pid), threads0 = threadCpuSeconds(pid), t0 = performance.now();
+    const cpu = cpuMeter(pid), t0 = performance.now();
     const out = await new Deno.Command("/usr/bin/time", {
       args: [
         "-f",
@@ -28,8 +28,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
       stderr: "piped",
     }).output();
     const wall = (performance.now() - t0) / 1000;
-    const sluiceCpu = Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100);
-    const threads = threadShares(threads0, threadCpuSeconds(pid), wall);
+    const { sluiceCpu, threads } = cpu.read(wall); // the load generator is wrk, measured by /usr/bin/time
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     const result = JSON.parse(/BENCH (\{.*\})/.exec(text)?.[1] ?? "null");
     if (!result) throw new Error(`wrk gave no result:\n${text}`);

@@ -1,15 +1,6 @@
 import { mqttTransport } from "../../simulators/mqtt.ts";
 import { runSim } from "../../simulators/runner.ts";
-import {
-  cpuSeconds,
-  kvCommitFigures,
-  kvCommitTotals,
-  rssMiB,
-  selfCpuSeconds,
-  type ThreadCpu,
-  threadCpuSeconds,
-  threadShares,
-} from "../measure.ts";
+import { cpuMeter, kvCommitFigures, kvCommitTotals, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
 import { ADMIN, benchSluice } from "../sluice.ts";
 
@@ -20,7 +11,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
     const pid = b.sluice.pid!;
     const url = `mqtt://127.0.0.1:${b.mqttPort}`;
     const kv0 = await kvCommitTotals(b.sluice.url);
-    let cpu0 = 0, self0 = 0, threads0: ThreadCpu = threadCpuSeconds(pid);
+    const cpu = cpuMeter(pid);
     const report = await runSim(
       {
         devices: 100,
@@ -34,7 +25,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
         inflight: 16,
       },
       mqttTransport(url),
-      { onStart: () => (cpu0 = cpuSeconds(pid), self0 = selfCpuSeconds(), threads0 = threadCpuSeconds(pid)) },
+      { onStart: cpu.start },
     );
     const wall = (performance.now() - report.startedAt) / 1000;
     const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, report.acked);
@@ -44,9 +35,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
       unit: "msgs/s",
       ackLatency: report.latency,
       rssMiB: rssMiB(pid),
-      sluiceCpu: Math.round(((cpuSeconds(pid) - cpu0) / wall) * 100),
-      loadCpu: Math.round(((selfCpuSeconds() - self0) / wall) * 100),
-      threads: threadShares(threads0, threadCpuSeconds(pid), wall),
+      ...cpu.read(wall),
       ratioToKv: Math.round((report.rate / kvCeiling) * 100) / 100,
       kvCommits,
       target: "≥ 25,000 msgs/s",
