@@ -252,7 +252,7 @@ export class Committer {
    */
   recover(): Promise<number> {
     if (!this.#inboxFor) return Promise.resolve(0);
-    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!, this.#slots).then(({ moved, next }) => {
+    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next }) => {
       this.#inboxNext = next;
       this.#inboxMoved = next - 1;
       return moved;
@@ -554,7 +554,7 @@ export class Committer {
   #startMove(): void {
     clearTimeout(this.#moveTimer);
     this.#moveTimer = undefined;
-    this.#group.push(...this.#unmoved.slice(this.#queuedMoves));
+    this.#group = this.#group.concat(this.#unmoved.slice(this.#queuedMoves)); // up to a ring's worth: no spread
     this.#group.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq);
     this.#queuedMoves = this.#unmoved.length;
     if (!this.#moving) this.#queueMove();

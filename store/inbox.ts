@@ -80,29 +80,21 @@ export function moveOut(op: Deno.AtomicOperation, entries: readonly InboxEntry[]
 
 /**
  * Moves whatever a stopped process left in the inbox to its streams. Runs at start-up, after the
- * writer epoch is claimed and before any head is read. Entries after the marker fill consecutive
- * slots from the marker's next one (wrapping round), so only they are read. Some of them may have
- * moved already (moves go stream by stream, the marker follows the oldest): moving one again
- * writes the same values. Returns how many events it moved and the number the next entry gets.
+ * writer epoch is claimed and before any head is read. It reads the whole ring (0.4 s for 65,536
+ * entries here), so a ring left by a version with fewer slots is recovered too. Entries after the
+ * marker may have moved already (moves go stream by stream, the marker follows the oldest):
+ * moving one again writes the same values. Returns how many events it moved and the number the
+ * next entry gets.
  */
-export async function recoverInbox(
-  kv: Deno.Kv,
-  epoch: string,
-  slots = INBOX_SLOTS,
-): Promise<{ moved: number; next: number }> {
+export async function recoverInbox(kv: Deno.Kv, epoch: string): Promise<{ moved: number; next: number }> {
   const marker = (await kv.get<number>(keys.inboxMoved())).value ?? 0;
-  const first = (marker + 1) % slots;
+  let last = marker;
   const left: InboxEntry[] = [];
-  const ranges = [{ start: keys.inbox(first), end: keys.inbox(slots) }, {
-    start: keys.inbox(0),
-    end: keys.inbox(first),
-  }];
-  scan: for (const range of ranges) {
-    for await (const e of kv.list<InboxEntry>(range, { batchSize: 1000 })) {
-      if (e.value.n <= marker || e.value.n !== marker + 1 + left.length) break scan;
-      left.push(e.value);
-    }
+  for await (const e of kv.list<InboxEntry>({ prefix: keys.inboxAll() }, { batchSize: 1000 })) {
+    last = Math.max(last, e.value.n);
+    if (e.value.n > marker) left.push(e.value);
   }
+  left.sort((a, b) => a.n - b.n);
   for (let i = 0; i < left.length; i += RECOVERY_BATCH) {
     const batch = left.slice(i, i + RECOVERY_BATCH);
     const op = kv.atomic().check({ key: keys.writer(), versionstamp: epoch });
@@ -112,5 +104,5 @@ export async function recoverInbox(
       throw new Error("Another process took over this KV store while its inbox was recovered");
     }
   }
-  return { moved: left.length, next: marker + 1 + left.length };
+  return { moved: left.length, next: last + 1 };
 }
