@@ -5,6 +5,7 @@
  *   deno task bench            # the full suite (a few minutes)
  *   deno task bench --quick    # shorter runs
  *   deno task bench --only http,mqtt
+ *   deno task bench --only e2e --latency-rate 1800   # send → state at a chosen rate, not half the measured one
  *
  * Load generators (wrk, the simulators) run on the same 2 cores: their CPU share is reported.
  */
@@ -21,8 +22,17 @@ import { fakeWeather } from "./sluice.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    "latency-rate": { type: "string" },
+  },
 });
+const latencyRate = values["latency-rate"] === undefined ? undefined : Number(values["latency-rate"]);
+if (latencyRate !== undefined && !(Number.isInteger(latencyRate) && latencyRate > 0)) {
+  console.error(`--latency-rate must be a whole number of messages a second, not "${values["latency-rate"]}"`);
+  Deno.exit(2);
+}
 const quick = values.quick!;
 const only = values.only?.split(",");
 const wanted = (name: string) => !only || only.includes(name);
@@ -37,7 +47,11 @@ try {
   log(await kvPatternCeiling(quick ? 2 : 3, 100, true));
   if (wanted("http")) log(await httpIngest(weather.url, quick ? 5 : 15, ceiling.setsPerSec));
   if (wanted("mqtt")) log(await mqttIngest(weather.url, quick ? 5 : 15, ceiling.setsPerSec));
-  if (wanted("e2e")) { for (const r of await endToEnd(weather.url, quick ? 10_000 : 40_000, quick ? 5 : 15)) log(r); }
+  if (wanted("e2e")) {
+    for (const r of await endToEnd(weather.url, quick ? 10_000 : 40_000, quick ? 5 : 15, latencyRate)) {
+      log(r);
+    }
+  }
   if (wanted("fanout")) log(await fanout(weather.url, quick ? 300 : 1000));
   if (wanted("activation")) { for (const r of await activation()) log(r); }
   if (wanted("memory")) {
