@@ -53,6 +53,8 @@ interface Slot {
   ready: boolean;
   spawnedAt: number;
   readonly batches: Map<number, Batch>;
+  /** Batches to post to the worker at the end of this tick (one message for all of them). */
+  outbox: { batch: number; requests: readonly ScriptRequest[] }[];
 }
 
 const GRACE_MS = 500;
@@ -71,7 +73,13 @@ export class WorkerPool implements ScriptExecutor {
   constructor(private readonly options: ExecutorOptions) {
     this.#perWorker = options.concurrencyPerWorker ?? 32;
     for (let i = 0; i < (options.workers ?? 2); i++) {
-      const slot: Slot = { worker: null as unknown as Worker, ready: false, spawnedAt: 0, batches: new Map() };
+      const slot: Slot = {
+        worker: null as unknown as Worker,
+        ready: false,
+        spawnedAt: 0,
+        batches: new Map(),
+        outbox: [],
+      };
       this.#spawn(slot);
       this.#slots.push(slot);
     }
@@ -91,7 +99,12 @@ export class WorkerPool implements ScriptExecutor {
     const done = new Promise<Outcome[]>((resolve) => {
       slot.batches.set(id, { requests, outcomes: [], resolve, currentStart: performance.now() });
     });
-    slot.worker.postMessage({ t: "run", batch: id, requests } satisfies ToWorker);
+    if (slot.outbox.push({ batch: id, requests }) === 1) {
+      queueMicrotask(() => {
+        const runs = slot.outbox.splice(0);
+        if (runs.length > 0) slot.worker.postMessage({ t: "run", runs } satisfies ToWorker);
+      });
+    }
     return done;
   }
 
@@ -106,6 +119,7 @@ export class WorkerPool implements ScriptExecutor {
       slot.worker.terminate();
       for (const b of slot.batches.values()) b.resolve([...b.outcomes, interrupted("Sluice is stopping")]);
       slot.batches.clear();
+      slot.outbox.length = 0;
     }
     for (const w of this.#waiting.splice(0)) w();
   }
@@ -141,6 +155,9 @@ export class WorkerPool implements ScriptExecutor {
 
   #onMessage(slot: Slot, m: FromWorker): void {
     switch (m.t) {
+      case "many":
+        for (const one of m.messages) this.#onMessage(slot, one);
+        break;
       case "outcome": {
         const b = slot.batches.get(m.batch);
         if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now();
@@ -210,6 +227,7 @@ export class WorkerPool implements ScriptExecutor {
       ]);
     }
     slot.batches.clear();
+    slot.outbox.length = 0;
     this.options.log?.(reason);
     if (!this.#closed) this.#spawn(slot);
     for (const w of this.#waiting.splice(0, this.#perWorker)) w();

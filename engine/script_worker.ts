@@ -13,7 +13,16 @@ export function serveWorker(manifest: ScriptManifest): void {
   let timeoutMs = 5000;
   let halted = false;
   let ready: Promise<void> = Promise.resolve();
-  const post = (m: FromWorker) => self.postMessage(m);
+  // Messages of one tick travel together: one postMessage for many outcomes.
+  let outbox: FromWorker[] = [];
+  const post = (m: FromWorker) => {
+    if (outbox.push(m) > 1) return;
+    queueMicrotask(() => {
+      const messages = outbox;
+      outbox = [];
+      self.postMessage(messages.length === 1 ? messages[0]! : { t: "many", messages } satisfies FromWorker);
+    });
+  };
 
   // A stray error in a script's timer must not take the worker down.
   self.addEventListener("error", (e) => e.preventDefault());
@@ -42,13 +51,15 @@ export function serveWorker(manifest: ScriptManifest): void {
       case "run": {
         const run = host;
         if (!run) throw new Error("Worker used before init");
-        let last: { index: number; outcome: Outcome } | undefined;
-        ready.then(() =>
-          runInOrder(m.requests, loader, run, timeoutMs, (index, outcome) => {
-            if (index === m.requests.length - 1) last = { index, outcome };
-            else post({ t: "outcome", batch: m.batch, index, outcome });
-          }, () => halted)
-        ).finally(() => post({ t: "end", batch: m.batch, last }));
+        for (const { batch, requests } of m.runs) {
+          let last: { index: number; outcome: Outcome } | undefined;
+          ready.then(() =>
+            runInOrder(requests, loader, run, timeoutMs, (index, outcome) => {
+              if (index === requests.length - 1) last = { index, outcome };
+              else post({ t: "outcome", batch, index, outcome });
+            }, () => halted)
+          ).finally(() => post({ t: "end", batch, last }));
+        }
         break;
       }
       case "halt":

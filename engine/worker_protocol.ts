@@ -10,7 +10,11 @@ export type ToWorker =
     readonly timeoutMs: number;
     readonly httpTimeoutMs: number;
   }
-  | { readonly t: "run"; readonly batch: number; readonly requests: readonly ScriptRequest[] }
+  /** Batches to run, each in order (the batches of one tick travel together). */
+  | {
+    readonly t: "run";
+    readonly runs: readonly { readonly batch: number; readonly requests: readonly ScriptRequest[] }[];
+  }
   | {
     readonly t: "doc";
     readonly call: number;
@@ -29,4 +33,6 @@ export type FromWorker =
   | { readonly t: "doc"; readonly call: number; readonly collection: string; readonly id: string }
   | { readonly t: "beat" }
   /** Initialised, scripts loaded: the pool's watchdog starts counting from here. */
-  | { readonly t: "ready" };
+  | { readonly t: "ready" }
+  /** Several of the above, posted in one tick. */
+  | { readonly t: "many"; readonly messages: readonly FromWorker[] };
