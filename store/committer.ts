@@ -562,16 +562,16 @@ export class Committer {
 
   /** Queues the next commit of the move under way (or again `again`, which KV refused). */
   #queueMove(again?: readonly Unmoved[]): void {
-    let bytes = 0, keyBytes = 0, mutations = 1, taken = 0;
+    let bytes = 0, keyBytes = 0, mutations = 1;
     const move: Unmoved[] = [];
     for (const u of again ?? this.#group) {
       let b = u.bytes + 64, k = u.stream.length + 24;
       for (const d of u.sets) b += keySize(d.key) + 128, k += keySize(d.key);
       if (move.length > 0 && (mutations + 1 + u.sets.length > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
       move.push(u);
-      bytes += b, keyBytes += k, mutations += 1 + u.sets.length, taken++;
+      bytes += b, keyBytes += k, mutations += 1 + u.sets.length;
     }
-    if (!again) this.#group.splice(0, taken);
+    if (!again) this.#group.splice(0, move.length);
     this.#moving = true;
     const cost: Cost = {
       mutations,
