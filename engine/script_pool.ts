@@ -4,6 +4,7 @@ import type { ScriptRequest, ScriptSettings } from "./script_api.ts";
 import type { ContextHost } from "./script_context.ts";
 import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
+import { perTick } from "./per_tick.ts";
 
 /** Runs scripts: in order, stopping after the first failure. */
 export interface ScriptExecutor {
@@ -54,7 +55,7 @@ interface Slot {
   spawnedAt: number;
   readonly batches: Map<number, Batch>;
   /** Batches to post to the worker at the end of this tick (one message for all of them). */
-  outbox: { batch: number; requests: readonly ScriptRequest[] }[];
+  readonly outbox: ReturnType<typeof perTick<{ batch: number; requests: readonly ScriptRequest[] }>>;
 }
 
 const GRACE_MS = 500;
@@ -78,7 +79,7 @@ export class WorkerPool implements ScriptExecutor {
         ready: false,
         spawnedAt: 0,
         batches: new Map(),
-        outbox: [],
+        outbox: perTick((runs) => slot.worker.postMessage({ t: "run", runs } satisfies ToWorker)),
       };
       this.#spawn(slot);
       this.#slots.push(slot);
@@ -99,12 +100,7 @@ export class WorkerPool implements ScriptExecutor {
     const done = new Promise<Outcome[]>((resolve) => {
       slot.batches.set(id, { requests, outcomes: [], resolve, currentStart: performance.now() });
     });
-    if (slot.outbox.push({ batch: id, requests }) === 1) {
-      queueMicrotask(() => {
-        const runs = slot.outbox.splice(0);
-        if (runs.length > 0) slot.worker.postMessage({ t: "run", runs } satisfies ToWorker);
-      });
-    }
+    slot.outbox.push({ batch: id, requests });
     return done;
   }
 
@@ -119,7 +115,7 @@ export class WorkerPool implements ScriptExecutor {
       slot.worker.terminate();
       for (const b of slot.batches.values()) b.resolve([...b.outcomes, interrupted("Sluice is stopping")]);
       slot.batches.clear();
-      slot.outbox.length = 0;
+      slot.outbox.clear();
     }
     for (const w of this.#waiting.splice(0)) w();
   }
@@ -227,7 +223,7 @@ export class WorkerPool implements ScriptExecutor {
       ]);
     }
     slot.batches.clear();
-    slot.outbox.length = 0;
+    slot.outbox.clear();
     this.options.log?.(reason);
     if (!this.#closed) this.#spawn(slot);
     for (const w of this.#waiting.splice(0, this.#perWorker)) w();

@@ -3,6 +3,7 @@ import type { ScriptManifest } from "./manifest.ts";
 import type { ContextHost, VersionedDocument } from "./script_context.ts";
 import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
+import { perTick } from "./per_tick.ts";
 
 /** Runs inside a Worker: serves batches of script runs for the pool. */
 export function serveWorker(manifest: ScriptManifest): void {
@@ -14,15 +15,10 @@ export function serveWorker(manifest: ScriptManifest): void {
   let halted = false;
   let ready: Promise<void> = Promise.resolve();
   // Messages of one tick travel together: one postMessage for many outcomes.
-  let outbox: FromWorker[] = [];
-  const post = (m: FromWorker) => {
-    if (outbox.push(m) > 1) return;
-    queueMicrotask(() => {
-      const messages = outbox;
-      outbox = [];
-      self.postMessage(messages.length === 1 ? messages[0]! : { t: "many", messages } satisfies FromWorker);
-    });
-  };
+  const outbox = perTick<FromWorker>((messages) =>
+    self.postMessage(messages.length === 1 ? messages[0]! : { t: "many", messages } satisfies FromWorker)
+  );
+  const post = (m: FromWorker) => outbox.push(m);
 
   // A stray error in a script's timer must not take the worker down.
   self.addEventListener("error", (e) => e.preventDefault());
