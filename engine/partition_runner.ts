@@ -128,6 +128,8 @@ export class PartitionRunner {
     }
     const out = this.#fromMemory(st, from, []);
     if (out.length > 0) return out;
+    // Caught up with a head this writer knows exactly: nothing to read (KV's one thread stays on writes).
+    if ((this.options.committer.exactHead(st.lane.stream) ?? Infinity) < from) return out;
     const read = await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
     if (!st.lane.stream.startsWith(TASK_STREAM_PREFIX)) return read;
     // A task stream may show a gap (a later event went straight to its key while an earlier one

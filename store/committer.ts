@@ -325,6 +325,11 @@ export class Committer {
   /** A stream's head for counting, with no read: what this writer knows, or the stream's head key if higher. */
   readonly headOf = (stream: string, headKey: number): number => Math.max(this.#heads.get(stream)?.seq ?? 0, headKey);
 
+  /** One writer's exact head of a stream it has written or read (undefined: unknown here, read KV). */
+  exactHead(stream: string): number | undefined {
+    return this.#mode === "single" ? this.#heads.get(stream)?.seq : undefined;
+  }
+
   /** Forgets cached heads (another writer may have moved them). */
   forget(streams?: readonly string[]): void {
     if (!streams) this.#heads.clear();
