@@ -288,3 +288,30 @@ Deno.test("under a burst, tasks run from the inbox before they reach their strea
     await s.close();
   }
 });
+
+Deno.test("one writer runs a device's tasks without reading their stream back from KV", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("quiet");
+    const first = positionOfTaskId(await invoke(s, token, "test/echo", { n: 0 }))!;
+    await until(s, positionalTaskId(first.stream, first.seq), "done");
+    // From here on the lane and the writer know the stream: every task comes from memory.
+    const kv = s.server.sluice.kv;
+    const list = kv.list.bind(kv);
+    let reads = 0;
+    kv.list = ((selector, options) => {
+      const from = "start" in selector ? selector.start : "prefix" in selector ? selector.prefix : [];
+      if (from[0] === keys.event(first.stream, 0)[0] && from[1] === first.stream) reads++;
+      return list(selector, options);
+    }) as typeof kv.list;
+    let last = first;
+    for (let n = 1; n <= 20; n++) {
+      last = positionOfTaskId(await invoke(s, token, "test/echo", { n }))!;
+      if (n % 5 === 0) await until(s, positionalTaskId(last.stream, last.seq), "done");
+    }
+    assert.equal(last.seq, 21);
+    assert.equal(reads, 0, "a lane read its stream from KV although the writer knew it was caught up");
+  } finally {
+    await s.close();
+  }
+});
