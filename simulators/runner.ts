@@ -22,8 +22,13 @@ export interface SimOptions {
   readonly devices: number;
   /** Messages a second, all devices together. */
   readonly rate: number;
-  /** Seconds of sending. */
+  /**
+   * Seconds of sending: at a rate the receiver does not keep up with (in-flight limits reached),
+   * fewer than `rate × duration` go out.
+   */
   readonly duration: number;
+  /** Send exactly this many instead, at `rate` or as fast as acknowledged, however long it takes (a burst). */
+  readonly count?: number;
   /** Where the devices send (protocol URL). */
   readonly url: string;
   /** Sluice's HTTP address (admin API, to create devices). */
@@ -47,6 +52,8 @@ export interface SimCounts {
 
 /** The end of a run: counts, rate and acknowledgement latencies (ms). */
 export interface SimReport extends SimCounts {
+  /** Messages asked for: `rate × duration`, or `count`. */
+  readonly asked: number;
   readonly rate: number;
   /** `performance.now()` when the first message went out (devices provisioned and connected by then). */
   readonly startedAt: number;
@@ -73,18 +80,20 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   const counts: SimCounts = { sent: 0, acked: 0, errors: 0, seconds: 0 };
   const latencies: number[] = [];
   const sent = senders.map(() => 0), inflight = senders.map(() => 0);
-  const total = Math.round(options.rate * options.duration);
+  const total = options.count ?? Math.round(options.rate * options.duration);
   const perDevice = (i: number) => Math.floor(total / senders.length) + (i < total % senders.length ? 1 : 0);
   hooks.onStart?.();
   const start = performance.now();
   // Message ids are unique per run: a second run must not be taken for resends of the first.
   const run = Date.now().toString(36);
   let lastProgress = start;
+  /** When the last message went out, or the sending window closed (seconds from the start). */
+  let stoppedAt: number | undefined;
   try {
     for (;;) {
       const elapsed = (performance.now() - start) / 1000;
       counts.seconds = elapsed;
-      const due = Math.min(total, Math.floor(elapsed * options.rate));
+      const due = stoppedAt === undefined ? Math.min(total, Math.floor(elapsed * options.rate)) : counts.sent;
       // Round-robin over devices up to what is due by now, each within its in-flight limit.
       for (let round = 0; counts.sent < due && round < senders.length; round++) {
         for (let i = 0; i < senders.length && counts.sent < due; i++) {
@@ -103,9 +112,14 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
         lastProgress = performance.now();
         hooks.onProgress?.(counts);
       }
-      const allSent = counts.sent >= total;
-      if (allSent && counts.acked + counts.errors >= counts.sent) break;
-      if (allSent && elapsed > options.duration + DRAIN_MS / 1000) {
+      if (stoppedAt === undefined && (counts.sent >= total || (!options.count && elapsed >= options.duration))) {
+        stoppedAt = elapsed;
+        if (counts.sent < total) {
+          log(`Sent ${counts.sent} of ${total} in ${options.duration} s: the rate was not reached (in-flight limits)`);
+        }
+      }
+      if (stoppedAt !== undefined && counts.acked + counts.errors >= counts.sent) break;
+      if (stoppedAt !== undefined && elapsed > stoppedAt + DRAIN_MS / 1000) {
         const missing = counts.sent - counts.acked - counts.errors;
         counts.errors += missing;
         log(`Gave up waiting for ${missing} acknowledgement(s)`);
@@ -121,6 +135,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
   return {
     ...counts,
+    asked: total,
     startedAt: start,
     rate: Math.round(counts.acked / Math.max(counts.seconds, 0.001)),
     latency: { p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), max: round(latencies.at(-1) ?? 0) },
@@ -233,7 +248,8 @@ export async function simMain(task: string, defaultUrl: string, transport: (opti
     });
     if (interactive) console.error("");
     console.log(
-      `sent ${report.sent}, acked ${report.acked}, errors ${report.errors} in ${report.seconds.toFixed(1)} s ` +
+      `sent ${report.sent}${report.sent < report.asked ? ` of ${report.asked} asked` : ""}, acked ${report.acked}, ` +
+        `errors ${report.errors} in ${report.seconds.toFixed(1)} s ` +
         `(${report.rate} acked msg/s); ack latency p50 ${report.latency.p50} ms, p95 ${report.latency.p95} ms, ` +
         `p99 ${report.latency.p99} ms`,
     );

@@ -33,16 +33,20 @@ export async function endToEnd(
       inflight: 4,
     };
     // Warm up: every pump gets its first reading (devices created, actors loaded, weather cached).
-    await runSim({ ...base, rate: 5000, duration: PUMPS / 5000 }, mqttTransport(url));
+    await runSim({ ...base, rate: 5000, duration: PUMPS / 5000, count: PUMPS }, mqttTransport(url));
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1, 120_000);
 
     const per = Math.max(1, Math.round(total / PUMPS));
     const kv0 = await kvCommitTotals(b.sluice.url);
     const cpu = cpuMeter(pid);
     const onStart = cpu.start;
-    const burst = await runSim({ ...base, rate: 100_000, duration: (per * PUMPS) / 100_000 }, mqttTransport(url), {
-      onStart,
-    });
+    const burst = await runSim(
+      { ...base, rate: 100_000, duration: (per * PUMPS) / 100_000, count: per * PUMPS },
+      mqttTransport(url),
+      {
+        onStart,
+      },
+    );
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 300_000);
     // From the first send (the devices are provisioned and connected before it) to the last pump state.
     const wall = (performance.now() - burst.startedAt) / 1000;

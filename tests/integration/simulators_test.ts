@@ -43,3 +43,33 @@ integration(
     }
   },
 );
+
+integration("a simulator asked for more than Sluice acknowledges stops sending when its duration is over", async () => {
+  const s = await startTestSluice();
+  try {
+    const url = `${s.url}/blog/queues/feed`;
+    const options: SimOptions = {
+      devices: 1,
+      rate: 20_000,
+      duration: 0.5,
+      url,
+      adminUrl: s.url,
+      adminToken: ADMIN,
+      prefix: "simw",
+      seed: 7,
+      inflight: 1,
+    };
+    const lines: string[] = [];
+    const report = await runSim(options, httpTransport(url), { log: (line) => lines.push(line) });
+    assert.equal(report.asked, 10_000);
+    assert.ok(report.sent > 0 && report.sent < report.asked, `sent ${report.sent} of ${report.asked}`);
+    assert.equal(report.acked, report.sent, "what went out is acknowledged");
+    assert.equal(report.errors, 0);
+    assert.ok(lines.some((l) => l.includes("the rate was not reached")), lines.join("\n"));
+    // A burst of a given size goes out whole, however long it takes.
+    const burst = await runSim({ ...options, prefix: "simb", count: 40 }, httpTransport(url));
+    assert.deepEqual([burst.asked, burst.sent, burst.acked], [40, 40, 40]);
+  } finally {
+    await s.close();
+  }
+});
