@@ -66,7 +66,11 @@ export async function endToEnd(
 
     const half = latencyRate ?? Math.max(100, Math.round(rate / 2));
     const since = Date.now();
-    const sent = await runSim({ ...base, rate: half, duration: latencySeconds }, mqttTransport(url), { onStart });
+    // Every pump's share goes out (a count, not a window), so every pump's last reading can be waited for.
+    const count = Math.round(half * latencySeconds);
+    const sent = await runSim({ ...base, rate: half, duration: latencySeconds, count }, mqttTransport(url), {
+      onStart,
+    });
     const wall1 = (performance.now() - sent.startedAt) / 1000;
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per + Math.floor(sent.acked / PUMPS), 120_000);
     const cpuShares = cpu.read(wall1);
