@@ -222,10 +222,11 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
 
 /** The usage line every simulator shares. */
 export function usage(task: string, url: string): string {
-  return `deno task ${task} [--devices N (10)] [--rate R msg/s, all devices (10)] [--duration S (10)]
+  return `deno task ${task} [--devices N (10)] [--rate R msg/s, all devices (10)] [--duration S of sending (10)]
   [--url ${url}] [--admin-url http://localhost:8000 --admin-token TOKEN | --tokens file.json]
   [--inflight K unacknowledged per device (8)] [--prefix sim] [--seed N]
-Devices <prefix>-1 … are created through the admin API (existing ones are revoked and created again).`;
+Devices <prefix>-1 … are created through the admin API (existing ones are revoked and created again).
+A device with K unacknowledged messages waits: if Sluice acknowledges slower than R, fewer than R × S go out.`;
 }
 
 /** A simulator's `main`: flags, live progress on stderr, summary on stdout, exit 1 if anything failed. */
