@@ -23,8 +23,8 @@ export interface SimOptions {
   /** Messages a second, all devices together. */
   readonly rate: number;
   /**
-   * Seconds of sending: at a rate the receiver does not keep up with (in-flight limits reached),
-   * fewer than `rate × duration` go out.
+   * Seconds of sending (messages held by the in-flight limit may follow within a second): at a rate
+   * the receiver does not keep up with, fewer than `rate × duration` go out.
    */
   readonly duration: number;
   /** Send exactly this many instead, at `rate` or as fast as acknowledged, however long it takes (a burst). */
@@ -70,6 +70,8 @@ export interface SimHooks {
 
 const TICK_MS = 10;
 const DRAIN_MS = 15_000;
+/** After `duration`, messages that were due but held by the in-flight limit may still go out this long. */
+const CATCH_UP_MS = 1000;
 
 /** Runs a fleet at the rate for the duration, then waits for the acknowledgements. */
 export async function runSim(options: SimOptions, transport: Transport, hooks: SimHooks = {}): Promise<SimReport> {
@@ -93,7 +95,11 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
     for (;;) {
       const elapsed = (performance.now() - start) / 1000;
       counts.seconds = elapsed;
-      const due = stoppedAt === undefined ? Math.min(total, Math.floor(elapsed * options.rate)) : counts.sent;
+      const due = stoppedAt !== undefined
+        ? counts.sent
+        : !options.count && elapsed >= options.duration
+        ? total
+        : Math.min(total, Math.floor(elapsed * options.rate));
       // Round-robin over devices up to what is due by now, each within its in-flight limit.
       for (let round = 0; counts.sent < due && round < senders.length; round++) {
         for (let i = 0; i < senders.length && counts.sent < due; i++) {
@@ -112,7 +118,8 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
         lastProgress = performance.now();
         hooks.onProgress?.(counts);
       }
-      if (stoppedAt === undefined && (counts.sent >= total || (!options.count && elapsed >= options.duration))) {
+      const windowOver = !options.count && elapsed >= options.duration + CATCH_UP_MS / 1000;
+      if (stoppedAt === undefined && (counts.sent >= total || windowOver)) {
         stoppedAt = elapsed;
         if (counts.sent < total) {
           log(`Sent ${counts.sent} of ${total} in ${options.duration} s: the rate was not reached (in-flight limits)`);
