@@ -562,7 +562,7 @@ export class Committer {
     this.#group = this.#group.concat(this.#unmoved.slice(this.#queuedMoves)); // up to a ring's worth: no spread
     this.#group.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq);
     this.#queuedMoves = this.#unmoved.length;
-    if (!this.#moving) this.#queueMove();
+    this.#queueMove(); // callers start a move only when none is in flight
   }
 
   /** Queues the next commit of the move under way (or again `again`, which KV refused). */

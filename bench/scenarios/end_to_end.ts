@@ -32,21 +32,18 @@ export async function endToEnd(
       seed: 2,
       inflight: 4,
     };
+    /** Exactly `count` readings over the fleet (every pump its share) at `rate`, or as fast as acknowledged. */
+    const send = (count: number, rate: number, onStart?: () => void) =>
+      runSim({ ...base, rate, duration: count / rate, count }, mqttTransport(url), { onStart });
     // Warm up: every pump gets its first reading (devices created, actors loaded, weather cached).
-    await runSim({ ...base, rate: 5000, duration: PUMPS / 5000, count: PUMPS }, mqttTransport(url));
+    await send(PUMPS, 5000);
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1, 120_000);
 
     const per = Math.max(1, Math.round(total / PUMPS));
     const kv0 = await kvCommitTotals(b.sluice.url);
     const cpu = cpuMeter(pid);
     const onStart = cpu.start;
-    const burst = await runSim(
-      { ...base, rate: 100_000, duration: (per * PUMPS) / 100_000, count: per * PUMPS },
-      mqttTransport(url),
-      {
-        onStart,
-      },
-    );
+    const burst = await send(per * PUMPS, 100_000, onStart);
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 300_000);
     // From the first send (the devices are provisioned and connected before it) to the last pump state.
     const wall = (performance.now() - burst.startedAt) / 1000;
@@ -66,11 +63,8 @@ export async function endToEnd(
 
     const half = latencyRate ?? Math.max(100, Math.round(rate / 2));
     const since = Date.now();
-    // Every pump's share goes out (a count, not a window), so every pump's last reading can be waited for.
-    const count = Math.round(half * latencySeconds);
-    const sent = await runSim({ ...base, rate: half, duration: latencySeconds, count }, mqttTransport(url), {
-      onStart,
-    });
+    // A count, not a window: every pump's share goes out, so every pump's last reading can be waited for.
+    const sent = await send(Math.round(half * latencySeconds), half, onStart);
     const wall1 = (performance.now() - sent.startedAt) / 1000;
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per + Math.floor(sent.acked / PUMPS), 120_000);
     const cpuShares = cpu.read(wall1);
