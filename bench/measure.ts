@@ -109,13 +109,18 @@ export interface KvCommitTotals {
 }
 
 export async function kvCommitTotals(url: string): Promise<KvCommitTotals> {
+  const [commits, mutations, seconds] = await metricValues(url, [
+    "sluice_kv_commit_seconds_count",
+    "sluice_kv_commit_mutations_sum",
+    "sluice_kv_commit_seconds_sum",
+  ]);
+  return { commits: commits!, mutations: mutations!, seconds: seconds! };
+}
+
+/** Values of unlabelled samples in Sluice's `/metrics` (0 for a name it does not show). */
+export async function metricValues(url: string, names: readonly string[]): Promise<number[]> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
-  return {
-    commits: value("sluice_kv_commit_seconds_count"),
-    mutations: value("sluice_kv_commit_mutations_sum"),
-    seconds: value("sluice_kv_commit_seconds_sum"),
-  };
+  return names.map((name) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0));
 }
 
 /** What the KV commits came to between two totals: how busy the committer was, and per message. */

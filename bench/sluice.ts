@@ -1,4 +1,5 @@
 import { freePort, SluiceProcess } from "../tests/crash/child.ts";
+import { metricValues } from "./measure.ts";
 
 export const ADMIN = "bench-admin-token-0123456789";
 
@@ -67,4 +68,23 @@ export async function untilProcessed(url: string, prefix: string, n: number, rea
     }
   }
   return performance.now() - started;
+}
+
+/** Tasks Sluice has done so far (`sluice_tasks_done_total`). */
+export async function tasksDone(url: string): Promise<number> {
+  return (await metricValues(url, ["sluice_tasks_done_total"]))[0]!;
+}
+
+/**
+ * Waits until Sluice has done `total` tasks, asking its `/metrics` every 10 ms (one cheap request,
+ * where reading every pump would load Sluice and end the wait late); resolves with `performance.now()`
+ * at the answer that showed them done.
+ */
+export async function untilDone(url: string, total: number, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if ((await tasksDone(url)) >= total) return performance.now();
+    if (performance.now() - started > timeoutMs) throw new Error(`${total} tasks not done in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -3,13 +3,13 @@ import { runSim } from "../../simulators/runner.ts";
 import { PUMP_STREAM_PREFIX } from "../../core/streams.ts";
 import { cpuMeter, kvCommitFigures, kvCommitTotals, percentiles, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
-import { ADMIN, benchSluice, untilProcessed } from "../sluice.ts";
+import { ADMIN, benchSluice, tasksDone, untilDone, untilProcessed } from "../sluice.ts";
 
 const PUMPS = 1000;
 
 /**
  * Ordered end-to-end processing with the sample processor over 1,000 pumps: first as fast as it
- * goes (sent until processed), then at half that rate for the latency from send to pump state
+ * goes (from the first send to the last task done), then at half that rate for the latency from send to pump state
  * updated (the reading's `time` is its send time; the pump event's commit time ends it).
  */
 export async function endToEnd(
@@ -43,22 +43,25 @@ export async function endToEnd(
     const kv0 = await kvCommitTotals(b.sluice.url);
     const cpu = cpuMeter(pid);
     const onStart = cpu.start;
+    const done0 = await tasksDone(b.sluice.url);
     const burst = await send(per * PUMPS, 100_000, onStart);
-    await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 300_000);
-    // From the first send (the devices are provisioned and connected before it) to the last pump state.
-    const wall = (performance.now() - burst.startedAt) / 1000;
+    const end = await untilDone(b.sluice.url, done0 + per * PUMPS, 300_000);
+    // From the first send (the devices are provisioned and connected before it) to the last task done.
+    const wall = (end - burst.startedAt) / 1000;
     const rate = Math.round((per * PUMPS) / wall);
+    const cpuShares = cpu.read(wall);
     const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, per * PUMPS);
+    await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 60_000); // every pump's state shows them
     const throughput: ScenarioResult = {
       scenario: "Ordered end-to-end, sample processor, 1,000 pumps (MQTT in)",
       rate,
       unit: "msgs/s",
       rssMiB: rssMiB(pid),
-      ...cpu.read(wall),
+      ...cpuShares,
       kvCommits,
       target: "≥ 10,000 msgs/s",
       met: rate >= 10_000,
-      notes: `${per * PUMPS} readings from send of the first to the last one's pump state`,
+      notes: `${per * PUMPS} readings, from the first send to the last task done (seen in /metrics every 10 ms)`,
     };
 
     const half = latencyRate ?? Math.max(100, Math.round(rate / 2));
@@ -66,8 +69,8 @@ export async function endToEnd(
     // A count, not a window: every pump's share goes out, so every pump's last reading can be waited for.
     const sent = await send(Math.round(half * latencySeconds), half, onStart);
     const wall1 = (performance.now() - sent.startedAt) / 1000;
+    const halfShares = cpu.read(wall1);
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per + Math.floor(sent.acked / PUMPS), 120_000);
-    const cpuShares = cpu.read(wall1);
     await b.sluice.stop();
     const kv = await Deno.openKv(`${b.dir}/sluice.kv`);
     const latencies: number[] = [];
@@ -84,7 +87,7 @@ export async function endToEnd(
       unit: "msgs/s",
       stateLatency,
       ackLatency: sent.latency,
-      ...cpuShares,
+      ...halfShares,
       target: "p99 < 50 ms",
       met: stateLatency.p99 < 50,
       notes: `${latencies.length} readings`,
