@@ -31,6 +31,7 @@ import { KvQueueWaker } from "./store/kv_queue_waker.ts";
 import { claimWriterEpoch } from "./store/writer_epoch.ts";
 import { DirectWaker } from "./store/direct_waker.ts";
 import { LeaseManager } from "./store/leases.ts";
+import { SeenIds } from "./store/seen_ids.ts";
 
 /** What `openSluice` needs beyond the settings; tests swap the manifest, clock and logger. */
 export interface SluiceOptions {
@@ -139,6 +140,13 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   const channels = new ChannelRegistry(kv, clock);
   await channels.ensureDefaults();
   const scripts = new Set(Object.keys(manifest));
+  // One writer knows every message id it stores; the ids earlier processes stored are read in
+  // meanwhile (until then every id is looked up in KV, as with several writers).
+  const seenIds = mode === "local" ? new SeenIds(config.DEDUP_WINDOW, clock) : undefined;
+  const seenIdsLoaded = seenIds?.load(kv, abort.signal).then(
+    (n) => void (n && log.info(`Read ${n} message ids stored within the dedup window`)),
+    (err) => log.warn(`Cannot read the stored message ids (each is looked up in KV instead): ${err}`),
+  );
 
   const pumpFeed = new PumpFeed(
     committer,
@@ -186,6 +194,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     clock,
     dedupWindowMs: config.DEDUP_WINDOW,
     multiWriter: mode === "deploy",
+    seenIds,
     onAccepted: (envelope, result) => instruments.accepted(envelope, result, clock.now()),
     onRefused: (envelope, code) => instruments.refused(envelope, code),
     topicRetentionMs: config.TOPIC_RETENTION,
@@ -255,6 +264,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
           pumpFeed.close();
         }
         await committer.close();
+        await seenIdsLoaded;
         waker.close();
         if (!options.kv) kv.close();
       })(),

@@ -25,6 +25,7 @@ import {
 import type { ChannelConfig, ChannelRegistry } from "../store/channel_registry.ts";
 import type { Committer, Position, SetOp, WriteResult } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
+import { idOf, type SeenIds } from "../store/seen_ids.ts";
 
 export interface IngestOptions {
   readonly kv: Deno.Kv;
@@ -35,6 +36,8 @@ export interface IngestOptions {
   readonly dedupWindowMs: number;
   /** Several instances append: the dedup key is checked in the commit, not only read before. */
   readonly multiWriter?: boolean;
+  /** One writer's record of the message ids it may have stored: a new id needs no read. */
+  readonly seenIds?: SeenIds;
   readonly topicRetentionMs: number;
   readonly maxBodyBytes: number;
   readonly rateLimiter?: RateLimiter;
@@ -49,6 +52,8 @@ export interface IngestOptions {
  * id, appends to the right stream through the group commit, and answers after the commit.
  */
 export class Ingest {
+  /** Message ids looked up in KV, and those `seenIds` showed to be new without a read. */
+  readonly dedupLookups = { read: 0, skipped: 0 };
   readonly #inflight = new Map<string, Promise<IngestResult>>();
 
   constructor(private readonly options: IngestOptions) {}
@@ -153,12 +158,12 @@ export class Ingest {
     if (id === undefined) return this.#accepted(envelope, answer((await commit([])).positions[0]!, false));
     const sender = senderOf(envelope.principal);
     const key = keys.dedup(sender, id);
-    const flight = `${sender}\u0000${id}`;
+    const flight = idOf(sender, id);
     const running = this.#inflight.get(flight);
     if (running) return { ...(await running), duplicate: true };
     const promise = (async () => {
       // A first sending still in the inbox has its key in memory; else it is in KV.
-      const prior = this.options.committer.withMove<Position>(key) ?? (await this.options.kv.get<Position>(key)).value;
+      const prior = this.options.committer.withMove<Position>(key) ?? (await this.#stored(key, flight));
       if (prior) {
         if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
           throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
@@ -166,6 +171,7 @@ export class Ingest {
         return this.#accepted(envelope, answer(prior, true));
       }
       const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs, withMove: true };
+      this.options.seenIds?.add(flight);
       try {
         const res = await commit([dedup], this.options.multiWriter ? [{ key, versionstamp: null }] : []);
         return this.#accepted(envelope, answer(res.positions[0]!, false));
@@ -182,6 +188,16 @@ export class Ingest {
     } finally {
       this.#inflight.delete(flight);
     }
+  }
+
+  /** Where an earlier sending of a message id went, from KV (no read for an id surely never stored). */
+  async #stored(key: Deno.KvKey, id: string): Promise<Position | null> {
+    if (this.options.seenIds?.mayHave(id) === false) {
+      this.dedupLookups.skipped++;
+      return null;
+    }
+    this.dedupLookups.read++;
+    return (await this.options.kv.get<Position>(key)).value;
   }
 
   #accepted(envelope: Envelope, result: IngestResult): IngestResult {

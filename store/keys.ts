@@ -30,6 +30,7 @@ export const keys = {
   channels: (): Deno.KvKey => ["ch"],
   /** Message id already seen for a device → where it went. */
   dedup: (sender: string, id: string): Deno.KvKey => ["dedup", sender, id],
+  dedups: (): Deno.KvKey => ["dedup"],
   /** Task id → position, for ids not derived from their position. */
   taskIndex: (taskId: string): Deno.KvKey => ["tidx", taskId],
   /** Result of a finished task. */

@@ -315,3 +315,43 @@ Deno.test("one writer runs a device's tasks without reading their stream back fr
     await s.close();
   }
 });
+
+Deno.test("one writer accepts a new message id without reading KV, and still answers an id sent before a restart as a duplicate", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("ids");
+    const dedupReads = () => {
+      const kv = s.server.sluice.kv;
+      const get = kv.get.bind(kv);
+      const count = { n: 0 };
+      kv.get = ((key, options) => {
+        if (key[0] === keys.dedups()[0]) count.n++;
+        return get(key, options);
+      }) as typeof kv.get;
+      return count;
+    };
+    let reads = dedupReads();
+    const first = await invoke(s, token, "test/echo", { n: 1 }, { "idempotency-key": "before-restart" });
+    for (let n = 2; n <= 10; n++) await invoke(s, token, "test/echo", { n }, { "idempotency-key": `new-${n}` });
+    assert.equal(reads.n, 0, "a new message id was looked up in KV");
+    assert.deepEqual(s.server.sluice.ingest.dedupLookups, { read: 0, skipped: 10 });
+    await until(s, first, "done");
+
+    await s.restart();
+    reads = dedupReads();
+    // The ids stored before are read in after the start; meanwhile every id is looked up in KV.
+    let probe = 0;
+    await waitFor(async () => {
+      await invoke(s, token, "test/echo", null, { "idempotency-key": `probe-${probe++}` });
+      return s.server.sluice.ingest.dedupLookups.skipped > 0;
+    });
+    const readsBefore = reads.n;
+    const again = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo" }, {
+      "idempotency-key": "before-restart",
+    });
+    assert.deepEqual(await again.json(), { taskId: first, duplicate: true });
+    assert.equal(reads.n, readsBefore + 1, "an id stored before the restart is looked up in KV");
+  } finally {
+    await s.close();
+  }
+});

@@ -45,6 +45,14 @@ export function metricsRoutes(
           help: "Tasks that went to the dead letters",
           samples: [{ value: stats.dead }],
         },
+        {
+          name: "sluice_dedup_lookups_total",
+          help: "Message ids checked for an earlier sending: read from KV, or known new without a read",
+          samples: [
+            { labels: { source: "kv" }, value: sluice.ingest.dedupLookups.read },
+            { labels: { source: "memory" }, value: sluice.ingest.dedupLookups.skipped },
+          ],
+        },
         { name: "sluice_pumps_live", help: "Pump actors held in memory", samples: [{ value: sluice.livePumps() }] },
         {
           name: "sluice_topic_subscribers",
