@@ -103,7 +103,7 @@ export function idOf(sender: string, id: string): string {
   return `${sender}\u0000${id}`;
 }
 
-/** Two 32-bit hashes of a string (FNV-1a with two offsets); the second is odd, for double hashing. */
+/** Two 32-bit hashes of a string (FNV-1a, and a variant of it); the second is odd, for double hashing. */
 function hashes(s: string): [number, number] {
   let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
   for (let i = 0; i < s.length; i++) {

@@ -49,7 +49,7 @@ Deno.test("before the stored ids are loaded every id is maybe stored; loading re
   }
 });
 
-Deno.test("an id stays known for at least its dedup window, and is forgotten once two newer generations began", async () => {
+Deno.test("an id stays known for at least its dedup window and is forgotten two generations later", async () => {
   const clock = fakeClock();
   const seen = await loaded(new SeenIds(HOUR, clock, 1 << 16));
   seen.add(idOf("pump-1", "first"));

@@ -9,8 +9,9 @@ const PUMPS = 1000;
 
 /**
  * Ordered end-to-end processing with the sample processor over 1,000 pumps: first as fast as it
- * goes (from the first send to the last task done), then at half that rate for the latency from send to pump state
- * updated (the reading's `time` is its send time; the pump event's commit time ends it).
+ * goes (from the first send to the last task done), then at half that rate for the latency from
+ * send to pump state updated (the reading's `time` is its send time; the pump event's commit time
+ * ends it).
  */
 export async function endToEnd(
   weatherUrl: string,
