@@ -162,8 +162,7 @@ export class Ingest {
     const running = this.#inflight.get(flight);
     if (running) return { ...(await running), duplicate: true };
     const promise = (async () => {
-      // A first sending still in the inbox has its key in memory; else it is in KV.
-      const prior = this.options.committer.withMove<Position>(key) ?? (await this.#stored(key, flight));
+      const prior = await this.#prior(key, flight);
       if (prior) {
         if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
           throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
@@ -190,12 +189,17 @@ export class Ingest {
     }
   }
 
-  /** Where an earlier sending of a message id went, from KV (no read for an id surely never stored). */
-  async #stored(key: Deno.KvKey, id: string): Promise<Position | null> {
+  /**
+   * Where an earlier sending of a message id went: nowhere for an id surely never stored (no
+   * look-up); a first sending still in the inbox has its key in memory; else it is in KV.
+   */
+  async #prior(key: Deno.KvKey, id: string): Promise<Position | null> {
     if (this.options.seenIds?.mayHave(id) === false) {
       this.dedupLookups.skipped++;
       return null;
     }
+    const unmoved = this.options.committer.withMove<Position>(key);
+    if (unmoved) return unmoved;
     this.dedupLookups.read++;
     return (await this.options.kv.get<Position>(key)).value;
   }

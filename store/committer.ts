@@ -120,7 +120,7 @@ export interface CommitterOptions {
 interface Unmoved extends InboxEntry {
   readonly sets: DeferredSet[];
   readonly bytes: number;
-  readonly queuedAt: number;
+  queuedAt: number;
   moved?: boolean;
 }
 
@@ -526,9 +526,9 @@ export class Committer {
     const now = performance.now();
     this.#inboxNext += inboxed.length;
     for (const u of inboxed) {
-      const entry = { ...u, queuedAt: now };
-      this.#unmoved.push(entry);
-      this.#unmovedAt.set(`${u.stream}\u0000${u.seq}`, entry);
+      u.queuedAt = now;
+      this.#unmoved.push(u);
+      this.#unmovedAt.set(`${u.stream}\u0000${u.seq}`, u);
       for (const d of u.sets) this.#withMove.set(keyId(d.key), d.value);
     }
     this.#scheduleMove();
