@@ -193,6 +193,25 @@ Deno.test("KV store splits a burst of appends into commits within KV's mutation 
   }
 });
 
+Deno.test("a sustained burst of acks leaves room in each commit for background work, which lands among the first", async () => {
+  const f = await kvStore("single");
+  try {
+    let acked = 0;
+    const ack = (i: number) =>
+      f.committer.write({ urgent: true, appends: [{ stream: `t/d-${i % 10}`, event: { type: "N", data: i } }] })
+        .then(() => acked++);
+    const acks = Array.from({ length: 2000 }, (_, i) => ack(i));
+    // A lane's batch: its effects and cursor, queued behind a thousand acks with more to come.
+    const batch = f.committer.write({ sets: [{ key: ["cur", "tasks", "t/lane"], value: 1 }] }).then(() => acked);
+    acks.push(...Array.from({ length: 2000 }, (_, i) => ack(2000 + i)));
+    const ackedBefore = await batch;
+    await Promise.all(acks);
+    assert.ok(ackedBefore <= 1000, `the batch waited for ${ackedBefore} of 4,000 acks`);
+  } finally {
+    await f.close();
+  }
+});
+
 Deno.test("KV store refuses an event over KV's value limit without failing its neighbours", async () => {
   const f = await kvStore("single");
   try {
