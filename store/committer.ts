@@ -391,7 +391,8 @@ export class Committer {
     const ordered = urgent.length === 0 || urgent.length === this.#pending.length
       ? this.#pending
       : [...urgent, ...this.#pending.filter((p) => !p.req.urgent)];
-    const ackCap = this.#pending.some((p) => kindOf(p) !== "ack") ? KV_LIMITS.mutations * ACK_SHARE : Infinity;
+    const onlyAcks = !this.#pending.some((p) => kindOf(p) !== "ack");
+    const ackCap = onlyAcks ? Infinity : KV_LIMITS.mutations * ACK_SHARE;
     const closed = new Set<Kind>();
     const taken: Pending[] = [];
     let acks = 0, background = 0;
@@ -413,7 +414,7 @@ export class Committer {
           k > KV_LIMITS.commitKeyBytes || p.cost.checkKeys.some((key) => written.has(key)))
       ) {
         closed.add(kind); // the rest of this kind waits, in order, for the next commit
-        if (closed.size === 3) break;
+        if (onlyAcks || closed.size === 3) break; // nothing else to take
         continue;
       }
       for (const s of fresh) streams.add(s);
