@@ -7,11 +7,13 @@ import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
 import {
   type DeferredSet,
-  INBOX_SLOTS,
+  INBOX_LIMIT,
   type InboxEntry,
   inboxEntry,
-  inboxKey,
+  type InboxPack,
   moveOut,
+  PACK_BYTES,
+  PACK_ENTRY_BYTES,
   recoverInbox,
 } from "./inbox.ts";
 
@@ -112,8 +114,8 @@ export interface CommitterOptions {
    * keys a few milliseconds later, many per commit. Call `recover()` before the first read.
    */
   readonly inbox?: (stream: string) => boolean;
-  /** Slots of the inbox's ring (tests make it small). */
-  readonly inboxSlots?: number;
+  /** Events that may wait in the inbox; more go straight to their streams (tests make it small). */
+  readonly inboxLimit?: number;
 }
 
 /** An event acked from the inbox and not yet moved to its stream. */
@@ -121,7 +123,15 @@ interface Unmoved extends InboxEntry {
   readonly sets: DeferredSet[];
   readonly bytes: number;
   queuedAt: number;
+  /** The inbox pack it is stored in. */
+  pack?: Pack;
   moved?: boolean;
+}
+
+/** One inbox pack: its number (the key) and how many of its events have not moved yet. */
+interface Pack {
+  readonly p: number;
+  left: number;
 }
 
 interface Pending {
@@ -219,9 +229,10 @@ export class Committer {
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
   readonly #inboxFor?: (stream: string) => boolean;
-  readonly #slots: number;
+  readonly #limit: number;
   #recovery: Promise<number> | null = null;
   #inboxNext = 1;
+  #nextPack = 1;
   /** The inbox's moved-up-to marker as last written. */
   #inboxMoved = 0;
   readonly #unmoved: Unmoved[] = [];
@@ -248,7 +259,7 @@ export class Committer {
       throw new Error("Single-writer mode needs the claimed writer epoch");
     }
     if (this.#mode === "single") this.#inboxFor = options.inbox;
-    this.#slots = options.inboxSlots ?? INBOX_SLOTS;
+    this.#limit = options.inboxLimit ?? INBOX_LIMIT;
     // One writer knows every head: head keys are rewritten lazily, the stale ones once a second.
     if (this.#mode === "single") this.#headTimer = setInterval(() => this.#persistHeads(false), HEAD_PERSIST_MS);
   }
@@ -265,8 +276,9 @@ export class Committer {
    */
   recover(): Promise<number> {
     if (!this.#inboxFor) return Promise.resolve(0);
-    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next }) => {
+    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next, nextPack }) => {
       this.#inboxNext = next;
+      this.#nextPack = nextPack;
       this.#inboxMoved = next - 1;
       return moved;
     });
@@ -460,12 +472,14 @@ export class Committer {
         next.set(stream, seq);
         positions.push({ stream, seq });
         const value = { type: event.type, data: event.data, at };
-        mutations++;
         const n = this.#inboxNext + inboxed.length;
         heard.set(stream, seq);
         if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
-        // The slot's previous entry (n - slots) must have moved; else this one goes straight to its stream.
-        if (this.#inboxFor?.(stream) && n - this.#slots < (this.#unmoved[0]?.n ?? n)) {
+        // A full inbox, or an event too big for a pack: straight to its stream.
+        if (
+          this.#inboxFor?.(stream) && this.#unmoved.length + inboxed.length < this.#limit &&
+          p.cost.appendBytes[i]! <= PACK_ENTRY_BYTES
+        ) {
           const entry: Unmoved = {
             n,
             stream,
@@ -481,6 +495,7 @@ export class Committer {
           continue;
         }
         op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
+        mutations++;
       }
       for (const s of p.req.sets ?? []) {
         const value = "derive" in s ? s.derive(positions) : s.value;
@@ -491,12 +506,17 @@ export class Committer {
         op.set(s.key, value, s.expireIn === undefined ? undefined : { expireIn: s.expireIn });
         mutations++;
       }
-      for (const u of mine) op.set(inboxKey(u.n, this.#slots), inboxEntry(u));
       for (const k of p.req.deletes ?? []) op.delete(k), mutations++;
       if (p.req.checks?.length) op.check(...p.req.checks);
       for (const s of p.req.wake ?? []) wake.add(s);
       results.push(positions);
     }
+    const packs = this.#pack(inboxed);
+    for (const [i, entries] of packs.entries()) {
+      op.set(keys.inbox(this.#nextPack + i), { entries: entries.map(inboxEntry) } satisfies InboxPack);
+      mutations++;
+    }
+    for (const pack of this.#emptiedPacks(live)) op.delete(keys.inbox(pack.p)), mutations++;
     const marker = this.#markerAfter(live);
     if (marker > this.#inboxMoved) op.set(keys.inboxMoved(), marker), mutations++;
     const persisted = new Set<string>();
@@ -536,6 +556,10 @@ export class Committer {
       if (woken.length > 0) this.#waker?.committed(woken);
       this.#inboxMoved = Math.max(this.#inboxMoved, marker);
       for (const p of live) if (p.move) this.#moved(p.move);
+      for (const entries of packs) {
+        const pack: Pack = { p: this.#nextPack++, left: entries.length };
+        for (const u of entries) u.pack = pack;
+      }
       this.#queueForMove(inboxed);
       live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
       if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
@@ -593,12 +617,15 @@ export class Committer {
   #queueMove(again?: readonly Unmoved[]): void {
     let bytes = 0, keyBytes = 0, mutations = 1;
     const move: Unmoved[] = [];
+    const packs = new Set<Pack>();
     for (const u of again ?? this.#group) {
-      let b = u.bytes + 64, k = u.stream.length + 24;
+      let b = u.bytes + 64, k = u.stream.length + 24, m = 1 + u.sets.length;
       for (const d of u.sets) b += keySize(d.key) + 128, k += keySize(d.key);
-      if (move.length > 0 && (mutations + 1 + u.sets.length > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
+      if (!packs.has(u.pack!)) m++, k += 16; // the pack's delete, once it empties
+      if (move.length > 0 && (mutations + m > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
       move.push(u);
-      bytes += b, keyBytes += k, mutations += 1 + u.sets.length;
+      packs.add(u.pack!);
+      bytes += b, keyBytes += k, mutations += m;
     }
     if (!again) this.#group.splice(0, move.length);
     this.#moving = true;
@@ -625,6 +652,28 @@ export class Committer {
     this.#running ??= this.#drain();
   }
 
+  /** Splits a commit's inboxed events into packs of at most PACK_BYTES (estimated), in order. */
+  #pack(inboxed: readonly Unmoved[]): Unmoved[][] {
+    const packs: Unmoved[][] = [];
+    let bytes = Infinity;
+    for (const u of inboxed) {
+      const b = u.bytes + u.sets.reduce((sum, d) => sum + keySize(d.key) + 128, 0);
+      if (bytes + b > PACK_BYTES) packs.push([]), bytes = 0;
+      packs.at(-1)!.push(u);
+      bytes += b;
+    }
+    return packs;
+  }
+
+  /** The packs whose last waiting events the moves of `live` take: deleted in the same commit. */
+  #emptiedPacks(live: readonly Pending[]): Pack[] {
+    const moving = new Map<Pack, number>();
+    for (const p of live) {
+      for (const u of p.move ?? []) moving.set(u.pack!, (moving.get(u.pack!) ?? 0) + 1);
+    }
+    return [...moving].filter(([pack, k]) => pack.left === k).map(([pack]) => pack);
+  }
+
   /** The inbox's marker once the moves of `live` land: the end of the unbroken run of moved entries. */
   #markerAfter(live: readonly Pending[]): number {
     const moving = new Set<Unmoved>();
@@ -639,6 +688,7 @@ export class Committer {
   #moved(move: readonly Unmoved[]): void {
     for (const u of move) {
       u.moved = true;
+      u.pack!.left--;
       this.#unmovedAt.delete(`${u.stream}\u0000${u.seq}`);
       for (const d of u.sets) this.#withMove.delete(keyId(d.key));
     }

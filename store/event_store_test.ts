@@ -6,17 +6,17 @@ import { eventStoreContract } from "./event_store_contract.ts";
 import { KvEventStore } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
-import { recoverInbox } from "./inbox.ts";
+import { type InboxPack, PACK_BYTES, PACK_ENTRY_BYTES, recoverInbox } from "./inbox.ts";
 import { keys } from "./keys.ts";
 
-/** A small inbox ring, so that tests go round it quickly. */
-const INBOX_SLOTS = 1024;
+/** A small inbox, so that tests fill it quickly. */
+const INBOX_LIMIT = 1024;
 
 async function kvStore(mode: WriteMode, onCommit?: (s: CommitStats) => void, inbox?: (stream: string) => boolean) {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   const epoch = await claimWriterEpoch(kv, "test");
-  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit, inbox, inboxSlots: INBOX_SLOTS });
+  const committer = new Committer({ kv, mode, clock: systemClock, epoch, onCommit, inbox, inboxLimit: INBOX_LIMIT });
   return {
     kv,
     committer,
@@ -51,15 +51,55 @@ Deno.test("events acked from the inbox are readable at once and reach their stre
     assert.equal(f.committer.unmoved(last.stream, last.seq), undefined);
     assert.deepEqual((await f.store.read("t/2")).map((e) => e.data), Array.from({ length: 100 }, (_, i) => 3 * i + 2));
     assert.equal((await f.kv.get(["in-moved"])).value, 300, "the marker says every entry moved");
+    assert.deepEqual(await Array.fromAsync(f.kv.list({ prefix: keys.inboxAll() })), [], "moved packs are deleted");
   } finally {
     await f.close();
   }
 });
 
-Deno.test("the inbox's ring never overwrites an entry that has not moved: a burst beyond it goes straight to its streams", async () => {
+Deno.test("an ack commit stores its events in the inbox as a few packs, not a key each", async () => {
+  const stats: CommitStats[] = [];
+  const f = await kvStore("single", (s) => stats.push(s), () => true);
+  try {
+    const big = "x".repeat(PACK_ENTRY_BYTES);
+    await Promise.all([
+      ...Array.from(
+        { length: 200 },
+        (_, i) => f.store.append(`t/${i % 7}`, [{ type: "N", data: { i, pad: "p".repeat(300) } }]),
+      ),
+      f.store.append("t/big", [{ type: "N", data: big }]),
+    ]);
+    const packs = await Array.fromAsync(f.kv.list<InboxPack>({ prefix: keys.inboxAll() }));
+    const waiting = packs.flatMap((p) => p.value.entries);
+    // Under load moves wait a second to group them: the events are still in the inbox.
+    assert.ok(
+      waiting.length >= 100 && packs.length < waiting.length / 10,
+      `${packs.length} packs hold ${waiting.length} events`,
+    );
+    assert.ok(packs.every((p) => JSON.stringify(p.value).length <= 2 * PACK_BYTES), "each pack within its size");
+    assert.ok(!waiting.some((e) => e.stream === "t/big"), "an event too big for a pack is not in the inbox");
+    assert.equal((await f.kv.get<{ data: string }>(keys.event("t/big", 1))).value?.data, big, "it went to its stream");
+    assert.ok(stats.some((s) => s.requests >= 50), "acks were grouped");
+    assert.ok(
+      stats.every((s) => s.requests < 50 || s.mutations < s.requests / 4),
+      "a commit's mutations do not grow with its acks",
+    );
+    await f.committer.flush();
+    assert.deepEqual(
+      (await f.store.read("t/3")).map((e) => (e.data as { i: number }).i),
+      [3, 10, 17, 24, 31, 38].concat(
+        Array.from({ length: 23 }, (_, k) => 45 + 7 * k),
+      ),
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("the inbox never holds more than its limit: a burst beyond it goes straight to its streams", async () => {
   const f = await kvStore("single", undefined, () => true);
   try {
-    const n = INBOX_SLOTS + 1500;
+    const n = INBOX_LIMIT + 1500;
     await Promise.all(
       Array.from({ length: n }, (_, i) => f.store.append(`t/${i % 30}`, [{ type: "N", data: i }])),
     );
@@ -83,7 +123,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     clock: systemClock,
     epoch: await claimWriterEpoch(kv, "a"),
     inbox,
-    inboxSlots: INBOX_SLOTS,
+    inboxLimit: INBOX_LIMIT,
   });
   try {
     await Promise.all(
@@ -101,7 +141,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
       clock: systemClock,
       epoch: await claimWriterEpoch(kv, "b"),
       inbox,
-      inboxSlots: INBOX_SLOTS,
+      inboxLimit: INBOX_LIMIT,
     });
     assert.equal(await second.recover(), 50);
     assert.deepEqual(
@@ -114,10 +154,10 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     assert.deepEqual((await store.read("t/3")).map((e) => e.data), [3, 8, 13, 18, 23, 28, 33, 38, 43, 48]);
     await store.append("t/3", [{ type: "N", data: 50 }]);
     assert.deepEqual((await store.read("t/3", 11)).map((e) => [e.seq, e.data]), [[11, 50]]);
-    // Once the ring went round, the slots hold moved entries as well: only those after the marker move again.
+    // Moved packs are gone: only the events still waiting move again.
     await Promise.all(
       Array.from(
-        { length: INBOX_SLOTS + 100 },
+        { length: INBOX_LIMIT + 100 },
         (_, i) => second.write({ appends: [{ stream: "t/w", event: { type: "N", data: i } }] }),
       ),
     );
@@ -125,7 +165,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     await Promise.all(
       Array.from(
         { length: 40 },
-        (_, i) => second.write({ appends: [{ stream: "t/w", event: { type: "N", data: INBOX_SLOTS + 100 + i } }] }),
+        (_, i) => second.write({ appends: [{ stream: "t/w", event: { type: "N", data: INBOX_LIMIT + 100 + i } }] }),
       ),
     );
     const third = new Committer({
@@ -134,11 +174,11 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
       clock: systemClock,
       epoch: await claimWriterEpoch(kv, "c"),
       inbox,
-      inboxSlots: INBOX_SLOTS,
+      inboxLimit: INBOX_LIMIT,
     });
     assert.equal(await third.recover(), 40);
     const all = await new KvEventStore(kv, third).read("t/w", 1, 100_000);
-    assert.equal(all.length, INBOX_SLOTS + 140);
+    assert.equal(all.length, INBOX_LIMIT + 140);
     assert.ok(all.every((e, i) => e.seq === i + 1 && e.data === i), "every event once, in order");
     await third.close();
     await second.close().catch(() => {});
@@ -149,7 +189,33 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
   }
 });
 
-Deno.test("recovery moves the entries after the marker wherever they sit in the ring, and again one that already moved", async () => {
+Deno.test("recovery moves the packed entries after the marker, and again one that already moved, then empties the inbox", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  try {
+    const epoch = await claimWriterEpoch(kv, "a");
+    const entry = (n: number, seq: number) => ({ n, stream: "t/r", seq, type: "N", data: n, at: 1 });
+    // Entries 6..9 wait; pack 3 still holds entry 5, moved (its pack goes once entry 6 moves).
+    await kv.atomic()
+      .set(keys.inboxMoved(), 5)
+      .set(keys.inbox(3), { entries: [entry(5, 2), entry(6, 3)] })
+      .set(keys.inbox(4), { entries: [entry(7, 4), entry(8, 5), entry(9, 6)] })
+      .set(keys.event("t/r", 1), { type: "N", data: 1, at: 1 })
+      .set(keys.event("t/r", 2), { type: "N", data: 5, at: 1 })
+      .set(keys.event("t/r", 5), { type: "N", data: 8, at: 1 }) // moved before the marker caught up
+      .commit();
+    assert.deepEqual(await recoverInbox(kv, epoch), { moved: 4, next: 10, nextPack: 5 });
+    const events = await Array.fromAsync(kv.list<{ data: number }>({ prefix: keys.eventsOf("t/r") }));
+    assert.deepEqual(events.map((e) => [e.key[2], e.value.data]), [[1, 1], [2, 5], [3, 6], [4, 7], [5, 8], [6, 9]]);
+    assert.equal((await kv.get(keys.inboxMoved())).value, 9);
+    assert.deepEqual(await Array.fromAsync(kv.list({ prefix: keys.inboxAll() })), []);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recovery moves what an older version left in its ring of single entries", async () => {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   try {
@@ -158,19 +224,22 @@ Deno.test("recovery moves the entries after the marker wherever they sit in the 
     // A ring of 8 slots; entries 6..9 wait (slots 6, 7, 0, 1); slot 2 still holds entry 2, moved long ago.
     await kv.atomic()
       .set(keys.inboxMoved(), 5)
-      .set(keys.inbox(2), entry(2, 2))
-      .set(keys.inbox(6), entry(6, 3))
-      .set(keys.inbox(7), entry(7, 4))
-      .set(keys.inbox(0), entry(8, 5))
-      .set(keys.inbox(1), entry(9, 6))
+      .set(keys.legacyInbox(2), entry(2, 2))
+      .set(keys.legacyInbox(6), entry(6, 3))
+      .set(keys.legacyInbox(7), entry(7, 4))
+      .set(keys.legacyInbox(0), entry(8, 5))
+      .set(keys.legacyInbox(1), {
+        ...entry(9, 6),
+        sets: [{ key: ["dedup", "d", "m9"], value: { stream: "t/r", seq: 6 } }],
+      })
       .set(keys.event("t/r", 1), { type: "N", data: 1, at: 1 })
       .set(keys.event("t/r", 2), { type: "N", data: 2, at: 1 })
-      .set(keys.event("t/r", 5), { type: "N", data: 8, at: 1 }) // moved before the marker caught up
       .commit();
-    assert.deepEqual(await recoverInbox(kv, epoch), { moved: 4, next: 10 });
+    assert.deepEqual(await recoverInbox(kv, epoch), { moved: 4, next: 10, nextPack: 1 });
     const events = await Array.fromAsync(kv.list<{ data: number }>({ prefix: keys.eventsOf("t/r") }));
     assert.deepEqual(events.map((e) => [e.key[2], e.value.data]), [[1, 1], [2, 2], [3, 6], [4, 7], [5, 8], [6, 9]]);
-    assert.equal((await kv.get(keys.inboxMoved())).value, 9);
+    assert.deepEqual((await kv.get(["dedup", "d", "m9"])).value, { stream: "t/r", seq: 6 });
+    assert.deepEqual(await Array.fromAsync(kv.list({ prefix: keys.legacyInboxAll() })), []);
   } finally {
     kv.close();
     await Deno.remove(dir, { recursive: true });

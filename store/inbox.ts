@@ -1,14 +1,15 @@
 import { keys } from "./keys.ts";
+import { KV_LIMITS } from "./kv_limits.ts";
 
 /**
- * The inbox: one writer acks an append to a task stream once it is in the inbox (sequential
- * keys, so a commit touches a few KV pages instead of one per stream), and moves it to
+ * The inbox: one writer acks an append to a task stream once it is in the inbox, and moves it to
  * `["ev", stream, seq]` a few milliseconds later in a bigger batch (see `Committer`).
  *
- * The inbox is a ring of `INBOX_SLOTS` keys: entry `n` goes to slot `n % INBOX_SLOTS`, so a move
- * deletes nothing (a later entry overwrites the slot). The moves write a marker: every entry up to
- * it has reached its stream. An entry never overwrites a slot whose entry has not moved yet (the
- * committer writes such an event straight to its stream instead).
+ * The events a commit acks go into the inbox together, as a few packs (one KV value each, keys
+ * `["inbox", p]` in commit order) instead of one key per event: an ack commit writes a handful
+ * of mutations whatever its number of events. Each event has a number `n`; a pack is deleted in
+ * the commit that moves the last of its events. The moves also write a marker: every event up to
+ * it has reached its stream.
  *
  * Under load the committer holds moves back and then moves stream by stream: a device's events of
  * the last second land side by side, so a move commit touches a few KV pages per device instead of
@@ -33,6 +34,11 @@ export interface DeferredSet {
   readonly expireIn?: number;
 }
 
+/** The stored form of a pack: the events of one ack commit (or a share of them). */
+export interface InboxPack {
+  readonly entries: readonly InboxEntry[];
+}
+
 /** The stored form of an entry (nothing but the `InboxEntry` fields). */
 export function inboxEntry(e: InboxEntry): InboxEntry {
   return {
@@ -48,18 +54,23 @@ export function inboxEntry(e: InboxEntry): InboxEntry {
 }
 
 /**
- * Slots of the ring: room for the events acked while moves are held back to group them (about a
- * second of ingest), with headroom for a burst; beyond it events go straight to their streams.
+ * Events that may wait in the inbox: about a second of ingest while moves are held back to group
+ * them, with headroom for a burst; beyond it events go straight to their streams.
  */
-export const INBOX_SLOTS = 65_536;
+export const INBOX_LIMIT = 65_536;
+
+/**
+ * A pack's estimated size (JSON, with its keys): a quarter of KV's value limit, since V8's
+ * serialization may take two bytes for a character JSON counts once.
+ */
+export const PACK_BYTES = KV_LIMITS.valueBytes / 4;
+/** A bigger event goes straight to its stream (alone in a pack it could still exceed the value limit). */
+export const PACK_ENTRY_BYTES = PACK_BYTES;
 
 /** Entries moved per commit at start-up (each may carry a key of its own). */
 const RECOVERY_BATCH = 400;
-
-/** The key of entry `n` in a ring of `slots`. */
-export function inboxKey(n: number, slots = INBOX_SLOTS): Deno.KvKey {
-  return keys.inbox(n % slots);
-}
+/** Inbox keys deleted per commit at start-up, once their entries moved. */
+const DELETE_BATCH = 500;
 
 /** Adds to `op` the moves of `entries` to their streams (and their keys); returns the mutations. */
 export function moveOut(op: Deno.AtomicOperation, entries: readonly InboxEntry[]): number {
@@ -79,30 +90,50 @@ export function moveOut(op: Deno.AtomicOperation, entries: readonly InboxEntry[]
 }
 
 /**
- * Moves whatever a stopped process left in the inbox to its streams. Runs at start-up, after the
- * writer epoch is claimed and before any head is read. It reads the whole ring (0.4 s for 65,536
- * entries here), so a ring left by a version with fewer slots is recovered too. Entries after the
- * marker may have moved already (moves go stream by stream, the marker follows the oldest):
- * moving one again writes the same values. Returns how many events it moved and the number the
- * next entry gets.
+ * Moves whatever a stopped process left in the inbox to its streams, then empties the inbox. Runs
+ * at start-up, after the writer epoch is claimed and before any head is read. Entries after the
+ * marker may have moved already (moves go stream by stream, the marker follows the oldest): moving
+ * one again writes the same values. It also reads the ring of single entries (`["in", slot]`) that
+ * versions before the packs wrote. Returns how many events it moved, the number the next entry
+ * gets and the number of the next pack.
  */
-export async function recoverInbox(kv: Deno.Kv, epoch: string): Promise<{ moved: number; next: number }> {
+export async function recoverInbox(
+  kv: Deno.Kv,
+  epoch: string,
+): Promise<{ moved: number; next: number; nextPack: number }> {
   const marker = (await kv.get<number>(keys.inboxMoved())).value ?? 0;
-  let last = marker;
+  let last = marker, lastPack = 0;
   const left: InboxEntry[] = [];
-  for await (const e of kv.list<InboxEntry>({ prefix: keys.inboxAll() }, { batchSize: 1000 })) {
-    last = Math.max(last, e.value.n);
-    if (e.value.n > marker) left.push(e.value);
+  const stored: Deno.KvKey[] = [];
+  const note = (e: InboxEntry) => {
+    last = Math.max(last, e.n);
+    if (e.n > marker) left.push(e);
+  };
+  for await (const e of kv.list<InboxEntry>({ prefix: keys.legacyInboxAll() }, { batchSize: 1000 })) {
+    note(e.value);
+    stored.push(e.key);
+  }
+  for await (const e of kv.list<InboxPack>({ prefix: keys.inboxAll() }, { batchSize: 100 })) {
+    for (const entry of e.value.entries) note(entry);
+    lastPack = Math.max(lastPack, e.key[1] as number);
+    stored.push(e.key);
   }
   left.sort((a, b) => a.n - b.n);
-  for (let i = 0; i < left.length; i += RECOVERY_BATCH) {
-    const batch = left.slice(i, i + RECOVERY_BATCH);
-    const op = kv.atomic().check({ key: keys.writer(), versionstamp: epoch });
-    moveOut(op, batch);
-    op.set(keys.inboxMoved(), batch.at(-1)!.n);
-    if (!(await op.commit()).ok) {
+  const commit = async (op: Deno.AtomicOperation) => {
+    if (!(await op.check({ key: keys.writer(), versionstamp: epoch }).commit()).ok) {
       throw new Error("Another process took over this KV store while its inbox was recovered");
     }
+  };
+  for (let i = 0; i < left.length; i += RECOVERY_BATCH) {
+    const batch = left.slice(i, i + RECOVERY_BATCH);
+    const op = kv.atomic();
+    moveOut(op, batch);
+    await commit(op.set(keys.inboxMoved(), batch.at(-1)!.n));
   }
-  return { moved: left.length, next: last + 1 };
+  for (let i = 0; i < stored.length; i += DELETE_BATCH) {
+    const op = kv.atomic();
+    for (const key of stored.slice(i, i + DELETE_BATCH)) op.delete(key);
+    await commit(op);
+  }
+  return { moved: left.length, next: last + 1, nextPack: lastPack + 1 };
 }

@@ -3,9 +3,12 @@ export const keys = {
   /** One event of a stream. */
   event: (stream: string, seq: number): Deno.KvKey => ["ev", stream, seq],
   eventsOf: (stream: string): Deno.KvKey => ["ev", stream],
-  /** An event acked before it reached its stream's keys (single writer): a slot of the inbox's ring. */
-  inbox: (n: number): Deno.KvKey => ["in", n],
-  inboxAll: (): Deno.KvKey => ["in"],
+  /** Events acked before they reached their streams' keys (single writer): one pack of the inbox. */
+  inbox: (pack: number): Deno.KvKey => ["inbox", pack],
+  inboxAll: (): Deno.KvKey => ["inbox"],
+  /** The inbox's ring of single events, as versions before the packs wrote it (read at recovery). */
+  legacyInbox: (slot: number): Deno.KvKey => ["in", slot],
+  legacyInboxAll: (): Deno.KvKey => ["in"],
   /** Every inbox entry up to this number has reached its stream. */
   inboxMoved: (): Deno.KvKey => ["in-moved"],
   /** Highest seq of a stream. */

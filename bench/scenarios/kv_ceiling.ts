@@ -1,6 +1,6 @@
 import type { ScenarioResult } from "../result.ts";
 import { keys } from "../../store/keys.ts";
-import { inboxKey } from "../../store/inbox.ts";
+import { PACK_BYTES } from "../../store/inbox.ts";
 import { INBOX_MOVE_GROUP, MOVE_MUTATIONS } from "../../store/committer.ts";
 
 /** A queued task's event, as Sluice stores it. */
@@ -41,7 +41,7 @@ export async function kvCeiling(seconds: number): Promise<ScenarioResult & { set
 
 /**
  * The KV doing exactly Sluice's writes for one message, with nothing else running: the inbox entry
- * (commits of 300), its move with the message-id key (held back until `INBOX_MOVE_GROUP` entries wait,
+ * (commits of 300, in packs of PACK_BYTES), its move with the message-id key (held back until `INBOX_MOVE_GROUP` entries wait,
  * then stream by stream in commits of 250 mutations, as the committer does under load), and,
  * `withProcessing`, the reading event and the lane cursor (one commit per inbox commit), over
  * `devices` devices. Messages/s.
@@ -69,11 +69,16 @@ export async function kvPatternCeiling(
   };
   type Acked = { n: number; device: string; stream: string; seq: number };
   const seqs = new Array<number>(devices).fill(0);
-  let messages = 0, n = 0, waiting: Acked[] = [];
+  let messages = 0, n = 0, pack = 0, waiting: Acked[] = [];
+  const packs: number[] = [];
   const move = async (group: Acked[]) => {
     group.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq);
     for (let i = 0; i < group.length; i += MOVE_MUTATIONS / 2) {
       const op = kv.atomic();
+      // A pack is deleted with the move of its last entry: spread the deletes over the moves.
+      for (const p of packs.splice(0, Math.ceil(packs.length / Math.ceil((group.length - i) / (MOVE_MUTATIONS / 2))))) {
+        op.delete(keys.inbox(p));
+      }
       for (const b of group.slice(i, i + MOVE_MUTATIONS / 2)) {
         op.set(keys.event(b.stream, b.seq), TASK);
         op.set(keys.dedup(b.device, `${b.device}-${b.n}`), { stream: b.stream, seq: b.seq }, { expireIn: 86_400_000 });
@@ -85,11 +90,18 @@ export async function kvPatternCeiling(
   while (performance.now() - started < seconds * 1000) {
     const batch: Acked[] = [];
     const ingest = kv.atomic();
+    let entries: unknown[] = [], bytes = 0;
+    const packUp = () => (ingest.set(keys.inbox(++pack), { entries }), packs.push(pack), entries = [], bytes = 0);
     for (let k = 0; k < 300; k++, n++) {
       const d = n % devices, device = `bench-${d}`, stream = `t/blog_queuing/${device}`, seq = ++seqs[d]!;
-      ingest.set(inboxKey(n), { n, stream, seq, ...TASK });
+      const entry = { n, stream, seq, ...TASK };
+      const b = JSON.stringify(entry).length + 150; // and the message-id key it carries
+      if (bytes + b > PACK_BYTES) packUp();
+      entries.push(entry);
+      bytes += b;
       batch.push({ n, device, stream, seq });
     }
+    packUp();
     await ingest.commit();
     waiting.push(...batch);
     if (waiting.length >= INBOX_MOVE_GROUP) await move(waiting), waiting = [];

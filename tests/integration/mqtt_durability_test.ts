@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Packet } from "mqtt";
 import type { Envelope, IngestResult } from "../../core/envelope.ts";
-import type { InboxEntry } from "../../store/inbox.ts";
+import type { InboxPack } from "../../store/inbox.ts";
 import { keys } from "../../store/keys.ts";
 import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
 import { connectDevice, csvReading, mqttAdapter, readingNumbers, waitForReadings } from "../helpers/mqtt.ts";
@@ -113,8 +113,8 @@ integration("a restart of Sluice while a device keeps publishing loses no acknow
 async function inKv(kv: Deno.Kv, key: Deno.KvKey): Promise<boolean> {
   if ((await kv.get(key)).versionstamp !== null) return true;
   const same = (k: Deno.KvKey) => JSON.stringify(k) === JSON.stringify(key);
-  for await (const e of kv.list<InboxEntry>({ prefix: keys.inboxAll() })) {
-    if (e.value.sets?.some((d) => same(d.key))) return true;
+  for await (const e of kv.list<InboxPack>({ prefix: keys.inboxAll() })) {
+    if (e.value.entries.some((entry) => entry.sets?.some((d) => same(d.key)))) return true;
   }
   return false;
 }
