@@ -298,6 +298,22 @@ Deno.test("KV store refuses an event over KV's value limit without failing its n
   }
 });
 
+Deno.test("packs of text that V8 stores two bytes a character stay within KV's value limit", async () => {
+  const f = await kvStore("single", undefined, () => true);
+  try {
+    // Just under the size that goes straight to its stream, in JSON characters; twice that in V8's serialisation.
+    const text = "水".repeat(PACK_ENTRY_BYTES - 100);
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => f.store.append(`t/${i % 4}`, [{ type: "N", data: i % 2 ? text : i }])),
+    );
+    assert.deepEqual(results.filter((r) => r.status === "rejected"), []);
+    await f.committer.flush();
+    assert.equal((await f.store.read("t/1")).filter((e) => e.data === text).length, 10);
+  } finally {
+    await f.close();
+  }
+});
+
 Deno.test("two writers in multi-writer mode on one KV interleave without gaps or lost events", async () => {
   const f = await kvStore("multi");
   const other = new KvEventStore(f.kv, new Committer({ kv: f.kv, mode: "multi", clock: systemClock }));
