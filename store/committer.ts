@@ -619,8 +619,9 @@ export class Committer {
     const move: Unmoved[] = [];
     const packs = new Set<Pack>();
     for (const u of again ?? this.#group) {
-      let b = u.bytes + 64, k = u.stream.length + 24, m = 1 + u.sets.length;
-      for (const d of u.sets) b += keySize(d.key) + 128, k += keySize(d.key);
+      const b = entryBytes(u) + 64;
+      let k = u.stream.length + 24, m = 1 + u.sets.length;
+      for (const d of u.sets) k += keySize(d.key);
       if (!packs.has(u.pack!)) m++, k += 16; // the pack's delete, once it empties
       if (move.length > 0 && (mutations + m > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
       move.push(u);
@@ -657,7 +658,7 @@ export class Committer {
     const packs: Unmoved[][] = [];
     let bytes = Infinity;
     for (const u of inboxed) {
-      const b = u.bytes + u.sets.reduce((sum, d) => sum + keySize(d.key) + 128, 0);
+      const b = entryBytes(u);
       if (bytes + b > PACK_BYTES) packs.push([]), bytes = 0;
       packs.at(-1)!.push(u);
       bytes += b;
@@ -816,6 +817,13 @@ function costOf(req: WriteRequest): Cost {
   const streams = [...new Set((req.appends ?? []).map((a) => a.stream))];
   const checkKeys = (req.checks ?? []).map((c) => keyId(c.key));
   return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, appendBytes, checkKeys, writeKeys };
+}
+
+/** An inbox entry's estimated size: its event and the keys it writes when it moves. */
+function entryBytes(u: Unmoved): number {
+  let b = u.bytes;
+  for (const d of u.sets) b += keySize(d.key) + 128;
+  return b;
 }
 
 /** A key's size, roughly as KV counts it (no JSON needed). */
