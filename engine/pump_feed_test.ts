@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import type { PumpState } from "../actors/pump/decider.ts";
+import { systemClock } from "../core/clock.ts";
+import { PUMPS_CHANNEL } from "../core/names.ts";
+import { topicStream } from "../core/streams.ts";
+import type { MessagePublishedData } from "../core/tasks.ts";
+import { Committer } from "../store/committer.ts";
+import { KvEventStore } from "../store/kv_event_store.ts";
+import { claimWriterEpoch } from "../store/writer_epoch.ts";
+import { PumpFeed } from "./pump_feed.ts";
+
+const state = (id: string, version: number): PumpState => ({
+  id,
+  version,
+  readings: version,
+  lastReading: null,
+  temperature: null,
+  pressure: null,
+  outsideTemperature: null,
+  firstSeen: null,
+  lastSeen: null,
+});
+
+Deno.test("a pump that changes faster than the feed's interval is published at once, then with its latest state", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const committer = new Committer({ kv, mode: "single", clock: systemClock, epoch: await claimWriterEpoch(kv, "t") });
+  const errors: unknown[] = [];
+  const feed = new PumpFeed(committer, systemClock, 60_000, (err) => errors.push(err), 100);
+  try {
+    for (let v = 1; v <= 10; v++) feed.changed("p-1", state("p-1", v));
+    feed.changed("p-2", state("p-2", 1));
+    await new Promise((r) => setTimeout(r, 250));
+    await committer.flush();
+    const events = await new KvEventStore(kv, committer).read(topicStream(PUMPS_CHANNEL));
+    const published = events.map((e) => (e.data as MessagePublishedData).message as PumpState);
+    assert.deepEqual(published.map((s) => [s.id, s.version]), [["p-1", 1], ["p-2", 1], ["p-1", 10]]);
+    assert.deepEqual(errors, []);
+  } finally {
+    feed.close();
+    await committer.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
