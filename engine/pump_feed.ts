@@ -20,7 +20,7 @@ export class PumpFeed {
     private readonly clock: Clock,
     private readonly retentionMs: number,
     private readonly onError: (err: unknown) => void,
-    private readonly intervalMs = 1000,
+    private readonly intervalMs = 250,
   ) {}
 
   /** A pump's state changed. */
