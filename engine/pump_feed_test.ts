@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { PumpState } from "../actors/pump/decider.ts";
+import { pumpDecider, type PumpState } from "../actors/pump/decider.ts";
 import { systemClock } from "../core/clock.ts";
 import { PUMPS_CHANNEL } from "../core/names.ts";
 import { topicStream } from "../core/streams.ts";
@@ -9,17 +9,7 @@ import { KvEventStore } from "../store/kv_event_store.ts";
 import { claimWriterEpoch } from "../store/writer_epoch.ts";
 import { PumpFeed } from "./pump_feed.ts";
 
-const state = (id: string, version: number): PumpState => ({
-  id,
-  version,
-  readings: version,
-  lastReading: null,
-  temperature: null,
-  pressure: null,
-  outsideTemperature: null,
-  firstSeen: null,
-  lastSeen: null,
-});
+const state = (id: string, version: number): PumpState => ({ ...pumpDecider.initialState(id), version });
 
 Deno.test("a pump that changes faster than the feed's interval is published at once, then with its latest state", async () => {
   const dir = await Deno.makeTempDir();

@@ -189,12 +189,23 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
   }
 });
 
-Deno.test("recovery moves the packed entries after the marker, and again one that already moved, then empties the inbox", async () => {
+/** Runs `fn` on a fresh KV whose writer epoch is claimed. */
+async function onFreshKv(fn: (kv: Deno.Kv, epoch: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   try {
-    const epoch = await claimWriterEpoch(kv, "a");
-    const entry = (n: number, seq: number) => ({ n, stream: "t/r", seq, type: "N", data: n, at: 1 });
+    await fn(kv, await claimWriterEpoch(kv, "a"));
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Inbox entry `n`: event `seq` of stream `t/r`, its data `n`. */
+const entry = (n: number, seq: number) => ({ n, stream: "t/r", seq, type: "N", data: n, at: 1 });
+
+Deno.test("recovery moves the packed entries after the marker, and again one that already moved, then empties the inbox", () =>
+  onFreshKv(async (kv, epoch) => {
     // Entries 6..9 wait; pack 3 still holds entry 5, moved (its pack goes once entry 6 moves).
     await kv.atomic()
       .set(keys.inboxMoved(), 5)
@@ -209,18 +220,10 @@ Deno.test("recovery moves the packed entries after the marker, and again one tha
     assert.deepEqual(events.map((e) => [e.key[2], e.value.data]), [[1, 1], [2, 5], [3, 6], [4, 7], [5, 8], [6, 9]]);
     assert.equal((await kv.get(keys.inboxMoved())).value, 9);
     assert.deepEqual(await Array.fromAsync(kv.list({ prefix: keys.inboxAll() })), []);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("recovery moves what an older version left in its ring of single entries", async () => {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/test.kv`);
-  try {
-    const epoch = await claimWriterEpoch(kv, "a");
-    const entry = (n: number, seq: number) => ({ n, stream: "t/r", seq, type: "N", data: n, at: 1 });
+Deno.test("recovery moves what an older version left in its ring of single entries", () =>
+  onFreshKv(async (kv, epoch) => {
     // A ring of 8 slots; entries 6..9 wait (slots 6, 7, 0, 1); slot 2 still holds entry 2, moved long ago.
     await kv.atomic()
       .set(keys.inboxMoved(), 5)
@@ -240,11 +243,7 @@ Deno.test("recovery moves what an older version left in its ring of single entri
     assert.deepEqual(events.map((e) => [e.key[2], e.value.data]), [[1, 1], [2, 2], [3, 6], [4, 7], [5, 8], [6, 9]]);
     assert.deepEqual((await kv.get(["dedup", "d", "m9"])).value, { stream: "t/r", seq: 6 });
     assert.deepEqual(await Array.fromAsync(kv.list({ prefix: keys.legacyInboxAll() })), []);
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("KV store splits a burst of appends into commits within KV's mutation limit", async () => {
   const stats: CommitStats[] = [];
