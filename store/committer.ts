@@ -13,7 +13,6 @@ import {
   type InboxPack,
   moveOut,
   PACK_BYTES,
-  PACK_ENTRY_BYTES,
   recoverInbox,
 } from "./inbox.ts";
 
@@ -478,7 +477,7 @@ export class Committer {
         // A full inbox, or an event too big for a pack: straight to its stream.
         if (
           this.#inboxFor?.(stream) && this.#unmoved.length + inboxed.length < this.#limit &&
-          p.cost.appendBytes[i]! <= PACK_ENTRY_BYTES
+          p.cost.appendBytes[i]! <= PACK_BYTES
         ) {
           const entry: Unmoved = {
             n,

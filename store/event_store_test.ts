@@ -6,7 +6,7 @@ import { eventStoreContract } from "./event_store_contract.ts";
 import { KvEventStore } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
-import { type InboxPack, PACK_BYTES, PACK_ENTRY_BYTES, recoverInbox } from "./inbox.ts";
+import { type InboxPack, PACK_BYTES, recoverInbox } from "./inbox.ts";
 import { keys } from "./keys.ts";
 
 /** A small inbox, so that tests fill it quickly. */
@@ -61,7 +61,7 @@ Deno.test("an ack commit stores its events in the inbox as a few packs, not a ke
   const stats: CommitStats[] = [];
   const f = await kvStore("single", (s) => stats.push(s), () => true);
   try {
-    const big = "x".repeat(PACK_ENTRY_BYTES);
+    const big = "x".repeat(PACK_BYTES);
     await Promise.all([
       ...Array.from(
         { length: 200 },
@@ -301,7 +301,7 @@ Deno.test("packs of text that V8 stores two bytes a character stay within KV's v
   const f = await kvStore("single", undefined, () => true);
   try {
     // Just under the size that goes straight to its stream, in JSON characters; twice that in V8's serialisation.
-    const text = "水".repeat(PACK_ENTRY_BYTES - 100);
+    const text = "水".repeat(PACK_BYTES - 100);
     const results = await Promise.allSettled(
       Array.from({ length: 40 }, (_, i) => f.store.append(`t/${i % 4}`, [{ type: "N", data: i % 2 ? text : i }])),
     );

@@ -61,11 +61,10 @@ export const INBOX_LIMIT = 65_536;
 
 /**
  * A pack's estimated size (JSON, with its keys): a quarter of KV's value limit, since V8's
- * serialization may take two bytes for a character JSON counts once.
+ * serialization may take two bytes for a character JSON counts once. A bigger event goes straight
+ * to its stream (alone in a pack it could still exceed the value limit).
  */
 export const PACK_BYTES = KV_LIMITS.valueBytes / 4;
-/** A bigger event goes straight to its stream (alone in a pack it could still exceed the value limit). */
-export const PACK_ENTRY_BYTES = PACK_BYTES;
 
 /** Entries moved per commit at start-up (each may carry a key of its own). */
 const RECOVERY_BATCH = 400;
