@@ -465,7 +465,8 @@ export class Committer {
     for (const p of live) {
       const positions: Position[] = [];
       if (p.move) mutations += moveOut(op, p.move);
-      const mine: Unmoved[] = [];
+      /** The request's first event that went to the inbox: its `withMove` keys go with its move. */
+      let inboxedFirst: Unmoved | undefined;
       for (const [i, { stream, event, expireIn }] of (p.req.appends ?? []).entries()) {
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
         next.set(stream, seq);
@@ -489,7 +490,7 @@ export class Committer {
             bytes: p.cost.appendBytes[i]!,
             queuedAt: 0,
           };
-          mine.push(entry);
+          inboxedFirst ??= entry;
           inboxed.push(entry);
           continue;
         }
@@ -498,8 +499,8 @@ export class Committer {
       }
       for (const s of p.req.sets ?? []) {
         const value = "derive" in s ? s.derive(positions) : s.value;
-        if (s.withMove && mine[0]) {
-          mine[0].sets.push({ key: s.key, value, ...(s.expireIn === undefined ? {} : { expireIn: s.expireIn }) });
+        if (s.withMove && inboxedFirst) {
+          inboxedFirst.sets.push({ key: s.key, value, ...(s.expireIn === undefined ? {} : { expireIn: s.expireIn }) });
           continue;
         }
         op.set(s.key, value, s.expireIn === undefined ? undefined : { expireIn: s.expireIn });

@@ -73,12 +73,11 @@ export async function kvPatternCeiling(
   const packs: number[] = [];
   const move = async (group: Acked[]) => {
     group.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq);
+    // A pack is deleted with the move of its last entry: the deletes spread over the move's commits.
+    const deletes = Math.ceil(packs.length / Math.ceil(group.length / (MOVE_MUTATIONS / 2)));
     for (let i = 0; i < group.length; i += MOVE_MUTATIONS / 2) {
       const op = kv.atomic();
-      // A pack is deleted with the move of its last entry: spread the deletes over the moves.
-      for (const p of packs.splice(0, Math.ceil(packs.length / Math.ceil((group.length - i) / (MOVE_MUTATIONS / 2))))) {
-        op.delete(keys.inbox(p));
-      }
+      for (const p of packs.splice(0, deletes)) op.delete(keys.inbox(p));
       for (const b of group.slice(i, i + MOVE_MUTATIONS / 2)) {
         op.set(keys.event(b.stream, b.seq), TASK);
         op.set(keys.dedup(b.device, `${b.device}-${b.n}`), { stream: b.stream, seq: b.seq }, { expireIn: 86_400_000 });
