@@ -97,7 +97,7 @@ function table(rows: ScenarioResult[]): string {
     "CPU Sluice / load %",
     "Sluice threads: JS main / KV / scripts / V8 %",
     "× KV",
-    "KV busy % / mutations per msg",
+    "KV busy % / per msg: mutations, disk KiB, writes",
     "target",
     "met",
   ];
@@ -110,7 +110,9 @@ function table(rows: ScenarioResult[]): string {
     r.sluiceCpu !== undefined ? `${r.sluiceCpu} / ${r.loadCpu ?? "?"}` : "",
     r.threads ? `${r.threads.main} / ${r.threads.kv} / ${r.threads.scripts} / ${r.threads.v8}` : "",
     r.ratioToKv !== undefined ? String(r.ratioToKv) : "",
-    r.kvCommits ? `${r.kvCommits.busyPct} / ${r.kvCommits.mutationsPerMsg}` : "",
+    r.kvCommits
+      ? `${r.kvCommits.busyPct} / ${r.kvCommits.mutationsPerMsg}, ${r.kvCommits.diskKiBPerMsg}, ${r.kvCommits.writesPerMsg}`
+      : "",
     r.target ?? "",
     r.met === undefined ? "" : r.met ? "yes" : "no",
   ]);

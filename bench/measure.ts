@@ -101,20 +101,38 @@ function selfCpuSeconds(): number {
   return cpuSeconds(Deno.pid);
 }
 
-/** Sluice's group-commit totals so far, from its `/metrics`. */
+/**
+ * Sluice's group-commit totals so far, from its `/metrics`, and what the process wrote: bytes sent
+ * to the disk (the KV's WAL and its checkpoints; KV's cost grows with the pages a commit touches)
+ * and write calls, from `/proc/<pid>/io`.
+ */
 export interface KvCommitTotals {
   readonly commits: number;
   readonly mutations: number;
   readonly seconds: number;
+  readonly diskBytes: number;
+  readonly writeCalls: number;
 }
 
-export async function kvCommitTotals(url: string): Promise<KvCommitTotals> {
+export async function kvCommitTotals(url: string, pid: number): Promise<KvCommitTotals> {
   const [commits, mutations, seconds] = await metricValues(url, [
     "sluice_kv_commit_seconds_count",
     "sluice_kv_commit_mutations_sum",
     "sluice_kv_commit_seconds_sum",
   ]);
-  return { commits: commits!, mutations: mutations!, seconds: seconds! };
+  const io = processIo(pid);
+  return { commits: commits!, mutations: mutations!, seconds: seconds!, ...io };
+}
+
+/** Bytes a process had written to the disk, and its write calls, so far (zeros where `/proc` lacks them). */
+function processIo(pid: number): { diskBytes: number; writeCalls: number } {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/io`);
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    return { diskBytes: field("write_bytes"), writeCalls: field("syscw") };
+  } catch {
+    return { diskBytes: 0, writeCalls: 0 };
+  }
 }
 
 /** Values of unlabelled samples in Sluice's `/metrics` (0 for a name it does not show). */
@@ -129,11 +147,24 @@ export function kvCommitFigures(
   after: KvCommitTotals,
   wallSeconds: number,
   messages: number,
-): { busyPct: number; mutationsPerMsg: number; msgsPerCommit: number } {
+): KvCommitFigures {
   const commits = Math.max(1, after.commits - before.commits);
+  const perMsg = (d: number) => Math.round((d / Math.max(1, messages)) * 10) / 10;
   return {
     busyPct: Math.round(((after.seconds - before.seconds) / wallSeconds) * 100),
-    mutationsPerMsg: Math.round(((after.mutations - before.mutations) / Math.max(1, messages)) * 10) / 10,
+    mutationsPerMsg: perMsg(after.mutations - before.mutations),
     msgsPerCommit: Math.round((messages / commits) * 10) / 10,
+    diskKiBPerMsg: perMsg((after.diskBytes - before.diskBytes) / 1024),
+    writesPerMsg: perMsg(after.writeCalls - before.writeCalls),
   };
+}
+
+/** See `kvCommitFigures`. */
+export interface KvCommitFigures {
+  readonly busyPct: number;
+  readonly mutationsPerMsg: number;
+  readonly msgsPerCommit: number;
+  /** KiB the process wrote to the disk, and its write calls, per message. */
+  readonly diskKiBPerMsg: number;
+  readonly writesPerMsg: number;
 }

@@ -1,4 +1,4 @@
-import type { ThreadCpu } from "./measure.ts";
+import type { KvCommitFigures, ThreadCpu } from "./measure.ts";
 
 /** One benchmark scenario's figures. */
 export interface ScenarioResult {
@@ -21,8 +21,8 @@ export interface ScenarioResult {
   readonly threads?: ThreadCpu;
   /** The ingest rate as a fraction of the KV group-commit ceiling (sets/s) measured in the same run. */
   readonly ratioToKv?: number;
-  /** Sluice's KV commits while measuring: share of the time one was in flight, mutations per message. */
-  readonly kvCommits?: { busyPct: number; mutationsPerMsg: number; msgsPerCommit: number };
+  /** Sluice's KV commits while measuring: share of the time one was in flight; per message, KV mutations and disk writes. */
+  readonly kvCommits?: KvCommitFigures;
   readonly target?: string;
   readonly met?: boolean;
   readonly notes?: string;

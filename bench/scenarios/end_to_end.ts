@@ -41,7 +41,7 @@ export async function endToEnd(
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1, 120_000);
 
     const per = Math.max(1, Math.round(total / PUMPS));
-    const kv0 = await kvCommitTotals(b.sluice.url);
+    const kv0 = await kvCommitTotals(b.sluice.url, pid);
     const cpu = cpuMeter(pid);
     const onStart = cpu.start;
     const done0 = await tasksDone(b.sluice.url);
@@ -51,7 +51,7 @@ export async function endToEnd(
     const wall = (end - burst.startedAt) / 1000;
     const rate = Math.round((per * PUMPS) / wall);
     const cpuShares = cpu.read(wall);
-    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, per * PUMPS);
+    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url, pid), wall, per * PUMPS);
     await untilProcessed(b.sluice.url, "e2e", PUMPS, 1 + per, 60_000); // every pump's state shows them
     const throughput: ScenarioResult = {
       scenario: "Ordered end-to-end, sample processor, 1,000 pumps (MQTT in)",

@@ -10,7 +10,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     const script = await Deno.makeTempFile({ suffix: ".lua" });
     await Deno.writeTextFile(script, wrkScript(tokens));
     const pid = b.sluice.pid!;
-    const kv0 = await kvCommitTotals(b.sluice.url);
+    const kv0 = await kvCommitTotals(b.sluice.url, pid);
     const cpu = cpuMeter(pid), t0 = performance.now();
     const out = await new Deno.Command("/usr/bin/time", {
       args: [
@@ -34,7 +34,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     if (!result) throw new Error(`wrk gave no result:\n${text}`);
     const [user, sys] = (/WRKCPU ([\d.]+) ([\d.]+)/.exec(text) ?? []).slice(1).map(Number);
     const rate = Math.round(result.requests / result.seconds);
-    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, result.requests);
+    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url, pid), wall, result.requests);
     await Deno.remove(script);
     return {
       scenario: "Durable ingest, HTTP invoke, 64 connections (wrk)",

@@ -10,7 +10,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
   try {
     const pid = b.sluice.pid!;
     const url = `mqtt://127.0.0.1:${b.mqttPort}`;
-    const kv0 = await kvCommitTotals(b.sluice.url);
+    const kv0 = await kvCommitTotals(b.sluice.url, pid);
     const cpu = cpuMeter(pid);
     const report = await runSim(
       {
@@ -28,7 +28,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
       { onStart: cpu.start },
     );
     const wall = (performance.now() - report.startedAt) / 1000;
-    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url), wall, report.acked);
+    const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url, pid), wall, report.acked);
     return {
       scenario: "Durable ingest, MQTT QoS 1, 100 connections (sim:mqtt)",
       rate: report.rate,
