@@ -120,8 +120,7 @@ export async function kvCommitTotals(url: string, pid: number): Promise<KvCommit
     "sluice_kv_commit_mutations_sum",
     "sluice_kv_commit_seconds_sum",
   ]);
-  const io = processIo(pid);
-  return { commits: commits!, mutations: mutations!, seconds: seconds!, ...io };
+  return { commits: commits!, mutations: mutations!, seconds: seconds!, ...processIo(pid) };
 }
 
 /** Bytes a process had written to the disk, and its write calls, so far (zeros where `/proc` lacks them). */
