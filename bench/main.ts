@@ -76,9 +76,15 @@ await Deno.writeTextFile(
 console.log(table(results));
 console.log(`\n${machine.cpus} CPUs, Deno ${machine.deno}, ${machine.date}. Written to bench/results.json.`);
 
+function rate(r: ScenarioResult): string {
+  if (r.rate === undefined) return "";
+  const done = r.tasksDoneRate === undefined ? "" : ` (${r.tasksDoneRate.toLocaleString("en")} tasks done/s)`;
+  return `${r.rate.toLocaleString("en")} ${r.unit}${done}`;
+}
+
 function summary(r: ScenarioResult): string {
   return [
-    r.rate !== undefined ? `${r.rate.toLocaleString("en")} ${r.unit}` : "",
+    rate(r),
     r.ackLatency ? `ack p99 ${r.ackLatency.p99} ms` : "",
     r.stateLatency ? `state p99 ${r.stateLatency.p99} ms` : "",
     r.rssMiB !== undefined ? `RSS ${r.rssMiB} MiB` : "",
@@ -103,7 +109,7 @@ function table(rows: ScenarioResult[]): string {
   ];
   const body = rows.map((r) => [
     r.scenario,
-    r.rate !== undefined ? `${r.rate.toLocaleString("en")} ${r.unit}` : "",
+    rate(r),
     lat(r.ackLatency),
     lat(r.stateLatency ?? r.deliveryLatency),
     r.rssMiB !== undefined ? String(r.rssMiB) : "",

@@ -6,6 +6,8 @@ export interface ScenarioResult {
   /** Messages (or deliveries, or activations) a second. */
   readonly rate?: number;
   readonly unit?: string;
+  /** Ingest rows: tasks the same process finished a second while the load ran (the processing kept up, or not). */
+  readonly tasksDoneRate?: number;
   /** Send → acknowledgement, ms. */
   readonly ackLatency?: { p50: number; p95: number; p99: number };
   /** Send → pump state updated (pump event committed), ms. */

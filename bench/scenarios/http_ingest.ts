@@ -1,6 +1,6 @@
 import { cpuMeter, kvCommitFigures, kvCommitTotals, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
-import { benchSluice, createDevices } from "../sluice.ts";
+import { benchSluice, createDevices, tasksDone } from "../sluice.ts";
 
 /** Durable ingest over HTTP: `wrk` with 64 connections POSTs invokes, each acked after its commit. */
 export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling: number): Promise<ScenarioResult> {
@@ -11,6 +11,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     await Deno.writeTextFile(script, wrkScript(tokens));
     const pid = b.sluice.pid!;
     const kv0 = await kvCommitTotals(b.sluice.url, pid);
+    const done0 = await tasksDone(b.sluice.url);
     const cpu = cpuMeter(pid), t0 = performance.now();
     const out = await new Deno.Command("/usr/bin/time", {
       args: [
@@ -29,6 +30,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
     }).output();
     const wall = (performance.now() - t0) / 1000;
     const { sluiceCpu, threads } = cpu.read(wall); // the load generator is wrk, measured by /usr/bin/time
+    const done = (await tasksDone(b.sluice.url)) - done0;
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     const result = JSON.parse(/BENCH (\{.*\})/.exec(text)?.[1] ?? "null");
     if (!result) throw new Error(`wrk gave no result:\n${text}`);
@@ -40,6 +42,7 @@ export async function httpIngest(weatherUrl: string, seconds: number, kvCeiling:
       scenario: "Durable ingest, HTTP invoke, 64 connections (wrk)",
       rate,
       unit: "msgs/s",
+      tasksDoneRate: Math.round(done / wall),
       ackLatency: { p50: result.p50, p95: result.p95, p99: result.p99 },
       rssMiB: rssMiB(pid),
       sluiceCpu,

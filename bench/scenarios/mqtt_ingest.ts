@@ -2,7 +2,7 @@ import { mqttTransport } from "../../simulators/mqtt.ts";
 import { runSim } from "../../simulators/runner.ts";
 import { cpuMeter, kvCommitFigures, kvCommitTotals, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
-import { ADMIN, benchSluice } from "../sluice.ts";
+import { ADMIN, benchSluice, tasksDone } from "../sluice.ts";
 
 /** Durable ingest over MQTT QoS 1: 100 device connections (sim:mqtt's fleet), PUBACK after commit. */
 export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling: number): Promise<ScenarioResult> {
@@ -11,6 +11,7 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
     const pid = b.sluice.pid!;
     const url = `mqtt://127.0.0.1:${b.mqttPort}`;
     const kv0 = await kvCommitTotals(b.sluice.url, pid);
+    const done0 = await tasksDone(b.sluice.url);
     const cpu = cpuMeter(pid);
     const report = await runSim(
       {
@@ -28,11 +29,13 @@ export async function mqttIngest(weatherUrl: string, seconds: number, kvCeiling:
       { onStart: cpu.start },
     );
     const wall = (performance.now() - report.startedAt) / 1000;
+    const done = (await tasksDone(b.sluice.url)) - done0;
     const kvCommits = kvCommitFigures(kv0, await kvCommitTotals(b.sluice.url, pid), wall, report.acked);
     return {
       scenario: "Durable ingest, MQTT QoS 1, 100 connections (sim:mqtt)",
       rate: report.rate,
       unit: "msgs/s",
+      tasksDoneRate: Math.round(done / wall),
       ackLatency: report.latency,
       rssMiB: rssMiB(pid),
       ...cpu.read(wall),
