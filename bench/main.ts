@@ -34,8 +34,22 @@ if (latencyRate !== undefined && !(Number.isInteger(latencyRate) && latencyRate 
   Deno.exit(2);
 }
 const quick = values.quick!;
-const only = values.only?.split(",");
+const SCENARIOS = ["http", "mqtt", "e2e", "fanout", "activation", "memory"];
+const only = values.only?.split(",").map((s) => s.trim());
+const unknown = only?.filter((s) => !SCENARIOS.includes(s)) ?? [];
+if (unknown.length > 0) {
+  console.error(`--only takes some of ${SCENARIOS.join(",")}; unknown: ${unknown.join(",")}`);
+  Deno.exit(2);
+}
 const wanted = (name: string) => !only || only.includes(name);
+if (wanted("http")) {
+  for (const tool of ["wrk", "/usr/bin/time"]) {
+    if (!(await runs(tool))) {
+      console.error(`The HTTP scenario needs ${tool}: apt-get install -y wrk time (or leave http out with --only)`);
+      Deno.exit(2);
+    }
+  }
+}
 const weather = fakeWeather();
 const results: ScenarioResult[] = [];
 const log = (r: ScenarioResult) => (results.push(r), console.error(`  ${r.scenario}: ${summary(r)}`));
@@ -75,6 +89,16 @@ await Deno.writeTextFile(
 );
 console.log(table(results));
 console.log(`\n${machine.cpus} CPUs, Deno ${machine.deno}, ${machine.date}. Written to bench/results.json.`);
+
+/** Whether a program can be started (spawning one that is missing throws). */
+async function runs(tool: string): Promise<boolean> {
+  try {
+    await new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function rate(r: ScenarioResult): string {
   if (r.rate === undefined) return "";
