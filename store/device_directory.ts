@@ -3,6 +3,9 @@ import { ConflictError, NotFoundError } from "../core/errors.ts";
 import { hashSecret, newSecret, sameHash } from "./hash.ts";
 import { keys } from "./keys.ts";
 
+/** Valid tokens remembered at most (the oldest is forgotten first; it is then read again when used). */
+const MAX_CACHED_TOKENS = 100_000;
+
 /** A device as stored: never its token, only the token's hash. */
 interface DeviceRecord {
   readonly id: string;
@@ -21,7 +24,8 @@ export interface DeviceInfo {
  * authenticates tokens (cached in memory) and revokes devices at once.
  */
 export class DeviceDirectory {
-  readonly #cache = new Map<string, string>(); // token hash → device id
+  /** Tokens seen to be valid → their device and hash (a known token needs no hashing, no read). */
+  readonly #cache = new Map<string, { readonly id: string; readonly hash: string }>();
   readonly #revokeListeners = new Set<(id: string) => void>();
   #watch: ReadableStream | null = null;
 
@@ -70,18 +74,25 @@ export class DeviceDirectory {
   /** The device a token belongs to, or null. */
   authenticate(token: string): Promise<string | null> {
     if (!token || token.length > 256) return Promise.resolve(null);
-    return this.authenticateHash(hashSecret(token));
+    const known = this.known(token);
+    return known !== undefined ? Promise.resolve(known) : this.authenticateHash(token, hashSecret(token));
   }
 
-  /** The device whose token has this hash (`hashSecret`), or null. */
-  async authenticateHash(hash: string): Promise<string | null> {
-    const cached = this.#cache.get(hash);
-    if (cached !== undefined) return cached;
+  /** The device of a token already found valid (no hashing, no read), or undefined: authenticate it. */
+  known(token: string): string | undefined {
+    return this.#cache.get(token)?.id;
+  }
+
+  /** The device a token belongs to, or null, given the token's hash (`hashSecret`). */
+  async authenticateHash(token: string, hash: string): Promise<string | null> {
+    const cached = this.#cache.get(token);
+    if (cached !== undefined) return cached.id;
     const entry = await this.kv.get<string>(keys.deviceToken(hash));
     if (!entry.value) return null;
     const device = await this.kv.get<DeviceRecord>(keys.device(entry.value));
     if (!device.value || !sameHash(device.value.tokenHash, hash)) return null;
-    this.#cache.set(hash, entry.value);
+    if (this.#cache.size >= MAX_CACHED_TOKENS) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(token, { id: entry.value, hash });
     return entry.value;
   }
 
@@ -114,15 +125,15 @@ export class DeviceDirectory {
   }
 
   async #recheckCache(): Promise<void> {
-    for (const [hash, id] of [...this.#cache]) {
+    for (const { id, hash } of [...this.#cache.values()]) {
       const entry = await this.kv.get(keys.deviceToken(hash));
       if (entry.versionstamp === null) this.#forget(id);
     }
   }
 
   #forget(id: string): void {
-    for (const [hash, cached] of this.#cache) {
-      if (cached === id) this.#cache.delete(hash);
+    for (const [token, cached] of this.#cache) {
+      if (cached.id === id) this.#cache.delete(token);
     }
     for (const l of this.#revokeListeners) l(id);
   }
