@@ -73,6 +73,49 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return parsed.data;
 }
 
+/** What `deno task start --help` prints about each setting (the README's table, shorter). */
+export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: string, meaning: string])[] = [
+  ["PORT", "8000", "HTTP, WebSocket, SSE and MQTT over WebSocket (/mqtt)"],
+  ["HOSTNAME", "0.0.0.0", "address to listen on"],
+  ["KV_PATH", "data/sluice.kv", "local KV file (:memory: allowed); only one process may use a file"],
+  ["ADMIN_TOKEN", "generated once", "16 to 256 characters; when unset, the first start creates one and prints it once"],
+  ["WEATHER_API_URL", "Open-Meteo", "weather API of the sample processor; off disables it"],
+  ["MAX_BODY_BYTES", "49152", "largest accepted payload (413 above)"],
+  ["SCRIPT_TIMEOUT_MS", "5000", "time limit of one script run"],
+  ["SCRIPT_WORKERS", "2", "script worker threads; 0 runs scripts in-process"],
+  ["MAX_ATTEMPTS", "5", "attempts before a task is dead"],
+  ["RETRY_BASE_MS", "1000", "delay before the second attempt; doubles each time (max 5 min)"],
+  ["DEDUP_WINDOW", "24h", "how long a message id / Idempotency-Key is remembered"],
+  ["RATE_LIMIT", "200/s", "per-device token bucket (200/s, 600/m, or off)"],
+  ["MAX_SEND_BUFFER_BYTES", "1048576", "unsent data a WebSocket or SSE subscriber may leave behind"],
+  ["MQTT_PORT", "1883", "embedded MQTT broker; 0 = a free port (logged); off = none"],
+  ["MQTT_URL", "-", "use this external broker instead of the embedded one"],
+  ["MQTT_TLS_CERT", "-", "PEM certificate chain (path or text): mqtts on MQTT_PORT"],
+  ["MQTT_TLS_KEY", "-", "PEM key (path or text)"],
+  ["MQTT_ANONYMOUS_CONNECT", "false", "accept a CONNECT without credentials"],
+  ["AMQP_URL", "-", "RabbitMQ to use (AMQP adapter on when set)"],
+  ["TOPIC_RETENTION", "7d", "how long topic messages are kept"],
+  ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
+  ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],
+  ["SLUICE_MODE", "auto", "deploy forces Deno Deploy behaviour (auto: DENO_DEPLOY=true); local forces one process"],
+];
+
+/** The text of `deno task start --help`. */
+export function settingsHelp(): string {
+  const width = Math.max(...SETTINGS_HELP.map(([n]) => n.length));
+  const rows = SETTINGS_HELP.map(([name, fallback, meaning]) =>
+    `  ${name.padEnd(width)}  ${fallback.padEnd(14)}  ${meaning}`
+  );
+  return [
+    "deno task start: runs Sluice. It takes no arguments; its settings come from environment variables:",
+    "",
+    `  ${"variable".padEnd(width)}  ${"default".padEnd(14)}  meaning`,
+    ...rows,
+    "",
+    "Example: PORT=8080 MQTT_PORT=off deno task start. The README has the details.",
+  ].join("\n");
+}
+
 /** True when running on Deno Deploy (or forced to behave as there). */
 export function isDeploy(config: Config): boolean {
   return config.SLUICE_MODE === "deploy" || (config.SLUICE_MODE === "auto" && config.DENO_DEPLOY === true);

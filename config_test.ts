@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "./config.ts";
+import { ConfigSchema, loadConfig, SETTINGS_HELP } from "./config.ts";
 
 Deno.test("settings have the documented defaults", () => {
   const c = loadConfig({});
@@ -23,4 +23,31 @@ Deno.test("settings accept off, durations and rates", () => {
 
 Deno.test("bad settings are all reported in one error", () => {
   assert.throws(() => loadConfig({ PORT: "eighty", RATE_LIMIT: "fast" }), /PORT[\s\S]*RATE_LIMIT/);
+});
+
+Deno.test("start --help names every setting, with the defaults the settings really have", () => {
+  const named = SETTINGS_HELP.map(([name]) => name);
+  const settable = Object.keys(ConfigSchema.shape).filter((k) => k !== "DENO_DEPLOY");
+  assert.deepEqual([...named].sort(), settable.sort());
+  const defaults = loadConfig({}) as Record<string, unknown>;
+  for (const [name, fallback] of SETTINGS_HELP) {
+    if (["-", "generated once", "Open-Meteo"].includes(fallback)) continue;
+    assert.deepEqual((loadConfig({ [name]: fallback }) as Record<string, unknown>)[name], defaults[name], name);
+  }
+});
+
+Deno.test("deno task start answers --help and refuses an unknown argument without starting", async () => {
+  const run = (arg: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-kv", "--unstable-cron", new URL("./main.ts", import.meta.url).pathname, arg],
+      env: { KV_PATH: ":memory:", PORT: "0", MQTT_PORT: "off" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const help = await run("--help");
+  assert.equal(help.code, 0);
+  assert.match(new TextDecoder().decode(help.stdout), /MQTT_PORT\s+1883/);
+  const bad = await run("--port=9");
+  assert.equal(bad.code, 2);
+  assert.match(new TextDecoder().decode(bad.stderr), /Unknown argument "--port=9"/);
 });

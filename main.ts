@@ -4,7 +4,7 @@
  * The same file is the entry point on Deno Deploy.
  */
 import { startAdapters } from "./adapters.ts";
-import { loadConfig } from "./config.ts";
+import { loadConfig, settingsHelp } from "./config.ts";
 import { consoleLogger } from "./core/log.ts";
 import { startServer } from "./server.ts";
 import { openSluice, type Sluice } from "./sluice.ts";
@@ -22,6 +22,12 @@ if (typeof Deno.cron === "function") {
 }
 
 async function main(): Promise<void> {
+  if (Deno.args.length > 0) {
+    const help = Deno.args.some((a) => a === "--help" || a === "-h");
+    if (!help) console.error(`Unknown argument "${Deno.args[0]}".\n`);
+    (help ? console.log : console.error)(settingsHelp());
+    Deno.exit(help ? 0 : 2);
+  }
   let config;
   try {
     config = loadConfig(Deno.env.toObject());

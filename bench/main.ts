@@ -20,14 +20,32 @@ import { memory } from "./scenarios/memory.ts";
 import { mqttIngest } from "./scenarios/mqtt_ingest.ts";
 import { fakeWeather } from "./sluice.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: false },
-    only: { type: "string" },
-    "latency-rate": { type: "string" },
-  },
-});
+const USAGE = `deno task bench [--quick] [--only http,mqtt,e2e,fanout,activation,memory] [--latency-rate N]
+  Starts a Sluice per scenario (KV on disk, RATE_LIMIT=off), prints a table and writes bench/results.json.
+  --quick         shorter runs (about a minute in all)
+  --only          some scenarios (the KV ceiling is always measured)
+  --latency-rate  messages/s of the send → state run (default: half the end-to-end rate just measured)
+  The HTTP scenario needs wrk and /usr/bin/time (apt-get install -y wrk time).`;
+
+let values;
+try {
+  ({ values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      "latency-rate": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }));
+} catch (err) {
+  console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 const latencyRate = values["latency-rate"] === undefined ? undefined : Number(values["latency-rate"]);
 if (latencyRate !== undefined && !(Number.isInteger(latencyRate) && latencyRate > 0)) {
   console.error(`--latency-rate must be a whole number of messages a second, not "${values["latency-rate"]}"`);
