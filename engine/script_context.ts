@@ -1,6 +1,7 @@
 import { randomTaskId } from "../core/task_id.ts";
 import { ValidationError } from "../core/errors.ts";
 import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
+import { checkDepth } from "../core/json_depth.ts";
 
 /** A stored document and its version. */
 export interface VersionedDocument {
@@ -100,5 +101,5 @@ export function toJson(value: unknown): unknown {
     throw new ValidationError(`Value is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (text === undefined) throw new ValidationError(`Value of type ${typeof value} is not JSON`);
-  return JSON.parse(text);
+  return checkDepth(JSON.parse(text), "Value");
 }

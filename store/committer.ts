@@ -163,6 +163,21 @@ interface Head {
   persistedAt: number;
 }
 
+/** A batch's atomic operation, built, and what its commit's answer needs. */
+interface Built {
+  readonly op: Deno.AtomicOperation;
+  readonly next: Map<string, number>;
+  readonly results: Position[][];
+  readonly appended: AppendedEvent[];
+  readonly heard: Map<string, number>;
+  readonly inboxed: Unmoved[];
+  readonly mutations: number;
+  readonly packs: Unmoved[][];
+  readonly marker: number;
+  readonly persisted: Set<string>;
+  readonly woken: { stream: string; seq: number | undefined }[];
+}
+
 /** Background mutations a commit always has room for, even beside urgent ones. */
 const BACKGROUND_MIN = 64;
 /**
@@ -456,6 +471,52 @@ export class Committer {
     }
     if (live.length === 0) return;
     const at = this.#clock.now();
+    let built: Built;
+    try {
+      built = this.#build(live, at);
+    } catch (err) {
+      // A value KV cannot serialize fails its own request, not its neighbours (nor the process).
+      if (live.length > 1) return this.#isolate(live);
+      live[0]!.reject(asKvError(err));
+      return;
+    }
+    const { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken } = built;
+
+    let res: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      res = await op.commit();
+    } catch (err) {
+      // A request KV refuses (too large, bad key) must not sink its neighbours.
+      if (live.length > 1) return this.#isolate(live);
+      live[0]!.reject(asKvError(err));
+      return;
+    }
+    if (res.ok) {
+      for (const [stream, seq] of next) {
+        const h = this.#heads.get(stream)!;
+        h.seq = seq;
+        h.versionstamp = res.versionstamp;
+        if (persisted.has(stream)) h.persisted = seq, h.persistedAt = at;
+      }
+      for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
+      this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
+      if (woken.length > 0) this.#waker?.committed(woken);
+      this.#inboxMoved = Math.max(this.#inboxMoved, marker);
+      for (const p of live) if (p.move) this.#moved(p.move);
+      for (const entries of packs) {
+        const pack: Pack = { p: this.#nextPack++, left: entries.length };
+        for (const u of entries) u.pack = pack;
+      }
+      this.#queueForMove(inboxed);
+      live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
+      if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
+      return;
+    }
+    await this.#onCheckFailed(live, attempt);
+  }
+
+  /** The atomic operation of a batch, and what to do once it landed. Throws when a value cannot be serialized. */
+  #build(live: readonly Pending[], at: number): Built {
     const op = this.#kv.atomic();
     const next = new Map<string, number>();
     const results: Position[][] = [];
@@ -537,38 +598,7 @@ export class Committer {
     if (this.#mode === "single") op.check({ key: keys.writer(), versionstamp: this.#epoch! });
     const woken = [...wake].map((stream) => ({ stream, seq: heard.get(stream) ?? next.get(stream) }));
     if (woken.length > 0 && this.#waker?.attach(op, woken)) mutations++;
-
-    let res: Deno.KvCommitResult | Deno.KvCommitError;
-    try {
-      res = await op.commit();
-    } catch (err) {
-      // A request KV refuses (too large, bad key) must not sink its neighbours.
-      if (live.length > 1) return this.#isolate(live);
-      live[0]!.reject(asKvError(err));
-      return;
-    }
-    if (res.ok) {
-      for (const [stream, seq] of next) {
-        const h = this.#heads.get(stream)!;
-        h.seq = seq;
-        h.versionstamp = res.versionstamp;
-        if (persisted.has(stream)) h.persisted = seq, h.persistedAt = at;
-      }
-      for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
-      this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
-      if (woken.length > 0) this.#waker?.committed(woken);
-      this.#inboxMoved = Math.max(this.#inboxMoved, marker);
-      for (const p of live) if (p.move) this.#moved(p.move);
-      for (const entries of packs) {
-        const pack: Pack = { p: this.#nextPack++, left: entries.length };
-        for (const u of entries) u.pack = pack;
-      }
-      this.#queueForMove(inboxed);
-      live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
-      if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
-      return;
-    }
-    await this.#onCheckFailed(live, attempt);
+    return { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken };
   }
 
   /** Notes events that landed in the inbox, and schedules their move. */

@@ -297,6 +297,27 @@ Deno.test("KV store refuses an event over KV's value limit without failing its n
   }
 });
 
+for (const inbox of [false, true]) {
+  Deno.test(`an event KV cannot serialize fails alone and the writer goes on (${inbox ? "inbox" : "streams"})`, async () => {
+    const f = await kvStore("single", undefined, () => inbox);
+    try {
+      let deep: unknown = [];
+      for (let i = 0; i < 20_000; i++) deep = [deep];
+      const [bad, good] = await Promise.allSettled([
+        f.store.append("s/deep", [{ type: "Deep", data: deep }]),
+        f.store.append("s/fine", [{ type: "Fine", data: 1 }]),
+      ]);
+      assert.equal(bad.status, "rejected");
+      assert.equal(good.status, "fulfilled");
+      assert.equal(await f.store.head("s/deep"), 0);
+      await f.store.append("s/fine", [{ type: "Fine", data: 2 }]);
+      assert.equal(await f.store.head("s/fine"), 2);
+    } finally {
+      await f.close();
+    }
+  });
+}
+
 Deno.test("packs of text that V8 stores two bytes a character stay within KV's value limit", async () => {
   const f = await kvStore("single", undefined, () => true);
   try {

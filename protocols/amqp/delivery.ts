@@ -1,6 +1,7 @@
 import { MalformedJsonError, PayloadTooLargeError, ValidationError } from "../../core/errors.ts";
 import { parseMessageId } from "../../core/invoke_body.ts";
 import { parseRoute, type Route } from "./routing_key.ts";
+import { checkDepth } from "../../core/json_depth.ts";
 
 /** The parts of an AMQP delivery Sluice reads. */
 export interface RawDelivery {
@@ -60,8 +61,9 @@ function mediaType(contentType: string | undefined): string {
 function invokeBody(text: string, type: string): unknown {
   if (text.trim() === "") return undefined;
   if (type.startsWith("text/")) return text;
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (err) {
     // A bare CSV reading is text; something that starts like JSON and is not is a mistake.
     if (type === "application/json" || /^\s*[[{"]/.test(text)) {
@@ -69,13 +71,16 @@ function invokeBody(text: string, type: string): unknown {
     }
     return text;
   }
+  return checkDepth(body, "Body");
 }
 
 function messageBody(text: string, contentType: string | undefined): unknown {
   if (mediaType(contentType).startsWith("text/")) return text;
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     return text;
   }
+  return checkDepth(body, "Body");
 }

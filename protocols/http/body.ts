@@ -1,4 +1,5 @@
 import { MalformedJsonError, PayloadTooLargeError } from "../../core/errors.ts";
+import { checkDepth } from "../../core/json_depth.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -42,11 +43,13 @@ async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promis
 export async function readJson(req: Request, max: number): Promise<unknown> {
   const text = await readText(req, max);
   if (text.trim() === "") return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw new MalformedJsonError(`Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
+  return checkDepth(value, "Body");
 }
 
 function tooLarge(size: number, max: number): PayloadTooLargeError {

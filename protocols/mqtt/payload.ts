@@ -1,4 +1,5 @@
 import { MalformedJsonError } from "../../core/errors.ts";
+import { checkDepth } from "../../core/json_depth.ts";
 
 /** A payload as Sluice reads it: parsed JSON, or text when it is not JSON. */
 export interface DecodedPayload {
@@ -23,8 +24,9 @@ export function decodePayload(kind: "invoke" | "message", payload: Uint8Array): 
   } catch {
     throw new MalformedJsonError("Payload is neither JSON nor UTF-8 text");
   }
+  let body: unknown;
   try {
-    return { body: JSON.parse(text), json: true };
+    body = JSON.parse(text);
   } catch (err) {
     const start = text.trimStart()[0];
     if (kind === "invoke" && (start === "{" || start === "[" || start === '"')) {
@@ -32,6 +34,7 @@ export function decodePayload(kind: "invoke" | "message", payload: Uint8Array): 
     }
     return { body: text, json: false };
   }
+  return { body: checkDepth(body, "Payload"), json: true };
 }
 
 /** A topic message as an MQTT payload: text as is, anything else as JSON. */

@@ -19,6 +19,7 @@ import {
   SubscribeParams,
   UnsubscribeParams,
 } from "./frames.ts";
+import { checkDepth } from "../../core/json_depth.ts";
 
 /** What a session needs from its socket. */
 export interface SocketPort {
@@ -74,6 +75,7 @@ export class WsSession {
         throw new MalformedJsonError("Frame is not valid JSON");
       }
       id = (raw as { id?: unknown } | null)?.id ?? null;
+      checkDepth(raw, "Frame");
       const frame = RequestFrame.safeParse(raw);
       if (!frame.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
       id = frame.data.id ?? null;

@@ -5,7 +5,7 @@
  * `tests/catalogue/amqp_runner.ts` runs them.
  */
 import type { ErrorCode } from "../../core/errors.ts";
-import { badInvokeShapes, badJson } from "./http_cases.ts";
+import { badInvokeShapes, badJson, DEEP_JSON } from "./http_cases.ts";
 
 /** The tokens a case may use. */
 export interface AmqpCaseContext {
@@ -102,6 +102,18 @@ export const amqpCases: readonly AmqpCase[] = [
     routingKey: own("blog_queuing/messages"),
     body: "x".repeat(3000),
     code: "payload_too_large",
+  },
+  {
+    name: "invoke: params nested too deep",
+    routingKey: INVOKE,
+    body: `{"method":"blog/queues/processor","params":${DEEP_JSON}}`,
+    code: "validation_failed",
+  },
+  {
+    name: "message: nested too deep",
+    routingKey: own("blog_queuing/messages"),
+    body: DEEP_JSON,
+    code: "validation_failed",
   },
   { name: "invoke: unknown script", routingKey: INVOKE, body: '{"method":"no/such/script"}', code: "not_found" },
   { name: "invoke: unknown channel", routingKey: own("ghost/invoke"), body: VALID, code: "not_found" },

@@ -53,6 +53,9 @@ export const badJson = [
   '{"method":"test/echo"}garbage',
   "\u0000",
 ];
+/** JSON nested deeper than Sluice takes (64 levels): refused at every edge, never stored. */
+export const DEEP_JSON = "[".repeat(100) + "]".repeat(100);
+
 /** JSON bodies that are not a valid invoke (shared with the MQTT and AMQP catalogues). */
 export const badInvokeShapes: [string, string][] = [
   ["null", "null"],
@@ -127,6 +130,21 @@ export const httpCases: readonly HttpCase[] = [
     code: "malformed_json",
   },
   { name: "invoke: body over the limit", path: INVOKE, body: big(3000), status: 413, code: "payload_too_large" },
+  {
+    name: "invoke: params nested too deep",
+    path: INVOKE,
+    body: `{"method":"test/echo","params":${DEEP_JSON}}`,
+    status: 400,
+    code: "validation_failed",
+  },
+  { name: "message: nested too deep", path: MESSAGES, body: DEEP_JSON, status: 400, code: "validation_failed" },
+  {
+    name: "public script: body nested too deep",
+    path: "/blog/queues/feed",
+    body: DEEP_JSON,
+    status: 400,
+    code: "validation_failed",
+  },
   { name: "message: body over the limit", path: MESSAGES, body: big(3000), status: 413, code: "payload_too_large" },
   {
     name: "invoke: ids differ in header and body",
@@ -534,6 +552,7 @@ export const wsCases: readonly WsCase[] = [
     code: "validation_failed",
   })),
   ...[
+    ["Publish", { channel: "blog_queuing", message: JSON.parse(DEEP_JSON) }],
     ["Subscribe", null],
     ["Subscribe", {}],
     ["Subscribe", { channel: 5 }],

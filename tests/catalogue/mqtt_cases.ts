@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from "../../core/errors.ts";
 import { type ConnectFields, connectPacket, packet, publishPacket, str, varint } from "../helpers/mqtt_raw.ts";
-import { badInvokeShapes, badJson } from "./http_cases.ts";
+import { badInvokeShapes, badJson, DEEP_JSON } from "./http_cases.ts";
 
 /** The credentials a case's bytes may use. */
 export interface MqttCaseContext {
@@ -395,6 +395,18 @@ const refusedPublishes: MqttCase[] = [
     when: "session",
     bytes: () => publishPacket(INVOKE, [0xff, 0xfe, 0x7b, 0, 0x7d, 0]),
     expect: refused("malformed_json"),
+  },
+  {
+    name: "invoke: params nested too deep",
+    when: "session",
+    bytes: () => publishPacket(INVOKE, `{"method":"blog/queues/processor","params":${DEEP_JSON}}`),
+    expect: refused("validation_failed"),
+  },
+  {
+    name: "message: nested too deep",
+    when: "session",
+    bytes: () => publishPacket("blog_queuing/messages", DEEP_JSON),
+    expect: refused("validation_failed"),
   },
   {
     name: "invoke: unknown script",

@@ -477,3 +477,27 @@ integration("past MAX_HTTP_IN_FLIGHT requests at once, HTTP answers 503 at once 
     await s.close();
   }
 });
+
+integration("a body nested thousands of levels deep (12 KB) is refused with a 400 and Sluice goes on", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("deep");
+    const deep = "[".repeat(6000) + "]".repeat(6000);
+    for (
+      const [path, body] of [
+        ["/channels/blog_queuing/messages", deep],
+        ["/channels/blog_queuing/invoke", `{"method":"blog/queues/processor","params":{"data":${deep}}}`],
+        ["/blog/queues/feed", deep],
+      ]
+    ) {
+      const res = await post(`${s.url}${path}`, token, body);
+      assert.equal(res.status, 400, path);
+      assert.match((await res.json()).error.message, /deeper than 64 levels/);
+    }
+    const ok = await post(`${s.url}/channels/blog_queuing/messages`, token, { fine: [[1]] });
+    assert.equal(ok.status, 202);
+    assert.equal((await fetch(`${s.url}/healthz`).then((r) => r.json())).status, "ok");
+  } finally {
+    await s.close();
+  }
+});
