@@ -77,7 +77,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: string, meaning: string])[] = [
   ["PORT", "8000", "HTTP, WebSocket, SSE and MQTT over WebSocket (/mqtt)"],
   ["HOSTNAME", "0.0.0.0", "address to listen on"],
-  ["KV_PATH", "data/sluice.kv", "local KV file (:memory: allowed); only one process may use a file"],
+  [
+    "KV_PATH",
+    "data/sluice.kv",
+    "local KV file (:memory: allowed); one process per file: a second one stops at start-up",
+  ],
   ["ADMIN_TOKEN", "generated once", "16 to 256 characters; when unset, the first start creates one and prints it once"],
   ["WEATHER_API_URL", "Open-Meteo", "weather API of the sample processor; off disables it"],
   ["MAX_BODY_BYTES", "49152", "largest accepted payload (413 above)"],

@@ -51,7 +51,19 @@ async function main(): Promise<void> {
     );
   }
   const adapters = await startAdapters(sluice);
-  const server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
+  let server;
+  try {
+    server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
+  } catch (err) {
+    console.error(
+      err instanceof Deno.errors.AddrInUse
+        ? `Port ${config.PORT} is taken: stop what uses it, or set PORT to a free port (0 for any)`
+        : `Sluice cannot listen on ${config.HOSTNAME}:${config.PORT}: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+    );
+    Deno.exit(1);
+  }
   consoleLogger.info(`Sluice is listening on ${server.url} (KV: ${config.DENO_DEPLOY ? "managed" : config.KV_PATH})`);
   if (sluice.admin.generated) {
     // Printed once, to the terminal only, at the start that created it.

@@ -29,6 +29,7 @@ import { keys } from "./store/keys.ts";
 import { KvActorStorage } from "./store/kv_actor_storage.ts";
 import { KvQueueWaker } from "./store/kv_queue_waker.ts";
 import { claimWriterEpoch } from "./store/writer_epoch.ts";
+import { lockKvFile } from "./store/kv_file_lock.ts";
 import { DirectWaker } from "./store/direct_waker.ts";
 import { LeaseManager } from "./store/leases.ts";
 import { SeenIds } from "./store/seen_ids.ts";
@@ -112,7 +113,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     instruments.committed(stats);
     options.onCommit?.(stats);
   };
-  const kv = options.kv ?? await openKv(config);
+  const { kv, lock } = options.kv ? { kv: options.kv, lock: undefined } : await openKv(config, mode === "local");
   const abort = new AbortController();
   const instance = crypto.randomUUID();
   // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
@@ -267,6 +268,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
         await seenIdsLoaded;
         waker.close();
         if (!options.kv) kv.close();
+        lock?.release();
       })(),
   };
 }
@@ -287,12 +289,14 @@ function committerDoorbell(committer: Committer): Doorbell {
   };
 }
 
-async function openKv(config: Config): Promise<Deno.Kv> {
+/** The KV: managed on Deno Deploy, else the file at KV_PATH, locked for this process when `exclusive`. */
+async function openKv(config: Config, exclusive: boolean): Promise<{ kv: Deno.Kv; lock?: { release(): void } }> {
   // On Deno Deploy the managed KV; SLUICE_MODE=deploy elsewhere keeps KV_PATH (tests, a shared file).
-  if (config.DENO_DEPLOY) return await Deno.openKv();
-  if (config.KV_PATH !== ":memory:") {
-    const dir = config.KV_PATH.includes("/") ? config.KV_PATH.slice(0, config.KV_PATH.lastIndexOf("/")) : "";
-    if (dir) await Deno.mkdir(dir, { recursive: true });
-  }
-  return await Deno.openKv(config.KV_PATH);
+  if (config.DENO_DEPLOY) return { kv: await Deno.openKv() };
+  if (config.KV_PATH === ":memory:") return { kv: await Deno.openKv(":memory:") };
+  const dir = config.KV_PATH.includes("/") ? config.KV_PATH.slice(0, config.KV_PATH.lastIndexOf("/")) : "";
+  if (dir) await Deno.mkdir(dir, { recursive: true });
+  // Locally one process owns a KV file: a second one on it stops here.
+  const lock = exclusive ? await lockKvFile(config.KV_PATH) : undefined;
+  return { kv: await Deno.openKv(config.KV_PATH), lock };
 }

@@ -301,6 +301,11 @@ export class Committer {
     });
   }
 
+  /** Another process claimed the KV's writer epoch: every write is refused from then on. */
+  get lost(): boolean {
+    return this.#lost !== null;
+  }
+
   /** Events acked from the inbox and not yet moved to their streams. */
   get inboxSize(): number {
     return this.#unmoved.length;

@@ -5,7 +5,7 @@ import { defineRoute, type RouteDeps } from "../route.ts";
 
 import type { Check } from "../../adapter.ts";
 
-/** Health of every part; 503 only when KV cannot be read. */
+/** Health of every part; 503 only when KV cannot be read or written. */
 export function healthRoutes(
   app: OpenAPIHono,
   deps: RouteDeps,
@@ -23,7 +23,7 @@ export function healthRoutes(
         description: "Serving",
         schema: z.object({ status: z.enum(["ok", "degraded"]), checks: z.record(z.string(), z.string()) }),
       },
-      503: { description: "KV unreachable" },
+      503: { description: "KV unreachable, or taken over by another process (writes refused)" },
     },
   }, async ({ c }) => {
     let kv: Check = "ok";
@@ -38,6 +38,8 @@ export function healthRoutes(
     } finally {
       clearTimeout(timer);
     }
+    // Another process took the KV over: this one refuses every write, so it is not serving.
+    if (sluice.committer.lost) kv = "degraded";
     const all = { kv, ...checks() };
     if (kv !== "ok") return c.json({ status: "degraded", checks: all }, 503);
     const degraded = Object.values(all).includes("degraded");

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { freePort, SluiceProcess } from "../crash/child.ts";
+import { claimWriterEpoch } from "../../store/writer_epoch.ts";
+import { integration, post, startTestSluice } from "../helpers/sluice.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+
+/** Runs `deno task start`'s entry point until it exits by itself; its exit code and stderr. */
+async function startToExit(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--unstable-kv", "--unstable-cron", `${root}main.ts`],
+    env: { HOSTNAME: "127.0.0.1", MQTT_PORT: "off", WEATHER_API_URL: "off", ...env },
+    stdout: "null",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+integration("a second Sluice on a KV file in use stops at start-up with one line; the first goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-lock-" });
+  const first = new SluiceProcess(freePort(), {
+    KV_PATH: `${dir}/sluice.kv`,
+    MQTT_PORT: "off",
+    WEATHER_API_URL: "off",
+  });
+  try {
+    await first.start();
+    const second = await startToExit({ PORT: String(freePort()), KV_PATH: `${dir}/sluice.kv` });
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /Another process is using .*sluice\.kv/);
+    assert.doesNotMatch(second.stderr, /Uncaught|at \w+ \(/);
+    assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
+    // kill -9 frees the file at once: the next start takes it.
+    await first.kill();
+    await first.start();
+    assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
+  } finally {
+    await first.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+integration("a taken HTTP port stops start-up with one line, not a stack trace", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-port-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const res = await startToExit({ PORT: String((taken.addr as Deno.NetAddr).port), KV_PATH: `${dir}/sluice.kv` });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /Port \d+ is taken: stop what uses it, or set PORT/);
+    assert.doesNotMatch(res.stderr, /Uncaught/);
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+integration("once another writer claims the KV, writes get 503 lease_lost and /healthz answers 503", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("d");
+    assert.equal((await post(`${s.url}/channels/blog_queuing/messages`, token, { a: 1 })).status, 202);
+    const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
+    await claimWriterEpoch(kv, "intruder");
+    kv.close();
+    const refused = await post(`${s.url}/channels/blog_queuing/messages`, token, { a: 2 });
+    assert.equal(refused.status, 503);
+    assert.equal((await refused.json()).error.code, "lease_lost");
+    const health = await fetch(`${s.url}/healthz`);
+    assert.equal(health.status, 503);
+    assert.equal((await health.json()).checks.kv, "degraded");
+  } finally {
+    await s.close();
+  }
+});
