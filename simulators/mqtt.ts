@@ -13,16 +13,18 @@ import mqtt, { type MqttClient } from "mqtt";
 import { toCsv } from "./fleet.ts";
 import { simMain, type Transport } from "./runner.ts";
 
-/** One MQTT connection per device, QoS 1 publishes. */
-export function mqttTransport(url: string, channel = "blog_queuing"): Transport {
+/**
+ * One MQTT connection per device, QoS 1 publishes. With `tokenInTopic` a device does not log in
+ * and names itself in the topic (`<token>/<channel>/invoke`), as Sluice needs on an external broker.
+ */
+export function mqttTransport(url: string, channel = "blog_queuing", tokenInTopic = false): Transport {
   const clients: MqttClient[] = [];
   return {
     name: "mqtt",
     async connect({ id, token }) {
       const client = await mqtt.connectAsync(url, {
         clientId: `${id}-sim`,
-        username: id,
-        password: token,
+        ...(tokenInTopic ? {} : { username: id, password: token }),
         reconnectPeriod: 1000,
         connectTimeout: 10_000,
       });
@@ -33,7 +35,7 @@ export function mqttTransport(url: string, channel = "blog_queuing"): Transport 
           method: "blog/queues/processor",
           params: { data: toCsv(reading) },
         });
-        await client.publishAsync(`${channel}/invoke`, payload, { qos: 1 });
+        await client.publishAsync(`${tokenInTopic ? `${token}/` : ""}${channel}/invoke`, payload, { qos: 1 });
       };
     },
     close: async () => {
@@ -42,4 +44,6 @@ export function mqttTransport(url: string, channel = "blog_queuing"): Transport 
   };
 }
 
-if (import.meta.main) await simMain("sim:mqtt", "mqtt://127.0.0.1:1883", (o) => mqttTransport(o.url));
+if (import.meta.main) {
+  await simMain("sim:mqtt", "mqtt://127.0.0.1:1883", (o) => mqttTransport(o.url, undefined, o.tokenInTopic));
+}

@@ -40,6 +40,8 @@ export interface SimOptions {
   readonly seed: number;
   /** Unacknowledged messages one device may have at once. */
   readonly inflight: number;
+  /** MQTT: publish on `<token>/<channel>/invoke` (an external broker) instead of logging in with the token. */
+  readonly tokenInTopic?: boolean;
 }
 
 /** Counts so far, and at the end. */
@@ -166,7 +168,9 @@ export async function provisionDevices(
   const base = options.adminUrl.replace(/\/$/, "");
   const headers = { authorization: `Bearer ${options.adminToken}`, "content-type": "application/json" };
   const create = (id: string) =>
-    fetch(`${base}/admin/devices`, { method: "POST", headers, body: JSON.stringify({ id }) });
+    fetch(`${base}/admin/devices`, { method: "POST", headers, body: JSON.stringify({ id }) }).catch((err) => {
+      throw new Error(`Cannot reach Sluice's admin API at ${base} (--admin-url): ${err.message}`);
+    });
   const out: Record<string, string> = {};
   for (let i = 0; i < ids.length; i += 50) {
     await Promise.all(
@@ -204,6 +208,7 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
       prefix: { type: "string", default: "sim" },
       seed: { type: "string", default: "1" },
       inflight: { type: "string", default: "8" },
+      "token-in-topic": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -224,6 +229,7 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
     prefix: values.prefix!,
     seed: number("seed", values.seed, 0),
     inflight: number("inflight", values.inflight, 1),
+    tokenInTopic: values["token-in-topic"],
   };
 }
 
@@ -231,9 +237,15 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
 export function usage(task: string, url: string): string {
   return `deno task ${task} [--devices N (10)] [--rate R msg/s, all devices (10)] [--duration S of sending (10)]
   [--url ${url}] [--admin-url http://localhost:8000 --admin-token TOKEN | --tokens file.json]
-  [--inflight K unacknowledged per device (8)] [--prefix sim] [--seed N]
+  [--inflight K unacknowledged per device (8)] [--prefix sim] [--seed N]${
+    task === "sim:mqtt" ? " [--token-in-topic]" : ""
+  }
 Devices <prefix>-1 … are created through the admin API (existing ones are revoked and created again).
-A device with K unacknowledged messages waits: if Sluice acknowledges slower than R, fewer than R × S go out.`;
+A device with K unacknowledged messages waits: if Sluice acknowledges slower than R, fewer than R × S go out.${
+    task === "sim:mqtt"
+      ? "\n--token-in-topic: publish on <token>/blog_queuing/invoke without logging in (an external broker, MQTT_URL)."
+      : ""
+  }`;
 }
 
 /** A simulator's `main`: flags, live progress on stderr, summary on stdout, exit 1 if anything failed. */

@@ -6,11 +6,11 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
 /** Reads a request body as text, refusing more than `max` bytes without reading them all. */
 export async function readText(req: Request, max: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (declared > max) throw tooLarge(declared, max);
+  if (declared > max) throw tooLarge(`${declared} bytes`, max);
   if (!req.body) return "";
   // A declared length (within the limit) is the body's length: read it in one go.
   const bytes = Number.isInteger(declared) ? new Uint8Array(await req.arrayBuffer()) : await readCapped(req.body, max);
-  if (bytes.byteLength > max) throw tooLarge(bytes.byteLength, max);
+  if (bytes.byteLength > max) throw tooLarge(`${bytes.byteLength} bytes`, max);
   try {
     return UTF8.decode(bytes);
   } catch {
@@ -29,7 +29,7 @@ async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promis
     size += value.byteLength;
     if (size > max) {
       await reader.cancel().catch(() => {});
-      throw tooLarge(size, max);
+      throw tooLarge(`more than ${max} bytes`, max); // the rest is not read
     }
     chunks.push(value);
   }
@@ -40,18 +40,22 @@ async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promis
 }
 
 /** Reads a JSON body whatever its Content-Type says; an empty body is `undefined`. */
-export async function readJson(req: Request, max: number): Promise<unknown> {
+export async function readBody(req: Request, max: number): Promise<unknown> {
   const text = await readText(req, max);
   if (text.trim() === "") return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new MalformedJsonError(`Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    // Text that does not even start like JSON is most likely a bare CSV reading.
+    const hint = /^\s*[[{"]/.test(text) ? "" : ` (a bare CSV reading goes as a JSON string: "${text.slice(0, 40)}")`;
+    throw new MalformedJsonError(
+      `Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}${hint}`,
+    );
   }
   return checkDepth(value, "Body");
 }
 
-function tooLarge(size: number, max: number): PayloadTooLargeError {
-  return new PayloadTooLargeError(`Body is ${size} bytes, over the limit of ${max} (MAX_BODY_BYTES)`);
+function tooLarge(size: string, max: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(`Body is ${size}, over the limit of ${max} (MAX_BODY_BYTES)`);
 }

@@ -8,7 +8,7 @@ import type { DeviceDirectory } from "../../store/device_directory.ts";
 import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
 import type { AuthThrottle } from "../../core/auth_throttle.ts";
 import { RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
-import { readJson } from "./body.ts";
+import { readBody } from "./body.ts";
 import { errorResponse } from "./errors.ts";
 
 /** What every route needs to authenticate and read its input. */
@@ -81,7 +81,7 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
       requireAccess(principal, spec.access);
       const params = parse(spec.params, c.req.param(), "path");
       const query = parse(spec.query, c.req.query(), "query");
-      const body = spec.body ? parse(spec.body, await readJson(c.req.raw, deps.maxBodyBytes), "body") : undefined;
+      const body = spec.body ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes), "body") : undefined;
       return await handler({ c, principal, params, query, body } as Call<P, Q, B>);
     } catch (err) {
       return errorResponse(err, deps.log);

@@ -105,6 +105,8 @@ export const httpCases: readonly HttpCase[] = [
     code: "validation_failed",
   })),
   { name: "invoke: empty body", path: INVOKE, body: "", status: 400, code: "validation_failed" },
+  { name: "message: empty body", path: MESSAGES, body: "", status: 400, code: "validation_failed" },
+
   { name: "invoke: whitespace body", path: INVOKE, body: "  \n ", status: 400, code: "validation_failed" },
   { name: "invoke: unknown script", path: INVOKE, body: '{"method":"no/such/script"}', status: 404, code: "not_found" },
   {

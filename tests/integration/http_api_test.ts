@@ -501,3 +501,18 @@ integration("a body nested thousands of levels deep (12 KB) is refused with a 40
     await s.close();
   }
 });
+
+integration("a bare CSV reading that is not sent as a JSON string gets a 400 that says how to send it", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("csv-pump");
+    const csv = "22.5,1.3,45.50:-73.56,2026-11-25T10:01:00Z";
+    const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, csv);
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error.message, /a bare CSV reading goes as a JSON string: "22\.5,1\.3/);
+    const ok = await post(`${s.url}/channels/blog_queuing/invoke`, token, JSON.stringify(csv));
+    assert.equal(ok.status, 202);
+  } finally {
+    await s.close();
+  }
+});

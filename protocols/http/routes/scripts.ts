@@ -2,7 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { NotFoundError } from "../../../core/errors.ts";
 import { requireAccess } from "../auth.ts";
-import { readJson } from "../body.ts";
+import { readBody } from "../body.ts";
 import { errorResponse } from "../errors.ts";
 import { authenticate, type RouteDeps } from "../route.ts";
 
@@ -26,7 +26,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       const principal = await authenticate(c, deps, false);
       requireAccess(principal, "device");
       if (principal.kind !== "device") throw new Error("requireAccess let a non-device through");
-      const body = await readJson(c.req.raw, deps.maxBodyBytes);
+      const body = await readBody(c.req.raw, deps.maxBodyBytes);
       const result = await sluice.inline.callFor(path, body, principal.id, sluice.clock.now());
       return c.json(result as Record<string, unknown>, 200);
     } catch (err) {
