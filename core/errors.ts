@@ -5,6 +5,7 @@ export type ErrorCode =
   | "unauthorized"
   | "forbidden"
   | "not_found"
+  | "method_not_allowed"
   | "conflict"
   | "payload_too_large"
   | "rate_limited"
@@ -54,6 +55,13 @@ export class ForbiddenError extends SluiceError {
 export class NotFoundError extends SluiceError {
   constructor(message: string) {
     super("not_found", message);
+  }
+}
+
+/** A route that exists, asked with a method it does not serve. */
+export class MethodNotAllowedError extends SluiceError {
+  constructor(method: string, path: string, readonly allowed: readonly string[]) {
+    super("method_not_allowed", `${path} does not take ${method}; it takes ${allowed.join(", ")}`);
   }
 }
 

@@ -1,22 +1,38 @@
-import { ScriptFailedError, ValidationError } from "../core/errors.ts";
+import { ConcurrencyError, ScriptFailedError, ValidationError } from "../core/errors.ts";
 import type { Committer } from "../store/committer.ts";
+import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
 import type { ScriptRequest } from "./script_api.ts";
 import type { ScriptExecutor } from "./script_pool.ts";
 
+export interface InlineRunnerOptions {
+  readonly kv: Deno.Kv;
+  readonly executor: ScriptExecutor;
+  readonly planner: EffectPlanner;
+  readonly committer: Committer;
+  /** How long a call's id (`Idempotency-Key`) is remembered. */
+  readonly dedupWindowMs: number;
+  /** Several instances write: the id's key is checked in the commit. */
+  readonly multiWriter?: boolean;
+}
+
+/** What a call with an id left behind: the answer every resend gets. */
+interface Answered {
+  readonly result: unknown;
+}
+
 /**
  * Runs a public script for an HTTP (or WebSocket) call and answers with what it returned,
- * once its writes (tasks it queued, messages, readings) have landed.
+ * once its writes (tasks it queued, messages, readings) have landed. A call with an id runs once
+ * within the dedup window: its id is stored with its writes, and a resend gets the first answer.
  */
 export class InlineRunner {
-  constructor(
-    private readonly executor: ScriptExecutor,
-    private readonly planner: EffectPlanner,
-    private readonly committer: Committer,
-  ) {}
+  readonly #inflight = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: InlineRunnerOptions) {}
 
   /** Runs a public script for a device's call (HTTP `POST /<path>`, a WebSocket frame). */
-  callFor(method: string, body: unknown, device: string, receivedAt: number): Promise<unknown> {
+  callFor(method: string, body: unknown, device: string, receivedAt: number, id?: string): Promise<unknown> {
     const request: ScriptRequest = {
       method,
       body: body ?? null,
@@ -25,18 +41,47 @@ export class InlineRunner {
       attempt: 1,
       receivedAt: new Date(receivedAt).toISOString(),
     };
-    return this.call(request, { device, receivedAt });
+    if (id === undefined) return this.call(request, { device, receivedAt });
+    const flight = `${device}\u0000${id}`;
+    const running = this.#inflight.get(flight);
+    if (running) return running;
+    const promise = this.#once(request, { device, receivedAt }, keys.inlineDedup(device, id)).finally(() =>
+      this.#inflight.delete(flight)
+    );
+    this.#inflight.set(flight, promise);
+    return promise;
   }
 
-  async call(request: ScriptRequest, source: EffectSource): Promise<unknown> {
-    const [outcome] = await this.executor.run([request]);
+  async call(request: ScriptRequest, source: EffectSource, answered?: Deno.KvKey): Promise<unknown> {
+    const [outcome] = await this.options.executor.run([request]);
     if (!outcome) throw new ScriptFailedError(`Script "${request.method}" did not run`);
     if (!outcome.ok) {
       if (outcome.permanent) throw new ValidationError(outcome.error);
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
     }
-    const plan = await this.planner.plan(outcome.effects, source, outcome.reads);
-    if (!plan.empty) plan.landed(await this.committer.write({ ...plan.toRequest(), urgent: true }));
+    const plan = await this.options.planner.plan(outcome.effects, source, outcome.reads);
+    if (answered) {
+      plan.sets.push({
+        key: answered,
+        value: { result: outcome.result ?? null } satisfies Answered,
+        expireIn: this.options.dedupWindowMs,
+      });
+      if (this.options.multiWriter) plan.checks.push({ key: answered, versionstamp: null });
+    }
+    if (!plan.empty) plan.landed(await this.options.committer.write({ ...plan.toRequest(), urgent: true }));
     return outcome.result;
+  }
+
+  async #once(request: ScriptRequest, source: EffectSource, key: Deno.KvKey): Promise<unknown> {
+    const prior = await this.options.kv.get<Answered>(key);
+    if (prior.value) return prior.value.result;
+    try {
+      return await this.call(request, source, key);
+    } catch (err) {
+      // Another instance answered the same id first: its answer stands.
+      const first = err instanceof ConcurrencyError ? (await this.options.kv.get<Answered>(key)).value : null;
+      if (first) return first.result;
+      throw err;
+    }
   }
 }

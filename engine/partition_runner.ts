@@ -455,7 +455,11 @@ export class PartitionRunner {
       deadAt: now,
     };
     plan.sets.push({ key: keys.deadLetter(job.taskId), value: dead });
-    this.#log(`Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempt${dead.attempts === 1 ? "" : "s"}: ${error}`);
+    this.#log(
+      `Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempt${
+        dead.attempts === 1 ? "" : "s"
+      }: ${error}`,
+    );
     return { ...this.#advance(st, plan, job.seq), done, failed: true, dead: true };
   }
 

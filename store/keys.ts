@@ -34,6 +34,8 @@ export const keys = {
   /** Message id already seen for a device → where it went. */
   dedup: (sender: string, id: string): Deno.KvKey => ["dedup", sender, id],
   dedups: (): Deno.KvKey => ["dedup"],
+  /** A public script's call with an id (`Idempotency-Key`) → its answer. */
+  inlineDedup: (sender: string, id: string): Deno.KvKey => ["dedup-inline", sender, id],
   /** Task id → position, for ids not derived from their position. */
   taskIndex: (taskId: string): Deno.KvKey => ["tidx", taskId],
   /** Result of a finished task. */

@@ -15,15 +15,17 @@ export interface RefusedRecord {
   readonly reason: string;
   /** The start of the payload, as text. */
   readonly preview: string;
-  /** Refusals of the same device and code in the second before this one, only counted. */
+  /** Refusals of the same device and reason in the second before this one, only counted. */
   readonly suppressed: number;
 }
 
 const RETENTION_MS = 7 * 24 * 3_600_000;
 
 /**
- * The refused-messages log (`GET /admin/refused`): at most one record per device per code per
- * second, the rest only counted, so a misbehaving device cannot flood KV.
+ * The refused-messages log (`GET /admin/refused`): at most one record per device per reason per
+ * second, the rest only counted, so a misbehaving device cannot flood KV. A reason is the message
+ * without the names it quotes: an unknown script and an unknown channel are two reasons, two unknown
+ * channels one.
  */
 export class RefusedLog {
   readonly #lastWrite = new Map<string, { at: number; suppressed: number }>();
@@ -37,7 +39,7 @@ export class RefusedLog {
     const countKey = `${r.protocol}:${r.code}`;
     this.counts.set(countKey, (this.counts.get(countKey) ?? 0) + 1);
     const now = this.clock.now();
-    const key = `${r.device ?? "?"}\u0000${r.code}`;
+    const key = `${r.device ?? "?"}\u0000${r.code}\u0000${r.reason.replace(/"[^"]*"/g, '""')}`;
     const last = this.#lastWrite.get(key);
     if (last && now - last.at < 1000) {
       last.suppressed++;

@@ -1,9 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../sluice.ts";
-import { NotFoundError } from "../../core/errors.ts";
+import { MethodNotAllowedError, NotFoundError } from "../../core/errors.ts";
 import { docsPage } from "./docs_page.ts";
 import { errorResponse } from "./errors.ts";
-import type { RouteDeps } from "./route.ts";
+import { methodsAt, type RouteDeps } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { channelRoutes } from "./routes/channels.ts";
 import type { Check } from "../adapter.ts";
@@ -24,7 +24,8 @@ export interface HttpAppOptions {
 
 /** The HTTP API: every route defined once with its schema, documented at /openapi.json and /docs. */
 export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): OpenAPIHono {
-  const app = new OpenAPIHono();
+  // strict: false — `/channels/x/invoke/` is `/channels/x/invoke`.
+  const app = new OpenAPIHono({ strict: false });
   const deps: RouteDeps = {
     admin: sluice.admin,
     devices: sluice.devices,
@@ -51,7 +52,14 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     })));
   app.get("/docs", (c) => c.html(docsPage()));
   scriptRoutes(app, deps, sluice);
-  app.notFound((c) => errorResponse(new NotFoundError(`No route ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => {
+    const allowed = methodsAt(app, c.req.path);
+    return errorResponse(
+      allowed.length > 0
+        ? new MethodNotAllowedError(c.req.method, c.req.path, allowed)
+        : new NotFoundError(`No route ${c.req.method} ${c.req.path}`),
+    );
+  });
   app.onError((err) => errorResponse(err, deps.log));
   return app;
 }

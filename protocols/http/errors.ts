@@ -1,4 +1,4 @@
-import { type ErrorCode, SluiceError } from "../../core/errors.ts";
+import { type ErrorCode, MethodNotAllowedError, SluiceError } from "../../core/errors.ts";
 
 const STATUS: Record<ErrorCode, number> = {
   validation_failed: 400,
@@ -6,6 +6,7 @@ const STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   rate_limited: 429,
@@ -19,7 +20,11 @@ const STATUS: Record<ErrorCode, number> = {
 /** The HTTP answer for anything thrown: `{"error": {"code", "message"}}` with its status. */
 export function errorResponse(err: unknown, log?: (line: string) => void): Response {
   if (err instanceof SluiceError) {
-    const headers: HeadersInit = err.code === "rate_limited" ? { "retry-after": "1" } : {};
+    const headers: HeadersInit = err.code === "rate_limited"
+      ? { "retry-after": "1" }
+      : err instanceof MethodNotAllowedError
+      ? { allow: err.allowed.join(", ") }
+      : {};
     return Response.json({ error: { code: err.code, message: err.message } }, { status: STATUS[err.code], headers });
   }
   log?.(`Unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);

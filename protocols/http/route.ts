@@ -144,3 +144,14 @@ function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where
 export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 }).openapi("Error");
+
+/** The methods the API serves at a concrete path (none: the path is not a route; public scripts aside). */
+export function methodsAt(app: OpenAPIHono, path: string): string[] {
+  const methods = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method === "ALL" || r.path === "/*") continue;
+    const pattern = new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:\w+/g, "[^/]+")}/?$`);
+    if (pattern.test(path)) methods.add(r.method);
+  }
+  return [...methods];
+}

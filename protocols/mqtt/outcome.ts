@@ -24,6 +24,7 @@ const ACTIONS: Readonly<Record<ErrorCode, Action | ((stage: Stage) => Action)>> 
   malformed_json: "refused",
   validation_failed: "refused",
   not_found: "refused",
+  method_not_allowed: "refused",
   payload_too_large: "refused",
   conflict: "refused",
   // A bad or revoked token in the topic is recorded; ingest refusing an anonymous sender means the

@@ -524,15 +524,19 @@ export const httpCases: readonly HttpCase[] = [
   },
   { name: "ws: without upgrade", method: "GET", path: "/ws", status: 426, code: "validation_failed" },
   { name: "unknown route", method: "GET", path: "/does/not/exist", as: "none", status: 404, code: "not_found" },
-  { name: "PUT on invoke", method: "PUT", path: INVOKE, body: "{}", status: 404, code: "not_found" },
+  { name: "PUT on invoke", method: "PUT", path: INVOKE, body: "{}", status: 405, code: "method_not_allowed" },
+  { name: "GET on invoke", method: "GET", path: INVOKE, status: 405, code: "method_not_allowed" },
+  { name: "POST on /healthz", path: "/healthz", as: "none", body: "{}", status: 405, code: "method_not_allowed" },
+  { name: "POST on a task", path: "/tasks/abc", body: "{}", status: 405, code: "method_not_allowed" },
+  { name: "POST on a path that is nothing", path: "/no/such/thing", body: "{}", status: 404, code: "not_found" },
   {
     name: "PATCH on a device",
     method: "PATCH",
     path: "/admin/devices/victim",
     as: "admin",
     body: "{}",
-    status: 404,
-    code: "not_found",
+    status: 405,
+    code: "method_not_allowed",
   },
 ];
 

@@ -512,6 +512,8 @@ integration("a bare CSV reading that is not sent as a JSON string gets a 400 tha
     assert.match((await res.json()).error.message, /a bare CSV reading goes as a JSON string: "22\.5,1\.3/);
     const ok = await post(`${s.url}/channels/blog_queuing/invoke`, token, JSON.stringify(csv));
     assert.equal(ok.status, 202);
+    const slash = await post(`${s.url}/channels/blog_queuing/invoke/`, token, JSON.stringify(csv));
+    assert.equal(slash.status, 202, "a trailing slash is the same route");
   } finally {
     await s.close();
   }

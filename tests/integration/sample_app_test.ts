@@ -125,3 +125,26 @@ inBothModes("a garbage reading to feed is refused at once with a clear 400", asy
     await s.close();
   }
 });
+
+inBothModes("a gateway's resend of a reading to feed with the same Idempotency-Key queues it once", async (mode) => {
+  const s = await startTestSluice(mode);
+  try {
+    const token = await s.device("pump-9");
+    const send = (key: string) => post(`${s.url}/blog/queues/feed`, token, reading(20), { "idempotency-key": key });
+    const answers = await Promise.all([send("r-1"), send("r-1")].map((p) => p.then((r) => r.json())));
+    const again = await send("r-1").then((r) => r.json());
+    assert.equal(answers[0].result.taskId, answers[1].result.taskId);
+    assert.equal(again.result.taskId, answers[0].result.taskId);
+    const other = await send("r-2").then((r) => r.json());
+    assert.notEqual(other.result.taskId, answers[0].result.taskId);
+    const pump = await waitFor(async () => {
+      const p = await s.admin("/pumps/pump-9").then((r) => r.json());
+      return p.readings >= 2 ? p : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // a duplicate, if queued, would land by now
+    assert.equal((await s.admin("/pumps/pump-9").then((r) => r.json())).readings, pump.readings);
+    assert.equal(pump.readings, 2);
+  } finally {
+    await s.close();
+  }
+});

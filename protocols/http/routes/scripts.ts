@@ -1,10 +1,11 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
-import { NotFoundError } from "../../../core/errors.ts";
+import { MethodNotAllowedError, NotFoundError } from "../../../core/errors.ts";
+import { parseMessageId } from "../../../core/invoke_body.ts";
 import { requireAccess } from "../auth.ts";
 import { readBody } from "../body.ts";
 import { errorResponse } from "../errors.ts";
-import { authenticate, type RouteDeps } from "../route.ts";
+import { authenticate, methodsAt, type RouteDeps } from "../route.ts";
 
 /** `POST /<script path>`: a public script runs inline and answers with what it returns. */
 export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -22,12 +23,17 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
   app.post("/*", async (c) => {
     try {
       const path = c.req.path.replace(/^\/+|\/+$/g, "");
-      if (!sluice.manifest[path]?.public) throw new NotFoundError(`No public script at /${path}`);
+      if (!sluice.manifest[path]?.public) {
+        const allowed = methodsAt(app, c.req.path);
+        if (allowed.length > 0) throw new MethodNotAllowedError("POST", c.req.path, allowed);
+        throw new NotFoundError(`No public script at /${path}`);
+      }
       const principal = await authenticate(c, deps, false);
       requireAccess(principal, "device");
       if (principal.kind !== "device") throw new Error("requireAccess let a non-device through");
       const body = await readBody(c.req.raw, deps.maxBodyBytes);
-      const result = await sluice.inline.callFor(path, body, principal.id, sluice.clock.now());
+      const id = parseMessageId(c.req.header("idempotency-key"));
+      const result = await sluice.inline.callFor(path, body, principal.id, sluice.clock.now(), id);
       return c.json(result as Record<string, unknown>, 200);
     } catch (err) {
       return errorResponse(err, deps.log);

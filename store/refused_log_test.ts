@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { Committer } from "./committer.ts";
+import { RefusedLog } from "./refused_log.ts";
+import { claimWriterEpoch } from "./writer_epoch.ts";
+
+Deno.test("the refused log keeps one record per device per reason a second and counts the rest", async () => {
+  const kv = await Deno.openKv(":memory:");
+  let now = 1_000_000;
+  const clock = { now: () => now };
+  const committer = new Committer({ kv, mode: "single", clock, epoch: await claimWriterEpoch(kv, "t") });
+  try {
+    const log = new RefusedLog(kv, committer, clock);
+    const refuse = (reason: string, device = "d1") =>
+      log.record({ protocol: "mqtt", device, code: "not_found", reason, payload: "{}" });
+    refuse('Channel "a" does not exist');
+    refuse('Unknown script "no/such"'); // another reason with the same code: recorded
+    refuse('Channel "b" does not exist'); // the same reason, another name: only counted
+    refuse('Channel "c" does not exist', "d2"); // another device: recorded
+    now += 1000;
+    refuse('Channel "d" does not exist'); // a second later: recorded, with the one it counted
+    await committer.flush();
+    const records = (await log.list()).reverse();
+    assert.deepEqual(records.map((r) => [r.device, r.reason, r.suppressed]), [
+      ["d1", 'Channel "a" does not exist', 0],
+      ["d1", 'Unknown script "no/such"', 0],
+      ["d2", 'Channel "c" does not exist', 0],
+      ["d1", 'Channel "d" does not exist', 1],
+    ]);
+    assert.equal(log.counts.get("mqtt:not_found"), 5);
+  } finally {
+    await committer.close();
+    kv.close();
+  }
+});
