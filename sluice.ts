@@ -197,7 +197,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     multiWriter: mode === "deploy",
     seenIds,
     onAccepted: (envelope, result) => instruments.accepted(envelope, result, clock.now()),
-    onRefused: (envelope, code) => instruments.refused(envelope, code),
+    onRefused: (protocol, code) => instruments.refused(protocol, code),
     topicRetentionMs: config.TOPIC_RETENTION,
     maxBodyBytes: config.MAX_BODY_BYTES,
     rateLimiter: config.RATE_LIMIT === null
@@ -243,6 +243,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
       committer,
       dedupWindowMs: config.DEDUP_WINDOW,
       multiWriter: mode === "deploy",
+      onRun: (method, outcome) => instruments.ran(method, outcome),
     }),
     runner,
     pumps: new PumpViews(kv, pumpRuntime),

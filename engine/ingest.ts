@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.ts";
-import { type Envelope, type IngestResult, senderOf } from "../core/envelope.ts";
+import { type Envelope, type IngestResult, type Protocol, senderOf } from "../core/envelope.ts";
 import {
   ConcurrencyError,
   ForbiddenError,
@@ -43,8 +43,8 @@ export interface IngestOptions {
   readonly rateLimiter?: RateLimiter;
   /** Told of every accepted envelope (duplicates included). */
   readonly onAccepted?: (envelope: Envelope, result: IngestResult) => void;
-  /** Told of every refused envelope, with the error code. */
-  readonly onRefused?: (envelope: Envelope, code: string) => void;
+  /** Told of every refused message, here or at the edge (`refusedAtEdge`), with the error code. */
+  readonly onRefused?: (protocol: Protocol, code: string) => void;
 }
 
 /**
@@ -63,9 +63,14 @@ export class Ingest {
     try {
       return await this.#accept(envelope);
     } catch (err) {
-      this.options.onRefused?.(envelope, err instanceof SluiceError ? err.code : "internal");
+      this.options.onRefused?.(envelope.protocol, err instanceof SluiceError ? err.code : "internal");
       throw err;
     }
+  }
+
+  /** Counts a message a protocol refused before it became an envelope (unreadable, too big, too deep). */
+  refusedAtEdge(protocol: Protocol, err: unknown): void {
+    this.options.onRefused?.(protocol, err instanceof SluiceError ? err.code : "internal");
   }
 
   async #accept(envelope: Envelope): Promise<IngestResult> {

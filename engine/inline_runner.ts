@@ -4,6 +4,7 @@ import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
 import type { ScriptRequest } from "./script_api.ts";
 import type { ScriptExecutor } from "./script_pool.ts";
+import type { Outcome } from "./script_runner.ts";
 
 export interface InlineRunnerOptions {
   readonly kv: Deno.Kv;
@@ -14,6 +15,8 @@ export interface InlineRunnerOptions {
   readonly dedupWindowMs: number;
   /** Several instances write: the id's key is checked in the commit. */
   readonly multiWriter?: boolean;
+  /** Told of every run (metrics). */
+  readonly onRun?: (method: string, outcome: Outcome) => void;
 }
 
 /** What a call with an id left behind: the answer every resend gets. */
@@ -55,6 +58,7 @@ export class InlineRunner {
   async call(request: ScriptRequest, source: EffectSource, answered?: Deno.KvKey): Promise<unknown> {
     const [outcome] = await this.options.executor.run([request]);
     if (!outcome) throw new ScriptFailedError(`Script "${request.method}" did not run`);
+    this.options.onRun?.(request.method, outcome);
     if (!outcome.ok) {
       if (outcome.permanent) throw new ValidationError(outcome.error);
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);

@@ -1,4 +1,4 @@
-import type { Envelope, IngestResult } from "../core/envelope.ts";
+import type { Envelope, IngestResult, Protocol } from "../core/envelope.ts";
 import { LATENCY_BUCKETS, Metrics } from "../core/metrics.ts";
 import type { CommitStats } from "../store/committer.ts";
 import type { Outcome } from "./script_runner.ts";
@@ -7,7 +7,7 @@ import type { Outcome } from "./script_runner.ts";
 export interface Instruments {
   readonly metrics: Metrics;
   accepted(envelope: Envelope, result: IngestResult, now: number): void;
-  refused(envelope: Envelope, code: string): void;
+  refused(protocol: Protocol, code: string): void;
   committed(stats: CommitStats): void;
   ran(method: string, outcome: Outcome): void;
 }
@@ -17,7 +17,10 @@ export function createInstruments(): Instruments {
   const metrics = new Metrics();
   const ingested = metrics.counter("sluice_ingest_total", "Messages committed, by protocol and kind");
   const duplicates = metrics.counter("sluice_ingest_duplicates_total", "Resends answered from the dedup window");
-  const refused = metrics.counter("sluice_ingest_refused_total", "Messages refused by ingest, by protocol and code");
+  const refused = metrics.counter(
+    "sluice_ingest_refused_total",
+    "Messages refused (unreadable, invalid, unknown channel or script, over a limit), by protocol and code",
+  );
   const ingestSeconds = metrics.histogram(
     "sluice_ingest_seconds",
     "From receipt to commit (the moment the sender is acked), by protocol",
@@ -44,7 +47,7 @@ export function createInstruments(): Instruments {
       ingested.inc(labels);
       ingestSeconds.observe(Math.max(0, now - envelope.receivedAt) / 1000, { protocol: envelope.protocol });
     },
-    refused: (envelope, code) => refused.inc({ protocol: envelope.protocol, code }),
+    refused: (protocol, code) => refused.inc({ protocol, code }),
     committed(stats) {
       commitRequests.observe(stats.requests);
       commitMutations.observe(stats.mutations);

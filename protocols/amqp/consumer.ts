@@ -24,6 +24,8 @@ export interface ConsumerDeps {
     refusal: Extract<Outcome, { action: "dead-letter" }>,
     envelope?: Envelope,
   ) => void;
+  /** Told of a delivery refused before it became an envelope (for the metrics). */
+  readonly onUnreadable: (err: unknown) => void;
   /** The consumer was cancelled by the broker (queue deleted): get a new connection. */
   readonly onLost: (reason: string) => void;
   readonly clock: Clock;
@@ -98,6 +100,7 @@ export class IngestConsumer {
         return this.#done(msg);
       } catch (err) {
         outcome = outcomeOf(err, attempt);
+        if (!envelope && outcome.action !== "retry") this.deps.onUnreadable(err);
       }
       if (outcome.action === "retry") {
         await this.#pause(outcome.delayMs);

@@ -19,6 +19,8 @@ export interface RouteDeps {
   readonly log: (line: string) => void;
   /** Slows down and then refuses addresses that keep failing to authenticate. */
   readonly throttle?: AuthThrottle;
+  /** Told of a message refused before its handler ran (unreadable body, bad token): counted as refused. */
+  readonly refusedAtEdge?: (err: unknown) => void;
 }
 
 type Obj = z.ZodType<Record<string, unknown>>;
@@ -32,6 +34,8 @@ export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType> {
   readonly description?: string;
   readonly tags: readonly string[];
   readonly access: Access;
+  /** A route that takes messages in: a refusal before its handler counts as a refused message. */
+  readonly ingest?: boolean;
   /** Also take the token from `?token=` (EventSource and WebSocket cannot set headers). */
   readonly queryToken?: boolean;
   readonly params?: P;
@@ -76,14 +80,17 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
     ),
   });
   app.on(spec.method.toUpperCase(), spec.path, async (c) => {
+    let handled = false;
     try {
       const principal = await authenticate(c, deps, spec.queryToken ?? false);
       requireAccess(principal, spec.access);
       const params = parse(spec.params, c.req.param(), "path");
       const query = parse(spec.query, c.req.query(), "query");
       const body = spec.body ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes), "body") : undefined;
+      handled = true;
       return await handler({ c, principal, params, query, body } as Call<P, Q, B>);
     } catch (err) {
+      if (spec.ingest && !handled) deps.refusedAtEdge?.(err);
       return errorResponse(err, deps.log);
     }
   });

@@ -49,7 +49,7 @@ export class PublishHandler {
       this.stats.forbidden++;
       return { kind: "forbidden", reason: "The session's device was revoked" };
     }
-    let stage: Stage = "topic";
+    let stage: Stage | "accept" = "topic";
     let route: PublishRoute | null = null;
     let principal: Principal | null = null;
     let json = true;
@@ -68,11 +68,15 @@ export class PublishHandler {
         protocol: "mqtt",
         receivedAt: this.options.clock.now(),
       };
+      stage = "accept";
       await this.options.ingest.accept(envelope);
       this.stats.accepted++;
       return ACCEPTED;
     } catch (err) {
-      const outcome = outcomeOf(textWithoutScript(err, json, route), stage);
+      const refusal = textWithoutScript(err, json, route);
+      const outcome = outcomeOf(refusal, stage === "accept" ? "ingest" : stage);
+      // Ingest counts what it refuses; what never reached it is counted here (a retry is not a refusal).
+      if (stage !== "accept" && outcome.kind !== "retry") this.options.ingest.refusedAtEdge("mqtt", refusal);
       this.#count(outcome, session, route, principal, payload);
       return outcome;
     }

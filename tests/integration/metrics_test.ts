@@ -11,16 +11,23 @@ integration("/metrics counts ingest, runs, commits and queue depth in Prometheus
       );
     }
     await post(`${s.url}/channels/nope/invoke`, token, { method: "test/echo" }).then((r) => r.json());
+    await post(`${s.url}/channels/blog_queuing/invoke`, token, '{"method":').then((r) => r.json());
+    await post(`${s.url}/channels/blog_queuing/messages`, "sl_not-a-token", { a: 1 }).then((r) => r.json());
+    const feed = { temperature: "20", pressure: "1", coordinates: "45.5:-73.5", time: "2026-11-25T10:00:00Z" };
+    await post(`${s.url}/blog/queues/feed`, token, feed).then((r) => r.json()); // a public script, run inline
     const text = await waitFor(async () => {
       const t = await (await fetch(`${s.url}/metrics`)).text();
-      return t.includes("sluice_tasks_done_total 5") ? t : null;
+      return t.includes("sluice_tasks_done_total 6") ? t : null;
     });
     assert.match(text, /sluice_ingest_total\{protocol="http",kind="invoke"\} 5/);
     assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="not_found"\} 1/);
+    assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="malformed_json"\} 1/);
+    assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="unauthorized"\} 1/);
     assert.match(text, /sluice_ingest_seconds_bucket\{protocol="http",le="\+Inf"\} 5/);
     assert.match(text, /sluice_kv_commit_requests_count \d+/);
     assert.match(text, /sluice_queue_depth\{channel="blog_queuing"\} 0/);
     assert.match(text, /sluice_script_runs_total\{method="test\/echo",outcome="ok"\} 5/);
+    assert.match(text, /sluice_script_runs_total\{method="blog\/queues\/feed",outcome="ok"\} 1/);
     assert.match(text, /# TYPE sluice_script_seconds histogram/);
   } finally {
     await s.close();

@@ -16,6 +16,7 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
       "Send `Idempotency-Key` (or an `id` in the body) to make a resend a no-op that returns the first task id.",
     tags,
     access: "device",
+    ingest: true,
     params: ChannelParams,
     body: InvokeBody,
     responses: {
@@ -44,6 +45,7 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
     summary: "Publish a message on a channel's topic; answered once it is committed",
     tags,
     access: "open",
+    ingest: true,
     params: ChannelParams,
     body: InvokeBody,
     responses: {
