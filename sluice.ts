@@ -113,7 +113,34 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
     instruments.committed(stats);
     options.onCommit?.(stats);
   };
-  const { kv, lock } = options.kv ? { kv: options.kv, lock: undefined } : await openKv(config, mode === "local");
+  const { kv, lock } = options.kv
+    ? { kv: options.kv, lock: undefined }
+    : await openKv(config, mode === "local", (line) => log.warn(line));
+  try {
+    return await startCore(options, { log, clock, manifest, mode, instruments, onCommit, kv, lock });
+  } catch (err) {
+    // A start that fails leaves the file as it found it: closed and unlocked.
+    if (!options.kv) kv.close();
+    lock?.release();
+    throw err;
+  }
+}
+
+interface Opened {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly manifest: ScriptManifest;
+  readonly mode: "local" | "deploy";
+  readonly instruments: Instruments;
+  readonly onCommit: (stats: CommitStats) => void;
+  readonly kv: Deno.Kv;
+  readonly lock?: { release(): void };
+}
+
+/** Starts the core on an open KV. */
+async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice> {
+  const { config } = options;
+  const { log, clock, manifest, mode, instruments, onCommit, kv, lock } = opened;
   const abort = new AbortController();
   const instance = crypto.randomUUID();
   // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
@@ -272,11 +299,14 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
           executor.close();
           pumpFeed.close();
         }
-        await committer.close();
-        await seenIdsLoaded;
-        waker.close();
-        if (!options.kv) kv.close();
-        lock?.release();
+        try {
+          await committer.close();
+          await seenIdsLoaded;
+          waker.close();
+        } finally {
+          if (!options.kv) kv.close();
+          lock?.release();
+        }
       })(),
   };
 }
@@ -297,14 +327,18 @@ function committerDoorbell(committer: Committer): Doorbell {
   };
 }
 
-/** The KV: managed on Deno Deploy, else the file at KV_PATH, locked for this process when `exclusive`. */
-async function openKv(config: Config, exclusive: boolean): Promise<{ kv: Deno.Kv; lock?: { release(): void } }> {
+/** The KV: managed on Deno Deploy, else the file at KV_PATH, locked (exclusive for one writer, else shared). */
+async function openKv(
+  config: Config,
+  exclusive: boolean,
+  log: (line: string) => void,
+): Promise<{ kv: Deno.Kv; lock?: { release(): void } }> {
   // On Deno Deploy the managed KV; SLUICE_MODE=deploy elsewhere keeps KV_PATH (tests, a shared file).
   if (config.DENO_DEPLOY) return { kv: await Deno.openKv() };
   if (config.KV_PATH === ":memory:") return { kv: await Deno.openKv(":memory:") };
   const dir = config.KV_PATH.includes("/") ? config.KV_PATH.slice(0, config.KV_PATH.lastIndexOf("/")) : "";
   if (dir) await Deno.mkdir(dir, { recursive: true });
   // Locally one process owns a KV file: a second one on it stops here.
-  const lock = exclusive ? await lockKvFile(config.KV_PATH) : undefined;
+  const lock = await lockKvFile(config.KV_PATH, exclusive, log);
   return { kv: await Deno.openKv(config.KV_PATH), lock };
 }

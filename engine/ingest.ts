@@ -124,6 +124,8 @@ export class Ingest {
   }
 
   #publish(envelope: Envelope, channel: ChannelConfig, size: number): Promise<IngestResult> {
+    // An HTTP body with nothing in it is a mistake (MQTT carries an empty payload as a null message).
+    if (envelope.body === undefined) throw new ValidationError("Message body is empty: send a JSON value");
     const stream = topicStream(channel.name);
     const data: MessagePublishedData = {
       message: envelope.body,

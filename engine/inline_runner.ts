@@ -1,4 +1,4 @@
-import { ConcurrencyError, ScriptFailedError, ValidationError } from "../core/errors.ts";
+import { ConcurrencyError, ConflictError, ScriptFailedError, ValidationError } from "../core/errors.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
@@ -19,10 +19,14 @@ export interface InlineRunnerOptions {
   readonly onRun?: (method: string, outcome: Outcome) => void;
 }
 
-/** What a call with an id left behind: the answer every resend gets. */
+/** What a call with an id left behind: the answer every resend gets (unless it was too big to keep). */
 interface Answered {
-  readonly result: unknown;
+  readonly result?: unknown;
+  readonly bytes?: number;
 }
+
+/** The largest answer kept for resends (a KV value holds 64 KiB, and the call's writes share its commit). */
+const MAX_KEPT_ANSWER = 16 * 1024;
 
 /**
  * Runs a public script for an HTTP (or WebSocket) call and answers with what it returned,
@@ -45,10 +49,10 @@ export class InlineRunner {
       receivedAt: new Date(receivedAt).toISOString(),
     };
     if (id === undefined) return this.call(request, { device, receivedAt });
-    const flight = `${device}\u0000${id}`;
+    const flight = `${device}\u0000${method}\u0000${id}`;
     const running = this.#inflight.get(flight);
     if (running) return running;
-    const promise = this.#once(request, { device, receivedAt }, keys.inlineDedup(device, id)).finally(() =>
+    const promise = this.#once(request, { device, receivedAt }, keys.inlineDedup(device, method, id)).finally(() =>
       this.#inflight.delete(flight)
     );
     this.#inflight.set(flight, promise);
@@ -65,9 +69,10 @@ export class InlineRunner {
     }
     const plan = await this.options.planner.plan(outcome.effects, source, outcome.reads);
     if (answered) {
+      const bytes = JSON.stringify(outcome.result ?? null).length;
       plan.sets.push({
         key: answered,
-        value: { result: outcome.result ?? null } satisfies Answered,
+        value: (bytes <= MAX_KEPT_ANSWER ? { result: outcome.result ?? null } : { bytes }) satisfies Answered,
         expireIn: this.options.dedupWindowMs,
       });
       if (this.options.multiWriter) plan.checks.push({ key: answered, versionstamp: null });
@@ -78,14 +83,22 @@ export class InlineRunner {
 
   async #once(request: ScriptRequest, source: EffectSource, key: Deno.KvKey): Promise<unknown> {
     const prior = await this.options.kv.get<Answered>(key);
-    if (prior.value) return prior.value.result;
+    if (prior.value) return answerOf(prior.value);
     try {
       return await this.call(request, source, key);
     } catch (err) {
       // Another instance answered the same id first: its answer stands.
       const first = err instanceof ConcurrencyError ? (await this.options.kv.get<Answered>(key)).value : null;
-      if (first) return first.result;
+      if (first) return answerOf(first);
       throw err;
     }
   }
+}
+
+/** The first answer, for a resend; one too big to keep is a 409 (the call ran, its writes landed). */
+function answerOf(answered: Answered): unknown {
+  if ("result" in answered) return answered.result;
+  throw new ConflictError(
+    `This Idempotency-Key was used: the call ran once, and its answer (${answered.bytes} bytes) was too big to keep`,
+  );
 }

@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.ts";
-import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
+import { ConcurrencyError, LeaseLostError, PayloadTooLargeError, ValidationError } from "../core/errors.ts";
 import type { Waker } from "../core/waker.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
@@ -301,9 +301,16 @@ export class Committer {
     });
   }
 
-  /** Another process claimed the KV's writer epoch: every write is refused from then on. */
-  get lost(): boolean {
-    return this.#lost !== null;
+  /**
+   * Whether this writer may still write: one read (of the writer epoch in single mode). Once
+   * another process claimed the epoch, every write is refused from then on.
+   */
+  async writable(): Promise<boolean> {
+    if (this.#lost) return false;
+    const writer = await this.#kv.get(keys.writer()); // in multi mode, only that KV answers
+    if (this.#mode !== "single" || writer.versionstamp === this.#epoch) return true;
+    this.#lost ??= new LeaseLostError("Another process took over this KV store; stopping writes");
+    return false;
   }
 
   /** Events acked from the inbox and not yet moved to their streams. */
@@ -897,6 +904,8 @@ function keyId(key: Deno.KvKey): string {
 
 function asKvError(err: unknown): unknown {
   const msg = err instanceof Error ? err.message : String(err);
+  // V8's serializer recursing too deep (the edges refuse such values; this is the backstop).
+  if (err instanceof RangeError) return new ValidationError(`KV cannot store the value: ${msg}`);
   if (/too large|exceed/i.test(msg)) return new PayloadTooLargeError(`KV refused the write: ${msg}`);
   return err;
 }

@@ -35,7 +35,7 @@ export const keys = {
   dedup: (sender: string, id: string): Deno.KvKey => ["dedup", sender, id],
   dedups: (): Deno.KvKey => ["dedup"],
   /** A public script's call with an id (`Idempotency-Key`) → its answer. */
-  inlineDedup: (sender: string, id: string): Deno.KvKey => ["dedup-inline", sender, id],
+  inlineDedup: (sender: string, script: string, id: string): Deno.KvKey => ["dedup-inline", sender, script, id],
   /** Task id → position, for ids not derived from their position. */
   taskIndex: (taskId: string): Deno.KvKey => ["tidx", taskId],
   /** Result of a finished task. */

@@ -1,24 +1,65 @@
-/** How long start-up waits for the lock before saying another process holds it. */
-const WAIT_MS = 1500;
+/**
+ * How long start-up waits for a KV file another process holds: longer than a graceful stop (5 s),
+ * so a restart that overlaps the old process's stop still starts.
+ */
+const WAIT_MS = 6000;
+const RETRY_MS = 100;
+
+type TryLock = (exclusive?: boolean) => Promise<boolean>;
 
 /**
- * An exclusive lock on `<KV file>.lock`, held while one Sluice uses the file. A second process on
- * the same file stops at start-up with a clear error instead of taking the writer epoch over (which
- * would leave the first refusing every write). The kernel drops the lock when its holder exits,
- * kill -9 included, so a restart after a crash takes it at once.
+ * A lock on `<KV file>.lock`, held while Sluice uses the file: exclusive for the one writer of
+ * local mode, shared for deploy mode's instances (which guard every write with head checks). A
+ * second local process on a file in use, or a local one beside deploy-mode ones, stops at start-up
+ * with a clear error instead of taking the writer epoch over (which would leave the first refusing
+ * every write). The kernel drops the lock when its holder exits, kill -9 included.
  */
-export async function lockKvFile(path: string): Promise<{ release(): void }> {
+export async function lockKvFile(
+  path: string,
+  exclusive: boolean,
+  log: (line: string) => void = () => {},
+): Promise<{ release(): void }> {
   const file = await Deno.open(`${path}.lock`, { create: true, write: true });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const held = await Promise.race([
-    file.lock(true).then(() => true),
-    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), WAIT_MS)),
-  ]);
-  clearTimeout(timer);
+  const release = () => {
+    try {
+      file.close();
+    } catch { /* closed already */ }
+  };
+  let held: boolean;
+  try {
+    held = await take(file, exclusive, () => log(`${path} is in use by another process; waiting for it to stop`));
+  } catch (err) {
+    release();
+    throw err;
+  }
   if (!held) {
+    release();
     throw new Error(
       `Another process is using ${path} (it holds ${path}.lock): stop it, or give this one its own KV_PATH`,
     );
   }
-  return { release: () => file.close() };
+  return { release };
+}
+
+async function take(file: Deno.FsFile, exclusive: boolean, waiting: () => void): Promise<boolean> {
+  const tryLock = (file as unknown as { tryLock?: TryLock }).tryLock?.bind(file);
+  const deadline = Date.now() + WAIT_MS;
+  if (tryLock) {
+    for (let first = true;; first = false) {
+      if (await tryLock(exclusive)) return true;
+      if (first) waiting();
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+    }
+  }
+  // A Deno without tryLock (2.5): a blocking lock against the clock (the process exits if it loses).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      file.lock(exclusive).then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), WAIT_MS)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -24,8 +24,8 @@ const RETENTION_MS = 7 * 24 * 3_600_000;
 /**
  * The refused-messages log (`GET /admin/refused`): at most one record per device per reason per
  * second, the rest only counted, so a misbehaving device cannot flood KV. A reason is the message
- * without the names it quotes: an unknown script and an unknown channel are two reasons, two unknown
- * channels one.
+ * without what it quotes and its numbers: an unknown script and an unknown channel are two reasons,
+ * two unknown channels (or two JSON errors at different positions) one.
  */
 export class RefusedLog {
   readonly #lastWrite = new Map<string, { at: number; suppressed: number }>();
@@ -39,7 +39,7 @@ export class RefusedLog {
     const countKey = `${r.protocol}:${r.code}`;
     this.counts.set(countKey, (this.counts.get(countKey) ?? 0) + 1);
     const now = this.clock.now();
-    const key = `${r.device ?? "?"}\u0000${r.code}\u0000${r.reason.replace(/"[^"]*"/g, '""')}`;
+    const key = `${r.device ?? "?"}\u0000${r.code}\u0000${reasonKind(r.reason)}`;
     const last = this.#lastWrite.get(key);
     if (last && now - last.at < 1000) {
       last.suppressed++;
@@ -71,6 +71,11 @@ export class RefusedLog {
   #prune(now: number): void {
     for (const [k, v] of this.#lastWrite) if (now - v.at > 1000) this.#lastWrite.delete(k);
   }
+}
+
+/** A refusal's message without the parts that change from message to message (names, positions, sizes). */
+function reasonKind(reason: string): string {
+  return reason.replace(/"[^"]*"|'[^']*'|\d+/g, "").slice(0, 200);
 }
 
 function preview(payload: unknown): string {

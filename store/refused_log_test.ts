@@ -16,6 +16,8 @@ Deno.test("the refused log keeps one record per device per reason a second and c
     refuse('Unknown script "no/such"'); // another reason with the same code: recorded
     refuse('Channel "b" does not exist'); // the same reason, another name: only counted
     refuse('Channel "c" does not exist', "d2"); // another device: recorded
+    refuse("Payload is not valid JSON: Unexpected token 'x', at position 3"); // recorded
+    refuse("Payload is not valid JSON: Unexpected token 'y', at position 17"); // the same reason: only counted
     now += 1000;
     refuse('Channel "d" does not exist'); // a second later: recorded, with the one it counted
     await committer.flush();
@@ -24,9 +26,10 @@ Deno.test("the refused log keeps one record per device per reason a second and c
       ["d1", 'Channel "a" does not exist', 0],
       ["d1", 'Unknown script "no/such"', 0],
       ["d2", 'Channel "c" does not exist', 0],
+      ["d1", "Payload is not valid JSON: Unexpected token 'x', at position 3", 0],
       ["d1", 'Channel "d" does not exist', 1],
     ]);
-    assert.equal(log.counts.get("mqtt:not_found"), 5);
+    assert.equal(log.counts.get("mqtt:not_found"), 7);
   } finally {
     await committer.close();
     kv.close();

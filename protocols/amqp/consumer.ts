@@ -92,6 +92,7 @@ export class IngestConsumer {
     for (let attempt = 0; !this.#abandoned; attempt++) {
       let envelope: Envelope | undefined;
       let outcome: Outcome;
+      let refusal: unknown;
       try {
         envelope = await this.deps.toEnvelope(msg, receivedAt);
         const result = await this.deps.accept(envelope);
@@ -100,7 +101,7 @@ export class IngestConsumer {
         return this.#done(msg);
       } catch (err) {
         outcome = outcomeOf(err, attempt);
-        if (!envelope && outcome.action !== "retry") this.deps.onUnreadable(err);
+        refusal = err;
       }
       if (outcome.action === "retry") {
         await this.#pause(outcome.delayMs);
@@ -116,6 +117,7 @@ export class IngestConsumer {
       }
       const counts = this.deps.stats.deadLettered;
       counts[outcome.code] = (counts[outcome.code] ?? 0) + 1;
+      if (!envelope) this.deps.onUnreadable(refusal); // ingest counted the ones it refused
       this.deps.onRefused(msg, outcome, envelope);
       return this.#done(msg);
     }

@@ -54,7 +54,8 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
   app.get("/docs", (c) => c.html(docsPage()));
   scriptRoutes(app, deps, sluice);
   app.notFound((c) => {
-    const allowed = methodsAt(app, c.req.path);
+    const script = sluice.manifest[c.req.path.replace(/^\/+|\/+$/g, "")]?.public;
+    const allowed = script ? ["POST"] : methodsAt(app, c.req.path);
     return errorResponse(
       allowed.length > 0
         ? new MethodNotAllowedError(c.req.method, c.req.path, allowed)

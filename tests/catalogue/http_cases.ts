@@ -529,6 +529,7 @@ export const httpCases: readonly HttpCase[] = [
   { name: "POST on /healthz", path: "/healthz", as: "none", body: "{}", status: 405, code: "method_not_allowed" },
   { name: "POST on a task", path: "/tasks/abc", body: "{}", status: 405, code: "method_not_allowed" },
   { name: "POST on a path that is nothing", path: "/no/such/thing", body: "{}", status: 404, code: "not_found" },
+  { name: "GET on a public script", method: "GET", path: "/blog/queues/feed", status: 405, code: "method_not_allowed" },
   {
     name: "PATCH on a device",
     method: "PATCH",

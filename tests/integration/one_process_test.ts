@@ -55,7 +55,7 @@ integration("a taken HTTP port stops start-up with one line, not a stack trace",
   }
 });
 
-integration("once another writer claims the KV, writes get 503 lease_lost and /healthz answers 503", async () => {
+integration("once another writer claims the KV, /healthz answers 503 and writes get 503 lease_lost", async () => {
   const s = await startTestSluice();
   try {
     const token = await s.device("d");
@@ -63,12 +63,12 @@ integration("once another writer claims the KV, writes get 503 lease_lost and /h
     const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
     await claimWriterEpoch(kv, "intruder");
     kv.close();
+    const health = await fetch(`${s.url}/healthz`);
+    assert.equal(health.status, 503, "seen before any write fails");
+    assert.equal((await health.json()).checks.kv, "degraded");
     const refused = await post(`${s.url}/channels/blog_queuing/messages`, token, { a: 2 });
     assert.equal(refused.status, 503);
     assert.equal((await refused.json()).error.code, "lease_lost");
-    const health = await fetch(`${s.url}/healthz`);
-    assert.equal(health.status, 503);
-    assert.equal((await health.json()).checks.kv, "degraded");
   } finally {
     await s.close();
   }

@@ -148,3 +148,28 @@ inBothModes("a gateway's resend of a reading to feed with the same Idempotency-K
     await s.close();
   }
 });
+
+inBothModes(
+  "an Idempotency-Key belongs to one script, and an answer too big to keep makes a resend a 409",
+  async (mode) => {
+    const s = await startTestSluice(mode);
+    try {
+      const token = await s.device("pump-k");
+      const call = (path: string, body: unknown) => post(`${s.url}/${path}`, token, body, { "idempotency-key": "k-1" });
+      const echoed = await call("test/echo", { n: 1 }).then((r) => r.json());
+      assert.deepEqual(echoed.echoed, { n: 1 });
+      assert.deepEqual((await call("test/echo", { n: 2 }).then((r) => r.json())).echoed, { n: 1 }, "the first answer");
+      const napped = await call("test/nap", {}).then((r) => r.json());
+      assert.deepEqual(napped, { napped: true }, "another script runs with the same key");
+      const big = "x".repeat(20_000);
+      const first = await post(`${s.url}/test/echo`, token, { big }, { "idempotency-key": "k-big" });
+      assert.equal(first.status, 200);
+      assert.equal((await first.json()).echoed.big, big);
+      const resend = await post(`${s.url}/test/echo`, token, { big }, { "idempotency-key": "k-big" });
+      assert.equal(resend.status, 409);
+      assert.match((await resend.json()).error.message, /too big to keep/);
+    } finally {
+      await s.close();
+    }
+  },
+);

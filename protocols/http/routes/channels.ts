@@ -1,7 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { parseMessageId } from "../../../core/invoke_body.ts";
-import { ValidationError } from "../../../core/errors.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
 import { Accepted, ChannelParams, InvokeBody, Published } from "../schemas.ts";
 
@@ -54,9 +53,6 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
       401: { description: "Anonymous publish not allowed here", schema: ErrorSchema },
     },
   }, async ({ c, principal, params, body }) => {
-    if (body === undefined) {
-      throw new ValidationError("Message body is empty: send a JSON value, or text as text/plain");
-    }
     const result = await sluice.ingest.accept({
       principal,
       channel: params.ch,

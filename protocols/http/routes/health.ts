@@ -29,17 +29,17 @@ export function healthRoutes(
     let kv: Check = "ok";
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.race([
-        sluice.kv.get(["health"]),
-        new Promise((_, reject) => timer = setTimeout(() => reject(new Error("timeout")), 2000)),
+      // One KV read; false when another process took the KV over (this one then refuses every write).
+      const writable = await Promise.race([
+        sluice.committer.writable(),
+        new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error("timeout")), 2000)),
       ]);
+      if (!writable) kv = "degraded";
     } catch {
       kv = "degraded";
     } finally {
       clearTimeout(timer);
     }
-    // Another process took the KV over: this one refuses every write, so it is not serving.
-    if (sluice.committer.lost) kv = "degraded";
     const all = { kv, ...checks() };
     if (kv !== "ok") return c.json({ status: "degraded", checks: all }, 503);
     const degraded = Object.values(all).includes("degraded");
