@@ -42,9 +42,14 @@ export class PumpViews {
     return state;
   }
 
-  /** The state as of a version, or as of an ISO time of recording. */
+  /** The state as of a version, or as of an ISO time of recording; a version not reached yet is a 404. */
   async stateAt(id: string, at: { version: number } | { time: number }): Promise<PumpState> {
-    await this.state(id);
+    const current = await this.state(id);
+    if ("version" in at && at.version > current.version) {
+      throw new NotFoundError(
+        `Pump "${id}" is at version ${current.version}; version ${at.version} does not exist yet`,
+      );
+    }
     return this.runtime.stateAt(id, at);
   }
 

@@ -382,6 +382,9 @@ integration("time travel shows a pump as it was at a version and at a time", asy
     const v2 = await (await s.admin("/pumps/tt?at=2")).json();
     assert.equal(v2.version, 2);
     assert.deepEqual(v2.temperature, { min: 10, max: 20, sum: 30, avg: 15 });
+    const ahead = await s.admin("/pumps/tt?at=99");
+    assert.equal(ahead.status, 404);
+    assert.match((await ahead.json()).error.message, /is at version 3; version 99 does not exist yet/);
     const atTime = await (await s.admin(`/pumps/tt?at=${encodeURIComponent(events[0]!.at)}`)).json();
     // Readings recorded in the same millisecond (one batch) are all part of the state as of that time.
     assert.equal(atTime.version, events.filter((e) => e.at <= events[0]!.at).length);
