@@ -36,18 +36,25 @@ export async function scrapeGauges(
   ];
 }
 
-/** Flattens an adapter's counters (`{accepted: 3, deadLettered: {bad_json: 1}}`) into samples. */
-export function adapterSamples(adapter: string, stats: object): { name: string; help: string; samples: Sample[] }[] {
+/**
+ * Flattens an adapter's counters since start (`{accepted: 3, deadLettered: {bad_json: 1}}`) into
+ * Prometheus counters (named `…_total`, which `Metrics.render` types as counters: `sluice_amqp_accepted_total`, `sluice_amqp_dead_lettered_total{key="bad_json"}`).
+ */
+export function adapterSamples(
+  adapter: string,
+  stats: object,
+): { name: string; help: string; samples: Sample[] }[] {
   const out: { name: string; help: string; samples: Sample[] }[] = [];
   for (const [key, value] of Object.entries(stats)) {
-    const name = `sluice_${adapter}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
-    if (typeof value === "number") out.push({ name, help: `${adapter} adapter: ${key}`, samples: [{ value }] });
+    const name = `sluice_${adapter}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`;
+    const help = `${adapter} adapter: ${key} since start`;
+    if (typeof value === "number") out.push({ name, help, samples: [{ value }] });
     else if (value && typeof value === "object") {
       const samples = Object.entries(value).filter(([, v]) => typeof v === "number").map(([k, v]) => ({
         labels: { key: k },
         value: v as number,
       }));
-      out.push({ name, help: `${adapter} adapter: ${key}`, samples });
+      out.push({ name, help, samples });
     }
   }
   return out;
