@@ -26,6 +26,8 @@ export interface DeviceInfo {
 export class DeviceDirectory {
   /** Tokens seen to be valid → their device and hash (a known token needs no hashing, no read). */
   readonly #cache = new Map<string, { readonly id: string; readonly hash: string }>();
+  /** The cached tokens of each device (a revocation drops them without scanning the cache). */
+  readonly #tokensOf = new Map<string, Set<string>>();
   readonly #revokeListeners = new Set<(id: string) => void>();
   #watch: ReadableStream | null = null;
 
@@ -91,8 +93,9 @@ export class DeviceDirectory {
     if (!entry.value) return null;
     const device = await this.kv.get<DeviceRecord>(keys.device(entry.value));
     if (!device.value || !sameHash(device.value.tokenHash, hash)) return null;
-    if (this.#cache.size >= MAX_CACHED_TOKENS) this.#cache.delete(this.#cache.keys().next().value!);
+    if (this.#cache.size >= MAX_CACHED_TOKENS) this.#uncache(this.#cache.keys().next().value!);
     this.#cache.set(token, { id: entry.value, hash });
+    this.#tokensOf.set(entry.value, (this.#tokensOf.get(entry.value) ?? new Set()).add(token));
     return entry.value;
   }
 
@@ -141,10 +144,19 @@ export class DeviceDirectory {
     }
   }
 
+  /** Forgets one cached token (the oldest, when the cache is full). */
+  #uncache(token: string): void {
+    const id = this.#cache.get(token)?.id;
+    this.#cache.delete(token);
+    if (id === undefined) return;
+    const tokens = this.#tokensOf.get(id)!;
+    tokens.delete(token);
+    if (tokens.size === 0) this.#tokensOf.delete(id);
+  }
+
   #forget(id: string): void {
-    for (const [token, cached] of this.#cache) {
-      if (cached.id === id) this.#cache.delete(token);
-    }
+    for (const token of this.#tokensOf.get(id) ?? []) this.#cache.delete(token);
+    this.#tokensOf.delete(id);
     for (const l of this.#revokeListeners) l(id);
   }
 }
