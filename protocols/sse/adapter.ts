@@ -38,7 +38,8 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         method: "get",
         path: "/channels/:ch/events",
         summary: "Follow a topic as Server-Sent Events",
-        description: "Without `from`, only new messages; `?from=N` starts at N; `Last-Event-ID: N` resumes at N+1. " +
+        description: "Without `from`, only new messages; `?from=N` starts at N; `Last-Event-ID: N` resumes at N+1 " +
+          "(and wins over the URL's `from`, which a reconnecting EventSource repeats). " +
           "The token may be given as `?token=` (EventSource cannot set headers).",
         tags: ["channels"],
         access: "open",
@@ -51,7 +52,8 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         },
       }, async ({ c, principal, params, query }) => {
         await authorizeSubscribe(sluice.channels, principal, params.ch);
-        const from = query.from ?? resumeFrom(c.req.header("last-event-id"));
+        // A reconnecting EventSource repeats the URL (its `from`) and says what it saw: the latter wins.
+        const from = resumeFrom(c.req.header("last-event-id")) ?? query.from;
         let sub: Subscription | null = null;
         let heartbeat: ReturnType<typeof setInterval> | undefined;
         let stop = (_why?: string) => {};

@@ -84,6 +84,11 @@ integration("SSE delivers with id = seq and resumes after Last-Event-ID without 
     await waitFor(() => three.events.length === 2);
     assert.deepEqual(three.events.map((e) => e.id), ["59", "60"]);
     await three.close();
+    // An EventSource opened with `from` repeats it when it reconnects, with the last id it saw.
+    const four = await SseClient.open(`${url}&from=1`, { "last-event-id": "58" });
+    await waitFor(() => four.events.length === 2);
+    assert.deepEqual(four.events.map((e) => e.id), ["59", "60"]);
+    await four.close();
   } finally {
     await s.close();
   }
