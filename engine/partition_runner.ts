@@ -1,6 +1,13 @@
 import { afterFailure, nextAttempt, type RetryRules, type RetryState } from "../actors/task_stream/retry_policy.ts";
 import type { Clock } from "../core/clock.ts";
-import { ConcurrencyError, describeError, LeaseLostError } from "../core/errors.ts";
+import {
+  ConcurrencyError,
+  describeError,
+  ForbiddenError,
+  LeaseLostError,
+  PayloadTooLargeError,
+  ValidationError,
+} from "../core/errors.ts";
 import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
 import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
@@ -409,7 +416,11 @@ export class PartitionRunner {
       try {
         plan.merge(await this.options.planner.plan(outcome.effects, job, outcome.reads));
       } catch (err) {
-        return this.#failure(st, job, describeError(err), now, plan, cursor, done);
+        // An effect no attempt can make (a system channel, an invalid name, too big) is dead at once; an
+        // unknown channel or script may be created meanwhile, so that one is retried.
+        const permanent = err instanceof ValidationError || err instanceof ForbiddenError ||
+          err instanceof PayloadTooLargeError;
+        return this.#failure(st, job, describeError(err), now, plan, cursor, done, permanent);
       }
       const result: TaskResult = { result: outcome.result, attempts: nextAttempt(st.retry, job.seq), finishedAt: now };
       // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart.

@@ -143,6 +143,19 @@ inBothModes("queueing on a channel that does not exist fails the task with a cle
   }
 });
 
+inBothModes("an effect that can never be allowed (publishing on _pumps) makes the task dead at once", async (mode) => {
+  const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "5" });
+  try {
+    const token = await s.device("d8b");
+    const id = await invoke(s, token, "test/forbidden");
+    const dead = await until(s, id, "dead");
+    assert.match(dead.error, /belongs to Sluice/);
+    assert.equal(dead.attempts, 1);
+  } finally {
+    await s.close();
+  }
+});
+
 inBothModes("a dead letter retried after the fix runs again at the tail of its stream with its id", async (mode) => {
   const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "2" });
   try {
