@@ -70,6 +70,7 @@ export class WorkerPool implements ScriptExecutor {
   readonly #perWorker: number;
   #nextBatch = 0;
   #closed = false;
+  #loadChecked = false;
 
   constructor(private readonly options: ExecutorOptions) {
     this.#perWorker = options.concurrencyPerWorker ?? 32;
@@ -177,6 +178,11 @@ export class WorkerPool implements ScriptExecutor {
         );
         break;
       case "ready":
+        // Said once (by the first worker to load): a manifest entry that points nowhere shows at start-up.
+        if (!this.#loadChecked) {
+          this.#loadChecked = true;
+          for (const f of m.failed) this.options.log?.(`Script ${f.script} cannot be loaded: ${f.error}`);
+        }
         slot.ready = true;
         for (const b of slot.batches.values()) b.currentStart = performance.now();
         break;

@@ -3,6 +3,7 @@ import type { ScriptManifest } from "./manifest.ts";
 import type { ContextHost, VersionedDocument } from "./script_context.ts";
 import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
+import { describeError } from "../core/errors.ts";
 import { perTick } from "./per_tick.ts";
 
 /** Runs inside a Worker: serves batches of script runs for the pool. */
@@ -42,7 +43,14 @@ export function serveWorker(manifest: ScriptManifest): void {
             }),
         };
         // Load every script first, so no run's time limit pays for module loading; runs wait.
-        ready = Promise.allSettled(m.scripts.map((s) => loader.load(s))).then(() => post({ t: "ready" }));
+        ready = Promise.allSettled(m.scripts.map((s) => loader.load(s))).then((loaded) =>
+          post({
+            t: "ready",
+            failed: loaded.flatMap((r, i) =>
+              r.status === "rejected" ? [{ script: m.scripts[i]!, error: describeError(r.reason) }] : []
+            ),
+          })
+        );
         break;
       case "run": {
         const run = host;

@@ -33,6 +33,7 @@ export type FromWorker =
   | { readonly t: "doc"; readonly call: number; readonly collection: string; readonly id: string }
   | { readonly t: "beat" }
   /** Initialised, scripts loaded: the pool's watchdog starts counting from here. */
-  | { readonly t: "ready" }
+  /** Every script was loaded; `failed` are those that could not be (missing file, syntax error, no default export). */
+  | { readonly t: "ready"; readonly failed: readonly { readonly script: string; readonly error: string }[] }
   /** Several of the above, posted in one tick. */
   | { readonly t: "many"; readonly messages: readonly FromWorker[] };

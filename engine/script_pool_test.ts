@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { brokenManifest } from "../tests/fixtures/broken_manifest.ts";
+import { WorkerPool } from "./script_pool.ts";
+
+Deno.test("a manifest entry whose module cannot be loaded is said once at start-up, and the other scripts run", async () => {
+  const lines: string[] = [];
+  const pool = new WorkerPool({
+    manifest: brokenManifest,
+    workerUrl: new URL("../tests/fixtures/broken_worker_entry.ts", import.meta.url),
+    settings: { weatherApiUrl: null },
+    timeoutMs: 5000,
+    getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
+    workers: 2,
+    log: (line) => lines.push(line),
+  });
+  try {
+    const request = { method: "app/fine", body: 1, params: 1, device: "d", attempt: 1, receivedAt: "" };
+    const [outcome] = await pool.run([request]);
+    assert.equal(outcome?.ok, true);
+    for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200)); // the second worker is ready too: still one line
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0]!, /^Script app\/typo cannot be loaded: .*test_scirpts\.ts/);
+  } finally {
+    pool.close();
+  }
+});
