@@ -179,8 +179,18 @@ export class WsSession {
   }
 }
 
-function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, v: unknown): T {
+function parse<T>(
+  schema: {
+    safeParse(v: unknown): { success: true; data: T } | {
+      success: false;
+      error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
+    };
+  },
+  v: unknown,
+): T {
   const res = schema.safeParse(v);
-  if (!res.success) throw new ValidationError("Invalid params for this method");
-  return res.data;
+  if (res.success) return res.data;
+  const issue = res.error.issues[0];
+  const where = issue?.path.length ? `params.${issue.path.map(String).join(".")}` : "params";
+  throw new ValidationError(`Invalid ${where}${issue ? `: ${issue.message}` : ""}`);
 }

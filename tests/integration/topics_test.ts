@@ -16,6 +16,8 @@ integration("two WebSocket subscribers both get all 200 messages a third client 
     const b = await WsClient.connect(`${s.url}/ws`);
     assert.equal((await b.request("Authenticate", { token: ADMIN })).status, "success");
     for (const c of [a, b]) assert.equal((await c.request("Subscribe", { channel: "news" })).status, "success");
+    const bad = await a.request("Subscribe", { channel: "news", from: 0 });
+    assert.match((bad.error as { message: string }).message, /^Invalid params\.from: .*>=1/);
     const p = await WsClient.connect(`${s.url}/ws?token=${token}`);
     for (let n = 1; n <= 200; n++) {
       const r = await p.request("Publish", { channel: "news", message: n % 2 ? { n } : `text ${n}` });
