@@ -1,4 +1,4 @@
-import { ConcurrencyError, ConflictError, ScriptFailedError, ValidationError } from "../core/errors.ts";
+import { ConcurrencyError, ConflictError, NotFoundError, ScriptFailedError, ValidationError } from "../core/errors.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
@@ -67,7 +67,13 @@ export class InlineRunner {
       if (outcome.permanent) throw new ValidationError(outcome.error);
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
     }
-    const plan = await this.options.planner.plan(outcome.effects, source, outcome.reads);
+    const plan = await this.options.planner.plan(outcome.effects, source, outcome.reads).catch((err) => {
+      // A script that queues on a channel that does not exist is the script's mistake, not a missing route.
+      if (err instanceof NotFoundError) {
+        throw new ScriptFailedError(`Script "${request.method}" made a write Sluice refused: ${err.message}`);
+      }
+      throw err;
+    });
     if (answered) {
       const bytes = JSON.stringify(outcome.result ?? null).length;
       plan.sets.push({

@@ -30,7 +30,7 @@ export function bufferedContext(
     if (!effects) throw new Error("This run has ended; its context can no longer write");
     effects.push(e);
   };
-  const prefix = `[${request.method}${request.taskId ? ` ${request.taskId.slice(-12)}` : ""}]`;
+  const prefix = `[${request.method}${request.taskId ? ` ${request.taskId}` : ""}]`;
   const ctx: ScriptContext = {
     queue: (channel) => ({
       queue(script, body) {

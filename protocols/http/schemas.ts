@@ -23,7 +23,7 @@ export const NewChannel = z.object({
   ordering: z.enum(["device", "channel", "none"]).default("device"),
   anonymousPublish: z.boolean().default(false),
   anonymousSubscribe: z.boolean().default(false),
-  subscribers: z.array(ScriptPath).max(20).default([]),
+  subscribers: z.array(ScriptPath).max(20).default([]).transform((s) => [...new Set(s)]), // each runs once anyway
   defaultScript: ScriptPath.optional(),
 }).strict().openapi("NewChannel");
 

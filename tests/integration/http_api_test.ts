@@ -521,3 +521,33 @@ integration("a bare CSV reading that is not sent as a JSON string gets a 400 tha
     await s.close();
   }
 });
+
+integration("a public script that queues on a channel that does not exist answers 500 script_failed", async () => {
+  const s = await startTestSluice();
+  try {
+    const res = await post(`${s.url}/test/nowhere-inline`, await s.device("inl"), {});
+    assert.equal(res.status, 500);
+    const { error } = await res.json();
+    assert.equal(error.code, "script_failed");
+    assert.match(
+      error.message,
+      /test\/nowhere-inline" made a write Sluice refused: Channel "no_such_channel" does not exist/,
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a channel's subscribers named twice are kept once", async () => {
+  const s = await startTestSluice();
+  try {
+    const res = await s.admin("/admin/channels", {
+      method: "POST",
+      body: JSON.stringify({ name: "dup", subscribers: ["test/collect", "test/collect"] }),
+    });
+    assert.equal(res.status, 201);
+    assert.deepEqual((await res.json()).subscribers, ["test/collect"]);
+  } finally {
+    await s.close();
+  }
+});
