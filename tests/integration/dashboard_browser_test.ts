@@ -222,8 +222,11 @@ integration("the dashboard shows queue depth and live channel messages, and retr
     await page.getByRole("link", { name: "alerts" }).click();
     await page.locator('#messages li[data-seq="1"]').waitFor(SLOW);
     assert.match((await page.locator('#messages li[data-seq="1"] pre').textContent()) ?? "", /"level":"warn"/);
+    // Published before the page opened: its time is not known, so none is made up.
+    assert.equal(await page.locator('#messages li[data-seq="1"] time').textContent(), "earlier");
     await post(`${s.url}/channels/alerts/messages`, token, { level: "crit", n: 2 });
     await page.locator('#messages li[data-seq="2"]').waitFor(SLOW);
+    assert.match((await page.locator('#messages li[data-seq="2"] time').textContent()) ?? "", /^\d\d:\d\d:\d\d$/);
     await page.locator("#publish-body").fill('{"from": "the dashboard"}');
     await page.getByRole("button", { name: "Publish" }).click();
     await page.locator('#messages li[data-seq="3"]').waitFor(SLOW);

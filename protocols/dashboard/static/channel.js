@@ -79,13 +79,17 @@ export function channelView(root, name) {
       if (!gone && !missing) timer = setTimeout(refresh, REFRESH_MS);
     }
   };
+  /** Messages up to this seq were published before the page opened: their time is not known here. */
+  let historyUpTo = 0;
   const onMessage = (m) => {
     empty.hidden = true;
     messages.prepend(h(
       "li",
       { dataset: { seq: m.seq } },
       h("span", { class: "seq" }, `#${m.seq}`),
-      h("time", {}, clock()),
+      m.seq <= historyUpTo
+        ? h("time", { title: "published before this page opened" }, "earlier")
+        : h("time", {}, clock()),
       h("pre", {}, preview(m.message, 2000)),
     ));
     while (messages.children.length > SHOWN) messages.lastElementChild.remove();
@@ -95,6 +99,7 @@ export function channelView(root, name) {
     const st = system ? null : await refresh();
     if (gone || missing) return;
     const from = st && st.messages > 0 ? Math.max(1, st.messages - 49) : undefined;
+    historyUpTo = st?.messages ?? 0;
     stream = follow(name, { from, onMessage });
   })();
   return () => {
