@@ -233,7 +233,8 @@ integration("the dashboard shows queue depth and live channel messages, and retr
     assert.match((await page.locator('#messages li[data-seq="3"] pre').textContent()) ?? "", /the dashboard/);
 
     // A task that fails for good is listed and can be retried from the page.
-    const dead = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/permanent", params: {} });
+    const params = { note: "a long note that a device sent with its task ".repeat(4) };
+    const dead = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/permanent", params });
     const { taskId } = await dead.json();
     assert.equal(dead.status, 202, taskId);
     await waitFor(
@@ -247,6 +248,10 @@ integration("the dashboard shows queue depth and live channel messages, and retr
     await page.getByRole("link", { name: "Dead letters" }).click();
     const row = page.locator(`#dead-letters tr[data-task-id="${taskId}"]`);
     await row.waitFor(SLOW);
+    // On a laptop screen the row fits, Retry button included (long params wrap).
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const button = (await row.getByRole("button", { name: "Retry" }).boundingBox())!;
+    assert.ok(button.x + button.width <= 1280, `the Retry button ends at ${button.x + button.width} px`);
     await row.getByRole("button", { name: "Retry" }).click();
     await row.getByText(`Queued again as ${taskId}`).waitFor(SLOW);
     assert.deepEqual(errors, []);

@@ -31,7 +31,7 @@ function deadRow(d, retry) {
         )
         : null,
     ),
-    h("td", { title: preview(d.params, 2000) }, h("code", {}, preview(d.params, 80))),
+    h("td", { class: "params", title: preview(d.params, 2000) }, h("code", {}, preview(d.params, 80))),
     h("td", {}, button, result),
   );
 }
