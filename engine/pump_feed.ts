@@ -1,4 +1,4 @@
-import type { PumpState } from "../actors/pump/decider.ts";
+import { type PumpState, shownState } from "../actors/pump/decider.ts";
 import type { Clock } from "../core/clock.ts";
 import { PUMPS_CHANNEL } from "../core/names.ts";
 import { topicStream } from "../core/streams.ts";
@@ -50,7 +50,7 @@ export class PumpFeed {
   #publish(id: string, state: PumpState, now: number): void {
     this.#last.set(id, now);
     if (this.#last.size > 100_000) this.#last.clear();
-    const data: MessagePublishedData = { message: state, sender: "_sluice", protocol: "script" };
+    const data: MessagePublishedData = { message: shownState(state), sender: "_sluice", protocol: "script" };
     this.committer.write({
       appends: [{
         stream: topicStream(PUMPS_CHANNEL),

@@ -1,4 +1,4 @@
-import type { PumpState } from "../actors/pump/decider.ts";
+import { type PumpState, shownState } from "../actors/pump/decider.ts";
 import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
 import type { ActorRuntime } from "../actors/runtime.ts";
 import { NotFoundError } from "../core/errors.ts";
@@ -39,7 +39,7 @@ export class PumpViews {
   async state(id: string): Promise<PumpState> {
     const state = await this.runtime.state(id);
     if (state.version === 0) throw new NotFoundError(`Pump "${id}" has no readings`);
-    return state;
+    return shownState(state);
   }
 
   /** The state as of a version, or as of an ISO time of recording; a version not reached yet is a 404. */
@@ -50,7 +50,7 @@ export class PumpViews {
         `Pump "${id}" is at version ${current.version}; version ${at.version} does not exist yet`,
       );
     }
-    return this.runtime.stateAt(id, at);
+    return shownState(await this.runtime.stateAt(id, at));
   }
 
   /** A page of events from seq `from`. */

@@ -91,6 +91,16 @@ function evolve(state: PumpState, event: PumpEvent & { seq?: number }): PumpStat
   }
 }
 
+/**
+ * A state as shown (API, `_pumps`): aggregates to 12 significant digits, without the noise a
+ * sum of floats gathers (5.1000000000000005). The folded state keeps every digit.
+ */
+export function shownState(state: PumpState): PumpState {
+  const shown = (a: Aggregate | null): Aggregate | null =>
+    a && { min: a.min, max: a.max, avg: Number(a.avg.toPrecision(12)), sum: Number(a.sum.toPrecision(12)) };
+  return { ...state, temperature: shown(state.temperature), pressure: shown(state.pressure) };
+}
+
 /** The pump actor: a reading in, a `ReadingRecorded` event out, aggregates folded. */
 export const pumpDecider: Decider<PumpState, PumpCommand, PumpEvent & { seq?: number }> = {
   initialState,

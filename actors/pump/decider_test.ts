@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ValidationError } from "../../core/errors.ts";
 import { given } from "../testing.ts";
-import { pumpDecider } from "./decider.ts";
+import { pumpDecider, shownState } from "./decider.ts";
 import type { Reading } from "./events.ts";
 
 const reading = (temperature: number, pressure = 1.2, outside?: number): Reading => ({
@@ -50,4 +50,19 @@ Deno.test("a reading with a non-numeric temperature is refused", () => {
   given(pumpDecider, "pump-1", [])
     .when({ type: "RecordReading", reading: { ...reading(0), temperature: NaN }, receivedAt: 1 })
     .thenThrows(ValidationError);
+});
+
+Deno.test("a shown state has no float noise in its sums and averages; the folded state keeps every digit", () => {
+  let state = pumpDecider.initialState("p");
+  for (const t of [0.1, 0.2]) {
+    const [event] = pumpDecider.decide(
+      { type: "RecordReading", reading: reading(t, 1.1), receivedAt: 0 },
+      state,
+    );
+    state = pumpDecider.evolve(state, event!);
+  }
+  assert.equal(state.temperature!.sum, 0.30000000000000004);
+  assert.equal(shownState(state).temperature!.sum, 0.3);
+  assert.equal(shownState(state).temperature!.avg, 0.15);
+  assert.equal(shownState(state).pressure!.sum, 2.2);
 });
