@@ -16,6 +16,8 @@ export interface TaskView {
   readonly result?: unknown;
   readonly error?: string;
   readonly errors?: readonly { attempt: number; at: string; error: string }[];
+  /** A retrying task's next attempt (ISO time). */
+  readonly nextAttemptAt?: string;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function taskStatus(
       attempts: r.attempts,
       error: r.errors.at(-1)?.error,
       errors: errors(r.errors),
+      nextAttemptAt: new Date(r.nextAt).toISOString(),
     };
   }
   return { ...base, status: "queued", attempts: 0 };

@@ -47,6 +47,7 @@ export const TaskView = z.object({
   device: z.string().nullable(),
   result: z.unknown().optional(),
   error: z.string().optional(),
+  nextAttemptAt: z.string().optional().openapi({ description: "A retrying task's next attempt (ISO time)" }),
 }).openapi("Task");
 
 export const PumpQuery = z.object({

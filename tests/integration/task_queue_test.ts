@@ -56,8 +56,11 @@ inBothModes("later tasks of a device wait while its task is retrying, and run af
     const flaky = await invoke(s, token, "test/flaky", { failures: 2 });
     const after = await invoke(s, token, "test/echo", { n: 1 });
     const elsewhere = await invoke(s, other, "test/echo", { n: 9 });
+    const asked = Date.now();
     const retrying = await until(s, flaky, "retrying");
     assert.equal(retrying.attempts >= 1, true);
+    const next = Date.parse(retrying.nextAttemptAt);
+    assert.ok(next >= asked - 1000 && next <= Date.now() + 5000, `next attempt at ${retrying.nextAttemptAt}`);
     const waiting = await task(s, after);
     assert.equal(waiting.status, "queued", `the next task of the same device waits: ${JSON.stringify(waiting)}`);
     await until(s, elsewhere, "done"); // other devices are not held up
