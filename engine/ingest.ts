@@ -43,7 +43,7 @@ export interface IngestOptions {
   readonly rateLimiter?: RateLimiter;
   /** Told of every accepted envelope (duplicates included). */
   readonly onAccepted?: (envelope: Envelope, result: IngestResult) => void;
-  /** Told of every refused message, here or at the edge (`refusedAtEdge`), with the error code. */
+  /** Told of every refused message, here or at the edge (`refused`), with the error code. */
   readonly onRefused?: (protocol: Protocol, code: string) => void;
 }
 
@@ -63,13 +63,16 @@ export class Ingest {
     try {
       return await this.#accept(envelope);
     } catch (err) {
-      this.options.onRefused?.(envelope.protocol, err instanceof SluiceError ? err.code : "internal");
+      this.refused(envelope.protocol, err);
       throw err;
     }
   }
 
-  /** Counts a message a protocol refused before it became an envelope (unreadable, too big, too deep). */
-  refusedAtEdge(protocol: Protocol, err: unknown): void {
+  /**
+   * Counts a refused message: ingest's own refusals, and those a protocol made before the message
+   * became an envelope (unreadable, too big, too deep).
+   */
+  refused(protocol: Protocol, err: unknown): void {
     this.options.onRefused?.(protocol, err instanceof SluiceError ? err.code : "internal");
   }
 

@@ -93,7 +93,7 @@ export class AmqpAdapter implements Adapter {
       accept: (envelope) => this.sluice.ingest.accept(envelope),
       onRefused: (msg, refusal, envelope) => this.#refused(msg, refusal, envelope),
       // Ingest counts what it refuses; a delivery that never became an envelope is counted here.
-      onUnreadable: (err) => this.sluice.ingest.refusedAtEdge("amqp", err),
+      onUnreadable: (err) => this.sluice.ingest.refused("amqp", err),
       onLost: (reason) => this.#conn.reset(reason),
       clock: this.sluice.clock,
       log: this.sluice.log,

@@ -32,7 +32,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     maxBodyBytes: sluice.config.MAX_BODY_BYTES,
     log: (line) => sluice.log.error(line),
     throttle: sluice.authThrottle,
-    refusedAtEdge: (err) => sluice.ingest.refusedAtEdge("http", err),
+    refusedAtEdge: (err) => sluice.ingest.refused("http", err),
   };
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   healthRoutes(app, deps, sluice, options.checks ?? (() => ({})));

@@ -2,13 +2,13 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Principal } from "../../core/envelope.ts";
-import { ValidationError } from "../../core/errors.ts";
 import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
 import type { AuthThrottle } from "../../core/auth_throttle.ts";
 import { RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
 import { readBody } from "./body.ts";
+import { validate } from "../../core/validate.ts";
 import { errorResponse } from "./errors.ts";
 
 /** What every route needs to authenticate and read its input. */
@@ -139,12 +139,7 @@ export function remoteAddress(c: Context): string {
 }
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
-  if (!schema) return value as z.infer<T>;
-  const res = schema.safeParse(value);
-  if (res.success) return res.data;
-  const issue = res.error.issues[0]!;
-  const path = issue.path.length ? `${where}.${issue.path.join(".")}` : where;
-  throw new ValidationError(`Invalid ${path}: ${issue.message}`);
+  return schema ? validate(schema, value, where) : value as z.infer<T>;
 }
 
 /** The error body every route may answer with. */

@@ -76,7 +76,7 @@ export class PublishHandler {
       const refusal = textWithoutScript(err, json, route);
       const outcome = outcomeOf(refusal, stage === "accept" ? "ingest" : stage);
       // Ingest counts what it refuses; what never reached it is counted here (a retry is not a refusal).
-      if (stage !== "accept" && outcome.kind !== "retry") this.options.ingest.refusedAtEdge("mqtt", refusal);
+      if (stage !== "accept" && outcome.kind !== "retry") this.options.ingest.refused("mqtt", refusal);
       this.#count(outcome, session, route, principal, payload);
       return outcome;
     }

@@ -20,6 +20,7 @@ import {
   UnsubscribeParams,
 } from "./frames.ts";
 import { checkDepth } from "../../core/json_depth.ts";
+import { validate } from "../../core/validate.ts";
 
 /** What a session needs from its socket. */
 export interface SocketPort {
@@ -99,13 +100,13 @@ export class WsSession {
   async #dispatch(frame: RequestFrame): Promise<unknown> {
     switch (frame.method) {
       case "Authenticate": {
-        const { token } = parse(AuthenticateParams, frame.params);
+        const { token } = validate(AuthenticateParams, frame.params, "params");
         const principal = await this.authenticate(token);
         this.principal = principal;
         return { authenticated: principal.kind, ...(principal.kind === "device" ? { device: principal.id } : {}) };
       }
       case "Subscribe": {
-        const { channel, from } = parse(SubscribeParams, frame.params);
+        const { channel, from } = validate(SubscribeParams, frame.params, "params");
         await authorizeSubscribe(this.sluice.channels, this.principal, channel);
         this.#subs.get(channel)?.close();
         const sub = await this.sluice.topics.subscribe(channel, from, (m) => this.#push(m));
@@ -114,13 +115,13 @@ export class WsSession {
         return { channel, head: await this.sluice.topics.head(channel) };
       }
       case "Unsubscribe": {
-        const { channel } = parse(UnsubscribeParams, frame.params);
+        const { channel } = validate(UnsubscribeParams, frame.params, "params");
         this.#subs.get(channel)?.close();
         this.#subs.delete(channel);
         return { channel };
       }
       case "Publish": {
-        const { channel, message, id } = parse(PublishParams, frame.params);
+        const { channel, message, id } = validate(PublishParams, frame.params, "params");
         const res = await this.sluice.ingest.accept({
           principal: this.principal,
           channel,
@@ -177,20 +178,4 @@ export class WsSession {
   #reply(frame: ReplyFrame): void {
     if (!this.#closed) this.socket.send(JSON.stringify(frame));
   }
-}
-
-function parse<T>(
-  schema: {
-    safeParse(v: unknown): { success: true; data: T } | {
-      success: false;
-      error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
-    };
-  },
-  v: unknown,
-): T {
-  const res = schema.safeParse(v);
-  if (res.success) return res.data;
-  const issue = res.error.issues[0];
-  const where = issue?.path.length ? `params.${issue.path.map(String).join(".")}` : "params";
-  throw new ValidationError(`Invalid ${where}${issue ? `: ${issue.message}` : ""}`);
 }
