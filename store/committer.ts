@@ -263,6 +263,13 @@ export class Committer {
   /** A commit of the move is queued or in flight (one at a time, so acks slot in between). */
   #moving = false;
   #moveTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The answers (callers, append listeners) of commits that landed, given once the next commit is
+   * on its way to KV, or once there is none: KV writes the next commit while the main thread
+   * answers, instead of after it. Measured (HTTP invoke, one Sluice, `wrk -t2 -c64`, 8 s, four
+   * alternating pairs): 7,423 / 9,805 / 9,236 / 7,383 msgs/s against 7,730 / 8,012 / 8,429 / 6,804.
+   */
+  #landed: (() => void)[] = [];
 
   constructor(options: CommitterOptions) {
     this.#kv = options.kv;
@@ -409,6 +416,7 @@ export class Committer {
       }
     } finally {
       this.#running = null;
+      this.#answerLanded();
     }
   }
 
@@ -494,9 +502,11 @@ export class Committer {
     }
     const { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken } = built;
 
+    const landing = op.commit(); // its failures come through the promise
+    this.#answerLanded();
     let res: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      res = await op.commit();
+      res = await landing;
     } catch (err) {
       // A request KV refuses (too large, bad key) must not sink its neighbours.
       if (live.length > 1) return this.#isolate(live);
@@ -520,8 +530,10 @@ export class Committer {
         for (const u of entries) u.pack = pack;
       }
       this.#queueForMove(inboxed);
-      live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
-      if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
+      this.#landed.push(() => {
+        live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
+        if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
+      });
       return;
     }
     await this.#onCheckFailed(live, attempt);
@@ -611,6 +623,21 @@ export class Committer {
     const woken = [...wake].map((stream) => ({ stream, seq: heard.get(stream) ?? next.get(stream) }));
     if (woken.length > 0 && this.#waker?.attach(op, woken)) mutations++;
     return { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken };
+  }
+
+  /** Gives the answers of the commits that landed, in order. */
+  #answerLanded(): void {
+    const due = this.#landed;
+    this.#landed = [];
+    for (const answer of due) {
+      try {
+        answer();
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        }); // a listener's bug stays loud without leaving later callers waiting
+      }
+    }
   }
 
   /** Notes events that landed in the inbox, and schedules their move. */
