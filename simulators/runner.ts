@@ -102,10 +102,13 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
         : !options.count && elapsed >= options.duration
         ? total
         : Math.min(total, Math.floor(elapsed * options.rate));
-      // Round-robin over devices up to what is due by now, each within its in-flight limit.
-      for (let round = 0; counts.sent < due && round < senders.length; round++) {
+      // Round-robin over devices up to what is due by now, each within its in-flight limit; a round in which
+      // every device is at its limit ends the tick (a saturated fleet must not spin through rounds).
+      for (let progress = true; progress && counts.sent < due;) {
+        progress = false;
         for (let i = 0; i < senders.length && counts.sent < due; i++) {
           if (sent[i]! >= perDevice(i) || inflight[i]! >= options.inflight) continue;
+          progress = true;
           const n = sent[i]!++;
           inflight[i]!++;
           counts.sent++;
