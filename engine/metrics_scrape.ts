@@ -5,6 +5,16 @@ import type { ChannelRegistry } from "../store/channel_registry.ts";
 import { type HeadOf, queueDepth } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
 
+/** A metric family given beside the in-memory ones. */
+export interface Gauge {
+  readonly name: string;
+  readonly help: string;
+  readonly samples: Sample[];
+}
+
+/** Partitions whose first waiting task is read to find a channel's oldest. */
+const LAG_SCAN = 500;
+
 /** Gauges that need reads: queue depth and lag per channel, pumps stored. */
 export async function scrapeGauges(
   kv: Deno.Kv,
@@ -13,16 +23,20 @@ export async function scrapeGauges(
   now: number,
   /** A task acked from the inbox and not yet at its stream's key. */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined,
-): Promise<{ name: string; help: string; samples: Sample[] }[]> {
+): Promise<Gauge[]> {
   const depth: Sample[] = [], lag: Sample[] = [];
   for (const channel of await channels.list()) {
     const { queued, behind } = await queueDepth(kv, channel.name, headOf);
-    let oldest = now, scanned = 0;
-    for (const [stream, [cursor]] of behind) {
-      if (scanned++ >= 500) break;
-      const first = (unmoved(stream, cursor + 1) as { data: TaskQueuedData } | undefined) ??
-        (await kv.get<{ data: TaskQueuedData }>(keys.event(stream, cursor + 1))).value;
+    let oldest = now;
+    const toRead: Deno.KvKey[] = [];
+    for (const [stream, [cursor]] of [...behind].slice(0, LAG_SCAN)) {
+      const first = unmoved(stream, cursor + 1) as { data: TaskQueuedData } | undefined;
       if (first) oldest = Math.min(oldest, first.data.receivedAt);
+      else toRead.push(keys.event(stream, cursor + 1));
+    }
+    const chunks = Array.from({ length: Math.ceil(toRead.length / 10) }, (_, i) => toRead.slice(i * 10, i * 10 + 10));
+    for (const read of await Promise.all(chunks.map((c) => kv.getMany<{ data: TaskQueuedData }[]>(c)))) {
+      for (const first of read) if (first.value) oldest = Math.min(oldest, first.value.data.receivedAt);
     }
     depth.push({ labels: { channel: channel.name }, value: queued });
     lag.push({ labels: { channel: channel.name }, value: (now - oldest) / 1000 });
@@ -36,15 +50,39 @@ export async function scrapeGauges(
   ];
 }
 
+/** How long the gauges that need reads are reused (`GET /metrics` answers within a second of them). */
+export const GAUGES_MAX_AGE_MS = 1000;
+
+/**
+ * `scrape` at most once per `maxAgeMs`: a scrape within that time gets the last answer (or the one
+ * under way), so `/metrics` asked every few milliseconds (a bench waiting for a count, a dashboard)
+ * costs one pass over the KV a second, not one per request. A failed scrape is not kept.
+ */
+export function reusedFor(
+  scrape: () => Promise<Gauge[]>,
+  maxAgeMs = GAUGES_MAX_AGE_MS,
+  now: () => number = () => performance.now(),
+): () => Promise<Gauge[]> {
+  let last: { at: number; gauges: Promise<Gauge[]> } | undefined;
+  return () => {
+    const at = now();
+    if (last && at - last.at < maxAgeMs) return last.gauges;
+    const gauges = scrape();
+    const kept = { at, gauges };
+    last = kept;
+    gauges.catch(() => {
+      if (last === kept) last = undefined;
+    });
+    return gauges;
+  };
+}
+
 /**
  * Flattens an adapter's counters since start (`{accepted: 3, deadLettered: {bad_json: 1}}`) into
  * Prometheus counters (named `…_total`, which `Metrics.render` types as counters: `sluice_amqp_accepted_total`, `sluice_amqp_dead_lettered_total{key="bad_json"}`).
  */
-export function adapterSamples(
-  adapter: string,
-  stats: object,
-): { name: string; help: string; samples: Sample[] }[] {
-  const out: { name: string; help: string; samples: Sample[] }[] = [];
+export function adapterSamples(adapter: string, stats: object): Gauge[] {
+  const out: Gauge[] = [];
   for (const [key, value] of Object.entries(stats)) {
     const name = `sluice_${adapter}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`;
     const help = `${adapter} adapter: ${key} since start`;

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { UnauthorizedError } from "../../../core/errors.ts";
-import { adapterSamples, scrapeGauges } from "../../../engine/metrics_scrape.ts";
+import { adapterSamples, reusedFor, scrapeGauges } from "../../../engine/metrics_scrape.ts";
 import type { Sluice } from "../../../sluice.ts";
 import { hashSecret, sameHash } from "../../../store/hash.ts";
 import { tokenOf } from "../auth.ts";
@@ -22,6 +22,15 @@ export function metricsRoutes(
     tags: ["ops"],
     responses: { 200: { description: "text/plain; version=0.0.4" } },
   });
+  const gauges = reusedFor(() =>
+    scrapeGauges(
+      sluice.kv,
+      sluice.channels,
+      sluice.committer.headOf,
+      sluice.clock.now(),
+      (stream, seq) => sluice.committer.unmoved(stream, seq),
+    )
+  );
   app.get("/metrics", async (c) => {
     try {
       if (required) {
@@ -31,7 +40,6 @@ export function metricsRoutes(
         }
       }
       const stats = sluice.runner.stats;
-      const now = sluice.clock.now();
       const m = sluice.instruments.metrics;
       const extra = [
         { name: "sluice_tasks_done_total", help: "Tasks done", samples: [{ value: stats.done }] },
@@ -74,13 +82,7 @@ export function metricsRoutes(
           help: "Resident memory of the process",
           samples: [{ value: Deno.memoryUsage().rss }],
         },
-        ...(await scrapeGauges(
-          sluice.kv,
-          sluice.channels,
-          sluice.committer.headOf,
-          now,
-          (stream, seq) => sluice.committer.unmoved(stream, seq),
-        )),
+        ...(await gauges()),
         ...adapters().flatMap((a) => a.stats ? adapterSamples(a.name, a.stats) : []),
       ];
       return c.body(m.render(extra), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
