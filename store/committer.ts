@@ -222,9 +222,13 @@ const INBOX_MOVE_AT_ONCE = 32;
  * so a small commit still writes few KV pages). With 900, the acks' p99 at 1,800 msgs/s over
  * 1,000 pumps was 54–59 ms; with 250, 34–38 ms. (Moves as background work instead of urgent made
  * no difference there: three alternating runs each, send → state p99 55–81 ms urgent, 71–90 ms
- * background.)
+ * background.) With 100 against 250, at 4,000 msgs/s (seven alternating pairs): send → state p99
+ * 67 / 18 / 26 / 23 / 19 / 33 / 75 ms against 53 / 41 / 35 / 52 / 29 / 45 / 45, while the MQTT
+ * ingest acked as much (0.89–1.01 ×, three pairs) and did 1.04–1.17 × the tasks meanwhile. The
+ * KV pays for more, smaller commits (the bench's "KV alone" rows: 41–45k msgs/s ingest only against
+ * 59–60k, 19–20k with processing against 24k), but the main thread, not the KV, bounds Sluice.
  */
-export const MOVE_MUTATIONS = 250;
+export const MOVE_MUTATIONS = 100;
 const MOVE_KEY_BYTES = 60 * 1024;
 
 /**
