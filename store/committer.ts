@@ -487,9 +487,12 @@ export class Committer {
     let live: Pending[];
     try {
       await this.recover();
-      await this.#loadHeads(batch.flatMap((p) => p.cost.streams));
+      const streams = batch.flatMap((p) => p.cost.streams);
+      if (streams.some((s) => !this.#heads.has(s))) this.#answerLanded(); // not held back by the reads
+      await this.#loadHeads(streams);
       live = this.#rejectStaleExpectations(batch);
     } catch (err) {
+      this.#answerLanded(); // earlier requests hear first
       for (const p of batch) p.reject(err);
       return;
     }
@@ -499,6 +502,7 @@ export class Committer {
     try {
       built = this.#build(live, at);
     } catch (err) {
+      this.#answerLanded();
       // A value KV cannot serialize fails its own request, not its neighbours (nor the process).
       if (live.length > 1) return this.#isolate(live);
       live[0]!.reject(asKvError(err));
@@ -526,7 +530,6 @@ export class Committer {
       }
       for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
       this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
-      if (woken.length > 0) this.#waker?.committed(woken);
       this.#inboxMoved = Math.max(this.#inboxMoved, marker);
       for (const p of live) if (p.move) this.#moved(p.move);
       for (const entries of packs) {
@@ -535,8 +538,10 @@ export class Committer {
       }
       this.#queueForMove(inboxed);
       this.#landed.push(() => {
+        // The wake first: it sets up the lanes whose tails the listeners fill (no read needed then).
+        if (woken.length > 0) loudly(() => this.#waker?.committed(woken));
         live.forEach((p, i) => p.resolve({ positions: results[i]!, at }));
-        if (heard.size > 0) { for (const l of this.#listeners) l(heard, appended); }
+        if (heard.size > 0) { for (const l of this.#listeners) loudly(() => l(heard, appended)); }
       });
       return;
     }
@@ -633,15 +638,7 @@ export class Committer {
   #answerLanded(): void {
     const due = this.#landed;
     this.#landed = [];
-    for (const answer of due) {
-      try {
-        answer();
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        }); // a listener's bug stays loud without leaving later callers waiting
-      }
-    }
+    for (const answer of due) loudly(answer);
   }
 
   /** Notes events that landed in the inbox, and schedules their move. */
@@ -831,6 +828,7 @@ export class Committer {
       );
       if (stale) {
         const [stream, seq] = stale;
+        this.#answerLanded(); // the write that moved the head is answered before this refusal
         p.reject(
           ConcurrencyError.head(stream, seq, next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0),
         );
@@ -921,6 +919,17 @@ function jsonSize(v: unknown): number {
 }
 
 /** A string that tells keys apart (cheaper than JSON for the usual string and number parts). */
+/** Runs `f`; what it throws is thrown again from a microtask: a listener's bug stays loud without leaving later callers waiting. */
+function loudly(f: () => void): void {
+  try {
+    f();
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
+
 function keyId(key: Deno.KvKey): string {
   let id = "";
   for (const part of key) {

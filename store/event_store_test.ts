@@ -380,3 +380,58 @@ Deno.test("two requests checking the same key in one burst never both land (no l
     await f.close();
   }
 });
+
+Deno.test("a landed write is answered before a later write is refused for the head it moved", async () => {
+  const f = await kvStore("single");
+  try {
+    await f.committer.head("s");
+    const order: string[] = [];
+    const first = f.committer.write({ appends: [{ stream: "s", event: { type: "e", data: 1 } }] })
+      .then(() => order.push("first landed"));
+    await Promise.resolve(); // the first is in flight when the second comes
+    const stale = f.committer.write({
+      appends: [{ stream: "s", event: { type: "e", data: 2 } }],
+      expectedHeads: { s: 0 },
+    }).catch((err) => order.push(err instanceof ConcurrencyError ? "second refused" : String(err)));
+    await Promise.all([first, stale]);
+    assert.deepEqual(order, ["first landed", "second refused"]);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a landed write's answer does not wait for the head reads of the next commit", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const epoch = await claimWriterEpoch(kv, "test");
+  let slow = false;
+  const slowKv = new Proxy(kv, {
+    get(target, key) {
+      const v = Reflect.get(target, key);
+      if (key === "getMany") {
+        return async (...args: Parameters<Deno.Kv["getMany"]>) => {
+          if (slow) await new Promise((r) => setTimeout(r, 300));
+          return await target.getMany(...args);
+        };
+      }
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const committer = new Committer({ kv: slowKv, mode: "single", clock: systemClock, epoch });
+  try {
+    await committer.head("known");
+    slow = true; // reading the head of a stream new to the writer now takes 300 ms
+    const t0 = performance.now();
+    let answeredAfter = Infinity;
+    const first = committer.write({ appends: [{ stream: "known", event: { type: "e", data: 1 } }] })
+      .then(() => answeredAfter = performance.now() - t0);
+    await Promise.resolve();
+    const second = committer.write({ appends: [{ stream: "new", event: { type: "e", data: 2 } }] });
+    await Promise.all([first, second]);
+    assert.ok(answeredAfter < 150, `answered after ${Math.round(answeredAfter)} ms`);
+  } finally {
+    await committer.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
