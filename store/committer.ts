@@ -487,9 +487,7 @@ export class Committer {
     let live: Pending[];
     try {
       await this.recover();
-      const streams = batch.flatMap((p) => p.cost.streams);
-      if (streams.some((s) => !this.#heads.has(s))) this.#answerLanded(); // not held back by the reads
-      await this.#loadHeads(streams);
+      await this.#loadHeads(batch.flatMap((p) => p.cost.streams));
       live = this.#rejectStaleExpectations(batch);
     } catch (err) {
       this.#answerLanded(); // earlier requests hear first
@@ -634,11 +632,11 @@ export class Committer {
     return { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken };
   }
 
-  /** Gives the answers of the commits that landed, in order. */
+  /** Gives the answers of the commits that landed, in order (each listener's error is kept to itself). */
   #answerLanded(): void {
     const due = this.#landed;
     this.#landed = [];
-    for (const answer of due) loudly(answer);
+    for (const answer of due) answer();
   }
 
   /** Notes events that landed in the inbox, and schedules their move. */
@@ -851,6 +849,7 @@ export class Committer {
 
   async #loadHeads(streams: readonly string[]): Promise<void> {
     const missing = [...new Set(streams)].filter((s) => !this.#heads.has(s));
+    if (missing.length > 0) this.#answerLanded(); // landed answers are not held back by these reads
     const chunks: string[][] = [];
     for (let i = 0; i < missing.length; i += KV_LIMITS.getMany) {
       chunks.push(missing.slice(i, i + KV_LIMITS.getMany));
