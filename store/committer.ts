@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { ConcurrencyError, LeaseLostError, PayloadTooLargeError, ValidationError } from "../core/errors.ts";
 import type { Waker } from "../core/waker.ts";
+import { eventExpiry } from "./event_expiry.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
 import { traced } from "../core/tracing.ts";
@@ -589,7 +590,7 @@ export class Committer {
           inboxed.push(entry);
           continue;
         }
-        op.set(keys.event(stream, seq), value, expireIn === undefined ? undefined : { expireIn });
+        op.set(keys.event(stream, seq), value, eventExpiry(expireIn, this.#mode === "single"));
         mutations++;
       }
       for (const s of p.req.sets ?? []) {

@@ -8,6 +8,7 @@ import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
 import { type InboxPack, PACK_BYTES, recoverInbox } from "./inbox.ts";
 import { keys } from "./keys.ts";
+import { EVENT_KEEP_MS } from "./event_expiry.ts";
 
 /** A small inbox, so that tests fill it quickly. */
 const INBOX_LIMIT = 1024;
@@ -435,3 +436,65 @@ Deno.test("a landed write's answer does not wait for the head reads of the next 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A KV whose atomic operations note each key they set and its expiry. */
+function notingSets(kv: Deno.Kv, noted: Map<string, number | undefined>): Deno.Kv {
+  return new Proxy(kv, {
+    get(target, prop) {
+      if (prop === "atomic") {
+        return () => {
+          const op = target.atomic();
+          const set = op.set.bind(op);
+          op.set = (
+            key,
+            value,
+            options,
+          ) => (noted.set(JSON.stringify(key), options?.expireIn), set(key, value, options));
+          return op;
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+for (const mode of ["single", "multi"] as const) {
+  Deno.test(`events without a retention of their own are ${mode === "single" ? "kept with a far expiry (one local writer)" : "written with no expiry (several writers)"}; other keys keep theirs`, async () => {
+    const dir = await Deno.makeTempDir();
+    const raw = await Deno.openKv(`${dir}/test.kv`);
+    const noted = new Map<string, number | undefined>();
+    const kv = notingSets(raw, noted);
+    const committer = new Committer({
+      kv,
+      mode,
+      clock: systemClock,
+      epoch: await claimWriterEpoch(raw, "test"),
+      inbox: (s) => s.startsWith("t/"),
+    });
+    try {
+      await committer.recover();
+      await committer.write({
+        appends: [
+          { stream: "t/ch/dev-1", event: { type: "TaskQueued", data: 1 } },
+          { stream: "p/dev-1", event: { type: "ReadingRecorded", data: 2 } },
+          { stream: "m/news", event: { type: "MessagePublished", data: 3 }, expireIn: 5_000 },
+        ],
+        sets: [{ key: ["cursor", "t/ch/dev-1"], value: 1 }],
+      });
+      await committer.flush(); // the task leaves the inbox for its stream
+      const kept = mode === "single" ? EVENT_KEEP_MS : undefined;
+      assert.equal(noted.get(JSON.stringify(keys.event("t/ch/dev-1", 1))), kept);
+      assert.equal(noted.get(JSON.stringify(keys.event("p/dev-1", 1))), kept);
+      assert.equal(noted.get(JSON.stringify(keys.event("m/news", 1))), 5_000);
+      assert.ok(noted.has(JSON.stringify(["cursor", "t/ch/dev-1"])));
+      assert.equal(noted.get(JSON.stringify(["cursor", "t/ch/dev-1"])), undefined);
+      assert.equal((await raw.get(keys.event("t/ch/dev-1", 1))).versionstamp !== null, true);
+      assert.equal(EVENT_KEEP_MS >= 100 * 365 * 86_400_000, true);
+    } finally {
+      await committer.close();
+      raw.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}

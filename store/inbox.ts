@@ -1,3 +1,4 @@
+import { eventExpiry } from "./event_expiry.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
 
@@ -78,7 +79,7 @@ export function moveOut(op: Deno.AtomicOperation, entries: readonly InboxEntry[]
     op.set(
       keys.event(e.stream, e.seq),
       { type: e.type, data: e.data, at: e.at },
-      e.expireIn === undefined ? undefined : { expireIn: e.expireIn },
+      eventExpiry(e.expireIn), // the inbox is one local writer's
     );
     for (const d of e.sets ?? []) {
       op.set(d.key, d.value, d.expireIn === undefined ? undefined : { expireIn: d.expireIn });

@@ -1,4 +1,5 @@
 import type { ScenarioResult } from "../result.ts";
+import { eventExpiry } from "../../store/event_expiry.ts";
 import { keys } from "../../store/keys.ts";
 import { PACK_BYTES } from "../../store/inbox.ts";
 import { INBOX_MOVE_GROUP, MOVE_MUTATIONS } from "../../store/committer.ts";
@@ -23,14 +24,19 @@ async function tempKv(): Promise<{ kv: Deno.Kv; close(): Promise<void> }> {
   return { kv, close: async () => (kv.close(), await Deno.remove(dir, { recursive: true })) };
 }
 
-/** Batched atomic sets/s on the benchmark's disk: 500 event-sized values a commit, for `seconds`. */
+/**
+ * Batched atomic sets/s on the benchmark's disk: 500 event-sized values a commit, for `seconds`,
+ * written as Sluice writes events (with their expiry: see `eventExpiry`).
+ */
 export async function kvCeiling(seconds: number): Promise<ScenarioResult & { setsPerSec: number }> {
   const { kv, close } = await tempKv();
   let sets = 0, i = 0;
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
     const op = kv.atomic();
-    for (let k = 0; k < 500; k++, i++) op.set(["ev", `t/blog_queuing/bench-${i % 64}`, i], TASK);
+    for (let k = 0; k < 500; k++, i++) {
+      op.set(["ev", `t/blog_queuing/bench-${i % 64}`, i], TASK, eventExpiry(undefined));
+    }
     await op.commit();
     sets += 500;
   }
@@ -79,7 +85,7 @@ export async function kvPatternCeiling(
       const op = kv.atomic();
       for (const p of packs.splice(0, deletes)) op.delete(keys.inbox(p));
       for (const b of group.slice(i, i + MOVE_MUTATIONS / 2)) {
-        op.set(keys.event(b.stream, b.seq), TASK);
+        op.set(keys.event(b.stream, b.seq), TASK, eventExpiry(undefined));
         op.set(keys.dedup(b.device, `${b.device}-${b.n}`), { stream: b.stream, seq: b.seq }, { expireIn: 86_400_000 });
       }
       await op.set(keys.inboxMoved(), n).commit();
@@ -107,7 +113,10 @@ export async function kvPatternCeiling(
     if (withProcessing) {
       const processing = kv.atomic();
       const cursors = new Map<string, number>();
-      for (const b of batch) processing.set(keys.event(`p/${b.device}`, b.seq), reading), cursors.set(b.stream, b.seq);
+      for (const b of batch) {
+        processing.set(keys.event(`p/${b.device}`, b.seq), reading, eventExpiry(undefined));
+        cursors.set(b.stream, b.seq);
+      }
       for (const [stream, seq] of cursors) processing.set(keys.cursor(stream), seq);
       await processing.commit();
     }
