@@ -4,6 +4,7 @@ import type { TaskQueuedData } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import { type HeadOf, queueDepth } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
+import { chunked } from "../store/kv_limits.ts";
 
 /** A metric family given beside the in-memory ones. */
 export interface Gauge {
@@ -34,8 +35,7 @@ export async function scrapeGauges(
       if (first) oldest = Math.min(oldest, first.data.receivedAt);
       else toRead.push(keys.event(stream, cursor + 1));
     }
-    const chunks = Array.from({ length: Math.ceil(toRead.length / 10) }, (_, i) => toRead.slice(i * 10, i * 10 + 10));
-    for (const read of await Promise.all(chunks.map((c) => kv.getMany<{ data: TaskQueuedData }[]>(c)))) {
+    for (const read of await Promise.all(chunked(toRead).map((c) => kv.getMany<{ data: TaskQueuedData }[]>(c)))) {
       for (const first of read) if (first.value) oldest = Math.min(oldest, first.value.data.receivedAt);
     }
     depth.push({ labels: { channel: channel.name }, value: queued });

@@ -3,7 +3,7 @@ import { ConcurrencyError, LeaseLostError, PayloadTooLargeError, ValidationError
 import type { Waker } from "../core/waker.ts";
 import { eventExpiry } from "./event_expiry.ts";
 import { keys } from "./keys.ts";
-import { KV_LIMITS } from "./kv_limits.ts";
+import { chunked, KV_LIMITS } from "./kv_limits.ts";
 import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
 import {
@@ -800,8 +800,7 @@ export class Committer {
     const checks = live.flatMap((p) => p.req.checks ?? []);
     if (checks.length === 0) return live;
     const current = new Map<string, string | null>();
-    for (let i = 0; i < checks.length; i += KV_LIMITS.getMany) {
-      const chunk = checks.slice(i, i + KV_LIMITS.getMany);
+    for (const chunk of chunked(checks)) {
       const entries = await this.#kv.getMany(chunk.map((c) => c.key));
       entries.forEach((e, j) => current.set(keyId(chunk[j]!.key), e.versionstamp));
     }
@@ -851,20 +850,18 @@ export class Committer {
   async #loadHeads(streams: readonly string[]): Promise<void> {
     const missing = [...new Set(streams)].filter((s) => !this.#heads.has(s));
     if (missing.length > 0) this.#answerLanded(); // landed answers are not held back by these reads
-    const chunks: string[][] = [];
-    for (let i = 0; i < missing.length; i += KV_LIMITS.getMany) {
-      chunks.push(missing.slice(i, i + KV_LIMITS.getMany));
-    }
-    await Promise.all(chunks.map(async (chunk) => {
-      const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
-      await Promise.all(entries.map(async (e, i) => {
-        const stream = chunk[i]!;
-        const hinted = e.value ?? 0;
-        // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide.
-        const seq = this.#mode === "single" ? await headFrom(this.#kv, stream, hinted) : hinted;
-        this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
-      }));
-    }));
+    await Promise.all(
+      chunked(missing).map(async (chunk) => {
+        const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
+        await Promise.all(entries.map(async (e, i) => {
+          const stream = chunk[i]!;
+          const hinted = e.value ?? 0;
+          // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide.
+          const seq = this.#mode === "single" ? await headFrom(this.#kv, stream, hinted) : hinted;
+          this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
+        }));
+      }),
+    );
   }
 }
 
@@ -918,7 +915,6 @@ function jsonSize(v: unknown): number {
   }
 }
 
-/** A string that tells keys apart (cheaper than JSON for the usual string and number parts). */
 /** Runs `f`; what it throws is thrown again from a microtask: a listener's bug stays loud without leaving later callers waiting. */
 function loudly(f: () => void): void {
   try {
@@ -930,6 +926,7 @@ function loudly(f: () => void): void {
   }
 }
 
+/** A string that tells keys apart (cheaper than JSON for the usual string and number parts). */
 function keyId(key: Deno.KvKey): string {
   let id = "";
   for (const part of key) {

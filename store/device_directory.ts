@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import { ConflictError, NotFoundError } from "../core/errors.ts";
 import { hashSecret, newSecret, sameHash } from "./hash.ts";
 import { keys } from "./keys.ts";
+import { chunked } from "./kv_limits.ts";
 
 /** Valid tokens remembered at most (the oldest is forgotten first; it is then read again when used). */
 const MAX_CACHED_TOKENS = 100_000;
@@ -130,11 +131,10 @@ export class DeviceDirectory {
   /** Drops the cached tokens whose device was revoked elsewhere: KV reads of 10 keys, 20 at a time. */
   async #recheckCache(): Promise<void> {
     const cached = [...this.#cache.values()];
-    const batches: (typeof cached)[] = [];
-    for (let i = 0; i < cached.length; i += 10) batches.push(cached.slice(i, i + 10));
-    for (let i = 0; i < batches.length; i += 20) {
+    const batches = chunked(cached);
+    for (const group of chunked(batches, 20)) {
       await Promise.all(
-        batches.slice(i, i + 20).map(async (batch) => {
+        group.map(async (batch) => {
           const entries = await this.kv.getMany(batch.map((c) => keys.deviceToken(c.hash)));
           entries.forEach((e, j) => {
             if (e.versionstamp === null) this.#forget(batch[j]!.id);

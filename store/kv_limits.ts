@@ -18,3 +18,10 @@ export const KV_LIMITS = {
   /** ≤ 10 keys a `getMany`. */
   getMany: 10,
 } as const;
+
+/** `items` in runs of at most `size` (by default what one `getMany` reads), in order. */
+export function chunked<T>(items: readonly T[], size: number = KV_LIMITS.getMany): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
