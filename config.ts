@@ -101,7 +101,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["TOPIC_RETENTION", "7d", "how long topic messages are kept"],
   ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
   ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],
-  ["SLUICE_MODE", "auto", "deploy forces Deno Deploy behaviour (auto: DENO_DEPLOY=true); local forces one process"],
+  [
+    "SLUICE_MODE",
+    "auto",
+    "deploy forces Deno Deploy behaviour, on the KV file at KV_PATH (auto: DENO_DEPLOY=true); local forces one process",
+  ],
 ];
 
 /** The text of `deno task start --help`. */

@@ -95,7 +95,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
   defineRoute(app, deps, {
     method: "get",
     path: "/admin/dead-letters",
-    summary: "Tasks that failed every attempt, with each attempt's error",
+    summary: "Tasks that failed every attempt, with the errors of their last 20 attempts",
     tags,
     access: "admin",
     query: ListQuery,
