@@ -612,7 +612,7 @@ export class Committer {
       op.set(keys.inbox(this.#nextPack + i), { entries: entries.map(inboxEntry) } satisfies InboxPack);
       mutations++;
     }
-    for (const pack of this.#emptiedPacks(live)) op.delete(keys.inbox(pack.p)), mutations++;
+    mutations += this.#deleteEmptiedPacks(op, live);
     const marker = this.#markerAfter(live);
     if (marker > this.#inboxMoved) op.set(keys.inboxMoved(), marker), mutations++;
     const persisted = new Set<string>();
@@ -738,13 +738,21 @@ export class Committer {
     return packs;
   }
 
-  /** The packs whose last waiting events the moves of `live` take: deleted in the same commit. */
-  #emptiedPacks(live: readonly Pending[]): Pack[] {
+  /**
+   * Deletes, in the same commit, the packs whose last waiting events the moves of `live` take; returns how many.
+   * It builds no array for `#build` to iterate: looping over one (a fresh array each commit, empty in some)
+   * deoptimized `#build` ("wrong map") 27 times in a 15 s MQTT load; 32 deopts of `#build` in all, 5 without it.
+   */
+  #deleteEmptiedPacks(op: Deno.AtomicOperation, live: readonly Pending[]): number {
     const moving = new Map<Pack, number>();
     for (const p of live) {
-      for (const u of p.move ?? []) moving.set(u.pack!, (moving.get(u.pack!) ?? 0) + 1);
+      if (p.move) { for (const u of p.move) moving.set(u.pack!, (moving.get(u.pack!) ?? 0) + 1); }
     }
-    return [...moving].filter(([pack, k]) => pack.left === k).map(([pack]) => pack);
+    let deleted = 0;
+    moving.forEach((k, pack) => {
+      if (pack.left === k) op.delete(keys.inbox(pack.p)), deleted++;
+    });
+    return deleted;
   }
 
   /** The inbox's marker once the moves of `live` land: the end of the unbroken run of moved entries. */
