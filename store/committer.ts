@@ -612,8 +612,10 @@ export class Committer {
       op.set(keys.inbox(this.#nextPack + i), { entries: entries.map(inboxEntry) } satisfies InboxPack);
       mutations++;
     }
-    mutations += this.#deleteEmptiedPacks(op, live);
-    const marker = this.#markerAfter(live);
+    const moving = new Set<Unmoved>();
+    for (const p of live) if (p.move) { for (const u of p.move) moving.add(u); }
+    mutations += deleteEmptiedPacks(op, moving);
+    const marker = this.#markerAfter(moving);
     if (marker > this.#inboxMoved) op.set(keys.inboxMoved(), marker), mutations++;
     const persisted = new Set<string>();
     for (const [stream, seq] of next) {
@@ -738,27 +740,8 @@ export class Committer {
     return packs;
   }
 
-  /**
-   * Deletes, in the same commit, the packs whose last waiting events the moves of `live` take; returns how many.
-   * It builds no array for `#build` to iterate: looping over one (a fresh array each commit, empty in some)
-   * deoptimized `#build` ("wrong map") 27 times in a 15 s MQTT load; 32 deopts of `#build` in all, 5 without it.
-   */
-  #deleteEmptiedPacks(op: Deno.AtomicOperation, live: readonly Pending[]): number {
-    const moving = new Map<Pack, number>();
-    for (const p of live) {
-      if (p.move) { for (const u of p.move) moving.set(u.pack!, (moving.get(u.pack!) ?? 0) + 1); }
-    }
-    let deleted = 0;
-    moving.forEach((k, pack) => {
-      if (pack.left === k) op.delete(keys.inbox(pack.p)), deleted++;
-    });
-    return deleted;
-  }
-
-  /** The inbox's marker once the moves of `live` land: the end of the unbroken run of moved entries. */
-  #markerAfter(live: readonly Pending[]): number {
-    const moving = new Set<Unmoved>();
-    for (const p of live) for (const u of p.move ?? []) moving.add(u);
+  /** The inbox's marker once the `moving` entries land: the end of the unbroken run of moved entries. */
+  #markerAfter(moving: ReadonlySet<Unmoved>): number {
     if (moving.size === 0) return this.#inboxMoved;
     let i = 0;
     while (i < this.#unmoved.length && (this.#unmoved[i]!.moved || moving.has(this.#unmoved[i]!))) i++;
@@ -921,6 +904,21 @@ function jsonSize(v: unknown): number {
   } catch {
     return 1024; // bigint or cycles: KV will measure for real
   }
+}
+
+/**
+ * Deletes, in the same commit, the packs whose last waiting events are `moving`; returns how many. It
+ * builds no array for `#build` to iterate: looping over one (a fresh array each commit, empty in some)
+ * deoptimized `#build` ("wrong map") 27 times in a 15 s MQTT load; 32 deopts of `#build` in all, 5 without it.
+ */
+function deleteEmptiedPacks(op: Deno.AtomicOperation, moving: ReadonlySet<Unmoved>): number {
+  const left = new Map<Pack, number>();
+  for (const u of moving) left.set(u.pack!, (left.get(u.pack!) ?? 0) + 1);
+  let deleted = 0;
+  left.forEach((k, pack) => {
+    if (pack.left === k) op.delete(keys.inbox(pack.p)), deleted++;
+  });
+  return deleted;
 }
 
 /** Runs `f`; what it throws is thrown again from a microtask: a listener's bug stays loud without leaving later callers waiting. */
