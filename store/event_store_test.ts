@@ -47,6 +47,12 @@ Deno.test("events acked from the inbox are readable at once and reach their stre
     );
     const last = acks.at(-1)!.positions[0]!;
     assert.equal(f.committer.unmoved(last.stream, last.seq)?.data, 299);
+    for (const i of [0, 1, 150, 298]) {
+      const { stream, seq } = acks[i]!.positions[0]!;
+      assert.equal(f.committer.unmoved(stream, seq)?.data, i, `event ${i} is read from the inbox`);
+    }
+    assert.equal(f.committer.unmoved(last.stream, last.seq + 1), undefined, "no event past the head");
+    assert.equal(f.committer.unmoved("t/9", 1), undefined, "no event of a stream never written");
     assert.equal((await f.kv.get(["ev", last.stream, last.seq])).versionstamp, null, "not yet moved");
     await f.committer.flush();
     assert.equal(f.committer.unmoved(last.stream, last.seq), undefined);
