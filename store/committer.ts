@@ -761,6 +761,7 @@ export class Committer {
       u.pack!.left--;
       for (const d of u.sets) this.#withMove.delete(keyId(d.key));
     }
+    // Each stream drops its moved events from the front of its list (moves go in seq order).
     for (const u of move) {
       const ofStream = this.#unmovedOf.get(u.stream);
       if (!ofStream?.[0]?.moved) continue;
