@@ -11,6 +11,7 @@ import { pumpStream, TASK_STREAM_PREFIX } from "./core/streams.ts";
 import { DeadLetters } from "./engine/dead_letters.ts";
 import { EffectPlanner } from "./engine/effect_planner.ts";
 import { Ingest } from "./engine/ingest.ts";
+import { ChannelAdmin } from "./engine/channel_admin.ts";
 import { InlineRunner } from "./engine/inline_runner.ts";
 import type { ScriptManifest } from "./engine/manifest.ts";
 import { PartitionRunner } from "./engine/partition_runner.ts";
@@ -58,6 +59,8 @@ export interface Sluice {
   readonly admin: AdminToken;
   readonly devices: DeviceDirectory;
   readonly channels: ChannelRegistry;
+  /** Creates, changes and deletes channels. */
+  readonly channelAdmin: ChannelAdmin;
   readonly manifest: ScriptManifest;
   readonly ingest: Ingest;
   readonly inline: InlineRunner;
@@ -167,6 +170,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   devices.watchRevocations(abort.signal);
   const channels = new ChannelRegistry(kv, clock);
   await channels.ensureDefaults();
+  channels.watchChanges(abort.signal);
   const scripts = new Set(Object.keys(manifest));
   // One writer knows every message id it stores; the ids earlier processes stored are read in
   // meanwhile (until then every id is looked up in KV, as with several writers).
@@ -261,6 +265,13 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     admin,
     devices,
     channels,
+    channelAdmin: new ChannelAdmin({
+      kv,
+      channels,
+      scripts,
+      headOf: committer.headOf,
+      lanes: runner,
+    }),
     manifest,
     ingest,
     inline: new InlineRunner({

@@ -239,15 +239,39 @@ export class PartitionRunner {
     await this.options.leases?.releaseAll();
   }
 
+  /** Forgets an idle lane's state (a subscriber script removed from its channel, or added again). */
+  forget(lane: Lane): void {
+    const st = this.#lanes.get(laneKey(lane));
+    if (st && !st.active) this.#drop(st); // an active lane sees before its next batch that it was removed
+  }
+
+  #drop(st: LaneState): void {
+    clearTimeout(st.timer);
+    this.#tailed -= st.tail.size;
+    this.#lanes.delete(laneKey(st.lane));
+  }
+
   async #lanesOf(stream: string): Promise<Lane[]> {
     if (stream.startsWith(TASK_STREAM_PREFIX)) return [{ stream, consumer: TASKS }];
     const channel = await this.options.channels.get(stream.slice(TOPIC_STREAM_PREFIX.length));
     return (channel?.subscribers ?? []).map((s) => ({ stream, consumer: subscriberConsumer(s) }));
   }
 
+  /** Whether a subscriber script's lane is still listed by its channel. */
+  async #subscribed(lane: Lane): Promise<boolean> {
+    const lanes = await this.#lanesOf(lane.stream);
+    return lanes.some((l) => l.consumer === lane.consumer);
+  }
+
   async #drain(st: LaneState): Promise<void> {
     try {
       while (!this.#stopping) {
+        if (st.lane.consumer !== TASKS && !(await this.#subscribed(st.lane))) {
+          st.dirty = false;
+          await this.#letGo(st);
+          this.#drop(st);
+          return;
+        }
         if (!(await this.#hold(st))) return;
         await this.#load(st);
         const now = this.options.clock.now();

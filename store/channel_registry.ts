@@ -21,6 +21,9 @@ export interface ChannelConfig {
 /** What a caller gives to create a channel. */
 export type NewChannel = Omit<ChannelConfig, "createdAt">;
 
+/** Where subscriber scripts start: their cursor keys set to a seq, their retry keys deleted (no value). */
+export type SubscriberStarts = readonly { readonly key: Deno.KvKey; readonly value?: number }[];
+
 /** The channels shipped out of the box. */
 export const DEFAULT_CHANNELS: readonly NewChannel[] = [{
   name: "blog_queuing",
@@ -31,37 +34,106 @@ export const DEFAULT_CHANNELS: readonly NewChannel[] = [{
   defaultScript: "blog/queues/processor",
 }];
 
-/** Channel settings in KV, cached in memory (they change rarely). */
+/**
+ * Channel settings in KV, cached in memory (they change rarely). Every change bumps a revision key,
+ * which other instances sharing the KV watch to drop their caches.
+ */
 export class ChannelRegistry {
   readonly #cache = new Map<string, ChannelConfig>();
+  /** Bumped whenever the cache is dropped: a read begun before then is not cached. */
+  #generation = 0;
 
   constructor(private readonly kv: Deno.Kv, private readonly clock: Clock) {}
 
-  /** Creates a channel; fails with `ConflictError` if the name is taken. */
-  async create(channel: NewChannel): Promise<ChannelConfig> {
+  /**
+   * Creates a channel, its subscriber scripts starting at `starts` (a name used before keeps its
+   * topic's seqs); fails with `ConflictError` if the name is taken.
+   */
+  async create(channel: NewChannel, starts: SubscriberStarts = []): Promise<ChannelConfig> {
     const config = { ...channel, createdAt: new Date(this.clock.now()).toISOString() };
-    const res = await this.kv.atomic()
+    const op = this.kv.atomic()
       .check({ key: keys.channel(channel.name), versionstamp: null })
       .set(keys.channel(channel.name), config)
-      .commit();
-    if (!res.ok) throw new ConflictError(`Channel "${channel.name}" already exists`);
+      .sum(keys.channelsRevision(), 1n);
+    for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
+    if (!(await op.commit()).ok) throw new ConflictError(`Channel "${channel.name}" already exists`);
     this.#cache.set(config.name, config);
     return config;
   }
 
-  /** Creates the default channels that do not exist yet. */
+  /**
+   * Changes a channel's settings: `plan` gets the current ones and gives the new ones, with where
+   * new subscriber scripts start; null when there is no such channel. A concurrent change of the
+   * same channel makes it a `ConflictError`.
+   */
+  async update(
+    name: string,
+    plan: (current: ChannelConfig) => Promise<{ config: ChannelConfig; starts: SubscriberStarts }>,
+  ): Promise<ChannelConfig | null> {
+    const entry = await this.kv.get<ChannelConfig>(keys.channel(name));
+    if (!entry.value) return null;
+    const { config, starts } = await plan(entry.value);
+    const op = this.kv.atomic()
+      .check(entry)
+      .set(keys.channel(name), config)
+      .sum(keys.channelsRevision(), 1n);
+    for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
+    if (!(await op.commit()).ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
+    this.#cache.set(name, config);
+    return config;
+  }
+
+  /** Deletes a channel's settings (its logs stay until they expire); false when there was none. */
+  async delete(name: string): Promise<boolean> {
+    const entry = await this.kv.get<ChannelConfig>(keys.channel(name));
+    if (!entry.value) return false;
+    const res = await this.kv.atomic()
+      .check(entry)
+      .delete(keys.channel(name))
+      .sum(keys.channelsRevision(), 1n)
+      .commit();
+    if (!res.ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
+    this.#cache.delete(name);
+    return true;
+  }
+
+  /**
+   * Creates the default channels on a KV's first start only: a default channel deleted later stays
+   * deleted.
+   */
   async ensureDefaults(): Promise<void> {
+    if ((await this.kv.get(keys.channelDefaults())).value) return;
     for (const c of DEFAULT_CHANNELS) {
       if (!(await this.get(c.name))) await this.create(c).catch(() => {});
     }
+    await this.kv.set(keys.channelDefaults(), true);
+  }
+
+  /** Drops the cache whenever another instance sharing this KV changes a channel. */
+  watchChanges(signal: AbortSignal): void {
+    const stream = this.kv.watch([keys.channelsRevision()]);
+    (async () => {
+      let first = true;
+      try {
+        for await (const _ of stream) {
+          if (signal.aborted) break;
+          if (!first) this.#cache.clear(), this.#generation++;
+          first = false;
+        }
+      } catch {
+        // the stream ends when KV closes
+      }
+    })();
+    signal.addEventListener("abort", () => stream.cancel().catch(() => {}), { once: true });
   }
 
   /** A channel's settings, or null if there is no such channel. */
   async get(name: string): Promise<ChannelConfig | null> {
     const cached = this.#cache.get(name);
     if (cached) return cached;
+    const generation = this.#generation;
     const entry = await this.kv.get<ChannelConfig>(keys.channel(name));
-    if (entry.value) this.#cache.set(name, entry.value);
+    if (entry.value && generation === this.#generation) this.#cache.set(name, entry.value);
     return entry.value;
   }
 

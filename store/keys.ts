@@ -31,6 +31,10 @@ export const keys = {
   admin: (): Deno.KvKey => ["admin"],
   channel: (name: string): Deno.KvKey => ["ch", name],
   channels: (): Deno.KvKey => ["ch"],
+  /** Bumped on every channel change so other instances drop their caches. */
+  channelsRevision: (): Deno.KvKey => ["ch-rev"],
+  /** Set once the default channels were created: a default channel deleted later stays deleted. */
+  channelDefaults: (): Deno.KvKey => ["ch-defaults"],
   /** Message id already seen for a device → where it went. */
   dedup: (sender: string, id: string): Deno.KvKey => ["dedup", sender, id],
   dedups: (): Deno.KvKey => ["dedup"],

@@ -27,7 +27,7 @@ type Obj = z.ZodType<Record<string, unknown>>;
 
 /** A route, defined once: its docs, its access rule, the schemas of its input. */
 export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType> {
-  readonly method: "get" | "post" | "delete";
+  readonly method: "get" | "post" | "patch" | "delete";
   /** Hono path, e.g. `/admin/devices/:id`. */
   readonly path: string;
   readonly summary: string;

@@ -27,6 +27,14 @@ export const NewChannel = z.object({
   defaultScript: ScriptPath.optional(),
 }).strict().openapi("NewChannel");
 
+export const ChannelChanges = z.object({
+  ordering: z.enum(["device", "channel", "none"]).optional(), // accepted only as it is
+  anonymousPublish: z.boolean().optional(),
+  anonymousSubscribe: z.boolean().optional(),
+  subscribers: z.array(ScriptPath).max(20).optional(),
+  defaultScript: ScriptPath.nullable().optional(),
+}).strict().openapi("ChannelChanges");
+
 export const InvokeBody = z.unknown().openapi("InvokeBody", {
   description: "`{method, params?, id?}`, `{method, data}` (becomes `params.data`), or for a channel with a " +
     "default script a bare CSV string or an object without `method`.",

@@ -308,7 +308,9 @@ integration("device tokens are stored only as hashes and a revoked token stops w
     const token = await s.device("rev-1");
     assert.match(token, /^sl_[A-Za-z0-9_-]{43}$/, "256-bit random token");
     const stored = [];
-    for await (const e of s.server.sluice.kv.list({ prefix: [] })) stored.push(JSON.stringify([e.key, e.value]));
+    for await (const e of s.server.sluice.kv.list({ prefix: [] })) {
+      stored.push(JSON.stringify([e.key, e.value], (_, v) => typeof v === "bigint" ? String(v) : v));
+    }
     assert.ok(!stored.some((line) => line.includes(token)), "the token itself is nowhere in KV");
     const before = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo" });
     assert.equal(before.status, 202);
@@ -407,6 +409,7 @@ integration("the OpenAPI document lists every route and /docs renders it", async
         "/admin/devices",
         "/admin/devices/{id}",
         "/admin/channels",
+        "/admin/channels/{ch}",
         "/channels/{ch}/invoke",
         "/channels/{ch}/messages",
         "/tasks/{id}",
@@ -418,6 +421,7 @@ integration("the OpenAPI document lists every route and /docs renders it", async
         "/blog/queues/feed",
       ]
     ) assert.ok(doc.paths[path], `${path} documented`);
+    assert.deepEqual(Object.keys(doc.paths["/admin/channels/{ch}"]).sort(), ["delete", "patch"]);
     const docs = await fetch(`${s.url}/docs`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /openapi\.json/);

@@ -1,10 +1,9 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
-import { ValidationError } from "../../../core/errors.ts";
-import { isSystemChannel } from "../../../core/names.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
 import {
+  ChannelChanges,
   ChannelParams,
   CreatedDevice,
   DeviceParams,
@@ -62,12 +61,46 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     access: "admin",
     body: NewChannel,
     responses: { 201: { description: "Created" }, 409: { description: "Name taken", schema: ErrorSchema } },
-  }, async ({ c, body }) => {
-    if (isSystemChannel(body.name)) throw new ValidationError(`Channel names starting with "_" belong to Sluice`);
-    for (const s of [...body.subscribers, ...(body.defaultScript ? [body.defaultScript] : [])]) {
-      if (!(s in sluice.manifest)) throw new ValidationError(`Unknown script "${s}"`);
-    }
-    return c.json(await sluice.channels.create(body), 201);
+  }, async ({ c, body }) => c.json(await sluice.channelAdmin.create(body), 201));
+
+  defineRoute(app, deps, {
+    method: "patch",
+    path: "/admin/channels/:ch",
+    summary: "Change a channel's settings",
+    description: "Only the fields given change; `defaultScript: null` removes it. The ordering cannot change " +
+      "(queued tasks are partitioned by it). A subscriber script added runs for the messages published from " +
+      "then on; one removed stops before its next batch.",
+    tags,
+    access: "admin",
+    params: ChannelParams,
+    body: ChannelChanges,
+    responses: {
+      200: { description: "The channel's settings now" },
+      400: { description: "Bad field, unknown script, or an ordering change", schema: ErrorSchema },
+      403: { description: "A channel of Sluice's own", schema: ErrorSchema },
+      404: { description: "No such channel", schema: ErrorSchema },
+      409: { description: "Changed by another request meanwhile", schema: ErrorSchema },
+    },
+  }, async ({ c, params, body }) => c.json(await sluice.channelAdmin.update(params.ch, body)));
+
+  defineRoute(app, deps, {
+    method: "delete",
+    path: "/admin/channels/:ch",
+    summary: "Delete a channel",
+    description: "Publishing and queueing on it stop at once and its subscriber scripts before their next " +
+      "batch; tasks already queued still run, and its logs stay until they expire. A channel created again " +
+      "under the same name continues its topic's seqs.",
+    tags,
+    access: "admin",
+    params: ChannelParams,
+    responses: {
+      200: { description: "Deleted" },
+      403: { description: "A channel of Sluice's own", schema: ErrorSchema },
+      404: { description: "No such channel", schema: ErrorSchema },
+    },
+  }, async ({ c, params }) => {
+    await sluice.channelAdmin.delete(params.ch);
+    return c.json({ name: params.ch, deleted: true });
   });
 
   defineRoute(app, deps, {

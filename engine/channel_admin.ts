@@ -1,0 +1,118 @@
+import { ForbiddenError, NotFoundError, ValidationError } from "../core/errors.ts";
+import { isSystemChannel } from "../core/names.ts";
+import { topicStream } from "../core/streams.ts";
+import type { ChannelConfig, ChannelRegistry, NewChannel, SubscriberStarts } from "../store/channel_registry.ts";
+import { keys } from "../store/keys.ts";
+import { type Lane, subscriberConsumer } from "./lanes.ts";
+
+/** What may change on a channel; `defaultScript: null` removes it. Its ordering cannot change. */
+export interface ChannelPatch {
+  /** Accepted only as it is (a whole config sent back); queued tasks are partitioned by it. */
+  readonly ordering?: ChannelConfig["ordering"];
+  readonly anonymousPublish?: boolean;
+  readonly anonymousSubscribe?: boolean;
+  readonly subscribers?: readonly string[];
+  readonly defaultScript?: string | null;
+}
+
+export interface ChannelAdminOptions {
+  readonly kv: Deno.Kv;
+  readonly channels: ChannelRegistry;
+  readonly scripts: ReadonlySet<string>;
+  /** A stream's head: the writer's own (it may be ahead of the head key) or the head key's. */
+  readonly headOf: (stream: string, headKey: number) => number;
+  /** The runner of subscriber scripts' lanes. */
+  readonly lanes: {
+    /** Forgets what it holds of an idle lane, so a script added again starts afresh. */
+    forget(lane: Lane): void;
+    /** Drains a lane up to its stream's head. */
+    wake(lane: Lane): void;
+  };
+}
+
+/**
+ * Creates, changes and deletes channels. A subscriber script runs for the messages published
+ * after it was added: it starts at the topic's head, also on a channel created again under the
+ * name of a deleted one (whose topic keeps its seqs).
+ */
+export class ChannelAdmin {
+  constructor(private readonly options: ChannelAdminOptions) {}
+
+  async create(channel: NewChannel): Promise<ChannelConfig> {
+    if (isSystemChannel(channel.name)) throw new ValidationError(`Channel names starting with "_" belong to Sluice`);
+    this.#checkScripts([...channel.subscribers, ...(channel.defaultScript ? [channel.defaultScript] : [])]);
+    return await this.options.channels.create(channel, await this.#starts(channel.name, channel.subscribers));
+  }
+
+  async update(name: string, patch: ChannelPatch): Promise<ChannelConfig> {
+    this.#notSystem(name);
+    const subscribers = patch.subscribers ? [...new Set(patch.subscribers)] : undefined;
+    this.#checkScripts([...(subscribers ?? []), ...(patch.defaultScript ? [patch.defaultScript] : [])]);
+    let before: readonly string[] = [];
+    const updated = await this.options.channels.update(name, async (current) => {
+      before = current.subscribers;
+      if (patch.ordering !== undefined && patch.ordering !== current.ordering) {
+        throw new ValidationError(
+          `The ordering of channel "${name}" cannot change (its queued tasks are partitioned by it): ` +
+            "create a new channel",
+        );
+      }
+      const { defaultScript: _, ...kept } = current;
+      const defaultScript = patch.defaultScript === undefined ? current.defaultScript : patch.defaultScript;
+      const config: ChannelConfig = {
+        ...kept,
+        anonymousPublish: patch.anonymousPublish ?? current.anonymousPublish,
+        anonymousSubscribe: patch.anonymousSubscribe ?? current.anonymousSubscribe,
+        subscribers: subscribers ?? current.subscribers,
+        ...(defaultScript ? { defaultScript } : {}),
+      };
+      const added = config.subscribers.filter((s) => !current.subscribers.includes(s));
+      return { config, starts: await this.#starts(name, added) };
+    });
+    if (!updated) throw new NotFoundError(`Channel "${name}" does not exist`);
+    const added = updated.subscribers.filter((s) => !before.includes(s));
+    this.#forget(name, [...before.filter((s) => !updated.subscribers.includes(s)), ...added]);
+    // A message published while the change was under way woke only the scripts subscribed before.
+    for (const s of added) this.options.lanes.wake(this.#lane(name, s));
+    return updated;
+  }
+
+  async delete(name: string): Promise<void> {
+    this.#notSystem(name);
+    const current = await this.options.channels.get(name);
+    if (!current || !(await this.options.channels.delete(name))) {
+      throw new NotFoundError(`Channel "${name}" does not exist`);
+    }
+    this.#forget(name, current.subscribers);
+  }
+
+  #notSystem(name: string): void {
+    if (isSystemChannel(name)) throw new ForbiddenError(`Channel "${name}" belongs to Sluice`);
+  }
+
+  #checkScripts(scripts: readonly string[]): void {
+    for (const s of scripts) {
+      if (!this.options.scripts.has(s)) throw new ValidationError(`Unknown script "${s}"`);
+    }
+  }
+
+  /** Cursors at the topic's head for the subscriber scripts being added, and no retry. */
+  async #starts(name: string, added: readonly string[]): Promise<SubscriberStarts> {
+    if (added.length === 0) return [];
+    const stream = topicStream(name);
+    const head = this.options.headOf(stream, (await this.options.kv.get<number>(keys.head(stream))).value ?? 0);
+    if (head === 0) return [];
+    return added.flatMap((s) => [
+      { key: keys.cursor(stream, subscriberConsumer(s)), value: head },
+      { key: keys.retry(stream, subscriberConsumer(s)) }, // a retry left from when it was removed
+    ]);
+  }
+
+  #forget(name: string, scripts: readonly string[]): void {
+    for (const s of scripts) this.options.lanes.forget(this.#lane(name, s));
+  }
+
+  #lane(name: string, script: string): Lane {
+    return { stream: topicStream(name), consumer: subscriberConsumer(script) };
+  }
+}

@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { startAdapters } from "../../adapters.ts";
+import { loadConfig } from "../../config.ts";
+import { silentLogger } from "../../core/log.ts";
+import { type Server, startServer } from "../../server.ts";
+import { openSluice } from "../../sluice.ts";
+import { testManifest } from "../fixtures/manifest.ts";
+import { ADMIN, inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+const CSV = "21.5,1.2,1:1,2026-11-25T10:00:00Z";
+
+function patch(s: TestSluice, name: string, body: unknown) {
+  return s.admin(`/admin/channels/${name}`, { method: "PATCH", body: JSON.stringify(body) });
+}
+
+async function collected(s: TestSluice): Promise<number[]> {
+  return (await s.server.sluice.kv.get<{ ns: number[] }>(["doc", "collected", "list"])).value?.ns ?? [];
+}
+
+inBothModes(
+  "a channel's settings change in place: flags at once, an added subscriber runs from then on, a removed one stops",
+  async (env) => {
+    const s = await startTestSluice(env);
+    try {
+      const created = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "feed" }) });
+      assert.equal(created.status, 201);
+      const token = await s.device("d1");
+      for (const n of [1, 2]) assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n })).status, 202);
+      assert.equal((await post(`${s.url}/channels/feed/messages`, null, { n: 0 })).status, 401);
+
+      const open = await patch(s, "feed", { anonymousPublish: true });
+      assert.equal(open.status, 200);
+      const config = await open.json();
+      assert.deepEqual(
+        [config.name, config.ordering, config.anonymousPublish, config.anonymousSubscribe, config.subscribers],
+        ["feed", "device", true, false, []],
+      );
+      assert.equal(config.createdAt, (await created.json()).createdAt);
+      assert.equal((await post(`${s.url}/channels/feed/messages`, null, { n: 3 })).status, 202);
+
+      // Added after messages 1-3: it runs for 4 and 5 only.
+      assert.equal((await patch(s, "feed", { subscribers: ["test/collect"] })).status, 200);
+      for (const n of [4, 5]) assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n })).status, 202);
+      await waitFor(async () => (await collected(s)).length === 2, 10_000, "messages 4 and 5 collected");
+      assert.deepEqual(await collected(s), [4, 5]);
+
+      // Removed: message 6 is not run; added again, it starts after 6.
+      assert.equal((await patch(s, "feed", { subscribers: [] })).status, 200);
+      assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 6 })).status, 202);
+      assert.equal((await patch(s, "feed", { subscribers: ["test/collect"] })).status, 200);
+      assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 7 })).status, 202);
+      await waitFor(async () => (await collected(s)).length === 3, 10_000, "message 7 collected");
+      assert.deepEqual(await collected(s), [4, 5, 7]);
+
+      const listed = await (await s.admin("/admin/channels")).json();
+      const feed = listed.channels.find((c: { name: string }) => c.name === "feed");
+      assert.deepEqual([feed.anonymousPublish, feed.subscribers], [true, ["test/collect"]]);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "changing a channel refuses its ordering, unknown scripts and fields, Sluice's channels and unknown ones",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const cases: [string, unknown, number, RegExp][] = [
+        ["blog_queuing", { ordering: "none" }, 400, /ordering .*cannot change/],
+        ["blog_queuing", { ordering: "sideways" }, 400, /ordering/],
+        ["blog_queuing", { subscribers: ["no/such"] }, 400, /Unknown script "no\/such"/],
+        ["blog_queuing", { defaultScript: "no/such" }, 400, /Unknown script "no\/such"/],
+        ["blog_queuing", { color: "red" }, 400, /color/],
+        ["blog_queuing", { anonymousPublish: "yes" }, 400, /anonymousPublish/],
+        ["_pumps", { anonymousSubscribe: true }, 403, /belongs to Sluice/],
+        ["nosuch", { anonymousPublish: true }, 404, /does not exist/],
+      ];
+      for (const [name, body, status, message] of cases) {
+        const res = await patch(s, name, body);
+        const text = await res.text();
+        assert.equal(res.status, status, `${name} ${JSON.stringify(body)}: ${text}`);
+        assert.match(JSON.parse(text).error.message, message);
+      }
+      // The ordering may be sent back as it is (a whole config, say).
+      assert.equal((await patch(s, "blog_queuing", { ordering: "device", anonymousSubscribe: false })).status, 200);
+      // The default script can be removed: a bare CSV reading then names no script.
+      const token = await s.device("d1");
+      const bare = () => post(`${s.url}/channels/blog_queuing/invoke`, token, JSON.stringify(CSV));
+      assert.equal((await bare()).status, 202);
+      const res = await patch(s, "blog_queuing", { defaultScript: null });
+      assert.equal(res.status, 200);
+      assert.equal("defaultScript" in (await res.json()), false);
+      const refused = await bare();
+      assert.equal(refused.status, 400);
+      assert.match((await refused.json()).error.message, /no default script/);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a deleted channel refuses messages and tasks, can be created again, and a deleted default stays deleted",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      const token = await s.device("d1");
+      assert.equal((await (await post(`${s.url}/channels/alerts/messages`, token, { n: 1 })).json()).seq, 1);
+
+      const deleted = await s.admin("/admin/channels/alerts", { method: "DELETE" });
+      assert.equal(deleted.status, 200);
+      assert.deepEqual(await deleted.json(), { name: "alerts", deleted: true });
+      assert.equal((await post(`${s.url}/channels/alerts/messages`, token, { n: 2 })).status, 404);
+      assert.equal((await s.admin("/admin/channels/alerts", { method: "DELETE" })).status, 404);
+      assert.equal((await s.admin("/admin/channels/_pumps", { method: "DELETE" })).status, 403);
+      const names = async () =>
+        (await (await s.admin("/admin/channels")).json()).channels.map((c: { name: string }) => c.name);
+      assert.deepEqual(await names(), ["blog_queuing"]);
+
+      // Created again: its topic goes on from the seqs it had.
+      assert.equal(
+        (await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) })).status,
+        201,
+      );
+      assert.equal((await (await post(`${s.url}/channels/alerts/messages`, token, { n: 3 })).json()).seq, 2);
+
+      assert.equal((await s.admin("/admin/channels/blog_queuing", { method: "DELETE" })).status, 200);
+      assert.equal((await post(`${s.url}/channels/blog_queuing/invoke`, token, JSON.stringify(CSV))).status, 404);
+      await s.restart();
+      assert.deepEqual(await names(), ["alerts"]);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration("a channel changed or deleted on one instance is seen by another sharing the KV", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-channels-" });
+  const kv = await Deno.openKv(`${dir}/shared.kv`);
+  const instance = async (): Promise<Server> => {
+    const config = loadConfig({
+      SLUICE_MODE: "deploy",
+      KV_PATH: `${dir}/shared.kv`,
+      ADMIN_TOKEN: ADMIN,
+      RATE_LIMIT: "off",
+      WEATHER_API_URL: "off",
+      MQTT_PORT: "off",
+      SCRIPT_WORKERS: "1",
+    });
+    const sluice = await openSluice({
+      config,
+      kv,
+      manifest: testManifest,
+      workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
+      log: silentLogger,
+    });
+    return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
+  };
+  const [a, b] = [await instance(), await instance()];
+  const admin = (url: string, method: string, body?: unknown) =>
+    fetch(url, { method, headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) });
+  try {
+    assert.equal((await admin(`${a.url}/admin/channels`, "POST", { name: "news" })).status, 201);
+    const anonymous = () => post(`${b.url}/channels/news/messages`, null, { n: 1 }).then((r) => r.status);
+    assert.equal(await anonymous(), 401); // b now holds the channel's settings in its cache
+    assert.equal((await admin(`${a.url}/admin/channels/news`, "PATCH", { anonymousPublish: true })).status, 200);
+    await waitFor(async () => (await anonymous()) === 202, 2_000, "b to accept anonymous messages");
+    assert.equal((await admin(`${a.url}/admin/channels/news`, "DELETE")).status, 200);
+    await waitFor(async () => (await anonymous()) === 404, 2_000, "b to refuse messages to the deleted channel");
+  } finally {
+    await a.close();
+    await b.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
