@@ -42,6 +42,7 @@ export class ChannelRegistry {
   readonly #cache = new Map<string, ChannelConfig>();
   /** Bumped whenever the cache is dropped: a read begun before then is not cached. */
   #generation = 0;
+  readonly #listeners = new Set<(name: string | null) => void>();
 
   constructor(private readonly kv: Deno.Kv, private readonly clock: Clock) {}
 
@@ -58,6 +59,7 @@ export class ChannelRegistry {
     for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
     if (!(await op.commit()).ok) throw new ConflictError(`Channel "${channel.name}" already exists`);
     this.#cache.set(config.name, config);
+    this.#changed(config.name);
     return config;
   }
 
@@ -80,6 +82,7 @@ export class ChannelRegistry {
     for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
     if (!(await op.commit()).ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
     this.#cache.set(name, config);
+    this.#changed(name);
     return config;
   }
 
@@ -94,6 +97,7 @@ export class ChannelRegistry {
       .commit();
     if (!res.ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
     this.#cache.delete(name);
+    this.#changed(name);
     return true;
   }
 
@@ -109,6 +113,23 @@ export class ChannelRegistry {
     await this.kv.set(keys.channelDefaults(), true);
   }
 
+  /**
+   * Calls `listener` after every change of a channel: with its name when made here, with null when
+   * another instance sharing the KV made one (any channel may have changed).
+   */
+  onChange(listener: (name: string | null) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(name: string | null): void {
+    for (const l of this.#listeners) {
+      try {
+        l(name);
+      } catch { /* a listener's failure is its own */ }
+    }
+  }
+
   /** Drops the cache whenever another instance sharing this KV changes a channel. */
   watchChanges(signal: AbortSignal): void {
     const stream = this.kv.watch([keys.channelsRevision()]);
@@ -117,7 +138,7 @@ export class ChannelRegistry {
       try {
         for await (const _ of stream) {
           if (signal.aborted) break;
-          if (!first) this.#cache.clear(), this.#generation++;
+          if (!first) this.#cache.clear(), this.#generation++, this.#changed(null);
           first = false;
         }
       } catch {

@@ -60,6 +60,7 @@ export class EmbeddedBroker {
   readonly #connections = new Set<ByteDuplex>();
   readonly #bridge: TopicBridge;
   readonly #stopRevocations: () => void;
+  readonly #stopChanges: () => void;
   readonly #sweeper: ReturnType<typeof setInterval>;
   #closing = false;
   #atCap = false;
@@ -81,6 +82,7 @@ export class EmbeddedBroker {
       });
     }, options.log);
     this.#stopRevocations = options.devices.onRevoke((id) => this.#disconnectDevice(id));
+    this.#stopChanges = options.channels.onChange((channel) => this.#recheckSubscriptions(channel));
     this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
     // Persistence failures are emitted as "error"; without a listener they would end the process.
     (aedes as unknown as EventEmitter).on("error", (err) => options.log.warn(`MQTT broker: ${describeError(err)}`));
@@ -137,6 +139,7 @@ export class EmbeddedBroker {
     this.#closing = true;
     clearInterval(this.#sweeper);
     this.#stopRevocations();
+    this.#stopChanges();
     await settleWithin(Promise.allSettled([...this.#inflight]), CLOSE_WAIT_MS);
     await new Promise<void>((resolve) => this.#aedes.close(() => resolve()));
     for (const conn of this.#connections) conn.destroy();
@@ -222,15 +225,26 @@ export class EmbeddedBroker {
     }
   }
 
+  /**
+   * Disconnects the sessions subscribed to `changed` (null: any channel) that its settings no longer
+   * allow (a deleted channel, anonymous subscribers refused): subscribing again is then refused.
+   */
+  #recheckSubscriptions(changed: string | null): void {
+    for (const client of Object.values(this.#clients())) {
+      const principal = this.#sessions.get(client)?.principal;
+      if (!principal) continue;
+      const channels = subscribedChannels(client).filter((c) => changed === null || c === changed);
+      Promise.all(channels.map((c) => maySubscribe(principal, c, this.#options.channels)))
+        .then((allowed) => allowed.includes(false) && client.close())
+        .catch((err) => this.#options.log.warn(`MQTT subscriptions not rechecked: ${describeError(err)}`));
+    }
+  }
+
   /** Stops following channels nobody subscribes to any more. */
   #sweep(): void {
     const live = new Set<string>();
     for (const client of Object.values(this.#clients())) {
-      const subs = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
-      for (const topic of Object.keys(subs)) {
-        const channel = parseSubscribeTopic(topic);
-        if (channel !== null) live.add(channel);
-      }
+      for (const channel of subscribedChannels(client)) live.add(channel);
     }
     this.#bridge.keepOnly(live);
   }
@@ -238,6 +252,12 @@ export class EmbeddedBroker {
   #clients(): Record<string, Client> {
     return (this.#aedes as unknown as { clients: Record<string, Client> }).clients;
   }
+}
+
+/** The channels whose messages a client subscribed to. */
+function subscribedChannels(client: Client): string[] {
+  const subs = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
+  return Object.keys(subs).map(parseSubscribeTopic).filter((c): c is string => c !== null);
 }
 
 /** Only what Sluice re-publishes reaches subscribers: never a device's own publish. */

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { ValidationError } from "../../core/errors.ts";
+import type { Principal } from "../../core/envelope.ts";
+import { SluiceError, ValidationError } from "../../core/errors.ts";
 import { authorizeSubscribe } from "../../engine/access.ts";
 import type { Subscription, TopicMessage } from "../../engine/topic_hub.ts";
 import type { Sluice } from "../../sluice.ts";
@@ -25,11 +26,22 @@ const encoder = new TextEncoder();
 export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
-  /** Open streams: how to end each, and the device it serves (null for admin and anonymous readers). */
-  const open = new Map<(why?: string) => void, string | null>();
+  /** Open streams: how to end each, and whom and which channel it serves. */
+  const open = new Map<(why?: string) => void, { readonly principal: Principal; readonly channel: string }>();
   // A revoked device's streams end at once; its EventSource then gets 401 on reconnecting.
   const stopRevocations = sluice.devices.onRevoke((id) => {
-    for (const [end, device] of open) if (device === id) end("Device revoked");
+    for (const [end, { principal }] of open) {
+      if (principal.kind === "device" && principal.id === id) end("Device revoked");
+    }
+  });
+  // So do the streams a channel change no longer allows (a deleted channel, anonymous readers refused).
+  const stopChanges = sluice.channels.onChange((changed) => {
+    for (const [end, { principal, channel }] of [...open]) {
+      if (changed !== null && channel !== changed) continue;
+      authorizeSubscribe(sluice.channels, principal, channel).catch((err) =>
+        end(err instanceof SluiceError ? err.message : "Subscription ended")
+      );
+    }
   });
   return {
     name: "sse",
@@ -57,7 +69,6 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         let sub: Subscription | null = null;
         let heartbeat: ReturnType<typeof setInterval> | undefined;
         let stop = (_why?: string) => {};
-        const device = principal.kind === "device" ? principal.id : null;
         const body = new ReadableStream<Uint8Array>({
           start: async (controller) => {
             stop = (why) => {
@@ -69,7 +80,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
                 controller.close();
               } catch { /* already closed */ }
             };
-            open.set(stop, device);
+            open.set(stop, { principal, channel: params.ch });
             controller.enqueue(encoder.encode(`retry: 2000\n: subscribed to ${params.ch}\n\n`));
             const send = (m: TopicMessage) => {
               if ((controller.desiredSize ?? 0) <= 0) {
@@ -104,6 +115,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
     },
     close() {
       stopRevocations();
+      stopChanges();
       for (const stop of [...open.keys()]) stop();
       return Promise.resolve();
     },

@@ -29,6 +29,12 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
       socket.close(REVOKED.code, REVOKED.reason);
     }
   });
+  // Subscriptions a channel change no longer allows end (a deleted channel, anonymous subscribers refused).
+  const stopChanges = sluice.channels.onChange((channel) => {
+    for (const session of sockets.values()) {
+      session.recheck(channel).catch((err) => sluice.log.warn(`Rechecking WebSocket subscriptions: ${err}`));
+    }
+  });
   return {
     name: "ws",
     mount(app, deps) {
@@ -85,6 +91,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
     },
     close() {
       stopRevocations();
+      stopChanges();
       for (const s of sockets.keys()) s.close(1001, "Sluice is stopping");
       sockets.clear();
       return Promise.resolve();

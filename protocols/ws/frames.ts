@@ -37,3 +37,10 @@ export interface PushFrame {
   readonly seq: number;
   readonly message: unknown;
 }
+
+/** A subscription Sluice ended: the channel was deleted or no longer accepts this subscriber. */
+export interface EndFrame {
+  readonly channel: string;
+  readonly status: "failure";
+  readonly error: { readonly code: string; readonly message: string };
+}

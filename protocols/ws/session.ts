@@ -12,6 +12,7 @@ import type { Sluice } from "../../sluice.ts";
 import { principalOf } from "../http/auth.ts";
 import {
   AuthenticateParams,
+  type EndFrame,
   PublishParams,
   type PushFrame,
   type ReplyFrame,
@@ -95,6 +96,25 @@ export class WsSession {
     this.#closed = true;
     for (const s of this.#subs.values()) s.close();
     this.#subs.clear();
+  }
+
+  /**
+   * Checks the subscriptions to `channel` (null: every channel) again after the channel changed:
+   * one no longer allowed ends, and the client is told with a frame `{channel, status: "failure", error}`.
+   */
+  async recheck(channel: string | null): Promise<void> {
+    for (const [ch, sub] of [...this.#subs]) {
+      if (channel !== null && ch !== channel) continue;
+      try {
+        await authorizeSubscribe(this.sluice.channels, this.principal, ch);
+      } catch (err) {
+        if (!(err instanceof SluiceError) || this.#subs.get(ch) !== sub) continue;
+        sub.close();
+        this.#subs.delete(ch);
+        const frame: EndFrame = { channel: ch, status: "failure", error: { code: err.code, message: err.message } };
+        if (!this.#closed) this.socket.send(JSON.stringify(frame));
+      }
+    }
   }
 
   async #dispatch(frame: RequestFrame): Promise<unknown> {

@@ -3,6 +3,8 @@
 /** A WebSocket client that keeps every frame it got and can send requests and await replies. */
 export class WsClient {
   readonly pushes: { channel: string; seq: number; message: unknown }[] = [];
+  /** Frames that end a subscription (`{channel, status: "failure", error}`, no id). */
+  readonly ended: { channel: string; status: string; error: { code: string; message: string } }[] = [];
   readonly #replies = new Map<unknown, (r: Record<string, unknown>) => void>();
   readonly closed: Promise<CloseEvent>;
   #n = 0;
@@ -11,7 +13,8 @@ export class WsClient {
     this.closed = new Promise((resolve) => socket.addEventListener("close", resolve));
     socket.onmessage = (e) => {
       const frame = JSON.parse(e.data);
-      if ("status" in frame) this.#replies.get(frame.id)?.(frame);
+      if ("status" in frame && "id" in frame) this.#replies.get(frame.id)?.(frame);
+      else if ("status" in frame) this.ended.push(frame);
       else this.pushes.push(frame);
     };
   }

@@ -5,6 +5,8 @@ import { silentLogger } from "../../core/log.ts";
 import { type Server, startServer } from "../../server.ts";
 import { openSluice } from "../../sluice.ts";
 import { testManifest } from "../fixtures/manifest.ts";
+import { SseClient, WsClient } from "../helpers/clients.ts";
+import { brokerUrl, connect, connectDevice } from "../helpers/mqtt.ts";
 import { ADMIN, inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 const CSV = "21.5,1.2,1:1,2026-11-25T10:00:00Z";
@@ -176,3 +178,48 @@ integration("a channel changed or deleted on one instance is seen by another sha
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+integration(
+  "subscriptions a channel change no longer allows end: anonymous ones when refused, every one when deleted",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_ANONYMOUS_CONNECT: "true" });
+    const mqttClients: Awaited<ReturnType<typeof connect>>[] = [];
+    try {
+      const body = { name: "open", anonymousSubscribe: true };
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) })).status, 201);
+      const token = await s.device("d1");
+      const anonWs = await WsClient.connect(`${s.url}/ws`);
+      const deviceWs = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      for (const c of [anonWs, deviceWs]) {
+        assert.equal((await c.request("Subscribe", { channel: "open" })).status, "success");
+      }
+      const anonSse = await SseClient.open(`${s.url}/channels/open/events`);
+      assert.equal(anonSse.response.status, 200);
+      const anonMqtt = await connect(brokerUrl(s));
+      const deviceMqtt = await connectDevice(brokerUrl(s), "d1", token);
+      mqttClients.push(anonMqtt, deviceMqtt);
+      const closed = (c: typeof anonMqtt) => new Promise<void>((resolve) => c.once("close", () => resolve()));
+      const [anonMqttClosed, deviceMqttClosed] = [closed(anonMqtt), closed(deviceMqtt)];
+      for (const c of mqttClients) assert.equal((await c.subscribeAsync("open/messages", { qos: 1 }))[0]?.qos, 1);
+
+      assert.equal((await patch(s, "open", { anonymousSubscribe: false })).status, 200);
+      await waitFor(() => anonWs.ended.length === 1, 5_000, "the anonymous WebSocket subscription to end");
+      assert.deepEqual([anonWs.ended[0]!.channel, anonWs.ended[0]!.error.code], ["open", "unauthorized"]);
+      await anonSse.done; // the stream ended, saying why
+      assert.match(anonSse.events.at(-1)!.data, /does not accept anonymous subscribers/);
+      await anonMqttClosed;
+      assert.equal((await post(`${s.url}/channels/open/messages`, token, { n: 1 })).status, 202);
+      await waitFor(() => deviceWs.pushes.length === 1, 5_000, "the device's push");
+      assert.deepEqual([anonWs.pushes.length, deviceWs.ended.length, deviceMqtt.connected], [0, 0, true]);
+
+      assert.equal((await s.admin("/admin/channels/open", { method: "DELETE" })).status, 200);
+      await waitFor(() => deviceWs.ended.length === 1, 5_000, "the device's WebSocket subscription to end");
+      assert.equal(deviceWs.ended[0]!.error.code, "not_found");
+      await deviceMqttClosed;
+      await Promise.all([anonWs.close(), deviceWs.close()]);
+    } finally {
+      for (const c of mqttClients) await c.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
