@@ -15,6 +15,7 @@ const FILES: Readonly<Record<string, string>> = {
   "pump_history.js": "text/javascript; charset=utf-8",
   "channel.js": "text/javascript; charset=utf-8",
   "channels.js": "text/javascript; charset=utf-8",
+  "channel_settings.js": "text/javascript; charset=utf-8",
   "dead_letters.js": "text/javascript; charset=utf-8",
 };
 

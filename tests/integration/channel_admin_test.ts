@@ -54,6 +54,10 @@ inBothModes(
       await waitFor(async () => (await collected(s)).length === 3, 10_000, "message 7 collected");
       assert.deepEqual(await collected(s), [4, 5, 7]);
 
+      const one = await s.admin("/admin/channels/feed");
+      assert.equal(one.status, 200);
+      assert.deepEqual((await one.json()).subscribers, ["test/collect"]);
+      assert.equal((await s.admin("/admin/channels/nosuch")).status, 404);
       const listed = await (await s.admin("/admin/channels")).json();
       const feed = listed.channels.find((c: { name: string }) => c.name === "feed");
       assert.deepEqual([feed.anonymousPublish, feed.subscribers], [true, ["test/collect"]]);

@@ -260,3 +260,55 @@ integration("the dashboard shows queue depth and live channel messages, and retr
     await s.close();
   }
 });
+
+integration("the dashboard creates a channel, changes its settings and deletes it", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors = watchErrors(page, /status of 400/); // the refused creation below
+    page.on("dialog", (d) => d.accept()); // the confirmation before deleting
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByRole("link", { name: "Channels" }).click();
+    await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
+
+    // Refused first (an unknown script), with the API's reason on the page; then created.
+    await page.getByText("New channel").click();
+    await page.locator("#new-channel #channel-name").fill("alerts");
+    await page.locator("#new-channel #channel-ordering").selectOption("channel");
+    await page.locator("#new-channel #channel-subscribers").fill("no/such");
+    await page.getByRole("button", { name: "Create channel" }).click();
+    await page.getByText('Not created: Unknown script "no/such"').waitFor(SLOW);
+    await page.locator("#new-channel #channel-subscribers").fill("test/collect");
+    await page.locator("#new-channel #channel-anonymousPublish").check();
+    await page.getByRole("button", { name: "Create channel" }).click();
+    await page.locator("#channel-settings").waitFor(SLOW); // on the new channel's page
+    const stored = async () => await (await s.admin("/admin/channels/alerts")).json();
+    const created = await stored();
+    assert.deepEqual(
+      [created.ordering, created.anonymousPublish, created.anonymousSubscribe, created.subscribers],
+      ["channel", true, false, ["test/collect"]],
+    );
+    assert.equal(await page.locator("#channel-settings #channel-ordering").isDisabled(), true);
+
+    await page.locator("#channel-settings #channel-anonymousSubscribe").check();
+    await page.locator("#channel-settings #channel-subscribers").fill("");
+    await page.locator("#channel-settings #channel-defaultScript").fill("test/echo");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Settings saved.").waitFor(SLOW);
+    const changed = await stored();
+    assert.deepEqual(
+      [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript],
+      [true, [], "test/echo"],
+    );
+
+    await page.getByRole("button", { name: "Delete channel" }).click();
+    await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
+    assert.equal(await page.locator('#channels tr[data-channel="alerts"]').count(), 0);
+    assert.equal((await s.admin("/admin/channels/alerts")).status, 404);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});

@@ -421,7 +421,7 @@ integration("the OpenAPI document lists every route and /docs renders it", async
         "/blog/queues/feed",
       ]
     ) assert.ok(doc.paths[path], `${path} documented`);
-    assert.deepEqual(Object.keys(doc.paths["/admin/channels/{ch}"]).sort(), ["delete", "patch"]);
+    assert.deepEqual(Object.keys(doc.paths["/admin/channels/{ch}"]).sort(), ["delete", "get", "patch"]);
     const docs = await fetch(`${s.url}/docs`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /openapi\.json/);

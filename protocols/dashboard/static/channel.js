@@ -1,11 +1,12 @@
-// One channel: its queue depth, a publish form, and its topic's messages as they arrive.
+// One channel: its queue depth, its settings, a publish form, and its topic's messages as they arrive.
 import { api, follow } from "./api.js";
+import { channelSettings } from "./channel_settings.js";
 import { clock, count, h, note, preview } from "./dom.js";
 
 const REFRESH_MS = 3000;
 const SHOWN = 200;
 
-/** One channel: its queue depth, a publish form, and its topic's messages as they arrive. */
+/** One channel: its queue depth, its settings, a publish form, and its topic's messages as they arrive. */
 export function channelView(root, name) {
   document.title = `${name} · Channels · Sluice`;
   const system = name.startsWith("_");
@@ -40,12 +41,14 @@ export function channelView(root, name) {
     publishStatus,
   );
   const status = h("div");
+  const settings = h("section", { class: "card" }, h("h2", {}, "Settings"), h("p", { class: "muted" }, "Loading…"));
   const parts = [
     h("div", { class: "title" }, h("a", { href: "#/channels", class: "back" }, "← Channels"), h("h1", {}, name)),
     status,
     system
       ? h("p", { class: "muted" }, "A system channel: it carries Sluice's own messages.")
       : h("section", { class: "card" }, h("h2", {}, "Queue depth"), stats),
+    system ? null : settings,
     system ? null : h("section", { class: "card" }, publish),
     h("section", { class: "card" }, h("h2", {}, "Live messages"), empty, messages),
   ];
@@ -94,6 +97,19 @@ export function channelView(root, name) {
     ));
     while (messages.children.length > SHOWN) messages.lastElementChild.remove();
   };
+  const showSettings = async () => {
+    try {
+      const channel = await api(`/admin/channels/${encodeURIComponent(name)}`);
+      if (gone) return;
+      settings.replaceChildren(
+        h("h2", {}, "Settings"),
+        channelSettings({ channel, onDeleted: () => location.hash = "#/channels" }),
+      );
+    } catch (err) {
+      if (!gone) settings.replaceChildren(h("h2", {}, "Settings"), note("error", `Cannot read them: ${err.message}`));
+    }
+  };
+  if (!system) showSettings();
   (async () => {
     // The last 50 messages first, then live.
     const st = system ? null : await refresh();

@@ -1,5 +1,6 @@
-// Channels: the queue depth of each, refreshed every few seconds.
+// Channels: the queue depth of each, refreshed every few seconds, and a form to create one.
 import { api } from "./api.js";
+import { channelSettings } from "./channel_settings.js";
 import { clock, count, h, note, table } from "./dom.js";
 
 const REFRESH_MS = 3000;
@@ -20,7 +21,13 @@ export function channelsView(root) {
     ),
   );
   const updated = h("span", { class: "muted" });
-  root.append(h("div", { class: "title" }, h("h1", {}, "Channels"), updated), status, wrap);
+  const create = h(
+    "details",
+    { class: "card" },
+    h("summary", {}, "New channel"),
+    channelSettings({ onSaved: (c) => location.hash = `#/channels/${encodeURIComponent(c.name)}` }),
+  );
+  root.append(h("div", { class: "title" }, h("h1", {}, "Channels"), updated), status, wrap, create);
   let channels = [];
   let timer = null;
   let gone = false;

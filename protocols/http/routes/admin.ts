@@ -64,6 +64,20 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
   }, async ({ c, body }) => c.json(await sluice.channelAdmin.create(body), 201));
 
   defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/channels/:ch",
+    summary: "A channel's settings",
+    tags,
+    access: "admin",
+    params: ChannelParams,
+    responses: { 200: { description: "Settings" }, 404: { description: "No such channel", schema: ErrorSchema } },
+  }, async ({ c, params }) => {
+    const channel = await sluice.channels.get(params.ch);
+    if (!channel) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
+    return c.json(channel);
+  });
+
+  defineRoute(app, deps, {
     method: "patch",
     path: "/admin/channels/:ch",
     summary: "Change a channel's settings",
