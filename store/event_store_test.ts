@@ -507,3 +507,68 @@ for (const mode of ["single", "multi"] as const) {
     }
   });
 }
+
+Deno.test("a lazy key is read from memory at once, lands in its commit's pack, and reaches its own key within a second", async () => {
+  const f = await kvStore("single");
+  try {
+    const key = ["cur", "tasks", "t/a"];
+    const other = ["cur", "tasks", "t/b"];
+    await Promise.all([
+      f.committer.write({ lazy: [{ key, value: 1 }] }),
+      f.committer.write({ appends: [{ stream: "p/x", event: { type: "N", data: 1 } }], lazy: [{ key, value: 2 }] }),
+      f.committer.write({ lazy: [{ key: other, value: 7 }] }),
+    ]);
+    assert.equal(f.committer.lazyValue(key), 2, "the last value set wins");
+    assert.equal(f.committer.cursorOf("t/b", 0), 7);
+    assert.equal((await f.kv.get(key)).versionstamp, null, "its own key is not written yet");
+    const packs = await Array.fromAsync(f.kv.list<{ sets: [Deno.KvKey, number][] }>({ prefix: ["lazy"] }));
+    assert.deepEqual(packs.flatMap((p) => p.value.sets), [[key, 1], [key, 2], [other, 7]]);
+    // The first request went alone (its commit started at once), the next two shared a commit and a pack.
+    assert.deepEqual(packs.map((p) => p.value.sets.length), [1, 2], "a pack a commit, not a key each");
+    await waitUntil(async () => (await f.kv.get(key)).value === 2, 3_000);
+    assert.equal((await f.kv.get(other)).value, 7);
+    await waitUntil(async () => (await Array.fromAsync(f.kv.list({ prefix: ["lazy"] }))).length === 0, 3_000);
+    assert.equal(f.committer.lazyValue(key), undefined, "read from KV from now on");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("lazy keys survive a crash: the next writer writes them from their packs before anything reads them", async () => {
+  await onFreshKv(async (kv, epoch) => {
+    const first = new Committer({ kv, mode: "single", clock: systemClock, epoch });
+    for (const value of [1, 2, 3]) await first.write({ lazy: [{ key: ["cur", "tasks", "t/a"], value }] });
+    await first.write({ lazy: [{ key: ["cur", "tasks", "t/b"], value: 9 }] });
+    // The process dies before the keys are written: another one claims the KV.
+    const second = new Committer({ kv, mode: "single", clock: systemClock, epoch: await claimWriterEpoch(kv, "b") });
+    await second.recover();
+    assert.deepEqual(
+      [(await kv.get(["cur", "tasks", "t/a"])).value, (await kv.get(["cur", "tasks", "t/b"])).value],
+      [3, 9],
+    );
+    assert.equal((await Array.fromAsync(kv.list({ prefix: ["lazy"] }))).length, 0, "the packs are gone");
+    await second.write({ lazy: [{ key: ["cur", "tasks", "t/a"], value: 4 }] });
+    await second.close();
+    assert.equal((await kv.get(["cur", "tasks", "t/a"])).value, 4, "a clean stop writes them");
+    await first.close().catch(() => {}); // it lost the KV
+  });
+});
+
+Deno.test("with several writers a lazy key is an ordinary set", async () => {
+  const f = await kvStore("multi");
+  try {
+    await f.committer.write({ lazy: [{ key: ["cur", "tasks", "t/a"], value: 5 }] });
+    assert.equal((await f.kv.get(["cur", "tasks", "t/a"])).value, 5);
+    assert.equal(f.committer.lazyValue(["cur", "tasks", "t/a"]), undefined);
+  } finally {
+    await f.close();
+  }
+});
+
+async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("Timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -26,7 +26,7 @@ export function metricsRoutes(
     scrapeGauges(
       sluice.kv,
       sluice.channels,
-      sluice.committer.headOf,
+      sluice.committer,
       sluice.clock.now(),
       (stream, seq) => sluice.committer.unmoved(stream, seq),
     )
