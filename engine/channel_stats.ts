@@ -21,13 +21,6 @@ export interface ChannelStats {
  */
 export type HeadOf = (stream: string, headKey: number) => number;
 
-/** Where the writer knows streams to be, ahead of their head and cursor keys (see `Committer`). */
-export interface Positions {
-  readonly headOf: HeadOf;
-  /** A task stream's cursor: the cursor key's value, or what this writer set since. */
-  readonly cursorOf: (stream: string, cursorKey: number) => number;
-}
-
 /** A channel's task partitions with work left: stream → [cursor, head]. */
 export interface QueueDepth {
   readonly partitions: number;
@@ -36,7 +29,7 @@ export interface QueueDepth {
 }
 
 /** Counts a channel's queued tasks from its task streams' head and cursor keys (two range reads). */
-export async function queueDepth(kv: Deno.Kv, channel: string, known: Positions): Promise<QueueDepth> {
+export async function queueDepth(kv: Deno.Kv, channel: string, headOf: HeadOf): Promise<QueueDepth> {
   const prefix = taskStream(channel, "");
   const range = (key: (s: string) => Deno.KvKey) => ({ start: key(prefix), end: key(prefix.slice(0, -1) + "0") });
   const cursors = new Map<string, number>();
@@ -45,7 +38,7 @@ export async function queueDepth(kv: Deno.Kv, channel: string, known: Positions)
   const behind = new Map<string, readonly [number, number]>();
   for await (const e of kv.list<number>(range((s) => keys.head(s)))) {
     const stream = e.key[1] as string;
-    const cursor = known.cursorOf(stream, cursors.get(stream) ?? 0), head = known.headOf(stream, e.value);
+    const cursor = cursors.get(stream) ?? 0, head = headOf(stream, e.value);
     partitions++;
     if (head <= cursor) continue;
     queued += head - cursor;
@@ -55,8 +48,8 @@ export async function queueDepth(kv: Deno.Kv, channel: string, known: Positions)
 }
 
 /** A channel's queue depth, retries and topic length. */
-export async function channelStats(kv: Deno.Kv, channel: string, known: Positions): Promise<ChannelStats> {
-  const { partitions, queued } = await queueDepth(kv, channel, known);
+export async function channelStats(kv: Deno.Kv, channel: string, headOf: HeadOf): Promise<ChannelStats> {
+  const { partitions, queued } = await queueDepth(kv, channel, headOf);
   const prefix = taskStream(channel, "");
   let retrying = 0;
   for await (const _ of kv.list({ start: keys.retry(prefix), end: keys.retry(prefix.slice(0, -1) + "0") })) retrying++;

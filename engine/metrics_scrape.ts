@@ -2,7 +2,7 @@ import type { Sample } from "../core/metrics.ts";
 import { PUMP_STREAM_PREFIX } from "../core/streams.ts";
 import type { TaskQueuedData } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
-import { type Positions, queueDepth } from "./channel_stats.ts";
+import { type HeadOf, queueDepth } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
 import { chunked } from "../store/kv_limits.ts";
 
@@ -20,14 +20,14 @@ const LAG_SCAN = 500;
 export async function scrapeGauges(
   kv: Deno.Kv,
   channels: ChannelRegistry,
-  known: Positions,
+  headOf: HeadOf,
   now: number,
   /** A task acked from the inbox and not yet at its stream's key. */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined,
 ): Promise<Gauge[]> {
   const depth: Sample[] = [], lag: Sample[] = [];
   for (const channel of await channels.list()) {
-    const { queued, behind } = await queueDepth(kv, channel.name, known);
+    const { queued, behind } = await queueDepth(kv, channel.name, headOf);
     let oldest = now;
     const toRead: Deno.KvKey[] = [];
     for (const [stream, [cursor]] of [...behind].slice(0, LAG_SCAN)) {

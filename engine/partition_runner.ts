@@ -218,9 +218,7 @@ export class PartitionRunner {
     let woken = 0;
     for (const [stream, head] of heads) {
       for (const lane of await this.#lanesOf(stream)) {
-        const cursor = this.options.committer.lazyValue(keys.cursor(lane.stream, lane.consumer)) ??
-          cursors.get(laneKey(lane)) ?? 0;
-        if (cursor < head) this.wake(lane), woken++;
+        if ((cursors.get(laneKey(lane)) ?? 0) < head) this.wake(lane), woken++;
       }
     }
     return woken;
@@ -345,7 +343,7 @@ export class PartitionRunner {
       keys.cursor(st.lane.stream, st.lane.consumer),
       keys.retry(st.lane.stream, st.lane.consumer),
     ]);
-    st.cursor = this.options.committer.lazyValue(cursor.key) ?? cursor.value ?? 0;
+    st.cursor = cursor.value ?? 0;
     st.retry = retry.value;
     st.loaded = true;
   }
@@ -476,7 +474,7 @@ export class PartitionRunner {
     const decision = afterFailure(st.retry, job, error, now, this.options.retry, permanent);
     if (decision.kind === "retry") {
       plan.sets.push({ key: keys.retry(st.lane.stream, st.lane.consumer), value: decision.state });
-      moveCursor(plan, st, cursor);
+      if (cursor !== st.cursor) plan.sets.push({ key: keys.cursor(st.lane.stream, st.lane.consumer), value: cursor });
       return { plan, cursor, retry: decision.state, done, failed: true };
     }
     const dead: DeadLetter = {
@@ -507,7 +505,7 @@ export class PartitionRunner {
       plan.deletes.push(keys.retry(st.lane.stream, st.lane.consumer));
       retry = null;
     }
-    moveCursor(plan, st, cursor);
+    if (cursor !== st.cursor) plan.sets.push({ key: keys.cursor(st.lane.stream, st.lane.consumer), value: cursor });
     return { plan, cursor, retry };
   }
 
@@ -535,16 +533,4 @@ function channelOfLane(lane: Lane): string {
   return lane.stream.startsWith(TASK_STREAM_PREFIX)
     ? channelOfTaskStream(lane.stream)
     : lane.stream.slice(TOPIC_STREAM_PREFIX.length);
-}
-
-/**
- * Moves a lane's cursor in the plan: a task stream's lazily (with one writer it reaches its key
- * within a second, in a pack of the commit meanwhile), a subscriber's at once (a channel change
- * sets it from outside the runner).
- */
-function moveCursor(plan: WritePlan, st: LaneState, cursor: number): void {
-  if (cursor === st.cursor) return;
-  const key = keys.cursor(st.lane.stream, st.lane.consumer);
-  if (st.lane.consumer === TASKS) plan.lazy.push({ key, value: cursor });
-  else plan.sets.push({ key, value: cursor });
 }

@@ -31,8 +31,6 @@ export async function taskStatus(
   recent: (taskId: string) => TaskResult | undefined = () => undefined,
   /** An event acked but not yet at its stream's key (the single writer's inbox). */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined = () => undefined,
-  /** The stream's cursor as its writer set it, its key holding it or an older one. */
-  cursorOf: (stream: string, cursorKey: number) => number = (_, cursorKey) => cursorKey,
 ): Promise<TaskView> {
   const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
   const position = indexed ?? positionOfTaskId(taskId);
@@ -56,7 +54,7 @@ export async function taskStatus(
     const d = dead.value;
     return { ...base, status: "dead", attempts: d.attempts, error: d.errors.at(-1)?.error, errors: errors(d.errors) };
   }
-  if (cursorOf(stream, cursor.value ?? 0) >= seq) {
+  if ((cursor.value ?? 0) >= seq) {
     // Results are kept in memory for recent tasks; a task that took retries has its record in KV.
     const done = result.value ?? recent(taskId);
     return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(done ? { result: done.result } : {}) };

@@ -1,5 +1,4 @@
 import type { AppendOp, NewEvent, Position, SetOp, WriteRequest, WriteResult } from "../store/committer.ts";
-import type { LazySet } from "../store/lazy_keys.ts";
 
 type Landed = (positions: readonly Position[], at: number) => void;
 
@@ -8,8 +7,6 @@ export class WritePlan {
   readonly appends: AppendOp[] = [];
   readonly sets: SetOp[] = [];
   readonly deletes: Deno.KvKey[] = [];
-  /** Keys that may reach KV later than this commit (see `WriteRequest.lazy`). */
-  readonly lazy: LazySet[] = [];
   readonly checks: Deno.AtomicCheck[] = [];
   readonly wake = new Set<string>();
   readonly #landed: Landed[] = [];
@@ -41,14 +38,13 @@ export class WritePlan {
       this.sets.push("derive" in s ? { ...s, derive: (p) => s.derive(p.slice(offset)) } : s);
     }
     this.deletes.push(...other.deletes);
-    this.lazy.push(...other.lazy);
     this.checks.push(...other.checks);
     for (const w of other.wake) this.wake.add(w);
     for (const l of other.#landed) this.#landed.push((p, at) => l(p.slice(offset), at));
   }
 
   get empty(): boolean {
-    return this.appends.length + this.sets.length + this.deletes.length + this.lazy.length === 0;
+    return this.appends.length + this.sets.length + this.deletes.length === 0;
   }
 
   toRequest(): WriteRequest {
@@ -56,7 +52,6 @@ export class WritePlan {
       appends: this.appends,
       sets: this.sets,
       deletes: this.deletes,
-      lazy: this.lazy,
       checks: this.checks,
       wake: [...this.wake],
     };

@@ -16,7 +16,6 @@ import {
   PACK_BYTES,
   recoverInbox,
 } from "./inbox.ts";
-import { type LazyPack, lazyPacks, type LazySet, recoverLazyKeys } from "./lazy_keys.ts";
 
 /** An event before it is appended. */
 export interface NewEvent {
@@ -76,11 +75,6 @@ export interface WriteRequest {
   readonly expectedHeads?: Readonly<Record<string, number>>;
   /** Task streams to wake once this lands. */
   readonly wake?: readonly string[];
-  /**
-   * Keys set with this commit that may reach their own keys later (single mode: in one pack for the
-   * whole commit, their keys about once a second; `lazyValue` answers reads meanwhile).
-   */
-  readonly lazy?: readonly LazySet[];
   /** Someone waits for it (a device for its ack): it goes before background work. */
   readonly urgent?: boolean;
 }
@@ -183,8 +177,6 @@ interface Built {
   readonly marker: number;
   readonly persisted: Set<string>;
   readonly woken: { stream: string; seq: number | undefined }[];
-  readonly lazy: readonly LazySet[];
-  readonly lazyPackCount: number;
 }
 
 /** Background mutations a commit always has room for, even beside urgent ones. */
@@ -240,11 +232,6 @@ const INBOX_MOVE_AT_ONCE = 32;
 export const MOVE_MUTATIONS = 100;
 const MOVE_KEY_BYTES = 60 * 1024;
 
-/** How long lazy keys wait in their packs before their own keys are written. */
-const LAZY_FLUSH_MS = 1000;
-/** Keys (or pack deletes) a commit of the lazy keys' flush writes. */
-const LAZY_FLUSH_BATCH = 400;
-
 /**
  * Group commit: gathers concurrent write requests into as few `kv.atomic()` commits as KV's
  * limits allow, assigns sequence numbers, and answers each caller after its commit landed.
@@ -292,13 +279,6 @@ export class Committer {
    * alternating pairs): 7,423 / 9,805 / 9,236 / 7,383 msgs/s against 7,730 / 8,012 / 8,429 / 6,804.
    */
   #landed: (() => void)[] = [];
-  /** Lazy keys whose packs landed and whose own keys may not hold them yet, by key. */
-  readonly #lazy = new Map<string, LazySet>();
-  /** Numbers of the lazy packs that landed and are not deleted yet, oldest first. */
-  readonly #lazyPacks: number[] = [];
-  #nextLazyPack = 1;
-  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
-  #lazyFlush: Promise<void> | null = null;
 
   constructor(options: CommitterOptions) {
     this.#kv = options.kv;
@@ -328,16 +308,13 @@ export class Committer {
    * anything reads a stream or its head; the first commit waits for it too.
    */
   recover(): Promise<number> {
-    if (this.#mode !== "single") return Promise.resolve(0);
-    return this.#recovery ??= (async () => {
-      this.#nextLazyPack = (await recoverLazyKeys(this.#kv, this.#epoch!)).nextPack;
-      if (!this.#inboxFor) return 0;
-      const { moved, next, nextPack } = await recoverInbox(this.#kv, this.#epoch!);
+    if (!this.#inboxFor) return Promise.resolve(0);
+    return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next, nextPack }) => {
       this.#inboxNext = next;
       this.#nextPack = nextPack;
       this.#inboxMoved = next - 1;
       return moved;
-    })();
+    });
   }
 
   /**
@@ -362,11 +339,6 @@ export class Committer {
     return this.#withMove.get(keyId(key)) as T | undefined;
   }
 
-  /** A lazy key's value whose own key may not hold it yet (undefined: read KV). */
-  lazyValue(key: Deno.KvKey): number | undefined {
-    return this.#lazy.get(keyId(key))?.value;
-  }
-
   /** An event acked but still in the inbox (read-your-writes before it moved to its stream). */
   unmoved(stream: string, seq: number): AppendedEvent | undefined {
     const u = findSeq(this.#unmovedOf.get(stream), seq);
@@ -377,8 +349,6 @@ export class Committer {
   async close(): Promise<void> {
     clearInterval(this.#headTimer);
     await this.flush();
-    clearTimeout(this.#lazyTimer);
-    await this.#flushLazy();
     await this.#persistHeads(true);
     await this.flush();
     clearTimeout(this.#moveTimer);
@@ -424,9 +394,6 @@ export class Committer {
 
   /** A stream's head for counting, with no read: what this writer knows, or the stream's head key if higher. */
   readonly headOf = (stream: string, headKey: number): number => Math.max(this.#heads.get(stream)?.seq ?? 0, headKey);
-
-  /** A task stream's cursor for counting, with no read: the cursor key's value, or the one this writer set since. */
-  readonly cursorOf = (stream: string, cursorKey: number): number => this.lazyValue(keys.cursor(stream)) ?? cursorKey;
 
   /** One writer's exact head of a stream it has written or read (undefined: unknown here, read KV). */
   exactHead(stream: string): number | undefined {
@@ -544,7 +511,7 @@ export class Committer {
       live[0]!.reject(asKvError(err));
       return;
     }
-    const { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken, lazy } = built;
+    const { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken } = built;
 
     const landing = op.commit(); // its failures come through the promise
     this.#answerLanded();
@@ -573,11 +540,6 @@ export class Committer {
         for (const u of entries) u.pack = pack;
       }
       this.#queueForMove(inboxed);
-      for (let i = 0; i < built.lazyPackCount; i++) this.#lazyPacks.push(this.#nextLazyPack++);
-      if (built.lazyPackCount > 0) {
-        for (const l of lazy) this.#lazy.set(keyId(l.key), l);
-        this.#scheduleLazyFlush();
-      }
       this.#landed.push(() => {
         // The wake first: it sets up the lanes whose tails the listeners fill (no read needed then).
         if (woken.length > 0) loudly(() => this.#waker?.committed(woken));
@@ -599,7 +561,6 @@ export class Committer {
     const heard = new Map<string, number>();
     const inboxed: Unmoved[] = [];
     const wake = new Set<string>();
-    const lazy: LazySet[] = [];
     let mutations = 0;
     for (const p of live) {
       const positions: Position[] = [];
@@ -646,18 +607,9 @@ export class Committer {
         mutations++;
       }
       for (const k of p.req.deletes ?? []) op.delete(k), mutations++;
-      for (const l of p.req.lazy ?? []) {
-        if (this.#mode === "single") lazy.push(l);
-        else op.set(l.key, l.value), mutations++;
-      }
       if (p.req.checks?.length) op.check(...p.req.checks);
       for (const s of p.req.wake ?? []) wake.add(s);
       results.push(positions);
-    }
-    const lazyPackList = lazy.length > 0 ? lazyPacks(lazy) : [];
-    for (const [i, pack] of lazyPackList.entries()) {
-      op.set(keys.lazyPack(this.#nextLazyPack + i), pack satisfies LazyPack);
-      mutations++;
     }
     const packs = this.#pack(inboxed);
     for (const [i, entries] of packs.entries()) {
@@ -684,21 +636,7 @@ export class Committer {
     if (this.#mode === "single") op.check({ key: keys.writer(), versionstamp: this.#epoch! });
     const woken = [...wake].map((stream) => ({ stream, seq: heard.get(stream) ?? next.get(stream) }));
     if (woken.length > 0 && this.#waker?.attach(op, woken)) mutations++;
-    return {
-      op,
-      next,
-      results,
-      appended,
-      heard,
-      inboxed,
-      mutations,
-      packs,
-      marker,
-      persisted,
-      woken,
-      lazy,
-      lazyPackCount: lazyPackList.length,
-    };
+    return { op, next, results, appended, heard, inboxed, mutations, packs, marker, persisted, woken };
   }
 
   /** Gives the answers of the commits that landed, in order (each listener's error is kept to itself). */
@@ -706,34 +644,6 @@ export class Committer {
     const due = this.#landed;
     this.#landed = [];
     for (const answer of due) answer();
-  }
-
-  #scheduleLazyFlush(): void {
-    if (this.#lost || this.#lazyTimer !== undefined || this.#lazyPacks.length === 0) return;
-    this.#lazyTimer = setTimeout(() => {
-      this.#lazyTimer = undefined;
-      this.#flushLazy().catch(() => {}).finally(() => this.#scheduleLazyFlush()); // again if some landed meanwhile
-    }, LAZY_FLUSH_MS);
-  }
-
-  /**
-   * Writes the lazy keys to their own keys, then deletes the packs that held them (packs that land
-   * meanwhile stay for the next flush). A key set again meanwhile stays answered from memory.
-   */
-  #flushLazy(): Promise<void> {
-    return this.#lazyFlush ??= (async () => {
-      const packs = this.#lazyPacks.slice();
-      const entries = [...this.#lazy.values()];
-      for (const batch of chunked(entries, LAZY_FLUSH_BATCH)) {
-        await this.write({ sets: batch.map((e) => ({ key: e.key, value: e.value })) });
-      }
-      for (const batch of chunked(packs, LAZY_FLUSH_BATCH)) await this.write({ deletes: batch.map(keys.lazyPack) });
-      this.#lazyPacks.splice(0, packs.length);
-      for (const e of entries) {
-        const id = keyId(e.key);
-        if (this.#lazy.get(id) === e) this.#lazy.delete(id);
-      }
-    })().finally(() => this.#lazyFlush = null);
   }
 
   /** Notes events that landed in the inbox, and schedules their move. */
@@ -994,11 +904,6 @@ function costOf(req: WriteRequest): Cost {
     mutations++;
   }
   for (const k of req.deletes ?? []) keyBytes += keySize(k), mutations++, writeKeys.push(keyId(k));
-  // Counted as sets (the pack of a commit's lazy keys takes fewer mutations and bytes than that).
-  for (const l of req.lazy ?? []) {
-    const k = keySize(l.key);
-    keyBytes += k, bytes += k + 9, mutations++;
-  }
   const streams = [...new Set((req.appends ?? []).map((a) => a.stream))];
   const checkKeys = (req.checks ?? []).map((c) => keyId(c.key));
   return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, appendBytes, checkKeys, writeKeys };

@@ -14,9 +14,6 @@ export const keys = {
   /** Highest seq of a stream. */
   head: (stream: string): Deno.KvKey => ["head", stream],
   heads: (): Deno.KvKey => ["head"],
-  /** One writer's pack of lazily written keys (task streams' cursors) of one commit. */
-  lazyPack: (n: number): Deno.KvKey => ["lazy", n],
-  lazyPacks: (): Deno.KvKey => ["lazy"],
   /** Processing cursor of a task stream, or of one consumer of a topic stream. */
   cursor: (stream: string, consumer = "tasks"): Deno.KvKey => ["cur", consumer, stream],
   cursors: (consumer = "tasks"): Deno.KvKey => ["cur", consumer],

@@ -34,16 +34,6 @@ async function tempKv(): Promise<{ kv: Deno.Kv; close(): Promise<void> }> {
 export async function kvCeiling(seconds: number): Promise<ScenarioResult & { setsPerSec: number }> {
   const { kv, close } = await tempKv();
   let sets = 0, i = 0;
-  let lazyPack = 0, flushedAt = performance.now();
-  const lazyPacks: number[] = [], latestCursors = new Map<string, number>();
-  const flushCursors = async () => {
-    const op = kv.atomic();
-    for (const [stream, seq] of latestCursors) op.set(keys.cursor(stream), seq);
-    for (const p of lazyPacks.splice(0)) op.delete(keys.lazyPack(p));
-    await op.commit();
-    latestCursors.clear();
-    flushedAt = performance.now();
-  };
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
     const op = kv.atomic();
@@ -102,16 +92,6 @@ export async function kvPatternCeiling(
       await op.set(keys.inboxMoved(), n).commit();
     }
   };
-  let lazyPack = 0, flushedAt = performance.now();
-  const lazyPacks: number[] = [], latestCursors = new Map<string, number>();
-  const flushCursors = async () => {
-    const op = kv.atomic();
-    for (const [stream, seq] of latestCursors) op.set(keys.cursor(stream), seq);
-    for (const p of lazyPacks.splice(0)) op.delete(keys.lazyPack(p));
-    await op.commit();
-    latestCursors.clear();
-    flushedAt = performance.now();
-  };
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
     const batch: Acked[] = [];
@@ -138,12 +118,8 @@ export async function kvPatternCeiling(
         processing.set(keys.event(`p/${b.device}`, b.seq), reading, AS_EVENT);
         cursors.set(b.stream, b.seq);
       }
-      // The cursors go in one pack of the commit; their own keys are written about once a second.
-      processing.set(keys.lazyPack(++lazyPack), { sets: [...cursors].map(([s, seq]) => [keys.cursor(s), seq]) });
-      lazyPacks.push(lazyPack);
-      for (const [stream, seq] of cursors) latestCursors.set(stream, seq);
+      for (const [stream, seq] of cursors) processing.set(keys.cursor(stream), seq);
       await processing.commit();
-      if (performance.now() - flushedAt >= 1000) await flushCursors();
     }
     messages += batch.length;
   }

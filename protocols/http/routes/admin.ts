@@ -136,7 +136,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     responses: { 200: { description: "Stats" }, 404: { description: "No such channel", schema: ErrorSchema } },
   }, async ({ c, params }) => {
     if (!(await sluice.channels.get(params.ch))) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
-    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer));
+    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer.headOf));
   });
 
   defineRoute(app, deps, {

@@ -26,7 +26,7 @@ export function metricsRoutes(
     scrapeGauges(
       sluice.kv,
       sluice.channels,
-      sluice.committer,
+      sluice.committer.headOf,
       sluice.clock.now(),
       (stream, seq) => sluice.committer.unmoved(stream, seq),
     )

@@ -26,7 +26,6 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
       (s, seq) => sluice.runner.isRunning(s, seq),
       (id) => sluice.runner.results.get(id),
       (stream, seq) => sluice.committer.unmoved(stream, seq),
-      sluice.committer.cursorOf,
     );
     requireOwner(principal, view.device, "task");
     return c.json(view);
