@@ -5,7 +5,7 @@ import type { ChannelRegistry } from "../store/channel_registry.ts";
 
 /** Throws unless the principal may follow the channel's topic (any protocol). */
 export async function authorizeSubscribe(
-  channels: ChannelRegistry,
+  channels: Pick<ChannelRegistry, "get">,
   principal: Principal,
   channel: string,
 ): Promise<void> {

@@ -27,6 +27,7 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     devices: sluice.devices,
     channels: sluice.channels,
     topics: sluice.topics,
+    refused: sluice.refused,
     log,
   });
   let listener: MqttListener | null = null;

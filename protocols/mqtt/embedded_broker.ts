@@ -6,6 +6,7 @@ import type { Logger } from "../../core/log.ts";
 import type { TopicHub } from "../../engine/topic_hub.ts";
 import type { ChannelRegistry } from "../../store/channel_registry.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
+import type { RefusedLog } from "../../store/refused_log.ts";
 import type { ByteDuplex } from "./byte_duplex.ts";
 import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
@@ -18,7 +19,7 @@ import {
   sessionClientId,
 } from "./session.ts";
 import { settleWithin } from "./settle.ts";
-import { maySubscribe } from "./subscribe_acl.ts";
+import { subscribeRefusal } from "./subscribe_acl.ts";
 import { TopicBridge } from "./topic_bridge.ts";
 
 export interface EmbeddedBrokerOptions {
@@ -27,6 +28,8 @@ export interface EmbeddedBrokerOptions {
   readonly devices: DeviceDirectory;
   readonly channels: ChannelRegistry;
   readonly topics: TopicHub;
+  /** Refused subscriptions are recorded there with their reason (SUBACK can only say "failure"). */
+  readonly refused: RefusedLog;
   readonly log: Logger;
   /** Most open connections (TCP, TLS and WebSocket together, CONNECTed or not); more are closed at once. */
   readonly maxConnections?: number;
@@ -199,13 +202,23 @@ export class EmbeddedBroker {
   ): void {
     const session = this.#sessions.get(client);
     const channel = parseSubscribeTopic(sub.topic);
-    if (!session || channel === null || this.#closing) return done(null, null);
+    if (!session || this.#closing) return done(null, null);
     const principal = session.principal;
     if (!principal || session.revoked) return done(null, null);
-    maySubscribe(principal, channel, this.#options.channels)
-      .then(async (ok) => {
-        if (ok) await this.#bridge.follow(channel);
-        return ok;
+    subscribeRefusal(principal, channel, this.#options.channels)
+      .then(async (refusal) => {
+        if (refusal) {
+          this.#options.refused.record({
+            protocol: "mqtt",
+            device: principal.kind === "device" ? principal.id : null,
+            ...(channel === null ? {} : { channel }),
+            code: refusal.code,
+            reason: `Subscription refused: ${refusal.message}`,
+          });
+          return false;
+        }
+        await this.#bridge.follow(channel!);
+        return true;
       })
       .catch((err) => {
         this.#options.log.warn(`MQTT subscribe failed: ${describeError(err)}`);
@@ -234,8 +247,8 @@ export class EmbeddedBroker {
       const principal = this.#sessions.get(client)?.principal;
       if (!principal) continue;
       const channels = subscribedChannels(client).filter((c) => changed === null || c === changed);
-      Promise.all(channels.map((c) => maySubscribe(principal, c, this.#options.channels)))
-        .then((allowed) => allowed.includes(false) && client.close())
+      Promise.all(channels.map((c) => subscribeRefusal(principal, c, this.#options.channels)))
+        .then((refusals) => refusals.some((r) => r !== null) && client.close())
         .catch((err) => this.#options.log.warn(`MQTT subscriptions not rechecked: ${describeError(err)}`));
     }
   }

@@ -1,18 +1,27 @@
 import type { Principal } from "../../core/envelope.ts";
-import { isSystemChannel } from "../../core/names.ts";
-import type { ChannelConfig } from "../../store/channel_registry.ts";
+import { SluiceError, ValidationError } from "../../core/errors.ts";
+import { authorizeSubscribe } from "../../engine/access.ts";
+import type { ChannelRegistry } from "../../store/channel_registry.ts";
 
 /**
- * Whether a session may subscribe to a channel's messages: Sluice's own `_` channels only for the
- * admin; other channels when they exist, for anonymous sessions only where the channel allows it.
+ * Why a session may not subscribe to a channel's messages (null: it may), as every protocol
+ * decides it: Sluice's own `_pumps` only for the admin; other channels when they exist, for
+ * anonymous sessions only where the channel allows it. `channel` is null for a topic filter that
+ * is not `<channel>/messages`.
  */
-export async function maySubscribe(
+export async function subscribeRefusal(
   principal: Principal,
-  channel: string,
-  channels: { get(name: string): Promise<ChannelConfig | null> },
-): Promise<boolean> {
-  if (isSystemChannel(channel)) return principal.kind === "admin";
-  const config = await channels.get(channel);
-  if (!config) return false;
-  return principal.kind !== "anonymous" || config.anonymousSubscribe;
+  channel: string | null,
+  channels: Pick<ChannelRegistry, "get">,
+): Promise<SluiceError | null> {
+  if (channel === null) {
+    return new ValidationError("Only <channel>/messages can be subscribed to (no wildcards, no token in the topic)");
+  }
+  try {
+    await authorizeSubscribe(channels, principal, channel);
+    return null;
+  } catch (err) {
+    if (err instanceof SluiceError) return err;
+    throw err;
+  }
 }

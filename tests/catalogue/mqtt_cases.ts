@@ -29,7 +29,7 @@ export type MqttExpect =
    */
   | { readonly kind: "refused"; readonly code: ErrorCode; readonly qos?: 0 | 1 | 2 }
   /** SUBACK with the failure return code 0x80; the connection stays up. */
-  | { readonly kind: "suback-failure" }
+  | { readonly kind: "suback-failure"; readonly code: ErrorCode }
   /** CONNACK 0, then the client drops the connection: its will must end as `outcome`, nothing written. */
   | { readonly kind: "will"; readonly outcome: "forbidden" | ErrorCode };
 
@@ -299,25 +299,25 @@ const inSession: MqttCase[] = [
     name: "SUBSCRIBE to #",
     when: "session",
     bytes: () => packet(0x82, [0, 2, ...str("#"), 1]),
-    expect: { kind: "suback-failure" },
+    expect: { kind: "suback-failure", code: "validation_failed" },
   },
   {
     name: "SUBSCRIBE at the token level",
     when: "session",
     bytes: (t) => packet(0x82, [0, 3, ...str(`${t.victim.token}/blog_queuing/messages`), 1]),
-    expect: { kind: "suback-failure" },
+    expect: { kind: "suback-failure", code: "validation_failed" },
   },
   {
     name: "SUBSCRIBE to _pumps as a device",
     when: "session",
     bytes: () => packet(0x82, [0, 4, ...str("_pumps/messages"), 1]),
-    expect: { kind: "suback-failure" },
+    expect: { kind: "suback-failure", code: "forbidden" },
   },
   {
     name: "SUBSCRIBE to an unknown channel",
     when: "session",
     bytes: () => packet(0x82, [0, 5, ...str("ghost/messages"), 1]),
-    expect: { kind: "suback-failure" },
+    expect: { kind: "suback-failure", code: "not_found" },
   },
 ];
 

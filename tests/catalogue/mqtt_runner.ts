@@ -115,6 +115,10 @@ async function runCase(c: MqttCase, t: MqttTarget, conn: RawMqtt): Promise<strin
       const suback = await conn.expect(SUBACK, 10_000);
       if (!suback || suback.body.at(-1) !== 0x80) return `no SUBACK with 0x80: ${suback?.body}`;
       if (!(await stillServed())) return "the connection was closed";
+      // The reason is recorded at /admin/refused (SUBACK cannot say it).
+      await waitUntil(() => countsMoved(t, before).length > 0, 5000);
+      const moved = countsMoved(t, before);
+      if (moved.join() !== `${e.code} +1`) return `refusals counted: ${moved.join(", ") || "none"}`;
       break;
     }
     case "will": {
@@ -132,7 +136,7 @@ async function runCase(c: MqttCase, t: MqttTarget, conn: RawMqtt): Promise<strin
     }
   }
   if (t.stats.accepted !== before.accepted) return "a publish was accepted";
-  if (e.kind !== "refused" && e.kind !== "will" && countsMoved(t, before).length > 0) {
+  if (e.kind !== "refused" && e.kind !== "will" && e.kind !== "suback-failure" && countsMoved(t, before).length > 0) {
     return `refusals counted: ${countsMoved(t, before).join(", ")}`;
   }
   return null;

@@ -22,6 +22,7 @@ async function brokerOf(s: TestSluice, options: Partial<EmbeddedBrokerOptions> &
     devices: sluice.devices,
     channels: sluice.channels,
     topics: sluice.topics,
+    refused: sluice.refused,
     log: silentLogger,
     ...options,
   });

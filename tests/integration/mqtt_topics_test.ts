@@ -88,3 +88,41 @@ integration("the admin may follow _pumps over MQTT; an anonymous session only ch
     await s.close();
   }
 });
+
+integration("a refused MQTT subscription is listed at /admin/refused with its reason, never with a token", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  const clients: MqttClient[] = [];
+  try {
+    const token = await s.device("sub-2");
+    const client = await connectDevice(brokerUrl(s), "sub-2", token);
+    clients.push(client);
+    assert.deepEqual(await granted(client, ["nowhere/messages", "_pumps/messages", `${token}/alerts/messages`]), [
+      128,
+      128,
+      128,
+    ]);
+    const refused = await waitFor(
+      async () => {
+        const list = (await (await s.admin("/admin/refused")).json()).refused as Record<string, unknown>[];
+        return list.length === 3 ? list : null;
+      },
+      5_000,
+      "three refused subscriptions",
+    );
+    const reasons = refused.map((r) => [r.protocol, r.device, r.code, r.reason]).sort();
+    assert.deepEqual(reasons, [
+      ["mqtt", "sub-2", "forbidden", 'Subscription refused: Channel "_pumps" needs the admin token'],
+      ["mqtt", "sub-2", "not_found", 'Subscription refused: Channel "nowhere" does not exist'],
+      [
+        "mqtt",
+        "sub-2",
+        "validation_failed",
+        "Subscription refused: Only <channel>/messages can be subscribed to (no wildcards, no token in the topic)",
+      ],
+    ]);
+    assert.ok(!JSON.stringify(refused).includes(token), "the token is nowhere in the records");
+  } finally {
+    for (const c of clients) await c.endAsync(true).catch(() => {});
+    await s.close();
+  }
+});
