@@ -39,7 +39,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
     for (const [end, { principal, channel }] of [...open]) {
       if (changed !== null && channel !== changed) continue;
       authorizeSubscribe(sluice.channels, principal, channel).catch((err) =>
-        end(err instanceof SluiceError ? err.message : "Subscription ended")
+        err instanceof SluiceError ? end(err.message) : sluice.log.warn(`Rechecking SSE subscriptions: ${err}`)
       );
     }
   });
