@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.ts";
 import { ConflictError } from "../core/errors.ts";
+import { onKeyChange } from "./key_watch.ts";
 import { keys } from "./keys.ts";
 
 /** How a channel's tasks are partitioned: per device, one stream for the channel, or spread. */
@@ -132,20 +133,11 @@ export class ChannelRegistry {
 
   /** Drops the cache whenever another instance sharing this KV changes a channel. */
   watchChanges(signal: AbortSignal): void {
-    const stream = this.kv.watch([keys.channelsRevision()]);
-    (async () => {
-      let first = true;
-      try {
-        for await (const _ of stream) {
-          if (signal.aborted) break;
-          if (!first) this.#cache.clear(), this.#generation++, this.#changed(null);
-          first = false;
-        }
-      } catch {
-        // the stream ends when KV closes
-      }
-    })();
-    signal.addEventListener("abort", () => stream.cancel().catch(() => {}), { once: true });
+    onKeyChange(this.kv, keys.channelsRevision(), signal, () => {
+      this.#cache.clear();
+      this.#generation++;
+      this.#changed(null);
+    });
   }
 
   /** A channel's settings, or null if there is no such channel. */

@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { ConflictError, NotFoundError } from "../core/errors.ts";
 import { hashSecret, newSecret, sameHash } from "./hash.ts";
+import { onKeyChange } from "./key_watch.ts";
 import { keys } from "./keys.ts";
 import { chunked } from "./kv_limits.ts";
 
@@ -30,7 +31,6 @@ export class DeviceDirectory {
   /** The cached tokens of each device (a revocation drops them without scanning the cache). */
   readonly #tokensOf = new Map<string, Set<string>>();
   readonly #revokeListeners = new Set<(id: string) => void>();
-  #watch: ReadableStream | null = null;
 
   constructor(private readonly kv: Deno.Kv, private readonly clock: Clock) {}
 
@@ -108,24 +108,7 @@ export class DeviceDirectory {
 
   /** Follows revocations made by other instances sharing this KV. */
   watchRevocations(signal: AbortSignal): void {
-    const stream = this.kv.watch([keys.revocations()]);
-    this.#watch = stream;
-    (async () => {
-      let first = true;
-      try {
-        for await (const _ of stream) {
-          if (first) {
-            first = false;
-            continue;
-          }
-          if (signal.aborted) break;
-          await this.#recheckCache();
-        }
-      } catch {
-        // the stream ends when KV closes
-      }
-    })();
-    signal.addEventListener("abort", () => this.#watch?.cancel().catch(() => {}), { once: true });
+    onKeyChange(this.kv, keys.revocations(), signal, () => this.#recheckCache());
   }
 
   /** Drops the cached tokens whose device was revoked elsewhere: KV reads of 10 keys, 20 at a time. */
