@@ -24,11 +24,14 @@ export interface DeadLetter {
 export class DeadLetters {
   constructor(private readonly kv: Deno.Kv, private readonly committer: Committer) {}
 
-  /** Dead letters, oldest id first, at most `limit`. */
-  async list(limit = 100): Promise<DeadLetter[]> {
+  /** Dead letters by task id, at most `limit`, after the task id `after`; `next` pages on (null at the end). */
+  async list(limit = 100, after?: string): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
     const out: DeadLetter[] = [];
-    for await (const e of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() }, { limit })) out.push(e.value);
-    return out;
+    const selector = after === undefined
+      ? { prefix: keys.deadLetters() }
+      : { prefix: keys.deadLetters(), start: [...keys.deadLetter(after), ""] };
+    for await (const e of this.kv.list<DeadLetter>(selector, { limit: limit + 1 })) out.push(e.value);
+    return { deadLetters: out.slice(0, limit), next: out.length > limit ? out[limit - 1]!.taskId : null };
   }
 
   async get(taskId: string): Promise<DeadLetter | null> {

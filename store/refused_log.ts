@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { Protocol } from "../core/envelope.ts";
 import type { Committer } from "./committer.ts";
+import { ValidationError } from "../core/errors.ts";
 import { keys } from "./keys.ts";
 
 /** A message refused at the edge: not processed, not retryable, kept for a week. */
@@ -60,12 +61,23 @@ export class RefusedLog {
   }
 
   /** The newest records first. */
-  async list(limit = 100): Promise<RefusedRecord[]> {
-    const out: RefusedRecord[] = [];
-    for await (const e of this.kv.list<RefusedRecord>({ prefix: keys.refusedAll() }, { limit, reverse: true })) {
-      out.push(e.value);
+  async list(limit = 100, after?: string): Promise<{ refused: RefusedRecord[]; next: string | null }> {
+    const out: { record: RefusedRecord; key: Deno.KvKey }[] = [];
+    const from = after === undefined ? null : /^(\d+)\.(\d+)$/.exec(after);
+    if (after !== undefined && !from) {
+      throw new ValidationError(`Invalid after "${after.slice(0, 40)}": use a "next" given here`);
     }
-    return out;
+    const selector = from
+      ? { prefix: keys.refusedAll(), end: keys.refused(Number(from[1]), from[2]!) }
+      : { prefix: keys.refusedAll() };
+    for await (const e of this.kv.list<RefusedRecord>(selector, { limit: limit + 1, reverse: true })) {
+      out.push({ record: e.value, key: e.key });
+    }
+    const last = out[limit - 1]?.key;
+    return {
+      refused: out.slice(0, limit).map((o) => o.record),
+      next: out.length > limit ? `${String(last![1])}.${String(last![2])}` : null,
+    };
   }
 
   #prune(now: number): void {

@@ -21,7 +21,7 @@ Deno.test("the refused log keeps one record per device per reason a second and c
     now += 1000;
     refuse('Channel "d" does not exist'); // a second later: recorded, with the one it counted
     await committer.flush();
-    const records = (await log.list()).reverse();
+    const records = (await log.list()).refused.reverse();
     assert.deepEqual(records.map((r) => [r.device, r.reason, r.suppressed]), [
       ["d1", 'Channel "a" does not exist', 0],
       ["d1", 'Unknown script "no/such"', 0],
@@ -30,6 +30,17 @@ Deno.test("the refused log keeps one record per device per reason a second and c
       ["d1", 'Channel "d" does not exist', 1],
     ]);
     assert.equal(log.counts.get("mqtt:not_found"), 7);
+    // Pages of two, newest first, each going on where the last ended.
+    const pages: string[][] = [];
+    let after: string | undefined;
+    do {
+      const page = await log.list(2, after);
+      pages.push(page.refused.map((r) => r.reason.slice(0, 14)));
+      after = page.next ?? undefined;
+    } while (after);
+    assert.deepEqual(pages.flat(), records.map((r) => r.reason.slice(0, 14)).reverse());
+    assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+    await assert.rejects(log.list(2, "garbage"), /Invalid after/);
   } finally {
     await committer.close();
     kv.close();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 import { trueHead } from "../../store/heads.ts";
 import { keys } from "../../store/keys.ts";
 import { positionalTaskId, positionOfTaskId } from "../../core/task_id.ts";
@@ -110,6 +110,31 @@ inBothModes("a permanent error is dead-lettered at once without retries", async 
     const dead = await until(s, id, "dead");
     assert.equal(dead.attempts, 1);
     assert.match(dead.error, /temperature/);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("the dead-letter list pages on with next, every dead task once", async () => {
+  const s = await startTestSluice();
+  try {
+    const ids = [];
+    for (const d of ["p1", "p2", "p3"]) {
+      const id = await invoke(s, await s.device(d), "blog/queues/processor", { data: "not,a,reading" });
+      await until(s, id, "dead");
+      ids.push(id);
+    }
+    const seen: string[] = [];
+    let url: string | null = "/admin/dead-letters?limit=2";
+    const sizes: number[] = [];
+    while (url) {
+      const page: { deadLetters: { taskId: string }[]; next: string | null } = await (await s.admin(url)).json();
+      seen.push(...page.deadLetters.map((d) => d.taskId));
+      sizes.push(page.deadLetters.length);
+      url = page.next ? `/admin/dead-letters?limit=2&after=${encodeURIComponent(page.next)}` : null;
+    }
+    assert.deepEqual(sizes, [2, 1]);
+    assert.deepEqual(seen, [...ids].sort());
   } finally {
     await s.close();
   }

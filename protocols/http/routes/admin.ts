@@ -148,9 +148,10 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     query: ListQuery,
     responses: { 200: { description: "Dead letters" } },
   }, async ({ c, query }) => {
-    const list = await sluice.deadLetters.list(query.limit);
+    const { deadLetters, next } = await sluice.deadLetters.list(query.limit, query.after);
     return c.json({
-      deadLetters: list.map((d) => ({
+      next,
+      deadLetters: deadLetters.map((d) => ({
         ...d,
         deadAt: new Date(d.deadAt).toISOString(),
         errors: d.errors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
@@ -185,5 +186,5 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     access: "admin",
     query: ListQuery,
     responses: { 200: { description: "Refused messages" } },
-  }, async ({ c, query }) => c.json({ refused: await sluice.refused.list(query.limit) }));
+  }, async ({ c, query }) => c.json(await sluice.refused.list(query.limit, query.after)));
 }
