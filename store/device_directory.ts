@@ -49,12 +49,16 @@ export class DeviceDirectory {
   }
 
   /** Every device, without tokens. */
-  async list(): Promise<DeviceInfo[]> {
+  /** Devices by id, at most `limit`, after the id `after`; `next` pages on (null at the end). */
+  async list(limit = 100, after?: string): Promise<{ devices: DeviceInfo[]; next: string | null }> {
     const out: DeviceInfo[] = [];
-    for await (const e of this.kv.list<DeviceRecord>({ prefix: keys.devices() })) {
+    const selector = after === undefined
+      ? { prefix: keys.devices() }
+      : { prefix: keys.devices(), start: [...keys.device(after), ""] };
+    for await (const e of this.kv.list<DeviceRecord>(selector, { limit: limit + 1 })) {
       out.push({ id: e.value.id, createdAt: e.value.createdAt });
     }
-    return out;
+    return { devices: out.slice(0, limit), next: out.length > limit ? out[limit - 1]!.id : null };
   }
 
   /** Whether a device exists. */

@@ -317,6 +317,7 @@ integration("device tokens are stored only as hashes and a revoked token stops w
     await before.body?.cancel();
     const list = await (await s.admin("/admin/devices")).json();
     assert.deepEqual(list.devices.map((d: { id: string }) => d.id), ["rev-1"]);
+    assert.equal(list.next, null);
     assert.ok(!JSON.stringify(list).includes("token"));
     const del = await s.admin("/admin/devices/rev-1", { method: "DELETE" });
     assert.equal(del.status, 200);
@@ -551,6 +552,24 @@ integration("a channel's subscribers named twice are kept once", async () => {
     });
     assert.equal(res.status, 201);
     assert.deepEqual((await res.json()).subscribers, ["test/collect"]);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("the device list pages on with next, by id, without tokens", async () => {
+  const s = await startTestSluice();
+  try {
+    for (const id of ["d-3", "d-1", "d-5", "d-2", "d-4"]) await s.device(id);
+    const ids: string[] = [], sizes: number[] = [];
+    let url: string | null = "/admin/devices?limit=2";
+    while (url) {
+      const page: { devices: { id: string }[]; next: string | null } = await (await s.admin(url)).json();
+      ids.push(...page.devices.map((d) => d.id));
+      sizes.push(page.devices.length);
+      url = page.next ? `/admin/devices?limit=2&after=${page.next}` : null;
+    }
+    assert.deepEqual([ids, sizes], [["d-1", "d-2", "d-3", "d-4", "d-5"], [2, 2, 1]]);
   } finally {
     await s.close();
   }

@@ -34,11 +34,12 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
   defineRoute(app, deps, {
     method: "get",
     path: "/admin/devices",
-    summary: "List devices (without tokens)",
+    summary: "List devices (without tokens), by id, with `next` to page on",
     tags,
     access: "admin",
+    query: ListQuery,
     responses: { 200: { description: "Devices" } },
-  }, async ({ c }) => c.json({ devices: await sluice.devices.list() }));
+  }, async ({ c, query }) => c.json(await sluice.devices.list(query.limit, query.after)));
 
   defineRoute(app, deps, {
     method: "delete",
