@@ -4,6 +4,7 @@ import { TASK_STREAM_PREFIX, taskStream, TOPIC_STREAM_PREFIX } from "../core/str
 import { TASK_QUEUED, type TaskQueuedData } from "../core/tasks.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
+import { kvPage } from "../store/kv_page.ts";
 
 /** A task (or subscriber run) that failed every attempt. */
 export interface DeadLetter {
@@ -26,12 +27,13 @@ export class DeadLetters {
 
   /** Dead letters by task id, at most `limit`, after the task id `after`; `next` pages on (null at the end). */
   async list(limit = 100, after?: string): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
-    const out: DeadLetter[] = [];
-    const selector = after === undefined
-      ? { prefix: keys.deadLetters() }
-      : { prefix: keys.deadLetters(), start: [...keys.deadLetter(after), ""] };
-    for await (const e of this.kv.list<DeadLetter>(selector, { limit: limit + 1 })) out.push(e.value);
-    return { deadLetters: out.slice(0, limit), next: out.length > limit ? out[limit - 1]!.taskId : null };
+    const page = await kvPage<DeadLetter>(
+      this.kv,
+      keys.deadLetters(),
+      limit,
+      after === undefined ? undefined : keys.deadLetter(after),
+    );
+    return { deadLetters: page.values, next: page.more ? page.values.at(-1)!.taskId : null };
   }
 
   async get(taskId: string): Promise<DeadLetter | null> {

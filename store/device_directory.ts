@@ -4,6 +4,7 @@ import { hashSecret, newSecret, sameHash } from "./hash.ts";
 import { onKeyChange } from "./key_watch.ts";
 import { keys } from "./keys.ts";
 import { chunked } from "./kv_limits.ts";
+import { kvPage } from "./kv_page.ts";
 
 /** Valid tokens remembered at most (the oldest is forgotten first; it is then read again when used). */
 const MAX_CACHED_TOKENS = 100_000;
@@ -51,14 +52,14 @@ export class DeviceDirectory {
   /** Every device, without tokens. */
   /** Devices by id, at most `limit`, after the id `after`; `next` pages on (null at the end). */
   async list(limit = 100, after?: string): Promise<{ devices: DeviceInfo[]; next: string | null }> {
-    const out: DeviceInfo[] = [];
-    const selector = after === undefined
-      ? { prefix: keys.devices() }
-      : { prefix: keys.devices(), start: [...keys.device(after), ""] };
-    for await (const e of this.kv.list<DeviceRecord>(selector, { limit: limit + 1 })) {
-      out.push({ id: e.value.id, createdAt: e.value.createdAt });
-    }
-    return { devices: out.slice(0, limit), next: out.length > limit ? out[limit - 1]!.id : null };
+    const page = await kvPage<DeviceRecord>(
+      this.kv,
+      keys.devices(),
+      limit,
+      after === undefined ? undefined : keys.device(after),
+    );
+    const devices = page.values.map((d) => ({ id: d.id, createdAt: d.createdAt }));
+    return { devices, next: page.more ? devices.at(-1)!.id : null };
   }
 
   /** Whether a device exists. */
