@@ -167,10 +167,10 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     : undefined;
   const admin = await loadAdminToken(kv, config.ADMIN_TOKEN);
   const devices = new DeviceDirectory(kv, clock);
-  devices.watchRevocations(abort.signal);
+  devices.watchRevocations(abort.signal, (line) => log.warn(line));
   const channels = new ChannelRegistry(kv, clock);
   await channels.ensureDefaults();
-  channels.watchChanges(abort.signal);
+  channels.watchChanges(abort.signal, (line) => log.warn(line));
   const scripts = new Set(Object.keys(manifest));
   // One writer knows every message id it stores; the ids earlier processes stored are read in
   // meanwhile (until then every id is looked up in KV, as with several writers).

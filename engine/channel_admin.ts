@@ -2,6 +2,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from "../core/errors.t
 import { isSystemChannel } from "../core/names.ts";
 import { topicStream } from "../core/streams.ts";
 import type { ChannelConfig, ChannelRegistry, NewChannel, SubscriberStarts } from "../store/channel_registry.ts";
+import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import { type Lane, subscriberConsumer } from "./lanes.ts";
 
@@ -100,7 +101,8 @@ export class ChannelAdmin {
   async #starts(name: string, added: readonly string[]): Promise<SubscriberStarts> {
     if (added.length === 0) return [];
     const stream = topicStream(name);
-    const head = this.options.headOf(stream, (await this.options.kv.get<number>(keys.head(stream))).value ?? 0);
+    // The head key may lag the events (one writer writes it lazily, and a crash can leave it behind).
+    const head = this.options.headOf(stream, await trueHead(this.options.kv, stream));
     if (head === 0) return [];
     return added.flatMap((s) => [
       { key: keys.cursor(stream, subscriberConsumer(s)), value: head },

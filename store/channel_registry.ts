@@ -59,6 +59,7 @@ export class ChannelRegistry {
       .sum(keys.channelsRevision(), 1n);
     for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
     if (!(await op.commit()).ok) throw new ConflictError(`Channel "${channel.name}" already exists`);
+    this.#generation++; // a read under way when it landed may hold the old settings
     this.#cache.set(config.name, config);
     this.#changed(config.name);
     return config;
@@ -82,6 +83,7 @@ export class ChannelRegistry {
       .sum(keys.channelsRevision(), 1n);
     for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
     if (!(await op.commit()).ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
+    this.#generation++;
     this.#cache.set(name, config);
     this.#changed(name);
     return config;
@@ -97,6 +99,7 @@ export class ChannelRegistry {
       .sum(keys.channelsRevision(), 1n)
       .commit();
     if (!res.ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
+    this.#generation++;
     this.#cache.delete(name);
     this.#changed(name);
     return true;
@@ -132,12 +135,12 @@ export class ChannelRegistry {
   }
 
   /** Drops the cache whenever another instance sharing this KV changes a channel. */
-  watchChanges(signal: AbortSignal): void {
+  watchChanges(signal: AbortSignal, log?: (line: string) => void): void {
     onKeyChange(this.kv, keys.channelsRevision(), signal, () => {
       this.#cache.clear();
       this.#generation++;
       this.#changed(null);
-    });
+    }, log);
   }
 
   /** A channel's settings, or null if there is no such channel. */

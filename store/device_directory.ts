@@ -112,8 +112,8 @@ export class DeviceDirectory {
   }
 
   /** Follows revocations made by other instances sharing this KV. */
-  watchRevocations(signal: AbortSignal): void {
-    onKeyChange(this.kv, keys.revocations(), signal, () => this.#recheckCache());
+  watchRevocations(signal: AbortSignal, log?: (line: string) => void): void {
+    onKeyChange(this.kv, keys.revocations(), signal, () => this.#recheckCache(), log);
   }
 
   /** Drops the cached tokens whose device was revoked elsewhere: KV reads of 10 keys, 20 at a time. */

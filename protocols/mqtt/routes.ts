@@ -10,10 +10,16 @@ export interface PublishRoute {
 
 const KINDS: Readonly<Record<string, PublishRoute["kind"]>> = { invoke: "invoke", messages: "message" };
 
-/** Device tokens are `sl_` and 43 URL-safe base64 characters (see `store/hash.ts`). */
-const TOKEN_SHAPE = /^sl_[A-Za-z0-9_-]{43}$/;
+/**
+ * Device tokens are `sl_` and 43 URL-safe base64 characters, generated admin tokens `sla_` and 43
+ * (see `store/hash.ts`).
+ */
+const TOKEN_SHAPE = /^sla?_[A-Za-z0-9_-]{43}$/;
 
-/** Whether a topic segment looks like a device token (so it is never used as a channel name). */
+/**
+ * Whether a topic segment looks like a token (so it is never used as a channel name, nor recorded
+ * as one when refused).
+ */
 export function looksLikeToken(segment: string): boolean {
   return TOKEN_SHAPE.test(segment);
 }

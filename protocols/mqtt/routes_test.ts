@@ -43,7 +43,11 @@ Deno.test("only <channel>/messages can be subscribed to", () => {
   assert.equal(messagesTopic("alerts"), "alerts/messages");
 });
 
-Deno.test("token-shaped segments are recognised", () => {
+Deno.test("token-shaped segments are recognised, the admin token's too, and never taken for a channel", () => {
+  const admin = `sla_${"b".repeat(43)}`;
   assert.ok(looksLikeToken(TOKEN));
+  assert.ok(looksLikeToken(admin));
   assert.ok(!looksLikeToken("blog_queuing"));
+  assert.equal(parseSubscribeTopic(`${admin}/messages`), null);
+  assert.equal(parsePublishTopic(`${admin}/messages`), null);
 });
