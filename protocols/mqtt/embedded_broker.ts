@@ -208,6 +208,8 @@ export class EmbeddedBroker {
     subscribeRefusal(principal, channel, this.#options.channels)
       .then(async (refusal) => {
         if (refusal) {
+          // A persistent session brings its stored subscriptions back on reconnecting: drop a refused one.
+          await this.#forgetSubscriptions(client, [sub.topic]);
           this.#options.refused.record({
             protocol: "mqtt",
             device: principal.kind === "device" ? principal.id : null,
@@ -248,9 +250,24 @@ export class EmbeddedBroker {
       if (!principal) continue;
       const channels = subscribedChannels(client).filter((c) => changed === null || c === changed);
       Promise.all(channels.map((c) => subscribeRefusal(principal, c, this.#options.channels)))
-        .then((refusals) => refusals.some((r) => r !== null) && client.close())
+        .then(async (refusals) => {
+          const refused = channels.filter((_, i) => refusals[i] !== null);
+          if (refused.length === 0) return;
+          // A persistent session (clean: false) keeps its subscriptions while away, and messages are
+          // queued for them: drop them before closing it.
+          await this.#forgetSubscriptions(client, refused.map(messagesTopic));
+          client.close();
+        })
         .catch((err) => this.#options.log.warn(`MQTT subscriptions not rechecked: ${describeError(err)}`));
     }
+  }
+
+  /** Removes subscriptions from the client's stored session (kept for a `clean: false` session). */
+  async #forgetSubscriptions(client: Client, topics: string[]): Promise<void> {
+    const persistence = (this.#aedes as unknown as {
+      persistence: { removeSubscriptions(client: Client, topics: string[]): Promise<unknown> };
+    }).persistence;
+    await persistence.removeSubscriptions(client, topics);
   }
 
   /** Stops following channels nobody subscribes to any more. */

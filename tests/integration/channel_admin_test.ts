@@ -6,6 +6,7 @@ import { type Server, startServer } from "../../server.ts";
 import { openSluice } from "../../sluice.ts";
 import { testManifest } from "../fixtures/manifest.ts";
 import { SseClient, WsClient } from "../helpers/clients.ts";
+import mqtt from "mqtt";
 import { brokerUrl, connect, connectDevice } from "../helpers/mqtt.ts";
 import { ADMIN, inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
@@ -227,3 +228,44 @@ integration(
     }
   },
 );
+
+integration("an anonymous MQTT session kept across disconnects (clean: false) gets nothing once refused", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0", MQTT_ANONYMOUS_CONNECT: "true" });
+  const clients: mqtt.MqttClient[] = [];
+  try {
+    const body = { name: "news", anonymousSubscribe: true };
+    assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) })).status, 201);
+    const token = await s.device("d1");
+    // A device keeps following the channel, so its messages are still re-published on the broker.
+    const device = await connectDevice(brokerUrl(s), "d1", token);
+    clients.push(device);
+    assert.equal((await device.subscribeAsync("news/messages", { qos: 1 }))[0]?.qos, 1);
+    const anonymous = await connect(brokerUrl(s), { clientId: "anon-1", clean: false });
+    clients.push(anonymous);
+    assert.equal((await anonymous.subscribeAsync("news/messages", { qos: 1 }))[0]?.qos, 1);
+    const closed = new Promise<void>((resolve) => anonymous.once("close", () => resolve()));
+    assert.equal((await patch(s, "news", { anonymousSubscribe: false })).status, 200);
+    await closed;
+    // Published while it is away: a stored subscription would queue it for the session.
+    assert.equal((await post(`${s.url}/channels/news/messages`, token, { n: 42 })).status, 202);
+    await new Promise((r) => setTimeout(r, 300));
+    // Listening before the CONNACK: what a stored session had queued comes right after it.
+    const got: string[] = [];
+    const again = mqtt.connect(brokerUrl(s), { clientId: "anon-1", clean: false, reconnectPeriod: 0 });
+    clients.push(again);
+    again.on("message", (_topic, payload) => got.push(new TextDecoder().decode(payload)));
+    await new Promise<void>((resolve, reject) => {
+      again.once("connect", () => resolve());
+      again.once("error", reject);
+    });
+    const seen: string[] = [];
+    device.on("message", (_topic, payload) => seen.push(new TextDecoder().decode(payload)));
+    assert.equal((await post(`${s.url}/channels/news/messages`, token, { n: 43 })).status, 202);
+    await waitFor(() => seen.includes('{"n":43}'), 5_000, "the device to get message 43");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(got, []);
+  } finally {
+    for (const c of clients) await c.endAsync(true).catch(() => {});
+    await s.close();
+  }
+});
