@@ -28,6 +28,8 @@ export interface ChannelAdminOptions {
     forget(lane: Lane): void;
     /** Drains a lane up to its stream's head. */
     wake(lane: Lane): void;
+    /** Resolves once this process is not draining the lane (at most a few seconds). */
+    settle(lane: Lane): Promise<void>;
   };
 }
 
@@ -97,9 +99,14 @@ export class ChannelAdmin {
     }
   }
 
-  /** Cursors at the topic's head for the subscriber scripts being added, and no retry. */
+  /**
+   * Cursors at the topic's head for the subscriber scripts being added, and no retry. A script
+   * removed a moment ago may still be finishing a batch here, which moves its cursor: that lands
+   * first. (With several instances, one running elsewhere is not waited for.)
+   */
   async #starts(name: string, added: readonly string[]): Promise<SubscriberStarts> {
     if (added.length === 0) return [];
+    await Promise.all(added.map((s) => this.options.lanes.settle(this.#lane(name, s))));
     const stream = topicStream(name);
     // The head key may lag the events (one writer writes it lazily, and a crash can leave it behind).
     const head = this.options.headOf(stream, await trueHead(this.options.kv, stream));

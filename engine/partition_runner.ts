@@ -85,6 +85,8 @@ interface LaneState {
   batchLimit: number;
   timer?: ReturnType<typeof setTimeout>;
   running?: { from: number; to: number };
+  /** The drain under way, while `active`. */
+  drain?: Promise<void>;
   lease?: Lease;
   /** Events this process appended after the cursor, by seq: drained without a read. */
   readonly tail: Map<number, StoredEvent>;
@@ -194,6 +196,7 @@ export class PartitionRunner {
     if (st.active) return;
     st.active = true;
     const run = this.#drain(st).catch((err) => this.#log(`Lane ${key} stopped: ${describeError(err)}`));
+    st.drain = run;
     this.#active.add(run);
     run.finally(() => this.#active.delete(run));
   }
@@ -237,6 +240,21 @@ export class PartitionRunner {
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
     await this.options.leases?.releaseAll();
+  }
+
+  /**
+   * Waits, at most `maxMs`, until this process is not draining the lane (a subscriber script
+   * removed from its channel finishes its batch, then stops).
+   */
+  async settle(lane: Lane, maxMs = 10_000): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    for (
+      let st = this.#lanes.get(laneKey(lane));
+      st?.active && Date.now() < deadline;
+      st = this.#lanes.get(laneKey(lane))
+    ) {
+      await Promise.race([st.drain, new Promise((r) => setTimeout(r, deadline - Date.now()))]);
+    }
   }
 
   /** Forgets an idle lane's state (a subscriber script removed from its channel, or added again). */

@@ -269,3 +269,26 @@ integration("an anonymous MQTT session kept across disconnects (clean: false) ge
     await s.close();
   }
 });
+
+integration(
+  "a subscriber script removed in the middle of a batch and added again runs none of what came meanwhile",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const body = { name: "feed", subscribers: ["test/slow"] };
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) })).status, 201);
+      const token = await s.device("d1");
+      const ran = async (n: number) => (await s.server.sluice.kv.get(["doc", "slow", String(n)])).value !== null;
+      assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 1, ms: 1500 })).status, 202);
+      await new Promise((r) => setTimeout(r, 300)); // message 1 is running
+      assert.equal((await patch(s, "feed", { subscribers: [] })).status, 200);
+      assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 2, ms: 10 })).status, 202);
+      assert.equal((await patch(s, "feed", { subscribers: ["test/slow"] })).status, 200);
+      assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 3, ms: 10 })).status, 202);
+      await waitFor(() => ran(3), 10_000, "message 3 to run");
+      assert.deepEqual([await ran(1), await ran(2)], [true, false]);
+    } finally {
+      await s.close();
+    }
+  },
+);
