@@ -250,6 +250,13 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     log: (line) => log.warn(line),
   });
   runner.start();
+  // A subscriber script added on another instance: a message published here before this instance
+  // heard of it woke only the scripts subscribed before.
+  if (mode === "deploy") {
+    channels.onChange((name) => {
+      if (name === null) runner.sweep(true).catch((err) => log.warn(`Sweep after a channel change: ${err}`));
+    });
+  }
   const resumed = await runner.sweep();
   if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);

@@ -201,10 +201,13 @@ export class PartitionRunner {
     run.finally(() => this.#active.delete(run));
   }
 
-  /** Wakes every lane whose cursor is behind its head (work left by a stopped process). */
-  async sweep(): Promise<number> {
+  /**
+   * Wakes every lane whose cursor is behind its head (work left by a stopped process); `topicsOnly`:
+   * only the subscriber scripts' lanes (a channel changed elsewhere).
+   */
+  async sweep(topicsOnly = false): Promise<number> {
     const heads = new Map<string, number>();
-    for (const prefix of [TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX]) {
+    for (const prefix of topicsOnly ? [TOPIC_STREAM_PREFIX] : [TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX]) {
       const iter = this.options.kv.list<number>({
         start: keys.head(prefix),
         end: keys.head(prefix.slice(0, -1) + "0"),
