@@ -27,12 +27,7 @@ export class DeadLetters {
 
   /** Dead letters by task id, at most `limit`, after the task id `after`; `next` pages on (null at the end). */
   async list(limit = 100, after?: string): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
-    const page = await kvPage<DeadLetter>(
-      this.kv,
-      keys.deadLetters(),
-      limit,
-      after === undefined ? undefined : keys.deadLetter(after),
-    );
+    const page = await kvPage<DeadLetter>(this.kv, keys.deadLetters(), limit, after);
     return { deadLetters: page.values, next: page.more ? page.values.at(-1)!.taskId : null };
   }
 

@@ -49,15 +49,9 @@ export class DeviceDirectory {
     return { id, token };
   }
 
-  /** Every device, without tokens. */
   /** Devices by id, at most `limit`, after the id `after`; `next` pages on (null at the end). */
   async list(limit = 100, after?: string): Promise<{ devices: DeviceInfo[]; next: string | null }> {
-    const page = await kvPage<DeviceRecord>(
-      this.kv,
-      keys.devices(),
-      limit,
-      after === undefined ? undefined : keys.device(after),
-    );
+    const page = await kvPage<DeviceRecord>(this.kv, keys.devices(), limit, after);
     const devices = page.values.map((d) => ({ id: d.id, createdAt: d.createdAt }));
     return { devices, next: page.more ? devices.at(-1)!.id : null };
   }
