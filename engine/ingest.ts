@@ -23,7 +23,7 @@ import {
   type TaskQueuedData,
 } from "../core/tasks.ts";
 import type { ChannelConfig, ChannelRegistry } from "../store/channel_registry.ts";
-import type { Committer, Position, SetOp, WriteResult } from "../store/committer.ts";
+import type { Committer, Position, SetOp, WriteRequest, WriteResult } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import { idOf, type SeenIds } from "../store/seen_ids.ts";
 
@@ -51,6 +51,9 @@ export interface IngestOptions {
  * The one ingest path of every protocol: checks the channel and the body, deduplicates by message
  * id, appends to the right stream through the group commit, and answers after the commit.
  */
+/** Queues a commit's write (and says so to the caller of `accept`). */
+type Write = (req: WriteRequest) => Promise<WriteResult>;
+
 export class Ingest {
   /** Message ids looked up in KV, and those `seenIds` showed to be new without a read. */
   readonly dedupLookups = { read: 0, skipped: 0 };
@@ -58,10 +61,14 @@ export class Ingest {
 
   constructor(private readonly options: IngestOptions) {}
 
-  /** Commits an envelope; throws a `SluiceError` for anything it refuses. */
-  async accept(envelope: Envelope): Promise<IngestResult> {
+  /**
+   * Commits an envelope; throws a `SluiceError` for anything it refuses. `queued` is called once
+   * its write is queued for a commit (its seq then follows every write queued before): a protocol
+   * that keeps a connection's order starts the next message then, without waiting for the commit.
+   */
+  async accept(envelope: Envelope, queued?: () => void): Promise<IngestResult> {
     try {
-      return await this.#accept(envelope);
+      return await this.#accept(envelope, queued);
     } catch (err) {
       this.refused(envelope.protocol, err);
       throw err;
@@ -76,14 +83,19 @@ export class Ingest {
     this.options.onRefused?.(protocol, err instanceof SluiceError ? err.code : "internal");
   }
 
-  async #accept(envelope: Envelope): Promise<IngestResult> {
+  async #accept(envelope: Envelope, queued?: () => void): Promise<IngestResult> {
     const channel = await this.#channel(envelope);
     if (this.options.rateLimiter && !this.options.rateLimiter.take(senderOf(envelope.principal))) {
       throw new RateLimitedError();
     }
     const size = this.#checkSize(envelope.body);
-    if (envelope.kind === "invoke") return this.#invoke(envelope, channel, size);
-    return this.#publish(envelope, channel, size);
+    const write = (req: WriteRequest) => {
+      const landed = this.options.committer.write(req);
+      queued?.();
+      return landed;
+    };
+    if (envelope.kind === "invoke") return this.#invoke(envelope, channel, size, write);
+    return this.#publish(envelope, channel, size, write);
   }
 
   async #channel(envelope: Envelope): Promise<ChannelConfig> {
@@ -104,7 +116,7 @@ export class Ingest {
     return channel;
   }
 
-  #invoke(envelope: Envelope, channel: ChannelConfig, size: number): Promise<IngestResult> {
+  #invoke(envelope: Envelope, channel: ChannelConfig, size: number, write: Write): Promise<IngestResult> {
     const invoke = normaliseInvoke(envelope.body, channel.defaultScript);
     if (!this.options.scripts.has(invoke.method)) throw new NotFoundError(`Unknown script "${invoke.method}"`);
     const device = senderOf(envelope.principal);
@@ -117,7 +129,7 @@ export class Ingest {
       protocol: envelope.protocol,
     };
     return this.#once(envelope, invoke.id, (sets, checks) =>
-      this.options.committer.write({
+      write({
         urgent: true,
         appends: [{ stream, event: { type: TASK_QUEUED, data }, size: size + 128 }],
         sets,
@@ -126,7 +138,7 @@ export class Ingest {
       }));
   }
 
-  #publish(envelope: Envelope, channel: ChannelConfig, size: number): Promise<IngestResult> {
+  #publish(envelope: Envelope, channel: ChannelConfig, size: number, write: Write): Promise<IngestResult> {
     // An HTTP body with nothing in it is a mistake (MQTT carries an empty payload as a null message).
     if (envelope.body === undefined) throw new ValidationError("Message body is empty: send a JSON value");
     const stream = topicStream(channel.name);
@@ -136,7 +148,7 @@ export class Ingest {
       protocol: envelope.protocol,
     };
     return this.#once(envelope, undefined, (sets, checks) =>
-      this.options.committer.write({
+      write({
         urgent: true,
         checks,
         appends: [{

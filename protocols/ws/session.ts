@@ -44,6 +44,8 @@ export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
 export class WsSession {
   readonly #subs = new Map<string, Subscription>();
   #closed = false;
+  /** Resolves once the last frame handed to `handle` is admitted: the next one may start then. */
+  #turn: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly sluice: Sluice,
@@ -65,9 +67,23 @@ export class WsSession {
     return this.#closed;
   }
 
-  /** Handles one text frame; always answers (unless the session ended meanwhile). */
-  async handle(text: string): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Handles one text frame; always answers (unless the session ended meanwhile). Frames start in
+   * the order they came, each once the one before is admitted: an `Authenticate`, `Subscribe` or
+   * `Unsubscribe` once it is done (what follows sees its effect), a `Publish` or queued invoke once
+   * its write is queued (so a connection's messages keep their order while their commits overlap),
+   * a public script's call once it started. Answers may come out of order; the `id` tells them apart.
+   */
+  handle(text: string): Promise<void> {
+    const before = this.#turn;
+    let admit!: () => void;
+    this.#turn = new Promise((resolve) => admit = resolve);
+    return this.#handle(text, before, admit);
+  }
+
+  async #handle(text: string, before: Promise<void>, admit: () => void): Promise<void> {
+    await before;
+    if (this.#closed) return admit();
     let id: unknown = null;
     try {
       let raw: unknown;
@@ -81,13 +97,15 @@ export class WsSession {
       const frame = RequestFrame.safeParse(raw);
       if (!frame.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
       id = frame.data.id ?? null;
-      this.#reply({ id, status: "success", result: await this.#dispatch(frame.data) });
+      this.#reply({ id, status: "success", result: await this.#dispatch(frame.data, admit) });
     } catch (err) {
       const error = err instanceof SluiceError
         ? { code: err.code, message: err.message }
         : { code: "internal", message: "Internal error" };
       if (!(err instanceof SluiceError)) this.sluice.log.error(`WebSocket request failed: ${String(err)}`);
       this.#reply({ id, status: "failure", error });
+    } finally {
+      admit();
     }
   }
 
@@ -117,7 +135,7 @@ export class WsSession {
     }
   }
 
-  async #dispatch(frame: RequestFrame): Promise<unknown> {
+  async #dispatch(frame: RequestFrame, admit: () => void): Promise<unknown> {
     switch (frame.method) {
       case "Authenticate": {
         const { token } = validate(AuthenticateParams, frame.params, "params");
@@ -150,16 +168,16 @@ export class WsSession {
           id: id === undefined ? undefined : String(id),
           protocol: "ws",
           receivedAt: this.sluice.clock.now(),
-        });
+        }, admit);
         return res.kind === "message" ? { seq: res.seq, ...(res.duplicate ? { duplicate: true } : {}) } : res;
       }
       default:
-        return await this.#invoke(frame.method, frame.params);
+        return await this.#invoke(frame.method, frame.params, admit);
     }
   }
 
   /** `{method: script, params}`: queued with `params.channel`, else a public script inline. */
-  async #invoke(method: string, params: unknown): Promise<unknown> {
+  async #invoke(method: string, params: unknown, admit: () => void): Promise<unknown> {
     const p = (typeof params === "object" && params !== null && !Array.isArray(params))
       ? params as Record<string, unknown>
       : null;
@@ -173,14 +191,16 @@ export class WsSession {
         id: id === undefined || id === null ? undefined : String(id),
         protocol: "ws",
         receivedAt: this.sluice.clock.now(),
-      });
+      }, admit);
       return res.kind === "invoke" ? { taskId: res.taskId, ...(res.duplicate ? { duplicate: true } : {}) } : res;
     }
     if (!this.sluice.manifest[method]?.public) {
       throw new NotFoundError(`Unknown method "${method}": not a frame method nor a public script`);
     }
     if (this.principal.kind !== "device") throw new UnauthorizedError("Calling a script needs a device token");
-    return await this.sluice.inline.callFor(method, params, this.principal.id, this.sluice.clock.now());
+    const call = this.sluice.inline.callFor(method, params, this.principal.id, this.sluice.clock.now());
+    admit();
+    return await call;
   }
 
   #push(m: TopicMessage): void {

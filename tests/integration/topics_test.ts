@@ -218,6 +218,48 @@ integration("a WebSocket invoke with params.channel queues a task, and without r
   }
 });
 
+integration(
+  "a WebSocket connection's frames take effect in the order sent, without waiting for the replies",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await channel(s, { name: "ordered" });
+      const token = await s.device("ws-order");
+      const ws = await WsClient.connect(`${s.url}/ws`);
+      // Sent at once: a failed Authenticate (held back by the brute-force delay), then a good one,
+      // then messages; each must see the identity of the Authenticate before it.
+      const replies = [
+        ws.request("Authenticate", { token: "not-a-token" }),
+        ws.request("Authenticate", { token }),
+        ws.request("Subscribe", { channel: "ordered" }),
+        ws.request("Unsubscribe", { channel: "ordered" }),
+        ...Array.from(
+          { length: 60 },
+          (_, i) => ws.request("Publish", { channel: "ordered", message: i, ...(i % 3 === 0 ? { id: `m-${i}` } : {}) }),
+        ),
+      ];
+      const [badAuth, goodAuth, sub, unsub, ...published] = await Promise.all(replies);
+      assert.equal(badAuth!.status, "failure");
+      assert.deepEqual(goodAuth!.result, { authenticated: "device", device: "ws-order" });
+      assert.equal(sub!.status, "success");
+      assert.equal(unsub!.status, "success");
+      for (const r of published) {
+        assert.equal(r.status, "success", JSON.stringify(r));
+      }
+      // The seqs follow the frames' order, and the Unsubscribe sent before them ended the subscription.
+      assert.deepEqual(
+        published.map((r) => (r.result as { seq: number }).seq),
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(ws.pushes.length, 0);
+      await ws.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 /** A client-to-server WebSocket text frame (clients must mask). */
 function maskedTextFrame(text: string): Uint8Array {
   const payload = new TextEncoder().encode(text);
