@@ -21,18 +21,21 @@ export class PumpViews {
     private readonly runtime: ActorRuntime<PumpState, PumpCommand, PumpEvent>,
   ) {}
 
-  /** Pump ids in order, from `after` on, at most `limit`; `only` limits the list to that pump. */
-  async ids(limit: number, after?: string, only?: string): Promise<string[]> {
+  /**
+   * Pump ids in order, from `after` on, at most `limit`, and whether more follow; `only` limits the
+   * list to that pump.
+   */
+  async ids(limit: number, after?: string, only?: string): Promise<{ ids: string[]; more: boolean }> {
     if (only !== undefined) {
-      return (await this.kv.get(keys.head(pumpStream(only)))).versionstamp ? [only] : [];
+      return { ids: (await this.kv.get(keys.head(pumpStream(only)))).versionstamp ? [only] : [], more: false };
     }
-    const out: string[] = [];
+    const ids: string[] = [];
     const iter = this.kv.list({
       start: after ? [...keys.head(pumpStream(after)), ""] : keys.head(PUMP_STREAM_PREFIX),
       end: keys.head(PUMP_STREAM_PREFIX.slice(0, -1) + "0"),
-    }, { limit });
-    for await (const e of iter) out.push((e.key[1] as string).slice(PUMP_STREAM_PREFIX.length));
-    return out;
+    }, { limit: limit + 1 });
+    for await (const e of iter) ids.push((e.key[1] as string).slice(PUMP_STREAM_PREFIX.length));
+    return { ids: ids.slice(0, limit), more: ids.length > limit };
   }
 
   /** Current state; `NotFoundError` for a pump with no readings. */

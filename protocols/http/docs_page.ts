@@ -6,7 +6,7 @@ export function docsPage(): string {
 <style>
 body{font:15px/1.5 system-ui,sans-serif;margin:0 auto;max-width:980px;padding:1.5rem;color:#1b2430}
 h1{margin:.2rem 0}.op{border:1px solid #d8dee6;border-radius:8px;margin:.6rem 0;padding:.6rem .9rem}
-.m{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}.get{color:#0a7}.post{color:#06c}.delete{color:#c30}
+.m{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}.get{color:#0a7}.post{color:#06c}.delete{color:#c30}.patch{color:#a60}
 code,pre{font:13px ui-monospace,monospace;background:#f4f6f8;border-radius:4px}pre{padding:.5rem;overflow:auto}
 details summary{cursor:pointer}.lock{color:#777;font-size:12px;margin-left:.5rem}h2{margin-top:1.6rem;text-transform:capitalize}
 </style></head><body>

@@ -73,7 +73,7 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
       ...(spec.body ? { body: { content: { "application/json": { schema: spec.body } }, required: true } } : {}),
     },
     responses: Object.fromEntries(
-      Object.entries(spec.responses).map(([status, r]) => [
+      Object.entries({ ...edgeErrors(spec), ...spec.responses }).map(([status, r]) => [
         status,
         r.schema ? { description: r.description, content: { "application/json": { schema: r.schema } } } : r,
       ]),
@@ -94,6 +94,26 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
       return errorResponse(err, deps.log);
     }
   });
+}
+
+/** The error answers a route of its kind can give before its handler runs (the spec's own win). */
+function edgeErrors(spec: RouteSpec<Obj, Obj, z.ZodType>): Record<number, { description: string; schema: z.ZodType }> {
+  const out: Record<number, { description: string; schema: z.ZodType }> = {};
+  const add = (status: number, description: string) => out[status] = { description, schema: ErrorSchema };
+  if (spec.params || spec.query || spec.body || spec.ingest) {
+    add(400, "Invalid input (`validation_failed`, `malformed_json`)");
+  }
+  add(401, spec.access === "open" ? "A token was given but is not valid" : "No valid token");
+  if (spec.access === "admin") add(403, "The token is valid but not the admin's");
+  if (spec.access === "device") add(403, "The token is valid but not a device's");
+  if (spec.body || spec.ingest) add(413, "Body over the size limit");
+  add(
+    429,
+    spec.ingest
+      ? "Over the sender's rate limit, or too many failed authentications from this address (see `Retry-After`)"
+      : "Too many failed authentications from this address",
+  );
+  return out;
 }
 
 /**

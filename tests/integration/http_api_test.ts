@@ -330,38 +330,47 @@ integration("device tokens are stored only as hashes and a revoked token stops w
   }
 });
 
-integration("a device sees only its own pump, tasks and listing; the admin sees all", async () => {
-  const s = await startTestSluice();
-  try {
-    const a = await s.device("own-a");
-    const b = await s.device("own-b");
-    const task = (await (await post(`${s.url}/channels/blog_queuing/invoke`, a, {
-      method: "blog/queues/processor",
-      params: { data: "5,1,1:1,2026-11-25T10:00:00Z" },
-    })).json()).taskId;
-    await post(`${s.url}/blog/queues/feed`, b, { temperature: 6, pressure: 1, coordinates: "2:2" }).then((r) =>
-      r.json()
-    );
-    const get = (path: string, t: string) => fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${t}` } });
-    const own = await get(`/tasks/${task}`, a);
-    assert.equal(own.status, 200);
-    await own.body?.cancel();
-    const theirs = await get(`/tasks/${task}`, b);
-    assert.equal(theirs.status, 403);
-    await theirs.body?.cancel();
-    for (let i = 0; i < 100; i++) {
+integration(
+  "a device sees only its own pump, tasks and listing; the admin sees all, in pages whose last has no next",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const a = await s.device("own-a");
+      const b = await s.device("own-b");
+      const task = (await (await post(`${s.url}/channels/blog_queuing/invoke`, a, {
+        method: "blog/queues/processor",
+        params: { data: "5,1,1:1,2026-11-25T10:00:00Z" },
+      })).json()).taskId;
+      await post(`${s.url}/blog/queues/feed`, b, { temperature: 6, pressure: 1, coordinates: "2:2" }).then((r) =>
+        r.json()
+      );
+      const get = (path: string, t: string) => fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${t}` } });
+      const own = await get(`/tasks/${task}`, a);
+      assert.equal(own.status, 200);
+      await own.body?.cancel();
+      const theirs = await get(`/tasks/${task}`, b);
+      assert.equal(theirs.status, 403);
+      await theirs.body?.cancel();
+      for (let i = 0; i < 100; i++) {
+        const all = await (await s.admin("/pumps")).json();
+        if (all.pumps.length === 2) break;
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const listA = await (await get("/pumps", a)).json();
+      assert.deepEqual(listA.pumps.map((p: { id: string }) => p.id), ["own-a"]);
       const all = await (await s.admin("/pumps")).json();
-      if (all.pumps.length === 2) break;
-      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(all.pumps.map((p: { id: string }) => p.id), ["own-a", "own-b"]);
+      assert.equal(all.next, null);
+      const first = await (await s.admin("/pumps?limit=1")).json();
+      assert.deepEqual([first.pumps.map((p: { id: string }) => p.id), first.next], [["own-a"], "own-a"]);
+      const last = await (await s.admin("/pumps?limit=1&after=own-a")).json();
+      assert.deepEqual([last.pumps.map((p: { id: string }) => p.id), last.next], [["own-b"], null]);
+      assert.equal((await (await s.admin("/pumps?limit=2")).json()).next, null);
+    } finally {
+      await s.close();
     }
-    const listA = await (await get("/pumps", a)).json();
-    assert.deepEqual(listA.pumps.map((p: { id: string }) => p.id), ["own-a"]);
-    const all = await (await s.admin("/pumps")).json();
-    assert.deepEqual(all.pumps.map((p: { id: string }) => p.id), ["own-a", "own-b"]);
-  } finally {
-    await s.close();
-  }
-});
+  },
+);
 
 integration("time travel shows a pump as it was at a version and at a time", async () => {
   const s = await startTestSluice();
@@ -400,7 +409,7 @@ integration("time travel shows a pump as it was at a version and at a time", asy
   }
 });
 
-integration("the OpenAPI document lists every route and /docs renders it", async () => {
+integration("the OpenAPI document lists every route with the errors it can give, and /docs renders it", async () => {
   const s = await startTestSluice();
   try {
     const doc = await (await fetch(`${s.url}/openapi.json`)).json();
@@ -423,6 +432,15 @@ integration("the OpenAPI document lists every route and /docs renders it", async
       ]
     ) assert.ok(doc.paths[path], `${path} documented`);
     assert.deepEqual(Object.keys(doc.paths["/admin/channels/{ch}"]).sort(), ["delete", "get", "patch"]);
+    // The errors a route's kind gives before its handler are listed too.
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+    assert.deepEqual(statuses("/channels/{ch}/invoke", "post"), ["202", "400", "401", "403", "404", "413", "429"]);
+    assert.deepEqual(statuses("/channels/{ch}/messages", "post"), ["202", "400", "401", "403", "404", "413", "429"]);
+    assert.deepEqual(statuses("/healthz", "get"), ["200", "401", "429", "503"]);
+    assert.equal(
+      doc.paths["/admin/devices"].get.responses["403"].description,
+      "The token is valid but not the admin's",
+    );
     const docs = await fetch(`${s.url}/docs`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /openapi\.json/);

@@ -50,7 +50,9 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
     responses: {
       202: { description: "Published", schema: Published },
       400: { description: "Empty or malformed body", schema: ErrorSchema },
-      401: { description: "Anonymous publish not allowed here", schema: ErrorSchema },
+      401: { description: "Anonymous publish not allowed here, or a token that is not valid", schema: ErrorSchema },
+      403: { description: "A channel of Sluice's own (`_pumps`): only Sluice publishes there", schema: ErrorSchema },
+      404: { description: "Unknown channel", schema: ErrorSchema },
     },
   }, async ({ c, principal, params, body }) => {
     const result = await sluice.ingest.accept({

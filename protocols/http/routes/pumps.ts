@@ -17,12 +17,11 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     query: ListQuery,
     responses: { 200: { description: "Pumps, with `next` to page on" } },
   }, async ({ c, principal, query }) => {
-    const ids = principal.kind === "device"
-      ? (await sluice.pumps.ids(1, undefined, principal.id))
+    const { ids, more } = principal.kind === "device"
+      ? await sluice.pumps.ids(1, undefined, principal.id)
       : await sluice.pumps.ids(query.limit, query.after);
     const pumps = await Promise.all(ids.map((id) => sluice.pumps.state(id).catch(() => null)));
-    const list = pumps.filter((p) => p !== null);
-    return c.json({ pumps: list, next: ids.length === query.limit && principal.kind === "admin" ? ids.at(-1) : null });
+    return c.json({ pumps: pumps.filter((p) => p !== null), next: more ? ids.at(-1) : null });
   });
 
   defineRoute(app, deps, {
