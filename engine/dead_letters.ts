@@ -21,6 +21,19 @@ export interface DeadLetter {
   readonly deadAt: number;
 }
 
+/** Which dead letters to retry: those of a channel, a script, a device (every one given must match). */
+export interface DeadLetterFilter {
+  readonly channel?: string;
+  readonly method?: string;
+  readonly device?: string;
+}
+
+function matches(d: DeadLetter, f: DeadLetterFilter): boolean {
+  return (f.channel === undefined || d.stream.split("/")[1] === f.channel) &&
+    (f.method === undefined || d.method === f.method) &&
+    (f.device === undefined || d.device === f.device);
+}
+
 /** The dead-letter list: read it, and send a dead task back to the tail of its stream. */
 export class DeadLetters {
   constructor(private readonly kv: Deno.Kv, private readonly committer: Committer) {}
@@ -41,8 +54,72 @@ export class DeadLetters {
    */
   async retry(taskId: string): Promise<{ taskId: string; stream: string; seq: number }> {
     const entry = await this.kv.get<DeadLetter>(keys.deadLetter(taskId));
-    const dead = entry.value;
-    if (!dead) throw new NotFoundError(`No dead letter with id "${taskId}"`);
+    if (!entry.value) throw new NotFoundError(`No dead letter with id "${taskId}"`);
+    return await this.#requeue(entry.value, entry.versionstamp, true);
+  }
+
+  /**
+   * Retries the dead letters that match `filter`, at most `limit` of them, whole streams first; a
+   * stream's are queued in the order they were first queued. `left` counts the matching ones not
+   * retried by this call (another call takes them).
+   */
+  async retryMatching(filter: DeadLetterFilter, limit: number): Promise<{ retried: number; left: number }> {
+    const { chosen, left } = await this.#matching(filter, limit);
+    const entries: Deno.KvEntryMaybe<DeadLetter>[] = [];
+    for (let i = 0; i < chosen.length; i += 10) {
+      entries.push(...await this.kv.getMany<DeadLetter[]>(chosen.slice(i, i + 10).map((id) => keys.deadLetter(id))));
+    }
+    // Queued in one go, in order (the committer gives a stream's seqs in the order of the writes),
+    // as background work: the devices' messages keep their place in the commits.
+    const outcomes = await Promise.allSettled(
+      entries.flatMap((e) => e.value ? [this.#requeue(e.value, e.versionstamp!, false)] : []),
+    );
+    const retried = outcomes.filter((o) => o.status === "fulfilled").length;
+    return { retried, left: left + chosen.length - retried };
+  }
+
+  /** Takes a dead letter off the list without running it again (its task stays `dead`). */
+  async discard(taskId: string): Promise<void> {
+    const entry = await this.kv.get<DeadLetter>(keys.deadLetter(taskId));
+    if (!entry.value) throw new NotFoundError(`No dead letter with id "${taskId}"`);
+    await this.committer.write({
+      sets: [{ key: keys.discarded(taskId), value: entry.value }],
+      deletes: [keys.deadLetter(taskId)],
+      checks: [{ key: keys.deadLetter(taskId), versionstamp: entry.versionstamp }],
+    });
+  }
+
+  /**
+   * The task ids of the matching dead letters to retry now: whole streams while they fit in
+   * `limit` (a stream with more gives its oldest `limit`), each stream's in seq order; and how many
+   * match besides. (A task a script queued has a random id, so a stream's are not side by side.)
+   */
+  async #matching(filter: DeadLetterFilter, limit: number): Promise<{ chosen: string[]; left: number }> {
+    const streams = new Map<string, { taskId: string; seq: number }[]>();
+    let matching = 0;
+    for await (const { value: d } of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() })) {
+      if (!matches(d, filter)) continue;
+      const lane = `${d.stream}\0${d.consumer}`;
+      const list = streams.get(lane) ?? [];
+      if (list.length === 0) streams.set(lane, list);
+      list.push({ taskId: d.taskId, seq: d.seq });
+      matching++;
+    }
+    const chosen: string[] = [];
+    for (const list of streams.values()) {
+      if (chosen.length > 0 && chosen.length + list.length > limit) continue;
+      list.sort((a, b) => a.seq - b.seq);
+      chosen.push(...list.slice(0, limit).map((t) => t.taskId));
+    }
+    return { chosen, left: matching - chosen.length };
+  }
+
+  async #requeue(
+    dead: DeadLetter,
+    versionstamp: string,
+    urgent: boolean,
+  ): Promise<{ taskId: string; stream: string; seq: number }> {
+    const taskId = dead.taskId;
     const stream = dead.stream.startsWith(TASK_STREAM_PREFIX)
       ? dead.stream
       : taskStream(dead.stream.slice(TOPIC_STREAM_PREFIX.length), "_retry");
@@ -55,12 +132,12 @@ export class DeadLetters {
       protocol: "http",
     };
     const res = await this.committer.write({
-      urgent: true,
+      urgent,
       appends: [{ stream, event: { type: TASK_QUEUED, data } }],
       sets: [{ key: keys.taskIndex(taskId), derive: (p) => p[0] }],
       deletes: [keys.deadLetter(taskId), keys.taskResult(taskId)],
       // Two retries of one dead letter: only the first lands.
-      checks: [{ key: keys.deadLetter(taskId), versionstamp: entry.versionstamp }],
+      checks: [{ key: keys.deadLetter(taskId), versionstamp }],
       wake: [stream],
     });
     return { taskId, stream, seq: res.positions[0]!.seq };

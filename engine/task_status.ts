@@ -16,6 +16,8 @@ export interface TaskView {
   readonly result?: unknown;
   readonly error?: string;
   readonly errors?: readonly { attempt: number; at: string; error: string }[];
+  /** A dead task the admin discarded (no longer among the dead letters). */
+  readonly discarded?: true;
   /** A retrying task's next attempt (ISO time). */
   readonly nextAttemptAt?: string;
 }
@@ -36,23 +38,31 @@ export async function taskStatus(
   const position = indexed ?? positionOfTaskId(taskId);
   if (!position) throw new NotFoundError(`No task with id "${taskId}"`);
   const { stream, seq } = position;
-  const [event, cursor, retry, dead, result] = await kv.getMany<
-    [{ data: TaskQueuedData }, number, RetryState, DeadLetter, TaskResult]
+  const [event, cursor, retry, dead, result, discarded] = await kv.getMany<
+    [{ data: TaskQueuedData }, number, RetryState, DeadLetter, TaskResult, DeadLetter]
   >([
     keys.event(stream, seq),
     keys.cursor(stream),
     keys.retry(stream),
     keys.deadLetter(taskId),
     keys.taskResult(taskId),
+    keys.discarded(taskId),
   ]);
   const task = (event.value ?? unmoved(stream, seq) as { data: TaskQueuedData } | undefined)?.data;
   if (!task || (task.taskId ?? taskId) !== taskId) throw new NotFoundError(`No task with id "${taskId}"`);
   const base = { id: taskId, method: task.method, device: task.device };
   const errors = (list: RetryState["errors"]) =>
     list.map((e) => ({ attempt: e.attempt, at: new Date(e.at).toISOString(), error: e.error }));
-  if (dead.value) {
-    const d = dead.value;
-    return { ...base, status: "dead", attempts: d.attempts, error: d.errors.at(-1)?.error, errors: errors(d.errors) };
+  const d = dead.value ?? discarded.value;
+  if (d) {
+    return {
+      ...base,
+      status: "dead",
+      attempts: d.attempts,
+      error: d.errors.at(-1)?.error,
+      errors: errors(d.errors),
+      ...(dead.value ? {} : { discarded: true as const }),
+    };
   }
   if ((cursor.value ?? 0) >= seq) {
     // Results are kept in memory for recent tasks; a task that took retries has its record in KV.

@@ -48,6 +48,8 @@ export const keys = {
   retry: (stream: string, consumer = "tasks"): Deno.KvKey => ["retry", consumer, stream],
   deadLetter: (taskId: string): Deno.KvKey => ["dead", taskId],
   deadLetters: (): Deno.KvKey => ["dead"],
+  /** A dead letter discarded by the admin: off the list, still shown by `GET /tasks/:id`. */
+  discarded: (taskId: string): Deno.KvKey => ["dead-gone", taskId],
   refused: (at: number, n: string): Deno.KvKey => ["refused", at, n],
   refusedAll: (): Deno.KvKey => ["refused"],
   document: (collection: string, id: string): Deno.KvKey => ["doc", collection, id],

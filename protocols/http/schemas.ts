@@ -35,6 +35,14 @@ export const ChannelChanges = z.object({
   defaultScript: ScriptPath.nullable().optional(),
 }).strict().openapi("ChannelChanges");
 
+/** Which dead letters to queue again; an empty body (or `{}`) means all of them, up to `limit`. */
+export const DeadLetterRetry = z.object({
+  channel: ChannelName.optional(),
+  method: ScriptPath.optional(),
+  device: DeviceId.optional(),
+  limit: z.number().int().min(1).max(10_000).default(1000),
+}).strict().default({ limit: 1000 }).openapi("DeadLetterRetry");
+
 export const InvokeBody = z.unknown().openapi("InvokeBody", {
   description: "`{method, params?, id?}`, `{method, data}` (becomes `params.data`), or for a channel with a " +
     "default script a bare CSV string or an object without `method`.",
@@ -56,6 +64,7 @@ export const TaskView = z.object({
   result: z.unknown().optional(),
   error: z.string().optional(),
   nextAttemptAt: z.string().optional().openapi({ description: "A retrying task's next attempt (ISO time)" }),
+  discarded: z.literal(true).optional().openapi({ description: "A dead task the admin discarded" }),
 }).openapi("Task");
 
 export const PumpQuery = z.object({

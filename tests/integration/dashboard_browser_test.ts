@@ -197,69 +197,79 @@ integration("the dashboard refuses a wrong token with a clear message and accept
   }
 });
 
-integration("the dashboard shows queue depth and live channel messages, and retries a dead letter", async () => {
-  const s = await startTestSluice();
-  const browser = await launchChromium();
-  try {
-    const token = await s.device("dev-1");
-    const created = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
-    assert.equal(created.status, 201, await created.text());
-    const first = await post(`${s.url}/channels/alerts/messages`, token, { level: "warn", n: 1 });
-    assert.equal(first.status, 202, await first.text());
-    const page = await browser.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${s.url}/#token=${ADMIN}`);
-    await page.getByText("No pumps yet").waitFor(SLOW);
+integration(
+  "the dashboard shows queue depth and live channel messages, and retries, discards and retries all dead letters",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("dev-1");
+      const created = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      assert.equal(created.status, 201, await created.text());
+      const first = await post(`${s.url}/channels/alerts/messages`, token, { level: "warn", n: 1 });
+      assert.equal(first.status, 202, await first.text());
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("No pumps yet").waitFor(SLOW);
 
-    // The channel list with queue depth, refreshed by itself.
-    await page.getByRole("link", { name: "Channels" }).click();
-    await page.locator('#channels tr[data-channel="alerts"]').waitFor(SLOW);
-    await page.locator('#channels tr[data-channel="blog_queuing"] [data-field="queued"]').waitFor(SLOW);
-    await page.locator('#channels tr[data-channel="blog_queuing"] [data-field="queued"]', { hasText: /^\d+$/ })
-      .waitFor(SLOW);
+      // The channel list with queue depth, refreshed by itself.
+      await page.getByRole("link", { name: "Channels" }).click();
+      await page.locator('#channels tr[data-channel="alerts"]').waitFor(SLOW);
+      await page.locator('#channels tr[data-channel="blog_queuing"] [data-field="queued"]').waitFor(SLOW);
+      await page.locator('#channels tr[data-channel="blog_queuing"] [data-field="queued"]', { hasText: /^\d+$/ })
+        .waitFor(SLOW);
 
-    // A channel's recent messages, then new ones as they are published (over HTTP and from the page).
-    await page.getByRole("link", { name: "alerts" }).click();
-    await page.locator('#messages li[data-seq="1"]').waitFor(SLOW);
-    assert.match((await page.locator('#messages li[data-seq="1"] pre').textContent()) ?? "", /"level":"warn"/);
-    // Published before the page opened: its time is not known, so none is made up.
-    assert.equal(await page.locator('#messages li[data-seq="1"] time').textContent(), "earlier");
-    await post(`${s.url}/channels/alerts/messages`, token, { level: "crit", n: 2 });
-    await page.locator('#messages li[data-seq="2"]').waitFor(SLOW);
-    assert.match((await page.locator('#messages li[data-seq="2"] time').textContent()) ?? "", /^\d\d:\d\d:\d\d$/);
-    await page.locator("#publish-body").fill('{"from": "the dashboard"}');
-    await page.getByRole("button", { name: "Publish" }).click();
-    await page.locator('#messages li[data-seq="3"]').waitFor(SLOW);
-    assert.match((await page.locator('#messages li[data-seq="3"] pre').textContent()) ?? "", /the dashboard/);
+      // A channel's recent messages, then new ones as they are published (over HTTP and from the page).
+      await page.getByRole("link", { name: "alerts" }).click();
+      await page.locator('#messages li[data-seq="1"]').waitFor(SLOW);
+      assert.match((await page.locator('#messages li[data-seq="1"] pre').textContent()) ?? "", /"level":"warn"/);
+      // Published before the page opened: its time is not known, so none is made up.
+      assert.equal(await page.locator('#messages li[data-seq="1"] time').textContent(), "earlier");
+      await post(`${s.url}/channels/alerts/messages`, token, { level: "crit", n: 2 });
+      await page.locator('#messages li[data-seq="2"]').waitFor(SLOW);
+      assert.match((await page.locator('#messages li[data-seq="2"] time').textContent()) ?? "", /^\d\d:\d\d:\d\d$/);
+      await page.locator("#publish-body").fill('{"from": "the dashboard"}');
+      await page.getByRole("button", { name: "Publish" }).click();
+      await page.locator('#messages li[data-seq="3"]').waitFor(SLOW);
+      assert.match((await page.locator('#messages li[data-seq="3"] pre').textContent()) ?? "", /the dashboard/);
 
-    // A task that fails for good is listed and can be retried from the page.
-    const params = { note: "a long note that a device sent with its task ".repeat(4) };
-    const dead = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/permanent", params });
-    const { taskId } = await dead.json();
-    assert.equal(dead.status, 202, taskId);
-    await waitFor(
-      async () => {
-        const list = await (await s.admin("/admin/dead-letters")).json();
-        return list.deadLetters.some((d: { taskId: string }) => d.taskId === taskId);
-      },
-      30_000,
-      "the dead letter",
-    );
-    await page.getByRole("link", { name: "Dead letters" }).click();
-    const row = page.locator(`#dead-letters tr[data-task-id="${taskId}"]`);
-    await row.waitFor(SLOW);
-    // On a laptop screen the row fits, Retry button included (long params wrap).
-    await page.setViewportSize({ width: 1280, height: 800 });
-    const button = (await row.getByRole("button", { name: "Retry" }).boundingBox())!;
-    assert.ok(button.x + button.width <= 1280, `the Retry button ends at ${button.x + button.width} px`);
-    await row.getByRole("button", { name: "Retry" }).click();
-    await row.getByText(`Queued again as ${taskId}`).waitFor(SLOW);
-    assert.deepEqual(errors, []);
-  } finally {
-    await browser.close();
-    await s.close();
-  }
-});
+      // Tasks that fail for good are listed and can be retried or discarded from the page, one or all.
+      const params = { note: "a long note that a device sent with its task ".repeat(4) };
+      const deadTask = async () => {
+        const dead = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/permanent", params });
+        const { taskId } = await dead.json();
+        assert.equal(dead.status, 202, taskId);
+        return taskId as string;
+      };
+      const deadIds = async () =>
+        (await (await s.admin("/admin/dead-letters")).json()).deadLetters.map((d: { taskId: string }) => d.taskId);
+      const [taskId, other] = [await deadTask(), await deadTask()];
+      await waitFor(async () => (await deadIds()).length === 2, 30_000, "the dead letters");
+      await page.getByRole("link", { name: "Dead letters" }).click();
+      const row = page.locator(`#dead-letters tr[data-task-id="${taskId}"]`);
+      await row.waitFor(SLOW);
+      // On a laptop screen the row fits, its buttons included (long params wrap).
+      await page.setViewportSize({ width: 1280, height: 800 });
+      const button = (await row.getByRole("button", { name: "Discard" }).boundingBox())!;
+      assert.ok(button.x + button.width <= 1280, `the Discard button ends at ${button.x + button.width} px`);
+      await row.getByRole("button", { name: "Retry" }).click();
+      await row.getByText(`Queued again as ${taskId}`).waitFor(SLOW);
+      const otherRow = page.locator(`#dead-letters tr[data-task-id="${other}"]`);
+      await otherRow.getByRole("button", { name: "Discard" }).click();
+      await otherRow.getByText("Discarded.").waitFor(SLOW);
+      // The retried task fails again (the script always refuses it); Retry all sends it back once more.
+      await waitFor(async () => (await deadIds()).join() === taskId, 30_000, "dead again, the other discarded");
+      await page.getByRole("button", { name: "Refresh" }).click();
+      await page.getByRole("button", { name: "Retry all" }).click();
+      await page.getByText("Queued 1 again.").waitFor(SLOW);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
 
 integration("the dashboard creates a channel, changes its settings and deletes it", async () => {
   const s = await startTestSluice();

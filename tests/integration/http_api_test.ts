@@ -428,6 +428,8 @@ integration("the OpenAPI document lists every route with the errors it can give,
         "/pumps/{id}/events",
         "/admin/dead-letters",
         "/admin/dead-letters/{id}/retry",
+        "/admin/dead-letters/retry",
+        "/admin/dead-letters/{id}",
         "/blog/queues/feed",
       ]
     ) assert.ok(doc.paths[path], `${path} documented`);

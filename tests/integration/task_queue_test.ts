@@ -205,6 +205,49 @@ inBothModes("a dead letter retried after the fix runs again at the tail of its s
   }
 });
 
+inBothModes(
+  "dead letters retried in bulk run again in their stream's order, a page at a time; one discarded is gone",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "1" });
+    try {
+      const a = await s.device("bulk-a"), b = await s.device("bulk-b");
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push(await invoke(s, a, "test/fixable")); // ids end in base 36: "….10" < "….2"
+      const others = [await invoke(s, b, "test/permanent"), await invoke(s, b, "test/permanent")];
+      for (const id of [...ids, ...others]) await until(s, id, "dead");
+      await s.server.sluice.kv.set(["doc", "fixes", "fixable"], true); // the fix
+      const retry = async (body: unknown) => {
+        const res = await s.admin("/admin/dead-letters/retry", { method: "POST", body: JSON.stringify(body) });
+        assert.equal(res.status, 202);
+        return await res.json();
+      };
+      assert.deepEqual(await retry({ device: "bulk-a", limit: 15 }), { retried: 15, left: 25 });
+      assert.deepEqual(await retry({ method: "test/fixable" }), { retried: 25, left: 0 });
+      for (const id of ids) assert.equal((await until(s, id, "done")).status, "done");
+      const seqs = [];
+      for (const id of ids) seqs.push((await s.server.sluice.kv.get<{ seq: number }>(keys.taskIndex(id))).value!.seq);
+      assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => 41 + i), "queued again in their first order");
+      const left = async () =>
+        (await (await s.admin("/admin/dead-letters")).json()).deadLetters.map((d: { taskId: string }) => d.taskId);
+      assert.deepEqual(await left(), [...others].sort());
+      const discard = (id: string) => s.admin(`/admin/dead-letters/${encodeURIComponent(id)}`, { method: "DELETE" });
+      const gone = await discard(others[0]!);
+      assert.equal(gone.status, 204);
+      assert.deepEqual(await left(), [others[1]]);
+      const again = await discard(others[0]!);
+      assert.equal(again.status, 404);
+      await again.body?.cancel();
+      assert.equal((await task(s, others[0]!)).discarded, true, "a discarded task stays dead, marked so");
+      const bad = await s.admin("/admin/dead-letters/retry", { method: "POST", body: '{"limit":0}' });
+      assert.equal(bad.status, 400);
+      await bad.body?.cancel();
+      assert.deepEqual(await retry(undefined), { retried: 1, left: 0 });
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 inBothModes("an Idempotency-Key or body id makes a resend return the first task id and queue nothing", async (mode) => {
   const s = await startTestSluice(mode);
   try {

@@ -1,19 +1,20 @@
-// Dead letters (retry each from here) and the messages refused at the edge.
+// Dead letters (retry or discard each, or retry them all, from here) and the messages refused at the edge.
 import { api } from "./api.js";
 import { agoEl, dateTime, h, note, preview, table } from "./dom.js";
 
-function deadRow(d, retry) {
+function deadRow(d, act) {
   const last = d.errors?.at(-1);
   const result = h("span", { class: "retry-result" });
-  const button = h("button", {
-    type: "button",
-    class: "retry",
-    onclick: () => retry(d, button, result),
-  }, "Retry");
+  const buttons = [];
+  const button = (cls, label, action) => {
+    const b = h("button", { type: "button", class: cls, onclick: () => act(d, action, buttons, result) }, label);
+    buttons.push(b);
+    return b;
+  };
   return h(
     "tr",
     { dataset: { taskId: d.taskId } },
-    h("td", {}, h("code", {}, d.taskId)),
+    h("td", { class: "task-id" }, h("code", {}, d.taskId)),
     h("td", {}, d.method),
     h("td", {}, d.device ?? "–"),
     h("td", { class: "num" }, String(d.attempts)),
@@ -32,7 +33,17 @@ function deadRow(d, retry) {
         : null,
     ),
     h("td", { class: "params", title: preview(d.params, 2000) }, h("code", {}, preview(d.params, 80))),
-    h("td", {}, button, result),
+    h(
+      "td",
+      {},
+      h(
+        "div",
+        { class: "actions" },
+        button("retry", "Retry", "retry"),
+        button("discard", "Discard", "discard"),
+        result,
+      ),
+    ),
   );
 }
 
@@ -56,7 +67,33 @@ export function deadLettersView(root) {
   document.title = "Dead letters · Sluice";
   const deadBox = h("div", {}, h("p", { class: "muted" }, "Loading dead letters…"));
   const refusedBox = h("div", {}, h("p", { class: "muted" }, "Loading refused messages…"));
+  let gone = false;
   const reload = h("button", { type: "button", onclick: () => load() }, "Refresh");
+  // Retry all: one call per thousand, with the count so far, until none is left.
+  const allResult = h("span", { class: "retry-result", role: "status" });
+  const retryAll = h("button", {
+    type: "button",
+    class: "retry-all",
+    onclick: async () => {
+      retryAll.disabled = true;
+      let retried = 0;
+      try {
+        for (;;) {
+          const res = await api("/admin/dead-letters/retry", { method: "POST", body: {} });
+          retried += res.retried;
+          allResult.replaceChildren(`Queued ${retried} again${res.left > 0 ? `, ${res.left} to go…` : "."}`);
+          if (res.left === 0 || res.retried === 0 || gone) break;
+        }
+        load();
+      } catch (err) {
+        allResult.replaceChildren(note("error", `Retry all stopped after ${retried}: ${err.message}`));
+      } finally {
+        retryAll.disabled = false;
+      }
+    },
+  }, "Retry all");
+  retryAll.hidden = true; // shown once there are dead letters
+
   root.append(
     h("div", { class: "title" }, h("h1", {}, "Dead letters"), reload),
     h(
@@ -66,8 +103,11 @@ export function deadLettersView(root) {
       h(
         "p",
         { class: "muted" },
-        "Tasks that failed every attempt. Retry sends one to the tail of its stream again, with the same task id.",
+        "Tasks that failed every attempt. Retry sends one to the tail of its stream again, with the same task id; " +
+          "Discard takes it off this list for good (its task stays dead). Retry all sends every dead task back, " +
+          "a thousand a call, each stream's in their first order.",
       ),
+      h("div", { class: "toolbar" }, retryAll, allResult),
       deadBox,
     ),
     h(
@@ -82,19 +122,45 @@ export function deadLettersView(root) {
       refusedBox,
     ),
   );
-  let gone = false;
-
-  const retry = async (d, button, result) => {
-    button.disabled = true;
-    result.replaceChildren("Retrying…");
+  const act = async (d, action, buttons, result) => {
+    for (const b of buttons) b.disabled = true;
+    result.replaceChildren(action === "retry" ? "Retrying…" : "Discarding…");
+    const path = `/admin/dead-letters/${encodeURIComponent(d.taskId)}`;
     try {
-      const res = await api(`/admin/dead-letters/${encodeURIComponent(d.taskId)}/retry`, { method: "POST" });
-      result.replaceChildren(note("info", `Queued again as ${res.taskId}.`));
-      button.textContent = "Queued";
+      if (action === "retry") {
+        const res = await api(`${path}/retry`, { method: "POST" });
+        result.replaceChildren(note("info", `Queued again as ${res.taskId}.`));
+      } else {
+        await api(path, { method: "DELETE" });
+        result.replaceChildren(note("info", "Discarded."));
+      }
+      for (const b of buttons) b.remove(); // done: the note says what happened
     } catch (err) {
-      button.disabled = false;
-      result.replaceChildren(note("error", `Retry failed: ${err.message}`));
+      for (const b of buttons) b.disabled = false;
+      result.replaceChildren(note("error", `${action === "retry" ? "Retry" : "Discard"} failed: ${err.message}`));
     }
+  };
+
+  /** Appends a page of dead letters to `tbody`, with a "Load more" button while more follow. */
+  const showPage = (tbody, page) => {
+    tbody.append(...page.deadLetters.map((d) => deadRow(d, act)));
+    if (!page.next) return;
+    const more = h("button", {
+      type: "button",
+      class: "load-more",
+      onclick: async () => {
+        more.disabled = true;
+        try {
+          const next = await api(`/admin/dead-letters?after=${encodeURIComponent(page.next)}`);
+          more.remove();
+          showPage(tbody, next);
+        } catch (err) {
+          more.disabled = false;
+          more.after(note("error", `Cannot load more: ${err.message}`));
+        }
+      },
+    }, "Load more");
+    deadBox.append(more);
   };
 
   const load = async () => {
@@ -102,16 +168,19 @@ export function deadLettersView(root) {
     const [dead, refused] = await Promise.allSettled([api("/admin/dead-letters"), api("/admin/refused")]);
     reload.disabled = false;
     if (gone) return;
+    retryAll.hidden = dead.status !== "fulfilled" || dead.value.deadLetters.length === 0;
     if (dead.status === "rejected") {
       deadBox.replaceChildren(note("error", `Cannot load the dead letters: ${dead.reason.message}`));
     } else if (dead.value.deadLetters.length === 0) {
       deadBox.replaceChildren(note("empty", "No dead letters: every task so far succeeded or is still being tried."));
     } else {
+      const tbody = h("tbody", {});
       deadBox.replaceChildren(table(
         ["Task", "Script", "Device", "#Attempts", "Dead", "Last error", "Params", ""],
-        h("tbody", {}, dead.value.deadLetters.map((d) => deadRow(d, retry))),
+        tbody,
         { id: "dead-letters" },
       ));
+      showPage(tbody, dead.value);
     }
     if (refused.status === "rejected") {
       refusedBox.replaceChildren(note("error", `Cannot load the refused messages: ${refused.reason.message}`));

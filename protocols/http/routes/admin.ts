@@ -6,6 +6,7 @@ import {
   ChannelChanges,
   ChannelParams,
   CreatedDevice,
+  DeadLetterRetry,
   DeviceParams,
   ListQuery,
   NewChannel,
@@ -174,6 +175,43 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
   }, async ({ c, params }) => {
     const { taskId } = await sluice.deadLetters.retry(params.id);
     return c.json({ taskId }, 202);
+  });
+
+  defineRoute(app, deps, {
+    method: "post",
+    path: "/admin/dead-letters/retry",
+    summary: "Queue dead tasks again: all of them, or those of a channel, script or device",
+    description: "At most `limit` (1000 unless given, up to 10,000) a call, whole streams first, a stream's in " +
+      "the order they were first queued, as background work. `left` counts the matching ones this call did not " +
+      "queue: call again until it is 0.",
+    tags,
+    access: "admin",
+    body: DeadLetterRetry,
+    responses: {
+      202: {
+        description: "How many were queued again",
+        schema: z.object({ retried: z.number().int(), left: z.number().int() }),
+      },
+    },
+  }, async ({ c, body }) => {
+    const { limit, ...filter } = body;
+    return c.json(await sluice.deadLetters.retryMatching(filter, limit), 202);
+  });
+
+  defineRoute(app, deps, {
+    method: "delete",
+    path: "/admin/dead-letters/:id",
+    summary: "Discard a dead task without running it again",
+    tags,
+    access: "admin",
+    params: TaskParams,
+    responses: {
+      204: { description: "Discarded" },
+      404: { description: "No such dead letter", schema: ErrorSchema },
+    },
+  }, async ({ c, params }) => {
+    await sluice.deadLetters.discard(params.id);
+    return c.body(null, 204);
   });
 
   defineRoute(app, deps, {
