@@ -17,6 +17,11 @@ export interface Envelope {
   readonly body: unknown;
   /** Message id for deduplication (HTTP Idempotency-Key, AMQP messageId, WS params id). */
   readonly id?: string;
+  /**
+   * The body is text kept because it did not parse as JSON (MQTT, AMQP): where a channel takes no
+   * text (no default script), it is refused as malformed JSON rather than as an invalid body.
+   */
+  readonly unparsedText?: boolean;
   readonly protocol: Protocol;
   readonly receivedAt: number;
 }

@@ -3,6 +3,7 @@ import { type Envelope, type IngestResult, type Protocol, senderOf } from "../co
 import {
   ConcurrencyError,
   ForbiddenError,
+  MalformedJsonError,
   NotFoundError,
   PayloadTooLargeError,
   RateLimitedError,
@@ -117,6 +118,9 @@ export class Ingest {
   }
 
   #invoke(envelope: Envelope, channel: ChannelConfig, size: number, write: Write): Promise<IngestResult> {
+    if (envelope.unparsedText && !channel.defaultScript) {
+      throw new MalformedJsonError(`Payload is not JSON and channel "${channel.name}" has no default script`);
+    }
     const invoke = normaliseInvoke(envelope.body, channel.defaultScript);
     if (!this.options.scripts.has(invoke.method)) throw new NotFoundError(`Unknown script "${invoke.method}"`);
     const device = senderOf(envelope.principal);

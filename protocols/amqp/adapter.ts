@@ -1,11 +1,12 @@
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import type { Envelope } from "../../core/envelope.ts";
 import { describeError } from "../../core/errors.ts";
+import { CHANNEL_NAME } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter, Check } from "../adapter.ts";
 import { type Backoff, ReconnectingConnection } from "./connection.ts";
 import { IngestConsumer } from "./consumer.ts";
-import { decodeDelivery } from "./delivery.ts";
+import { decodeDelivery, TOKEN_HEADER } from "./delivery.ts";
 import { OrderedLanes } from "./ordered_lanes.ts";
 import type { Outcome } from "./outcome.ts";
 import { principalOf } from "./principal.ts";
@@ -124,6 +125,7 @@ export class AmqpAdapter implements Adapter {
       channel: d.channel,
       kind: d.kind,
       body: d.body,
+      unparsedText: d.unparsedText,
       id: d.id,
       protocol: "amqp",
       receivedAt,
@@ -132,15 +134,33 @@ export class AmqpAdapter implements Adapter {
 
   #refused(msg: ConsumeMessage, refusal: Extract<Outcome, { action: "dead-letter" }>, envelope?: Envelope): void {
     if (!refusal.record) return;
-    this.sluice.refused.record({
-      protocol: "amqp",
-      device: envelope?.principal.kind === "device" ? envelope.principal.id : null,
-      channel: envelope?.channel,
-      code: refusal.code,
-      reason: refusal.reason,
-      payload: msg.content,
-    });
+    const record = (device: string | null, channel: string | undefined) =>
+      this.sluice.refused.record({
+        protocol: "amqp",
+        device,
+        channel,
+        code: refusal.code,
+        reason: refusal.reason,
+        payload: msg.content,
+      });
+    if (envelope) return record(envelope.principal.kind === "device" ? envelope.principal.id : null, envelope.channel);
+    // Never an envelope (its body or routing key is wrong): the sender is still told by its token.
+    const { token, channel } = senderHints(msg);
+    const device = token ? this.sluice.devices.authenticate(token).catch(() => null) : Promise.resolve(null);
+    device.then((id) => record(id, channel));
   }
+}
+
+/**
+ * The token and channel a delivery names, read as far as its routing key (`<token>/<channel>/…`)
+ * and `sluice-token` header allow, for a refusal's record.
+ */
+function senderHints(msg: ConsumeMessage): { token?: string; channel?: string } {
+  const parts = msg.fields.routingKey.split("/");
+  const header = msg.properties.headers?.[TOKEN_HEADER];
+  const token = parts.length === 3 ? parts[0] : typeof header === "string" ? header : undefined;
+  const channel = parts.length >= 2 ? parts.at(-2)! : undefined;
+  return { token: token || undefined, channel: channel && CHANNEL_NAME.test(channel) ? channel : undefined };
 }
 
 /** Starts the AMQP adapter for `AMQP_URL`; it connects in the background. */

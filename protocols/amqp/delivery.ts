@@ -15,6 +15,8 @@ export interface RawDelivery {
 /** A delivery read into envelope fields; only the principal is left to resolve. */
 export interface DecodedDelivery extends Route {
   readonly body: unknown;
+  /** An invoke body kept as text because it did not parse as JSON (no `text/*` content type). */
+  readonly unparsedText: boolean;
   readonly id?: string;
 }
 
@@ -32,9 +34,11 @@ export function decodeDelivery(d: RawDelivery, maxBytes: number): DecodedDeliver
   if (d.content.byteLength > maxBytes) {
     throw new PayloadTooLargeError(`Message is ${d.content.byteLength} bytes, over the limit of ${maxBytes}`);
   }
-  const text = utf8(d.content, route.kind);
-  const body = route.kind === "invoke" ? invokeBody(text, mediaType(d.contentType)) : messageBody(text, d.contentType);
-  return { ...route, body, ...(id === undefined ? {} : { id }) };
+  const text = utf8(d.content);
+  const { body, unparsedText } = route.kind === "invoke"
+    ? invokeBody(text, mediaType(d.contentType))
+    : { body: messageBody(text, d.contentType), unparsedText: false };
+  return { ...route, body, unparsedText, ...(id === undefined ? {} : { id }) };
 }
 
 function headerToken(v: unknown): string | undefined {
@@ -44,13 +48,11 @@ function headerToken(v: unknown): string | undefined {
   throw new ValidationError(`Header ${TOKEN_HEADER} must be a string`);
 }
 
-function utf8(content: Uint8Array, kind: Route["kind"]): string {
+function utf8(content: Uint8Array): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(content);
   } catch {
-    throw kind === "invoke"
-      ? new MalformedJsonError("Body is not valid UTF-8")
-      : new ValidationError("Message is neither JSON nor UTF-8 text");
+    throw new MalformedJsonError("Body is neither JSON nor UTF-8 text");
   }
 }
 
@@ -58,9 +60,9 @@ function mediaType(contentType: string | undefined): string {
   return (contentType ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
-function invokeBody(text: string, type: string): unknown {
-  if (text.trim() === "") return undefined;
-  if (type.startsWith("text/")) return text;
+function invokeBody(text: string, type: string): { body: unknown; unparsedText: boolean } {
+  if (text.trim() === "") return { body: undefined, unparsedText: false };
+  if (type.startsWith("text/")) return { body: text, unparsedText: false };
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -69,12 +71,13 @@ function invokeBody(text: string, type: string): unknown {
     if (type === "application/json" || /^\s*[[{"]/.test(text)) {
       throw new MalformedJsonError(`Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return text;
+    return { body: text, unparsedText: true };
   }
-  return checkDepth(body, "Body");
+  return { body: checkDepth(body, "Body"), unparsedText: false };
 }
 
 function messageBody(text: string, contentType: string | undefined): unknown {
+  if (text === "") return null; // as over MQTT: an empty message is null
   if (mediaType(contentType).startsWith("text/")) return text;
   let body: unknown;
   try {

@@ -1,12 +1,6 @@
 import type { Clock } from "../../core/clock.ts";
 import type { Envelope, Principal } from "../../core/envelope.ts";
-import {
-  type ErrorCode,
-  ForbiddenError,
-  MalformedJsonError,
-  SluiceError,
-  UnauthorizedError,
-} from "../../core/errors.ts";
+import { type ErrorCode, ForbiddenError, UnauthorizedError } from "../../core/errors.ts";
 import type { Ingest } from "../../engine/ingest.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import type { RefusedLog } from "../../store/refused_log.ts";
@@ -52,19 +46,18 @@ export class PublishHandler {
     let stage: Stage | "accept" = "topic";
     let route: PublishRoute | null = null;
     let principal: Principal | null = null;
-    let json = true;
     try {
       route = parsePublishTopic(topic);
       if (!route) throw new ForbiddenError("Topic is not a Sluice route (<token>/<channel>/invoke|messages)");
       principal = await this.#principal(session, route);
       stage = "ingest";
       const decoded = decodePayload(route.kind, payload);
-      json = decoded.json;
       const envelope: Envelope = {
         principal,
         channel: route.channel,
         kind: route.kind,
         body: decoded.body,
+        unparsedText: !decoded.json,
         protocol: "mqtt",
         receivedAt: this.options.clock.now(),
       };
@@ -73,10 +66,9 @@ export class PublishHandler {
       this.stats.accepted++;
       return ACCEPTED;
     } catch (err) {
-      const refusal = textWithoutScript(err, json, route);
-      const outcome = outcomeOf(refusal, stage === "accept" ? "ingest" : stage);
+      const outcome = outcomeOf(err, stage === "accept" ? "ingest" : stage);
       // Ingest counts what it refuses; what never reached it is counted here (a retry is not a refusal).
-      if (stage !== "accept" && outcome.kind !== "retry") this.options.ingest.refused("mqtt", refusal);
+      if (stage !== "accept" && outcome.kind !== "retry") this.options.ingest.refused("mqtt", err);
       this.#count(outcome, session, route, principal, payload);
       return outcome;
     }
@@ -142,10 +134,4 @@ export class PublishHandler {
       payload,
     });
   }
-}
-
-/** A text invoke payload on a channel without a default script is malformed JSON, not just invalid. */
-function textWithoutScript(err: unknown, json: boolean, route: PublishRoute | null): unknown {
-  if (json || route?.kind !== "invoke" || !(err instanceof SluiceError) || err.code !== "validation_failed") return err;
-  return new MalformedJsonError(`Payload is not JSON and channel "${route.channel}" has no default script`);
 }

@@ -15,8 +15,12 @@ export interface SseOptions {
   readonly maxBufferBytes?: number;
 }
 
+/** A seq as written in a URL or header: decimal digits, at most 15 (a safe integer). */
+const SEQ_TEXT = /^\d{1,15}$/;
+
 const Query = z.object({
-  from: z.coerce.number().int().min(1).optional(),
+  from: z.string().regex(SEQ_TEXT, "must be a message seq (a whole number, 1 or more)").transform(Number)
+    .pipe(z.number().min(1, "must be a message seq (a whole number, 1 or more)")).optional(),
   token: z.string().optional(),
 });
 
@@ -61,6 +65,11 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         responses: {
           200: { description: "text/event-stream of `{channel, seq, message}`" },
           401: { description: "Anonymous subscribers not allowed here", schema: ErrorSchema },
+          403: {
+            description: "A channel of Sluice's own (`_pumps`) followed with a device token",
+            schema: ErrorSchema,
+          },
+          404: { description: "Unknown channel", schema: ErrorSchema },
         },
       }, async ({ c, principal, params, query }) => {
         await authorizeSubscribe(sluice.channels, principal, params.ch);
@@ -124,6 +133,6 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
 
 function resumeFrom(lastEventId: string | undefined): number | undefined {
   if (lastEventId === undefined || lastEventId === "") return undefined;
-  if (!/^\d+$/.test(lastEventId)) throw new ValidationError("Last-Event-ID must be a message seq");
+  if (!SEQ_TEXT.test(lastEventId)) throw new ValidationError("Last-Event-ID must be a message seq");
   return Number(lastEventId) + 1;
 }

@@ -56,7 +56,7 @@ export const amqpCases: readonly AmqpCase[] = [
     name: "invoke: text on a channel without a default script",
     routingKey: own("plain/invoke"),
     body: "nul",
-    code: "validation_failed",
+    code: "malformed_json",
   },
   {
     name: "invoke: CSV text sent as application/json",
@@ -89,7 +89,7 @@ export const amqpCases: readonly AmqpCase[] = [
     name: "message: body that is not UTF-8",
     routingKey: own("blog_queuing/messages"),
     body: [0xff, 0xfe, 0xfd],
-    code: "validation_failed",
+    code: "malformed_json",
   },
   {
     name: "invoke: body over MAX_BODY_BYTES",

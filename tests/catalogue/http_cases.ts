@@ -530,10 +530,20 @@ export const httpCases: readonly HttpCase[] = [
     status: 400,
     code: "validation_failed",
   },
-  {
-    name: "events: from=0",
+  ...["from=0", "from=", "from=abc", "from=0x3", "from=1e1", "from=1.5", "from=99999999999999999999"].map((
+    q,
+  ): HttpCase => ({
+    name: `events: ${q}`,
     method: "GET",
-    path: "/channels/blog_queuing/events?from=0",
+    path: `/channels/blog_queuing/events?${q}`,
+    status: 400,
+    code: "validation_failed",
+  })),
+  {
+    name: "events: Last-Event-ID past a safe integer",
+    method: "GET",
+    path: "/channels/blog_queuing/events",
+    headers: { "last-event-id": "99999999999999999999999" },
     status: 400,
     code: "validation_failed",
   },

@@ -97,6 +97,9 @@ integration(
       const refused = await (await s.admin("/admin/refused")).json();
       const amqpRefusals = refused.refused.filter((r: { protocol: string }) => r.protocol === "amqp");
       assert.ok(amqpRefusals.length >= 1, "refusals are also in the refused log");
+      // Unreadable, so never an envelope: its record still names the device and channel of its routing key.
+      const unreadable = amqpRefusals.find((r: { code: string }) => r.code === "malformed_json");
+      assert.deepEqual([unreadable?.device, unreadable?.channel], ["amqp-poison", "blog_queuing"]);
       assert.ok(amqpRefusals.every((r: { reason: string }) => !r.reason.includes(token)));
     } finally {
       await amqp.close();

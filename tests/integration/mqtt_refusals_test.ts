@@ -39,6 +39,11 @@ integration(
         "bad-1 not_found",
       ]);
       assert.equal(mqttAdapter(s).stats.refused, 4);
+      // /metrics counts them under the codes the records give (the CSV on `plain` too: malformed JSON there).
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(metrics, /sluice_ingest_refused_total\{protocol="mqtt",code="malformed_json"\} 2/);
+      assert.match(metrics, /sluice_ingest_refused_total\{protocol="mqtt",code="not_found"\} 2/);
+      assert.doesNotMatch(metrics, /sluice_ingest_refused_total\{protocol="mqtt",code="validation_failed"\}/);
       assert.ok(client.connected, "refusals do not disconnect");
       assert.ok(!JSON.stringify(records).includes(token), "no token in the refused log");
     } finally {
