@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     }, 5000);
     await server.close();
     clearTimeout(force);
+    consoleLogger.info("Stopped");
     Deno.exit(0);
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -85,7 +85,7 @@ export function adapterSamples(adapter: string, stats: object): Gauge[] {
   const out: Gauge[] = [];
   for (const [key, value] of Object.entries(stats)) {
     const name = `sluice_${adapter}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`;
-    const help = `${adapter} adapter: ${key} since start`;
+    const help = `${adapter.toUpperCase()} adapter: ${key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)} since start`;
     if (typeof value === "number") out.push({ name, help, samples: [{ value }] });
     else if (value && typeof value === "object") {
       const samples = Object.entries(value).filter(([, v]) => typeof v === "number").map(([k, v]) => ({
