@@ -6,6 +6,21 @@ export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 /** Channel names: letters, digits, `_` and `-`, 1–64 characters; a leading `_` is Sluice's own. */
 export const CHANNEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 
+/**
+ * Device tokens are `sl_` and 43 URL-safe base64 characters, generated admin tokens `sla_` and 43
+ * (see `store/hash.ts`).
+ */
+const TOKEN_SHAPE = /^sla?_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Whether a segment of an MQTT topic or AMQP routing key looks like a token (so it is never used as a
+ * channel name, nor recorded
+ * as one when refused).
+ */
+export function looksLikeToken(segment: string): boolean {
+  return TOKEN_SHAPE.test(segment);
+}
+
 /** Script paths: segments of letters, digits, `_` and `-` joined by `/`. */
 export const SCRIPT_PATH = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+){0,7}$/;
 

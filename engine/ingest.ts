@@ -48,13 +48,13 @@ export interface IngestOptions {
   readonly onRefused?: (protocol: Protocol, code: string) => void;
 }
 
+/** Queues a commit's write (and says so to the caller of `accept`). */
+type Write = (req: WriteRequest) => Promise<WriteResult>;
+
 /**
  * The one ingest path of every protocol: checks the channel and the body, deduplicates by message
  * id, appends to the right stream through the group commit, and answers after the commit.
  */
-/** Queues a commit's write (and says so to the caller of `accept`). */
-type Write = (req: WriteRequest) => Promise<WriteResult>;
-
 export class Ingest {
   /** Message ids looked up in KV, and those `seenIds` showed to be new without a read. */
   readonly dedupLookups = { read: 0, skipped: 0 };

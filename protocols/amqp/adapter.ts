@@ -1,7 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import type { Envelope } from "../../core/envelope.ts";
 import { describeError } from "../../core/errors.ts";
-import { CHANNEL_NAME } from "../../core/names.ts";
+import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter, Check } from "../adapter.ts";
 import { type Backoff, ReconnectingConnection } from "./connection.ts";
@@ -160,7 +160,8 @@ function senderHints(msg: ConsumeMessage): { token?: string; channel?: string } 
   const header = msg.properties.headers?.[TOKEN_HEADER];
   const token = parts.length === 3 ? parts[0] : typeof header === "string" ? header : undefined;
   const channel = parts.length >= 2 ? parts.at(-2)! : undefined;
-  return { token: token || undefined, channel: channel && CHANNEL_NAME.test(channel) ? channel : undefined };
+  const named = channel !== undefined && CHANNEL_NAME.test(channel) && !looksLikeToken(channel);
+  return { token: token || undefined, channel: named ? channel : undefined };
 }
 
 /** Starts the AMQP adapter for `AMQP_URL`; it connects in the background. */

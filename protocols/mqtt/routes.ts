@@ -1,4 +1,4 @@
-import { CHANNEL_NAME } from "../../core/names.ts";
+import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 
 /** A publish topic Sluice understands: `[<token>/]<channel>/invoke|messages`. */
 export interface PublishRoute {
@@ -9,20 +9,6 @@ export interface PublishRoute {
 }
 
 const KINDS: Readonly<Record<string, PublishRoute["kind"]>> = { invoke: "invoke", messages: "message" };
-
-/**
- * Device tokens are `sl_` and 43 URL-safe base64 characters, generated admin tokens `sla_` and 43
- * (see `store/hash.ts`).
- */
-const TOKEN_SHAPE = /^sla?_[A-Za-z0-9_-]{43}$/;
-
-/**
- * Whether a topic segment looks like a token (so it is never used as a channel name, nor recorded
- * as one when refused).
- */
-export function looksLikeToken(segment: string): boolean {
-  return TOKEN_SHAPE.test(segment);
-}
 
 /**
  * Parses a publish topic. `null` means it is not a Sluice route at all (wrong shape, invalid or

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { looksLikeToken, messagesTopic, parsePublishTopic, parseSubscribeTopic } from "./routes.ts";
+import { looksLikeToken } from "../../core/names.ts";
+import { messagesTopic, parsePublishTopic, parseSubscribeTopic } from "./routes.ts";
 
 const TOKEN = `sl_${"a".repeat(43)}`;
 
