@@ -14,8 +14,7 @@ const TOKEN_SHAPE = /^sla?_[A-Za-z0-9_-]{43}$/;
 
 /**
  * Whether a segment of an MQTT topic or AMQP routing key looks like a token (so it is never used as a
- * channel name, nor recorded
- * as one when refused).
+ * channel name, nor recorded as one when refused).
  */
 export function looksLikeToken(segment: string): boolean {
   return TOKEN_SHAPE.test(segment);
