@@ -66,11 +66,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     Object.entries(env).filter(([k, v]) => k in ConfigSchema.shape && v !== undefined && v !== ""),
   );
   const parsed = ConfigSchema.safeParse(present);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new Error(`Invalid settings:\n${lines.join("\n")}`);
+  const lines = parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+  if (parsed.success && isDeploy(parsed.data) && parsed.data.ADMIN_TOKEN === undefined) {
+    // Generated, it would be printed, and on Deno Deploy the output goes to the platform's logs.
+    lines.push("  ADMIN_TOKEN: required on Deno Deploy (SLUICE_MODE=deploy or DENO_DEPLOY=true)");
   }
-  return parsed.data;
+  if (lines.length > 0) throw new Error(`Invalid settings:\n${lines.join("\n")}`);
+  return parsed.data!;
 }
 
 /** What `deno task start --help` prints about each setting (the README's table, shorter). */
@@ -82,7 +84,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
     "data/sluice.kv",
     "local KV file (:memory: allowed); one process per file: a second one stops at start-up",
   ],
-  ["ADMIN_TOKEN", "generated once", "16 to 256 characters; when unset, the first start creates one and prints it once"],
+  [
+    "ADMIN_TOKEN",
+    "generated once",
+    "16 to 256 characters; when unset, the first start creates one and prints it once (required on Deploy)",
+  ],
   ["WEATHER_API_URL", "Open-Meteo", "weather API of the sample processor; off disables it"],
   ["MAX_BODY_BYTES", "49152", "largest accepted payload (413 above)"],
   ["SCRIPT_TIMEOUT_MS", "5000", "time limit of one script run"],

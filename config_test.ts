@@ -25,6 +25,17 @@ Deno.test("bad settings are all reported in one error", () => {
   assert.throws(() => loadConfig({ PORT: "eighty", RATE_LIMIT: "fast" }), /PORT[\s\S]*RATE_LIMIT/);
 });
 
+Deno.test("on Deploy the admin token must be set: a generated one would be printed to the platform's logs", () => {
+  for (const env of [{ SLUICE_MODE: "deploy" }, { DENO_DEPLOY: "true" }]) {
+    assert.throws(() => loadConfig(env), /ADMIN_TOKEN: required on Deno Deploy/);
+    assert.equal(
+      loadConfig({ ...env, ADMIN_TOKEN: "a-long-enough-admin-token" }).ADMIN_TOKEN,
+      "a-long-enough-admin-token",
+    );
+  }
+  assert.equal(loadConfig({ SLUICE_MODE: "local" }).ADMIN_TOKEN, undefined);
+});
+
 Deno.test("start --help names every setting, with the defaults the settings really have", () => {
   const named = SETTINGS_HELP.map(([name]) => name);
   const settable = Object.keys(ConfigSchema.shape).filter((k) => k !== "DENO_DEPLOY");

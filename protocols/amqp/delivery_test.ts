@@ -20,13 +20,17 @@ Deno.test("an invoke body in JSON is parsed and the messageId becomes the envelo
     channel: "blog_queuing",
     kind: "invoke",
     body: { method: "blog/queues/processor", params: { data: "1,2,3:4" } },
+    unparsedText: false,
     id: "m-1",
   });
 });
 
-Deno.test("a bare CSV invoke body is kept as text for the channel's default script", () => {
-  assert.equal(decodeDelivery(raw("t/blog_queuing/invoke", "21.5,1.2,45.5:-73.5"), 1000).body, "21.5,1.2,45.5:-73.5");
-  assert.equal(decodeDelivery(raw("t/c/invoke", '{"x":1}', { contentType: "text/csv" }), 1000).body, '{"x":1}');
+Deno.test("a bare CSV invoke body is kept as text for the channel's default script, marked as not JSON", () => {
+  const csv = decodeDelivery(raw("t/blog_queuing/invoke", "21.5,1.2,45.5:-73.5"), 1000);
+  assert.deepEqual([csv.body, csv.unparsedText], ["21.5,1.2,45.5:-73.5", true]);
+  const declared = decodeDelivery(raw("t/c/invoke", '{"x":1}', { contentType: "text/csv" }), 1000);
+  assert.deepEqual([declared.body, declared.unparsedText], ['{"x":1}', false], "text on purpose");
+  assert.equal(decodeDelivery(raw("t/c/invoke", '"1,2"'), 1000).unparsedText, false, "a JSON string");
 });
 
 Deno.test("an invoke body that looks like JSON but is not, or is declared JSON, is malformed", () => {
@@ -43,6 +47,7 @@ Deno.test("a topic message is JSON when it parses and text otherwise, never refu
   assert.deepEqual(decodeDelivery(raw("t/alerts/messages", '{"level":3}'), 1000).body, { level: 3 });
   assert.equal(decodeDelivery(raw("t/alerts/messages", "pump 7 is hot"), 1000).body, "pump 7 is hot");
   assert.equal(decodeDelivery(raw("t/alerts/messages", "42", { contentType: "text/plain" }), 1000).body, "42");
+  assert.equal(decodeDelivery(raw("t/alerts/messages", ""), 1000).body, null, "empty: null, as over MQTT");
 });
 
 Deno.test("the token may come in the sluice-token header, as text or bytes", () => {

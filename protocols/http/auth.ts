@@ -11,7 +11,9 @@ export type Access =
   /** Admin or device; the handler limits a device to its own data. */
   | "reader"
   /** Anyone; a token, if given, must be valid. */
-  | "open";
+  | "open"
+  /** Anyone; a token, if given, is not even looked at (health probes that send a stale one). */
+  | "anyone";
 
 /** The token of a request: `Authorization: Bearer …`, or `?token=` where allowed. */
 export function tokenOf(req: Request, allowQuery: boolean): string | null {
@@ -38,7 +40,7 @@ export async function principalOf(
 
 /** Throws unless the principal may call a route with this access. */
 export function requireAccess(principal: Principal, access: Access): void {
-  if (access === "open") return;
+  if (access === "open" || access === "anyone") return;
   if (principal.kind === "anonymous") {
     throw new UnauthorizedError("A token is required (Authorization: Bearer <token>)");
   }

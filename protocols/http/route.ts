@@ -66,7 +66,7 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
     summary: spec.summary,
     description: spec.description,
     tags: [...spec.tags],
-    security: spec.access === "open" ? [] : [{ bearer: [] }],
+    security: spec.access === "open" || spec.access === "anyone" ? [] : [{ bearer: [] }],
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
@@ -82,7 +82,9 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
   app.on(spec.method.toUpperCase(), spec.path, async (c) => {
     let handled = false;
     try {
-      const principal = await authenticate(c, deps, spec.queryToken ?? false);
+      const principal: Principal = spec.access === "anyone"
+        ? { kind: "anonymous" }
+        : await authenticate(c, deps, spec.queryToken ?? false);
       requireAccess(principal, spec.access);
       const params = parse(spec.params, c.req.param(), "path");
       const query = parse(spec.query, c.req.query(), "query");
@@ -103,6 +105,7 @@ function edgeErrors(spec: RouteSpec<Obj, Obj, z.ZodType>): Record<number, { desc
   if (spec.params || spec.query || spec.body || spec.ingest) {
     add(400, "Invalid input (`validation_failed`, `malformed_json`)");
   }
+  if (spec.access === "anyone") return out; // no token is looked at
   add(401, spec.access === "open" ? "A token was given but is not valid" : "No valid token");
   if (spec.access === "admin") add(403, "The token is valid but not the admin's");
   if (spec.access === "device") add(403, "The token is valid but not a device's");

@@ -17,7 +17,7 @@ export function healthRoutes(
     path: "/healthz",
     summary: "Health: ok, or degraded when a broker is unreachable; 503 only when KV is",
     tags: ["ops"],
-    access: "open",
+    access: "anyone",
     responses: {
       200: {
         description: "Serving",
