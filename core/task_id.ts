@@ -26,13 +26,33 @@ export function randomTaskId(): string {
 
 /** The position a positional id encodes, or null for a random or malformed id. */
 export function positionOfTaskId(id: string): { stream: string; seq: number } | null {
+  if (id.startsWith("r.")) return null;
+  const position = decodePosition(id);
+  return position?.stream.startsWith("t/") ? position : null;
+}
+
+/** The id of one subscriber script's run for a topic message (its dead letter's id too). */
+export function subscriberRunId(topicStream: string, seq: number, script: string): string {
+  return `s.${positionalTaskId(topicStream, seq)}.${script.replaceAll("/", "~")}`;
+}
+
+/** What a subscriber run's id encodes, or null for any other id. */
+export function subscriberRunOf(id: string): { stream: string; seq: number; script: string } | null {
+  if (!id.startsWith("s.")) return null;
   const dot = id.lastIndexOf(".");
-  if (dot <= 0 || id.startsWith("r.")) return null;
+  const position = dot > 2 ? decodePosition(id.slice(2, dot)) : null;
+  const script = id.slice(dot + 1).replaceAll("~", "/");
+  return position?.stream.startsWith("m/") && script ? { ...position, script } : null;
+}
+
+/** Stream and seq of `<base64url stream>.<seq in base 36>`, or null. */
+function decodePosition(id: string): { stream: string; seq: number } | null {
+  const dot = id.lastIndexOf(".");
+  if (dot <= 0) return null;
   const seq = parseInt(id.slice(dot + 1), 36);
   if (!Number.isSafeInteger(seq) || seq < 1 || seq.toString(36) !== id.slice(dot + 1)) return null;
   try {
-    const stream = DECODER.decode(fromBase64Url(id.slice(0, dot)), { stream: false });
-    return stream.startsWith("t/") ? { stream, seq } : null;
+    return { stream: DECODER.decode(fromBase64Url(id.slice(0, dot)), { stream: false }), seq };
   } catch {
     return null;
   }

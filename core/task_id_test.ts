@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { positionalTaskId, positionOfTaskId, randomTaskId } from "./task_id.ts";
+import { positionalTaskId, positionOfTaskId, randomTaskId, subscriberRunId, subscriberRunOf } from "./task_id.ts";
 
 Deno.test("a positional task id decodes back to its stream and seq", () => {
   const id = positionalTaskId("t/blog_queuing/pump-7", 12345);
@@ -10,5 +10,16 @@ Deno.test("random and malformed task ids have no position", () => {
   assert.equal(positionOfTaskId(randomTaskId()), null);
   for (const bad of ["", ".", "abc", "abc.", "!!!.1", "dC9h.0", "dC9h.-1", "eC94.1", "dC9h.1x!"]) {
     assert.equal(positionOfTaskId(bad), null, bad);
+  }
+});
+
+Deno.test("a subscriber run's id decodes back to its topic, seq and script, and is no task position", () => {
+  const id = subscriberRunId("m/alerts", 42, "app/notify/email");
+  assert.deepEqual(subscriberRunOf(id), { stream: "m/alerts", seq: 42, script: "app/notify/email" });
+  assert.equal(positionOfTaskId(id), null);
+  assert.equal(subscriberRunOf(positionalTaskId("t/alerts/d", 1)), null);
+  const taskStreamRun = `s.${positionalTaskId("t/alerts/d", 1)}.x`;
+  for (const bad of ["s.", "s.x", "s..x", `${id.slice(0, id.lastIndexOf("."))}.`, taskStreamRun]) {
+    assert.equal(subscriberRunOf(bad), null, bad);
   }
 });

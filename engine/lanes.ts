@@ -1,5 +1,5 @@
 import { describeError } from "../core/errors.ts";
-import { positionalTaskId } from "../core/task_id.ts";
+import { positionalTaskId, subscriberRunId } from "../core/task_id.ts";
 import { MESSAGE_PUBLISHED, type MessagePublishedData, TASK_QUEUED, type TaskQueuedData } from "../core/tasks.ts";
 import { TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
 import type { StoredEvent } from "../store/event_store.ts";
@@ -47,7 +47,7 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
       const method = lane.consumer.slice("sub:".length);
       return {
         seq: event.seq,
-        taskId: `s.${positionalTaskId(lane.stream, event.seq)}.${method.replaceAll("/", "~")}`,
+        taskId: subscriberRunId(lane.stream, event.seq, method),
         method,
         params: d.message,
         device: d.sender.startsWith("_") ? null : d.sender,

@@ -1,9 +1,10 @@
 import { NotFoundError } from "../core/errors.ts";
-import { positionOfTaskId } from "../core/task_id.ts";
-import type { TaskQueuedData, TaskStatus } from "../core/tasks.ts";
+import { positionOfTaskId, subscriberRunOf } from "../core/task_id.ts";
+import type { MessagePublishedData, TaskQueuedData, TaskStatus } from "../core/tasks.ts";
 import { keys } from "../store/keys.ts";
 import type { RetryState } from "../actors/task_stream/retry_policy.ts";
 import type { DeadLetter } from "./dead_letters.ts";
+import { subscriberConsumer, TASKS } from "./lanes.ts";
 import type { TaskResult } from "./partition_runner.ts";
 
 /** What `GET /tasks/:id` shows. */
@@ -24,33 +25,39 @@ export interface TaskView {
 
 /**
  * Derives a task's status from where it sits: past the cursor it is done (or dead, when a dead
- * letter says so); before it, queued, running or waiting for a retry.
+ * letter says so); before it, queued, running or waiting for a retry. A subscriber script's run
+ * for a topic message (an id `s.…`, as its dead letter gives) sits in the topic, before or past
+ * that script's cursor.
  */
 export async function taskStatus(
   kv: Deno.Kv,
   taskId: string,
-  isRunning: (stream: string, seq: number) => boolean,
+  isRunning: (stream: string, seq: number, consumer: string) => boolean,
   recent: (taskId: string) => TaskResult | undefined = () => undefined,
   /** An event acked but not yet at its stream's key (the single writer's inbox). */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined = () => undefined,
 ): Promise<TaskView> {
-  const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
-  const position = indexed ?? positionOfTaskId(taskId);
+  const run = subscriberRunOf(taskId);
+  const position = run ??
+    (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value ?? positionOfTaskId(taskId);
   if (!position) throw new NotFoundError(`No task with id "${taskId}"`);
   const { stream, seq } = position;
+  const consumer = run ? subscriberConsumer(run.script) : TASKS;
   const [event, cursor, retry, dead, result, discarded] = await kv.getMany<
-    [{ data: TaskQueuedData }, number, RetryState, DeadLetter, TaskResult, DeadLetter]
+    [{ data: unknown }, number, RetryState, DeadLetter, TaskResult, DeadLetter]
   >([
     keys.event(stream, seq),
-    keys.cursor(stream),
-    keys.retry(stream),
+    keys.cursor(stream, consumer),
+    keys.retry(stream, consumer),
     keys.deadLetter(taskId),
     keys.taskResult(taskId),
     keys.discarded(taskId),
   ]);
-  const task = (event.value ?? unmoved(stream, seq) as { data: TaskQueuedData } | undefined)?.data;
-  if (!task || (task.taskId ?? taskId) !== taskId) throw new NotFoundError(`No task with id "${taskId}"`);
-  const base = { id: taskId, method: task.method, device: task.device };
+  const data = (event.value ?? unmoved(stream, seq))?.data;
+  const base = run ? runBase(taskId, run.script, data) : taskBase(taskId, data);
+  // A run of a script that never followed the topic (no cursor of its own) is no run at all.
+  const unknownRun = run && cursor.versionstamp === null && !dead.value && !discarded.value;
+  if (!base || unknownRun) throw new NotFoundError(`No task with id "${taskId}"`);
   const errors = (list: RetryState["errors"]) =>
     list.map((e) => ({ attempt: e.attempt, at: new Date(e.at).toISOString(), error: e.error }));
   const d = dead.value ?? discarded.value;
@@ -69,7 +76,7 @@ export async function taskStatus(
     const done = result.value ?? recent(taskId);
     return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(done ? { result: done.result } : {}) };
   }
-  if (isRunning(stream, seq)) {
+  if (isRunning(stream, seq, consumer)) {
     const attempts = retry.value?.seq === seq ? retry.value.attempts : 0;
     return { ...base, status: "running", attempts };
   }
@@ -85,4 +92,20 @@ export async function taskStatus(
     };
   }
   return { ...base, status: "queued", attempts: 0 };
+}
+
+type Base = Pick<TaskView, "id" | "method" | "device">;
+
+/** A queued task's id, script and device, from its event (null when the event is another task's). */
+function taskBase(taskId: string, data: unknown): Base | null {
+  const task = data as TaskQueuedData | undefined;
+  if (!task || (task.taskId ?? taskId) !== taskId) return null;
+  return { id: taskId, method: task.method, device: task.device };
+}
+
+/** A subscriber run's script and device (the message's sender), from its topic message. */
+function runBase(taskId: string, script: string, data: unknown): Base | null {
+  const message = data as MessagePublishedData | undefined;
+  if (!message) return null;
+  return { id: taskId, method: script, device: message.sender.startsWith("_") ? null : message.sender };
 }

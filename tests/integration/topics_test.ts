@@ -172,6 +172,51 @@ integration("a subscriber script runs once per message, in order, with retries, 
   }
 });
 
+integration(
+  "GET /tasks/:id follows a subscriber script's run for a message, by the id its dead letter gives",
+  async () => {
+    const s = await startTestSluice({ RETRY_BASE_MS: "20", MAX_ATTEMPTS: "2" });
+    try {
+      await channel(s, { name: "feed", subscribers: ["test/collect", "test/permanent"] });
+      const token = await s.device("c2");
+      for (let n = 1; n <= 3; n++) {
+        assert.equal(
+          (await post(`${s.url}/channels/feed/messages`, token, { n })).status,
+          202,
+        );
+      }
+      const get = async (id: string) => {
+        const res = await s.admin(`/tasks/${encodeURIComponent(id)}`);
+        return { status: res.status, body: await res.json() };
+      };
+      // The permanent failures are dead letters; their ids are the runs' ids.
+      const dead = await waitFor(async () => {
+        const list = (await (await s.admin("/admin/dead-letters")).json()).deadLetters;
+        return list.length === 3 ? list as { taskId: string; seq: number }[] : null;
+      });
+      const third = dead.find((d) => d.seq === 3)!;
+      const deadRun = await get(third.taskId);
+      assert.deepEqual([deadRun.status, deadRun.body.status, deadRun.body.method, deadRun.body.device], [
+        200,
+        "dead",
+        "test/permanent",
+        "c2",
+      ]);
+      // The other script's run of the same message: done, after the one failure test/collect makes on message 3.
+      const collected = third.taskId.replace(/\.test~permanent$/, ".test~collect");
+      const done = await waitFor(async () => {
+        const r = await get(collected);
+        return r.body.status === "done" ? r.body : null;
+      });
+      assert.deepEqual([done.method, done.attempts], ["test/collect", 2]);
+      // A script that does not follow the topic has no runs there.
+      assert.equal((await get(third.taskId.replace(/\.test~permanent$/, ".test~echo"))).status, 404);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 integration("pump state changes are published on _pumps for the admin", async () => {
   const s = await startTestSluice();
   try {

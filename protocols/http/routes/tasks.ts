@@ -11,6 +11,7 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     method: "get",
     path: "/tasks/:id",
     summary: "A task's status: queued, running, retrying, done or dead",
+    description: "Also a subscriber script's run for a topic message, by the id its dead letter gives (`s.…`).",
     tags: ["tasks"],
     access: "reader",
     params: TaskParams,
@@ -23,7 +24,7 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     const view = await taskStatus(
       sluice.kv,
       params.id,
-      (s, seq) => sluice.runner.isRunning(s, seq),
+      (s, seq, consumer) => sluice.runner.isRunning(s, seq, consumer),
       (id) => sluice.runner.results.get(id),
       (stream, seq) => sluice.committer.unmoved(stream, seq),
     );
