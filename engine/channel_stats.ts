@@ -1,6 +1,8 @@
 import { taskStream, topicStream } from "../core/streams.ts";
 import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
+import type { RetryState } from "../actors/task_stream/retry_policy.ts";
+import { subscriberConsumer } from "./lanes.ts";
 
 /** How much work a channel has: queued tasks over its partitions, retries, topic length. */
 export interface ChannelStats {
@@ -13,6 +15,18 @@ export interface ChannelStats {
   readonly retrying: number;
   /** Seq of the topic's last message. */
   readonly messages: number;
+  /** Each subscriber script's progress through the topic. */
+  readonly subscribers: readonly SubscriberProgress[];
+}
+
+/** How far a subscriber script is: messages run (or dead), messages left, a retry under way. */
+export interface SubscriberProgress {
+  readonly script: string;
+  /** Seq of the last message it is done with. */
+  readonly done: number;
+  readonly behind: number;
+  /** Its next message failed and waits for another attempt: when, and why. */
+  readonly retrying: { readonly seq: number; readonly nextAttemptAt: string; readonly error?: string } | null;
 }
 
 /**
@@ -47,12 +61,34 @@ export async function queueDepth(kv: Deno.Kv, channel: string, headOf: HeadOf): 
   return { partitions, queued, behind };
 }
 
-/** A channel's queue depth, retries and topic length. */
-export async function channelStats(kv: Deno.Kv, channel: string, headOf: HeadOf): Promise<ChannelStats> {
+/** A channel's queue depth, retries, topic length and its subscriber scripts' progress. */
+export async function channelStats(
+  kv: Deno.Kv,
+  channel: string,
+  headOf: HeadOf,
+  subscribers: readonly string[],
+): Promise<ChannelStats> {
   const { partitions, queued } = await queueDepth(kv, channel, headOf);
   const prefix = taskStream(channel, "");
   let retrying = 0;
   for await (const _ of kv.list({ start: keys.retry(prefix), end: keys.retry(prefix.slice(0, -1) + "0") })) retrying++;
-  const messages = await trueHead(kv, topicStream(channel));
-  return { channel, partitions, queued, retrying, messages };
+  const topic = topicStream(channel);
+  const messages = await trueHead(kv, topic);
+  const progress = await Promise.all(subscribers.map(async (script): Promise<SubscriberProgress> => {
+    const consumer = subscriberConsumer(script);
+    const [cursor, retry] = await kv.getMany<[number, RetryState]>([
+      keys.cursor(topic, consumer),
+      keys.retry(topic, consumer),
+    ]);
+    const done = cursor.value ?? 0, r = retry.value;
+    return {
+      script,
+      done,
+      behind: Math.max(0, messages - done),
+      retrying: r
+        ? { seq: r.seq, nextAttemptAt: new Date(r.nextAt).toISOString(), error: r.errors.at(-1)?.error }
+        : null,
+    };
+  }));
+  return { channel, partitions, queued, retrying, messages, subscribers: progress };
 }

@@ -300,6 +300,8 @@ integration("the dashboard creates a channel, changes its settings and deletes i
       ["channel", true, false, ["test/collect"]],
     );
     assert.equal(await page.locator("#channel-settings #channel-ordering").isDisabled(), true);
+    // Its subscriber script's progress, under the queue depth.
+    await page.locator('#subscribers tr[data-script="test/collect"]', { hasText: "up to date" }).waitFor(SLOW);
 
     await page.locator("#channel-settings #channel-anonymousSubscribe").check();
     await page.locator("#channel-settings #channel-subscribers").fill("");

@@ -211,6 +211,33 @@ integration(
       assert.deepEqual([done.method, done.attempts], ["test/collect", 2]);
       // A script that does not follow the topic has no runs there.
       assert.equal((await get(third.taskId.replace(/\.test~permanent$/, ".test~echo"))).status, 404);
+      // The channel's stats give each subscriber script's progress.
+      const stats = await (await s.admin("/admin/channels/feed/stats")).json();
+      assert.deepEqual(stats.subscribers, [
+        { script: "test/collect", done: 3, behind: 0, retrying: null },
+        { script: "test/permanent", done: 3, behind: 0, retrying: null },
+      ]);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a channel's stats show a subscriber script that is retrying, with its error and next attempt",
+  async () => {
+    const s = await startTestSluice({ RETRY_BASE_MS: "60000" });
+    try {
+      await channel(s, { name: "stuck", subscribers: ["test/fail"] });
+      const token = await s.device("c3");
+      for (let n = 1; n <= 2; n++) await (await post(`${s.url}/channels/stuck/messages`, token, { n })).body?.cancel();
+      const sub = await waitFor(async () => {
+        const st = await (await s.admin("/admin/channels/stuck/stats")).json();
+        return st.subscribers[0]?.retrying ? st.subscribers[0] : null;
+      });
+      assert.deepEqual([sub.script, sub.done, sub.behind, sub.retrying.seq], ["test/fail", 0, 2, 1]);
+      assert.match(sub.retrying.error, /Deliberate failure/);
+      assert.ok(Date.parse(sub.retrying.nextAttemptAt) > Date.now() + 30_000, sub.retrying.nextAttemptAt);
     } finally {
       await s.close();
     }

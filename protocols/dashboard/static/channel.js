@@ -1,7 +1,7 @@
 // One channel: its queue depth, its settings, a publish form, and its topic's messages as they arrive.
 import { api, follow } from "./api.js";
 import { channelSettings } from "./channel_settings.js";
-import { clock, count, h, note, preview } from "./dom.js";
+import { clock, count, dateTime, h, note, preview, table } from "./dom.js";
 
 const REFRESH_MS = 3000;
 const SHOWN = 200;
@@ -11,6 +11,7 @@ export function channelView(root, name) {
   document.title = `${name} · Channels · Sluice`;
   const system = name.startsWith("_");
   const stats = h("dl", { class: "stats" });
+  const subscribers = h("div", { id: "subscribers" });
   const messages = h("ol", { id: "messages", class: "messages", reversed: true });
   const empty = note("empty", "No messages yet. They appear here as they are published.");
   const publishStatus = h("div");
@@ -47,7 +48,7 @@ export function channelView(root, name) {
     status,
     system
       ? h("p", { class: "muted" }, "A system channel: it carries Sluice's own messages.")
-      : h("section", { class: "card" }, h("h2", {}, "Queue depth"), stats),
+      : h("section", { class: "card" }, h("h2", {}, "Queue depth"), stats, subscribers),
     system ? null : settings,
     system ? null : h("section", { class: "card" }, publish),
     h("section", { class: "card" }, h("h2", {}, "Live messages"), empty, messages),
@@ -65,6 +66,17 @@ export function channelView(root, name) {
       item("Partitions", st.partitions),
       item("Retrying", st.retrying),
       item("Topic messages", st.messages),
+    );
+    subscribers.replaceChildren(
+      ...(st.subscribers?.length
+        ? [
+          h("h3", {}, "Subscriber scripts"),
+          table(
+            ["Script", "#Done", "#Behind", "State"],
+            h("tbody", {}, st.subscribers.map(subscriberRow)),
+          ),
+        ]
+        : []),
     );
   };
   const refresh = async () => {
@@ -123,4 +135,23 @@ export function channelView(root, name) {
     clearTimeout(timer);
     stream?.close();
   };
+}
+
+/** A subscriber script's progress through the topic: messages done, left, and a retry under way. */
+function subscriberRow(sub) {
+  const state = sub.retrying
+    ? `retrying message ${sub.retrying.seq} at ${dateTime(sub.retrying.nextAttemptAt)}: ${
+      sub.retrying.error ?? "failed"
+    }`
+    : sub.behind > 0
+    ? "working"
+    : "up to date";
+  return h(
+    "tr",
+    { dataset: { script: sub.script } },
+    h("td", {}, h("code", {}, sub.script)),
+    h("td", { class: "num" }, count(sub.done)),
+    h("td", { class: "num" }, count(sub.behind)),
+    h("td", { class: sub.retrying ? "error-text" : "" }, state),
+  );
 }

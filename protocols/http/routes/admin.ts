@@ -131,14 +131,16 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
   defineRoute(app, deps, {
     method: "get",
     path: "/admin/channels/:ch/stats",
-    summary: "A channel's queue depth: queued tasks, partitions, retries, topic length",
+    summary: "A channel's queue depth (queued tasks, partitions, retries), topic length, and how far each " +
+      "subscriber script is (done, behind, retrying)",
     tags,
     access: "admin",
     params: ChannelParams,
     responses: { 200: { description: "Stats" }, 404: { description: "No such channel", schema: ErrorSchema } },
   }, async ({ c, params }) => {
-    if (!(await sluice.channels.get(params.ch))) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
-    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer.headOf));
+    const channel = await sluice.channels.get(params.ch);
+    if (!channel) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
+    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer.headOf, channel.subscribers));
   });
 
   defineRoute(app, deps, {
