@@ -1,4 +1,11 @@
-import { ConcurrencyError, ConflictError, NotFoundError, ScriptFailedError, ValidationError } from "../core/errors.ts";
+import {
+  ConcurrencyError,
+  ConflictError,
+  NotFoundError,
+  ScriptFailedError,
+  UnavailableError,
+  ValidationError,
+} from "../core/errors.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
@@ -18,6 +25,9 @@ export interface InlineRunnerOptions {
   /** Told of every run (metrics). */
   readonly onRun?: (method: string, outcome: Outcome) => void;
 }
+
+/** Runs of one call that may be interrupted by other scripts before it is answered as unavailable. */
+const INTERRUPTED_RUNS = 3;
 
 /** What a call with an id left behind: the answer every resend gets (unless it was too big to keep). */
 interface Answered {
@@ -60,9 +70,7 @@ export class InlineRunner {
   }
 
   async call(request: ScriptRequest, source: EffectSource, answered?: Deno.KvKey): Promise<unknown> {
-    const [outcome] = await this.options.executor.run([request]);
-    if (!outcome) throw new ScriptFailedError(`Script "${request.method}" did not run`);
-    this.options.onRun?.(request.method, outcome);
+    const outcome = await this.#run(request);
     if (!outcome.ok) {
       if (outcome.permanent) throw new ValidationError(outcome.error);
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
@@ -85,6 +93,23 @@ export class InlineRunner {
     }
     if (!plan.empty) plan.landed(await this.options.committer.write({ ...plan.toRequest(), urgent: true }));
     return outcome.result;
+  }
+
+  /**
+   * Runs the script. A run interrupted by no fault of its own (another script's busy loop had the
+   * worker replaced) runs again, up to INTERRUPTED_RUNS runs in all; then (or while Sluice stops,
+   * which interrupts every run at once) the call is answered as unavailable.
+   */
+  async #run(request: ScriptRequest): Promise<Outcome> {
+    for (let run = 1;; run++) {
+      const [outcome] = await this.options.executor.run([request]);
+      if (!outcome) throw new ScriptFailedError(`Script "${request.method}" did not run`);
+      this.options.onRun?.(request.method, outcome);
+      if (outcome.ok || !outcome.interrupted) return outcome;
+      if (run >= INTERRUPTED_RUNS) {
+        throw new UnavailableError(`Script "${request.method}" was interrupted (${outcome.error}); try again`);
+      }
+    }
   }
 
   async #once(request: ScriptRequest, source: EffectSource, key: Deno.KvKey): Promise<unknown> {

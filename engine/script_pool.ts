@@ -216,13 +216,22 @@ export class WorkerPool implements ScriptExecutor {
     }
   }
 
-  /** Replaces a worker: overdue runs fail with `reason`, the others were only interrupted. */
-  #restart(slot: Slot, reason: string, onlyOverdueFail: boolean): void {
+  /**
+   * Replaces a worker. With `onlyCulpritFails`, the run of the batch overdue the longest fails with
+   * `reason` (a busy loop blocks the worker from its start, so the batches handed over after it
+   * waited behind it, overdue too but not at fault), and the others were only interrupted.
+   */
+  #restart(slot: Slot, reason: string, onlyCulpritFails: boolean): void {
     slot.worker.terminate();
     const now = performance.now();
+    let culprit: Batch | undefined;
     for (const b of slot.batches.values()) {
-      const overdue = now - b.currentStart > this.options.timeoutMs + GRACE_MS;
-      const failed = !onlyOverdueFail || overdue;
+      if (now - b.currentStart > this.options.timeoutMs + GRACE_MS && b.currentStart < (culprit?.currentStart ?? now)) {
+        culprit = b;
+      }
+    }
+    for (const b of slot.batches.values()) {
+      const failed = !onlyCulpritFails || b === culprit;
       b.resolve([
         ...b.outcomes,
         failed ? { ok: false, error: reason, ms: now - b.currentStart } : interrupted(reason),

@@ -89,6 +89,29 @@ inBothModes("a busy-looping script is stopped, retried, dead-lettered, and the s
   }
 });
 
+integration(
+  "a public script's call cut short by another script's busy loop runs again, and only the loop fails",
+  async () => {
+    const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "300", SCRIPT_WORKERS: "1" });
+    try {
+      const token = await s.device("d4b");
+      const busy = post(`${s.url}/test/busy`, token, {});
+      await new Promise((r) => setTimeout(r, 50)); // the loop has the only worker
+      const echoes = await Promise.all([1, 2, 3].map((n) => post(`${s.url}/test/echo`, token, { n })));
+      for (const [i, res] of echoes.entries()) {
+        const body = await res.json();
+        assert.equal(res.status, 200, JSON.stringify(body));
+        assert.deepEqual(body.echoed, { n: i + 1 });
+      }
+      const looped = await busy;
+      assert.equal(looped.status, 500);
+      assert.match((await looped.json()).error.message, /time limit of 300 ms/);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 inBothModes("a hanging script times out and a garbage result fails the attempt", async (mode) => {
   const s = await startTestSluice({ ...mode, SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "1" });
   try {
