@@ -188,6 +188,9 @@ export class WorkerPool implements ScriptExecutor {
         break;
       case "beat":
         break;
+      case "stray":
+        this.options.log?.(`A script's timer or promise failed where no run could catch it: ${m.error}`);
+        break;
       default: {
         const never: never = m;
         throw new Error(`Unknown message ${JSON.stringify(never)}`);

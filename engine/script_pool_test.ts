@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { brokenManifest } from "../tests/fixtures/broken_manifest.ts";
+import { testManifest } from "../tests/fixtures/manifest.ts";
 import { WorkerPool } from "./script_pool.ts";
 
 Deno.test("a manifest entry whose module cannot be loaded is said once at start-up, and the other scripts run", async () => {
@@ -21,6 +22,31 @@ Deno.test("a manifest entry whose module cannot be loaded is said once at start-
     await new Promise((r) => setTimeout(r, 200)); // the second worker is ready too: still one line
     assert.equal(lines.length, 1, lines.join("\n"));
     assert.match(lines[0]!, /^Script app\/typo cannot be loaded: .*test_scirpts\.ts/);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("an error a script leaves in a timer or a promise after its run is logged, and the worker goes on", async () => {
+  const lines: string[] = [];
+  const pool = new WorkerPool({
+    manifest: testManifest,
+    workerUrl: new URL("../tests/fixtures/worker_entry.ts", import.meta.url),
+    settings: { weatherApiUrl: null },
+    timeoutMs: 5000,
+    getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
+    workers: 1,
+    log: (line) => lines.push(line),
+  });
+  try {
+    const request = (method: string) => ({ method, body: 1, params: 1, device: "d", attempt: 1, receivedAt: "" });
+    assert.equal((await pool.run([request("test/stray")]))[0]?.ok, true);
+    for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(lines.map((l) => /failed where no run could catch it: (.*)$/.exec(l)?.[1]).sort(), [
+      "Late failure in a timer",
+      "Rejected and never awaited",
+    ]);
+    assert.equal((await pool.run([request("test/echo")]))[0]?.ok, true);
   } finally {
     pool.close();
   }

@@ -21,9 +21,16 @@ export function serveWorker(manifest: ScriptManifest): void {
   );
   const post = (m: FromWorker) => outbox.push(m);
 
-  // A stray error in a script's timer must not take the worker down.
-  self.addEventListener("error", (e) => e.preventDefault());
-  self.addEventListener("unhandledrejection", (e) => e.preventDefault());
+  // A stray error in a script's timer (or a promise it left behind) must not take the worker down;
+  // no run is there to fail with it, so the pool logs it (five a second at most).
+  let strays = 0, straySecond = 0;
+  const stray = (error: unknown) => {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== straySecond) straySecond = second, strays = 0;
+    if (strays++ < 5) post({ t: "stray", error: describeError(error) });
+  };
+  self.addEventListener("error", (e) => (e.preventDefault(), stray(e.error ?? e.message)));
+  self.addEventListener("unhandledrejection", (e) => (e.preventDefault(), stray(e.reason)));
   setInterval(() => post({ t: "beat" }), 100);
 
   self.onmessage = (e: MessageEvent<ToWorker>) => {

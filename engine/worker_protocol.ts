@@ -32,6 +32,8 @@ export type FromWorker =
   | { readonly t: "end"; readonly batch: number; readonly last?: { readonly index: number; readonly outcome: Outcome } }
   | { readonly t: "doc"; readonly call: number; readonly collection: string; readonly id: string }
   | { readonly t: "beat" }
+  /** An error a script left where no run could catch it (a timer that threw, a promise not awaited). */
+  | { readonly t: "stray"; readonly error: string }
   /** Initialised, scripts loaded: the pool's watchdog starts counting from here. */
   /** Every script was loaded; `failed` are those that could not be (missing file, syntax error, no default export). */
   | { readonly t: "ready"; readonly failed: readonly { readonly script: string; readonly error: string }[] }
