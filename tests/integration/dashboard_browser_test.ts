@@ -173,6 +173,46 @@ integration("the dashboard shows 'reconnecting' when its live stream drops, then
   }
 });
 
+integration(
+  "the dashboard's pages load by themselves once Sluice answers again, and a missing channel says so",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-o");
+      await feed(s, token, reading(21, 1, 0));
+      const page = await browser.newPage();
+      const errors = watchErrors(page, /status of (503|404)/);
+      // Sluice "down" for a list's reads (answered 503 by the browser's network layer), then back.
+      let down: RegExp | null = /\/pumps\?/;
+      await page.route(
+        /\/(pumps\?|admin\/channels$)/,
+        (route) =>
+          down?.test(route.request().url())
+            ? route.fulfill({ status: 503, body: '{"error":{"code":"unavailable","message":"down"}}' })
+            : route.continue(),
+      );
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("Cannot load the pumps").waitFor(SLOW);
+      down = null;
+      await page.locator('#pumps tr[data-pump-id="pump-o"]').waitFor(SLOW); // no click: it tried again
+      down = /\/admin\/channels$/;
+      await page.getByRole("link", { name: "Channels" }).click();
+      await page.getByText("Cannot load the channels").waitFor(SLOW);
+      down = null;
+      await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
+      // A channel that does not exist (or was deleted elsewhere): said, and nothing to act on.
+      await page.goto(`${s.url}/#/channels/ghost`);
+      await page.getByText('Channel "ghost" does not exist').waitFor(SLOW);
+      assert.equal(await page.locator("#publish-body").count(), 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
 integration("the dashboard refuses a wrong token with a clear message and accepts the admin token", async () => {
   const s = await startTestSluice();
   const browser = await launchChromium();
@@ -246,6 +286,8 @@ integration(
         (await (await s.admin("/admin/dead-letters")).json()).deadLetters.map((d: { taskId: string }) => d.taskId);
       const [taskId, other] = [await deadTask(), await deadTask()];
       await waitFor(async () => (await deadIds()).length === 2, 30_000, "the dead letters");
+      const asked: string[] = [];
+      page.on("dialog", (d) => (asked.push(d.message()), d.accept())); // Discard and Retry all ask first
       await page.getByRole("link", { name: "Dead letters" }).click();
       const row = page.locator(`#dead-letters tr[data-task-id="${taskId}"]`);
       await row.waitFor(SLOW);
@@ -254,7 +296,7 @@ integration(
       const button = (await row.getByRole("button", { name: "Discard" }).boundingBox())!;
       assert.ok(button.x + button.width <= 1280, `the Discard button ends at ${button.x + button.width} px`);
       await row.getByRole("button", { name: "Retry" }).click();
-      await row.getByText(`Queued again as ${taskId}`).waitFor(SLOW);
+      await row.getByText("Queued again.").waitFor(SLOW);
       const otherRow = page.locator(`#dead-letters tr[data-task-id="${other}"]`);
       await otherRow.getByRole("button", { name: "Discard" }).click();
       await otherRow.getByText("Discarded.").waitFor(SLOW);
@@ -263,6 +305,7 @@ integration(
       await page.getByRole("button", { name: "Refresh" }).click();
       await page.getByRole("button", { name: "Retry all" }).click();
       await page.getByText("Queued 1 again.").waitFor(SLOW);
+      assert.deepEqual(asked.map((m) => m.split(" ")[0]), ["Discard", "Queue"]);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -88,7 +88,13 @@ export function channelView(root, name) {
       return st;
     } catch (err) {
       missing = err.status === 404;
-      if (!gone) status.replaceChildren(note("error", `Cannot read the channel: ${err.message}`));
+      if (gone) return null;
+      if (missing) {
+        // Never created, or deleted meanwhile (here or elsewhere): nothing on this page applies any more.
+        for (const part of parts.slice(2)) part?.remove();
+        stream?.close();
+        status.replaceChildren(note("empty", `Channel "${name}" does not exist (deleted?). `, backLink()));
+      } else status.replaceChildren(note("error", `Cannot read the channel: ${err.message} (trying again)`));
       return null;
     } finally {
       if (!gone && !missing) timer = setTimeout(refresh, REFRESH_MS);
@@ -154,4 +160,8 @@ function subscriberRow(sub) {
     h("td", { class: "num" }, count(sub.behind)),
     h("td", { class: sub.retrying ? "error-text" : "" }, state),
   );
+}
+
+function backLink() {
+  return h("a", { href: "#/channels" }, "All channels");
 }

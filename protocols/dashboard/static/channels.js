@@ -1,4 +1,4 @@
-// Channels: the queue depth of each, refreshed every few seconds, and a form to create one.
+// Channels: the list and each one's queue depth, refreshed every few seconds, and a form to create one.
 import { api } from "./api.js";
 import { channelSettings } from "./channel_settings.js";
 import { clock, count, h, note, table } from "./dom.js";
@@ -51,32 +51,31 @@ export function channelsView(root) {
       );
     }));
   };
+  /** Reads the list (channels come and go elsewhere too) and each one's counts; again in a few seconds. */
   const refresh = async () => {
-    const stats = new Map();
-    await Promise.all(channels.map(async (c) => {
-      try {
-        stats.set(c.name, await api(`/admin/channels/${encodeURIComponent(c.name)}/stats`));
-      } catch (err) {
-        stats.set(c.name, { error: err.message });
-      }
-    }));
-    if (gone) return;
-    render(stats);
-    updated.textContent = `queue depth as of ${clock()}`;
-    timer = setTimeout(refresh, REFRESH_MS);
-  };
-  (async () => {
     try {
       channels = (await api("/admin/channels")).channels;
+      const stats = new Map();
+      await Promise.all(channels.map(async (c) => {
+        try {
+          stats.set(c.name, await api(`/admin/channels/${encodeURIComponent(c.name)}/stats`));
+        } catch (err) {
+          stats.set(c.name, { error: err.message });
+        }
+      }));
       if (gone) return;
       status.replaceChildren();
       wrap.hidden = false;
-      render(new Map());
-      await refresh();
+      render(stats);
+      updated.textContent = `as of ${clock()}`;
     } catch (err) {
-      status.replaceChildren(note("error", `Cannot load the channels: ${err.message}`));
+      if (gone) return;
+      status.replaceChildren(note("error", `Cannot load the channels: ${err.message} (trying again)`));
+    } finally {
+      if (!gone) timer = setTimeout(refresh, REFRESH_MS);
     }
-  })();
+  };
+  refresh();
   return () => {
     gone = true;
     clearTimeout(timer);

@@ -14,7 +14,7 @@ function deadRow(d, act) {
   return h(
     "tr",
     { dataset: { taskId: d.taskId } },
-    h("td", { class: "task-id" }, h("code", {}, d.taskId)),
+    h("td", { class: "task-id" }, h("code", { title: d.taskId }, d.taskId)),
     h("td", {}, d.method),
     h("td", {}, d.device ?? "–"),
     h("td", { class: "num" }, String(d.attempts)),
@@ -40,7 +40,7 @@ function deadRow(d, act) {
         "div",
         { class: "actions" },
         button("retry", "Retry", "retry"),
-        button("discard", "Discard", "discard"),
+        button("discard danger", "Discard", "discard"),
         result,
       ),
     ),
@@ -75,6 +75,7 @@ export function deadLettersView(root) {
     type: "button",
     class: "retry-all",
     onclick: async () => {
+      if (!confirm("Queue every dead task again (each stream's in their first order)?")) return;
       retryAll.disabled = true;
       let retried = 0;
       try {
@@ -123,13 +124,16 @@ export function deadLettersView(root) {
     ),
   );
   const act = async (d, action, buttons, result) => {
+    if (action === "discard" && !confirm(`Discard dead task ${d.taskId} for good? It will not run again.`)) return;
     for (const b of buttons) b.disabled = true;
     result.replaceChildren(action === "retry" ? "Retrying…" : "Discarding…");
     const path = `/admin/dead-letters/${encodeURIComponent(d.taskId)}`;
     try {
       if (action === "retry") {
         const res = await api(`${path}/retry`, { method: "POST" });
-        result.replaceChildren(note("info", `Queued again as ${res.taskId}.`));
+        result.replaceChildren(
+          note("info", res.taskId === d.taskId ? "Queued again." : `Queued again as ${res.taskId}.`),
+        );
       } else {
         await api(path, { method: "DELETE" });
         result.replaceChildren(note("info", "Discarded."));

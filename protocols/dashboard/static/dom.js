@@ -31,6 +31,12 @@ export function num(v, digits = 1) {
   return typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–";
 }
 
+/** A number with its unit, or "–" (no unit) when there is none. */
+export function withUnit(v, unit, digits = 1) {
+  const n = num(v, digits);
+  return n === "–" ? n : `${n} ${unit}`;
+}
+
 const pad = (n) => String(n).padStart(2, "0");
 
 /** A whole number, or "–" when there is none. */

@@ -1,10 +1,11 @@
 // A pump's page: its state, a chart of recent readings, its event history, and time travel.
 import { api, follow } from "./api.js";
 import { readingsChart } from "./chart.js";
-import { agoEl, dateTime, h, note, num, refreshAgo } from "./dom.js";
+import { agoEl, dateTime, h, note, num, refreshAgo, withUnit } from "./dom.js";
 import { pumpHistory } from "./pump_history.js";
 
 const CHART_POINTS = 200;
+const RETRY_MS = 3000;
 
 /** A pump state as a grid of figures. */
 function stateCards(p, { past = false } = {}) {
@@ -16,9 +17,9 @@ function stateCards(p, { past = false } = {}) {
     "dl",
     { class: "stats" },
     item("Version", String(p.version), "version"),
-    item("Temperature", `${num(r.temperature)} °C`, "temperature"),
-    item("Pressure", `${num(r.pressure, 2)} bar`, "pressure"),
-    item("Outside", `${num(p.outsideTemperature)} °C`, "outside"),
+    item("Temperature", withUnit(r.temperature, "°C"), "temperature"),
+    item("Pressure", withUnit(r.pressure, "bar", 2), "pressure"),
+    item("Outside", withUnit(p.outsideTemperature, "°C"), "outside"),
     item("Temp. min / max / avg", `${num(t.min)} / ${num(t.max)} / ${num(t.avg)}`, "temperature-range"),
     item("Pressure min / max / avg", `${num(pr.min, 2)} / ${num(pr.max, 2)} / ${num(pr.avg, 2)}`, "pressure-range"),
     item("Readings", String(p.readings), "readings"),
@@ -45,7 +46,7 @@ export function pumpView(root, id) {
   const versionInput = h("input", { type: "number", id: "tt-version", min: 1, max: 1, value: 1, inputmode: "numeric" });
   const nowButton = h("button", { type: "button", class: "link" }, "Back to now");
   const ttResult = h("div", { id: "time-travel-state" });
-  const history = pumpHistory(path, { onPick: (version) => travel(version) });
+  const history = pumpHistory(path, { onPick: (version) => travel(version, { reveal: true }) });
   const page = h(
     "div",
     { class: "pump-page", hidden: true },
@@ -92,7 +93,8 @@ export function pumpView(root, id) {
   };
 
   /** Shows the state at `version` (time travel); debounced while the slider moves. */
-  const travel = (version, { now = false } = {}) => {
+  /** Shows the state at `version`; `reveal` scrolls to it (picked in the history, further down). */
+  const travel = (version, { now = false, reveal = false } = {}) => {
     const v = Math.min(Math.max(1, Math.round(Number(version)) || 1), current.version);
     following = now || v === current.version;
     slider.value = String(v);
@@ -110,6 +112,7 @@ export function pumpView(root, id) {
         );
         ttResult.dataset.version = String(state.version);
         drawChart(following ? undefined : v);
+        if (reveal) ttResult.scrollIntoView({ block: "nearest", behavior: "smooth" });
       } catch (err) {
         if (asked === ttAsked) ttResult.replaceChildren(note("error", `Cannot rebuild version ${v}: ${err.message}`));
       }
@@ -125,6 +128,7 @@ export function pumpView(root, id) {
     slider.max = versionInput.max = String(state.version);
   };
 
+  let retry = null;
   const load = async () => {
     try {
       const state = await api(path);
@@ -140,11 +144,13 @@ export function pumpView(root, id) {
       travel(state.version, { now: true });
       await history.latest(state.version);
     } catch (err) {
+      if (gone) return;
       status.replaceChildren(
         err.status === 404
           ? note("empty", `Pump "${id}" has no readings yet. This page fills in when its first reading arrives.`)
-          : note("error", `Cannot load the pump: ${err.message}`),
+          : note("error", `Cannot load the pump: ${err.message} (trying again)`),
       );
+      if (err.status !== 404) retry = setTimeout(() => loading = load(), RETRY_MS); // Sluice down: until it is back
     }
   };
 
@@ -174,6 +180,7 @@ export function pumpView(root, id) {
   const tick = setInterval(() => refreshAgo(root), 5000);
   return () => {
     gone = true;
+    clearTimeout(retry);
     stream.close();
     history.close();
     clearInterval(tick);

@@ -2,6 +2,10 @@
 import { api, follow } from "./api.js";
 import { agoEl, h, note, num, refreshAgo, table } from "./dom.js";
 
+/** Pump ids in the order people expect: pump-2 before pump-10. */
+const byId = new Intl.Collator(undefined, { numeric: true });
+const RETRY_MS = 3000;
+
 const PAGE = 500;
 
 function row(p) {
@@ -77,7 +81,7 @@ export function pumpsView(root) {
     const old = tbody.querySelector(`tr[data-pump-id="${CSS.escape(p.id)}"]`);
     if (old) old.replaceWith(fresh);
     else {
-      const after = [...tbody.children].find((tr) => tr.dataset.pumpId > p.id);
+      const after = [...tbody.children].find((tr) => byId.compare(tr.dataset.pumpId, p.id) > 0);
       tbody.insertBefore(fresh, after ?? null);
     }
   };
@@ -88,7 +92,11 @@ export function pumpsView(root) {
     if (pumps.size === 0) status.replaceChildren(emptyState());
     else status.replaceChildren();
   };
+  let loading = false, retry = null, gone = false;
   const load = async () => {
+    if (loading) return;
+    loading = true;
+    clearTimeout(retry);
     try {
       const page = await api(`/pumps?limit=${PAGE}${next ? `&after=${encodeURIComponent(next)}` : ""}`);
       for (const p of page.pumps) upsert(p, false);
@@ -99,6 +107,9 @@ export function pumpsView(root) {
     } catch (err) {
       const again = h("button", { type: "button", onclick: () => load() }, "Try again");
       status.replaceChildren(note("error", `Cannot load the pumps: ${err.message} `, again));
+      if (!loaded && !gone) retry = setTimeout(load, RETRY_MS); // the first page, until it comes
+    } finally {
+      loading = false;
     }
   };
   more.addEventListener("click", () => load());
@@ -111,7 +122,7 @@ export function pumpsView(root) {
     load();
   };
   const stream = follow("_pumps", {
-    onOpen: start,
+    onOpen: () => loaded ? undefined : started ? load() : start(), // back after an outage: load what was missed
     onMessage: (m) => {
       const p = m.message;
       if (!p || typeof p.id !== "string") return;
@@ -123,7 +134,9 @@ export function pumpsView(root) {
   const fallback = setTimeout(start, 3000); // the list even when the live stream cannot open
   const tick = setInterval(() => refreshAgo(tbody), 5000);
   return () => {
+    gone = true;
     stream.close();
+    clearTimeout(retry);
     clearTimeout(fallback);
     clearInterval(tick);
   };
