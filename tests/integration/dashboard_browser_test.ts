@@ -145,33 +145,41 @@ integration("the pump page pages through a long history, 20 events a page", asyn
   }
 });
 
-integration("the dashboard shows 'reconnecting' when its live stream drops, then catches up", async () => {
-  const s = await startTestSluice();
-  const browser = await launchChromium();
-  try {
-    const token = await s.device("pump-r");
-    const page = await browser.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${s.url}/#token=${ADMIN}`);
-    await page.getByText("No pumps yet").waitFor(SLOW);
-    await page.locator("#live.live").waitFor(SLOW);
-    await feed(s, token, reading(20, 1, 0));
-    await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="1"]').waitFor(SLOW);
+integration(
+  "the dashboard shows 'reconnecting' when its live stream drops, then catches up, token in no URL",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-r");
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      const urls: string[] = [];
+      page.on("request", (r) => r.resourceType() === "document" || urls.push(r.url()));
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("No pumps yet").waitFor(SLOW);
+      await page.locator("#live.live").waitFor(SLOW);
+      await feed(s, token, reading(20, 1, 0));
+      await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="1"]').waitFor(SLOW);
 
-    // The server ends every SSE stream (as a stopping instance does); EventSource comes back by itself.
-    await s.server.adapters.find((a) => a.name === "sse")!.close();
-    await page.locator("#live.reconnecting").waitFor(SLOW);
-    await feed(s, token, reading(26, 1.5, 1));
-    await page.locator("#live.live").waitFor(SLOW);
-    // The reading made while the stream was down is not lost (resumed from Last-Event-ID).
-    await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="2"]').waitFor(SLOW);
-    assert.equal(await cell(page, "pump-r", "temperature"), "26.0");
-    assert.deepEqual(errors, []);
-  } finally {
-    await browser.close();
-    await s.close();
-  }
-});
+      // The server ends every SSE stream (as a stopping instance does); EventSource comes back by itself.
+      await s.server.adapters.find((a) => a.name === "sse")!.close();
+      await page.locator("#live.reconnecting").waitFor(SLOW);
+      await feed(s, token, reading(26, 1.5, 1));
+      await page.locator("#live.live").waitFor(SLOW);
+      // The reading made while the stream was down is not lost (resumed from Last-Event-ID).
+      await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="2"]').waitFor(SLOW);
+      assert.equal(await cell(page, "pump-r", "temperature"), "26.0");
+      assert.deepEqual(errors, []);
+      // The admin token travels in a header, never in a URL (where proxies would log it).
+      assert.ok(urls.some((u) => u.includes("/channels/_pumps/events")), "the live stream was followed");
+      assert.deepEqual(urls.filter((u) => u.includes(ADMIN)), []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
 
 integration(
   "the dashboard's pages load by themselves once Sluice answers again, and a missing channel says so",

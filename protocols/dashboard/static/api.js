@@ -72,14 +72,15 @@ export function onLiveState(fn) {
 }
 
 /**
- * Follows a channel's topic over SSE. EventSource reconnects by itself after a network drop and
- * resumes with Last-Event-ID; when it gives up (an error status), this reopens it after a pause
- * from the last seq seen. `onMessage` gets `{channel, seq, message}`; `onOpen` each (re)connect.
+ * Follows a channel's topic over SSE, read with `fetch` so that the admin token goes in the
+ * Authorization header (with EventSource it would have to be in the URL, and so in proxies' access
+ * logs). When the stream ends or fails it is opened again after a pause (1 s, doubling up to 30 s)
+ * from the last seq seen. `onMessage` gets `{channel, seq, message}`; `onOpen` runs on each (re)connect.
  */
 export function follow(channel, { from, onMessage, onOpen } = {}) {
   const id = Symbol(channel);
   let lastSeq = from ? from - 1 : 0;
-  let es = null;
+  let aborter = null;
   let retry = null;
   let delay = 1000;
   let closed = false;
@@ -88,39 +89,47 @@ export function follow(channel, { from, onMessage, onOpen } = {}) {
     streams.set(id, state);
     publishState();
   };
-  const open = () => {
-    const q = new URLSearchParams({ token: token.get() ?? "" });
+  const again = () => {
+    if (closed) return;
+    setState("reconnecting");
+    retry = setTimeout(open, delay);
+    delay = Math.min(delay * 2, 30_000);
+  };
+  const deliver = (data) => {
+    let m;
+    try {
+      m = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (typeof m?.seq === "number") {
+      if (m.seq <= lastSeq) return; // already delivered before a reconnect
+      lastSeq = m.seq;
+    }
+    onMessage?.(m);
+  };
+  const open = async () => {
+    aborter = new AbortController();
+    const q = new URLSearchParams();
     if (from || lastSeq > 0) q.set("from", String(lastSeq + 1));
-    es = new EventSource(`/channels/${encodeURIComponent(channel)}/events?${q}`);
-    es.onopen = () => {
+    try {
+      const res = await fetch(`/channels/${encodeURIComponent(channel)}/events?${q}`, {
+        headers: { authorization: `Bearer ${token.get() ?? ""}`, accept: "text/event-stream" },
+        signal: aborter.signal,
+      });
+      if (!res.ok || !res.body) {
+        await res.body?.cancel();
+        api("/admin/channels").catch(() => {}); // a refused token signs out (see `api`)
+        return again();
+      }
       delay = 1000;
       setState("live");
       onOpen?.();
-    };
-    es.onmessage = (e) => {
-      let m;
-      try {
-        m = JSON.parse(e.data);
-      } catch {
-        return;
-      }
-      if (typeof m?.seq === "number") {
-        // A reconnect repeats the URL's `from`: skip what was already delivered.
-        if (m.seq <= lastSeq) return;
-        lastSeq = m.seq;
-      }
-      onMessage?.(m);
-    };
-    // Also the server's own `event: error` ("too slow"), after which it ends the stream.
-    es.addEventListener("error", () => {
-      if (closed) return;
-      setState("reconnecting");
-      if (es.readyState !== EventSource.CLOSED) return;
-      // Given up (e.g. a 401 or a 5xx during a restart): check the token, then try again.
-      api("/admin/channels").catch(() => {});
-      retry = setTimeout(open, delay);
-      delay = Math.min(delay * 2, 30_000);
-    });
+      await readEvents(res.body, deliver);
+    } catch {
+      // the network dropped, or `close()` aborted the read
+    }
+    again();
   };
   setState("connecting");
   open();
@@ -128,9 +137,33 @@ export function follow(channel, { from, onMessage, onOpen } = {}) {
     close() {
       closed = true;
       clearTimeout(retry);
-      es?.close();
+      aborter?.abort();
       streams.delete(id);
       publishState();
     },
   };
+}
+
+/**
+ * Reads a `text/event-stream` body to its end, calling `onData` with each message event's data
+ * (comments, `id:` and `retry:` lines are not needed here; an `event: error` only says why the
+ * server is about to end the stream).
+ */
+async function readEvents(body, onData) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += value.replaceAll("\r\n", "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const lines = block.split("\n");
+      if (lines.some((l) => l.startsWith("event:") && l.slice(6).trim() !== "message")) continue;
+      const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(l[5] === " " ? 6 : 5));
+      if (data.length > 0) onData(data.join("\n"));
+    }
+  }
 }
