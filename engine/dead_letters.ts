@@ -5,6 +5,7 @@ import { TASK_QUEUED, type TaskQueuedData } from "../core/tasks.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import { kvPage } from "../store/kv_page.ts";
+import { chunked } from "../store/kv_limits.ts";
 
 /** A task (or subscriber run) that failed every attempt. */
 export interface DeadLetter {
@@ -21,15 +22,20 @@ export interface DeadLetter {
   readonly deadAt: number;
 }
 
-/** Which dead letters to retry: those of a channel, a script, a device (every one given must match). */
+/**
+ * Which dead letters to retry: those of a channel, a script, a device (every one given must match),
+ * dead before a time (ms): a bulk retry's later calls pass its first one's, so that the tasks that
+ * died again meanwhile are not taken again and again while the others wait.
+ */
 export interface DeadLetterFilter {
   readonly channel?: string;
   readonly method?: string;
   readonly device?: string;
+  readonly before: number;
 }
 
 function matches(d: DeadLetter, f: DeadLetterFilter): boolean {
-  return (f.channel === undefined || d.stream.split("/")[1] === f.channel) &&
+  return d.deadAt < f.before && (f.channel === undefined || d.stream.split("/")[1] === f.channel) &&
     (f.method === undefined || d.method === f.method) &&
     (f.device === undefined || d.device === f.device);
 }
@@ -65,10 +71,8 @@ export class DeadLetters {
    */
   async retryMatching(filter: DeadLetterFilter, limit: number): Promise<{ retried: number; left: number }> {
     const { chosen, left } = await this.#matching(filter, limit);
-    const entries: Deno.KvEntryMaybe<DeadLetter>[] = [];
-    for (let i = 0; i < chosen.length; i += 10) {
-      entries.push(...await this.kv.getMany<DeadLetter[]>(chosen.slice(i, i + 10).map((id) => keys.deadLetter(id))));
-    }
+    const reads = chunked(chosen).map((ids) => this.kv.getMany<DeadLetter[]>(ids.map((id) => keys.deadLetter(id))));
+    const entries = (await Promise.all(reads)).flat();
     // Queued in one go, in order (the committer gives a stream's seqs in the order of the writes),
     // as background work: the devices' messages keep their place in the commits.
     const outcomes = await Promise.allSettled(

@@ -222,7 +222,10 @@ export class WorkerPool implements ScriptExecutor {
   /**
    * Replaces a worker. With `onlyCulpritFails`, the run of the batch overdue the longest fails with
    * `reason` (a busy loop blocks the worker from its start, so the batches handed over after it
-   * waited behind it, overdue too but not at fault), and the others were only interrupted.
+   * waited behind it, overdue too but not at fault), and the others were only interrupted. The
+   * main thread cannot see which run loops: when an async run started earlier and was awaiting, it
+   * is the one blamed, and the loop's run goes again (and is blamed the next time, when it runs
+   * alone or first). Before, every overdue run failed.
    */
   #restart(slot: Slot, reason: string, onlyCulpritFails: boolean): void {
     slot.worker.terminate();

@@ -37,9 +37,10 @@ export async function taskStatus(
   /** An event acked but not yet at its stream's key (the single writer's inbox). */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined = () => undefined,
 ): Promise<TaskView> {
-  const run = subscriberRunOf(taskId);
-  const position = run ??
-    (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value ?? positionOfTaskId(taskId);
+  // A task queued again from the dead letters (a subscriber run's too) is followed where it went.
+  const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
+  const run = indexed ? null : subscriberRunOf(taskId);
+  const position = indexed ?? run ?? positionOfTaskId(taskId);
   if (!position) throw new NotFoundError(`No task with id "${taskId}"`);
   const { stream, seq } = position;
   const consumer = run ? subscriberConsumer(run.script) : TASKS;

@@ -40,6 +40,8 @@ export const DeadLetterRetry = z.object({
   channel: ChannelName.optional(),
   method: ScriptPath.optional(),
   device: DeviceId.optional(),
+  /** Only those dead before this time: a bulk retry's next calls pass the `before` its first one answered. */
+  before: z.iso.datetime({ offset: true }).optional(),
   limit: z.number().int().min(1).max(10_000).default(1000),
 }).strict().default({ limit: 1000 }).openapi("DeadLetterRetry");
 

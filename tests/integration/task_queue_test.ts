@@ -242,10 +242,14 @@ inBothModes(
       const retry = async (body: unknown) => {
         const res = await s.admin("/admin/dead-letters/retry", { method: "POST", body: JSON.stringify(body) });
         assert.equal(res.status, 202);
-        return await res.json();
+        const { retried, left, before } = await res.json();
+        assert.ok(Date.parse(before) <= Date.now(), before);
+        return { retried, left, before };
       };
-      assert.deepEqual(await retry({ device: "bulk-a", limit: 15 }), { retried: 15, left: 25 });
-      assert.deepEqual(await retry({ method: "test/fixable" }), { retried: 25, left: 0 });
+      const first = await retry({ device: "bulk-a", limit: 15 });
+      assert.deepEqual([first.retried, first.left], [15, 25]);
+      const rest = await retry({ method: "test/fixable", before: first.before });
+      assert.deepEqual([rest.retried, rest.left, rest.before], [25, 0, first.before]);
       for (const id of ids) assert.equal((await until(s, id, "done")).status, "done");
       const seqs = [];
       for (const id of ids) seqs.push((await s.server.sluice.kv.get<{ seq: number }>(keys.taskIndex(id))).value!.seq);
@@ -264,7 +268,12 @@ inBothModes(
       const bad = await s.admin("/admin/dead-letters/retry", { method: "POST", body: '{"limit":0}' });
       assert.equal(bad.status, 400);
       await bad.body?.cancel();
-      assert.deepEqual(await retry(undefined), { retried: 1, left: 0 });
+      // Retried, it dies again at once; a later call with the first one's cutoff leaves it alone.
+      const once = await retry(undefined);
+      assert.deepEqual([once.retried, once.left], [1, 0]);
+      await waitFor(async () => (await left()).length === 1, 10_000, "dead again");
+      assert.deepEqual((await retry({ before: once.before })).retried, 0);
+      assert.deepEqual((await retry({})).retried, 1);
     } finally {
       await s.close();
     }

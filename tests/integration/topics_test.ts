@@ -217,6 +217,18 @@ integration(
         { script: "test/collect", done: 3, behind: 0, retrying: null },
         { script: "test/permanent", done: 3, behind: 0, retrying: null },
       ]);
+      // A dead run queued again is followed where it went (the channel's _retry tasks): never "done",
+      // as the script always refuses it; dead again once it ran.
+      const again = await s.admin(`/admin/dead-letters/${encodeURIComponent(third.taskId)}/retry`, { method: "POST" });
+      assert.equal(again.status, 202);
+      await again.body?.cancel();
+      const seen: string[] = [];
+      await waitFor(async () => {
+        const r = await get(third.taskId);
+        seen.push(r.body.status);
+        return r.body.status === "dead";
+      });
+      assert.ok(!seen.includes("done"), seen.join());
     } finally {
       await s.close();
     }

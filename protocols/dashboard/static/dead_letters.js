@@ -77,10 +77,11 @@ export function deadLettersView(root) {
     onclick: async () => {
       if (!confirm("Queue every dead task again (each stream's in their first order)?")) return;
       retryAll.disabled = true;
-      let retried = 0;
+      let retried = 0, before;
       try {
         for (;;) {
-          const res = await api("/admin/dead-letters/retry", { method: "POST", body: {} });
+          const res = await api("/admin/dead-letters/retry", { method: "POST", body: before ? { before } : {} });
+          before = res.before; // the next calls leave alone what dies again meanwhile
           retried += res.retried;
           allResult.replaceChildren(`Queued ${retried} again${res.left > 0 ? `, ${res.left} to go…` : "."}`);
           if (res.left === 0 || res.retried === 0 || gone) break;

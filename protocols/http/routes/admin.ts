@@ -185,19 +185,22 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     summary: "Queue dead tasks again: all of them, or those of a channel, script or device",
     description: "At most `limit` (1000 unless given, up to 10,000) a call, whole streams first, a stream's in " +
       "the order they were first queued, as background work. `left` counts the matching ones this call did not " +
-      "queue: call again until it is 0.",
+      "queue: call again, with the `before` this call answered, until it is 0 (tasks that die again meanwhile are " +
+      "not taken again).",
     tags,
     access: "admin",
     body: DeadLetterRetry,
     responses: {
       202: {
         description: "How many were queued again",
-        schema: z.object({ retried: z.number().int(), left: z.number().int() }),
+        schema: z.object({ retried: z.number().int(), left: z.number().int(), before: z.string() }),
       },
     },
   }, async ({ c, body }) => {
-    const { limit, ...filter } = body;
-    return c.json(await sluice.deadLetters.retryMatching(filter, limit), 202);
+    const { limit, before, ...filter } = body;
+    const cutoff = before === undefined ? sluice.clock.now() : Date.parse(before);
+    const done = await sluice.deadLetters.retryMatching({ ...filter, before: cutoff }, limit);
+    return c.json({ ...done, before: new Date(cutoff).toISOString() }, 202);
   });
 
   defineRoute(app, deps, {
