@@ -55,13 +55,15 @@ export async function taskStatus(
     keys.discarded(taskId),
   ]);
   const data = (event.value ?? unmoved(stream, seq))?.data;
-  const base = run ? runBase(taskId, run.script, data) : taskBase(taskId, data);
+  const d = dead.value ?? discarded.value;
+  // A dead run's topic message may have expired (TOPIC_RETENTION): its dead letter still says what it was.
+  const base = (run ? runBase(taskId, run.script, data) : taskBase(taskId, data)) ??
+    (d ? { id: taskId, method: d.method, device: d.device } : null);
   // A run of a script that never followed the topic (no cursor of its own) is no run at all.
-  const unknownRun = run && cursor.versionstamp === null && !dead.value && !discarded.value;
+  const unknownRun = run && cursor.versionstamp === null && !d;
   if (!base || unknownRun) throw new NotFoundError(`No task with id "${taskId}"`);
   const errors = (list: RetryState["errors"]) =>
     list.map((e) => ({ attempt: e.attempt, at: new Date(e.at).toISOString(), error: e.error }));
-  const d = dead.value ?? discarded.value;
   if (d) {
     return {
       ...base,
