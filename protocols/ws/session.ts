@@ -33,6 +33,12 @@ export interface SocketPort {
 /** Close code and reason for a client that reads too slowly. */
 export const SLOW_CONSUMER = { code: 1008, reason: "Client too slow: its send buffer is full" } as const;
 
+/** Close code and reason for a client that sends faster than its frames can start. */
+export const TOO_MANY_WAITING = { code: 1008, reason: "Too many frames waiting: wait for some replies" } as const;
+
+/** Frames a session keeps waiting for their turn before it is closed (each up to MAX_BODY_BYTES). */
+export const MAX_WAITING_FRAMES = 1000;
+
 /** Close code and reason for a session whose device was revoked. */
 export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
 
@@ -46,6 +52,8 @@ export class WsSession {
   #closed = false;
   /** Resolves once the last frame handed to `handle` is admitted: the next one may start then. */
   #turn: Promise<void> = Promise.resolve();
+  /** Frames handed to `handle` that have not started yet (behind an `Authenticate` held back, say). */
+  #waiting = 0;
 
   constructor(
     private readonly sluice: Sluice,
@@ -75,6 +83,12 @@ export class WsSession {
    * a public script's call once it started. Answers may come out of order; the `id` tells them apart.
    */
   handle(text: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (++this.#waiting > MAX_WAITING_FRAMES) {
+      this.dispose();
+      this.socket.close(TOO_MANY_WAITING.code, TOO_MANY_WAITING.reason);
+      return Promise.resolve();
+    }
     const before = this.#turn;
     let admit!: () => void;
     this.#turn = new Promise((resolve) => admit = resolve);
@@ -83,6 +97,7 @@ export class WsSession {
 
   async #handle(text: string, before: Promise<void>, admit: () => void): Promise<void> {
     await before;
+    this.#waiting--;
     if (this.#closed) return admit();
     let id: unknown = null;
     try {

@@ -344,6 +344,31 @@ integration(
   },
 );
 
+integration(
+  "a WebSocket client whose frames pile up behind one held back is closed, not buffered without end",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const ws = await WsClient.connect(`${s.url}/ws`);
+      // Ten failed Authenticates are free; the eleventh is answered only after the brute-force delay.
+      for (let i = 0; i < 11; i++) {
+        ws.socket.send(
+          JSON.stringify({ id: i, method: "Authenticate", params: { token: "x" } }),
+        );
+      }
+      const frame = JSON.stringify({ method: "Publish", params: { channel: "blog_queuing", message: 1 } });
+      for (let i = 0; i < 1_001; i++) ws.socket.send(frame); // all wait behind the eleventh Authenticate
+      // Closed by the server (1008, or cut off when its close meets the frames still coming in).
+      const closed = await Promise.race([ws.closed, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      assert.ok(closed, "the server closed the connection");
+      assert.ok(closed.code === 1008 || !closed.wasClean, `${closed.code} ${closed.reason}`);
+      assert.equal((await fetch(`${s.url}/healthz`).then((r) => r.json())).status, "ok");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 /** A client-to-server WebSocket text frame (clients must mask). */
 function maskedTextFrame(text: string): Uint8Array {
   const payload = new TextEncoder().encode(text);
