@@ -1,22 +1,30 @@
 import assert from "node:assert/strict";
 import { brokenManifest } from "../tests/fixtures/broken_manifest.ts";
 import { testManifest } from "../tests/fixtures/manifest.ts";
+import type { ScriptManifest } from "./manifest.ts";
 import { WorkerPool } from "./script_pool.ts";
 
-Deno.test("a manifest entry whose module cannot be loaded is said once at start-up, and the other scripts run", async () => {
+/** A pool on a fixture manifest and worker entry, its log lines kept. */
+function loggedPool(manifest: ScriptManifest, entry: string, workers: number) {
   const lines: string[] = [];
   const pool = new WorkerPool({
-    manifest: brokenManifest,
-    workerUrl: new URL("../tests/fixtures/broken_worker_entry.ts", import.meta.url),
+    manifest,
+    workerUrl: new URL(`../tests/fixtures/${entry}`, import.meta.url),
     settings: { weatherApiUrl: null },
     timeoutMs: 5000,
     getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
-    workers: 2,
+    workers,
     log: (line) => lines.push(line),
   });
+  return { pool, lines };
+}
+
+const request = (method: string) => ({ method, body: 1, params: 1, device: "d", attempt: 1, receivedAt: "" });
+
+Deno.test("a manifest entry whose module cannot be loaded is said once at start-up, and the other scripts run", async () => {
+  const { pool, lines } = loggedPool(brokenManifest, "broken_worker_entry.ts", 2);
   try {
-    const request = { method: "app/fine", body: 1, params: 1, device: "d", attempt: 1, receivedAt: "" };
-    const [outcome] = await pool.run([request]);
+    const [outcome] = await pool.run([request("app/fine")]);
     assert.equal(outcome?.ok, true);
     for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 200)); // the second worker is ready too: still one line
@@ -28,18 +36,8 @@ Deno.test("a manifest entry whose module cannot be loaded is said once at start-
 });
 
 Deno.test("an error a script leaves in a timer or a promise after its run is logged, and the worker goes on", async () => {
-  const lines: string[] = [];
-  const pool = new WorkerPool({
-    manifest: testManifest,
-    workerUrl: new URL("../tests/fixtures/worker_entry.ts", import.meta.url),
-    settings: { weatherApiUrl: null },
-    timeoutMs: 5000,
-    getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
-    workers: 1,
-    log: (line) => lines.push(line),
-  });
+  const { pool, lines } = loggedPool(testManifest, "worker_entry.ts", 1);
   try {
-    const request = (method: string) => ({ method, body: 1, params: 1, device: "d", attempt: 1, receivedAt: "" });
     assert.equal((await pool.run([request("test/stray")]))[0]?.ok, true);
     for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(lines.map((l) => /failed where no run could catch it: (.*)$/.exec(l)?.[1]).sort(), [
