@@ -23,7 +23,7 @@ export interface RefusedRecord {
 const RETENTION_MS = 7 * 24 * 3_600_000;
 
 /**
- * The refused-messages log (`GET /admin/refused`): at most one record per device per reason per
+ * The refused-messages log (`GET /admin/refused`): at most one record per protocol, device and reason per
  * second, the rest only counted, so a misbehaving device cannot flood KV. A reason is the message
  * without what it quotes and its numbers: an unknown script and an unknown channel are two reasons,
  * two unknown channels (or two JSON errors at different positions) one.
@@ -40,7 +40,7 @@ export class RefusedLog {
     const countKey = `${r.protocol}:${r.code}`;
     this.counts.set(countKey, (this.counts.get(countKey) ?? 0) + 1);
     const now = this.clock.now();
-    const key = `${r.device ?? "?"}\u0000${r.code}\u0000${reasonKind(r.reason)}`;
+    const key = `${r.protocol}\u0000${r.device ?? "?"}\u0000${r.code}\u0000${reasonKind(r.reason)}`;
     const last = this.#lastWrite.get(key);
     if (last && now - last.at < 1000) {
       last.suppressed++;

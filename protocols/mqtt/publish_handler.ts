@@ -106,8 +106,9 @@ export class PublishHandler {
         return;
       case "forbidden":
         this.stats.forbidden++;
-        // An external broker's client cannot be disconnected from here: record it instead.
-        if (session.external) this.#record(session, route, principal, "forbidden", outcome.reason, payload);
+        // Recorded with its reason, so that a device that keeps being disconnected can be told why (an
+        // external broker's client cannot be disconnected from here at all: the record is all there is).
+        this.#record(session, route, principal, "forbidden", outcome.reason, payload);
         return;
       case "refused":
         this.stats.refused++;

@@ -99,6 +99,14 @@ async function runCase(c: MqttCase, t: MqttTarget, conn: RawMqtt): Promise<strin
       if (t.stats.forbidden - before.forbidden !== forbidden) {
         return `counted ${t.stats.forbidden - before.forbidden} forbidden, expected ${forbidden}`;
       }
+      // A forbidden publish is recorded with its reason before the connection is closed.
+      if (forbidden) {
+        await waitUntil(() => countsMoved(t, before).length > 0, 5000);
+        if (countsMoved(t, before).join() !== "forbidden +1") {
+          return `refusals counted: ${countsMoved(t, before).join(", ") || "none"}`;
+        }
+        return t.stats.accepted !== before.accepted ? "a publish was accepted" : null;
+      }
       break;
     }
     case "refused": {

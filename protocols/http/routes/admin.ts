@@ -224,7 +224,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     path: "/admin/refused",
     summary: "Messages refused at the edge (bad JSON, unknown script or channel, bad token in the topic), and " +
       "refused MQTT subscriptions",
-    description: "Newest first. At most one record per device per reason per second; the rest are counted in " +
+    description: "Newest first. At most one record per protocol, device and reason a second; the rest are counted in " +
       "`suppressed`. Kept for 7 days; not retryable.",
     tags,
     access: "admin",
