@@ -113,6 +113,7 @@ export class ChannelAdmin {
     if (head === 0) return [];
     return added.flatMap((s) => [
       { key: keys.cursor(stream, subscriberConsumer(s)), value: head },
+      { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: head + 1 }, // what came before is not its
       { key: keys.retry(stream, subscriberConsumer(s)) }, // a retry left from when it was removed
     ]);
   }

@@ -44,8 +44,8 @@ export async function taskStatus(
   if (!position) throw new NotFoundError(`No task with id "${taskId}"`);
   const { stream, seq } = position;
   const consumer = run ? subscriberConsumer(run.script) : TASKS;
-  const [event, cursor, retry, dead, result, discarded] = await kv.getMany<
-    [{ data: unknown }, number, RetryState, DeadLetter, TaskResult, DeadLetter]
+  const [event, cursor, retry, dead, result, discarded, from] = await kv.getMany<
+    [{ data: unknown }, number, RetryState, DeadLetter, TaskResult, DeadLetter, number]
   >([
     keys.event(stream, seq),
     keys.cursor(stream, consumer),
@@ -53,14 +53,16 @@ export async function taskStatus(
     keys.deadLetter(taskId),
     keys.taskResult(taskId),
     keys.discarded(taskId),
+    keys.subscribedFrom(stream, consumer),
   ]);
   const data = (event.value ?? unmoved(stream, seq))?.data;
   const d = dead.value ?? discarded.value;
   // A dead run's topic message may have expired (TOPIC_RETENTION): its dead letter still says what it was.
   const base = (run ? runBase(taskId, run.script, data) : taskBase(taskId, data)) ??
     (d ? { id: taskId, method: d.method, device: d.device } : null);
-  // A run of a script that never followed the topic (no cursor of its own) is no run at all.
-  const unknownRun = run && cursor.versionstamp === null && !d;
+  // A run of a script that never followed the topic (no cursor of its own), or of a message published
+  // before the script was (last) added, is no run at all.
+  const unknownRun = run && !d && (cursor.versionstamp === null || seq < (from.value ?? 1));
   if (!base || unknownRun) throw new NotFoundError(`No task with id "${taskId}"`);
   const errors = (list: RetryState["errors"]) =>
     list.map((e) => ({ attempt: e.attempt, at: new Date(e.at).toISOString(), error: e.error }));

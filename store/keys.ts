@@ -16,6 +16,8 @@ export const keys = {
   heads: (): Deno.KvKey => ["head"],
   /** Processing cursor of a task stream, or of one consumer of a topic stream. */
   cursor: (stream: string, consumer = "tasks"): Deno.KvKey => ["cur", consumer, stream],
+  /** The first seq of a topic a subscriber script runs for, since it was last added (absent: 1). */
+  subscribedFrom: (stream: string, consumer: string): Deno.KvKey => ["sub-from", consumer, stream],
   cursors: (consumer = "tasks"): Deno.KvKey => ["cur", consumer],
   /** The single writer's epoch (one process owns every stream). */
   writer: (): Deno.KvKey => ["writer"],

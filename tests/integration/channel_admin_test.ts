@@ -8,6 +8,7 @@ import { testManifest } from "../fixtures/manifest.ts";
 import { SseClient, WsClient } from "../helpers/clients.ts";
 import mqtt from "mqtt";
 import { brokerUrl, connect, connectDevice } from "../helpers/mqtt.ts";
+import { subscriberRunId } from "../../core/task_id.ts";
 import { ADMIN, inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 const CSV = "21.5,1.2,1:1,2026-11-25T10:00:00Z";
@@ -75,6 +76,12 @@ inBothModes(
       assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 7 })).status, 202);
       await waitFor(async () => (await collected(s)).length === 3, 10_000, "message 7 collected");
       assert.deepEqual(await collected(s), [4, 5, 7]);
+      // GET /tasks/:id knows the runs it made from the ones it did not (published before it was added again).
+      const run = (seq: number) => s.admin(`/tasks/${subscriberRunId("m/feed", seq, "test/collect")}`);
+      const [ran, before] = [await run(7), await run(6)];
+      assert.deepEqual([ran.status, (await ran.json()).status], [200, "done"]);
+      assert.equal(before.status, 404);
+      await before.body?.cancel();
 
       const one = await s.admin("/admin/channels/feed");
       assert.equal(one.status, 200);
