@@ -1,8 +1,9 @@
 import {
   ConcurrencyError,
   ConflictError,
-  NotFoundError,
+  PayloadTooLargeError,
   ScriptFailedError,
+  SluiceError,
   UnavailableError,
   ValidationError,
 } from "../core/errors.ts";
@@ -76,8 +77,10 @@ export class InlineRunner {
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
     }
     const plan = await this.options.planner.plan(outcome.effects, source, outcome.reads).catch((err) => {
-      // A script that queues on a channel that does not exist is the script's mistake, not a missing route.
-      if (err instanceof NotFoundError) {
+      // A write the script asked for and Sluice refuses (a channel that does not exist or is Sluice's
+      // own, an invalid name) is the script's mistake, not the caller's: said as such, naming the
+      // script. Only a write over the size limit keeps its 413.
+      if (err instanceof SluiceError && !(err instanceof PayloadTooLargeError)) {
         throw new ScriptFailedError(`Script "${request.method}" made a write Sluice refused: ${err.message}`);
       }
       throw err;

@@ -550,17 +550,21 @@ integration("a bare CSV reading that is not sent as a JSON string gets a 400 tha
   }
 });
 
-integration("a public script that queues on a channel that does not exist answers 500 script_failed", async () => {
+integration("a public script whose write Sluice refuses answers 500 script_failed, naming the script", async () => {
   const s = await startTestSluice();
   try {
-    const res = await post(`${s.url}/test/nowhere-inline`, await s.device("inl"), {});
-    assert.equal(res.status, 500);
-    const { error } = await res.json();
-    assert.equal(error.code, "script_failed");
-    assert.match(
-      error.message,
-      /test\/nowhere-inline" made a write Sluice refused: Channel "no_such_channel" does not exist/,
-    );
+    const token = await s.device("inl");
+    const cases: [string, RegExp][] = [
+      ["test/nowhere-inline", /test\/nowhere-inline" made a write Sluice refused: Channel "no_such_channel" does not/],
+      ["test/forbidden-inline", /test\/forbidden-inline" made a write Sluice refused: .*_pumps.* belongs to Sluice/],
+    ];
+    for (const [script, message] of cases) {
+      const res = await post(`${s.url}/${script}`, token, {});
+      assert.equal(res.status, 500, script);
+      const { error } = await res.json();
+      assert.equal(error.code, "script_failed");
+      assert.match(error.message, message);
+    }
   } finally {
     await s.close();
   }
