@@ -61,7 +61,7 @@ export function pumpHistory(path, { onPick }) {
       h("h2", {}, "Event history"),
       status,
       table(
-        ["#Version", "Recorded", "Event", "#Temperature °C", "#Pressure bar", "#Outside °C", "Device time", ""],
+        ["#Version", "Recorded", "Event", "#Temperature (°C)", "#Pressure (bar)", "#Outside (°C)", "Device time", ""],
         body,
         { id: "history" },
       ),

@@ -58,7 +58,15 @@ export function pumpsView(root) {
     "div",
     { hidden: true },
     table(
-      ["Pump", "#Temperature °C", "#Pressure bar", "#Outside °C", "#Min / max / avg °C", "#Readings", "Last seen"],
+      [
+        "Pump",
+        "#Temperature (°C)",
+        "#Pressure (bar)",
+        "#Outside (°C)",
+        "#Min / max / avg (°C)",
+        "#Readings",
+        "Last seen",
+      ],
       tbody,
       { id: "pumps", class: "pumps" },
     ),
