@@ -310,8 +310,8 @@ integration(
       await channel(s, { name: "ordered" });
       const token = await s.device("ws-order");
       const ws = await WsClient.connect(`${s.url}/ws`);
-      // Sent at once: a failed Authenticate (held back by the brute-force delay), then a good one,
-      // then messages; each must see the identity of the Authenticate before it.
+      // Sent at once: a failed Authenticate, then a good one, then messages; each must see the
+      // identity the Authenticate frames before it made.
       const replies = [
         ws.request("Authenticate", { token: "not-a-token" }),
         ws.request("Authenticate", { token }),

@@ -21,6 +21,9 @@ export class ApiError extends Error {
 /** Fired on `window` when the token stops working, so the app can ask for it again. */
 export const UNAUTHORIZED = "sluice:unauthorized";
 
+/** How often a page reads again: its refresh, and its retry while Sluice does not answer. */
+export const RELOAD_MS = 3000;
+
 /** A JSON call with the admin token; throws `ApiError`. */
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { authorization: `Bearer ${token.get() ?? ""}` };

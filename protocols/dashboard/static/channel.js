@@ -1,9 +1,8 @@
 // One channel: its queue depth, its settings, a publish form, and its topic's messages as they arrive.
-import { api, follow } from "./api.js";
+import { api, follow, RELOAD_MS } from "./api.js";
 import { channelSettings } from "./channel_settings.js";
 import { clock, count, dateTime, h, note, preview, table } from "./dom.js";
 
-const REFRESH_MS = 3000;
 const SHOWN = 200;
 
 /** One channel: its queue depth, its settings, a publish form, and its topic's messages as they arrive. */
@@ -97,7 +96,7 @@ export function channelView(root, name) {
       } else status.replaceChildren(note("error", `Cannot read the channel: ${err.message} (trying again)`));
       return null;
     } finally {
-      if (!gone && !missing) timer = setTimeout(refresh, REFRESH_MS);
+      if (!gone && !missing) timer = setTimeout(refresh, RELOAD_MS);
     }
   };
   /** Messages up to this seq were published before the page opened: their time is not known here. */

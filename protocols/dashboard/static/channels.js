@@ -1,9 +1,8 @@
 // Channels: the list and each one's queue depth, refreshed every few seconds, and a form to create one.
-import { api } from "./api.js";
+import { api, RELOAD_MS } from "./api.js";
 import { channelSettings } from "./channel_settings.js";
 import { clock, count, h, note, table } from "./dom.js";
 
-const REFRESH_MS = 3000;
 const SYSTEM = [{ name: "_pumps", system: true, about: "every pump state change (Sluice's own)" }];
 
 /** Renders the channel list into `root`; returns its clean-up. */
@@ -72,7 +71,7 @@ export function channelsView(root) {
       if (gone) return;
       status.replaceChildren(note("error", `Cannot load the channels: ${err.message} (trying again)`));
     } finally {
-      if (!gone) timer = setTimeout(refresh, REFRESH_MS);
+      if (!gone) timer = setTimeout(refresh, RELOAD_MS);
     }
   };
   refresh();

@@ -1,11 +1,10 @@
 // A pump's page: its state, a chart of recent readings, its event history, and time travel.
-import { api, follow } from "./api.js";
+import { api, follow, RELOAD_MS } from "./api.js";
 import { readingsChart } from "./chart.js";
 import { agoEl, dateTime, h, note, num, refreshAgo, withUnit } from "./dom.js";
 import { pumpHistory } from "./pump_history.js";
 
 const CHART_POINTS = 200;
-const RETRY_MS = 3000;
 
 /** A pump state as a grid of figures. */
 function stateCards(p, { past = false } = {}) {
@@ -150,7 +149,7 @@ export function pumpView(root, id) {
           ? note("empty", `Pump "${id}" has no readings yet. This page fills in when its first reading arrives.`)
           : note("error", `Cannot load the pump: ${err.message} (trying again)`),
       );
-      if (err.status !== 404) retry = setTimeout(() => loading = load(), RETRY_MS); // Sluice down: until it is back
+      if (err.status !== 404) retry = setTimeout(() => loading = load(), RELOAD_MS); // Sluice down: until it is back
     }
   };
 

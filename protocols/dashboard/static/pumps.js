@@ -1,10 +1,9 @@
 // The pumps list: every pump's latest reading and figures, kept current from the `_pumps` topic.
-import { api, follow } from "./api.js";
+import { api, follow, RELOAD_MS } from "./api.js";
 import { agoEl, h, note, num, refreshAgo, table } from "./dom.js";
 
 /** Pump ids in the order people expect: pump-2 before pump-10. */
 const byId = new Intl.Collator(undefined, { numeric: true });
-const RETRY_MS = 3000;
 
 const PAGE = 500;
 
@@ -115,7 +114,7 @@ export function pumpsView(root) {
     } catch (err) {
       const again = h("button", { type: "button", onclick: () => load() }, "Try again");
       status.replaceChildren(note("error", `Cannot load the pumps: ${err.message} `, again));
-      if (!loaded && !gone) retry = setTimeout(load, RETRY_MS); // the first page, until it comes
+      if (!loaded && !gone) retry = setTimeout(load, RELOAD_MS); // the first page, until it comes
     } finally {
       loading = false;
     }
