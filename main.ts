@@ -66,10 +66,11 @@ async function main(): Promise<void> {
   }
   consoleLogger.info(`Sluice is listening on ${server.url} (KV: ${config.DENO_DEPLOY ? "managed" : config.KV_PATH})`);
   if (sluice.admin.generated) {
-    // Printed once, to the terminal only, at the start that created it.
-    console.log(
+    // Printed once, to the terminal only, at the start that created it: written to stdout directly,
+    // not through `console`, which OpenTelemetry (OTEL_DENO=true) exports as a log record.
+    writeToStdout(
       `\n  Admin token (shown only now, keep it): ${sluice.admin.generated}\n` +
-        `  Dashboard: ${server.url}/#token=${sluice.admin.generated}\n`,
+        `  Dashboard: ${server.url}/#token=${sluice.admin.generated}\n\n`,
     );
   }
   let stopping = false;
@@ -96,3 +97,8 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) await main();
+
+function writeToStdout(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let n = 0; n < bytes.length;) n += Deno.stdout.writeSync(bytes.subarray(n));
+}

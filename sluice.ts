@@ -227,7 +227,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     dedupWindowMs: config.DEDUP_WINDOW,
     multiWriter: mode === "deploy",
     seenIds,
-    onAccepted: (envelope, result) => instruments.accepted(envelope, result, clock.now()),
+    onAccepted: (envelope, result, ms) => instruments.accepted(envelope, result, ms),
     onRefused: (protocol, code) => instruments.refused(protocol, code),
     topicRetentionMs: config.TOPIC_RETENTION,
     maxBodyBytes: config.MAX_BODY_BYTES,
@@ -289,6 +289,8 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       dedupWindowMs: config.DEDUP_WINDOW,
       multiWriter: mode === "deploy",
       onRun: (method, outcome) => instruments.ran(method, outcome),
+      onCall: (protocol, ms, err) =>
+        err === undefined ? instruments.called(protocol, ms) : ingest.refused(protocol, err),
     }),
     runner,
     pumps: new PumpViews(kv, pumpRuntime),

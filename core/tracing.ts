@@ -1,4 +1,4 @@
-import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import { SpanStatusCode, trace } from "@opentelemetry/api";
 
 /**
  * Spans for Deno's built-in OpenTelemetry (`OTEL_DENO=true`): without it they are no-ops.
@@ -6,17 +6,21 @@ import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
  */
 const tracer = trace.getTracer("sluice");
 
-/** Runs `fn` inside a span named `name`; errors mark the span failed. */
+/**
+ * Runs `fn` inside a span named `name`, a trace of its own (a group commit or a lane batch serves
+ * many requests, so it belongs to none of them); errors, or `fail` called by `fn`, mark it failed.
+ */
 export async function traced<T>(
   name: string,
   attributes: Record<string, string | number>,
-  fn: (span: Span) => Promise<T>,
+  fn: (fail: (message: string) => void) => Promise<T>,
 ): Promise<T> {
-  return await tracer.startActiveSpan(name, { attributes }, async (span) => {
+  return await tracer.startActiveSpan(name, { attributes, root: true }, async (span) => {
+    const fail = (message: string) => span.setStatus({ code: SpanStatusCode.ERROR, message });
     try {
-      return await fn(span);
+      return await fn(fail);
     } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      fail(err instanceof Error ? err.message : String(err));
       throw err;
     } finally {
       span.end();

@@ -42,8 +42,8 @@ export interface IngestOptions {
   readonly topicRetentionMs: number;
   readonly maxBodyBytes: number;
   readonly rateLimiter?: RateLimiter;
-  /** Told of every accepted envelope (duplicates included). */
-  readonly onAccepted?: (envelope: Envelope, result: IngestResult) => void;
+  /** Told of every accepted envelope (duplicates included) and how long it took to commit (ms). */
+  readonly onAccepted?: (envelope: Envelope, result: IngestResult, ms: number) => void;
   /** Told of every refused message, here or at the edge (`refused`), with the error code. */
   readonly onRefused?: (protocol: Protocol, code: string) => void;
 }
@@ -68,8 +68,11 @@ export class Ingest {
    * that keeps a connection's order starts the next message then, without waiting for the commit.
    */
   async accept(envelope: Envelope, queued?: () => void): Promise<IngestResult> {
+    const start = performance.now();
     try {
-      return await this.#accept(envelope, queued);
+      const result = await this.#accept(envelope, queued);
+      this.options.onAccepted?.(envelope, result, performance.now() - start);
+      return result;
     } catch (err) {
       this.refused(envelope.protocol, err);
       throw err;
@@ -181,7 +184,7 @@ export class Ingest {
       envelope.kind === "invoke"
         ? { kind: "invoke", taskId: positionalTaskId(p.stream, p.seq), duplicate }
         : { kind: "message", seq: p.seq, duplicate };
-    if (id === undefined) return this.#accepted(envelope, answer((await commit([])).positions[0]!, false));
+    if (id === undefined) return answer((await commit([])).positions[0]!, false);
     const sender = senderOf(envelope.principal);
     const key = keys.dedup(sender, id);
     const flight = idOf(sender, id);
@@ -193,17 +196,17 @@ export class Ingest {
         if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
           throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
         }
-        return this.#accepted(envelope, answer(prior, true));
+        return answer(prior, true);
       }
       const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs, withMove: true };
       this.options.seenIds?.add(flight);
       try {
         const res = await commit([dedup], this.options.multiWriter ? [{ key, versionstamp: null }] : []);
-        return this.#accepted(envelope, answer(res.positions[0]!, false));
+        return answer(res.positions[0]!, false);
       } catch (err) {
         // Another instance committed the same id first: answer what it got.
         const first = err instanceof ConcurrencyError ? (await this.options.kv.get<Position>(key)).value : null;
-        if (first) return this.#accepted(envelope, answer(first, true));
+        if (first) return answer(first, true);
         throw err;
       }
     })();
@@ -228,11 +231,6 @@ export class Ingest {
     if (unmoved) return unmoved;
     this.dedupLookups.read++;
     return (await this.options.kv.get<Position>(key)).value;
-  }
-
-  #accepted(envelope: Envelope, result: IngestResult): IngestResult {
-    this.options.onAccepted?.(envelope, result);
-    return result;
   }
 
   #messageId(outer: string | undefined, inner: string | undefined): string | undefined {

@@ -7,6 +7,7 @@ import {
   UnavailableError,
   ValidationError,
 } from "../core/errors.ts";
+import type { Protocol } from "../core/envelope.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
@@ -25,6 +26,8 @@ export interface InlineRunnerOptions {
   readonly multiWriter?: boolean;
   /** Told of every run (metrics). */
   readonly onRun?: (method: string, outcome: Outcome) => void;
+  /** Told of every call's end (metrics): answered after `ms`, or refused with `error`. */
+  readonly onCall?: (protocol: Protocol, ms: number, error?: unknown) => void;
 }
 
 /** Runs of one call that may be interrupted by other scripts before it is answered as unavailable. */
@@ -50,7 +53,26 @@ export class InlineRunner {
   constructor(private readonly options: InlineRunnerOptions) {}
 
   /** Runs a public script for a device's call (HTTP `POST /<path>`, a WebSocket frame). */
-  callFor(method: string, body: unknown, device: string, receivedAt: number, id?: string): Promise<unknown> {
+  async callFor(
+    protocol: Protocol,
+    method: string,
+    body: unknown,
+    device: string,
+    receivedAt: number,
+    id?: string,
+  ): Promise<unknown> {
+    const start = performance.now();
+    try {
+      const result = await this.#callFor(method, body, device, receivedAt, id);
+      this.options.onCall?.(protocol, performance.now() - start);
+      return result;
+    } catch (err) {
+      this.options.onCall?.(protocol, performance.now() - start, err);
+      throw err;
+    }
+  }
+
+  #callFor(method: string, body: unknown, device: string, receivedAt: number, id?: string): Promise<unknown> {
     const request: ScriptRequest = {
       method,
       body: body ?? null,

@@ -6,8 +6,11 @@ import type { Outcome } from "./script_runner.ts";
 /** The metrics Sluice records as it goes, and the hooks that feed them. */
 export interface Instruments {
   readonly metrics: Metrics;
-  accepted(envelope: Envelope, result: IngestResult, now: number): void;
+  /** A message committed (`ms`: from ingest taking it to its commit). */
+  accepted(envelope: Envelope, result: IngestResult, ms: number): void;
   refused(protocol: Protocol, code: string): void;
+  /** A public script's call answered (`kind="script"`), from receipt to answer. */
+  called(protocol: Protocol, ms: number): void;
   committed(stats: CommitStats): void;
   ran(method: string, outcome: Outcome): void;
 }
@@ -23,7 +26,12 @@ export function createInstruments(): Instruments {
   );
   const ingestSeconds = metrics.histogram(
     "sluice_ingest_seconds",
-    "From receipt to commit (the moment the sender is acked), by protocol",
+    "From ingest taking a message to its commit (the moment the sender is acked), by protocol",
+    LATENCY_BUCKETS,
+  );
+  const callSeconds = metrics.histogram(
+    "sluice_script_call_seconds",
+    "Public script calls, from receipt to answer (the run and its writes' commit), by protocol",
     LATENCY_BUCKETS,
   );
   const scriptSeconds = metrics.histogram("sluice_script_seconds", "Script run time, by outcome", LATENCY_BUCKETS);
@@ -41,13 +49,17 @@ export function createInstruments(): Instruments {
   const commitSeconds = metrics.histogram("sluice_kv_commit_seconds", "Time of one group commit", LATENCY_BUCKETS);
   return {
     metrics,
-    accepted(envelope, result, now) {
+    accepted(envelope, result, ms) {
       const labels = { protocol: envelope.protocol, kind: envelope.kind };
       if (result.duplicate) return duplicates.inc(labels);
       ingested.inc(labels);
-      ingestSeconds.observe(Math.max(0, now - envelope.receivedAt) / 1000, { protocol: envelope.protocol });
+      ingestSeconds.observe(ms / 1000, { protocol: envelope.protocol });
     },
     refused: (protocol, code) => refused.inc({ protocol, code }),
+    called(protocol, ms) {
+      ingested.inc({ protocol, kind: "script" });
+      callSeconds.observe(ms / 1000, { protocol });
+    },
     committed(stats) {
       commitRequests.observe(stats.requests);
       commitMutations.observe(stats.mutations);

@@ -1,10 +1,11 @@
 import type { Sample } from "../core/metrics.ts";
-import { PUMP_STREAM_PREFIX } from "../core/streams.ts";
+import { PUMP_STREAM_PREFIX, topicStream } from "../core/streams.ts";
 import type { TaskQueuedData } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import { type HeadOf, queueDepth } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
 import { chunked } from "../store/kv_limits.ts";
+import { subscriberConsumer } from "./lanes.ts";
 
 /** A metric family given beside the in-memory ones. */
 export interface Gauge {
@@ -25,8 +26,11 @@ export async function scrapeGauges(
   /** A task acked from the inbox and not yet at its stream's key. */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined,
 ): Promise<Gauge[]> {
-  const depth: Sample[] = [], lag: Sample[] = [];
+  const depth: Sample[] = [], lag: Sample[] = [], subscribersBehind: Sample[] = [];
   for (const channel of await channels.list()) {
+    if (channel.subscribers.length > 0) {
+      subscribersBehind.push(...await subscriberBacklog(kv, channel.name, channel.subscribers, headOf));
+    }
     const { queued, behind } = await queueDepth(kv, channel.name, headOf);
     let oldest = now;
     const toRead: Deno.KvKey[] = [];
@@ -46,8 +50,30 @@ export async function scrapeGauges(
   return [
     { name: "sluice_queue_depth", help: "Tasks queued and not yet done or dead, per channel", samples: depth },
     { name: "sluice_queue_lag_seconds", help: "Age of the oldest queued task, per channel", samples: lag },
+    {
+      name: "sluice_subscriber_behind",
+      help: "Topic messages a subscriber script has not run yet, per channel and script",
+      samples: subscribersBehind,
+    },
     { name: "sluice_pumps", help: "Pumps with at least one reading", samples: [{ value: pumps }] },
   ];
+}
+
+/** Each subscriber script's messages left: the topic's head less its cursor. */
+async function subscriberBacklog(
+  kv: Deno.Kv,
+  channel: string,
+  scripts: readonly string[],
+  headOf: HeadOf,
+): Promise<Sample[]> {
+  const topic = topicStream(channel);
+  const head = headOf(topic, (await kv.get<number>(keys.head(topic))).value ?? 0);
+  const cursorKeys = scripts.map((script) => keys.cursor(topic, subscriberConsumer(script)));
+  const cursors = (await Promise.all(chunked(cursorKeys).map((c) => kv.getMany<number[]>(c)))).flat();
+  return scripts.map((script, i) => ({
+    labels: { channel, script },
+    value: Math.max(0, head - (cursors[i]?.value ?? 0)),
+  }));
 }
 
 /** How long the gauges that need reads are reused (`GET /metrics` answers within a second of them). */

@@ -312,7 +312,7 @@ export class PartitionRunner {
         await traced(
           "sluice.lane.batch",
           { lane: laneKey(st.lane), tasks: events.length },
-          () => this.#runBatch(st, events.map((e) => jobOf(st.lane, e))),
+          (fail) => this.#runBatch(st, events.map((e) => jobOf(st.lane, e)), fail),
         );
       }
     } finally {
@@ -369,7 +369,8 @@ export class PartitionRunner {
     st.loaded = true;
   }
 
-  async #runBatch(st: LaneState, jobs: readonly LaneJob[]): Promise<void> {
+  /** Runs a batch and commits its outcomes; `fail` marks its trace span when a run failed. */
+  async #runBatch(st: LaneState, jobs: readonly LaneJob[], fail: (message: string) => void): Promise<void> {
     const runnable: Job[] = [];
     for (const j of jobs) {
       if ("error" in j) break;
@@ -379,6 +380,8 @@ export class PartitionRunner {
     const outcomes = await this.options.executor.run(runnable.map((j) => this.#request(st, j)));
     st.running = undefined;
     if (this.options.onRun) outcomes.forEach((o, i) => this.options.onRun!(runnable[i]!.method, o));
+    const failed = outcomes.find((o) => !o.ok);
+    if (failed && !failed.ok) fail(failed.error);
     this.stats.batches++;
     const now = this.options.clock.now();
     let settled = await this.#settle(st, jobs, outcomes, now);

@@ -39,6 +39,9 @@ export const TOO_MANY_WAITING = { code: 1008, reason: "Too many frames waiting: 
 /** Frames a session keeps waiting for their turn before it is closed (each up to MAX_BODY_BYTES). */
 export const MAX_WAITING_FRAMES = 1000;
 
+/** Frames that manage the session; every other frame carries a message (counted as refused when it fails). */
+const SESSION_METHODS: ReadonlySet<string> = new Set(["Authenticate", "Subscribe", "Unsubscribe"]);
+
 /** Close code and reason for a session whose device was revoked. */
 export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
 
@@ -100,6 +103,8 @@ export class WsSession {
     this.#waiting--;
     if (this.#closed) return admit();
     let id: unknown = null;
+    /** A frame that carries a message (not a session frame); `counted` once ingest or the script runner has it. */
+    const frame = { message: true, counted: false };
     try {
       let raw: unknown;
       try {
@@ -109,11 +114,13 @@ export class WsSession {
       }
       id = (raw as { id?: unknown } | null)?.id ?? null;
       checkDepth(raw, "Frame");
-      const frame = RequestFrame.safeParse(raw);
-      if (!frame.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
-      id = frame.data.id ?? null;
-      this.#reply({ id, status: "success", result: await this.#dispatch(frame.data, admit) });
+      const request = RequestFrame.safeParse(raw);
+      if (!request.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
+      id = request.data.id ?? null;
+      frame.message = !SESSION_METHODS.has(request.data.method);
+      this.#reply({ id, status: "success", result: await this.#dispatch(request.data, admit, frame) });
     } catch (err) {
+      if (frame.message && !frame.counted) this.sluice.ingest.refused("ws", err);
       const error = err instanceof SluiceError
         ? { code: err.code, message: err.message }
         : { code: "internal", message: "Internal error" };
@@ -150,7 +157,7 @@ export class WsSession {
     }
   }
 
-  async #dispatch(frame: RequestFrame, admit: () => void): Promise<unknown> {
+  async #dispatch(frame: RequestFrame, admit: () => void, counted: { counted: boolean }): Promise<unknown> {
     switch (frame.method) {
       case "Authenticate": {
         const { token } = validate(AuthenticateParams, frame.params, "params");
@@ -175,6 +182,7 @@ export class WsSession {
       }
       case "Publish": {
         const { channel, message, id } = validate(PublishParams, frame.params, "params");
+        counted.counted = true;
         const res = await this.sluice.ingest.accept({
           principal: this.principal,
           channel,
@@ -187,17 +195,18 @@ export class WsSession {
         return res.kind === "message" ? { seq: res.seq, ...(res.duplicate ? { duplicate: true } : {}) } : res;
       }
       default:
-        return await this.#invoke(frame.method, frame.params, admit);
+        return await this.#invoke(frame.method, frame.params, admit, counted);
     }
   }
 
   /** `{method: script, params}`: queued with `params.channel`, else a public script inline. */
-  async #invoke(method: string, params: unknown, admit: () => void): Promise<unknown> {
+  async #invoke(method: string, params: unknown, admit: () => void, counted: { counted: boolean }): Promise<unknown> {
     const p = (typeof params === "object" && params !== null && !Array.isArray(params))
       ? params as Record<string, unknown>
       : null;
     if (p && typeof p.channel === "string") {
       const { channel, id, ...rest } = p;
+      counted.counted = true;
       const res = await this.sluice.ingest.accept({
         principal: this.principal,
         channel,
@@ -213,7 +222,8 @@ export class WsSession {
       throw new NotFoundError(`Unknown method "${method}": not a frame method nor a public script`);
     }
     if (this.principal.kind !== "device") throw new UnauthorizedError("Calling a script needs a device token");
-    const call = this.sluice.inline.callFor(method, params, this.principal.id, this.sluice.clock.now());
+    counted.counted = true;
+    const call = this.sluice.inline.callFor("ws", method, params, this.principal.id, this.sluice.clock.now());
     admit();
     return await call;
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { WsClient } from "../helpers/clients.ts";
+import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 integration("/metrics counts ingest, runs, commits and queue depth in Prometheus text", async () => {
   const s = await startTestSluice();
@@ -15,6 +16,7 @@ integration("/metrics counts ingest, runs, commits and queue depth in Prometheus
     await post(`${s.url}/channels/blog_queuing/messages`, "sl_not-a-token", { a: 1 }).then((r) => r.json());
     const feed = { temperature: "20", pressure: "1", coordinates: "45.5:-73.5", time: "2026-11-25T10:00:00Z" };
     await post(`${s.url}/blog/queues/feed`, token, feed).then((r) => r.json()); // a public script, run inline
+    await post(`${s.url}/blog/queues/feed`, token, '{"temp').then((r) => r.json()); // refused before it runs
     const text = await waitFor(async () => {
       const t = await (await fetch(`${s.url}/metrics`)).text();
       // The queue gauges are read at most once a second: they show the done tasks within it.
@@ -24,7 +26,9 @@ integration("/metrics counts ingest, runs, commits and queue depth in Prometheus
     });
     assert.match(text, /sluice_ingest_total\{protocol="http",kind="invoke"\} 5/);
     assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="not_found"\} 1/);
-    assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="malformed_json"\} 1/);
+    assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="malformed_json"\} 2/);
+    assert.match(text, /sluice_ingest_total\{protocol="http",kind="script"\} 1/);
+    assert.match(text, /sluice_script_call_seconds_count\{protocol="http"\} 1/);
     assert.match(text, /sluice_ingest_refused_total\{protocol="http",code="unauthorized"\} 1/);
     assert.match(text, /sluice_ingest_seconds_bucket\{protocol="http",le="\+Inf"\} 5/);
     assert.match(text, /sluice_kv_commit_requests_count \d+/);
@@ -45,6 +49,66 @@ integration("/metrics needs METRICS_TOKEN when it is set", async () => {
     const ok = await fetch(`${s.url}/metrics`, { headers: { authorization: "Bearer scrape-me" } });
     assert.equal(ok.status, 200);
     assert.match(await ok.text(), /sluice_process_resident_bytes/);
+  } finally {
+    await s.close();
+  }
+});
+
+integration(
+  "/metrics counts a WebSocket frame that carries a message when it is refused, not a session frame",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const ws = await WsClient.connect(`${s.url}/ws`);
+      ws.socket.send("not json");
+      assert.equal((await ws.request("Publish", { channel: "nope", message: 1 })).status, "failure");
+      assert.equal((await ws.request("blog/queues/feed", { temperature: 1 })).status, "failure"); // needs a device
+      assert.equal((await ws.request("Subscribe", { channel: "nope" })).status, "failure");
+      await ws.close();
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(text, /sluice_ingest_refused_total\{protocol="ws",code="malformed_json"\} 1/);
+      assert.match(text, /sluice_ingest_refused_total\{protocol="ws",code="not_found"\} 1/);
+      assert.match(text, /sluice_ingest_refused_total\{protocol="ws",code="unauthorized"\} 1/);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration("/metrics shows how far behind each subscriber script of a topic is", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "100" });
+  try {
+    const created = await s.admin("/admin/channels", {
+      method: "POST",
+      body: JSON.stringify({ name: "alerts", subscribers: ["test/fail", "test/echo"] }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    for (let n = 0; n < 3; n++) {
+      const res = await post(`${s.url}/channels/alerts/messages`, ADMIN, { n });
+      assert.equal(res.status, 202, await res.text());
+    }
+    await waitFor(async () => {
+      const t = await (await fetch(`${s.url}/metrics`)).text();
+      return /sluice_subscriber_behind\{channel="alerts",script="test\/fail"\} 3/.test(t) &&
+        /sluice_subscriber_behind\{channel="alerts",script="test\/echo"\} 0/.test(t);
+    });
+  } finally {
+    await s.close();
+  }
+});
+
+integration("/metrics puts wrong tokens under the same slow-down as every other route", async () => {
+  const s = await startTestSluice({ METRICS_TOKEN: "scrape-me" });
+  try {
+    const scrape = async () => {
+      const t0 = performance.now();
+      const res = await fetch(`${s.url}/metrics`, { headers: { authorization: "Bearer sla_guess" } });
+      await res.body?.cancel();
+      assert.equal(res.status, 401);
+      return performance.now() - t0;
+    };
+    for (let n = 0; n < 10; n++) await scrape(); // the first ten failures of a minute are free
+    assert.ok(await scrape() >= 90, "the eleventh wrong token is answered after a delay");
   } finally {
     await s.close();
   }

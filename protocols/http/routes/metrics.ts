@@ -5,7 +5,7 @@ import type { Sluice } from "../../../sluice.ts";
 import { hashSecret, sameHash } from "../../../store/hash.ts";
 import { tokenOf } from "../auth.ts";
 import { errorResponse } from "../errors.ts";
-import type { RouteDeps } from "../route.ts";
+import { remoteAddress, type RouteDeps, throttled } from "../route.ts";
 
 /** `GET /metrics` in Prometheus' text format; needs `METRICS_TOKEN` (or the admin token) when it is set. */
 export function metricsRoutes(
@@ -34,10 +34,14 @@ export function metricsRoutes(
   app.get("/metrics", async (c) => {
     try {
       if (required) {
-        const token = tokenOf(c.req.raw, false);
-        if (!token || !(sameHash(hashSecret(token), required) || deps.admin.verify(token))) {
-          throw new UnauthorizedError("GET /metrics needs the metrics token (Authorization: Bearer …)");
-        }
+        // Under the brute-force throttle like every other token check: the admin token works here too.
+        await throttled(deps.throttle, remoteAddress(c), () => {
+          const token = tokenOf(c.req.raw, false);
+          if (!token || !(sameHash(hashSecret(token), required) || deps.admin.verify(token))) {
+            throw new UnauthorizedError("GET /metrics needs the metrics token (Authorization: Bearer …)");
+          }
+          return Promise.resolve();
+        });
       }
       const stats = sluice.runner.stats;
       const m = sluice.instruments.metrics;

@@ -21,6 +21,8 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
     });
   }
   app.post("/*", async (c) => {
+    /** A call to a public script refused before it ran counts as a refused message (the runner counts the rest). */
+    let atEdge = false;
     try {
       const path = c.req.path.replace(/^\/+|\/+$/g, "");
       if (!sluice.manifest[path]?.public) {
@@ -28,14 +30,17 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
         if (allowed.length > 0) throw new MethodNotAllowedError("POST", c.req.path, allowed);
         throw new NotFoundError(`No public script at /${path}`);
       }
+      atEdge = true;
       const principal = await authenticate(c, deps, false);
       requireAccess(principal, "device");
       if (principal.kind !== "device") throw new Error("requireAccess let a non-device through");
       const body = await readBody(c.req.raw, deps.maxBodyBytes);
       const id = parseMessageId(c.req.header("idempotency-key"));
-      const result = await sluice.inline.callFor(path, body, principal.id, sluice.clock.now(), id);
+      atEdge = false;
+      const result = await sluice.inline.callFor("http", path, body, principal.id, sluice.clock.now(), id);
       return c.json(result as Record<string, unknown>, 200);
     } catch (err) {
+      if (atEdge) deps.refusedAtEdge?.(err);
       return errorResponse(err, deps.log);
     }
   });
