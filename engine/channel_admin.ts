@@ -1,4 +1,4 @@
-import { ForbiddenError, NotFoundError, ValidationError } from "../core/errors.ts";
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../core/errors.ts";
 import { isSystemChannel } from "../core/names.ts";
 import { topicStream } from "../core/streams.ts";
 import type { ChannelConfig, ChannelRegistry, NewChannel, SubscriberStarts } from "../store/channel_registry.ts";
@@ -14,6 +14,17 @@ export interface ChannelPatch {
   readonly anonymousSubscribe?: boolean;
   readonly subscribers?: readonly string[];
   readonly defaultScript?: string | null;
+}
+
+/** Subscriber scripts a channel may have (as the channel routes' schemas say). */
+export const MAX_SUBSCRIBERS = 20;
+
+/** A subscriber script added with `subscribe`: the first message it runs, and the topic's head then. */
+export interface SubscriptionAdded {
+  readonly channel: string;
+  readonly script: string;
+  readonly from: number;
+  readonly head: number;
 }
 
 export interface ChannelAdminOptions {
@@ -80,6 +91,36 @@ export class ChannelAdmin {
     return updated;
   }
 
+  /**
+   * Adds one subscriber script that starts at message `from` (1: every message the topic still
+   * keeps, a replay of its history into whatever the script writes), or at the next message when
+   * `from` is not given. A message after the head is refused; expired ones are skipped.
+   */
+  async subscribe(name: string, script: string, from?: number): Promise<SubscriptionAdded> {
+    this.#notSystem(name);
+    this.#checkScripts([script]);
+    let start = 0, head = 0;
+    const updated = await this.options.channels.update(name, async (current) => {
+      if (current.subscribers.includes(script)) {
+        throw new ConflictError(`Script "${script}" already subscribes to channel "${name}"`);
+      }
+      if (current.subscribers.length >= MAX_SUBSCRIBERS) {
+        throw new ValidationError(`Channel "${name}" has ${MAX_SUBSCRIBERS} subscriber scripts, the most it may have`);
+      }
+      const config: ChannelConfig = { ...current, subscribers: [...current.subscribers, script] };
+      head = await this.#head(name);
+      start = from ?? head + 1;
+      if (start > head + 1) {
+        throw new ValidationError(`from must be at most ${head + 1}: channel "${name}" has ${head} message(s)`);
+      }
+      return { config, starts: await this.#starts(name, [script], start) };
+    });
+    if (!updated) throw new NotFoundError(`Channel "${name}" does not exist`);
+    this.#forget(name, [script]);
+    this.options.lanes.wake(this.#lane(name, script));
+    return { channel: name, script, from: start, head };
+  }
+
   async delete(name: string): Promise<void> {
     this.#notSystem(name);
     const current = await this.options.channels.get(name);
@@ -100,22 +141,28 @@ export class ChannelAdmin {
   }
 
   /**
-   * Cursors at the topic's head for the subscriber scripts being added, and no retry. A script
-   * removed a moment ago may still be finishing a batch here, which moves its cursor: that lands
-   * first. (With several instances, one running elsewhere is not waited for.)
+   * Cursors for the subscriber scripts being added, so that each starts at message `from` (by
+   * default the topic's next), and no retry. A script removed a moment ago may still be finishing a
+   * batch here, which moves its cursor: that lands first. (With several instances, one running
+   * elsewhere is not waited for.)
    */
-  async #starts(name: string, added: readonly string[]): Promise<SubscriberStarts> {
+  async #starts(name: string, added: readonly string[], from?: number): Promise<SubscriberStarts> {
     if (added.length === 0) return [];
     await Promise.all(added.map((s) => this.options.lanes.settle(this.#lane(name, s))));
     const stream = topicStream(name);
-    // The head key may lag the events (one writer writes it lazily, and a crash can leave it behind).
-    const head = this.options.headOf(stream, await trueHead(this.options.kv, stream));
-    if (head === 0) return [];
+    const start = from ?? await this.#head(name) + 1;
+    const from1 = (value: number) => start > 1 ? value : undefined; // from 1: no keys (a cursor at 0)
     return added.flatMap((s) => [
-      { key: keys.cursor(stream, subscriberConsumer(s)), value: head },
-      { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: head + 1 }, // what came before is not its
+      { key: keys.cursor(stream, subscriberConsumer(s)), value: from1(start - 1) },
+      { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: from1(start) }, // what came before is not its
       { key: keys.retry(stream, subscriberConsumer(s)) }, // a retry left from when it was removed
     ]);
+  }
+
+  /** The topic's head; its key may lag the events (one writer writes it lazily, a crash can leave it behind). */
+  async #head(name: string): Promise<number> {
+    const stream = topicStream(name);
+    return this.options.headOf(stream, await trueHead(this.options.kv, stream));
   }
 
   #forget(name: string, scripts: readonly string[]): void {

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { CHANNEL_NAME, DEVICE_ID, SCRIPT_PATH } from "../../core/names.ts";
+import { MAX_SUBSCRIBERS } from "../../engine/channel_admin.ts";
 
 /** Shared request and response schemas of the HTTP API. */
 export const DeviceId = z.string().regex(
@@ -23,7 +24,7 @@ export const NewChannel = z.object({
   ordering: z.enum(["device", "channel", "none"]).default("device"),
   anonymousPublish: z.boolean().default(false),
   anonymousSubscribe: z.boolean().default(false),
-  subscribers: z.array(ScriptPath).max(20).default([]).transform((s) => [...new Set(s)]), // each runs once anyway
+  subscribers: z.array(ScriptPath).max(MAX_SUBSCRIBERS).default([]).transform((s) => [...new Set(s)]), // each runs once anyway
   defaultScript: ScriptPath.optional(),
 }).strict().openapi("NewChannel");
 
@@ -31,9 +32,17 @@ export const ChannelChanges = z.object({
   ordering: z.enum(["device", "channel", "none"]).optional(), // accepted only as it is
   anonymousPublish: z.boolean().optional(),
   anonymousSubscribe: z.boolean().optional(),
-  subscribers: z.array(ScriptPath).max(20).optional(),
+  subscribers: z.array(ScriptPath).max(MAX_SUBSCRIBERS).optional(),
   defaultScript: ScriptPath.nullable().optional(),
 }).strict().openapi("ChannelChanges");
+
+/** A subscriber script to add to a channel, from a message on (1: the whole history the topic keeps). */
+export const NewSubscriber = z.object({
+  script: ScriptPath,
+  from: z.number().int().min(1).optional().openapi({
+    description: "Seq of the first message it runs; 1 replays every message still kept. Default: the next message",
+  }),
+}).strict().openapi("NewSubscriber");
 
 /** Which dead letters to queue again; an empty body (or `{}`) means all of them, up to `limit`. */
 export const DeadLetterRetry = z.object({

@@ -96,6 +96,59 @@ inBothModes(
   },
 );
 
+inBothModes(
+  "a subscriber script added with from: 1 replays the topic's kept history in order, then goes on with new messages",
+  async (env) => {
+    const s = await startTestSluice(env);
+    try {
+      const subscribe = (channel: string, body: unknown) =>
+        s.admin(`/admin/channels/${channel}/subscribers`, { method: "POST", body: JSON.stringify(body) });
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: '{"name":"hist"}' })).status, 201);
+      for (const n of [1, 2, 3, 4, 5]) {
+        assert.equal((await post(`${s.url}/channels/hist/messages`, ADMIN, { n })).status, 202);
+      }
+
+      const added = await subscribe("hist", { script: "test/collect", from: 1 });
+      assert.equal(added.status, 201);
+      assert.deepEqual(await added.json(), { channel: "hist", script: "test/collect", from: 1, head: 5 });
+      // Message 3 fails once (the fixture's doing): the replay waits for its retry, as a subscriber does.
+      await waitFor(async () => (await collected(s)).length === 5, 15_000, "the history replayed");
+      assert.equal((await post(`${s.url}/channels/hist/messages`, ADMIN, { n: 6 })).status, 202);
+      await waitFor(async () => (await collected(s)).length === 6, 10_000, "a new message after the replay");
+      assert.deepEqual(await collected(s), [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual((await (await s.admin("/admin/channels/hist")).json()).subscribers, ["test/collect"]);
+
+      const twice = await subscribe("hist", { script: "test/collect", from: 1 });
+      assert.deepEqual([twice.status, (await twice.json()).error.code], [409, "conflict"]);
+
+      // Removed and added again from message 5: 5 and 6 run again, not 1-4.
+      assert.equal((await patch(s, "hist", { subscribers: [] })).status, 200);
+      assert.equal((await subscribe("hist", { script: "test/collect", from: 5 })).status, 201);
+      await waitFor(async () => (await collected(s)).length === 8, 10_000, "5 and 6 again");
+      assert.deepEqual((await collected(s)).slice(6), [5, 6]);
+
+      for (
+        const [channel, body, status] of [
+          ["hist", { script: "test/echo", from: 8 }, 400], // the head is 6: from 7 at most
+          ["hist", { script: "test/echo", from: 0 }, 400],
+          ["hist", { script: "no/such" }, 400],
+          ["hist", { script: "test/echo", extra: 1 }, 400],
+          ["nosuch", { script: "test/echo" }, 404],
+          ["_pumps", { script: "test/echo" }, 403],
+        ] as const
+      ) {
+        const res = await subscribe(channel, body);
+        assert.equal(res.status, status, `${channel} ${JSON.stringify(body)}: ${await res.text()}`);
+      }
+      // Without from: the next message only.
+      const next = await subscribe("hist", { script: "test/echo" });
+      assert.deepEqual(await next.json(), { channel: "hist", script: "test/echo", from: 7, head: 6 });
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 integration(
   "changing a channel refuses its ordering, unknown scripts and fields, Sluice's channels and unknown ones",
   async () => {

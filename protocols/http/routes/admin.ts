@@ -11,6 +11,7 @@ import {
   ListQuery,
   NewChannel,
   NewDevice,
+  NewSubscriber,
   TaskParams,
 } from "../schemas.ts";
 import { channelStats } from "../../../engine/channel_stats.ts";
@@ -127,6 +128,35 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     access: "admin",
     responses: { 200: { description: "Channels" } },
   }, async ({ c }) => c.json({ channels: await sluice.channels.list() }));
+
+  defineRoute(
+    app,
+    deps,
+    {
+      method: "post",
+      path: "/admin/channels/:ch/subscribers",
+      summary:
+        "Add a subscriber script, from a given message on: `from: 1` replays the topic's kept history through it",
+      description: "The script runs once per message from `from` (default: the next message published), in order, " +
+        "then goes on with new messages, like a script in the channel's `subscribers`. Messages past " +
+        "`TOPIC_RETENTION` are gone and skipped. A new version of a script added under a new path, writing its own " +
+        "documents, rebuilds its view of the history beside the old one; remove the old one with PATCH.",
+      tags,
+      access: "admin",
+      params: ChannelParams,
+      body: NewSubscriber,
+      responses: {
+        201: {
+          description: "Added: the first message it runs, and the topic's head then",
+          schema: z.object({ channel: z.string(), script: z.string(), from: z.number().int(), head: z.number().int() }),
+        },
+        403: { description: "A channel of Sluice's own", schema: ErrorSchema },
+        404: { description: "No such channel", schema: ErrorSchema },
+        409: { description: "The script subscribes already, or the channel changed meanwhile", schema: ErrorSchema },
+      },
+    },
+    async ({ c, params, body }) => c.json(await sluice.channelAdmin.subscribe(params.ch, body.script, body.from), 201),
+  );
 
   defineRoute(app, deps, {
     method: "get",
