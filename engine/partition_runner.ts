@@ -88,9 +88,14 @@ interface LaneState {
   /** The drain under way, while `active`. */
   drain?: Promise<void>;
   lease?: Lease;
+  /** Batches in a row whose writes KV refused, even the failure's record (a full disk): the backoff. */
+  stalls?: number;
   /** Events this process appended after the cursor, by seq: drained without a read. */
   readonly tail: Map<number, StoredEvent>;
 }
+
+/** The longest a lane whose writes KV keeps refusing waits before it tries again. */
+const STALL_MAX_MS = 30_000;
 
 /** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
 const TAIL_BUDGET = 20_000;
@@ -309,11 +314,16 @@ export class PartitionRunner {
           if (await this.#letGo(st)) continue;
           return;
         }
-        await traced(
+        const goOn = await traced(
           "sluice.lane.batch",
           { lane: laneKey(st.lane), tasks: events.length },
           (fail) => this.#runBatch(st, events.map((e) => jobOf(st.lane, e)), fail),
         );
+        if (!goOn) {
+          st.dirty = false; // its timer wakes it (KV refused its writes: a full disk, say)
+          await this.#letGo(st);
+          return;
+        }
       }
     } finally {
       st.active = false;
@@ -369,8 +379,12 @@ export class PartitionRunner {
     st.loaded = true;
   }
 
-  /** Runs a batch and commits its outcomes; `fail` marks its trace span when a run failed. */
-  async #runBatch(st: LaneState, jobs: readonly LaneJob[], fail: (message: string) => void): Promise<void> {
+  /**
+   * Runs a batch and commits its outcomes; `fail` marks its trace span when a run failed. False when
+   * the lane must wait for its timer: KV refused even the record of the failure, and running the
+   * batch again at once would only fail again (and run its scripts again).
+   */
+  async #runBatch(st: LaneState, jobs: readonly LaneJob[], fail: (message: string) => void): Promise<boolean> {
     const runnable: Job[] = [];
     for (const j of jobs) {
       if ("error" in j) break;
@@ -388,7 +402,7 @@ export class PartitionRunner {
     if (st.lease) {
       if (!this.options.leases?.held(st.lease.name)) {
         st.loaded = false; // the lease ran out meanwhile: the new holder redoes this batch
-        return;
+        return true;
       }
       settled.plan.checks.push(st.lease.check);
     }
@@ -400,12 +414,12 @@ export class PartitionRunner {
         // A document it read changed meanwhile, or the lease moved: run the batch again, uncounted.
         st.dirty = true;
         st.loaded = false;
-        return;
+        return true;
       }
       if (jobs.length > 1) {
         st.batchLimit = 1; // find the task whose writes KV refuses
         st.dirty = true;
-        return;
+        return true;
       }
       settled = this.#failure(st, jobs[0]!, `Could not commit the run's writes: ${describeError(err)}`, now);
       if (st.lease) settled.plan.checks.push(st.lease.check);
@@ -413,11 +427,19 @@ export class PartitionRunner {
         await this.options.committer.write(settled.plan.toRequest());
       } catch (again) {
         if (again instanceof LeaseLostError) throw again;
-        this.#log(`Lane ${laneKey(st.lane)} cannot commit: ${describeError(again)}`);
-        this.#wakeAt(st, this.options.retry.baseDelayMs);
-        return;
+        // Said once (a full disk would say it for every lane, every time); tried again ever more slowly.
+        st.stalls = (st.stalls ?? 0) + 1;
+        if (st.stalls === 1) {
+          this.#log(
+            `Lane ${laneKey(st.lane)} cannot commit: ${describeError(again)}; trying again, ` +
+              `ever more slowly (up to every ${STALL_MAX_MS / 1000} s)`,
+          );
+        }
+        this.#wakeAt(st, Math.min(STALL_MAX_MS, this.options.retry.baseDelayMs * 2 ** (st.stalls - 1)));
+        return false;
       }
     }
+    if (st.stalls) this.#log(`Lane ${laneKey(st.lane)} commits again`), st.stalls = 0;
     this.stats.done += settled.done;
     if (settled.dead) this.stats.dead++;
     if (settled.failed) this.stats.failedAttempts++;
@@ -430,6 +452,7 @@ export class PartitionRunner {
       this.options.waker.later(st.lane.stream, delay).catch(() => {});
       this.#wakeAt(st, delay);
     }
+    return true;
   }
 
   #request(st: LaneState, j: Job): ScriptRequest {

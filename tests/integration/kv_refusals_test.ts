@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import type { WriteRequest } from "../../store/committer.ts";
+import { integration, post, startTestSluice } from "../helpers/sluice.ts";
+
+integration(
+  "a lane whose writes KV refuses (a full disk) waits ever longer instead of running its tasks again at once, then goes on",
+  async () => {
+    const s = await startTestSluice({ RETRY_BASE_MS: "200" });
+    try {
+      const committer = s.server.sluice.committer;
+      const write = committer.write.bind(committer);
+      let full = true;
+      // KV refuses the lanes' writes (background work) as SQLite does on a full disk; acks still land.
+      committer.write = (req: WriteRequest) =>
+        full && !req.urgent ? Promise.reject(new TypeError("database or disk is full")) : write(req);
+      const token = await s.device("df1");
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", params: {} });
+      assert.equal(res.status, 202);
+      const { taskId } = await res.json();
+      await new Promise((r) => setTimeout(r, 1500));
+      const runs = s.server.sluice.runner.stats.batches;
+      assert.ok(runs >= 2 && runs <= 6, `ran ${runs} batches in 1.5 s (tried again after 200, 400, 800 ms)`);
+
+      full = false;
+      let status = "";
+      for (let n = 0; n < 100 && status !== "done"; n++) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await (await s.admin(`/tasks/${taskId}`)).json()).status;
+      }
+      // Its next try comes after at most 1.6 s; the attempt that KV refused counted as failed.
+      assert.equal(status, "done");
+    } finally {
+      await s.close();
+    }
+  },
+);
