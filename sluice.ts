@@ -158,8 +158,9 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       waker,
       onCommit,
       inbox: (stream) => stream.startsWith(TASK_STREAM_PREFIX),
+      log: (line) => log.warn(line),
     })
-    : new Committer({ kv, mode: "multi", clock, waker, onCommit });
+    : new Committer({ kv, mode: "multi", clock, waker, onCommit, log: (line) => log.warn(line) });
   const recovered = await committer.recover();
   if (recovered > 0) log.info(`Moved ${recovered} acknowledged tasks from the inbox to their streams`);
   const leases = mode === "deploy"

@@ -1,5 +1,12 @@
 import type { Clock } from "../core/clock.ts";
-import { ConcurrencyError, LeaseLostError, PayloadTooLargeError, ValidationError } from "../core/errors.ts";
+import {
+  ConcurrencyError,
+  LeaseLostError,
+  PayloadTooLargeError,
+  SluiceError,
+  UnavailableError,
+  ValidationError,
+} from "../core/errors.ts";
 import type { Waker } from "../core/waker.ts";
 import { eventExpiry } from "./event_expiry.ts";
 import { keys } from "./keys.ts";
@@ -116,6 +123,8 @@ export interface CommitterOptions {
   readonly inbox?: (stream: string) => boolean;
   /** Events that may wait in the inbox; more go straight to their streams (tests make it small). */
   readonly inboxLimit?: number;
+  /** Told when KV starts and stops refusing writes (a full disk), and when another process took the KV over. */
+  readonly log?: (line: string) => void;
 }
 
 /** An event acked from the inbox and not yet moved to its stream. */
@@ -248,6 +257,9 @@ export class Committer {
   #pending: Pending[] = [];
   #running: Promise<void> | null = null;
   #lost: LeaseLostError | null = null;
+  /** Why KV refused the last commit (a full disk, an I/O error), until one lands again. */
+  #refusing: string | null = null;
+  readonly #log?: (line: string) => void;
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
   readonly #inboxFor?: (stream: string) => boolean;
@@ -287,6 +299,7 @@ export class Committer {
     this.#epoch = options.epoch;
     this.#waker = options.waker;
     this.#onCommit = options.onCommit;
+    this.#log = options.log;
     this.#maxRetries = options.maxRetries ?? 50;
     if (this.#mode === "single" && this.#epoch === undefined) {
       throw new Error("Single-writer mode needs the claimed writer epoch");
@@ -322,11 +335,23 @@ export class Committer {
    * another process claimed the epoch, every write is refused from then on.
    */
   async writable(): Promise<boolean> {
-    if (this.#lost) return false;
+    if (this.#lost || this.#refusing) return false;
     const writer = await this.#kv.get(keys.writer()); // in multi mode, only that KV answers
     if (this.#mode !== "single" || writer.versionstamp === this.#epoch) return true;
-    this.#lost ??= new LeaseLostError("Another process took over this KV store; stopping writes");
+    this.#loseWriter();
     return false;
+  }
+
+  /** Another process claimed the writer epoch: every write is refused from now on (said once). */
+  #loseWriter(): LeaseLostError {
+    if (!this.#lost) {
+      this.#lost = new LeaseLostError("Another process took over this KV store; stopping writes");
+      this.#log?.(
+        "Another process took over this KV store (it claimed the writer epoch): every write is refused from now " +
+          "on; stop this process",
+      );
+    }
+    return this.#lost;
   }
 
   /** Events acked from the inbox and not yet moved to their streams. */
@@ -521,8 +546,17 @@ export class Committer {
     } catch (err) {
       // A request KV refuses (too large, bad key) must not sink its neighbours.
       if (live.length > 1) return this.#isolate(live);
-      live[0]!.reject(asKvError(err));
+      const refused = asKvError(err);
+      if (refused instanceof UnavailableError && !this.#refusing) {
+        this.#refusing = refused.message;
+        this.#log?.(`${refused.message}: answering "unavailable" (503) until a write lands again`);
+      }
+      live[0]!.reject(refused);
       return;
+    }
+    if (res.ok && this.#refusing) {
+      this.#refusing = null;
+      this.#log?.("KV takes writes again");
     }
     if (res.ok) {
       for (const [stream, seq] of next) {
@@ -782,8 +816,8 @@ export class Committer {
     if (this.#mode === "single") {
       const writer = await this.#kv.get(keys.writer());
       if (writer.versionstamp !== this.#epoch) {
-        this.#lost = new LeaseLostError("Another process took over this KV store; stopping writes");
-        for (const p of [...live, ...this.#pending.splice(0)]) p.reject(this.#lost);
+        const lost = this.#loseWriter();
+        for (const p of [...live, ...this.#pending.splice(0)]) p.reject(lost);
         return;
       }
     } else {
@@ -978,5 +1012,7 @@ function asKvError(err: unknown): unknown {
   // V8's serializer recursing too deep (the edges refuse such values; this is the backstop).
   if (err instanceof RangeError) return new ValidationError(`KV cannot store the value: ${msg}`);
   if (/too large|exceed/i.test(msg)) return new PayloadTooLargeError(`KV refused the write: ${msg}`);
-  return err;
+  if (err instanceof SluiceError) return err;
+  // Anything else is KV's own trouble (a full disk, an I/O error), not the request's: try again later.
+  return new UnavailableError(`KV refused the write: ${msg}`);
 }

@@ -34,3 +34,41 @@ integration(
     }
   },
 );
+
+integration(
+  "while KV refuses writes (a full disk) a message is answered 503 unavailable and /healthz says kv degraded, until writes land again",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("df2");
+      const kv = s.server.sluice.kv;
+      const atomic = kv.atomic.bind(kv);
+      let full = true;
+      kv.atomic = () => {
+        const op = atomic();
+        if (full) op.commit = () => Promise.reject(new TypeError("database or disk is full"));
+        return op;
+      };
+      const invoke = () => post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", params: {} });
+      const refused = await invoke();
+      assert.equal(refused.status, 503);
+      assert.deepEqual((await refused.json()).error, {
+        code: "unavailable",
+        message: "KV refused the write: database or disk is full",
+      });
+      const health = await fetch(`${s.url}/healthz`);
+      assert.equal(health.status, 503);
+      assert.equal((await health.json()).checks.kv, "degraded");
+      const device = await s.admin("/admin/devices", { method: "POST", body: '{"id":"df3"}' }); // a direct write
+      assert.deepEqual([device.status, (await device.json()).error.code], [503, "unavailable"]);
+
+      full = false;
+      const taken = await invoke();
+      assert.equal(taken.status, 202, await taken.text());
+      const healthy = await fetch(`${s.url}/healthz`);
+      assert.deepEqual([healthy.status, (await healthy.json()).checks.kv], [200, "ok"]);
+    } finally {
+      await s.close();
+    }
+  },
+);
