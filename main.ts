@@ -55,6 +55,8 @@ async function main(): Promise<void> {
   try {
     server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
   } catch (err) {
+    // The admin token this start created was never shown: the next start makes and prints another.
+    await sluice.admin.withdraw().catch(() => {});
     console.error(
       err instanceof Deno.errors.AddrInUse
         ? `Port ${config.PORT} is taken: stop what uses it, or set PORT to a free port (0 for any)`

@@ -8,6 +8,11 @@ export interface AdminToken {
   verifyHash(hash: string): boolean;
   /** The token created by this start (to print once), if any. */
   readonly generated?: string;
+  /**
+   * Takes back the token this start created (it could not serve, so it never printed it): the next
+   * start creates and prints one. Does nothing when none was created.
+   */
+  withdraw(): Promise<void>;
 }
 
 /**
@@ -16,7 +21,7 @@ export interface AdminToken {
  */
 export async function loadAdminToken(kv: Deno.Kv, configured?: string): Promise<AdminToken> {
   if (configured) {
-    return checker(hashSecret(configured));
+    return { ...checker(hashSecret(configured)), withdraw: () => Promise.resolve() };
   }
   const token = newSecret("sla_");
   const hash = hashSecret(token);
@@ -24,11 +29,19 @@ export async function loadAdminToken(kv: Deno.Kv, configured?: string): Promise<
     .check({ key: keys.admin(), versionstamp: null })
     .set(keys.admin(), hash)
     .commit();
-  const stored = res.ok ? hash : (await kv.get<string>(keys.admin())).value ?? hash;
-  return { ...checker(stored), generated: res.ok ? token : undefined };
+  if (!res.ok) {
+    return { ...checker((await kv.get<string>(keys.admin())).value ?? hash), withdraw: () => Promise.resolve() };
+  }
+  return {
+    ...checker(hash),
+    generated: token,
+    withdraw: async () => {
+      await kv.atomic().check({ key: keys.admin(), versionstamp: res.versionstamp }).delete(keys.admin()).commit();
+    },
+  };
 }
 
-function checker(hash: string): AdminToken {
+function checker(hash: string): Pick<AdminToken, "verify" | "verifyHash"> {
   const verifyHash = (h: string) => sameHash(h, hash);
   return { verify: (t) => !!t && verifyHash(hashSecret(t)), verifyHash };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { freePort, SluiceProcess } from "../crash/child.ts";
 import { claimWriterEpoch } from "../../store/writer_epoch.ts";
+import { keys } from "../../store/keys.ts";
 import { integration, post, startTestSluice } from "../helpers/sluice.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -41,19 +42,29 @@ integration("a second Sluice on a KV file in use stops at start-up with one line
   }
 });
 
-integration("a taken HTTP port stops start-up with one line, not a stack trace", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-port-" });
-  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    const res = await startToExit({ PORT: String((taken.addr as Deno.NetAddr).port), KV_PATH: `${dir}/sluice.kv` });
-    assert.equal(res.code, 1);
-    assert.match(res.stderr, /Port \d+ is taken: stop what uses it, or set PORT/);
-    assert.doesNotMatch(res.stderr, /Uncaught/);
-  } finally {
-    taken.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+integration(
+  "a taken HTTP port stops start-up with one line, and takes back the admin token it made unseen",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-port-" });
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const res = await startToExit({ PORT: String((taken.addr as Deno.NetAddr).port), KV_PATH: `${dir}/sluice.kv` });
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /Port \d+ is taken: stop what uses it, or set PORT/);
+      assert.doesNotMatch(res.stderr, /Uncaught/);
+      // A first start that could not serve printed no token: the next start must make (and print) one.
+      const kv = await Deno.openKv(`${dir}/sluice.kv`);
+      try {
+        assert.equal((await kv.get(keys.admin())).value, null);
+      } finally {
+        kv.close();
+      }
+    } finally {
+      taken.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 integration("once another writer claims the KV, /healthz answers 503 and writes get 503 lease_lost", async () => {
   const s = await startTestSluice();
