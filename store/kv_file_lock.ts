@@ -19,7 +19,8 @@ export async function lockKvFile(
   exclusive: boolean,
   log: (line: string) => void = () => {},
 ): Promise<{ release(): void }> {
-  const file = await Deno.open(`${path}.lock`, { create: true, write: true });
+  // Locked by its real path: the same file reached through a symlink is the same file.
+  const file = await Deno.open(`${await realPathOf(path)}.lock`, { create: true, write: true });
   const release = () => {
     try {
       file.close();
@@ -61,5 +62,17 @@ async function take(file: Deno.FsFile, exclusive: boolean, waiting: () => void):
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The path with symlinks resolved; for a file not created yet, its folder's real path and its name. */
+async function realPathOf(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    const slash = path.lastIndexOf("/");
+    const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+    return `${await Deno.realPath(dir)}/${path.slice(slash + 1)}`;
   }
 }

@@ -18,29 +18,37 @@ async function startToExit(env: Record<string, string>): Promise<{ code: number;
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-integration("a second Sluice on a KV file in use stops at start-up with one line; the first goes on", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-lock-" });
-  const first = new SluiceProcess(freePort(), {
-    KV_PATH: `${dir}/sluice.kv`,
-    MQTT_PORT: "off",
-    WEATHER_API_URL: "off",
-  });
-  try {
-    await first.start();
-    const second = await startToExit({ PORT: String(freePort()), KV_PATH: `${dir}/sluice.kv` });
-    assert.equal(second.code, 1);
-    assert.match(second.stderr, /Another process is using .*sluice\.kv/);
-    assert.doesNotMatch(second.stderr, /Uncaught|at \w+ \(/);
-    assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
-    // kill -9 frees the file at once: the next start takes it.
-    await first.kill();
-    await first.start();
-    assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
-  } finally {
-    await first.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+integration(
+  "a second Sluice on a KV file in use (by any path to it) stops at start-up with one line; the first goes on",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-lock-" });
+    const first = new SluiceProcess(freePort(), {
+      KV_PATH: `${dir}/sluice.kv`,
+      MQTT_PORT: "off",
+      WEATHER_API_URL: "off",
+    });
+    try {
+      await first.start();
+      const second = await startToExit({ PORT: String(freePort()), KV_PATH: `${dir}/sluice.kv` });
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /Another process is using .*sluice\.kv/);
+      assert.doesNotMatch(second.stderr, /Uncaught|at \w+ \(/);
+      // The same file through a symlink is the same file.
+      await Deno.symlink(`${dir}/sluice.kv`, `${dir}/alias.kv`);
+      const third = await startToExit({ PORT: String(freePort()), KV_PATH: `${dir}/alias.kv` });
+      assert.equal(third.code, 1);
+      assert.match(third.stderr, /Another process is using .*alias\.kv/);
+      assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
+      // kill -9 frees the file at once: the next start takes it.
+      await first.kill();
+      await first.start();
+      assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
+    } finally {
+      await first.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 integration(
   "a taken HTTP port stops start-up with one line, and takes back the admin token it made unseen",
