@@ -5,4 +5,9 @@ export interface Decider<State, Command, Event> {
   readonly decide: (command: Command, state: State) => readonly Event[];
   /** The state after an event. */
   readonly evolve: (state: State, event: Event) => State;
+  /**
+   * The version of the state's shape (1 when absent): bump it when the state changes shape, and
+   * snapshots saved under another are not used (the state is replayed from the log instead).
+   */
+  readonly stateShape?: number;
 }

@@ -15,6 +15,8 @@ export interface Snapshot<S> {
   /** Commit time of that event. */
   readonly at: number;
   readonly state: S;
+  /** The decider's `stateShape` when it was saved (absent: 1). */
+  readonly shape?: number;
 }
 
 /** Where the runtime reads logs and keeps snapshots. */
@@ -108,7 +110,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
   /** The state as it was at a version, or at a time (ms), by replay. */
   async stateAt(id: string, at: { version: number } | { time: number }): Promise<S> {
     const stream = this.options.streamOf(id);
-    const snap = await this.options.storage.loadSnapshot(stream);
+    const snap = await this.#loadSnapshot(stream);
     const usable = snap && ("version" in at ? snap.version <= at.version : snap.at <= at.time);
     let state = usable ? snap.state : this.options.decider.initialState(id);
     let from = (usable ? snap.version : 0) + 1;
@@ -186,7 +188,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
 
   async #load(id: string): Promise<Live<S>> {
     const stream = this.options.streamOf(id);
-    const snap = await this.options.storage.loadSnapshot(stream);
+    const snap = await this.#loadSnapshot(stream);
     let state = snap?.state ?? this.options.decider.initialState(id);
     let at = snap?.at ?? 0;
     let from = (snap?.version ?? 0) + 1;
@@ -201,6 +203,12 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
     return live;
   }
 
+  /** The stream's snapshot, if it holds a state of the decider's current shape. */
+  async #loadSnapshot(stream: string): Promise<Snapshot<S> | null> {
+    const snap = await this.options.storage.loadSnapshot(stream);
+    return snap && (snap.shape ?? 1) === (this.options.decider.stateShape ?? 1) ? snap : null;
+  }
+
   #maybeSnapshot(id: string, live: Live<S>): void {
     if (live.state.version - live.snapshotVersion < this.#snapshotEvery) return;
     live.snapshotVersion = live.state.version;
@@ -208,12 +216,13 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       version: live.state.version,
       at: live.at,
       state: live.state,
+      shape: this.options.decider.stateShape ?? 1,
     }).catch(() => {
       live.snapshotVersion = 0; // try again at the next event
     });
   }
 
   #asEvent(e: LoggedEvent): E {
-    return { type: e.type, data: e.data, seq: e.seq } as unknown as E;
+    return { type: e.type, data: e.data, seq: e.seq, at: e.at } as unknown as E;
   }
 }

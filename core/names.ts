@@ -1,7 +1,10 @@
 /** What ids and names may look like; the edges validate against these. */
 
-/** Device ids: letters, digits and `_ . : -`, 1–64 characters. */
+/** Device ids (and pump ids, a pump being its device): letters, digits and `_ . : -`, 1–64 characters. */
 export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+/** `DEVICE_ID` in words, for messages. */
+export const DEVICE_ID_RULE = "must be 1–64 letters, digits or _ . : - (starting with a letter or digit)";
 
 /** Channel names: letters, digits, `_` and `-`, 1–64 characters; a leading `_` is Sluice's own. */
 export const CHANNEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;

@@ -2,7 +2,7 @@ import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
 import type { PumpState } from "../actors/pump/decider.ts";
 import type { ActorRuntime } from "../actors/runtime.ts";
 import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from "../core/errors.ts";
-import { CHANNEL_NAME, isSystemChannel } from "../core/names.ts";
+import { CHANNEL_NAME, DEVICE_ID, DEVICE_ID_RULE, isSystemChannel } from "../core/names.ts";
 import { pumpStream, taskStream, topicStream } from "../core/streams.ts";
 import {
   MESSAGE_PUBLISHED,
@@ -92,6 +92,11 @@ export class EffectPlanner {
         plan.deletes.push(keys.document(effect.collection, effect.id));
         return;
       case "recordReading": {
+        // Checked here, not only at the HTTP routes: an id they refuse could be written but never read.
+        if (!DEVICE_ID.test(effect.pumpId)) {
+          const id = effect.pumpId.length > 80 ? `${effect.pumpId.slice(0, 80)}…` : effect.pumpId;
+          throw new ValidationError(`Pump id "${id}" is not valid: ${DEVICE_ID_RULE}`);
+        }
         const events = await this.options.pumps.decide(effect.pumpId, {
           type: "RecordReading",
           reading: effect.reading,

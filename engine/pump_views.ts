@@ -56,10 +56,13 @@ export class PumpViews {
     return shownState(await this.runtime.stateAt(id, at));
   }
 
-  /** A page of events from seq `from`. */
+  /** A page of events from seq `from`; `NotFoundError` for a pump with no readings, whatever `from`. */
   async events(id: string, from: number, limit: number): Promise<EventPage> {
-    const page: StoredEvent[] = await readEvents(this.kv, pumpStream(id), from, limit + 1);
-    if (page.length === 0 && from <= 1) throw new NotFoundError(`Pump "${id}" has no readings`);
+    const stream = pumpStream(id);
+    const page: StoredEvent[] = await readEvents(this.kv, stream, from, limit + 1);
+    if (page.length === 0 && (from <= 1 || (await readEvents(this.kv, stream, 1, 1)).length === 0)) {
+      throw new NotFoundError(`Pump "${id}" has no readings`);
+    }
     const shown = page.slice(0, limit);
     return {
       events: shown.map((e) => ({ seq: e.seq, type: e.type, data: e.data, at: new Date(e.at).toISOString() })),

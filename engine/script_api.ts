@@ -13,6 +13,12 @@
  */
 
 /**
+ * Reads an ISO 8601 date or date-time the way Sluice does (a time without a zone is UTC; a day not in
+ * the calendar is refused): epoch ms, or null. `ctx.pumps.record` takes a reading's `time` in this form.
+ */
+export { parseIsoTime } from "../core/iso_time.ts";
+
+/**
  * Throw this for input that will never work (a reading that does not parse): the task goes to
  * the dead letters at once instead of being retried, and an inline call answers 400.
  */

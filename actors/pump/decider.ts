@@ -1,6 +1,7 @@
-import { ValidationError } from "../../core/errors.ts";
+import { parseIsoTime } from "../../core/iso_time.ts";
 import type { Decider } from "../decider.ts";
 import type { PumpCommand, PumpEvent, Reading } from "./events.ts";
+import { checkReading, plausibleValue } from "./reading_check.ts";
 
 /** Running figures of one measured quantity. */
 export interface Aggregate {
@@ -10,19 +11,28 @@ export interface Aggregate {
   readonly sum: number;
 }
 
-/** What Sluice knows of a pump: its last reading and figures over all of them. */
+/** What Sluice knows of a pump: its latest reading and figures over all of them. */
 export interface PumpState {
   readonly id: string;
   /** Seq of the last event applied (0 = nothing recorded). */
   readonly version: number;
   readonly readings: number;
+  /** The reading with the latest `time` (of two with the same time, the one recorded last). */
   readonly lastReading: Reading | null;
   readonly temperature: Aggregate | null;
   readonly pressure: Aggregate | null;
+  /**
+   * The outside temperature at the pump's place: from the latest reading that had one, kept only while
+   * the later readings are at the same coordinates (null once the pump moved without a new one).
+   */
   readonly outsideTemperature: number | null;
-  /** When Sluice first and last received a reading, ISO time. */
+  /** The `time` of the reading that brought `outsideTemperature`, ISO time (null without one). */
+  readonly outsideTemperatureAt: string | null;
+  /** When Sluice received the earliest and the latest of its readings (message receipt), ISO time. */
   readonly firstSeen: string | null;
   readonly lastSeen: string | null;
+  /** When the last event was recorded (its commit), ISO time: `?at=` this time gives this state. */
+  readonly updatedAt: string | null;
 }
 
 function initialState(id: string): PumpState {
@@ -34,23 +44,20 @@ function initialState(id: string): PumpState {
     temperature: null,
     pressure: null,
     outsideTemperature: null,
+    outsideTemperatureAt: null,
     firstSeen: null,
     lastSeen: null,
+    updatedAt: null,
   };
 }
 
 function decide(command: PumpCommand, _state: PumpState): readonly PumpEvent[] {
   switch (command.type) {
     case "RecordReading": {
-      const r = command.reading;
-      for (const [name, v] of [["temperature", r.temperature], ["pressure", r.pressure]] as const) {
-        if (typeof v !== "number" || !Number.isFinite(v)) {
-          throw new ValidationError(`Reading has no valid ${name}: ${JSON.stringify(v)}`);
-        }
-      }
+      const reading = checkReading(command.reading, command.receivedAt);
       return [{
         type: "ReadingRecorded",
-        data: { reading: r, receivedAt: command.receivedAt, ...(command.taskId ? { taskId: command.taskId } : {}) },
+        data: { reading, receivedAt: command.receivedAt, ...(command.taskId ? { taskId: command.taskId } : {}) },
       }];
     }
     default: {
@@ -66,22 +73,43 @@ function fold(agg: Aggregate | null, v: number, n: number): Aggregate {
   return { min: Math.min(agg.min, v), max: Math.max(agg.max, v), sum, avg: sum / n };
 }
 
-function evolve(state: PumpState, event: PumpEvent & { seq?: number }): PumpState {
+/** A logged event, with its seq and commit time (ms) when it comes from the log. */
+type Logged = PumpEvent & { seq?: number; at?: number };
+
+function evolve(state: PumpState, event: Logged): PumpState {
   switch (event.type) {
     case "ReadingRecorded": {
       const { reading, receivedAt } = event.data;
-      const readings = state.readings + 1;
       const seen = new Date(receivedAt).toISOString();
-      return {
+      const recorded: PumpState = {
         ...state,
         version: event.seq ?? state.version + 1,
+        firstSeen: state.firstSeen === null || seen < state.firstSeen ? seen : state.firstSeen,
+        lastSeen: state.lastSeen === null || seen > state.lastSeen ? seen : state.lastSeen,
+        updatedAt: event.at === undefined ? state.updatedAt : new Date(event.at).toISOString(),
+      };
+      // Logged before `decide` refused such values: kept in the log, left out of the figures, whose
+      // sums would otherwise overflow to Infinity (shown as null) for good.
+      if (!plausibleValue(reading.temperature) || !plausibleValue(reading.pressure)) return recorded;
+      const readings = state.readings + 1;
+      const last = state.lastReading;
+      // Readings may arrive out of order: the latest taken is the pump's last (an unreadable time
+      // of an old log entry counts as the latest, as arrival order did).
+      const latest = last === null || !(takenAt(reading) < takenAt(last));
+      let outside = { value: state.outsideTemperature, at: state.outsideTemperatureAt };
+      if (latest && typeof reading.outsideTemperature === "number") {
+        outside = { value: reading.outsideTemperature, at: reading.time };
+      } else if (latest && !sameCoordinates(reading, last)) {
+        outside = { value: null, at: null }; // another place's temperature would be silently wrong here
+      }
+      return {
+        ...recorded,
         readings,
-        lastReading: reading,
+        lastReading: latest ? reading : last,
         temperature: fold(state.temperature, reading.temperature, readings),
         pressure: fold(state.pressure, reading.pressure, readings),
-        outsideTemperature: reading.outsideTemperature ?? state.outsideTemperature,
-        firstSeen: state.firstSeen ?? seen,
-        lastSeen: seen,
+        outsideTemperature: outside.value,
+        outsideTemperatureAt: outside.at,
       };
     }
     default: {
@@ -89,6 +117,17 @@ function evolve(state: PumpState, event: PumpEvent & { seq?: number }): PumpStat
       throw new Error(`Unknown event ${never}`);
     }
   }
+}
+
+/** When a reading was taken (ms); NaN for a time an older log entry may hold that is not ISO 8601. */
+function takenAt(r: Reading): number {
+  return (typeof r.time === "string" ? parseIsoTime(r.time) : null) ?? NaN;
+}
+
+/** Whether two readings were taken at the same place (entries of older logs may lack coordinates). */
+function sameCoordinates(a: Reading, b: Reading | null): boolean {
+  const [p, q] = [a.coordinates, b?.coordinates];
+  return !!p && !!q && p.lat === q.lat && p.lon === q.lon;
 }
 
 /**
@@ -102,8 +141,10 @@ export function shownState(state: PumpState): PumpState {
 }
 
 /** The pump actor: a reading in, a `ReadingRecorded` event out, aggregates folded. */
-export const pumpDecider: Decider<PumpState, PumpCommand, PumpEvent & { seq?: number }> = {
+export const pumpDecider: Decider<PumpState, PumpCommand, Logged> = {
   initialState,
   decide,
   evolve,
+  // 2: `outsideTemperatureAt` and `updatedAt`; `lastReading` the latest taken, not the latest recorded.
+  stateShape: 2,
 };

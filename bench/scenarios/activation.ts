@@ -65,7 +65,12 @@ export async function activation(): Promise<ScenarioResult[]> {
     await kv.delete(keys.snapshot(stream));
     const replay = await time();
     const full = await runtime().state("act");
-    await storage.saveSnapshot(stream, { version: full.version, at: Date.now(), state: full });
+    await storage.saveSnapshot(stream, {
+      version: full.version,
+      at: Date.now(),
+      state: full,
+      shape: pumpDecider.stateShape,
+    });
     const snapshot = await time();
     return [
       {

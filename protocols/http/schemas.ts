@@ -1,13 +1,9 @@
 import { z } from "@hono/zod-openapi";
-import { CHANNEL_NAME, DEVICE_ID, SCRIPT_PATH } from "../../core/names.ts";
+import { CHANNEL_NAME, DEVICE_ID, DEVICE_ID_RULE, SCRIPT_PATH } from "../../core/names.ts";
 import { MAX_SUBSCRIBERS } from "../../engine/channel_admin.ts";
 
 /** Shared request and response schemas of the HTTP API. */
-export const DeviceId = z.string().regex(
-  DEVICE_ID,
-  "must be 1–64 letters, digits or _ . : - (starting with a letter or digit)",
-)
-  .openapi({ example: "pump-001" });
+export const DeviceId = z.string().regex(DEVICE_ID, DEVICE_ID_RULE).openapi({ example: "pump-001" });
 export const ChannelName = z.string().regex(CHANNEL_NAME, "must be 1–64 letters, digits, _ or -")
   .openapi({ example: "blog_queuing" });
 export const ScriptPath = z.string().regex(SCRIPT_PATH, "must be a script path like blog/queues/processor");
@@ -79,8 +75,57 @@ export const TaskView = z.object({
 }).openapi("Task");
 
 export const PumpQuery = z.object({
-  at: z.string().optional().openapi({ description: "A version number, or an ISO time of recording" }),
+  at: z.string().optional().openapi({
+    description: "A version number, or an ISO 8601 time (UTC without a zone): the state after the events " +
+      "recorded (committed) by then, as the state's `updatedAt` and the events' `at` show them",
+  }),
 });
+
+const Aggregate = z.object({ min: z.number(), max: z.number(), avg: z.number(), sum: z.number() }).nullable();
+const Reading = z.object({
+  temperature: z.number(),
+  pressure: z.number(),
+  coordinates: z.object({ lat: z.number(), lon: z.number() }),
+  time: z.string().openapi({ description: "When the device took it, ISO time (UTC)" }),
+  outsideTemperature: z.number().optional(),
+}).openapi("PumpReading");
+
+export const PumpStateView = z.object({
+  id: z.string(),
+  version: z.number().int().openapi({ description: "Seq of the last event (0: none yet, at a time before it)" }),
+  readings: z.number().int(),
+  lastReading: Reading.nullable().openapi({
+    description: "The reading with the latest `time` (of two with the same time, the one recorded last)",
+  }),
+  temperature: Aggregate,
+  pressure: Aggregate,
+  outsideTemperature: z.number().nullable().openapi({
+    description: "From the latest reading that had one, while the later readings are at the same coordinates",
+  }),
+  outsideTemperatureAt: z.string().nullable().openapi({
+    description: "The `time` of the reading that brought `outsideTemperature`",
+  }),
+  firstSeen: z.string().nullable().openapi({ description: "When the earliest of its readings was received" }),
+  lastSeen: z.string().nullable().openapi({ description: "When the latest of its readings was received" }),
+  updatedAt: z.string().nullable().openapi({
+    description: "When the last event was recorded (committed): `?at=` this time gives this state",
+  }),
+}).openapi("PumpState");
+
+export const PumpList = z.object({
+  pumps: z.array(PumpStateView),
+  next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
+}).openapi("PumpList");
+
+export const PumpEventPage = z.object({
+  events: z.array(z.object({
+    seq: z.number().int(),
+    type: z.string().openapi({ example: "ReadingRecorded" }),
+    data: z.unknown().openapi({ description: "`{reading, receivedAt, taskId?}` for a `ReadingRecorded`" }),
+    at: z.string().openapi({ description: "When it was recorded (committed), ISO time" }),
+  })),
+  next: z.number().int().nullable().openapi({ description: "The `from` of the next page, or null at the end" }),
+}).openapi("PumpEvents");
 export const EventsQuery = z.object({
   from: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

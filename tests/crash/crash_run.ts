@@ -3,6 +3,9 @@ import { trueHead } from "../../store/heads.ts";
 import { keys } from "../../store/keys.ts";
 import { freePort, SluiceProcess } from "./child.ts";
 
+/** Reading n of a device is taken at this time + n ms. */
+const FIRST_READING = Date.UTC(2026, 10, 25);
+
 /** How a device sends one message; resolves once it is acknowledged, throws otherwise. */
 export type Sender = (device: string, token: string, id: string, csv: string) => Promise<void>;
 
@@ -113,7 +116,8 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
     const figures = byProtocol[options.protocols[i % connections.length]!.name]!;
     figures.devices++;
     for (let n = 0; n < options.perDevice; n++) {
-      const csv = `${n},1.5,45.5:-73.6,2026-11-25T10:00:00Z`;
+      // The reading's time carries n (a temperature could not: readings over 200 °C are refused).
+      const csv = `${20 + (n % 10)},1.5,45.5:-73.6,${new Date(FIRST_READING + n).toISOString()}`;
       for (let attempt = 0;; attempt++) {
         sent++, figures.sent++;
         try {
@@ -184,17 +188,17 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
   let processed = 0, lost = 0, duplicated = 0, outOfOrder = 0, tasks = 0, stuck = 0;
   try {
     for (const d of devices) {
-      const temps: number[] = [];
+      const numbers: number[] = []; // reading numbers, in log order
       for await (
-        const e of kv.list<{ data: { reading: { temperature: number } } }>({ prefix: keys.eventsOf(pumpStream(d)) })
+        const e of kv.list<{ data: { reading: { time: string } } }>({ prefix: keys.eventsOf(pumpStream(d)) })
       ) {
-        temps.push(e.value.data.reading.temperature);
+        numbers.push(Date.parse(e.value.data.reading.time) - FIRST_READING);
       }
-      processed += temps.length;
-      const seen = new Set(temps);
-      duplicated += temps.length - seen.size;
+      processed += numbers.length;
+      const seen = new Set(numbers);
+      duplicated += numbers.length - seen.size;
       for (let n = 0; n < options.perDevice; n++) if (!seen.has(n)) lost++;
-      for (let k = 1; k < temps.length; k++) if (temps[k]! < temps[k - 1]!) outOfOrder++;
+      for (let k = 1; k < numbers.length; k++) if (numbers[k]! < numbers[k - 1]!) outOfOrder++;
       const stream = taskStream("blog_queuing", d);
       for await (const _ of kv.list({ prefix: keys.eventsOf(stream) })) tasks++;
       const [cursor, retry] = await kv.getMany<[number, unknown]>([keys.cursor(stream), keys.retry(stream)]);

@@ -1,9 +1,10 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { ValidationError } from "../../../core/errors.ts";
+import { parseIsoTime } from "../../../core/iso_time.ts";
 import { requireOwner } from "../auth.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
-import { DeviceParams, EventsQuery, ListQuery, PumpQuery } from "../schemas.ts";
+import { DeviceParams, EventsQuery, ListQuery, PumpEventPage, PumpList, PumpQuery, PumpStateView } from "../schemas.ts";
 
 /** Pump state, time travel and history. A device sees only its own pump. */
 export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -15,7 +16,7 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     tags,
     access: "reader",
     query: ListQuery,
-    responses: { 200: { description: "Pumps, with `next` to page on" } },
+    responses: { 200: { description: "Pumps, with `next` to page on", schema: PumpList } },
   }, async ({ c, principal, query }) => {
     const { ids, more } = principal.kind === "device"
       ? await sluice.pumps.ids(1, undefined, principal.id)
@@ -33,8 +34,10 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     params: DeviceParams,
     query: PumpQuery,
     responses: {
-      200: { description: "State" },
-      404: { description: "No readings for this pump", schema: ErrorSchema },
+      200: { description: "State", schema: PumpStateView },
+      400: { description: "Invalid id, or `at` neither a version nor an ISO 8601 time", schema: ErrorSchema },
+      403: { description: "Another device's pump", schema: ErrorSchema },
+      404: { description: "No readings for this pump, or a version not reached yet", schema: ErrorSchema },
     },
   }, async ({ c, principal, params, query }) => {
     requireOwner(principal, params.id, "pump");
@@ -50,17 +53,25 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     access: "reader",
     params: DeviceParams,
     query: EventsQuery,
-    responses: { 200: { description: "`{events, next}`" } },
+    responses: {
+      200: { description: "`{events, next}`", schema: PumpEventPage },
+      403: { description: "Another device's pump", schema: ErrorSchema },
+      404: { description: "No readings for this pump", schema: ErrorSchema },
+    },
   }, async ({ c, principal, params, query }) => {
     requireOwner(principal, params.id, "pump");
     return c.json(await sluice.pumps.events(params.id, query.from, query.limit));
   });
 }
 
-/** `at` is a version (a whole number) or an ISO time. */
+/** `at` is a version (a whole number) or an ISO 8601 date or date-time (UTC without a zone). */
 function parseAt(at: string): { version: number } | { time: number } {
   if (/^\d+$/.test(at)) return { version: Number(at) };
-  const time = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$/.test(at) ? Date.parse(at) : NaN;
-  if (Number.isNaN(time)) throw new ValidationError(`Invalid query.at: "${at}" is neither a version nor an ISO time`);
+  const time = parseIsoTime(at);
+  if (time === null) {
+    throw new ValidationError(
+      `Invalid query.at: "${at.slice(0, 80)}" is neither a version nor an ISO 8601 time (e.g. 2026-11-25T10:00:00Z)`,
+    );
+  }
   return { time };
 }
