@@ -1,3 +1,4 @@
+import { urlHost } from "./core/url_host.ts";
 import type { Adapter, Check } from "./protocols/adapter.ts";
 import { createHttpApp } from "./protocols/http/app.ts";
 import type { Sluice } from "./sluice.ts";
@@ -71,7 +72,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     },
   }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT));
   const addr = await listening.promise;
-  const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
+  const host = urlHost(addr.hostname);
   let closing: Promise<void> | null = null;
   return {
     sluice,

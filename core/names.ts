@@ -23,6 +23,14 @@ export function looksLikeToken(segment: string): boolean {
   return TOKEN_SHAPE.test(segment);
 }
 
+/**
+ * Hides anything shaped like a Sluice token (`sl_…`, `sla_…`) in a text that is kept or logged: a
+ * routing key with a segment missing, or a reading sent in the wrong field, can carry one.
+ */
+export function redactTokens(text: string): string {
+  return text.replace(/\bsla?_[A-Za-z0-9_-]{16,}/g, "sl_…");
+}
+
 /** Script paths: segments of letters, digits, `_` and `-` joined by `/`. */
 export const SCRIPT_PATH = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+){0,7}$/;
 

@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from "../core/errors.ts";
 import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
+import { redactTokens } from "../core/names.ts";
 import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import type { Committer } from "../store/committer.ts";
@@ -538,9 +539,9 @@ export class PartitionRunner {
     };
     plan.sets.push({ key: keys.deadLetter(job.taskId), value: dead });
     this.#log(
-      `Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempt${
-        dead.attempts === 1 ? "" : "s"
-      }: ${error}`,
+      `Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempt${dead.attempts === 1 ? "" : "s"}: ${
+        redactTokens(error)
+      }`,
     );
     return { ...this.#advance(st, plan, job.seq), done, failed: true, dead: true };
   }

@@ -42,10 +42,11 @@ export function bufferedContext(
     }),
     publish: (channel, message) => push({ kind: "publish", channel: String(channel), message: toJson(message) }),
     log: {
-      debug: (...a) => console.debug(prefix, ...a),
-      info: (...a) => console.info(prefix, ...a),
-      warn: (...a) => console.warn(prefix, ...a),
-      error: (...a) => console.error(prefix, ...a),
+      // As Sluice's own lines: time, level, then which run said it.
+      debug: (...a) => console.debug(`${new Date().toISOString()} debug ${prefix}`, ...a),
+      info: (...a) => console.info(`${new Date().toISOString()} info  ${prefix}`, ...a),
+      warn: (...a) => console.warn(`${new Date().toISOString()} warn  ${prefix}`, ...a),
+      error: (...a) => console.error(`${new Date().toISOString()} error ${prefix}`, ...a),
     },
     http: {
       fetch: (url, init = {}) => {

@@ -1,4 +1,5 @@
 import { describeError, type ErrorCode, SluiceError } from "../../core/errors.ts";
+import { redactTokens } from "../../core/names.ts";
 
 /** What the consumer does with a delivery that ingest did not take. */
 export type Outcome =
@@ -47,12 +48,4 @@ export function outcomeOf(err: unknown, attempt: number): Outcome {
     reason: `Sluice could not take it: ${describeError(err)}`,
     record: true,
   };
-}
-
-/**
- * Hides anything shaped like a Sluice token (`sl_…`, `sla_…`) in a reason: a routing key with a
- * segment missing can put a token where a channel name is expected, and reasons are kept and shown.
- */
-export function redactTokens(text: string): string {
-  return text.replace(/\bsla?_[A-Za-z0-9_-]{16,}/g, "sl_…");
 }

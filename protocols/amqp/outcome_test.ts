@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MalformedJsonError, NotFoundError, RateLimitedError, UnavailableError } from "../../core/errors.ts";
-import { MAX_UNEXPECTED_ATTEMPTS, outcomeOf, redactTokens } from "./outcome.ts";
+import { MAX_UNEXPECTED_ATTEMPTS, outcomeOf } from "./outcome.ts";
+import { redactTokens } from "../../core/names.ts";
 
 Deno.test("a message that is wrong is dead-lettered with its code and reason", () => {
   assert.deepEqual(outcomeOf(new MalformedJsonError("Body is not valid JSON: x"), 0), {

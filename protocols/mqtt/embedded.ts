@@ -1,3 +1,4 @@
+import { urlHost } from "../../core/url_host.ts";
 import { isDeploy } from "../../config.ts";
 import { describeError } from "../../core/errors.ts";
 import type { Sluice } from "../../sluice.ts";
@@ -43,7 +44,9 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
         onConn: (conn) => broker.handle(duplexOfConn(conn, maxPacketBytes)),
         log,
       });
-      log.info(`MQTT broker listening on ${listener.tls ? "mqtts" : "mqtt"}://${config.HOSTNAME}:${listener.port}`);
+      log.info(
+        `MQTT broker listening on ${listener.tls ? "mqtts" : "mqtt"}://${urlHost(config.HOSTNAME)}:${listener.port}`,
+      );
     } catch (err) {
       health = "degraded";
       log.error(
