@@ -6,8 +6,8 @@ const DEFAULT_WEATHER_API = "https://api.open-meteo.com/v1/forecast";
 const Rate = z.string().trim().transform((s, ctx) => {
   if (s === "off") return null;
   const m = /^(\d+(?:\.\d+)?)\s*\/\s*(s|sec|m|min)$/.exec(s);
-  if (!m) {
-    ctx.addIssue({ code: "custom", message: `expected like "200/s" or "off", got "${s}"` });
+  if (!m || Number(m[1]) === 0) {
+    ctx.addIssue({ code: "custom", message: `expected a rate above 0 like "200/s", or "off", got "${s}"` });
     return z.NEVER;
   }
   return Number(m[1]) / (m[2]!.startsWith("m") ? 60 : 1);
@@ -24,9 +24,27 @@ const Duration = z.string().trim().transform((s, ctx) => {
   return Math.round(Number(m[1]) * unit);
 });
 
-const Int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A whole number from `min` to `max` (written in digits: "5s" is not a number of ms). */
+const Int = (min: number, max: number) =>
+  z.string().trim().transform((s, ctx) => {
+    const n = /^-?\d+$/.test(s) ? Number(s) : NaN;
+    if (!(n >= min && n <= max)) {
+      ctx.addIssue({ code: "custom", message: `expected a whole number from ${min} to ${max}, got "${s}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
 const Bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
-const Port = z.union([z.literal("off").transform(() => null), Int(0, 65535)]);
+/** A port, or `off` (any case) for none. */
+const Port = z.string().trim().transform((s, ctx) => {
+  if (s.toLowerCase() === "off") return null;
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!(n <= 65535)) {
+    ctx.addIssue({ code: "custom", message: `expected a port from 0 to 65535 (0: any free one) or "off", got "${s}"` });
+    return z.NEVER;
+  }
+  return n;
+});
 
 /** Every setting Sluice reads from the environment, with its default. */
 export const ConfigSchema = z.object({
@@ -70,6 +88,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (parsed.success && isDeploy(parsed.data) && parsed.data.ADMIN_TOKEN === undefined) {
     // Generated, it would be printed, and on Deno Deploy the output goes to the platform's logs.
     lines.push("  ADMIN_TOKEN: required on Deno Deploy (SLUICE_MODE=deploy or DENO_DEPLOY=true)");
+  }
+  if (parsed.success && (parsed.data.MQTT_TLS_CERT === undefined) !== (parsed.data.MQTT_TLS_KEY === undefined)) {
+    lines.push("  MQTT_TLS_CERT, MQTT_TLS_KEY: mqtts needs both (a certificate and its private key), or neither");
+  } else if (parsed.success && parsed.data.MQTT_TLS_CERT !== undefined && parsed.data.MQTT_PORT === null) {
+    lines.push("  MQTT_TLS_CERT, MQTT_TLS_KEY: set, but MQTT_PORT is off: there is no MQTT listener to use them");
   }
   if (lines.length > 0) throw new Error(`Invalid settings:\n${lines.join("\n")}`);
   return parsed.data!;

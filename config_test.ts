@@ -25,6 +25,29 @@ Deno.test("bad settings are all reported in one error", () => {
   assert.throws(() => loadConfig({ PORT: "eighty", RATE_LIMIT: "fast" }), /PORT[\s\S]*RATE_LIMIT/);
 });
 
+Deno.test("each bad setting is said in words: what was expected, and what was given", () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return "";
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  assert.match(problems({ MQTT_PORT: "abc" }), /MQTT_PORT: expected a port from 0 to 65535 .* or "off", got "abc"/);
+  assert.match(
+    problems({ SCRIPT_TIMEOUT_MS: "5s" }),
+    /SCRIPT_TIMEOUT_MS: expected a whole number from 10 to 600000, got "5s"/,
+  );
+  assert.match(problems({ PORT: "70000" }), /PORT: expected a whole number from 0 to 65535, got "70000"/);
+  assert.match(problems({ RATE_LIMIT: "0/s" }), /RATE_LIMIT: expected a rate above 0/);
+  assert.match(problems({ MQTT_TLS_CERT: "cert.pem" }), /mqtts needs both/);
+  assert.match(problems({ MQTT_TLS_CERT: "c.pem", MQTT_TLS_KEY: "k.pem", MQTT_PORT: "off" }), /MQTT_PORT is off/);
+  assert.equal(loadConfig({ MQTT_PORT: "OFF" }).MQTT_PORT, null);
+  assert.equal(loadConfig({ MQTT_PORT: " 0 " }).MQTT_PORT, 0);
+  assert.equal(loadConfig({ SCRIPT_WORKERS: "0" }).SCRIPT_WORKERS, 0);
+});
+
 Deno.test("on Deploy the admin token must be set: a generated one would be printed to the platform's logs", () => {
   for (const env of [{ SLUICE_MODE: "deploy" }, { DENO_DEPLOY: "true" }]) {
     assert.throws(() => loadConfig(env), /ADMIN_TOKEN: required on Deno Deploy/);

@@ -361,5 +361,10 @@ async function openKv(
   if (dir) await Deno.mkdir(dir, { recursive: true });
   // Locally one process owns a KV file: a second one on it stops here.
   const lock = await lockKvFile(config.KV_PATH, exclusive, log);
-  return { kv: await Deno.openKv(config.KV_PATH), lock };
+  try {
+    return { kv: await Deno.openKv(config.KV_PATH), lock };
+  } catch (err) {
+    lock.release();
+    throw new Error(`cannot open the KV file ${config.KV_PATH}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
