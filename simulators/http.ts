@@ -8,14 +8,19 @@
  *
  * @module
  */
+import { simMain } from "./cli.ts";
 import { toCsv } from "./fleet.ts";
-import { simMain, type Transport } from "./runner.ts";
+import type { Transport } from "./runner.ts";
+import { reachable } from "./urls.ts";
 
 /** Sends readings over HTTP; a 2xx answer is the acknowledgement. */
 export function httpTransport(url: string): Transport {
   const invoke = /\/channels\/[^/]+\/invoke\/?$/.test(new URL(url).pathname);
+  /** Ends the requests still waiting for an answer when the run is over (given up on, or interrupted). */
+  const closing = new AbortController();
   return {
     name: "http",
+    check: () => reachable(url),
     connect: ({ token }) =>
       Promise.resolve(async ({ id, reading }) => {
         const body = invoke
@@ -25,11 +30,12 @@ export function httpTransport(url: string): Transport {
           method: "POST",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
           body: JSON.stringify(body),
+          signal: closing.signal,
         });
         const text = await res.text();
         if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
       }),
-    close: () => Promise.resolve(),
+    close: () => Promise.resolve(closing.abort()),
   };
 }
 

@@ -6,12 +6,19 @@
  * Each device connects with username = its id and password = its token (`ws://host:8000/mqtt` works
  * too) and publishes `{"id", "method": "blog/queues/processor", "params": {"data": "t,p,lat:lon,time"}}`
  * on `blog_queuing/invoke`; the PUBACK (sent by Sluice after the commit) is the acknowledgement.
+ * A device whose connection is lost (revoked, Sluice stopped) fails what it had in flight and what it
+ * sends until it is connected again (it retries every second), and says why once.
  *
  * @module
  */
 import mqtt, { type MqttClient } from "mqtt";
+import { simMain } from "./cli.ts";
 import { toCsv } from "./fleet.ts";
-import { simMain, type Transport } from "./runner.ts";
+import type { Transport } from "./runner.ts";
+import { reachable, withoutPassword } from "./urls.ts";
+
+/** Devices whose lost connection is reported by name, per cause (a whole fleet loses it at once). */
+const NAMED_PER_CAUSE = 5;
 
 /**
  * One MQTT connection per device, QoS 1 publishes. With `tokenInTopic` a device does not log in
@@ -19,26 +26,77 @@ import { simMain, type Transport } from "./runner.ts";
  */
 export function mqttTransport(url: string, channel = "blog_queuing", tokenInTopic = false): Transport {
   const clients: MqttClient[] = [];
+  let closing = false;
+  const named = new Map<string, number>();
+  /** Once per device and cause (the device's own set), naming the first few devices of each cause. */
+  const report = (id: string, cause: string, log: (line: string) => void) => {
+    const n = named.get(cause) ?? 0;
+    named.set(cause, n + 1);
+    if (n < NAMED_PER_CAUSE) log(`MQTT ${id}: ${cause}`);
+    else if (n === NAMED_PER_CAUSE) log(`MQTT: more devices: ${cause} (not named each)`);
+  };
   return {
     name: "mqtt",
-    async connect({ id, token }) {
+    check: () => reachable(url),
+    async connect({ id, token }, log) {
       const client = await mqtt.connectAsync(url, {
         clientId: `${id}-sim`,
         ...(tokenInTopic ? {} : { username: id, password: token }),
         reconnectPeriod: 1000,
         connectTimeout: 10_000,
+      }).catch((err) => {
+        throw new Error(`${id} cannot connect to ${withoutPassword(url)}: ${err.message}`);
       });
       clients.push(client);
-      return async ({ id: messageId, reading }) => {
+      /** Why the connection is down; null while it is up. */
+      let down: string | null = null;
+      let lastError: string | null = null;
+      const reported = new Set<string>();
+      const tell = (cause: string) => {
+        if (closing || reported.has(cause)) return;
+        reported.add(cause);
+        report(id, cause, log);
+      };
+      /** Rejects the publishes waiting for a PUBACK: mqtt.js keeps them for a reconnection that may never come. */
+      const pending = new Set<(err: Error) => void>();
+      const lost = () => {
+        down = lastError ?? "connection closed by the server";
+        tell(down);
+        const err = new Error(`connection lost: ${down}`);
+        for (const fail of pending) fail(err);
+        pending.clear();
+      };
+      client.on("connect", () => {
+        down = lastError = null;
+      });
+      client.on("error", (err) => {
+        lastError = err.message;
+        if (down !== null) down = err.message; // a reconnection refused: the reason it stays down
+        tell(err.message);
+      });
+      client.on("close", lost);
+      client.on("offline", lost);
+      const topic = `${tokenInTopic ? `${token}/` : ""}${channel}/invoke`;
+      return ({ id: messageId, reading }) => {
+        // Not queued for a later connection: a device that cannot send says so now.
+        if (down !== null || !client.connected) {
+          return Promise.reject(new Error(`not connected: ${down ?? "connecting"}`));
+        }
         const payload = JSON.stringify({
           id: messageId,
           method: "blog/queues/processor",
           params: { data: toCsv(reading) },
         });
-        await client.publishAsync(`${tokenInTopic ? `${token}/` : ""}${channel}/invoke`, payload, { qos: 1 });
+        return new Promise<void>((resolve, reject) => {
+          pending.add(reject);
+          client.publishAsync(topic, payload, { qos: 1 }).then(() => resolve(), reject).finally(() =>
+            pending.delete(reject)
+          );
+        });
       };
     },
     close: async () => {
+      closing = true;
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
     },
   };

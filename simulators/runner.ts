@@ -1,20 +1,26 @@
 /**
- * What every simulator shares: the command line, creating devices, pacing a fleet at a rate,
- * live progress, and the final summary with acknowledgement latencies. A protocol only says how
- * one device sends one reading and learns it was acknowledged (`Transport`).
+ * Running a fleet at a rate: creating its devices (or taking their tokens), pacing every device's
+ * share over the run, and counting acknowledgements, errors by cause and latencies. A protocol only
+ * says how one device sends one reading and learns it was acknowledged (`Transport`); the command
+ * line is in `cli.ts`.
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { ErrorCauses } from "./error_causes.ts";
 import { Fleet, type SimulatedReading } from "./fleet.ts";
+import { readRefusals, refusalsBetween } from "./refusals.ts";
 
 /** A device ready to send: resolves once Sluice (or the broker, for AMQP confirms) acknowledged. */
 export type Send = (message: { readonly id: string; readonly reading: SimulatedReading }) => Promise<void>;
 
 /** How one protocol connects a device and sends its readings. */
 export interface Transport {
+  /** Sluice's name for the protocol (`http`, `mqtt`, `amqp`), as in its `/metrics` labels. */
   readonly name: string;
-  connect(device: { readonly id: string; readonly token: string }): Promise<Send>;
+  /** Fails with one line when the protocol's server cannot be reached: run before any device is revoked. */
+  check?(): Promise<void>;
+  /** `log` reports what the caller should know as it happens (a lost connection), once per device and cause. */
+  connect(device: { readonly id: string; readonly token: string }, log: (line: string) => void): Promise<Send>;
   close(): Promise<void>;
 }
 
@@ -31,10 +37,11 @@ export interface SimOptions {
   readonly count?: number;
   /** Where the devices send (protocol URL). */
   readonly url: string;
-  /** Sluice's HTTP address (admin API, to create devices). */
+  /** Sluice's HTTP address (admin API to create devices, `/metrics` for refusals). */
   readonly adminUrl: string;
+  /** Creates the devices (unless `tokens` are given) and reads Sluice's refusals from `/metrics`. */
   readonly adminToken?: string;
-  /** Device id → token, when devices are not created here. */
+  /** Device id → token: these devices are used as they are (never revoked or created here). */
   readonly tokens?: Readonly<Record<string, string>>;
   readonly prefix: string;
   readonly seed: number;
@@ -59,7 +66,18 @@ export interface SimReport extends SimCounts {
   readonly rate: number;
   /** `performance.now()` when the first message went out (devices provisioned and connected by then). */
   readonly startedAt: number;
+  /** Percentiles of the acknowledged messages; all 0 when none was (`acked` is 0). */
   readonly latency: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+  /** Failed sends by cause (`HTTP 429 rate_limited`, `not connected: …`), the most frequent first. */
+  readonly errorCauses: readonly (readonly [cause: string, count: number])[];
+  /**
+   * What Sluice counted as refused for this protocol during the run (its `/metrics`), by code, the most
+   * frequent first; MQTT 3.1.1 acknowledges some of those. Null when `/metrics` was not read (no admin token,
+   * or it could not be).
+   */
+  readonly refused: readonly (readonly [code: string, count: number])[] | null;
+  /** Stopped early by `hooks.signal`. */
+  readonly interrupted: boolean;
 }
 
 export interface SimHooks {
@@ -68,10 +86,14 @@ export interface SimHooks {
   /** Right before the first message goes out (devices provisioned and connected). */
   readonly onStart?: () => void;
   readonly log?: (line: string) => void;
+  /** Stops sending; what is in flight gets `INTERRUPT_DRAIN_MS` to be acknowledged. */
+  readonly signal?: AbortSignal;
 }
 
 const TICK_MS = 10;
 const DRAIN_MS = 15_000;
+/** After an interrupt, outstanding acknowledgements are waited for this long. */
+export const INTERRUPT_DRAIN_MS = 2000;
 /** After `duration`, messages that were due but held by the in-flight limit may still go out this long. */
 const CATCH_UP_MS = 1000;
 
@@ -79,45 +101,72 @@ const CATCH_UP_MS = 1000;
 export async function runSim(options: SimOptions, transport: Transport, hooks: SimHooks = {}): Promise<SimReport> {
   const log = hooks.log ?? (() => {});
   const fleet = new Fleet({ size: options.devices, seed: options.seed, prefix: options.prefix });
+  await transport.check?.();
   const tokens = await provisionDevices(fleet.pumps.map((p) => p.id), options, log);
-  const senders = await Promise.all(fleet.pumps.map((p) => transport.connect({ id: p.id, token: tokens[p.id]! })));
+  const senders = await Promise.all(
+    fleet.pumps.map((p) => transport.connect({ id: p.id, token: tokens[p.id]! }, log)),
+  );
+  const { adminUrl, adminToken } = options;
+  const readRefused = () => adminToken ? readRefusals(adminUrl, adminToken, transport.name) : Promise.resolve(null);
+  const refusedBefore = await readRefused();
   const counts: SimCounts = { sent: 0, acked: 0, errors: 0, seconds: 0 };
+  const causes = new ErrorCauses();
   const latencies: number[] = [];
   const sent = senders.map(() => 0), inflight = senders.map(() => 0);
   const total = options.count ?? Math.round(options.rate * options.duration);
   const perDevice = (i: number) => Math.floor(total / senders.length) + (i < total % senders.length ? 1 : 0);
+  /** False once the run is over: a late answer must not change the counts (given-up ones are errors already). */
+  let counting = true;
+  const fail = (err: unknown, times = 1) => {
+    counts.errors += times;
+    const cause = causes.add(err, times);
+    if (cause) log(`New error: ${cause}`);
+  };
   hooks.onStart?.();
   const start = performance.now();
   // Message ids are unique per run: a second run must not be taken for resends of the first.
   const run = Date.now().toString(36);
   let lastProgress = start;
+  /** The device the next round starts at: the rotation goes on across ticks. */
+  let cursor = 0;
   /** When the last message went out, or the sending window closed (seconds from the start). */
   let stoppedAt: number | undefined;
+  let giveUpAt = Infinity;
+  let interrupted = false;
   try {
     for (;;) {
       const elapsed = (performance.now() - start) / 1000;
       counts.seconds = elapsed;
+      if (hooks.signal?.aborted && !interrupted) {
+        interrupted = true;
+        stoppedAt ??= elapsed;
+        giveUpAt = Math.min(giveUpAt, elapsed + INTERRUPT_DRAIN_MS / 1000);
+      }
       const due = stoppedAt !== undefined
         ? counts.sent
         : !options.count && elapsed >= options.duration
         ? total
         : Math.min(total, Math.floor(elapsed * options.rate));
-      // Round-robin over devices up to what is due by now, each within its in-flight limit; a round in which
-      // every device is at its limit ends the tick (a saturated fleet must not spin through rounds).
-      for (let progress = true; progress && counts.sent < due;) {
-        progress = false;
-        for (let i = 0; i < senders.length && counts.sent < due; i++) {
-          if (sent[i]! >= perDevice(i) || inflight[i]! >= options.inflight) continue;
-          progress = true;
-          const n = sent[i]!++;
-          inflight[i]!++;
-          counts.sent++;
-          const t0 = performance.now();
-          senders[i]!({ id: `${fleet.pumps[i]!.id}-${run}-${n}`, reading: fleet.next(i, Date.now()) }).then(
-            () => (counts.acked++, latencies.push(performance.now() - t0)),
-            () => counts.errors++,
-          ).finally(() => inflight[i]!--);
+      // Round-robin over devices up to what is due by now, each within its in-flight limit, going on from where
+      // the last tick stopped: with fewer messages due a tick than devices, every device still sends its share
+      // all along the run (not the first devices first). Once a whole round of devices in a row could not send,
+      // the tick ends (a saturated fleet must not spin).
+      for (let idle = 0; idle < senders.length && counts.sent < due;) {
+        const i = cursor;
+        cursor = (cursor + 1) % senders.length;
+        if (sent[i]! >= perDevice(i) || inflight[i]! >= options.inflight) {
+          idle++;
+          continue;
         }
+        idle = 0;
+        const n = sent[i]!++;
+        inflight[i]!++;
+        counts.sent++;
+        const t0 = performance.now();
+        senders[i]!({ id: `${fleet.pumps[i]!.id}-${run}-${n}`, reading: fleet.next(i, Date.now()) }).then(
+          () => counting && (counts.acked++, latencies.push(performance.now() - t0)),
+          (err) => counting && fail(err),
+        ).finally(() => inflight[i]!--);
       }
       if (performance.now() - lastProgress >= 1000) {
         lastProgress = performance.now();
@@ -127,22 +176,35 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
       if (stoppedAt === undefined && (counts.sent >= total || windowOver)) {
         stoppedAt = elapsed;
         if (counts.sent < total) {
-          log(`Sent ${counts.sent} of ${total} in ${options.duration} s: the rate was not reached (in-flight limits)`);
+          log(
+            `Sent ${counts.sent} of ${total} in ${options.duration} s: the rate was not reached ` +
+              (counts.errors > 0
+                ? `(${counts.errors} error(s) so far: see the summary)`
+                : "(in-flight limits: acknowledgements came slower than the rate)"),
+          );
         }
       }
+      if (stoppedAt !== undefined) giveUpAt = Math.min(giveUpAt, stoppedAt + DRAIN_MS / 1000);
       if (stoppedAt !== undefined && counts.acked + counts.errors >= counts.sent) break;
-      if (stoppedAt !== undefined && elapsed > stoppedAt + DRAIN_MS / 1000) {
+      if (elapsed > giveUpAt) {
         const missing = counts.sent - counts.acked - counts.errors;
-        counts.errors += missing;
+        fail(
+          new Error(
+            interrupted ? "no acknowledgement before the interrupt" : `no acknowledgement within ${DRAIN_MS / 1000} s`,
+          ),
+          missing,
+        );
         log(`Gave up waiting for ${missing} acknowledgement(s)`);
         break;
       }
       await new Promise((r) => setTimeout(r, TICK_MS));
     }
   } finally {
+    counting = false;
     await transport.close();
   }
   counts.seconds = (performance.now() - start) / 1000;
+  const refusedAfter = refusedBefore && await readRefused();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
   return {
@@ -151,22 +213,36 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
     startedAt: start,
     rate: Math.round(counts.acked / Math.max(counts.seconds, 0.001)),
     latency: { p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), max: round(latencies.at(-1) ?? 0) },
+    errorCauses: causes.top(),
+    refused: refusedBefore && refusedAfter ? refusalsBetween(refusedBefore, refusedAfter) : null,
+    interrupted,
   };
 }
 
-/** Creates the devices through the admin API (again, if they exist: a token is shown only once), or takes the given tokens. */
+/**
+ * The devices' tokens: the given ones (`tokens`: those devices are used as they are, never revoked), or
+ * tokens of devices created through the admin API (revoked and created again if they exist: a token is
+ * shown only once).
+ */
 export async function provisionDevices(
   ids: readonly string[],
   options: Pick<SimOptions, "adminUrl" | "adminToken" | "tokens">,
   log: (line: string) => void,
 ): Promise<Record<string, string>> {
-  if (!options.adminToken) {
-    const tokens = options.tokens ?? {};
+  if (options.tokens) {
+    const tokens = options.tokens;
     const missing = ids.filter((id) => !tokens[id]);
     if (missing.length > 0) {
-      throw new Error(`No token for ${missing.slice(0, 3).join(", ")}: give --admin-token, or --tokens file.json`);
+      throw new Error(
+        `The tokens file (--tokens) has no token for ${missing.slice(0, 3).join(", ")}` +
+          `${missing.length > 3 ? ` and ${missing.length - 3} more` : ""}: ` +
+          `it needs ${ids.length === 1 ? ids[0] : `${ids[0]} … ${ids.at(-1)}`} (--devices, --prefix)`,
+      );
     }
     return { ...tokens };
+  }
+  if (!options.adminToken) {
+    throw new Error("No device tokens: give --admin-token (or set ADMIN_TOKEN) to create the devices, or --tokens");
   }
   const base = options.adminUrl.replace(/\/$/, "");
   const headers = { authorization: `Bearer ${options.adminToken}`, "content-type": "application/json" };
@@ -175,6 +251,7 @@ export async function provisionDevices(
       throw new Error(`Cannot reach Sluice's admin API at ${base} (--admin-url): ${err.message}`);
     });
   const out: Record<string, string> = {};
+  let revoked = 0;
   for (let i = 0; i < ids.length; i += 50) {
     await Promise.all(
       ids.slice(i, i + 50).map(async (id) => {
@@ -183,6 +260,7 @@ export async function provisionDevices(
           await res.body?.cancel();
           await (await fetch(`${base}/admin/devices/${encodeURIComponent(id)}`, { method: "DELETE", headers })).body
             ?.cancel();
+          revoked++;
           res = await create(id);
         }
         if (res.status !== 201) throw new Error(`Creating device ${id}: ${res.status} ${await res.text()}`);
@@ -190,97 +268,11 @@ export async function provisionDevices(
       }),
     );
   }
-  log(`Created ${ids.length} device(s) through ${base}`);
+  log(
+    `Created ${ids.length} device(s) through ${base}` +
+      (revoked > 0 ? ` (${revoked} existed: revoked and created again)` : ""),
+  );
   return out;
-}
-
-/** Reads the shared flags; `defaults.url` is the protocol's usual address. */
-export async function parseSimArgs(args: readonly string[], defaults: { url: string; rate?: number }): Promise<
-  SimOptions | null
-> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      devices: { type: "string", default: "10" },
-      rate: { type: "string", default: String(defaults.rate ?? 10) },
-      duration: { type: "string", default: "10" },
-      url: { type: "string", default: defaults.url },
-      "admin-url": { type: "string", default: "http://localhost:8000" },
-      "admin-token": { type: "string" },
-      tokens: { type: "string" },
-      prefix: { type: "string", default: "sim" },
-      seed: { type: "string", default: "1" },
-      inflight: { type: "string", default: "8" },
-      "token-in-topic": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) return null;
-  const number = (name: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got "${v}"`);
-    return n;
-  };
-  return {
-    devices: number("devices", values.devices, 1),
-    rate: number("rate", values.rate, 0.01),
-    duration: number("duration", values.duration, 0.1),
-    url: values.url!,
-    adminUrl: values["admin-url"]!,
-    adminToken: values["admin-token"] ?? Deno.env.get("ADMIN_TOKEN"),
-    tokens: values.tokens ? JSON.parse(await Deno.readTextFile(values.tokens)) : undefined,
-    prefix: values.prefix!,
-    seed: number("seed", values.seed, 0),
-    inflight: number("inflight", values.inflight, 1),
-    tokenInTopic: values["token-in-topic"],
-  };
-}
-
-/** The usage line every simulator shares. */
-export function usage(task: string, url: string): string {
-  return `deno task ${task} [--devices N (10)] [--rate R msg/s, all devices (10)] [--duration S of sending (10)]
-  [--url ${url}] [--admin-url http://localhost:8000 --admin-token TOKEN | --tokens file.json]
-  [--inflight K unacknowledged per device (8)] [--prefix sim] [--seed N]${
-    task === "sim:mqtt" ? " [--token-in-topic]" : ""
-  }
-Devices <prefix>-1 … are created through the admin API (existing ones are revoked and created again).
-A device with K unacknowledged messages waits: if Sluice acknowledges slower than R, fewer than R × S go out.${
-    task === "sim:mqtt"
-      ? "\n--token-in-topic: publish on <token>/blog_queuing/invoke without logging in (an external broker, MQTT_URL)."
-      : ""
-  }`;
-}
-
-/** A simulator's `main`: flags, live progress on stderr, summary on stdout, exit 1 if anything failed. */
-export async function simMain(task: string, defaultUrl: string, transport: (options: SimOptions) => Transport) {
-  try {
-    const options = await parseSimArgs(Deno.args, { url: defaultUrl });
-    if (!options) return console.log(usage(task, defaultUrl));
-    console.error(
-      `${task}: ${options.devices} device(s), ${options.rate} msg/s for ${options.duration} s → ${options.url}`,
-    );
-    const interactive = Deno.stderr.isTerminal();
-    const report = await runSim(options, transport(options), {
-      log: (line) => console.error(line),
-      onProgress: (c) => {
-        const line = `  ${c.seconds.toFixed(0)} s  sent ${c.sent}  acked ${c.acked}  errors ${c.errors}  ` +
-          `in flight ${c.sent - c.acked - c.errors}  (${Math.round(c.acked / Math.max(c.seconds, 0.001))}/s)`;
-        if (interactive) Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${line}`));
-        else console.error(line);
-      },
-    });
-    if (interactive) console.error("");
-    console.log(
-      `sent ${report.sent}${report.sent < report.asked ? ` of ${report.asked} asked` : ""}, acked ${report.acked}, ` +
-        `errors ${report.errors} in ${report.seconds.toFixed(1)} s ` +
-        `(${report.rate} acked msg/s); ack latency p50 ${report.latency.p50} ms, p95 ${report.latency.p95} ms, ` +
-        `p99 ${report.latency.p99} ms`,
-    );
-    if (report.acked !== report.sent) Deno.exitCode = 1;
-  } catch (err) {
-    console.error(`${task}: ${err instanceof Error ? err.message : String(err)}`);
-    Deno.exit(1);
-  }
 }
 
 function round(ms: number): number {

@@ -5,7 +5,7 @@ import { mqttTransport } from "../../simulators/mqtt.ts";
 import { runSim, type SimOptions, type Transport } from "../../simulators/runner.ts";
 import { brokerUrl } from "../helpers/mqtt.ts";
 import { ADMIN, integration, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
-import { AMQP_URL } from "../helpers/amqp.ts";
+import { AMQP_URL, ensureRabbitMq } from "../helpers/amqp.ts";
 
 async function simulate(s: TestSluice, prefix: string, url: string, transport: (url: string) => Transport) {
   const options: SimOptions = {
@@ -72,4 +72,109 @@ integration("a simulator asked for more than Sluice acknowledges stops sending w
   } finally {
     await s.close();
   }
+});
+
+integration(
+  "sim:mqtt says once why a revoked device's connection ended and fails its messages without hanging",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    try {
+      const url = brokerUrl(s);
+      const lines: string[] = [];
+      const options: SimOptions = {
+        devices: 2,
+        rate: 20,
+        duration: 3,
+        url,
+        adminUrl: s.url,
+        adminToken: ADMIN,
+        prefix: "simr",
+        seed: 7,
+        inflight: 4,
+      };
+      const report = await runSim(options, mqttTransport(url), {
+        log: (line) => lines.push(line),
+        onStart: () => setTimeout(() => s.admin("/admin/devices/simr-1", { method: "DELETE" }), 1000),
+      });
+      assert.ok(report.seconds < 4, `${report.seconds} s: PUBACKs that never come are not waited for`);
+      assert.equal(report.sent, 60, JSON.stringify(report));
+      assert.equal(report.acked + report.errors, report.sent);
+      assert.ok(report.acked >= 30 && report.errors >= 10, JSON.stringify(report));
+      assert.ok(
+        report.errorCauses.every(([cause]) => /^(not connected|connection lost): /.test(cause)),
+        lines.join("\n"),
+      );
+      const reasons = lines.filter((l) => l.startsWith("MQTT "));
+      assert.ok(reasons.length >= 1 && reasons.every((l) => l.startsWith("MQTT simr-1: ")), lines.join("\n"));
+      assert.equal(new Set(reasons).size, reasons.length, `once per cause: ${lines.join("\n")}`);
+      assert.ok(!lines.some((l) => l.includes("in-flight limits")), lines.join("\n"));
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration("sim:mqtt reports the messages Sluice refused for the rate limit though it acknowledged them", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0", RATE_LIMIT: "10/s" });
+  try {
+    const url = brokerUrl(s);
+    const options: SimOptions = {
+      devices: 1,
+      rate: 60,
+      duration: 1,
+      url,
+      adminUrl: s.url,
+      adminToken: ADMIN,
+      prefix: "simq",
+      seed: 7,
+      inflight: 4,
+    };
+    const report = await runSim(options, mqttTransport(url));
+    assert.equal(report.acked, report.sent, "MQTT 3.1.1 acknowledges a refused message all the same");
+    const [code, refused] = report.refused?.[0] ?? [];
+    assert.equal(code, "rate_limited", JSON.stringify(report.refused));
+    assert.ok(refused! >= 20 && refused! < report.sent, `${refused} of ${report.sent}`);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("Ctrl-C stops a simulator, which prints its summary and exits 130", async () => {
+  const s = await startTestSluice();
+  try {
+    const root = new URL("../../", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", "simulators/http.ts"].concat(
+        ["--devices", "2", "--rate", "20", "--duration", "30", "--prefix", "simc"],
+        ["--url", `${s.url}/blog/queues/feed`, "--admin-url", s.url, "--admin-token", ADMIN],
+      ),
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = new Response(child.stdout).text();
+    let stderr = "";
+    const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (chunk) => void (stderr += chunk) }),
+    );
+    await waitFor(() => stderr.includes(" s  sent "), 20_000, "the first progress line");
+    child.kill("SIGINT");
+    const { code } = await child.status;
+    await stderrDone;
+    assert.equal(code, 130, stderr);
+    const summary = await stdout;
+    assert.match(summary, /^sent \d+ of 600 asked, acked \d+, errors 0 .*\(interrupted\)$/m, summary);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("sim:amqp names a vhost RabbitMQ would not open, in one line", async () => {
+  await ensureRabbitMq();
+  const url = new URL(AMQP_URL);
+  url.pathname = "/sluice-sim-test-no-such-vhost";
+  await assert.rejects(
+    amqpTransport(url.toString()).check!(),
+    /^Error: RabbitMQ at amqp:\/\/\S+ would not open vhost "sluice-sim-test-no-such-vhost": it does not exist/,
+  );
 });

@@ -1,0 +1,39 @@
+/**
+ * Why sends failed: one count per distinct cause, so a summary can say what went wrong and not
+ * only how often. Causes are normalized (`HTTP 429: {"error":{"code":"rate_limited",…}}` is
+ * `HTTP 429 rate_limited`), so one cause is not counted as many messages.
+ *
+ * @module
+ */
+
+/** The cause of a failed send, as one short line shared by every failure of its kind. */
+export function errorCause(err: unknown): string {
+  const message = (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim() || "unknown error";
+  const http = /^HTTP (\d{3}):?\s*(.*)$/s.exec(message);
+  if (!http) return message.length > 160 ? `${message.slice(0, 160)}…` : message;
+  try {
+    const code = JSON.parse(http[2]!)?.error?.code;
+    if (typeof code === "string") return `HTTP ${http[1]} ${code}`;
+  } catch {
+    // Not Sluice's JSON error (a proxy's page): the status says enough.
+  }
+  return `HTTP ${http[1]}`;
+}
+
+/** Counts of failed sends by cause. */
+export class ErrorCauses {
+  readonly #counts = new Map<string, number>();
+
+  /** Counts failures of one cause; gives the cause when it is new (worth a line as it happens), else null. */
+  add(err: unknown, times = 1): string | null {
+    const cause = errorCause(err);
+    const seen = this.#counts.get(cause);
+    this.#counts.set(cause, (seen ?? 0) + times);
+    return seen === undefined ? cause : null;
+  }
+
+  /** Causes with their counts, the most frequent first. */
+  top(): [cause: string, count: number][] {
+    return [...this.#counts].sort((a, b) => b[1] - a[1]);
+  }
+}

@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { errorCause, ErrorCauses } from "./error_causes.ts";
+
+Deno.test("causes of errors are one line per kind: HTTP errors by status and code", () => {
+  const http = (status: number, body: string) => new Error(`HTTP ${status}: ${body}`);
+  const rateLimited = JSON.stringify({ error: { code: "rate_limited", message: "Device sim-3 is over 200/s" } });
+  assert.equal(errorCause(http(429, rateLimited)), "HTTP 429 rate_limited");
+  assert.equal(errorCause(http(502, "<html>Bad gateway</html>")), "HTTP 502");
+  assert.equal(
+    errorCause(new Error("connection lost: Keepalive timeout\n    at x")),
+    "connection lost: Keepalive timeout",
+  );
+  assert.equal(errorCause("plain"), "plain");
+});
+
+Deno.test("causes are counted, the most frequent first, and only a new one is announced", () => {
+  const causes = new ErrorCauses();
+  assert.equal(causes.add(new Error("HTTP 429: {}")), "HTTP 429");
+  assert.equal(causes.add(new Error("boom"), 3), "boom");
+  assert.equal(causes.add(new Error("HTTP 429: <html>")), null);
+  assert.deepEqual(causes.top(), [["boom", 3], ["HTTP 429", 2]]);
+});

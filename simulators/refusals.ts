@@ -1,0 +1,57 @@
+/**
+ * What Sluice refused during a run, from its `/metrics`: an MQTT 3.1.1 device gets a PUBACK for a
+ * message Sluice dropped (over the rate limit, say), so the simulator's own count would call it
+ * acknowledged. `sluice_ingest_refused_total{protocol,code}` before and after tells.
+ *
+ * @module
+ */
+
+const REFUSED = "sluice_ingest_refused_total";
+
+/** Sluice's refusal counters for one protocol, by code; null when `/metrics` cannot be read. */
+export async function readRefusals(
+  adminUrl: string,
+  token: string,
+  protocol: string,
+): Promise<Map<string, number> | null> {
+  try {
+    const res = await fetch(`${adminUrl.replace(/\/$/, "")}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    return parseRefusals(await res.text(), protocol);
+  } catch {
+    return null;
+  }
+}
+
+/** `sluice_ingest_refused_total{protocol="<protocol>",code="…"} N` lines of Prometheus text, by code. */
+export function parseRefusals(text: string, protocol: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${REFUSED}{`)) continue;
+    const match = /^[^{]+\{(.*)\}\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels = new Map([...match[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const value = Number(match[2]);
+    if (labels.get("protocol") !== protocol || !Number.isFinite(value)) continue;
+    const code = labels.get("code") ?? "unknown";
+    out.set(code, (out.get(code) ?? 0) + value);
+  }
+  return out;
+}
+
+/** The refusals counted between two readings, by code (only codes that grew), the most frequent first. */
+export function refusalsBetween(
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): [code: string, count: number][] {
+  return [...after]
+    .map(([code, n]): [string, number] => [code, n - (before.get(code) ?? 0)])
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+}
