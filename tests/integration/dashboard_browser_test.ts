@@ -322,56 +322,75 @@ integration(
   },
 );
 
-integration("the dashboard creates a channel, changes its settings and deletes it", async () => {
-  const s = await startTestSluice();
-  const browser = await launchChromium();
-  try {
-    const page = await browser.newPage();
-    const errors = watchErrors(page, /status of 400/); // the refused creation below
-    page.on("dialog", (d) => d.accept()); // the confirmation before deleting
-    await page.goto(`${s.url}/#token=${ADMIN}`);
-    await page.getByRole("link", { name: "Channels" }).click();
-    await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
+integration(
+  "the dashboard creates a channel, changes its settings, replays its topic through a script and deletes it",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors = watchErrors(page, /status of 400/); // the refused creation below
+      page.on("dialog", (d) => d.accept()); // the confirmation before deleting
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByRole("link", { name: "Channels" }).click();
+      await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
 
-    // Refused first (an unknown script), with the API's reason on the page; then created.
-    await page.getByText("New channel").click();
-    await page.locator("#new-channel #channel-name").fill("alerts");
-    await page.locator("#new-channel #channel-ordering").selectOption("channel");
-    await page.locator("#new-channel #channel-subscribers").fill("no/such");
-    await page.getByRole("button", { name: "Create channel" }).click();
-    await page.getByText('Not created: Unknown script "no/such"').waitFor(SLOW);
-    await page.locator("#new-channel #channel-subscribers").fill("test/collect");
-    await page.locator("#new-channel #channel-anonymousPublish").check();
-    await page.getByRole("button", { name: "Create channel" }).click();
-    await page.locator("#channel-settings").waitFor(SLOW); // on the new channel's page
-    const stored = async () => await (await s.admin("/admin/channels/alerts")).json();
-    const created = await stored();
-    assert.deepEqual(
-      [created.ordering, created.anonymousPublish, created.anonymousSubscribe, created.subscribers],
-      ["channel", true, false, ["test/collect"]],
-    );
-    assert.equal(await page.locator("#channel-settings #channel-ordering").isDisabled(), true);
-    // Its subscriber script's progress, under the queue depth.
-    await page.locator('#subscribers tr[data-script="test/collect"]', { hasText: "up to date" }).waitFor(SLOW);
+      // Refused first (an unknown script), with the API's reason on the page; then created.
+      await page.getByText("New channel").click();
+      await page.locator("#new-channel #channel-name").fill("alerts");
+      await page.locator("#new-channel #channel-ordering").selectOption("channel");
+      await page.locator("#new-channel #channel-subscribers").fill("no/such");
+      await page.getByRole("button", { name: "Create channel" }).click();
+      await page.getByText('Not created: Unknown script "no/such"').waitFor(SLOW);
+      await page.locator("#new-channel #channel-subscribers").fill("test/collect");
+      await page.locator("#new-channel #channel-anonymousPublish").check();
+      await page.getByRole("button", { name: "Create channel" }).click();
+      await page.locator("#channel-settings").waitFor(SLOW); // on the new channel's page
+      const stored = async () => await (await s.admin("/admin/channels/alerts")).json();
+      const created = await stored();
+      assert.deepEqual(
+        [created.ordering, created.anonymousPublish, created.anonymousSubscribe, created.subscribers],
+        ["channel", true, false, ["test/collect"]],
+      );
+      assert.equal(await page.locator("#channel-settings #channel-ordering").isDisabled(), true);
+      // Its subscriber script's progress, under the queue depth.
+      await page.locator('#subscribers tr[data-script="test/collect"]', { hasText: "up to date" }).waitFor(SLOW);
 
-    await page.locator("#channel-settings #channel-anonymousSubscribe").check();
-    await page.locator("#channel-settings #channel-subscribers").fill("");
-    await page.locator("#channel-settings #channel-defaultScript").fill("test/echo");
-    await page.getByRole("button", { name: "Save settings" }).click();
-    await page.getByText("Settings saved.").waitFor(SLOW);
-    const changed = await stored();
-    assert.deepEqual(
-      [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript],
-      [true, [], "test/echo"],
-    );
+      await page.locator("#channel-settings #channel-anonymousSubscribe").check();
+      await page.locator("#channel-settings #channel-subscribers").fill("");
+      await page.locator("#channel-settings #channel-defaultScript").fill("test/echo");
+      await page.getByRole("button", { name: "Save settings" }).click();
+      await page.getByText("Settings saved.").waitFor(SLOW);
+      const changed = await stored();
+      assert.deepEqual(
+        [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript],
+        [true, [], "test/echo"],
+      );
 
-    await page.getByRole("button", { name: "Delete channel" }).click();
-    await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
-    assert.equal(await page.locator('#channels tr[data-channel="alerts"]').count(), 0);
-    assert.equal((await s.admin("/admin/channels/alerts")).status, 404);
-    assert.deepEqual(errors, []);
-  } finally {
-    await browser.close();
-    await s.close();
-  }
-});
+      // A script added from message 1 runs the topic's kept messages (a replay), then new ones.
+      for (const n of [1, 2]) await post(`${s.url}/channels/alerts/messages`, ADMIN, { n });
+      await page.locator("#replay-script").fill("test/collect");
+      await page.getByRole("button", { name: "Add and replay" }).click();
+      await page.getByText("test/collect added: it runs 2 kept message(s), then new ones.").waitFor(SLOW);
+      await page.locator('#subscribers tr[data-script="test/collect"]', { hasText: "up to date" }).waitFor(SLOW);
+      assert.deepEqual((await stored()).subscribers, ["test/collect"]);
+      const collected = await s.server.sluice.kv.get<{ ns: number[] }>(["doc", "collected", "list"]);
+      assert.deepEqual(collected.value?.ns, [1, 2]);
+      const shown = () => page.locator("#channel-settings #channel-subscribers").inputValue();
+      await waitFor(
+        async () => (await shown()) === "test/collect",
+        10_000,
+        "the settings form shows the new subscriber",
+      );
+
+      await page.getByRole("button", { name: "Delete channel" }).click();
+      await page.locator('#channels tr[data-channel="blog_queuing"]').waitFor(SLOW);
+      assert.equal(await page.locator('#channels tr[data-channel="alerts"]').count(), 0);
+      assert.equal((await s.admin("/admin/channels/alerts")).status, 404);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);

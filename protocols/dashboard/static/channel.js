@@ -41,13 +41,14 @@ export function channelView(root, name) {
     publishStatus,
   );
   const status = h("div");
+  const replay = replayForm(name, () => (refresh(), showSettings()));
   const settings = h("section", { class: "card" }, h("h2", {}, "Settings"), h("p", { class: "muted" }, "Loading…"));
   const parts = [
     h("div", { class: "title" }, h("a", { href: "#/channels", class: "back" }, "← Channels"), h("h1", {}, name)),
     status,
     system
       ? h("p", { class: "muted" }, "A system channel: it carries Sluice's own messages.")
-      : h("section", { class: "card" }, h("h2", {}, "Queue depth"), stats, subscribers),
+      : h("section", { class: "card" }, h("h2", {}, "Queue depth"), stats, subscribers, replay),
     system ? null : settings,
     system ? null : h("section", { class: "card" }, publish),
     h("section", { class: "card" }, h("h2", {}, "Live messages"), empty, messages),
@@ -78,7 +79,8 @@ export function channelView(root, name) {
         : []),
     );
   };
-  const refresh = async () => {
+  async function refresh() {
+    clearTimeout(timer);
     try {
       const st = await api(`/admin/channels/${encodeURIComponent(name)}/stats`);
       if (gone) return null;
@@ -98,7 +100,7 @@ export function channelView(root, name) {
     } finally {
       if (!gone && !missing) timer = setTimeout(refresh, RELOAD_MS);
     }
-  };
+  }
   /** Messages up to this seq were published before the page opened: their time is not known here. */
   let historyUpTo = 0;
   const onMessage = (m) => {
@@ -114,7 +116,7 @@ export function channelView(root, name) {
     ));
     while (messages.children.length > SHOWN) messages.lastElementChild.remove();
   };
-  const showSettings = async () => {
+  async function showSettings() {
     try {
       const channel = await api(`/admin/channels/${encodeURIComponent(name)}`);
       if (gone) return;
@@ -125,7 +127,7 @@ export function channelView(root, name) {
     } catch (err) {
       if (!gone) settings.replaceChildren(h("h2", {}, "Settings"), note("error", `Cannot read them: ${err.message}`));
     }
-  };
+  }
   if (!system) showSettings();
   (async () => {
     // The last 50 messages first, then live.
@@ -140,6 +142,63 @@ export function channelView(root, name) {
     clearTimeout(timer);
     stream?.close();
   };
+}
+
+/**
+ * Adds a subscriber script from a given message on: from 1 it replays every message the topic
+ * keeps through it (a new version of a script rebuilding its view), then follows new ones.
+ */
+function replayForm(name, onAdded) {
+  const script = h("input", {
+    id: "replay-script",
+    required: true,
+    placeholder: "stats/daily_v2",
+    autocomplete: "off",
+  });
+  const from = h("input", { id: "replay-from", type: "number", min: 1, value: 1, required: true });
+  const status = h("div");
+  return h(
+    "form",
+    {
+      class: "settings",
+      id: "replay",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const path = script.value.trim();
+        if (!confirm(`Add ${path} as a subscriber and run it over every kept message from #${from.value} on?`)) return;
+        try {
+          const added = await api(`/admin/channels/${encodeURIComponent(name)}/subscribers`, {
+            method: "POST",
+            body: { script: path, from: Number(from.value) },
+          });
+          const waiting = Math.max(0, added.head - added.from + 1);
+          status.replaceChildren(
+            note("info", `${added.script} added: it runs ${count(waiting)} kept message(s), then new ones.`),
+          );
+          onAdded();
+        } catch (err) {
+          status.replaceChildren(note("error", `Not added: ${err.message}`));
+        }
+      },
+    },
+    h("h3", {}, "Replay the topic through a script"),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "replay-script" }, "Script"),
+      script,
+      h("small", {}, "added as a subscriber; it writes its own view (documents) beside the others'"),
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "replay-from" }, "From message"),
+      from,
+      h("small", {}, "1: every message still kept (TOPIC_RETENTION)"),
+    ),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Add and replay")),
+    status,
+  );
 }
 
 /** A subscriber script's progress through the topic: messages done, left, and a retry under way. */
