@@ -23,8 +23,11 @@ export interface AmqpAdapterOptions {
   readonly backoff?: Backoff;
 }
 
-/** How long `close()` lets deliveries in flight commit before closing the connection anyway. */
-const CLOSE_GRACE_MS = 5000;
+/**
+ * How long `close()` lets deliveries in flight commit (the cancel included) before closing the
+ * connection anyway, which itself takes at most `STOP_CALL_MS`: well within the 5 s a stop gets.
+ */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * The AMQP adapter: consumes `iot.ingest` into the one ingest path (ack after the commit, refusals

@@ -3,13 +3,13 @@ import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
 import { describeError } from "../../core/errors.ts";
 import { isSystemChannel } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
+import { settleWithin } from "../settle.ts";
 import { KvLease } from "./lease.ts";
 import type { MqttAdapter } from "./mqtt_adapter.ts";
 import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
 import { messagesTopic } from "./routes.ts";
 import type { Session } from "./session.ts";
-import { settleWithin } from "./settle.ts";
 import { TopicBridge } from "./topic_bridge.ts";
 
 const LEASE_KEY: Deno.KvKey = ["mqtt", "external_subscriber"];
