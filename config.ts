@@ -24,6 +24,22 @@ const Duration = z.string().trim().transform((s, ctx) => {
   return Math.round(Number(m[1]) * unit);
 });
 
+/**
+ * A broker's URL: one of `schemes` and a host (`localhost:5672` parses as a URL of scheme
+ * "localhost"). A refusal does not quote the value: it may hold a password.
+ */
+const BrokerUrl = (schemes: readonly string[], example: string) => {
+  const names = schemes.map((s) => `${s}://`);
+  return z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return schemes.includes(u.protocol.slice(0, -1)) && u.hostname !== "";
+    } catch {
+      return false;
+    }
+  }, `must be an ${names.slice(0, -1).join(", ")} or ${names.at(-1)} URL, like ${example}`);
+};
+
 /** A whole number from `min` to `max` (written in digits: "5s" is not a number of ms). */
 const Int = (min: number, max: number) =>
   z.string().trim().transform((s, ctx) => {
@@ -54,11 +70,11 @@ export const ConfigSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").max(256, "must be at most 256 characters")
     .optional(),
   MQTT_PORT: Port.default(1883),
-  MQTT_URL: z.url().optional(),
+  MQTT_URL: BrokerUrl(["mqtt", "mqtts", "ws", "wss"], "mqtt://user:password@host:1883").optional(),
   MQTT_TLS_CERT: z.string().optional(),
   MQTT_TLS_KEY: z.string().optional(),
   MQTT_ANONYMOUS_CONNECT: Bool.default(false),
-  AMQP_URL: z.url().optional(),
+  AMQP_URL: BrokerUrl(["amqp", "amqps"], "amqp://user:password@host:5672").optional(),
   WEATHER_API_URL: z.union([z.literal("off").transform(() => null), z.url()]).default(DEFAULT_WEATHER_API),
   MAX_BODY_BYTES: Int(256, 60 * 1024).default(49152),
   SCRIPT_TIMEOUT_MS: Int(10, 600_000).default(5000),
@@ -122,11 +138,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["RATE_LIMIT", "200/s", "per-device token bucket (200/s, 600/m, or off)"],
   ["MAX_SEND_BUFFER_BYTES", "1048576", "unsent data a WebSocket or SSE subscriber may leave behind"],
   ["MQTT_PORT", "1883", "embedded MQTT broker; 0 = a free port (logged); off = none"],
-  ["MQTT_URL", "-", "use this external broker instead of the embedded one"],
+  ["MQTT_URL", "-", "use this external broker (mqtt://, mqtts://, ws:// or wss://) instead of the embedded one"],
   ["MQTT_TLS_CERT", "-", "PEM certificate chain (path or text): mqtts on MQTT_PORT"],
   ["MQTT_TLS_KEY", "-", "PEM key (path or text)"],
   ["MQTT_ANONYMOUS_CONNECT", "false", "accept a CONNECT without credentials"],
-  ["AMQP_URL", "-", "RabbitMQ to use (AMQP adapter on when set)"],
+  ["AMQP_URL", "-", "RabbitMQ to use, amqp:// or amqps:// (AMQP adapter on when set)"],
   ["TOPIC_RETENTION", "7d", "how long topic messages are kept"],
   ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
   ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],

@@ -48,6 +48,39 @@ Deno.test("each bad setting is said in words: what was expected, and what was gi
   assert.equal(loadConfig({ SCRIPT_WORKERS: "0" }).SCRIPT_WORKERS, 0);
 });
 
+Deno.test("AMQP_URL must be amqp:// or amqps://, MQTT_URL mqtt://, mqtts://, ws:// or wss://", () => {
+  for (const url of ["amqp://guest:guest@127.0.0.1:5672", "amqps://rabbit.example.com/iot", "amqp://h?heartbeat=5"]) {
+    assert.equal(loadConfig({ AMQP_URL: url }).AMQP_URL, url);
+  }
+  for (const url of ["mqtt://127.0.0.1:1883", "mqtts://u:p@broker.example.com", "ws://h/mqtt", "wss://h:8443/mqtt"]) {
+    assert.equal(loadConfig({ MQTT_URL: url }).MQTT_URL, url);
+  }
+  for (const url of ["localhost:5672", "http://127.0.0.1:5672", "mqtt://127.0.0.1", "amqp:", "rabbit"]) {
+    assert.throws(
+      () => loadConfig({ AMQP_URL: url }),
+      /^Error: Invalid settings:\n {2}AMQP_URL: .*amqp:\/\/ or amqps:\/\//,
+      url,
+    );
+  }
+  for (const url of ["localhost:1883", "tcp://127.0.0.1:1883", "amqp://127.0.0.1", "mqtt://"]) {
+    assert.throws(() => loadConfig({ MQTT_URL: url }), /MQTT_URL: .*mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//, url);
+  }
+  // Both wrong: one line each.
+  assert.throws(
+    () => loadConfig({ AMQP_URL: "localhost:5672", MQTT_URL: "localhost:1883" }),
+    (err: Error) =>
+      err.message.split("\n").length === 3 && /AMQP_URL/.test(err.message) && /MQTT_URL/.test(err.message),
+  );
+});
+
+Deno.test("a refused broker URL's password never shows in the error", () => {
+  for (const url of ["http://sluice:s3cret@127.0.0.1:5672", "sluice:s3cret@127.0.0.1:5672", "amqp://sluice:s3cret@"]) {
+    for (const name of ["AMQP_URL", "MQTT_URL"]) {
+      assert.throws(() => loadConfig({ [name]: url }), (err: Error) => !err.message.includes("s3cret"), url);
+    }
+  }
+});
+
 Deno.test("on Deploy the admin token must be set: a generated one would be printed to the platform's logs", () => {
   for (const env of [{ SLUICE_MODE: "deploy" }, { DENO_DEPLOY: "true" }]) {
     assert.throws(() => loadConfig(env), /ADMIN_TOKEN: required on Deno Deploy/);

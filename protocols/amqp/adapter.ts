@@ -4,13 +4,14 @@ import { describeError } from "../../core/errors.ts";
 import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter, Check } from "../adapter.ts";
+import { Republisher } from "../republisher.ts";
 import { type Backoff, ReconnectingConnection } from "./connection.ts";
 import { IngestConsumer } from "./consumer.ts";
 import { decodeDelivery, TOKEN_HEADER } from "./delivery.ts";
 import { OrderedLanes } from "./ordered_lanes.ts";
 import type { Outcome } from "./outcome.ts";
 import { principalOf } from "./principal.ts";
-import { Republisher } from "./republisher.ts";
+import { broadcastOn } from "./republisher.ts";
 import { type AmqpStats, newStats } from "./stats.ts";
 import { declareTopology } from "./topology.ts";
 
@@ -23,8 +24,11 @@ export interface AmqpAdapterOptions {
   readonly backoff?: Backoff;
 }
 
-/** How long `close()` lets deliveries in flight commit before closing the connection anyway. */
-const CLOSE_GRACE_MS = 5000;
+/**
+ * How long `close()` lets deliveries in flight commit (the cancel included) before closing the
+ * connection anyway, which itself takes at most `STOP_CALL_MS`: well within the 5 s a stop gets.
+ */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * The AMQP adapter: consumes `iot.ingest` into the one ingest path (ack after the commit, refusals
@@ -55,9 +59,10 @@ export class AmqpAdapter implements Adapter {
       topics: sluice.topics,
       channels: sluice.channels,
       log: sluice.log,
-      stats: this.stats,
+      protocol: "AMQP",
       pollMs: options.channelPollMs ?? 2000,
       onFailure: (reason) => this.#conn.reset(reason),
+      onPublished: (count) => this.stats.republished += count,
     });
   }
 
@@ -87,7 +92,7 @@ export class AmqpAdapter implements Adapter {
       c.on("close", () => this.#conn.reset("a channel closed"));
     }
     await declareTopology(ch);
-    await this.#republisher.attach(confirm);
+    await this.#republisher.attach(broadcastOn(confirm));
     const consumer = new IngestConsumer(ch, confirm, {
       lanes: this.#lanes,
       toEnvelope: (msg, receivedAt) => this.#toEnvelope(msg, receivedAt),

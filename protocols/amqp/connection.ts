@@ -1,6 +1,7 @@
 import { type ChannelModel, connect } from "amqplib";
 import { describeError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { settleWithin } from "../settle.ts";
 
 /** How long to wait before reconnecting: doubling from `initialMs` to `maxMs`, with jitter. */
 export interface Backoff {
@@ -18,6 +19,35 @@ export interface ConnectionOptions {
   /** Told when a connection that was set up (or being set up) is gone. */
   readonly teardown: () => void;
   readonly backoff?: Backoff;
+}
+
+/**
+ * The heartbeat (s) asked for when `AMQP_URL` sets none (RabbitMQ's own is 60 s): a broker that
+ * went silent with the TCP connection still open is noticed after two to three of them.
+ */
+export const DEFAULT_HEARTBEAT_S = 10;
+
+/** How long a call to the broker on the way out may take before the connection is dropped instead. */
+export const STOP_CALL_MS = 1000;
+
+/** `url` with `heartbeat=` added unless it sets one itself. */
+export function withHeartbeat(url: string): string {
+  const u = new URL(url);
+  if (u.searchParams.has("heartbeat")) return url;
+  u.searchParams.set("heartbeat", String(DEFAULT_HEARTBEAT_S));
+  return u.href;
+}
+
+/** A connect error in words: amqplib only says the handshake went wrong when RabbitMQ refuses the vhost. */
+export function describeConnectError(err: unknown, url: string): string {
+  const text = describeError(err);
+  if (!/^Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) return text;
+  const path = new URL(url).pathname.slice(1);
+  let vhost = path;
+  try {
+    vhost = decodeURIComponent(path);
+  } catch { /* shown as written */ }
+  return `RabbitMQ refused the virtual host "${vhost || "/"}": it does not exist, or the user may not use it`;
 }
 
 /** The broker's address without credentials, for log lines. */
@@ -63,14 +93,14 @@ export class ReconnectingConnection {
   reset(reason: string): void {
     if (this.#closed || !this.#model) return;
     this.#lossReason ??= reason;
-    this.#model.close().catch(() => {});
+    void closeWithin(this.#model, STOP_CALL_MS);
   }
 
-  /** Closes the connection and stops reconnecting. */
+  /** Closes the connection (dropping it when RabbitMQ does not answer in time) and stops reconnecting. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
-    await this.#model?.close().catch(() => {});
+    if (this.#model) await closeWithin(this.#model, STOP_CALL_MS);
     // A connect in progress to an unresponsive host may take its full timeout: do not wait for it
     // (the loop closes that connection as soon as it lands).
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -83,7 +113,7 @@ export class ReconnectingConnection {
     while (!this.#closed) {
       const ended = Promise.withResolvers<void>();
       try {
-        const model = await connect(this.options.url, {
+        const model = await connect(withHeartbeat(this.options.url), {
           clientProperties: { connection_name: this.options.name },
           timeout: 5000,
         });
@@ -102,7 +132,9 @@ export class ReconnectingConnection {
         failures = 0;
       } catch (err) {
         if (failures === 0 || failures % 10 === 0) {
-          this.options.log.warn(`AMQP: cannot use ${this.#where}: ${describeError(err)} (retrying)`);
+          this.options.log.warn(
+            `AMQP: cannot use ${this.#where}: ${describeConnectError(err, this.options.url)} (retrying)`,
+          );
         }
         this.#model?.close().catch(() => {});
         ended.resolve();
@@ -140,4 +172,14 @@ export class ReconnectingConnection {
       this.#wake = done;
     });
   }
+}
+
+/**
+ * Closes a connection; when RabbitMQ has not answered within `ms` (it went silent, TCP still open),
+ * drops it instead: its socket is destroyed, and amqplib closes its channels and emits `close`.
+ */
+async function closeWithin(model: ChannelModel, ms: number): Promise<void> {
+  if (await settleWithin(model.close(), ms)) return;
+  const { stream } = model.connection as unknown as { stream: { destroy(err: Error): void } };
+  stream.destroy(new Error(`RabbitMQ did not answer within ${ms} ms`));
 }

@@ -3,7 +3,9 @@ import type { Clock } from "../../core/clock.ts";
 import type { Envelope, IngestResult } from "../../core/envelope.ts";
 import { describeError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { settleWithin } from "../settle.ts";
 import { AckWindow } from "./ack_window.ts";
+import { STOP_CALL_MS } from "./connection.ts";
 import { deadLetter } from "./dead_letters.ts";
 import { TOKEN_HEADER } from "./delivery.ts";
 import type { OrderedLanes } from "./ordered_lanes.ts";
@@ -64,12 +66,17 @@ export class IngestConsumer {
     for (const wake of this.#wakers) wake();
   }
 
-  /** Stops taking deliveries, lets those in flight finish, and sends their acks. */
+  /**
+   * Stops taking deliveries, lets those in flight finish, and sends their acks, all within
+   * `timeoutMs`. A broker that does not answer the cancel in time is not waited for: it would not
+   * take the acks either, and the connection is dropped next (what was not acked comes back).
+   */
   async stop(timeoutMs: number): Promise<void> {
-    if (this.#consumerTag && !this.#abandoned) await this.ch.cancel(this.#consumerTag).catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.deps.lanes.idle(), new Promise((r) => timer = setTimeout(r, timeoutMs))]);
-    clearTimeout(timer);
+    const deadline = Date.now() + timeoutMs;
+    if (this.#consumerTag && !this.#abandoned) {
+      await settleWithin(this.ch.cancel(this.#consumerTag), Math.min(STOP_CALL_MS, timeoutMs));
+    }
+    await settleWithin(this.deps.lanes.idle(), Math.max(0, deadline - Date.now()));
     this.#flush();
     this.abandon();
   }

@@ -7,6 +7,7 @@ import type { TopicHub } from "../../engine/topic_hub.ts";
 import type { ChannelRegistry } from "../../store/channel_registry.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import type { RefusedLog } from "../../store/refused_log.ts";
+import { settleWithin } from "../settle.ts";
 import type { ByteDuplex } from "./byte_duplex.ts";
 import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
@@ -18,7 +19,6 @@ import {
   type Session,
   sessionClientId,
 } from "./session.ts";
-import { settleWithin } from "./settle.ts";
 import { subscribeRefusal } from "./subscribe_acl.ts";
 import { TopicBridge } from "./topic_bridge.ts";
 

@@ -99,12 +99,22 @@ async function rabbitmqctl(...args: string[]): Promise<string> {
   return text;
 }
 
-/** Closes the adapter's connection from the broker's side, as `rabbitmqctl close_connection` does. */
-export async function forceCloseConnection(adapter: AmqpAdapter): Promise<void> {
-  const listing = await rabbitmqctl("list_connections", "pid", "client_properties", "-q", "--no-table-headers");
+/** One field of the adapter's connection as `rabbitmqctl list_connections` shows it. */
+async function connectionField(adapter: AmqpAdapter, field: string): Promise<string> {
+  const listing = await rabbitmqctl("list_connections", field, "client_properties", "-q", "--no-table-headers");
   const line = listing.split("\n").find((l) => l.includes(`{"connection_name","${adapter.connectionName}"}`));
   if (!line) throw new Error(`No RabbitMQ connection named "${adapter.connectionName}"`);
-  await rabbitmqctl("close_connection", line.split("\t")[0]!, "closed by a Sluice test");
+  return line.split("\t")[0]!;
+}
+
+/** Closes the adapter's connection from the broker's side, as `rabbitmqctl close_connection` does. */
+export async function forceCloseConnection(adapter: AmqpAdapter): Promise<void> {
+  await rabbitmqctl("close_connection", await connectionField(adapter, "pid"), "closed by a Sluice test");
+}
+
+/** The heartbeat (s) RabbitMQ and the adapter agreed on for its connection. */
+export async function heartbeatOf(adapter: AmqpAdapter): Promise<number> {
+  return Number(await connectionField(adapter, "timeout"));
 }
 
 /** A pump reading in the gateways' CSV form, with `n` as the temperature so order can be checked. */

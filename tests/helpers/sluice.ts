@@ -1,5 +1,5 @@
 import { loadConfig } from "../../config.ts";
-import { silentLogger } from "../../core/log.ts";
+import { type Logger, silentLogger } from "../../core/log.ts";
 import { startAdapters } from "../../adapters.ts";
 import { type Server, startServer } from "../../server.ts";
 import { openSluice } from "../../sluice.ts";
@@ -25,7 +25,12 @@ export interface TestSluice {
   close(): Promise<void>;
 }
 
-export async function startTestSluice(env: Record<string, string> = {}, kvDir?: string): Promise<TestSluice> {
+/** `log`: where Sluice's log lines go (silent unless `SLUICE_TEST_LOG` is set). */
+export async function startTestSluice(
+  env: Record<string, string> = {},
+  kvDir?: string,
+  options: { log?: Logger } = {},
+): Promise<TestSluice> {
   const dir = kvDir ?? await Deno.makeTempDir({ prefix: "sluice-test-" });
   const weather = fakeWeather();
   const start = async () => {
@@ -43,7 +48,7 @@ export async function startTestSluice(env: Record<string, string> = {}, kvDir?: 
       config,
       manifest: testManifest,
       workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
-      log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
+      log: options.log ?? (Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger),
     });
     return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
   };
@@ -84,6 +89,17 @@ export async function startTestSluice(env: Record<string, string> = {}, kvDir?: 
     },
   };
   return t;
+}
+
+/** A logger that keeps its lines (`warn <message>`, …) for tests that check what Sluice logs. */
+export function recordingLogger(): Logger & { readonly lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  };
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */

@@ -3,6 +3,11 @@ export interface TcpProxy {
   readonly port: number;
   /** Drops every connection and refuses new ones until `restore()`. */
   cut(): void;
+  /**
+   * Keeps every connection open but forwards nothing either way, as a broker that went silent
+   * (TCP still up). What was swallowed is gone: `cut()` before `restore()` to start clean.
+   */
+  stall(): void;
   restore(): void;
   close(): void;
 }
@@ -12,12 +17,20 @@ export function tcpProxy(target: { hostname: string; port: number }): TcpProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const open = new Set<Deno.Conn>();
   let up = true;
+  let stalled = false;
   const drop = (c: Deno.Conn) => {
     open.delete(c);
     try {
       c.close();
     } catch { /* already closed */ }
   };
+  /** Passes bytes on unless stalled. */
+  const gate = () =>
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (!stalled) controller.enqueue(chunk);
+      },
+    });
   (async () => {
     for await (const client of listener) {
       if (!up) {
@@ -33,8 +46,8 @@ export function tcpProxy(target: { hostname: string; port: number }): TcpProxy {
       }
       open.add(client), open.add(server);
       const end = () => (drop(client), drop(server));
-      client.readable.pipeTo(server.writable).catch(() => {}).finally(end);
-      server.readable.pipeTo(client.writable).catch(() => {}).finally(end);
+      client.readable.pipeThrough(gate()).pipeTo(server.writable).catch(() => {}).finally(end);
+      server.readable.pipeThrough(gate()).pipeTo(client.writable).catch(() => {}).finally(end);
     }
   })().catch(() => {});
   return {
@@ -43,8 +56,12 @@ export function tcpProxy(target: { hostname: string; port: number }): TcpProxy {
       up = false;
       for (const c of [...open]) drop(c);
     },
+    stall() {
+      stalled = true;
+    },
     restore() {
       up = true;
+      stalled = false;
     },
     close() {
       this.cut();

@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
 import type { MqttClient } from "mqtt";
-import { integration, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { freePort, SluiceProcess } from "../crash/child.ts";
+import {
+  ADMIN,
+  integration,
+  post,
+  recordingLogger,
+  startTestSluice,
+  type TestSluice,
+  waitFor,
+} from "../helpers/sluice.ts";
 import { connect, csvReading, mqttAdapter, refusals, waitForReadings } from "../helpers/mqtt.ts";
+import { tcpProxy } from "../helpers/tcp_proxy.ts";
 
 /** The machine's Mosquitto (see .ci/run). */
 const MOSQUITTO = "mqtt://127.0.0.1:1883";
@@ -10,6 +20,11 @@ async function startExternal(kvDir?: string): Promise<TestSluice> {
   const s = await startTestSluice({ MQTT_URL: MOSQUITTO }, kvDir);
   await waitFor(() => mqttAdapter(s).ready, 20_000, "Sluice's subscription on Mosquitto");
   return s;
+}
+
+/** What /healthz says of MQTT. */
+async function mqttHealth(s: TestSluice): Promise<string> {
+  return (await (await fetch(`${s.url}/healthz`)).json()).checks.mqtt;
 }
 
 /** Ends Sluice's persistent session on Mosquitto so test runs do not pile up sessions there. */
@@ -142,5 +157,193 @@ integration("external broker: Sluice reconnects by itself after losing its conne
     await device.endAsync();
     await s.close();
     await dropSession(clientId);
+  }
+});
+
+integration(
+  "external broker: topic messages published while the broker is unreachable are re-published once it is back, in order",
+  async () => {
+    const proxy = tcpProxy({ hostname: "127.0.0.1", port: 1883 });
+    const s = await startTestSluice({ MQTT_URL: `mqtt://127.0.0.1:${proxy.port}` });
+    const listener = await connect(MOSQUITTO, { clientId: `x-out-${crypto.randomUUID().slice(0, 6)}` });
+    try {
+      await waitFor(() => mqttAdapter(s).ready, 20_000, "Sluice's subscription through the proxy");
+      const token = await s.device("x-outage");
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "x_outage" }) });
+      const got: number[] = [];
+      listener.on("message", (topic, payload) => {
+        if (topic === "x_outage/messages") got.push(JSON.parse(new TextDecoder().decode(payload)).n);
+      });
+      await listener.subscribeAsync("x_outage/messages", { qos: 1 });
+      const publish = async (n: number) => {
+        const res = await post(`${s.url}/channels/x_outage/messages`, token, { n });
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+      };
+      // Until the channel is followed: a warm-up message (-1) until one comes back.
+      await waitFor(async () => (await publish(-1), got.includes(-1)), 20_000, "a first message re-published");
+      await publish(0);
+
+      proxy.cut();
+      await waitFor(async () => (await mqttHealth(s)) === "degraded", 10_000, "MQTT degraded");
+      for (let n = 1; n <= 20; n++) await publish(n);
+      proxy.restore();
+      await waitFor(() => mqttAdapter(s).ready, 20_000, "Sluice subscribed again");
+      for (let n = 21; n <= 25; n++) await publish(n);
+      const all = Array.from({ length: 26 }, (_, n) => n);
+      await waitFor(() => all.every((n) => got.includes(n)), 20_000, "every message re-published");
+      assert.deepEqual([...new Set(got.filter((n) => n >= 0))], all, "in order");
+    } finally {
+      await listener.endAsync();
+      const clientId = mqttAdapter(s).clientId;
+      await s.close();
+      proxy.close();
+      await dropSession(clientId);
+    }
+  },
+);
+
+integration(
+  "external broker unreachable: the reason is logged once while it keeps failing, without the password",
+  async () => {
+    const log = recordingLogger();
+    const s = await startTestSluice({ MQTT_URL: "mqtt://sluice:s3cret@127.0.0.1:1" }, undefined, { log });
+    try {
+      await waitFor(() => log.lines.some((l) => l.includes("cannot use")), 5_000, "a log line");
+      await new Promise((r) => setTimeout(r, 3_000)); // more attempts: after 0.2, 0.4, 0.8 and 1.6 s
+      const failures = log.lines.filter((l) => l.includes("cannot use"));
+      assert.equal(failures.length, 1, failures.join("\n"));
+      assert.match(failures[0]!, /^warn MQTT: cannot use mqtt:\/\/127\.0\.0\.1:1: .+ \(retrying\)$/);
+      assert.ok(!log.lines.some((l) => l.includes("s3cret")), "no password in the log");
+      assert.equal(await mqttHealth(s), "degraded");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "external broker: while another instance holds the subscriber lease, mqtt is degraded and the log says why",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-test-" });
+    const kv = await Deno.openKv(`${dir}/sluice.kv`);
+    // As a Sluice stopped without giving the lease back leaves it, for its last few seconds.
+    await kv.set(["mqtt", "external_subscriber"], { holder: "another", until: Date.now() + 4000 }, { expireIn: 4000 });
+    kv.close();
+    const log = recordingLogger();
+    const s = await startTestSluice({ MQTT_URL: MOSQUITTO }, dir, { log });
+    try {
+      await waitFor(() => log.lines.some((l) => l.includes("lease")), 5_000, "a line about the lease");
+      assert.equal(await mqttHealth(s), "degraded");
+      assert.ok(!mqttAdapter(s).ready);
+      await waitFor(() => mqttAdapter(s).ready, 20_000, "the subscription once the lease expired");
+      assert.equal(await mqttHealth(s), "ok");
+    } finally {
+      const clientId = mqttAdapter(s).clientId;
+      await s.close();
+      await dropSession(clientId);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+/** A broker that accepts every connection and refuses every subscription (SUBACK 0x80 per filter). */
+function refusingBroker(): { url: string; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const serve = async (conn: Deno.Conn) => {
+    let buf = new Uint8Array(0);
+    for await (const chunk of conn.readable) {
+      buf = new Uint8Array([...buf, ...chunk]);
+      for (;;) {
+        // Fixed header: type, then the remaining length (a varint); wait for the whole packet.
+        let length = 0, at = 1, factor = 1, complete = false;
+        while (at < buf.length) {
+          const b = buf[at++]!;
+          length += (b & 0x7f) * factor;
+          factor *= 128;
+          if (!(b & 0x80)) {
+            complete = true;
+            break;
+          }
+        }
+        if (!complete || buf.length < at + length) break;
+        const type = buf[0]! >> 4, body = buf.subarray(at, at + length);
+        buf = buf.slice(at + length);
+        let reply: number[] = [];
+        if (type === 1) reply = [0x20, 2, 0, 0]; // CONNACK accepted
+        if (type === 12) reply = [0xd0, 0]; // PINGRESP
+        if (type === 8) { // SUBSCRIBE: one refusal per filter
+          let filters = 0;
+          for (let i = 2; i < body.length; i += 2 + ((body[i]! << 8) | body[i + 1]!) + 1) filters++;
+          reply = [0x90, 2 + filters, body[0]!, body[1]!, ...Array(filters).fill(0x80)];
+        }
+        if (reply.length > 0) await conn.write(new Uint8Array(reply));
+      }
+    }
+  };
+  (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      serve(conn).catch(() => {}).finally(() => conns.delete(conn));
+    }
+  })().catch(() => {});
+  return {
+    url: `mqtt://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+integration(
+  "external broker: a refused subscription is logged with its reason, never as subscribed, and mqtt stays degraded",
+  async () => {
+    const broker = refusingBroker();
+    const log = recordingLogger();
+    const s = await startTestSluice({ MQTT_URL: broker.url }, undefined, { log });
+    try {
+      const line = await waitFor(() => log.lines.find((l) => /^warn .*subscri/.test(l)), 10_000, "a warning");
+      assert.match(line, /Subscribe error/);
+      await new Promise((r) => setTimeout(r, 1_500)); // it retries meanwhile
+      assert.ok(!log.lines.some((l) => l.includes("subscribed on")), log.lines.join("\n"));
+      assert.equal(log.lines.filter((l) => /^warn .*subscri/.test(l)).length, 1, log.lines.join("\n"));
+      assert.equal(await mqttHealth(s), "degraded");
+    } finally {
+      await s.close();
+      broker.close();
+    }
+  },
+);
+
+integration("external broker gone silent (TCP open): SIGTERM still exits 0 within 5 s", async () => {
+  const proxy = tcpProxy({ hostname: "127.0.0.1", port: 1883 });
+  const dir = await Deno.makeTempDir({ prefix: "sluice-mqtt-stop-" });
+  const sluice = new SluiceProcess(freePort(), {
+    KV_PATH: `${dir}/sluice.kv`,
+    ADMIN_TOKEN: ADMIN,
+    MQTT_URL: `mqtt://127.0.0.1:${proxy.port}`,
+    WEATHER_API_URL: "off",
+  });
+  try {
+    await sluice.start(); // healthz ok: subscribed through the proxy
+    const admin = (path: string, body: unknown) =>
+      post(`${sluice.url}${path}`, ADMIN, body).then((r) => r.body?.cancel());
+    await admin("/admin/channels", { name: "x_silent" });
+    await new Promise((r) => setTimeout(r, 2_500)); // the re-publisher finds the new channel
+    proxy.stall();
+    // Re-publishes the broker will never acknowledge, in flight when the stop comes.
+    for (let n = 0; n < 5; n++) await admin("/channels/x_silent/messages", { n });
+    const started = Date.now();
+    const code = await sluice.stop();
+    const ms = Date.now() - started;
+    assert.equal(code, 0, `exit code (log:\n${sluice.log})`);
+    assert.ok(ms < 5000, `stopped in ${ms} ms`);
+  } finally {
+    await sluice.kill();
+    proxy.close();
+    await dropSession(/client id (sluice-[0-9a-f]+)/.exec(sluice.log)?.[1] ?? null);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

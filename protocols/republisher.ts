@@ -1,0 +1,159 @@
+import { describeError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { isSystemChannel } from "../core/names.ts";
+import type { Subscription, TopicHub, TopicMessage } from "../engine/topic_hub.ts";
+import type { ChannelRegistry } from "../store/channel_registry.ts";
+
+/**
+ * Sends one topic message over one broker connection; resolves once the broker has it (a publisher
+ * confirm, a PUBACK), rejects when it will not (a nack, the connection closed).
+ */
+export type Publish = (m: TopicMessage) => Promise<void>;
+
+export interface RepublisherDeps {
+  readonly topics: TopicHub;
+  readonly channels: ChannelRegistry;
+  readonly log: Logger;
+  /** The protocol, for log lines ("AMQP", "MQTT"). */
+  readonly protocol: string;
+  /** How often the channel list is read to follow channels created since (ms). */
+  readonly pollMs: number;
+  /** A publish failed: get a new connection (re-publishing resumes after the last confirmed seq). */
+  readonly onFailure: (reason: string) => void;
+  /** Told of each batch the broker confirmed. */
+  readonly onPublished?: (count: number) => void;
+}
+
+/** Messages a channel may buffer before its feed is cut and later resumed from the log. */
+const MAX_BUFFERED = 10_000;
+const BATCH = 256;
+
+/**
+ * Re-publishes the topic messages of every channel (not Sluice's own `_` channels) to a broker, in
+ * confirmed batches. Channels that exist at `init` are followed from their next message; channels
+ * created later (found by reading the channel list every `pollMs`) from their first. After a
+ * reconnect each channel resumes after its last confirmed message, so messages published while the
+ * broker was away go out once it is back (the cursor is in memory: not across restarts).
+ */
+export class Republisher {
+  readonly #followers = new Map<string, Follower>();
+  #publish: Publish | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly deps: RepublisherDeps) {}
+
+  /** Notes every channel and where its next message will be; call once before `attach`. */
+  async init(): Promise<void> {
+    for (const c of await this.deps.channels.list()) {
+      if (!isSystemChannel(c.name)) this.#add(c.name, (await this.deps.topics.head(c.name)) + 1);
+    }
+    this.#timer = setInterval(() => this.#discover(), this.deps.pollMs);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Starts re-publishing through a fresh connection's `publish`. */
+  async attach(publish: Publish): Promise<void> {
+    this.#publish = publish;
+    await this.#discover();
+    await Promise.all([...this.#followers.values()].map((f) => f.attach(publish)));
+  }
+
+  /** The connection is gone: stop; `attach` resumes after the last confirmed message. */
+  detach(): void {
+    this.#publish = null;
+    for (const f of this.#followers.values()) f.detach();
+  }
+
+  close(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.detach();
+  }
+
+  async #discover(): Promise<void> {
+    try {
+      for (const c of await this.deps.channels.list()) {
+        if (isSystemChannel(c.name) || this.#followers.has(c.name)) continue;
+        const f = this.#add(c.name, 1); // created after the start: everything it has is new
+        if (this.#publish) await f.attach(this.#publish);
+      }
+    } catch (err) {
+      this.deps.log.warn(`${this.deps.protocol}: reading the channel list failed: ${describeError(err)}`);
+    }
+  }
+
+  #add(channel: string, next: number): Follower {
+    const f = new Follower(channel, next, this.deps);
+    this.#followers.set(channel, f);
+    return f;
+  }
+}
+
+/** One channel's feed to the broker: buffers what the hub delivers and publishes it in confirmed batches. */
+class Follower {
+  #sub: Subscription | null = null;
+  #publish: Publish | null = null;
+  #buffer: TopicMessage[] = [];
+  #draining = false;
+  #cut = false;
+
+  constructor(private readonly channel: string, private next: number, private readonly deps: RepublisherDeps) {}
+
+  async attach(publish: Publish): Promise<void> {
+    if (this.#publish === publish) return;
+    this.detach();
+    this.#publish = publish;
+    await this.#subscribe();
+  }
+
+  detach(): void {
+    this.#sub?.close();
+    this.#sub = null;
+    this.#publish = null;
+    this.#buffer = [];
+    this.#cut = false;
+  }
+
+  async #subscribe(): Promise<void> {
+    const publish = this.#publish;
+    const sub = await this.deps.topics.subscribe(this.channel, this.next, (m) => this.#deliver(publish, m));
+    if (this.#publish !== publish) sub.close();
+    else this.#sub = sub;
+  }
+
+  #deliver(publish: Publish | null, m: TopicMessage): void {
+    if (publish === null || publish !== this.#publish || this.#cut) return;
+    this.#buffer.push(m);
+    if (this.#buffer.length >= MAX_BUFFERED) {
+      // The broker is slower than the channel: stop buffering, resume from the log once drained.
+      this.#cut = true;
+      this.#sub?.close();
+      this.#sub = null;
+    }
+    if (!this.#draining) void this.#drain(publish);
+  }
+
+  /** Publishes the buffer in batches, each confirmed before the next (which bounds what is in flight). */
+  async #drain(publish: Publish): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#publish === publish && this.#buffer.length > 0) {
+        const batch = this.#buffer.splice(0, BATCH).filter((m) => m.seq >= this.next);
+        if (batch.length === 0) continue;
+        await Promise.all(batch.map(publish));
+        this.next = batch.at(-1)!.seq + 1;
+        this.deps.onPublished?.(batch.length);
+      }
+      if (this.#publish === publish && this.#cut) {
+        this.#cut = false;
+        await this.#subscribe();
+      }
+    } catch (err) {
+      if (this.#publish === publish) this.deps.onFailure(`re-publishing ${this.channel} failed: ${describeError(err)}`);
+    } finally {
+      this.#draining = false;
+    }
+    // A new connection's messages may have arrived while an old one's batch was still out.
+    if (this.#publish !== null && this.#buffer.length > 0) void this.#drain(this.#publish);
+  }
+}
