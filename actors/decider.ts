@@ -10,4 +10,9 @@ export interface Decider<State, Command, Event> {
    * snapshots saved under another are not used (the state is replayed from the log instead).
    */
   readonly stateShape?: number;
+  /**
+   * A state saved under an older shape, brought to the current one (null: replay the log instead).
+   * `at` is the commit time of the last event folded into it.
+   */
+  readonly upcast?: (state: unknown, shape: number, at: number) => State | null;
 }

@@ -203,10 +203,13 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
     return live;
   }
 
-  /** The stream's snapshot, if it holds a state of the decider's current shape. */
+  /** The stream's snapshot, if it holds a state of the decider's current shape or one it can upcast. */
   async #loadSnapshot(stream: string): Promise<Snapshot<S> | null> {
     const snap = await this.options.storage.loadSnapshot(stream);
-    return snap && (snap.shape ?? 1) === (this.options.decider.stateShape ?? 1) ? snap : null;
+    const { stateShape = 1, upcast } = this.options.decider;
+    if (!snap || (snap.shape ?? 1) === stateShape) return snap;
+    const state = upcast?.(snap.state, snap.shape ?? 1, snap.at) ?? null;
+    return state === null ? null : { ...snap, state, shape: stateShape };
   }
 
   #maybeSnapshot(id: string, live: Live<S>): void {

@@ -68,4 +68,9 @@ Deno.test("a snapshot of another state shape is not used: the state is replayed 
   assert.equal((await runtime(reshaped).stateAt("a", { version: 3 })).count, 3);
   await new Promise((r) => setTimeout(r, 0));
   assert.deepEqual(saved, { version: 3, at: 3, state: { version: 3, count: 3 }, shape: 2 });
+
+  // A decider that can bring an old shape up to date uses the snapshot (no replay of the whole log).
+  saved = { version: 3, at: 3, state: { version: 3, count: 99 } };
+  const upcasting = { ...reshaped, upcast: (old: unknown) => ({ ...(old as Count), count: (old as Count).count + 1 }) };
+  assert.equal((await runtime(upcasting).state("a")).count, 100);
 });

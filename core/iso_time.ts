@@ -16,6 +16,11 @@ const ISO_TIME =
  * ```
  */
 export function parseIsoTime(text: string): number | null {
+  if (isCanonicalIsoTime(text)) {
+    // The form Sluice stores (`toISOString`'s): Date.parse reads it, but rolls a day out of the calendar over.
+    const t = Date.parse(text);
+    return Number(text.slice(8, 10)) === new Date(t).getUTCDate() && Number(text.slice(11, 13)) < 24 ? t : null;
+  }
   const m = ISO_TIME.exec(text);
   if (!m) return null;
   const [, y, mo, d, h = "0", mi = "0", s = "0", fraction = "", zone = "Z"] = m;
@@ -36,6 +41,16 @@ export function parseIsoTime(text: string): number | null {
   if (offset === null) return null;
   const ms = Number(fraction.padEnd(3, "0").slice(0, 3));
   return date.getTime() + ((hour * 60 + minute - offset) * 60 + second) * 1000 + ms;
+}
+
+const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Whether a time is written as Sluice stores times (`2026-11-25T10:00:00.000Z`, `toISOString`'s
+ * form): two such strings compare as their times do, with no parsing.
+ */
+export function isCanonicalIsoTime(text: string): boolean {
+  return text.length === 24 && CANONICAL.test(text);
 }
 
 /** `Z` → 0, `+02:00` / `+0200` / `+02` → 120, `-05:30` → -330; null for an hour or minute out of range. */

@@ -1,4 +1,4 @@
-import { parseIsoTime } from "../../core/iso_time.ts";
+import { isCanonicalIsoTime, parseIsoTime } from "../../core/iso_time.ts";
 import type { Decider } from "../decider.ts";
 import type { PumpCommand, PumpEvent, Reading } from "./events.ts";
 import { checkReading, plausibleValue } from "./reading_check.ts";
@@ -95,7 +95,7 @@ function evolve(state: PumpState, event: Logged): PumpState {
       const last = state.lastReading;
       // Readings may arrive out of order: the latest taken is the pump's last (an unreadable time
       // of an old log entry counts as the latest, as arrival order did).
-      const latest = last === null || !(takenAt(reading) < takenAt(last));
+      const latest = last === null || !takenBefore(reading, last);
       let outside = { value: state.outsideTemperature, at: state.outsideTemperatureAt };
       if (latest && typeof reading.outsideTemperature === "number") {
         outside = { value: reading.outsideTemperature, at: reading.time };
@@ -119,7 +119,17 @@ function evolve(state: PumpState, event: Logged): PumpState {
   }
 }
 
-/** When a reading was taken (ms); NaN for a time an older log entry may hold that is not ISO 8601. */
+/**
+ * Whether `a` was taken before `b`. Times as Sluice stores them compare as text (no parsing: this
+ * runs for every reading); a time an older log entry may hold that is not ISO 8601 counts as the
+ * latest, as arrival order did.
+ */
+function takenBefore(a: Reading, b: Reading): boolean {
+  if (isCanonicalIsoTime(a.time) && isCanonicalIsoTime(b.time)) return a.time < b.time;
+  return takenAt(a) < takenAt(b);
+}
+
+/** When a reading was taken (ms); NaN for a time that is not ISO 8601. */
 function takenAt(r: Reading): number {
   return (typeof r.time === "string" ? parseIsoTime(r.time) : null) ?? NaN;
 }
@@ -128,6 +138,26 @@ function takenAt(r: Reading): number {
 function sameCoordinates(a: Reading, b: Reading | null): boolean {
   const [p, q] = [a.coordinates, b?.coordinates];
   return !!p && !!q && p.lat === q.lat && p.lon === q.lon;
+}
+
+/**
+ * A state saved before `outsideTemperatureAt` and `updatedAt` (shape 1), brought to shape 2 so that
+ * an upgrade does not replay every pump's whole log: `updatedAt` is the snapshot's last commit, the
+ * outside temperature is kept only where the last reading brought it. Null (replay instead) for a
+ * state whose figures overflowed, which the replay leaves out.
+ */
+function upcast(old: unknown, shape: number, at: number): PumpState | null {
+  if (shape !== 1) return null;
+  const s = old as Omit<PumpState, "outsideTemperatureAt" | "updatedAt">;
+  const finite = (a: Aggregate | null) => a === null || (Number.isFinite(a.sum) && Number.isFinite(a.avg));
+  if (!finite(s.temperature) || !finite(s.pressure)) return null;
+  const brought = typeof s.lastReading?.outsideTemperature === "number" ? s.lastReading : null;
+  return {
+    ...s,
+    outsideTemperature: brought?.outsideTemperature ?? null,
+    outsideTemperatureAt: brought?.time ?? null,
+    updatedAt: new Date(at).toISOString(),
+  };
 }
 
 /**
@@ -147,4 +177,5 @@ export const pumpDecider: Decider<PumpState, PumpCommand, Logged> = {
   evolve,
   // 2: `outsideTemperatureAt` and `updatedAt`; `lastReading` the latest taken, not the latest recorded.
   stateShape: 2,
+  upcast,
 };

@@ -166,3 +166,32 @@ Deno.test("entries of older logs with odd times or no coordinates still fold, in
   assert.deepEqual(s.lastReading, bare);
   assert.equal(s.outsideTemperature, null);
 });
+
+Deno.test("a pump state saved by the previous version (shape 1) is brought up to date, not replayed", () => {
+  const reading = { temperature: 20, pressure: 1, coordinates: { lat: 1, lon: 2 }, time: "2026-11-25T10:00:00.000Z" };
+  const old = {
+    id: "p",
+    version: 7,
+    readings: 7,
+    lastReading: { ...reading, outsideTemperature: 4 },
+    temperature: { min: 20, max: 20, avg: 20, sum: 140 },
+    pressure: { min: 1, max: 1, avg: 1, sum: 7 },
+    outsideTemperature: 4,
+    firstSeen: "2026-11-25T09:00:00.000Z",
+    lastSeen: "2026-11-25T10:00:01.000Z",
+  };
+  const at = Date.parse("2026-11-25T10:00:02Z");
+  const up = pumpDecider.upcast!(old, 1, at)!;
+  assert.equal(up.updatedAt, "2026-11-25T10:00:02.000Z");
+  assert.deepEqual([up.outsideTemperature, up.outsideTemperatureAt], [4, reading.time]);
+  assert.deepEqual([up.version, up.readings, up.temperature, up.lastSeen], [7, 7, old.temperature, old.lastSeen]);
+  // Its outside temperature came from an earlier reading, maybe at another place: not kept.
+  const without = pumpDecider.upcast!({ ...old, lastReading: reading }, 1, at)!;
+  assert.deepEqual([without.outsideTemperature, without.outsideTemperatureAt], [null, null]);
+  // Figures that overflowed are rebuilt by a replay, which leaves such readings out.
+  assert.equal(
+    pumpDecider.upcast!({ ...old, temperature: { min: 1, max: 2, avg: Infinity, sum: Infinity } }, 1, at),
+    null,
+  );
+  assert.equal(pumpDecider.upcast!(old, 3, at), null);
+});

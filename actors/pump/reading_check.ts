@@ -1,5 +1,5 @@
 import { ValidationError } from "../../core/errors.ts";
-import { parseIsoTime } from "../../core/iso_time.ts";
+import { isCanonicalIsoTime, parseIsoTime } from "../../core/iso_time.ts";
 import type { Reading } from "./events.ts";
 
 /**
@@ -63,7 +63,7 @@ export function checkReading(reading: unknown, receivedAt: number): Reading {
     temperature: r.temperature as number,
     pressure: r.pressure as number,
     coordinates: { lat, lon },
-    time: new Date(time).toISOString(),
+    time: isCanonicalIsoTime(r.time as string) ? r.time as string : new Date(time).toISOString(),
     ...(typeof outsideTemperature === "number" ? { outsideTemperature } : {}),
   };
 }
