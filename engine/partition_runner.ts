@@ -6,6 +6,7 @@ import {
   ForbiddenError,
   LeaseLostError,
   PayloadTooLargeError,
+  UnavailableError,
   ValidationError,
 } from "../core/errors.ts";
 import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
@@ -73,6 +74,8 @@ interface Settlement {
   readonly done: number;
   readonly failed?: boolean;
   readonly dead?: boolean;
+  /** Said in the log once the settlement landed. */
+  readonly deadLine?: string;
   readonly interrupted?: boolean;
 }
 
@@ -89,8 +92,9 @@ interface LaneState {
   /** The drain under way, while `active`. */
   drain?: Promise<void>;
   lease?: Lease;
-  /** Batches in a row whose writes KV refused, even the failure's record (a full disk): the backoff. */
+  /** Batches in a row whose writes KV refused (a full disk): the backoff, and when it ends. */
   stalls?: number;
+  stalledUntil?: number;
   /** Events this process appended after the cursor, by seq: drained without a read. */
   readonly tail: Map<number, StoredEvent>;
 }
@@ -302,6 +306,12 @@ export class PartitionRunner {
         if (!(await this.#hold(st))) return;
         await this.#load(st);
         const now = this.options.clock.now();
+        if (st.stalledUntil !== undefined && st.stalledUntil > now) {
+          st.dirty = false; // its timer wakes it when the stall is over
+          this.#wakeAt(st, st.stalledUntil - now);
+          await this.#letGo(st);
+          return;
+        }
         if (st.retry && st.retry.nextAt > now) {
           st.dirty = false; // the timer wakes it when the retry is due
           this.#wakeAt(st, st.retry.nextAt - now);
@@ -411,6 +421,8 @@ export class PartitionRunner {
       if (!settled.plan.empty) settled.plan.landed(await this.options.committer.write(settled.plan.toRequest()));
     } catch (err) {
       if (err instanceof LeaseLostError) throw err;
+      // KV's own trouble (a full disk): no fault of the tasks, so no attempt is spent; wait and run them again.
+      if (err instanceof UnavailableError) return this.#stall(st, err);
       if (err instanceof ConcurrencyError) {
         // A document it read changed meanwhile, or the lease moved: run the batch again, uncounted.
         st.dirty = true;
@@ -428,19 +440,11 @@ export class PartitionRunner {
         await this.options.committer.write(settled.plan.toRequest());
       } catch (again) {
         if (again instanceof LeaseLostError) throw again;
-        // Said once (a full disk would say it for every lane, every time); tried again ever more slowly.
-        st.stalls = (st.stalls ?? 0) + 1;
-        if (st.stalls === 1) {
-          this.#log(
-            `Lane ${laneKey(st.lane)} cannot commit: ${describeError(again)}; trying again, ` +
-              `ever more slowly (up to every ${STALL_MAX_MS / 1000} s)`,
-          );
-        }
-        this.#wakeAt(st, Math.min(STALL_MAX_MS, this.options.retry.baseDelayMs * 2 ** (st.stalls - 1)));
-        return false;
+        return this.#stall(st, again);
       }
     }
-    if (st.stalls) this.#log(`Lane ${laneKey(st.lane)} commits again`), st.stalls = 0;
+    if (st.stalls) this.#log(`Lane ${laneKey(st.lane)} commits again`), st.stalls = 0, st.stalledUntil = undefined;
+    if (settled.deadLine) this.#log(settled.deadLine);
     this.stats.done += settled.done;
     if (settled.dead) this.stats.dead++;
     if (settled.failed) this.stats.failedAttempts++;
@@ -454,6 +458,25 @@ export class PartitionRunner {
       this.#wakeAt(st, delay);
     }
     return true;
+  }
+
+  /**
+   * KV refused the batch's writes, even a failure's record: the lane waits, ever longer up to
+   * STALL_MAX_MS, before it runs the batch again (a wake-up meanwhile does not start it early). Said
+   * once: a full disk would say it for every lane, every time. False: the drain stops here.
+   */
+  #stall(st: LaneState, err: unknown): false {
+    st.stalls = (st.stalls ?? 0) + 1;
+    if (st.stalls === 1) {
+      this.#log(
+        `Lane ${laneKey(st.lane)} cannot commit: ${describeError(err)}; trying again, ` +
+          `ever more slowly (up to every ${STALL_MAX_MS / 1000} s)`,
+      );
+    }
+    const delay = Math.min(STALL_MAX_MS, this.options.retry.baseDelayMs * 2 ** (st.stalls - 1));
+    st.stalledUntil = this.options.clock.now() + delay;
+    this.#wakeAt(st, delay);
+    return false;
   }
 
   #request(st: LaneState, j: Job): ScriptRequest {
@@ -538,12 +561,10 @@ export class PartitionRunner {
       deadAt: now,
     };
     plan.sets.push({ key: keys.deadLetter(job.taskId), value: dead });
-    this.#log(
-      `Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempt${dead.attempts === 1 ? "" : "s"}: ${
-        redactTokens(error)
-      }`,
-    );
-    return { ...this.#advance(st, plan, job.seq), done, failed: true, dead: true };
+    const deadLine = `Task ${job.taskId} (${dead.method}) is dead after ${dead.attempts} attempt${
+      dead.attempts === 1 ? "" : "s"
+    }: ${redactTokens(error)}`;
+    return { ...this.#advance(st, plan, job.seq), done, failed: true, dead: true, deadLine };
   }
 
   /** Moves the cursor to `cursor` in the plan, clearing a retry record it passed. */

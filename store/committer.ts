@@ -1,12 +1,6 @@
 import type { Clock } from "../core/clock.ts";
-import {
-  ConcurrencyError,
-  LeaseLostError,
-  PayloadTooLargeError,
-  SluiceError,
-  UnavailableError,
-  ValidationError,
-} from "../core/errors.ts";
+import { ConcurrencyError, LeaseLostError, PayloadTooLargeError, UnavailableError } from "../core/errors.ts";
+import { asKvError } from "./kv_errors.ts";
 import type { Waker } from "../core/waker.ts";
 import { eventExpiry } from "./event_expiry.ts";
 import { keys } from "./keys.ts";
@@ -105,6 +99,9 @@ export interface CommitStats {
   readonly mutations: number;
   readonly ms: number;
 }
+
+/** How often `/healthz` may try a write while KV refuses them. */
+const PROBE_MS = 2000;
 
 export interface CommitterOptions {
   readonly kv: Deno.Kv;
@@ -259,6 +256,7 @@ export class Committer {
   #lost: LeaseLostError | null = null;
   /** Why KV refused the last commit (a full disk, an I/O error), until one lands again. */
   #refusing: string | null = null;
+  #probedAt = 0;
   readonly #log?: (line: string) => void;
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
@@ -335,11 +333,29 @@ export class Committer {
    * another process claimed the epoch, every write is refused from then on.
    */
   async writable(): Promise<boolean> {
-    if (this.#lost || this.#refusing) return false;
+    if (this.#lost || (this.#refusing && !(await this.#probe()))) return false;
     const writer = await this.#kv.get(keys.writer()); // in multi mode, only that KV answers
     if (this.#mode !== "single" || writer.versionstamp === this.#epoch) return true;
     this.#loseWriter();
     return false;
+  }
+
+  /**
+   * While KV refuses writes, one small write at most every PROBE_MS (asked by `/healthz`): with no
+   * traffic, nothing else would learn that the disk has room again.
+   */
+  async #probe(): Promise<boolean> {
+    const now = this.#clock.now();
+    if (now - this.#probedAt < PROBE_MS) return false;
+    this.#probedAt = now;
+    try {
+      await this.#kv.set(keys.writeProbe(), now);
+    } catch {
+      return false;
+    }
+    if (this.#refusing) this.#log?.("KV takes writes again");
+    this.#refusing = null;
+    return true;
   }
 
   /** Another process claimed the writer epoch: every write is refused from now on (said once). */
@@ -1005,14 +1021,4 @@ function keyId(key: Deno.KvKey): string {
       : `x${JSON.stringify(part, (_k, v) => typeof v === "bigint" ? `${v}n` : v)};`;
   }
   return id;
-}
-
-function asKvError(err: unknown): unknown {
-  const msg = err instanceof Error ? err.message : String(err);
-  // V8's serializer recursing too deep (the edges refuse such values; this is the backstop).
-  if (err instanceof RangeError) return new ValidationError(`KV cannot store the value: ${msg}`);
-  if (/too large|exceed/i.test(msg)) return new PayloadTooLargeError(`KV refused the write: ${msg}`);
-  if (err instanceof SluiceError) return err;
-  // Anything else is KV's own trouble (a full disk, an I/O error), not the request's: try again later.
-  return new UnavailableError(`KV refused the write: ${msg}`);
 }

@@ -1,3 +1,4 @@
+import { isKvTrouble } from "../../store/kv_errors.ts";
 import { type ErrorCode, MethodNotAllowedError, SluiceError } from "../../core/errors.ts";
 
 const STATUS: Record<ErrorCode, number> = {
@@ -17,9 +18,6 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-/** SQLite's words for a KV that cannot write now (a full disk, a failing one, another writer holding it). */
-const KV_TROUBLE = /database or disk is full|disk I\/O error|database is locked|readonly database/i;
-
 /** The HTTP answer for anything thrown: `{"error": {"code", "message"}}` with its status. */
 export function errorResponse(err: unknown, log?: (line: string) => void): Response {
   if (err instanceof SluiceError) {
@@ -31,10 +29,13 @@ export function errorResponse(err: unknown, log?: (line: string) => void): Respo
     return Response.json({ error: { code: err.code, message: err.message } }, { status: STATUS[err.code], headers });
   }
   // KV's own trouble on a write outside the group commit (which says it once itself): not the caller's fault.
-  if (err instanceof Error && KV_TROUBLE.test(err.message)) {
-    return Response.json({ error: { code: "unavailable", message: `KV refused the write: ${err.message}` } }, {
-      status: 503,
-    });
+  if (isKvTrouble(err)) {
+    return Response.json(
+      { error: { code: "unavailable", message: `KV refused the write: ${(err as Error).message}` } },
+      {
+        status: 503,
+      },
+    );
   }
   log?.(`Unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
   return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
