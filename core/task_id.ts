@@ -36,6 +36,11 @@ export function subscriberRunId(topicStream: string, seq: number, script: string
   return `s.${positionalTaskId(topicStream, seq)}.${script.replaceAll("/", "~")}`;
 }
 
+/** What every subscriber run id of a topic starts with (they sort together). */
+export function subscriberRunPrefix(topicStream: string): string {
+  return `s.${positionalTaskId(topicStream, 1).replace(/[^.]*$/, "")}`;
+}
+
 /** What a subscriber run's id encodes, or null for any other id. */
 export function subscriberRunOf(id: string): { stream: string; seq: number; script: string } | null {
   if (!id.startsWith("s.")) return null;

@@ -4,6 +4,8 @@ import { topicStream } from "../core/streams.ts";
 import type { ChannelConfig, ChannelRegistry, NewChannel, SubscriberStarts } from "../store/channel_registry.ts";
 import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
+import { chunked } from "../store/kv_limits.ts";
+import { subscriberRunOf, subscriberRunPrefix } from "../core/task_id.ts";
 import { type Lane, subscriberConsumer } from "./lanes.ts";
 
 /** What may change on a channel; `defaultScript: null` removes it. Its ordering cannot change. */
@@ -117,6 +119,7 @@ export class ChannelAdmin {
     });
     if (!updated) throw new NotFoundError(`Channel "${name}" does not exist`);
     this.#forget(name, [script]);
+    if (start <= head) await this.#forgetRuns(name, script, start);
     this.options.lanes.wake(this.#lane(name, script));
     return { channel: name, script, from: start, head };
   }
@@ -151,12 +154,35 @@ export class ChannelAdmin {
     await Promise.all(added.map((s) => this.options.lanes.settle(this.#lane(name, s))));
     const stream = topicStream(name);
     const start = from ?? await this.#head(name) + 1;
-    const from1 = (value: number) => start > 1 ? value : undefined; // from 1: no keys (a cursor at 0)
     return added.flatMap((s) => [
-      { key: keys.cursor(stream, subscriberConsumer(s)), value: from1(start - 1) },
-      { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: from1(start) }, // what came before is not its
+      // Its own cursor, 0 included: `GET /tasks/:id` knows its runs by it.
+      { key: keys.cursor(stream, subscriberConsumer(s)), value: start - 1 },
+      // What came before is not its (absent: from 1).
+      { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: start > 1 ? start : undefined },
       { key: keys.retry(stream, subscriberConsumer(s)) }, // a retry left from when it was removed
     ]);
+  }
+
+  /**
+   * Forgets what an earlier subscription of the script left of its runs from `from` on (dead
+   * letters, discards, retry indexes): a replay runs those messages anew under the same run ids,
+   * which must not show the old run's end (nor be retried from the dead letters on top of it).
+   */
+  async #forgetRuns(name: string, script: string, from: number): Promise<void> {
+    const prefix = subscriberRunPrefix(topicStream(name));
+    const stale: Deno.KvKey[] = [];
+    for (const root of [keys.deadLetters(), keys.discardedAll(), keys.taskIndexes()]) {
+      const range = { start: [...root, prefix], end: [...root, `${prefix}\uffff`] };
+      for await (const e of this.options.kv.list(range)) {
+        const run = subscriberRunOf(String(e.key.at(-1)));
+        if (run?.script === script && run.seq >= from) stale.push(e.key);
+      }
+    }
+    for (const chunk of chunked(stale, 1000)) {
+      const op = this.options.kv.atomic();
+      for (const key of chunk) op.delete(key);
+      await op.commit();
+    }
   }
 
   /** The topic's head; its key may lag the events (one writer writes it lazily, a crash can leave it behind). */

@@ -46,6 +46,7 @@ export const keys = {
   inlineDedup: (sender: string, script: string, id: string): Deno.KvKey => ["dedup-inline", sender, script, id],
   /** Task id → position, for ids not derived from their position. */
   taskIndex: (taskId: string): Deno.KvKey => ["tidx", taskId],
+  taskIndexes: (): Deno.KvKey => ["tidx"],
   /** Result of a finished task. */
   taskResult: (taskId: string): Deno.KvKey => ["res", taskId],
   /** The failing head-of-line task of a stream and its attempts. */
@@ -54,6 +55,7 @@ export const keys = {
   deadLetters: (): Deno.KvKey => ["dead"],
   /** A dead letter discarded by the admin: off the list, still shown by `GET /tasks/:id`. */
   discarded: (taskId: string): Deno.KvKey => ["dead-gone", taskId],
+  discardedAll: (): Deno.KvKey => ["dead-gone"],
   refused: (at: number, n: string): Deno.KvKey => ["refused", at, n],
   refusedAll: (): Deno.KvKey => ["refused"],
   document: (collection: string, id: string): Deno.KvKey => ["doc", collection, id],

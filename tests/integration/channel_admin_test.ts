@@ -150,6 +150,38 @@ inBothModes(
 );
 
 integration(
+  "a replay runs again a message whose run died in an earlier subscription: its old end is forgotten",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "2", RETRY_BASE_MS: "500" });
+    try {
+      const subscribe = () =>
+        s.admin("/admin/channels/again/subscribers", {
+          method: "POST",
+          body: JSON.stringify({ script: "test/flaky", from: 1 }),
+        });
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: '{"name":"again"}' })).status, 201);
+      assert.equal((await post(`${s.url}/channels/again/messages`, ADMIN, { failures: 9 })).status, 202);
+      const id = subscriberRunId("m/again", 1, "test/flaky");
+      const deadIds = async () =>
+        ((await (await s.admin("/admin/dead-letters")).json()).deadLetters as { taskId: string }[]).map((d) =>
+          d.taskId
+        );
+      assert.equal((await subscribe()).status, 201);
+      await waitFor(async () => (await deadIds()).includes(id), 10_000, "the first subscription's run died");
+
+      assert.equal((await patch(s, "again", { subscribers: [] })).status, 200);
+      assert.equal((await subscribe()).status, 201);
+      // Replayed: not dead (nor listed to retry) while its new run is under way.
+      assert.deepEqual(await deadIds(), []);
+      const status = (await (await s.admin(`/tasks/${id}`)).json()).status;
+      assert.ok(["queued", "running", "retrying"].includes(status), JSON.stringify(status));
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
   "changing a channel refuses its ordering, unknown scripts and fields, Sluice's channels and unknown ones",
   async () => {
     const s = await startTestSluice();
