@@ -50,9 +50,11 @@ async function main(): Promise<void> {
         "no MQTT TCP listener); AMQP only as an outbound client",
     );
   }
-  const adapters = await startAdapters(sluice);
   let server;
+  let stage = "start its protocols";
   try {
+    const adapters = await startAdapters(sluice);
+    stage = `listen on ${config.HOSTNAME}:${config.PORT}`;
     server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
   } catch (err) {
     // The admin token this start created was never shown: the next start makes and prints another.
@@ -60,9 +62,7 @@ async function main(): Promise<void> {
     console.error(
       err instanceof Deno.errors.AddrInUse
         ? `Port ${config.PORT} is taken: stop what uses it, or set PORT to a free port (0 for any)`
-        : `Sluice cannot listen on ${config.HOSTNAME}:${config.PORT}: ${
-          err instanceof Error ? err.message : String(err)
-        }`,
+        : `Sluice cannot ${stage}: ${err instanceof Error ? err.message : String(err)}`,
     );
     Deno.exit(1);
   }

@@ -73,7 +73,7 @@ export async function channelStats(
   let retrying = 0;
   for await (const _ of kv.list({ start: keys.retry(prefix), end: keys.retry(prefix.slice(0, -1) + "0") })) retrying++;
   const topic = topicStream(channel);
-  const messages = await trueHead(kv, topic);
+  const messages = headOf(topic, await trueHead(kv, topic));
   const progress = await Promise.all(subscribers.map(async (script): Promise<SubscriberProgress> => {
     const consumer = subscriberConsumer(script);
     const [cursor, retry] = await kv.getMany<[number, RetryState]>([

@@ -4,6 +4,7 @@ import type { TaskQueuedData } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import { type HeadOf, queueDepth } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
+import { trueHead } from "../store/heads.ts";
 import { chunked } from "../store/kv_limits.ts";
 import { subscriberConsumer } from "./lanes.ts";
 
@@ -67,7 +68,7 @@ async function subscriberBacklog(
   headOf: HeadOf,
 ): Promise<Sample[]> {
   const topic = topicStream(channel);
-  const head = headOf(topic, (await kv.get<number>(keys.head(topic))).value ?? 0);
+  const head = headOf(topic, await trueHead(kv, topic)); // as the channel's stats count it
   const cursorKeys = scripts.map((script) => keys.cursor(topic, subscriberConsumer(script)));
   const cursors = (await Promise.all(chunked(cursorKeys).map((c) => kv.getMany<number[]>(c)))).flat();
   return scripts.map((script, i) => ({

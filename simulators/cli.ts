@@ -147,7 +147,12 @@ export function summary(report: SimReport): string[] {
   }
   if (report.refused && report.refused.length > 0) {
     const total = report.refused.reduce((sum, [, n]) => sum + n, 0);
-    lines.push(`Sluice refused ${total} of them: ${report.refused.map(([code, n]) => `${code} ${n}`).join(", ")}`);
+    // Read from /metrics: every client of the protocol counts, another simulator's refusals too.
+    lines.push(
+      `Sluice refused ${total} message(s) over this protocol during the run (all its clients): ${
+        report.refused.map(([code, n]) => `${code} ${n}`).join(", ")
+      }`,
+    );
   }
   return lines;
 }

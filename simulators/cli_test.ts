@@ -82,7 +82,7 @@ Deno.test("a summary lists the top causes of errors and Sluice's refusals, which
     "  7 × cause 3",
     "  6 × cause 4",
     "  9 × 2 other cause(s)",
-    "Sluice refused 8 of them: rate_limited 7, forbidden 1",
+    "Sluice refused 8 message(s) over this protocol during the run (all its clients): rate_limited 7, forbidden 1",
   ]);
   assert.equal(exitCode(report), 1);
   assert.equal(exitCode(REPORT), 0);

@@ -20,7 +20,8 @@ export async function lockKvFile(
   log: (line: string) => void = () => {},
 ): Promise<{ release(): void }> {
   // Locked by its real path: the same file reached through a symlink is the same file.
-  const file = await Deno.open(`${await realPathOf(path)}.lock`, { create: true, write: true });
+  const lockPath = `${await realPathOf(path)}.lock`;
+  const file = await Deno.open(lockPath, { create: true, write: true });
   const release = () => {
     try {
       file.close();
@@ -36,7 +37,7 @@ export async function lockKvFile(
   if (!held) {
     release();
     throw new Error(
-      `Another process is using ${path} (it holds ${path}.lock): stop it, or give this one its own KV_PATH`,
+      `Another process is using ${path} (it holds ${lockPath}): stop it, or give this one its own KV_PATH`,
     );
   }
   return { release };
