@@ -1,3 +1,4 @@
+import { inTimeZone } from "../tests/helpers/time_zone.ts";
 import assert from "node:assert/strict";
 import { parseIsoTime } from "./iso_time.ts";
 
@@ -19,17 +20,12 @@ Deno.test("ISO dates and date-times are read with their zone; without one they a
   assert.equal(utc("2028-02-29T00:00:00Z"), "2028-02-29T00:00:00.000Z");
 });
 
-Deno.test("a date-time without a zone does not depend on the server's time zone", () => {
-  const before = Deno.env.get("TZ");
-  try {
-    Deno.env.set("TZ", "Asia/Tokyo");
+Deno.test("a date-time without a zone does not depend on the server's time zone", async () => {
+  await inTimeZone("Asia/Tokyo", () => {
     assert.equal(new Date("2026-11-25T10:00:00").toISOString(), "2026-11-25T01:00:00.000Z", "the zone took effect");
     assert.equal(utc("2026-11-25T10:00:00"), "2026-11-25T10:00:00.000Z");
     assert.equal(utc("2026-11-25"), "2026-11-25T00:00:00.000Z");
-  } finally {
-    if (before === undefined) Deno.env.delete("TZ");
-    else Deno.env.set("TZ", before);
-  }
+  });
 });
 
 Deno.test("what is not an ISO 8601 time, or not a day of the calendar, is refused", () => {

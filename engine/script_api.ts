@@ -17,6 +17,7 @@
  * the calendar is refused): epoch ms, or null. `ctx.pumps.record` takes a reading's `time` in this form.
  */
 export { parseIsoTime } from "../core/iso_time.ts";
+export { FUTURE_SKEW_MS } from "../actors/pump/reading_check.ts";
 
 /**
  * Throw this for input that will never work (a reading that does not parse): the task goes to

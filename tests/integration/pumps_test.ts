@@ -1,3 +1,4 @@
+import { inTimeZone } from "../helpers/time_zone.ts";
 import assert from "node:assert/strict";
 import { inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
@@ -173,14 +174,15 @@ integration("time travel to a state's updatedAt gives that state back", async ()
 
 integration("time travel reads a time without a zone as UTC, and refuses a day not in the calendar", async () => {
   const s = await startTestSluice();
-  const tz = Deno.env.get("TZ");
   try {
     const token = await s.device("tz");
     await feed(s, token, "tz", reading(20, "2026-11-25T10:00:00Z"), 1);
     const [event] = (await (await s.admin("/pumps/tz/events")).json()).events;
     // The first event's commit time without its zone, asked of a server whose time zone is not UTC.
-    Deno.env.set("TZ", "Asia/Tokyo");
-    const state = await (await s.admin(`/pumps/tz?at=${encodeURIComponent(event.at.slice(0, -1))}`)).json();
+    const state = await inTimeZone(
+      "Asia/Tokyo",
+      async () => await (await s.admin(`/pumps/tz?at=${encodeURIComponent(event.at.slice(0, -1))}`)).json(),
+    );
     assert.equal(state.version, 1);
     for (const bad of ["2026-02-31T00:00:00Z", "2026-11-25T24:00:00Z", "Pump 7", "1e3"]) {
       const res = await s.admin(`/pumps/tz?at=${encodeURIComponent(bad)}`);
@@ -189,8 +191,6 @@ integration("time travel reads a time without a zone as UTC, and refuses a day n
       assert.match(error.message, /is neither a version nor an ISO 8601 time/);
     }
   } finally {
-    if (tz === undefined) Deno.env.delete("TZ");
-    else Deno.env.set("TZ", tz);
     await s.close();
   }
 });

@@ -1,4 +1,4 @@
-import { parseIsoTime, PermanentError, type PumpReading } from "@sluice/script";
+import { FUTURE_SKEW_MS, parseIsoTime, PermanentError, type PumpReading } from "@sluice/script";
 
 /** What a water pump can plausibly report; anything else is a broken sensor or a garbled message. */
 export const PLAUSIBLE = {
@@ -8,8 +8,6 @@ export const PLAUSIBLE = {
 
 /** The earliest time a reading may have been taken. */
 export const EARLIEST_TIME = Date.UTC(2000, 0, 1);
-/** How far after its receipt a reading's time may be (devices' clocks drift). */
-export const FUTURE_SKEW_MS = 24 * 60 * 60_000;
 
 /** A decimal number: optional sign, digits with an optional fraction, optional exponent (no hex, no `Infinity`). */
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;

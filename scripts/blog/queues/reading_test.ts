@@ -1,3 +1,4 @@
+import { inTimeZone } from "../../../tests/helpers/time_zone.ts";
 import assert from "node:assert/strict";
 import { PermanentError } from "@sluice/script";
 import { parseReading } from "./reading.ts";
@@ -71,16 +72,11 @@ Deno.test("coordinates have exactly two parts", () => {
   refused({ temperature: 20, pressure: 1, coordinates: "0x1:2" }, /no valid latitude/);
 });
 
-Deno.test("a time without a zone is UTC, whatever the server's time zone", () => {
-  const before = Deno.env.get("TZ");
-  try {
-    Deno.env.set("TZ", "Asia/Tokyo");
+Deno.test("a time without a zone is UTC, whatever the server's time zone", async () => {
+  await inTimeZone("Asia/Tokyo", () => {
     assert.equal(parseReading("20,1,1:1,2026-11-25T10:00:00", at).time, "2026-11-25T10:00:00.000Z");
     assert.equal(parseReading("20,1,1:1,2026-11-25", at).time, "2026-11-25T00:00:00.000Z");
-  } finally {
-    if (before === undefined) Deno.env.delete("TZ");
-    else Deno.env.set("TZ", before);
-  }
+  });
 });
 
 Deno.test("times are ISO 8601 or epoch milliseconds, between 2000 and a day after receipt", () => {
