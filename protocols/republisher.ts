@@ -10,6 +10,12 @@ import type { ChannelRegistry } from "../store/channel_registry.ts";
  */
 export type Publish = (m: TopicMessage) => Promise<void>;
 
+/** Where re-publishing stands per channel, kept across restarts (see `RepublishCursors`). */
+export interface RepublishCursorStore {
+  load(channel: string): Promise<number | undefined>;
+  save(channel: string, seq: number): Promise<void>;
+}
+
 export interface RepublisherDeps {
   readonly topics: TopicHub;
   readonly channels: ChannelRegistry;
@@ -22,6 +28,8 @@ export interface RepublisherDeps {
   readonly onFailure: (reason: string) => void;
   /** Told of each batch the broker confirmed. */
   readonly onPublished?: (count: number) => void;
+  /** The last confirmed message of each channel, in KV; without it re-publishing starts at the head. */
+  readonly cursors?: RepublishCursorStore;
 }
 
 /** Messages a channel may buffer before its feed is cut and later resumed from the log. */
@@ -30,10 +38,11 @@ const BATCH = 256;
 
 /**
  * Re-publishes the topic messages of every channel (not Sluice's own `_` channels) to a broker, in
- * confirmed batches. Channels that exist at `init` are followed from their next message; channels
- * created later (found by reading the channel list every `pollMs`) from their first. After a
- * reconnect each channel resumes after its last confirmed message, so messages published while the
- * broker was away go out once it is back (the cursor is in memory: not across restarts).
+ * confirmed batches. Each channel resumes after the last message the broker confirmed (the
+ * `cursors`, kept in KV, so across restarts too); a channel never re-published before is followed
+ * from its next message when it exists at `init`, from its first when created later (found by
+ * reading the channel list every `pollMs`). So messages published while the broker was away, or
+ * Sluice was stopped before the broker confirmed them, go out once both are back.
  */
 export class Republisher {
   readonly #followers = new Map<string, Follower>();
@@ -44,8 +53,23 @@ export class Republisher {
 
   /** Notes every channel and where its next message will be; call once before `attach`. */
   async init(): Promise<void> {
+    let behind = 0, channels = 0;
     for (const c of await this.deps.channels.list()) {
-      if (!isSystemChannel(c.name)) this.#add(c.name, (await this.deps.topics.head(c.name)) + 1);
+      if (isSystemChannel(c.name)) continue;
+      const head = await this.deps.topics.head(c.name);
+      const confirmed = await this.deps.cursors?.load(c.name);
+      if (confirmed === undefined) this.#add(c.name, head + 1).note(head); // from here, after a restart too
+      else {
+        const next = Math.min(confirmed, head) + 1;
+        this.#add(c.name, next);
+        if (next <= head) behind += head - next + 1, channels++;
+      }
+    }
+    if (behind > 0) {
+      this.deps.log.info(
+        `${this.deps.protocol}: re-publishing resumes after the last message the broker confirmed: ` +
+          `${behind} message(s) of ${channels} channel(s) to send`,
+      );
     }
     this.#timer = setInterval(() => this.#discover(), this.deps.pollMs);
     Deno.unrefTimer(this.#timer);
@@ -73,7 +97,10 @@ export class Republisher {
     try {
       for (const c of await this.deps.channels.list()) {
         if (isSystemChannel(c.name) || this.#followers.has(c.name)) continue;
-        const f = this.#add(c.name, 1); // created after the start: everything it has is new
+        // Created after the start, everything it has is new (kept as its start); or followed before.
+        const confirmed = await this.deps.cursors?.load(c.name);
+        const f = this.#add(c.name, (confirmed ?? 0) + 1);
+        if (confirmed === undefined) f.note(0);
         if (this.#publish) await f.attach(this.#publish);
       }
     } catch (err) {
@@ -95,8 +122,40 @@ class Follower {
   #buffer: TopicMessage[] = [];
   #draining = false;
   #cut = false;
+  /** The cursor as KV has it, and whether a write of it is under way. */
+  #noted: number;
+  #noting = false;
+  #noteFailed = false;
 
-  constructor(private readonly channel: string, private next: number, private readonly deps: RepublisherDeps) {}
+  constructor(private readonly channel: string, private next: number, private readonly deps: RepublisherDeps) {
+    this.#noted = next - 1;
+  }
+
+  /**
+   * Writes the last confirmed seq to KV, one write at a time (the latest wins). A failed write is
+   * tried with the next confirmed batch; until one lands, a restart sends those messages again.
+   */
+  note(seq: number, force = true): void {
+    const cursors = this.deps.cursors;
+    if (!cursors || this.#noting || (seq <= this.#noted && !force)) return;
+    this.#noting = true;
+    cursors.save(this.channel, seq).then(
+      () => {
+        this.#noted = Math.max(this.#noted, seq);
+        this.#noting = this.#noteFailed = false;
+        this.note(this.next - 1, false);
+      },
+      (err) => {
+        this.#noting = false;
+        if (this.#noteFailed) return; // said once until a write lands
+        this.#noteFailed = true;
+        this.deps.log.warn(
+          `${this.deps.protocol}: keeping where re-publishing ${this.channel} stands failed ` +
+            `(a restart would send its last messages again): ${describeError(err)}`,
+        );
+      },
+    );
+  }
 
   async attach(publish: Publish): Promise<void> {
     if (this.#publish === publish) return;
@@ -142,6 +201,7 @@ class Follower {
         if (batch.length === 0) continue;
         await Promise.all(batch.map(publish));
         this.next = batch.at(-1)!.seq + 1;
+        this.note(this.next - 1, false);
         this.deps.onPublished?.(batch.length);
       }
       if (this.#publish === publish && this.#cut) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../core/log.ts";
 import type { TopicHub, TopicMessage } from "../engine/topic_hub.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
-import { type Publish, Republisher } from "./republisher.ts";
+import { type Publish, type RepublishCursorStore, Republisher } from "./republisher.ts";
 
 /** One channel "a" in memory: `subscribe(from)` replays the log from `from`, then delivers live. */
 function fakeTopic() {
@@ -24,16 +24,34 @@ function fakeTopic() {
   return { topics, publish };
 }
 
-function republisher(topics: TopicHub): Republisher {
+function republisher(topics: TopicHub, cursors?: RepublishCursorStore, log = silentLogger): Republisher {
   const channels = { list: () => Promise.resolve([{ name: "a" }]) } as unknown as ChannelRegistry;
   return new Republisher({
     topics,
     channels,
-    log: silentLogger,
+    log,
     protocol: "test",
     pollMs: 60_000,
     onFailure: () => {},
+    cursors,
   });
+}
+
+/** Cursors in memory, as KV keeps them across restarts; `failing` makes every save reject. */
+function memoryCursors() {
+  const saved = new Map<string, number>();
+  const store = {
+    failing: false,
+    saves: 0,
+    load: (channel: string) => Promise.resolve(saved.get(channel)),
+    save: (channel: string, seq: number) => {
+      store.saves++;
+      if (store.failing) return Promise.reject(new Error("disk full"));
+      saved.set(channel, seq);
+      return Promise.resolve();
+    },
+  };
+  return { store, saved };
 }
 
 /** A broker connection whose acknowledgements the test gives (or withholds). */
@@ -91,5 +109,87 @@ Deno.test("a new connection's messages go out even when the old one's batch is a
   first.pending.shift()!.reject(new Error("The connection closed")); // late
   await ticks();
   assert.deepEqual(second.sent, [1]);
+  r.close();
+});
+
+Deno.test("a restarted re-publisher resumes after the last message the broker confirmed, not at the head", async () => {
+  const { topics, publish } = fakeTopic();
+  const { store, saved } = memoryCursors();
+  const lines: string[] = [];
+  const log = { ...silentLogger, info: (m: string) => lines.push(m) };
+  const before = republisher(topics, store, log);
+  await before.init();
+  const first = connection();
+  await before.attach(first.publish);
+  publish("m1");
+  await ticks();
+  first.pending.shift()!.resolve(); // m1 confirmed
+  await ticks();
+  assert.equal(saved.get("a"), 1);
+  publish("m2"); // sent, never confirmed: Sluice stops
+  await ticks();
+  before.close();
+  publish("m3"); // published before the restart, never sent
+
+  const after = republisher(topics, store, log);
+  await after.init();
+  assert.ok(lines.some((l) => l.includes("2 message(s) of 1 channel(s) to send")), lines.join("\n"));
+  const second = connection();
+  await after.attach(second.publish);
+  await ticks();
+  assert.deepEqual(second.sent, [2]);
+  second.pending.shift()!.resolve();
+  await ticks();
+  assert.deepEqual(second.sent, [2, 3]);
+  second.pending.shift()!.resolve();
+  await ticks();
+  assert.equal(saved.get("a"), 3);
+  after.close();
+});
+
+Deno.test("a channel's first re-publishing starts at its head, and a restart before the broker answered starts there too", async () => {
+  const { topics, publish } = fakeTopic();
+  publish("old");
+  const { store, saved } = memoryCursors();
+  const before = republisher(topics, store);
+  await before.init(); // the broker is away: never attached
+  await ticks();
+  assert.equal(saved.get("a"), 1, "the starting point is kept");
+  publish("new");
+  before.close();
+
+  const after = republisher(topics, store);
+  await after.init();
+  const conn = connection();
+  await after.attach(conn.publish);
+  await ticks();
+  assert.deepEqual(conn.sent, [2], "the message published while the broker was away, not the older one");
+  after.close();
+});
+
+Deno.test("a cursor KV does not take is said once and tried again with the next confirmed batch", async () => {
+  const { topics, publish } = fakeTopic();
+  const { store, saved } = memoryCursors();
+  const warnings: string[] = [];
+  const r = republisher(topics, store, { ...silentLogger, warn: (m: string) => warnings.push(m) });
+  await r.init();
+  await ticks();
+  store.failing = true;
+  const conn = connection();
+  await r.attach(conn.publish);
+  for (const m of ["m1", "m2"]) {
+    publish(m);
+    await ticks();
+    conn.pending.shift()!.resolve();
+    await ticks();
+  }
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /keeping where re-publishing a stands failed/);
+  store.failing = false;
+  publish("m3");
+  await ticks();
+  conn.pending.shift()!.resolve();
+  await ticks();
+  assert.equal(saved.get("a"), 3);
   r.close();
 });

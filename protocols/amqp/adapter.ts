@@ -14,6 +14,7 @@ import { principalOf } from "./principal.ts";
 import { broadcastOn } from "./republisher.ts";
 import { type AmqpStats, newStats } from "./stats.ts";
 import { declareTopology } from "./topology.ts";
+import { RepublishCursors } from "../../store/republish_cursors.ts";
 
 export interface AmqpAdapterOptions {
   readonly url: string;
@@ -60,6 +61,7 @@ export class AmqpAdapter implements Adapter {
       channels: sluice.channels,
       log: sluice.log,
       protocol: "AMQP",
+      cursors: new RepublishCursors(sluice.kv, sluice.committer, "amqp"),
       pollMs: options.channelPollMs ?? 2000,
       onFailure: (reason) => this.#conn.reset(reason),
       onPublished: (count) => this.stats.republished += count,

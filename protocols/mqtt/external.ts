@@ -10,6 +10,7 @@ import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
 import { messagesTopic } from "./routes.ts";
 import type { Session } from "./session.ts";
+import { RepublishCursors } from "../../store/republish_cursors.ts";
 
 const LEASE_KEY: Deno.KvKey = ["mqtt", "external_subscriber"];
 const CLIENT_ID_KEY: Deno.KvKey = ["mqtt", "external_client_id"];
@@ -138,6 +139,7 @@ class ExternalSubscriber {
       channels: this.sluice.channels,
       log: this.sluice.log,
       protocol: "MQTT",
+      cursors: new RepublishCursors(this.sluice.kv, this.sluice.committer, "mqtt"),
       pollMs: CHANNEL_POLL_MS,
       onFailure: (reason) => {
         this.sluice.log.warn(`MQTT: ${reason}; reconnecting`);

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import type { ConsumeMessage } from "amqplib";
 import { BROADCAST_EXCHANGE } from "../../protocols/amqp/mod.ts";
 import { AMQP_URL, amqpClient, amqpReady } from "../helpers/amqp.ts";
-import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { freePort } from "../crash/child.ts";
 
 integration("topic messages from HTTP and AMQP arrive at an AMQP consumer bound to iot.broadcast", async () => {
   const amqp = await amqpClient();
@@ -47,3 +48,39 @@ integration("topic messages from HTTP and AMQP arrive at an AMQP consumer bound 
     await s.close();
   }
 });
+
+integration(
+  "topic messages published while RabbitMQ was away go out after a restart, each once and in order",
+  async () => {
+    const amqp = await amqpClient();
+    const away = await startTestSluice({ AMQP_URL: `amqp://guest:guest@127.0.0.1:${freePort()}` });
+    let again: TestSluice | null = null;
+    try {
+      const token = await away.device("amqp-away");
+      for (const n of [1, 2, 3]) {
+        const res = await post(`${away.url}/channels/blog_queuing/messages`, token, { n });
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+      }
+      await away.stop(); // none of them reached a broker
+
+      const { queue } = await amqp.ch.assertQueue("", { exclusive: true });
+      await amqp.ch.bindQueue(queue, BROADCAST_EXCHANGE, "blog_queuing");
+      const got: ConsumeMessage[] = [];
+      await amqp.ch.consume(queue, (m) => m && got.push(m), { noAck: true });
+      again = await startTestSluice({ AMQP_URL }, away.kvDir);
+      await amqpReady(again);
+      const res = await post(`${again.url}/channels/blog_queuing/messages`, token, { n: 4 });
+      assert.equal(res.status, 202);
+      await res.body?.cancel();
+      await waitFor(() => got.length >= 4, 15_000, "4 messages on blog_queuing");
+      await new Promise((r) => setTimeout(r, 300)); // a repeat would show by now
+      assert.deepEqual(got.map((m) => JSON.parse(m.content.toString()).n), [1, 2, 3, 4]);
+      assert.deepEqual(got.map((m) => m.properties.headers?.["sluice-seq"]), [1, 2, 3, 4]);
+    } finally {
+      await amqp.close();
+      await again?.close();
+      await away.close();
+    }
+  },
+);

@@ -12,6 +12,7 @@ import {
 } from "../helpers/sluice.ts";
 import { connect, csvReading, mqttAdapter, refusals, waitForReadings } from "../helpers/mqtt.ts";
 import { tcpProxy } from "../helpers/tcp_proxy.ts";
+import { keys } from "../../store/keys.ts";
 
 /** The machine's Mosquitto (see .ci/run). */
 const MOSQUITTO = "mqtt://127.0.0.1:1883";
@@ -347,3 +348,49 @@ integration("external broker gone silent (TCP open): SIGTERM still exits 0 withi
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+integration(
+  "external broker: topic messages published while the broker was away go out after a restart, each once and in order",
+  async () => {
+    const away = await startTestSluice({ MQTT_URL: `mqtt://127.0.0.1:${freePort()}` });
+    let again: TestSluice | null = null;
+    const listener = await connect(MOSQUITTO, { clientId: `x-away-${crypto.randomUUID().slice(0, 6)}` });
+    try {
+      // Where re-publishing starts is kept before the broker was ever reached.
+      await waitFor(
+        async () => (await away.server.sluice.kv.get(keys.republished("mqtt", "blog_queuing"))).value !== null,
+        10_000,
+        "the start of re-publishing kept",
+      );
+      const marker = crypto.randomUUID();
+      const token = await away.device("x-away");
+      for (const n of [1, 2, 3]) {
+        const res = await post(`${away.url}/channels/blog_queuing/messages`, token, { marker, n });
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+      }
+      await away.stop();
+
+      const got: number[] = [];
+      listener.on("message", (_topic, payload) => {
+        const m = JSON.parse(new TextDecoder().decode(payload));
+        if (m.marker === marker) got.push(m.n);
+      });
+      await listener.subscribeAsync("blog_queuing/messages", { qos: 1 });
+      again = await startTestSluice({ MQTT_URL: MOSQUITTO }, away.kvDir);
+      await waitFor(() => mqttAdapter(again!).ready, 20_000, "Sluice's subscription on Mosquitto");
+      const res = await post(`${again.url}/channels/blog_queuing/messages`, token, { marker, n: 4 });
+      assert.equal(res.status, 202);
+      await res.body?.cancel();
+      await waitFor(() => got.length >= 4, 15_000, "4 messages on blog_queuing/messages");
+      await new Promise((r) => setTimeout(r, 300)); // a repeat would show by now
+      assert.deepEqual(got, [1, 2, 3, 4]);
+    } finally {
+      await listener.endAsync();
+      const clientId = again ? mqttAdapter(again).clientId : null;
+      await again?.close();
+      await away.close();
+      await dropSession(clientId);
+    }
+  },
+);
