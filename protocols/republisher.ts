@@ -99,6 +99,7 @@ export class Republisher {
         if (isSystemChannel(c.name) || this.#followers.has(c.name)) continue;
         // Created after the start, everything it has is new (kept as its start); or followed before.
         const confirmed = await this.deps.cursors?.load(c.name);
+        if (this.#followers.has(c.name)) continue; // another round added it meanwhile
         const f = this.#add(c.name, (confirmed ?? 0) + 1);
         if (confirmed === undefined) f.note(0);
         if (this.#publish) await f.attach(this.#publish);

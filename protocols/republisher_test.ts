@@ -193,3 +193,31 @@ Deno.test("a cursor KV does not take is said once and tried again with the next 
   assert.equal(saved.get("a"), 3);
   r.close();
 });
+
+Deno.test("two rounds of channel discovery at once follow a new channel once", async () => {
+  const { topics, publish } = fakeTopic();
+  const { store } = memoryCursors();
+  const load = store.load;
+  store.load = (channel) => new Promise((resolve) => setTimeout(() => resolve(load(channel)), 10)); // a KV read
+  let lists = 0;
+  const channels = {
+    list: () => Promise.resolve(lists++ === 0 ? [] : [{ name: "a" }]), // "a" is created after the start
+  } as unknown as ChannelRegistry;
+  const r = new Republisher({
+    topics,
+    channels,
+    log: silentLogger,
+    protocol: "test",
+    pollMs: 5,
+    onFailure: () => {},
+    cursors: store,
+  });
+  await r.init();
+  const conn = connection();
+  await r.attach(conn.publish); // its round and the timer's may overlap
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  publish("m1");
+  await ticks();
+  assert.deepEqual(conn.sent, [1]);
+  r.close();
+});
