@@ -9,7 +9,9 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, where: 
   const path = issue.path.length ? `${where}.${issue.path.map(String).join(".")}` : where;
   // zod says "Invalid input: expected string, received undefined" for a field left out: say it is missing.
   if (issue.code === "invalid_type" && issue.path.length && at(value, issue.path) === undefined) {
-    throw new ValidationError(`Invalid ${path}: missing (expected ${issue.expected})`);
+    // A required field of any type (`z.unknown()` made required) is "nonoptional" to zod: no type worth naming.
+    const expected = issue.expected === "nonoptional" ? "" : ` (expected ${issue.expected})`;
+    throw new ValidationError(`Invalid ${path}: missing${expected}`);
   }
   throw new ValidationError(`Invalid ${path}: ${issue.message}`);
 }

@@ -23,3 +23,8 @@ Deno.test("a field of the wrong type keeps zod's reason, which says what it got"
   });
   assert.throws(() => validate(Device, "x", "body"), { message: /^Invalid body: Invalid input: expected object/ });
 });
+
+Deno.test("a required field of any type left out is missing, without zod's 'nonoptional'", () => {
+  const Publish = z.object({ channel: z.string(), message: z.unknown() });
+  assert.throws(() => validate(Publish, { channel: "c" }, "params"), { message: "Invalid params.message: missing" });
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { WsClient } from "../helpers/clients.ts";
 import { integration, post, startTestSluice } from "../helpers/sluice.ts";
 
 /** The error message of an answer that must be a 4xx with `code`. */
@@ -64,6 +65,39 @@ integration("a body that is not JSON gets a hint that fits it, quoted whole or m
       /\(text goes as a JSON string: "hello"\)$/,
     );
   } finally {
+    await s.close();
+  }
+});
+
+integration("WebSocket frames with a mistyped method or a missing field say what to send", async () => {
+  const s = await startTestSluice();
+  const ws = await WsClient.connect(`${s.url}/ws?token=${await s.device("newcomer")}`);
+  try {
+    const failure = async (method: string, params: unknown) => {
+      const reply = await ws.request(method, params);
+      assert.equal(reply.status, "failure", JSON.stringify(reply));
+      return (reply.error as { message: string }).message;
+    };
+    // A frame method in the wrong case was taken for a script queued on params.channel: "Unknown script".
+    assert.equal(
+      await failure("subscribe", { channel: "blog_queuing" }),
+      'Unknown method "subscribe": frame methods are case-sensitive, send "Subscribe"',
+    );
+    assert.equal(
+      await failure("publish", { channel: "blog_queuing", message: 1 }),
+      'Unknown method "publish": frame methods are case-sensitive, send "Publish"',
+    );
+    // A script that is not public, without params.channel.
+    assert.equal(
+      await failure("test/flaky", { n: 1 }),
+      'Script "test/flaky" is not public: give params.channel to queue it there',
+    );
+    assert.equal(await failure("Publish", { channel: "blog_queuing" }), "Invalid params.message: missing");
+    assert.equal(await failure("Subscribe", {}), "Invalid params.channel: missing (expected string)");
+    // The right frames still work.
+    assert.equal((await ws.request("Subscribe", { channel: "blog_queuing" })).status, "success");
+  } finally {
+    await ws.close();
     await s.close();
   }
 });
