@@ -219,6 +219,10 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     maxValueBytes: 60 * 1024,
     topicRetentionMs: config.TOPIC_RETENTION,
   });
+  /** One bucket per device for every message it sends: ingest and public script calls alike. */
+  const rateLimiter = config.RATE_LIMIT === null
+    ? undefined
+    : new RateLimiter(config.RATE_LIMIT, Math.max(1, config.RATE_LIMIT), clock);
   const ingest = new Ingest({
     kv,
     committer,
@@ -232,9 +236,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     onRefused: (protocol, code) => instruments.refused(protocol, code),
     topicRetentionMs: config.TOPIC_RETENTION,
     maxBodyBytes: config.MAX_BODY_BYTES,
-    rateLimiter: config.RATE_LIMIT === null
-      ? undefined
-      : new RateLimiter(config.RATE_LIMIT, Math.max(1, config.RATE_LIMIT), clock),
+    rateLimiter,
   });
   const runner = new PartitionRunner({
     kv,
@@ -289,6 +291,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       committer,
       dedupWindowMs: config.DEDUP_WINDOW,
       multiWriter: mode === "deploy",
+      rateLimiter,
       onRun: (method, outcome) => instruments.ran(method, outcome),
       onCall: (protocol, ms, err) =>
         err === undefined ? instruments.called(protocol, ms) : ingest.refused(protocol, err),

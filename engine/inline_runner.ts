@@ -2,12 +2,14 @@ import {
   ConcurrencyError,
   ConflictError,
   PayloadTooLargeError,
+  RateLimitedError,
   ScriptFailedError,
   SluiceError,
   UnavailableError,
   ValidationError,
 } from "../core/errors.ts";
 import type { Protocol } from "../core/envelope.ts";
+import type { RateLimiter } from "../core/rate_limiter.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
@@ -24,6 +26,8 @@ export interface InlineRunnerOptions {
   readonly dedupWindowMs: number;
   /** Several instances write: the id's key is checked in the commit. */
   readonly multiWriter?: boolean;
+  /** `RATE_LIMIT`: a call is a message of its device, taken from the same bucket as ingest's. */
+  readonly rateLimiter?: RateLimiter;
   /** Told of every run (metrics). */
   readonly onRun?: (method: string, outcome: Outcome) => void;
   /** Told of every call's end (metrics): answered after `ms`, or refused with `error`. */
@@ -63,6 +67,7 @@ export class InlineRunner {
   ): Promise<unknown> {
     const start = performance.now();
     try {
+      if (this.options.rateLimiter && !this.options.rateLimiter.take(device)) throw new RateLimitedError();
       const result = await this.#callFor(method, body, device, receivedAt, id);
       this.options.onCall?.(protocol, performance.now() - start);
       return result;

@@ -20,7 +20,19 @@ export function httpTransport(url: string): Transport {
   const closing = new AbortController();
   return {
     name: "http",
-    check: () => reachable(url),
+    check: () => {
+      // The base URL of Sluice (a newcomer's first guess) would POST to the dashboard: 405 for every reading.
+      const u = new URL(url);
+      if (u.pathname.replace(/\/+$/, "") === "") {
+        return Promise.reject(
+          new Error(
+            `--url ${u.origin} names no script or channel: give the URL readings are POSTed to, ` +
+              `${u.origin}/blog/queues/feed or ${u.origin}/channels/blog_queuing/invoke`,
+          ),
+        );
+      }
+      return reachable(url);
+    },
     connect: ({ token }) =>
       Promise.resolve(async ({ id, reading }) => {
         const body = invoke

@@ -21,6 +21,27 @@ import { reachable, withoutPassword } from "./urls.ts";
 const NAMED_PER_CAUSE = 5;
 
 /**
+ * What to do about a refused or garbled CONNECT, for the two mistakes a first run makes: `--url` at Sluice's HTTP
+ * port with `mqtt://` (mqtt.js then reads the HTTP server's answer as packets: "Invalid header flag bits…"), and
+ * `--token-in-topic` against the embedded broker, which takes a CONNECT without credentials only when told to.
+ */
+export function connectHint(err: Error, url: string, tokenInTopic: boolean): string {
+  const scheme = new URL(url).protocol;
+  if (
+    (scheme === "mqtt:" || scheme === "mqtts:") &&
+    /^Invalid (header|protocol|.* packet)|^Invalid .*flag/i.test(err.message)
+  ) {
+    return ` (that port does not speak MQTT, an HTTP port perhaps: Sluice logs its MQTT port at start-up, ` +
+      `"MQTT broker listening on …", and serves MQTT over WebSocket at ws://<host>:<PORT>/mqtt)`;
+  }
+  if (tokenInTopic && /not authori[sz]ed/i.test(err.message)) {
+    return " (--token-in-topic connects without credentials: Sluice's embedded broker takes that only with " +
+      "MQTT_ANONYMOUS_CONNECT=true; it is meant for an external broker, MQTT_URL)";
+  }
+  return "";
+}
+
+/**
  * One MQTT connection per device, QoS 1 publishes. With `tokenInTopic` a device does not log in
  * and names itself in the topic (`<token>/<channel>/invoke`), as Sluice needs on an external broker.
  */
@@ -45,7 +66,9 @@ export function mqttTransport(url: string, channel = "blog_queuing", tokenInTopi
         reconnectPeriod: 1000,
         connectTimeout: 10_000,
       }).catch((err) => {
-        throw new Error(`${id} cannot connect to ${withoutPassword(url)}: ${err.message}`);
+        throw new Error(
+          `${id} cannot connect to ${withoutPassword(url)}: ${err.message}${connectHint(err, url, tokenInTopic)}`,
+        );
       });
       clients.push(client);
       /** Why the connection is down; null while it is up. */

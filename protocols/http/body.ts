@@ -47,13 +47,26 @@ export async function readBody(req: Request, max: number): Promise<unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    // Text that does not even start like JSON is most likely a bare CSV reading.
-    const hint = /^\s*[[{"]/.test(text) ? "" : ` (a bare CSV reading goes as a JSON string: "${text.slice(0, 40)}")`;
     throw new MalformedJsonError(
-      `Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}${hint}`,
+      `Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}${notJsonHint(text.trim())}`,
     );
   }
   return checkDepth(value, "Body");
+}
+
+/**
+ * How to send text that does not even start like JSON: form fields (`curl -d a=1&b=2`) as a JSON object, anything
+ * else (most likely a bare CSV reading) as a JSON string. The suggestion is the whole text, or says it is cut.
+ */
+function notJsonHint(text: string): string {
+  if (/^[\[{"]/.test(text)) return "";
+  if (/^[\w.-]+=[^&]*(&[\w.-]+=[^&]*)*$/.test(text)) {
+    const fields = JSON.stringify(Object.fromEntries(new URLSearchParams(text)));
+    return ` (form fields are not read: send a JSON object, ${fields.length > 120 ? "{…}" : fields})`;
+  }
+  const what = text.includes(",") ? "a bare CSV reading" : "text";
+  const quoted = text.length > 80 ? `${JSON.stringify(text.slice(0, 80)).slice(0, -1)}…"` : JSON.stringify(text);
+  return ` (${what} goes as a JSON string: ${quoted})`;
 }
 
 function tooLarge(size: string, max: number): PayloadTooLargeError {

@@ -41,6 +41,8 @@ export const MAX_WAITING_FRAMES = 1000;
 
 /** Frames that manage the session; every other frame carries a message (counted as refused when it fails). */
 const SESSION_METHODS: ReadonlySet<string> = new Set(["Authenticate", "Subscribe", "Unsubscribe"]);
+/** The methods a frame names that are not scripts. */
+const FRAME_METHODS = ["Authenticate", "Subscribe", "Unsubscribe", "Publish"] as const;
 
 /** Close code and reason for a session whose device was revoked. */
 export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
@@ -201,6 +203,11 @@ export class WsSession {
 
   /** `{method: script, params}`: queued with `params.channel`, else a public script inline. */
   async #invoke(method: string, params: unknown, admit: () => void, counted: { counted: boolean }): Promise<unknown> {
+    const frameMethod = FRAME_METHODS.find((m) => m.toLowerCase() === method.toLowerCase());
+    if (frameMethod && !this.sluice.manifest[method]) {
+      // "subscribe" would otherwise be taken for a script: queued on params.channel, it came back "Unknown script".
+      throw new NotFoundError(`Unknown method "${method}": frame methods are case-sensitive, send "${frameMethod}"`);
+    }
     const p = (typeof params === "object" && params !== null && !Array.isArray(params))
       ? params as Record<string, unknown>
       : null;
@@ -219,6 +226,9 @@ export class WsSession {
       return res.kind === "invoke" ? { taskId: res.taskId, ...(res.duplicate ? { duplicate: true } : {}) } : res;
     }
     if (!this.sluice.manifest[method]?.public) {
+      if (this.sluice.manifest[method]) {
+        throw new NotFoundError(`Script "${method}" is not public: give params.channel to queue it there`);
+      }
       throw new NotFoundError(`Unknown method "${method}": not a frame method nor a public script`);
     }
     if (this.principal.kind !== "device") throw new UnauthorizedError("Calling a script needs a device token");

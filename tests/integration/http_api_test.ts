@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { checkManifest } from "../../sluice.ts";
+import { WsClient } from "../helpers/clients.ts";
 import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 interface Case {
@@ -601,3 +602,35 @@ integration("the device list pages on with next, by id, without tokens", async (
     await s.close();
   }
 });
+
+integration(
+  "a public script's calls count against the device's RATE_LIMIT, over HTTP and WebSocket, as its invokes do",
+  async () => {
+    const s = await startTestSluice({ RATE_LIMIT: "1/m" }); // a bucket of one: the second message is over it
+    try {
+      const token = await s.device("chatty");
+      assert.equal((await post(`${s.url}/test/echo`, token, { n: 1 })).status, 200);
+      const over = await post(`${s.url}/test/echo`, token, { n: 2 });
+      assert.equal(over.status, 429);
+      assert.equal((await over.json()).error.code, "rate_limited");
+      // The same bucket as the device's invokes and publishes.
+      const invoke = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", params: {} });
+      assert.equal(invoke.status, 429);
+      await invoke.body?.cancel();
+      const ws = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      try {
+        const reply = await ws.request("test/echo", { n: 3 });
+        assert.equal(reply.status, "failure", JSON.stringify(reply));
+        assert.equal((reply.error as { code: string }).code, "rate_limited");
+      } finally {
+        await ws.close();
+      }
+      const metrics = await s.admin("/metrics").then((r) => r.text());
+      assert.match(metrics, /sluice_ingest_refused_total\{protocol="http",code="rate_limited"\} 2/);
+      // Another device has its own bucket.
+      assert.equal((await post(`${s.url}/test/echo`, await s.device("quiet"), { n: 1 })).status, 200);
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -178,3 +178,29 @@ integration("sim:amqp names a vhost RabbitMQ would not open, in one line", async
     /^Error: RabbitMQ at amqp:\/\/\S+ would not open vhost "sluice-sim-test-no-such-vhost": it does not exist/,
   );
 });
+
+integration(
+  "sim:mqtt says what to fix when its --url is Sluice's HTTP port or --token-in-topic meets the embedded broker",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    try {
+      const token = await s.device("hint-1");
+      // mqtt:// at the HTTP port: mqtt.js reads the HTTP answer as packets.
+      const http = mqttTransport(`mqtt://${new URL(s.url).host}`);
+      await assert.rejects(
+        () => http.connect({ id: "hint-1", token }, () => {}),
+        /cannot connect to mqtt:.*: Invalid .*\(that port does not speak MQTT, an HTTP port perhaps: .*ws:\/\/<host>:<PORT>\/mqtt\)$/,
+      );
+      await http.close();
+      // --token-in-topic: a CONNECT without credentials, refused unless MQTT_ANONYMOUS_CONNECT=true.
+      const anonymous = mqttTransport(brokerUrl(s), "blog_queuing", true);
+      await assert.rejects(
+        () => anonymous.connect({ id: "hint-1", token }, () => {}),
+        /Not authorized \(--token-in-topic connects without credentials: .*MQTT_ANONYMOUS_CONNECT=true/,
+      );
+      await anonymous.close();
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -2,6 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { MethodNotAllowedError, NotFoundError } from "../../../core/errors.ts";
 import { parseMessageId } from "../../../core/invoke_body.ts";
+import { RESERVED_SEGMENTS } from "../../../core/names.ts";
 import { requireAccess } from "../auth.ts";
 import { readBody } from "../body.ts";
 import { errorResponse } from "../errors.ts";
@@ -28,7 +29,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       if (!sluice.manifest[path]?.public) {
         const allowed = methodsAt(app, c.req.path);
         if (allowed.length > 0) throw new MethodNotAllowedError("POST", c.req.path, allowed);
-        throw new NotFoundError(`No public script at /${path}`);
+        throw notAScript(sluice, path);
       }
       atEdge = true;
       const principal = await authenticate(c, deps, false);
@@ -44,4 +45,16 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       return errorResponse(err, deps.log);
     }
   });
+}
+
+/** Why a POST that is no route of Sluice's has no script to run: a script that is not public, or none at all. */
+function notAScript(sluice: Sluice, path: string): NotFoundError {
+  const first = path.split("/")[0] ?? "";
+  if ((RESERVED_SEGMENTS as readonly string[]).includes(first)) return new NotFoundError(`No route POST /${path}`);
+  if (sluice.manifest[path]) {
+    return new NotFoundError(
+      `Script "${path}" is not public: queue it with POST /channels/<channel>/invoke {"method": "${path}", "params": …}`,
+    );
+  }
+  return new NotFoundError(`No public script at /${path}`);
 }
