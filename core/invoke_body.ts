@@ -9,7 +9,8 @@ export interface NormalInvoke {
   readonly id?: string;
 }
 
-const MessageId = z.union([
+/** A message id: 1–200 characters, or a whole number (kept as its decimal text). */
+export const MessageId = z.union([
   z.string().min(1).max(200),
   z.number().int().safe().transform(String),
 ]);

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { MessageId } from "../../core/invoke_body.ts";
+import { CHANNEL_NAME } from "../../core/names.ts";
 
 const Id = z.union([z.string().max(200), z.number()]).optional();
 
@@ -19,7 +21,16 @@ export const UnsubscribeParams = z.object({ channel: z.string().min(1).max(64) }
 export const PublishParams = z.object({
   channel: z.string().min(1).max(64),
   message: z.unknown(),
-  id: z.union([z.string().min(1).max(200), z.number().int()]).optional(),
+  id: MessageId.optional(),
+});
+
+/**
+ * What a queued invoke's params say besides the script's own: the channel, and the message id
+ * (it becomes a KV key, so it is checked here as on every other protocol).
+ */
+export const QueueParams = z.looseObject({
+  channel: z.string().regex(CHANNEL_NAME, "must be a channel name (1–64 letters, digits, _ or -)"),
+  id: MessageId.nullable().optional(),
 });
 
 /** A reply to a request. */

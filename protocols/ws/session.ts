@@ -15,6 +15,7 @@ import {
   type EndFrame,
   PublishParams,
   type PushFrame,
+  QueueParams,
   type ReplyFrame,
   RequestFrame,
   SubscribeParams,
@@ -205,14 +206,14 @@ export class WsSession {
       ? params as Record<string, unknown>
       : null;
     if (p && typeof p.channel === "string") {
-      const { channel, id, ...rest } = p;
+      const { channel, id, ...rest } = validate(QueueParams, p, "params");
       counted.counted = true;
       const res = await this.sluice.ingest.accept({
         principal: this.principal,
         channel,
         kind: "invoke",
         body: { method, params: rest },
-        id: id === undefined || id === null ? undefined : String(id),
+        id: id ?? undefined,
         protocol: "ws",
         receivedAt: this.sluice.clock.now(),
       }, admit);
