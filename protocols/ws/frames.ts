@@ -2,11 +2,12 @@ import { z } from "zod";
 import { MessageId } from "../../core/invoke_body.ts";
 import { CHANNEL_NAME } from "../../core/names.ts";
 
-const Id = z.union([z.string().max(200), z.number()]).optional();
+/** A request's `id`, echoed in its reply: nothing else is (it may be anything the client sent). */
+export const FrameId = z.union([z.string().max(200), z.number()]);
 
 /** A request frame: `{id?, method, params}`; `id` only correlates the reply. */
 export const RequestFrame = z.object({
-  id: Id,
+  id: FrameId.optional(),
   method: z.string().min(1).max(200),
   params: z.unknown().optional(),
 });

@@ -13,6 +13,7 @@ import { principalOf } from "../http/auth.ts";
 import {
   AuthenticateParams,
   type EndFrame,
+  FrameId,
   PublishParams,
   type PushFrame,
   QueueParams,
@@ -113,7 +114,8 @@ export class WsSession {
       } catch {
         throw new MalformedJsonError("Frame is not valid JSON");
       }
-      id = (raw as { id?: unknown } | null)?.id ?? null;
+      const given = FrameId.safeParse((raw as { id?: unknown } | null)?.id);
+      if (given.success) id = given.data; // a deep or huge id is not echoed (stringifying it can overflow the stack)
       checkDepth(raw, "Frame");
       const request = RequestFrame.safeParse(raw);
       if (!request.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
