@@ -18,6 +18,9 @@ export const MessageId = z.union([
   z.number().int().safe().transform(String),
 ]);
 
+/** A message id given as text (a header): `MessageId`'s string form. */
+export const MessageIdText = MessageId.options[0];
+
 const InvokeObject = z.object({
   method: z.string().min(1).max(200).regex(SCRIPT_PATH, "not a script path").optional(),
   params: z.unknown().optional(),
