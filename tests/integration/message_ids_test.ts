@@ -23,3 +23,31 @@ inBothModes("message ids with lone surrogates are refused: KV would store them a
     await s.close();
   }
 });
+
+inBothModes(
+  "one message id sent at once as a task and as a topic message: one is taken, the other refused",
+  async (env) => {
+    const s = await startTestSluice(env);
+    try {
+      const token = await s.device("racer");
+      for (let i = 0; i < 5; i++) {
+        const key = { "idempotency-key": `both-${i}` };
+        const task = { method: "blog/queues/processor", params: { data: READING } };
+        const answers = await Promise.all([
+          post(`${s.url}/channels/blog_queuing/invoke`, token, task, key),
+          post(`${s.url}/channels/blog_queuing/messages`, token, { reading: i }, key),
+        ]);
+        const bodies = await Promise.all(answers.map((r) => r.json()));
+        const statuses = answers.map((r) => r.status).sort();
+        // The second used to join the first's commit and get its answer: 500 "Ingest answered an
+        // invoke for a publish" over HTTP, and a success reply for a message never published over WebSocket.
+        assert.deepEqual(statuses, [202, 400], JSON.stringify(bodies));
+        const refused = bodies[answers.findIndex((r) => r.status === 400)];
+        assert.equal(refused.error.code, "validation_failed");
+        assert.match(refused.error.message, /already used for another kind of message/);
+      }
+    } finally {
+      await s.close();
+    }
+  },
+);
