@@ -9,10 +9,17 @@ export interface NormalInvoke {
   readonly id?: string;
 }
 
-const MessageId = z.union([
-  z.string().min(1).max(200),
+/**
+ * A message id: 1–200 characters, or a whole number (kept as its decimal text). It becomes a KV
+ * key, and KV stores a lone surrogate as U+FFFD: ids that differ only there would be one id.
+ */
+export const MessageId = z.union([
+  z.string().min(1).max(200).refine((s) => s.isWellFormed(), "must be well-formed Unicode (no lone surrogates)"),
   z.number().int().safe().transform(String),
 ]);
+
+/** A message id given as text (a header): `MessageId`'s string form. */
+export const MessageIdText = MessageId.options[0];
 
 const InvokeObject = z.object({
   method: z.string().min(1).max(200).regex(SCRIPT_PATH, "not a script path").optional(),
@@ -66,6 +73,8 @@ function describe(v: unknown): string {
 export function parseMessageId(raw: unknown): string | undefined {
   if (raw === undefined || raw === null || raw === "") return undefined;
   const parsed = MessageId.safeParse(raw);
-  if (!parsed.success) throw new ValidationError("Message id must be 1–200 characters");
+  if (!parsed.success) {
+    throw new ValidationError("Message id must be 1–200 characters of well-formed Unicode, or a whole number");
+  }
   return parsed.data;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ValidationError } from "./errors.ts";
-import { normaliseInvoke } from "./invoke_body.ts";
+import { normaliseInvoke, parseMessageId } from "./invoke_body.ts";
 
 const csv = "21.5,1.2,45.5:-73.6,2026-11-25T10:00:00Z";
 
@@ -27,4 +27,13 @@ Deno.test("malformed invoke bodies are refused with a clear message", () => {
   ) {
     assert.throws(() => normaliseInvoke(bad), ValidationError, JSON.stringify(bad));
   }
+});
+
+Deno.test("message ids with a lone surrogate are refused, in the body and outside it", () => {
+  const m = "blog/queues/processor";
+  for (const id of ["a\ud800", "\udc00b"]) {
+    assert.throws(() => normaliseInvoke({ method: m, id }), /well-formed Unicode/);
+    assert.throws(() => parseMessageId(id), /well-formed Unicode/);
+  }
+  assert.equal(normaliseInvoke({ method: m, id: "a\ud83d\ude00" }).id, "a\u{1F600}");
 });

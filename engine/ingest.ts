@@ -188,16 +188,22 @@ export class Ingest {
     const sender = senderOf(envelope.principal);
     const key = keys.dedup(sender, id);
     const flight = idOf(sender, id);
+    const otherKind = () => new ValidationError(`Message id "${id}" was already used for another kind of message`);
+    /** The answer to a resend of what went to `p`; another kind of message is refused. */
+    const again = (p: Position): IngestResult => {
+      if (p.stream.startsWith("t/") !== (envelope.kind === "invoke")) throw otherKind();
+      return answer(p, true);
+    };
     const running = this.#inflight.get(flight);
-    if (running) return { ...(await running), duplicate: true };
+    if (running) {
+      // A resend sent while the first is being committed: the first's answer, if it is of the same kind.
+      const first = await running;
+      if (first.kind !== envelope.kind) throw otherKind();
+      return { ...first, duplicate: true };
+    }
     const promise = (async () => {
       const prior = await this.#prior(key, flight);
-      if (prior) {
-        if (prior.stream.startsWith("t/") !== (envelope.kind === "invoke")) {
-          throw new ValidationError(`Message id "${id}" was already used for another kind of message`);
-        }
-        return answer(prior, true);
-      }
+      if (prior) return again(prior);
       const dedup: SetOp = { key, derive: (p) => p[0], expireIn: this.options.dedupWindowMs, withMove: true };
       this.options.seenIds?.add(flight);
       try {
@@ -206,7 +212,7 @@ export class Ingest {
       } catch (err) {
         // Another instance committed the same id first: answer what it got.
         const first = err instanceof ConcurrencyError ? (await this.options.kv.get<Position>(key)).value : null;
-        if (first) return answer(first, true);
+        if (first) return again(first);
         throw err;
       }
     })();

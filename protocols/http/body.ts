@@ -1,4 +1,4 @@
-import { MalformedJsonError, PayloadTooLargeError } from "../../core/errors.ts";
+import { MalformedJsonError, PayloadTooLargeError, SluiceError, ValidationError } from "../../core/errors.ts";
 import { checkDepth } from "../../core/json_depth.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -8,8 +8,15 @@ export async function readText(req: Request, max: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > max) throw tooLarge(`${declared} bytes`, max);
   if (!req.body) return "";
-  // A declared length (within the limit) is the body's length: read it in one go.
-  const bytes = Number.isInteger(declared) ? new Uint8Array(await req.arrayBuffer()) : await readCapped(req.body, max);
+  let bytes: Uint8Array;
+  try {
+    // A declared length (within the limit) is the body's length: read it in one go.
+    bytes = Number.isInteger(declared) ? new Uint8Array(await req.arrayBuffer()) : await readCapped(req.body, max);
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    // The client went away mid-body or broke its chunked encoding: its mistake, not an internal error.
+    throw new ValidationError("Body could not be read to its end (connection closed or broken chunked encoding)");
+  }
   if (bytes.byteLength > max) throw tooLarge(`${bytes.byteLength} bytes`, max);
   try {
     return UTF8.decode(bytes);

@@ -26,7 +26,7 @@ export interface RouteDeps {
 type Obj = z.ZodType<Record<string, unknown>>;
 
 /** A route, defined once: its docs, its access rule, the schemas of its input. */
-export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType> {
+export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType, H extends Obj = Obj> {
   readonly method: "get" | "post" | "patch" | "delete";
   /** Hono path, e.g. `/admin/devices/:id`. */
   readonly path: string;
@@ -40,25 +40,33 @@ export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType> {
   readonly queryToken?: boolean;
   readonly params?: P;
   readonly query?: Q;
+  /** Request headers the route reads (names in lower case), checked at the edge like the rest. */
+  readonly headers?: H;
   readonly body?: B;
   readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
 }
 
 /** What a handler gets: parsed, validated input and the caller. */
-export interface Call<P extends Obj, Q extends Obj, B extends z.ZodType> {
+export interface Call<P extends Obj, Q extends Obj, B extends z.ZodType, H extends Obj = Obj> {
   readonly c: Context;
   readonly principal: Principal;
   readonly params: z.infer<P>;
   readonly query: z.infer<Q>;
+  readonly headers: z.infer<H>;
   readonly body: z.infer<B>;
 }
 
 /** Registers a route's OpenAPI description and its handler, which sees only valid input. */
-export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends z.ZodType = z.ZodUnknown>(
+export function defineRoute<
+  P extends Obj = Obj,
+  Q extends Obj = Obj,
+  B extends z.ZodType = z.ZodUnknown,
+  H extends Obj = Obj,
+>(
   app: OpenAPIHono,
   deps: RouteDeps,
-  spec: RouteSpec<P, Q, B>,
-  handler: (call: Call<P, Q, B>) => Response | Promise<Response>,
+  spec: RouteSpec<P, Q, B, H>,
+  handler: (call: Call<P, Q, B, H>) => Response | Promise<Response>,
 ): void {
   app.openAPIRegistry.registerPath({
     method: spec.method,
@@ -70,6 +78,7 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
+      ...(spec.headers ? { headers: spec.headers as never } : {}),
       ...(spec.body ? { body: { content: { "application/json": { schema: spec.body } }, required: true } } : {}),
     },
     responses: Object.fromEntries(
@@ -88,9 +97,10 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
       requireAccess(principal, spec.access);
       const params = parse(spec.params, c.req.param(), "path");
       const query = parse(spec.query, c.req.query(), "query");
+      const headers = parse(spec.headers, spec.headers ? c.req.header() : {}, "header");
       const body = spec.body ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes), "body") : undefined;
       handled = true;
-      return await handler({ c, principal, params, query, body } as Call<P, Q, B>);
+      return await handler({ c, principal, params, query, headers, body } as Call<P, Q, B, H>);
     } catch (err) {
       if (spec.ingest && !handled) deps.refusedAtEdge?.(err);
       return errorResponse(err, deps.log);
@@ -99,10 +109,12 @@ export function defineRoute<P extends Obj = Obj, Q extends Obj = Obj, B extends 
 }
 
 /** The error answers a route of its kind can give before its handler runs (the spec's own win). */
-function edgeErrors(spec: RouteSpec<Obj, Obj, z.ZodType>): Record<number, { description: string; schema: z.ZodType }> {
+function edgeErrors(
+  spec: RouteSpec<Obj, Obj, z.ZodType, Obj>,
+): Record<number, { description: string; schema: z.ZodType }> {
   const out: Record<number, { description: string; schema: z.ZodType }> = {};
   const add = (status: number, description: string) => out[status] = { description, schema: ErrorSchema };
-  if (spec.params || spec.query || spec.body || spec.ingest) {
+  if (spec.params || spec.query || spec.headers || spec.body || spec.ingest) {
     add(400, "Invalid input (`validation_failed`, `malformed_json`)");
   }
   if (spec.access === "anyone") return out; // no token is looked at

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { CHANNEL_NAME, DEVICE_ID, DEVICE_ID_RULE, SCRIPT_PATH } from "../../core/names.ts";
+import { MessageIdText } from "../../core/invoke_body.ts";
 import { MAX_SUBSCRIBERS } from "../../engine/channel_admin.ts";
 
 /** Shared request and response schemas of the HTTP API. */
@@ -7,6 +8,12 @@ export const DeviceId = z.string().regex(DEVICE_ID, DEVICE_ID_RULE).openapi({ ex
 export const ChannelName = z.string().regex(CHANNEL_NAME, "must be 1–64 letters, digits, _ or -")
   .openapi({ example: "blog_queuing" });
 export const ScriptPath = z.string().regex(SCRIPT_PATH, "must be a script path like blog/queues/processor");
+
+/** The message id of a route that takes messages; an empty header is none. */
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z.string().optional().transform((v) => v || undefined).pipe(MessageIdText.optional())
+    .openapi({ description: "Message id (1–200 characters): a resend with a known one is a no-op" }),
+});
 
 export const DeviceParams = z.object({ id: DeviceId });
 export const ChannelParams = z.object({ ch: ChannelName });

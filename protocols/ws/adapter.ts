@@ -72,7 +72,12 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
           socket.onmessage = (e) => {
             if (typeof e.data !== "string") return socket.close(1003, "Frames must be JSON text");
             if (e.data.length > maxFrame) return socket.close(1009, `Frame over ${maxFrame} bytes`);
-            session.handle(e.data);
+            session.handle(e.data).catch((err) => {
+              // A frame must never end the process: whatever escaped the session ends only this socket.
+              sluice.log.error(`WebSocket frame failed: ${err instanceof Error ? err.message : String(err)}`);
+              session.dispose();
+              socket.close(1011, "Internal error");
+            });
           };
           socket.onclose = () => {
             opening.delete(session);

@@ -1,10 +1,13 @@
 import { z } from "zod";
+import { MessageId } from "../../core/invoke_body.ts";
+import { CHANNEL_NAME } from "../../core/names.ts";
 
-const Id = z.union([z.string().max(200), z.number()]).optional();
+/** A request's `id`, echoed in its reply: nothing else is (it may be anything the client sent). */
+export const FrameId = z.union([z.string().max(200), z.number()]);
 
 /** A request frame: `{id?, method, params}`; `id` only correlates the reply. */
 export const RequestFrame = z.object({
-  id: Id,
+  id: FrameId.optional(),
   method: z.string().min(1).max(200),
   params: z.unknown().optional(),
 });
@@ -19,7 +22,16 @@ export const UnsubscribeParams = z.object({ channel: z.string().min(1).max(64) }
 export const PublishParams = z.object({
   channel: z.string().min(1).max(64),
   message: z.unknown(),
-  id: z.union([z.string().min(1).max(200), z.number().int()]).optional(),
+  id: MessageId.optional(),
+});
+
+/**
+ * What a queued invoke's params say besides the script's own: the channel, and the message id
+ * (it becomes a KV key, so it is checked here as on every other protocol).
+ */
+export const QueueParams = z.looseObject({
+  channel: z.string().regex(CHANNEL_NAME, "must be a channel name (1–64 letters, digits, _ or -)"),
+  id: MessageId.nullable().optional(),
 });
 
 /** A reply to a request. */

@@ -13,8 +13,10 @@ import { principalOf } from "../http/auth.ts";
 import {
   AuthenticateParams,
   type EndFrame,
+  FrameId,
   PublishParams,
   type PushFrame,
+  QueueParams,
   type ReplyFrame,
   RequestFrame,
   SubscribeParams,
@@ -114,7 +116,8 @@ export class WsSession {
       } catch {
         throw new MalformedJsonError("Frame is not valid JSON");
       }
-      id = (raw as { id?: unknown } | null)?.id ?? null;
+      const given = FrameId.safeParse((raw as { id?: unknown } | null)?.id);
+      if (given.success) id = given.data; // a deep or huge id is not echoed (stringifying it can overflow the stack)
       checkDepth(raw, "Frame");
       const request = RequestFrame.safeParse(raw);
       if (!request.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
@@ -212,14 +215,14 @@ export class WsSession {
       ? params as Record<string, unknown>
       : null;
     if (p && typeof p.channel === "string") {
-      const { channel, id, ...rest } = p;
+      const { channel, id, ...rest } = validate(QueueParams, p, "params");
       counted.counted = true;
       const res = await this.sluice.ingest.accept({
         principal: this.principal,
         channel,
         kind: "invoke",
         body: { method, params: rest },
-        id: id === undefined || id === null ? undefined : String(id),
+        id: id ?? undefined,
         protocol: "ws",
         receivedAt: this.sluice.clock.now(),
       }, admit);

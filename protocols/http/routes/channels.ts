@@ -1,8 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
-import { parseMessageId } from "../../../core/invoke_body.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
-import { Accepted, ChannelParams, InvokeBody, Published } from "../schemas.ts";
+import { Accepted, ChannelParams, IdempotencyHeaders, InvokeBody, Published } from "../schemas.ts";
 
 /** Queue a task, publish a message. */
 export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -17,6 +16,7 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
     access: "device",
     ingest: true,
     params: ChannelParams,
+    headers: IdempotencyHeaders,
     body: InvokeBody,
     responses: {
       202: { description: "Queued", schema: Accepted },
@@ -24,13 +24,13 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
       404: { description: "Unknown channel or script", schema: ErrorSchema },
       413: { description: "Body over MAX_BODY_BYTES", schema: ErrorSchema },
     },
-  }, async ({ c, principal, params, body }) => {
+  }, async ({ c, principal, params, headers, body }) => {
     const result = await sluice.ingest.accept({
       principal,
       channel: params.ch,
       kind: "invoke",
       body,
-      id: parseMessageId(c.req.header("idempotency-key")),
+      id: headers["idempotency-key"],
       protocol: "http",
       receivedAt: sluice.clock.now(),
     });
@@ -46,6 +46,7 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
     access: "open",
     ingest: true,
     params: ChannelParams,
+    headers: IdempotencyHeaders,
     body: InvokeBody,
     responses: {
       202: { description: "Published", schema: Published },
@@ -54,13 +55,13 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
       403: { description: "A channel of Sluice's own (`_pumps`): only Sluice publishes there", schema: ErrorSchema },
       404: { description: "Unknown channel", schema: ErrorSchema },
     },
-  }, async ({ c, principal, params, body }) => {
+  }, async ({ c, principal, params, headers, body }) => {
     const result = await sluice.ingest.accept({
       principal,
       channel: params.ch,
       kind: "message",
       body,
-      id: parseMessageId(c.req.header("idempotency-key")),
+      id: headers["idempotency-key"],
       protocol: "http",
       receivedAt: sluice.clock.now(),
     });

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { integration, startTestSluice } from "../helpers/sluice.ts";
+
+integration("a WebSocket frame with a deeply nested id gets a failure reply, and Sluice stays up", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("nester");
+    const ws = new WebSocket(`${s.url.replace(/^http/, "ws")}/ws?token=${token}`);
+    await new Promise((resolve, reject) => (ws.onopen = resolve, ws.onerror = reject));
+    const replies: Record<string, unknown>[] = [];
+    ws.onmessage = (e) => replies.push(JSON.parse(e.data));
+    // Under the frame limit (MAX_BODY_BYTES + 1 KiB); echoing this id back overflowed the stack in
+    // JSON.stringify, an unhandled rejection that ended the whole process.
+    const depth = 24_000;
+    ws.send(`{"id":${"[".repeat(depth)}${"]".repeat(depth)},"method":"Publish"}`);
+    ws.send(JSON.stringify({ id: { any: "object" }, method: "Publish", params: { channel: "nope", message: 1 } }));
+    ws.send(JSON.stringify({ id: "after", method: "Publish", params: { channel: "blog_queuing", message: 1 } }));
+    while (replies.length < 3) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(replies[0], {
+      id: null,
+      status: "failure",
+      error: { code: "validation_failed", message: "Frame nests arrays or objects deeper than 64 levels" },
+    });
+    assert.equal(replies[1]!.id, null, "an id that is not a string or number is not echoed");
+    assert.equal(replies[2]!.id, "after");
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    ws.close();
+  } finally {
+    await s.close();
+  }
+});
