@@ -228,8 +228,9 @@ export class PartitionRunner {
       [...heads].map(async ([stream, hinted]) => heads.set(stream, await headFrom(this.options.kv, stream, hinted))),
     );
     const cursors = new Map<string, number>();
-    for await (const e of this.options.kv.list<number>({ prefix: keys.cursors() })) {
-      cursors.set(`${String(e.key[1])}|${String(e.key[2])}`, e.value);
+    // Subscriber scripts' cursors too: a lane without one counts as never run, and is woken.
+    for await (const e of this.options.kv.list<number>({ prefix: keys.allCursors() })) {
+      cursors.set(laneKey({ consumer: String(e.key[1]), stream: String(e.key[2]) }), e.value);
     }
     let woken = 0;
     for (const [stream, head] of heads) {

@@ -19,6 +19,8 @@ export const keys = {
   /** The first seq of a topic a subscriber script runs for, since it was last added (absent: 1). */
   subscribedFrom: (stream: string, consumer: string): Deno.KvKey => ["sub-from", consumer, stream],
   cursors: (consumer = "tasks"): Deno.KvKey => ["cur", consumer],
+  /** Every cursor: of each task stream and of each subscriber script of each topic. */
+  allCursors: (): Deno.KvKey => ["cur"],
   /** Written by `/healthz` to learn whether KV takes writes again after refusing them. */
   writeProbe: (): Deno.KvKey => ["write-probe"],
   /** The single writer's epoch (one process owns every stream). */

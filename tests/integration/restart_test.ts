@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { inBothModes, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, post, recordingLogger, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 inBothModes(
   "a restart keeps pumps and tasks, and work queued before the stop is processed after the start",
@@ -47,6 +47,56 @@ inBothModes(
       }
       order.sort((a, b) => a[1]! - b[1]!);
       assert.deepEqual(order.map((o) => o[0]), [0, 1, 2, 3, 4, 5, 6, 7], "processed in queue order across the restart");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+inBothModes(
+  "a start resumes only the streams with work left: subscriber scripts that are done are not woken or counted",
+  async (mode) => {
+    const log = recordingLogger();
+    const s = await startTestSluice(mode, undefined, { log });
+    try {
+      const created = await s.admin("/admin/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "done_feed", subscribers: ["test/increment", "test/echo"] }),
+      });
+      assert.equal(created.status, 201);
+      for (let n = 1; n <= 3; n++) {
+        assert.equal(
+          (await s.admin("/channels/done_feed/messages", { method: "POST", body: `{"n":${n}}` })).status,
+          202,
+        );
+      }
+      await waitFor(
+        async () => {
+          const stats = await (await s.admin("/admin/channels/done_feed/stats")).json();
+          return stats.subscribers.every((sub: { done: number; behind: number }) => sub.done === 3 && sub.behind === 0);
+        },
+        30_000,
+        "both subscribers to run the 3 messages",
+      );
+
+      await s.restart();
+      assert.deepEqual(
+        log.lines.filter((l) => l.includes("Resuming queued work")),
+        [],
+        "nothing was left to do, so the start says it resumes nothing",
+      );
+      assert.equal(await s.server.sluice.runner.sweep(), 0, "a sweep (Deploy's cron every minute) finds nothing to do");
+
+      // Those lanes still wake for what comes next.
+      assert.equal((await s.admin("/channels/done_feed/messages", { method: "POST", body: `{"n":4}` })).status, 202);
+      await waitFor(
+        async () => {
+          const stats = await (await s.admin("/admin/channels/done_feed/stats")).json();
+          return stats.subscribers.every((sub: { done: number; behind: number }) => sub.done === 4 && sub.behind === 0);
+        },
+        10_000,
+        "both subscribers to run the 4th message",
+      );
     } finally {
       await s.close();
     }
