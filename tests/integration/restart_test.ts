@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { inBothModes, post, recordingLogger, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, integration, post, recordingLogger, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 inBothModes(
   "a restart keeps pumps and tasks, and work queued before the stop is processed after the start",
@@ -97,6 +97,47 @@ inBothModes(
         10_000,
         "both subscribers to run the 4th message",
       );
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a stop does not wait out a long script run: it is cut after a grace, not counted, and runs again after the start",
+  async () => {
+    const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "20000" });
+    try {
+      const token = await s.device("long-1");
+      const queue = async (ms: number) =>
+        (await (await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+          method: "test/slow",
+          params: { ms, n: ms },
+        })).json()).taskId as string;
+      const long = await queue(8000);
+      const after = await queue(10);
+      await waitFor(
+        async () => (await (await s.admin(`/tasks/${long}`)).json()).status === "running",
+        30_000,
+        "the long run to start",
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const started = performance.now();
+      await s.server.close();
+      const took = performance.now() - started;
+      // main.ts exits 1 ("Stop took over 5 s") past 5 s; it waited for the run: 8 s.
+      assert.ok(took < 3500, `the stop took ${Math.round(took)} ms`);
+      await s.restart(); // on the same KV (the server closed above stays closed)
+      const done = await waitFor(
+        async () => {
+          const task = await (await s.admin(`/tasks/${long}`)).json();
+          return task.status === "done" && task;
+        },
+        20_000,
+        "the long run to run again and finish",
+      );
+      assert.equal(done.attempts, 1, "the run cut by the stop is not counted as a failed attempt");
+      await waitFor(async () => (await (await s.admin(`/tasks/${after}`)).json()).status === "done");
     } finally {
       await s.close();
     }
