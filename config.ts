@@ -76,7 +76,10 @@ export const ConfigSchema = z.object({
   MQTT_TLS_KEY: z.string().optional(),
   MQTT_ANONYMOUS_CONNECT: Bool.default(false),
   AMQP_URL: BrokerUrl(["amqp", "amqps"], "amqp://user:password@host:5672").optional(),
-  WEATHER_API_URL: z.union([z.literal("off").transform(() => null), z.url()]).default(DEFAULT_WEATHER_API),
+  WEATHER_API_URL: z.union([
+    z.literal("off").transform(() => null),
+    z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL, or "off"' }),
+  ], { message: 'must be an http:// or https:// URL, or "off"' }).default(DEFAULT_WEATHER_API),
   MAX_BODY_BYTES: Int(256, 60 * 1024).default(49152),
   SCRIPT_TIMEOUT_MS: Int(10, 600_000).default(5000),
   MAX_ATTEMPTS: Int(1, 100).default(5),
