@@ -13,15 +13,16 @@ const Rate = z.string().trim().transform((s, ctx) => {
   return Number(m[1]) / (m[2]!.startsWith("m") ? 60 : 1);
 });
 
-/** `24h`, `30m`, `90s`, `500ms` or a number of ms → ms. */
+/** `24h`, `30m`, `90s`, `500ms` or a number of ms → ms, above 0 (a window of 0 would keep nothing). */
 const Duration = z.string().trim().transform((s, ctx) => {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(s);
-  if (!m) {
-    ctx.addIssue({ code: "custom", message: `expected a duration like "24h", got "${s}"` });
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m?.[2] ?? "ms"]!;
+  const ms = m ? Math.round(Number(m[1]) * unit) : 0;
+  if (ms < 1) {
+    ctx.addIssue({ code: "custom", message: `expected a duration above 0 like "24h", got "${s}"` });
     return z.NEVER;
   }
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"]!;
-  return Math.round(Number(m[1]) * unit);
+  return ms;
 });
 
 /**
@@ -75,7 +76,10 @@ export const ConfigSchema = z.object({
   MQTT_TLS_KEY: z.string().optional(),
   MQTT_ANONYMOUS_CONNECT: Bool.default(false),
   AMQP_URL: BrokerUrl(["amqp", "amqps"], "amqp://user:password@host:5672").optional(),
-  WEATHER_API_URL: z.union([z.literal("off").transform(() => null), z.url()]).default(DEFAULT_WEATHER_API),
+  WEATHER_API_URL: z.union([
+    z.literal("off").transform(() => null),
+    z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL, or "off"' }),
+  ], { message: 'must be an http:// or https:// URL, or "off"' }).default(DEFAULT_WEATHER_API),
   MAX_BODY_BYTES: Int(256, 60 * 1024).default(49152),
   SCRIPT_TIMEOUT_MS: Int(10, 600_000).default(5000),
   MAX_ATTEMPTS: Int(1, 100).default(5),

@@ -41,6 +41,18 @@ Deno.test("each bad setting is said in words: what was expected, and what was gi
   );
   assert.match(problems({ PORT: "70000" }), /PORT: expected a whole number from 0 to 65535, got "70000"/);
   assert.match(problems({ RATE_LIMIT: "0/s" }), /RATE_LIMIT: expected a rate above 0/);
+  // 0 kept nothing: topic messages expired as soon as written, message ids were not stored.
+  assert.match(problems({ TOPIC_RETENTION: "0" }), /TOPIC_RETENTION: expected a duration above 0 like "24h", got "0"/);
+  assert.match(problems({ DEDUP_WINDOW: "0s" }), /DEDUP_WINDOW: expected a duration above 0 like "24h", got "0s"/);
+  assert.equal(loadConfig({ DEDUP_WINDOW: "0.5s" }).DEDUP_WINDOW, 500);
+  // Taken before: every reading then went without its outside temperature, with a warning per place a minute.
+  for (const url of ["ftp://weather.example.com/v1", "htp://x", "forecast"]) {
+    assert.match(
+      problems({ WEATHER_API_URL: url }),
+      /WEATHER_API_URL: must be an http:\/\/ or https:\/\/ URL, or "off"/,
+    );
+  }
+  assert.equal(loadConfig({ WEATHER_API_URL: "http://127.0.0.1:9/v1" }).WEATHER_API_URL, "http://127.0.0.1:9/v1");
   assert.match(problems({ MQTT_TLS_CERT: "cert.pem" }), /mqtts needs both/);
   assert.match(problems({ MQTT_TLS_CERT: "c.pem", MQTT_TLS_KEY: "k.pem", MQTT_PORT: "off" }), /MQTT_PORT is off/);
   assert.equal(loadConfig({ MQTT_PORT: "OFF" }).MQTT_PORT, null);

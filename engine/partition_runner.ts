@@ -101,6 +101,8 @@ interface LaneState {
 
 /** The longest a lane whose writes KV keeps refusing waits before it tries again. */
 const STALL_MAX_MS = 30_000;
+/** How long a stop lets the script runs in progress finish before it cuts them. */
+const STOP_GRACE_MS = 2_000;
 
 /** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
 const TAIL_BUDGET = 20_000;
@@ -228,8 +230,9 @@ export class PartitionRunner {
       [...heads].map(async ([stream, hinted]) => heads.set(stream, await headFrom(this.options.kv, stream, hinted))),
     );
     const cursors = new Map<string, number>();
-    for await (const e of this.options.kv.list<number>({ prefix: keys.cursors() })) {
-      cursors.set(`${String(e.key[1])}|${String(e.key[2])}`, e.value);
+    // Subscriber scripts' cursors too: a lane without one counts as never run, and is woken.
+    for await (const e of this.options.kv.list<number>({ prefix: keys.allCursors() })) {
+      cursors.set(laneKey({ consumer: String(e.key[1]), stream: String(e.key[2]) }), e.value);
     }
     let woken = 0;
     for (const [stream, head] of heads) {
@@ -246,12 +249,30 @@ export class PartitionRunner {
     return !!r && seq >= r.from && seq <= r.to;
   }
 
-  /** Stops taking work, lets the runs in progress finish, and waits for their commits. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking work, lets the runs in progress finish for up to `graceMs`, and waits for their
+   * commits. A run still going then is cut (its worker stopped), not counted: it runs again after
+   * the next start. Waiting out a script's whole time limit (5 s by default) would outlast the
+   * 5 s a stop has.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopping = true;
     this.options.executor.halt();
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
-    while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+    const settled = (async () => {
+      while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cut = await Promise.race([
+      settled.then(() => false),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(true), graceMs)),
+    ]);
+    clearTimeout(timer);
+    if (cut) {
+      this.#log(`Stopping: cut the script runs still going after ${graceMs / 1000} s (they run again after the start)`);
+      this.options.executor.close();
+      await settled;
+    }
     await this.options.leases?.releaseAll();
   }
 

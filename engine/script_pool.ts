@@ -245,10 +245,17 @@ export class WorkerPool implements ScriptExecutor {
     }
     slot.batches.clear();
     slot.outbox.clear();
-    this.options.log?.(reason);
+    // The log names the run (the task's own error needs not: its task is known where it is read).
+    const run = onlyCulpritFails ? culprit?.requests[culprit.outcomes.length] : undefined;
+    this.options.log?.(run === undefined ? reason : reason.replace(/^Script /, `Script ${runName(run)} `));
     if (!this.#closed) this.#spawn(slot);
     for (const w of this.#waiting.splice(0, this.#perWorker)) w();
   }
+}
+
+/** `blog/queues/processor (task dC9i….2, attempt 1)`, or `(a call, …)` for a public script's call. */
+function runName(run: ScriptRequest): string {
+  return `${run.method} (${run.taskId === undefined ? "a call" : `task ${run.taskId}`}, attempt ${run.attempt})`;
 }
 
 /** Runs scripts on the main thread with a timeout; a busy loop cannot be stopped here. */

@@ -5,13 +5,13 @@ import type { ScriptManifest } from "./manifest.ts";
 import { WorkerPool } from "./script_pool.ts";
 
 /** A pool on a fixture manifest and worker entry, its log lines kept. */
-function loggedPool(manifest: ScriptManifest, entry: string, workers: number) {
+function loggedPool(manifest: ScriptManifest, entry: string, workers: number, timeoutMs = 5000) {
   const lines: string[] = [];
   const pool = new WorkerPool({
     manifest,
     workerUrl: new URL(`../tests/fixtures/${entry}`, import.meta.url),
     settings: { weatherApiUrl: null },
-    timeoutMs: 5000,
+    timeoutMs,
     getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
     workers,
     log: (line) => lines.push(line),
@@ -45,6 +45,25 @@ Deno.test("an error a script leaves in a timer or a promise after its run is log
       "Rejected and never awaited",
     ]);
     assert.equal((await pool.run([request("test/echo")]))[0]?.ok, true);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a busy loop stopped is logged with its script, task and attempt, so the operator knows which", async () => {
+  const { pool, lines } = loggedPool(testManifest, "worker_entry.ts", 1, 200);
+  try {
+    const [outcome] = await pool.run([{ ...request("test/busy"), taskId: "dGFzaw.7", attempt: 3 }]);
+    assert.equal(outcome?.ok, false);
+    assert.deepEqual(lines, [
+      "Script test/busy (task dGFzaw.7, attempt 3) ran past its time limit of 200 ms and was stopped (busy loop?)",
+    ]);
+    const [inline] = await pool.run([request("test/busy")]);
+    assert.equal(inline?.ok, false);
+    assert.equal(
+      lines[1],
+      "Script test/busy (a call, attempt 1) ran past its time limit of 200 ms and was stopped (busy loop?)",
+    );
   } finally {
     pool.close();
   }

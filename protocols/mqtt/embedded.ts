@@ -17,6 +17,9 @@ const PACKET_OVERHEAD = 1024;
 export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Promise<MqttAdapter> {
   const { config, log } = sluice;
   const maxPacketBytes = config.MAX_BODY_BYTES + PACKET_OVERHEAD;
+  const listens = !isDeploy(config) && config.MQTT_PORT !== null;
+  // Read before anything starts: TLS asked for and unusable stops start-up, as a bad setting does.
+  const tls = listens ? await tlsOf(config.MQTT_TLS_CERT, config.MQTT_TLS_KEY) : undefined;
   const broker = await EmbeddedBroker.start({
     handler,
     auth: {
@@ -36,7 +39,6 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
   if (isDeploy(config)) log.info("MQTT: over WebSocket at /mqtt only (Deno Deploy takes no MQTT over TCP)");
   else if (config.MQTT_PORT !== null) {
     try {
-      const tls = await tlsOf(config.MQTT_TLS_CERT, config.MQTT_TLS_KEY);
       listener = listenMqtt({
         port: config.MQTT_PORT,
         hostname: config.HOSTNAME,
@@ -75,5 +77,21 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
 async function tlsOf(cert: string | undefined, key: string | undefined): Promise<TlsPem | undefined> {
   if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) throw new Error("mqtts needs both MQTT_TLS_CERT and MQTT_TLS_KEY");
-  return { cert: await readPem(cert), key: await readPem(key) };
+  return {
+    cert: await pemOf("MQTT_TLS_CERT", cert, "certificate", /-----BEGIN CERTIFICATE-----/),
+    key: await pemOf("MQTT_TLS_KEY", key, "private key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+  };
+}
+
+/** A PEM setting's text, or an error naming the setting (and the file, never the PEM text: a key is secret). */
+async function pemOf(name: string, setting: string, what: string, marker: RegExp): Promise<string> {
+  const inline = setting.includes("-----BEGIN");
+  let pem;
+  try {
+    pem = await readPem(setting);
+  } catch (err) {
+    throw new Error(`${name}: cannot read "${setting}": ${describeError(err)}`);
+  }
+  if (!marker.test(pem)) throw new Error(`${name}: ${inline ? "its PEM text" : `"${setting}"`} holds no PEM ${what}`);
+  return pem;
 }

@@ -74,6 +74,31 @@ integration(
   },
 );
 
+integration(
+  "MQTT TLS settings that cannot be used stop start-up with one line naming the setting (not a broker without mqtts)",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-tls-" });
+    const cert = `${root}tests/fixtures/mqtt_test_cert.pem`;
+    const key = `${root}tests/fixtures/mqtt_test_key.pem`;
+    try {
+      await Deno.writeTextFile(`${dir}/garbage.pem`, "not a PEM\n");
+      const env = { PORT: "0", MQTT_PORT: "0", KV_PATH: `${dir}/sluice.kv` };
+      const missing = await startToExit({ ...env, MQTT_TLS_CERT: `${dir}/missing.pem`, MQTT_TLS_KEY: key });
+      assert.equal(missing.code, 1, missing.stderr);
+      assert.match(missing.stderr, /MQTT_TLS_CERT: cannot read ".*missing\.pem": No such file/);
+      const noKey = await startToExit({ ...env, MQTT_TLS_CERT: cert, MQTT_TLS_KEY: `${dir}/garbage.pem` });
+      assert.equal(noKey.code, 1, noKey.stderr);
+      assert.match(noKey.stderr, /MQTT_TLS_KEY: ".*garbage\.pem" holds no PEM private key/);
+      const swapped = await startToExit({ ...env, MQTT_TLS_CERT: key, MQTT_TLS_KEY: cert });
+      assert.equal(swapped.code, 1, swapped.stderr);
+      assert.match(swapped.stderr, /MQTT_TLS_CERT: ".*mqtt_test_key\.pem" holds no PEM certificate/);
+      for (const res of [missing, noKey, swapped]) assert.doesNotMatch(res.stderr, /Uncaught|listening/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 integration("once another writer claims the KV, /healthz answers 503 and writes get 503 lease_lost", async () => {
   const s = await startTestSluice();
   try {
