@@ -28,6 +28,7 @@ import type { ScriptRequest } from "./script_api.ts";
 import { WritePlan } from "./write_plan.ts";
 import { traced } from "../core/tracing.ts";
 import { RecentResults } from "./recent_results.ts";
+import { LogBudget } from "../core/log_budget.ts";
 
 /** A finished task's record. */
 export interface TaskResult {
@@ -104,6 +105,9 @@ const STALL_MAX_MS = 30_000;
 /** How long a stop lets the script runs in progress finish before it cuts them. */
 const STOP_GRACE_MS = 2_000;
 
+/** Dead tasks logged one by one per minute; beyond that one line tells how many more. */
+const DEAD_LINES_PER_MINUTE = 10;
+
 /** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
 const TAIL_BUDGET = 20_000;
 
@@ -121,6 +125,12 @@ export class PartitionRunner {
   readonly #batchSize: number;
   #tailed = 0;
   #stopping = false;
+  readonly #deadLines = new LogBudget(
+    (line) => this.#log(line),
+    DEAD_LINES_PER_MINUTE,
+    60_000,
+    (n) => `${n} more task(s) went dead within the minute, not logged one by one: see GET /admin/dead-letters`,
+  );
 
   constructor(private readonly options: PartitionRunnerOptions) {
     this.#batchSize = options.batchSize ?? 50;
@@ -273,6 +283,7 @@ export class PartitionRunner {
       this.options.executor.close();
       await settled;
     }
+    this.#deadLines.flush();
     await this.options.leases?.releaseAll();
   }
 
@@ -465,7 +476,7 @@ export class PartitionRunner {
       }
     }
     if (st.stalls) this.#log(`Lane ${laneKey(st.lane)} commits again`), st.stalls = 0, st.stalledUntil = undefined;
-    if (settled.deadLine) this.#log(settled.deadLine);
+    if (settled.deadLine) this.#deadLines.say(settled.deadLine);
     this.stats.done += settled.done;
     if (settled.dead) this.stats.dead++;
     if (settled.failed) this.stats.failedAttempts++;

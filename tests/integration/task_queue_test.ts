@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import {
+  inBothModes,
+  integration,
+  post,
+  recordingLogger,
+  startTestSluice,
+  type TestSluice,
+  waitFor,
+} from "../helpers/sluice.ts";
 import { trueHead } from "../../store/heads.ts";
 import { keys } from "../../store/keys.ts";
 import { positionalTaskId, positionOfTaskId } from "../../core/task_id.ts";
@@ -471,3 +479,26 @@ Deno.test("one writer accepts a new message id without reading KV, and still ans
     await s.close();
   }
 });
+
+integration(
+  "a script that kills every task logs the first ten of a minute one by one, then how many more",
+  async () => {
+    const log = recordingLogger();
+    const s = await startTestSluice({ MAX_ATTEMPTS: "1" }, undefined, { log });
+    try {
+      const token = await s.device("d-flood");
+      const ids: string[] = [];
+      for (let i = 0; i < 25; i++) ids.push(await invoke(s, token, "test/fail"));
+      await until(s, ids.at(-1)!, "dead");
+      await s.stop(); // tells what it held back
+      const dead = log.lines.filter((l) => l.includes(" is dead after "));
+      assert.equal(dead.length, 10, dead.join("\n"));
+      assert.ok(
+        log.lines.some((l) => l.includes("15 more task(s) went dead within the minute")),
+        log.lines.join("\n"),
+      );
+    } finally {
+      await s.close();
+    }
+  },
+);
