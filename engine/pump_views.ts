@@ -41,7 +41,10 @@ export class PumpViews {
   /** Current state; `NotFoundError` for a pump with no readings. */
   async state(id: string): Promise<PumpState> {
     const state = await this.runtime.state(id);
-    if (state.version === 0) throw new NotFoundError(`Pump "${id}" has no readings`);
+    if (state.version === 0) {
+      this.runtime.evict(id); // no actor kept in memory for a pump that does not exist
+      throw new NotFoundError(`Pump "${id}" has no readings`);
+    }
     return shownState(state);
   }
 

@@ -216,3 +216,22 @@ integration("the OpenAPI document describes the pump routes' answers and errors"
     await s.close();
   }
 });
+
+integration("reading pumps that do not exist keeps no pump actor in memory", async () => {
+  const s = await startTestSluice();
+  try {
+    const live = async () => {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      return Number(/^sluice_pumps_live (\d+)$/m.exec(text)![1]);
+    };
+    const before = await live();
+    for (let i = 0; i < 30; i++) {
+      const res = await s.admin(`/pumps/nobody-${i}${i % 2 ? "?at=1" : ""}`);
+      assert.equal(res.status, 404);
+      await res.body?.cancel();
+    }
+    assert.equal(await live(), before);
+  } finally {
+    await s.close();
+  }
+});
