@@ -228,7 +228,9 @@ export class PartitionRunner {
       [...heads].map(async ([stream, hinted]) => heads.set(stream, await headFrom(this.options.kv, stream, hinted))),
     );
     const cursors = new Map<string, number>();
-    for await (const e of this.options.kv.list<number>({ prefix: keys.cursors() })) {
+    // Every consumer's cursors: a subscriber script's lane counted as behind would be woken (and said
+    // "resumed" by the cron) at every sweep.
+    for await (const e of this.options.kv.list<number>({ prefix: keys.allCursors() })) {
       cursors.set(`${String(e.key[1])}|${String(e.key[2])}`, e.value);
     }
     let woken = 0;

@@ -19,6 +19,8 @@ export const keys = {
   /** The first seq of a topic a subscriber script runs for, since it was last added (absent: 1). */
   subscribedFrom: (stream: string, consumer: string): Deno.KvKey => ["sub-from", consumer, stream],
   cursors: (consumer = "tasks"): Deno.KvKey => ["cur", consumer],
+  /** The cursors of every consumer: task streams' and subscriber scripts'. */
+  allCursors: (): Deno.KvKey => ["cur"],
   /** The last message of a channel a broker confirmed, per re-publishing protocol (survives restarts). */
   republished: (protocol: string, channel: string): Deno.KvKey => ["repub", protocol, channel],
   /** Written by `/healthz` to learn whether KV takes writes again after refusing them. */
