@@ -77,7 +77,8 @@ export class LeaseManager {
       .set(keys.lease(name), { owner: this.options.owner, since: now } satisfies Holder)
       .set(keys.leaseExpiry(name), until, { expireIn: this.#ttl * 10 })
       .commit();
-    if (!res.ok) return { heldFor: this.#ttl };
+    // Ours all along, its renewal landed in between: it holds (the holder key did not change).
+    if (!res.ok) return this.held(name) ?? { heldFor: this.#ttl };
     const lease: Lease = {
       name,
       check: { key: keys.lease(name), versionstamp: res.versionstamp },
@@ -120,18 +121,24 @@ export class LeaseManager {
 
   async #renewAll(): Promise<void> {
     for (const lease of [...this.#held.values()]) {
+      // Stopped meanwhile, or the lease was given back or taken again (a new holder version): this
+      // renewal has nothing to keep, and a failed check would drop the lease taken again.
+      if (this.#closed) return;
+      if (this.#held.get(lease.name) !== lease) continue;
       const now = this.options.clock.now();
       try {
         const res = await this.options.kv.atomic()
           .check(lease.check)
           .set(keys.leaseExpiry(lease.name), now + this.#ttl, { expireIn: this.#ttl * 10 })
           .commit();
+        if (this.#held.get(lease.name) !== lease) continue;
         if (res.ok) {
           lease.validUntil = now + this.#ttl - this.#margin();
           continue;
         }
         this.#lose(lease.name, "taken over");
       } catch (err) {
+        if (this.#held.get(lease.name) !== lease) continue;
         if (lease.validUntil <= this.options.clock.now()) this.#lose(lease.name, describeError(err));
       }
     }
