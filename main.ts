@@ -8,17 +8,16 @@ import { loadConfig, settingsHelp } from "./config.ts";
 import { consoleLogger } from "./core/log.ts";
 import { startServer } from "./server.ts";
 import { openSluice, type Sluice } from "./sluice.ts";
+import { cronSweep, type Started } from "./cron_sweep.ts";
+import type { AmqpAdapter } from "./protocols/amqp/adapter.ts";
 
-let running: Sluice | null = null;
+/** Settles once this instance has started (or could not): what the cron ticks work with. */
+const started = Promise.withResolvers<Started | null>();
 
 // Deno Deploy runs crons registered at the top level of the entry module; the mode is checked
-// inside. Every minute: resume partitions a stopped instance left behind its head.
+// inside. Every minute: resume partitions a stopped instance left behind its head, drain AMQP.
 if (typeof Deno.cron === "function") {
-  Deno.cron("sluice sweep", "* * * * *", async () => {
-    if (running?.mode !== "deploy") return;
-    const woken = await running.runner.sweep();
-    if (woken > 0) running.log.info(`Cron sweep resumed ${woken} partition(s)`);
-  });
+  Deno.cron("sluice sweep", "* * * * *", () => cronSweep(started.promise));
 }
 
 async function main(): Promise<void> {
@@ -40,9 +39,9 @@ async function main(): Promise<void> {
     sluice = await openSluice({ config });
   } catch (err) {
     console.error(`Sluice cannot start: ${err instanceof Error ? err.message : String(err)}`);
+    started.resolve(null);
     Deno.exit(1);
   }
-  running = sluice;
   if (sluice.mode === "deploy") {
     consoleLogger.info(
       "Deploy mode: no KV queues (work is drained by the instance that took it, a cron sweep every minute " +
@@ -59,6 +58,7 @@ async function main(): Promise<void> {
   } catch (err) {
     // The admin token this start created was never shown: the next start makes and prints another.
     await sluice.admin.withdraw().catch(() => {});
+    started.resolve(null);
     console.error(
       err instanceof Deno.errors.AddrInUse
         ? `Port ${config.PORT} is taken: stop what uses it, or set PORT to a free port (0 for any)`
@@ -66,6 +66,11 @@ async function main(): Promise<void> {
     );
     Deno.exit(1);
   }
+  const amqp = server.adapters.find((a) => a.name === "amqp") as AmqpAdapter | undefined;
+  started.resolve({
+    sluice,
+    amqp: amqp && { ready: () => amqp.health() === "ok", received: () => amqp.stats.received },
+  });
   consoleLogger.info(`Sluice is listening on ${server.url} (KV: ${config.DENO_DEPLOY ? "managed" : config.KV_PATH})`);
   if (sluice.admin.generated) {
     // Printed once, to the terminal only, at the start that created it: written to stdout directly,

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "./core/log.ts";
+import { cronSweep, type Started } from "./cron_sweep.ts";
+
+/** A started instance whose sweep and AMQP deliveries the test controls. */
+function instance(mode: "deploy" | "local", amqp?: Started["amqp"]) {
+  const sweeps: number[] = [];
+  const lines: string[] = [];
+  const started: Started = {
+    sluice: {
+      mode,
+      runner: { sweep: () => (sweeps.push(Date.now()), Promise.resolve(2)) },
+      log: { ...silentLogger, info: (m: string) => lines.push(m) },
+    } as unknown as Started["sluice"],
+    amqp,
+  };
+  return { started, sweeps, lines };
+}
+
+Deno.test("a cron tick on an instance still starting waits for the start, then sweeps", async () => {
+  const { started, sweeps, lines } = instance("deploy");
+  const start = Promise.withResolvers<Started | null>();
+  const tick = cronSweep(start.promise, { startWaitMs: 1000 });
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(sweeps.length, 0);
+  start.resolve(started);
+  await tick;
+  assert.equal(sweeps.length, 1);
+  assert.deepEqual(lines, ["Cron sweep resumed 2 partition(s)"]);
+});
+
+Deno.test("a cron tick gives up on a start that does not end in time, and does nothing outside Deploy", async () => {
+  const began = Date.now();
+  await cronSweep(new Promise(() => {}), { startWaitMs: 50 });
+  assert.ok(Date.now() - began < 1000);
+  const { started, sweeps } = instance("local");
+  await cronSweep(Promise.resolve(started));
+  assert.equal(sweeps.length, 0);
+});
+
+Deno.test("a cron tick with AMQP stays busy while deliveries come, and ends once they pause", async () => {
+  let received = 0;
+  let lastDelivery = 0;
+  let connected = false;
+  const { started, lines } = instance("deploy", { ready: () => connected, received: () => received });
+  const feeding = setInterval(() => {
+    if (received < 30) received++, lastDelivery = Date.now(); // 30 deliveries over about 300 ms
+  }, 10);
+  setTimeout(() => connected = true, 50);
+  await cronSweep(Promise.resolve(started), { quietMs: 80, drainMaxMs: 5000 });
+  const ended = Date.now();
+  clearInterval(feeding);
+  assert.equal(received, 30);
+  assert.ok(ended >= lastDelivery + 80, "the tick ended only once the deliveries had paused");
+  assert.ok(ended < lastDelivery + 1000);
+  assert.ok(lines.some((l) => /^Cron tick: took \d+ AMQP message\(s\) from iot.ingest$/.test(l)), lines.join("\n"));
+});
