@@ -190,6 +190,9 @@ integration("time travel reads a time without a zone as UTC, and refuses a day n
       assert.equal(res.status, 400, bad);
       assert.match(error.message, /is neither a version nor an ISO 8601 time/);
     }
+    const huge = await s.admin(`/pumps/tz?at=${"9".repeat(24)}`);
+    assert.equal(huge.status, 400);
+    assert.match((await huge.json()).error.message, /^Invalid query\.at: version 9{24} is over 9007199254740991$/);
   } finally {
     await s.close();
   }

@@ -66,7 +66,13 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
 
 /** `at` is a version (a whole number) or an ISO 8601 date or date-time (UTC without a zone). */
 function parseAt(at: string): { version: number } | { time: number } {
-  if (/^\d+$/.test(at)) return { version: Number(at) };
+  if (/^\d+$/.test(at)) {
+    const version = Number(at);
+    if (!Number.isSafeInteger(version)) {
+      throw new ValidationError(`Invalid query.at: version ${at.slice(0, 80)} is over ${Number.MAX_SAFE_INTEGER}`);
+    }
+    return { version };
+  }
   const time = parseIsoTime(at);
   if (time === null) {
     throw new ValidationError(
