@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   let stage = "start its protocols";
   try {
     const adapters = await startAdapters(sluice);
-    stage = `listen on ${config.HOSTNAME}:${config.PORT}`;
+    stage = `listen on ${config.HOSTNAME}:${config.PORT} (HOSTNAME, PORT)`;
     server = await startServer(sluice, { port: config.PORT, hostname: config.HOSTNAME, adapters });
   } catch (err) {
     // The admin token this start created was never shown: the next start makes and prints another.

@@ -54,7 +54,9 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
       log.error(
         err instanceof Deno.errors.AddrInUse
           ? `MQTT port ${config.MQTT_PORT} is taken: no MQTT over TCP (MQTT over WebSocket at /mqtt still works); set MQTT_PORT to a free port, 0 for any, or off`
-          : `MQTT listener cannot start: ${describeError(err)}`,
+          : `MQTT listener cannot start on ${urlHost(config.HOSTNAME)}:${config.MQTT_PORT} (HOSTNAME, MQTT_PORT): ${
+            describeError(err)
+          }`,
       );
     }
   }
