@@ -1,6 +1,8 @@
 import type { Clock } from "../../core/clock.ts";
 import type { Envelope, Principal } from "../../core/envelope.ts";
-import { type ErrorCode, ForbiddenError, UnauthorizedError } from "../../core/errors.ts";
+import { describeError, type ErrorCode, ForbiddenError, SluiceError, UnauthorizedError } from "../../core/errors.ts";
+import type { Logger } from "../../core/log.ts";
+import { LogBudget } from "../../core/log_budget.ts";
 import type { Ingest } from "../../engine/ingest.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import type { RefusedLog } from "../../store/refused_log.ts";
@@ -25,6 +27,8 @@ export interface PublishHandlerOptions {
   readonly devices: DeviceDirectory;
   readonly refused: RefusedLog;
   readonly clock: Clock;
+  /** Where failures that are no refusal (a defect) are told; the publish is not acknowledged and comes again. */
+  readonly log?: Logger;
 }
 
 /**
@@ -35,7 +39,17 @@ export interface PublishHandlerOptions {
 export class PublishHandler {
   readonly stats: MqttStats = { accepted: 0, refused: 0, quota: 0, forbidden: 0, retried: 0 };
 
-  constructor(private readonly options: PublishHandlerOptions) {}
+  /** A publish that fails the same unexpected way comes again at every reconnect: told ten times a minute at most. */
+  readonly #unexpected: LogBudget;
+
+  constructor(private readonly options: PublishHandlerOptions) {
+    this.#unexpected = new LogBudget(
+      (line) => options.log?.error(line),
+      10,
+      60_000,
+      (n) => `${n} more MQTT publish(es) failed unexpectedly within the minute (not acknowledged, sent again)`,
+    );
+  }
 
   async handle(session: Session, topic: string, payload: Uint8Array): Promise<Outcome> {
     if (session.revoked) {
@@ -67,6 +81,12 @@ export class PublishHandler {
       return ACCEPTED;
     } catch (err) {
       const outcome = outcomeOf(err, stage === "accept" ? "ingest" : stage);
+      if (!(err instanceof SluiceError) || err.code === "internal") {
+        this.#unexpected.say(
+          `MQTT publish on ${route?.channel ?? "?"} failed unexpectedly (not acknowledged, the client sends it ` +
+            `again): ${describeError(err)}`,
+        );
+      }
       // Ingest counts what it refuses; what never reached it is counted here (a retry is not a refusal).
       if (stage !== "accept" && outcome.kind !== "retry") this.options.ingest.refused("mqtt", err);
       this.#count(outcome, session, route, principal, payload);
