@@ -119,12 +119,30 @@ export class ScriptFailedError extends SluiceError {
   }
 }
 
-/** Turns anything thrown into a message fit for a log line or a task error. */
+/**
+ * Turns anything thrown into a message fit for a log line or a task error: an error's message with
+ * its cause's (`… (cause: …)`), without the terminal colours Deno puts in some (a module not found).
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
+  return describe(err, 0);
+}
+
+function describe(err: unknown, depth: number): string {
+  if (err instanceof Error) {
+    const message = plain(err.message || err.name);
+    if (err.cause === undefined || depth >= 3) return message;
+    const cause = describe(err.cause, depth + 1);
+    return message.includes(cause) ? message : `${message} (cause: ${cause})`;
+  }
   try {
     return `Non-error thrown: ${JSON.stringify(err)}`.slice(0, 500);
   } catch {
     return "Non-error thrown";
   }
+}
+
+/** Text without ANSI escape sequences (colours). */
+function plain(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 }

@@ -31,8 +31,12 @@ import { RecentResults } from "./recent_results.ts";
 import { LogBudget } from "../core/log_budget.ts";
 
 /** A finished task's record. */
+/** The largest result kept in a task's KV record (a KV value holds 64 KiB; the batch's writes share the commit). */
+const MAX_KEPT_RESULT = 16 * 1024;
+
 export interface TaskResult {
-  readonly result: unknown;
+  /** Absent in a KV record whose result was too big to keep. */
+  readonly result?: unknown;
   readonly attempts: number;
   readonly finishedAt: number;
 }
@@ -550,9 +554,13 @@ export class PartitionRunner {
         return this.#failure(st, job, describeError(err), now, plan, cursor, done, permanent);
       }
       const result: TaskResult = { result: outcome.result, attempts: nextAttempt(st.retry, job.seq), finishedAt: now };
-      // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart.
+      // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart
+      // (without the result when that is too big for a KV value: the run succeeded, its writes must land).
       if (result.attempts > 1) {
-        plan.sets.push({ key: keys.taskResult(job.taskId), value: result, expireIn: this.options.resultTtlMs });
+        const kept = JSON.stringify(result.result ?? null).length <= MAX_KEPT_RESULT
+          ? result
+          : { attempts: result.attempts, finishedAt: result.finishedAt };
+        plan.sets.push({ key: keys.taskResult(job.taskId), value: kept, expireIn: this.options.resultTtlMs });
       }
       // Kept before the commit lands: `GET /tasks/:id` shows a result only once the cursor in KV is
       // past the task, and a reader may see that cursor before this lane hears its commit landed.

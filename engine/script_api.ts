@@ -64,7 +64,8 @@ export interface PumpReading {
   readonly coordinates: { readonly lat: number; readonly lon: number };
   /** When the device took the reading, ISO time. */
   readonly time: string;
-  readonly outsideTemperature?: number;
+  /** Absent or null when the outside temperature is not known. */
+  readonly outsideTemperature?: number | null;
 }
 
 /** Settings a script may read. */

@@ -2,6 +2,7 @@ import { randomTaskId } from "../core/task_id.ts";
 import { ValidationError } from "../core/errors.ts";
 import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
 import { checkDepth } from "../core/json_depth.ts";
+import { redactTokens } from "../core/names.ts";
 
 /** A stored document and its version. */
 export interface VersionedDocument {
@@ -26,6 +27,8 @@ export function bufferedContext(
 ): { ctx: ScriptContext; seal(): { effects: Effect[]; reads: DocumentRead[] } } {
   let effects: Effect[] | null = [];
   const reads = new Map<string, DocumentRead>();
+  // This run's own document writes: a run reads back what it saved or deleted, as later runs will.
+  const written = new Map<string, unknown | null>();
   const push = (e: Effect) => {
     if (!effects) throw new Error("This run has ended; its context can no longer write");
     effects.push(e);
@@ -42,21 +45,25 @@ export function bufferedContext(
     }),
     publish: (channel, message) => push({ kind: "publish", channel: String(channel), message: toJson(message) }),
     log: {
-      // As Sluice's own lines: time, level, then which run said it.
-      debug: (...a) => console.debug(`${new Date().toISOString()} debug ${prefix}`, ...a),
-      info: (...a) => console.info(`${new Date().toISOString()} info  ${prefix}`, ...a),
-      warn: (...a) => console.warn(`${new Date().toISOString()} warn  ${prefix}`, ...a),
-      error: (...a) => console.error(`${new Date().toISOString()} error ${prefix}`, ...a),
+      // As Sluice's own lines: time, level, then which run said it; token-shaped text hidden, as in
+      // every line Sluice writes (a body a script logs may carry a device's token).
+      debug: (...a) => console.debug(`${new Date().toISOString()} debug ${prefix} ${logText(a)}`),
+      info: (...a) => console.info(`${new Date().toISOString()} info  ${prefix} ${logText(a)}`),
+      warn: (...a) => console.warn(`${new Date().toISOString()} warn  ${prefix} ${logText(a)}`),
+      error: (...a) => console.error(`${new Date().toISOString()} error ${prefix} ${logText(a)}`),
     },
     http: {
       fetch: (url, init = {}) => {
         const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
-        return fetch(url, { ...rest, signal: rest.signal ?? AbortSignal.timeout(timeoutMs) });
+        // The time limit holds with a signal of the script's own too.
+        const timeout = AbortSignal.timeout(timeoutMs);
+        return fetch(url, { ...rest, signal: rest.signal ? AbortSignal.any([rest.signal, timeout]) : timeout });
       },
     },
     documents: {
       get: async (collection, id) => {
         const key = documentKey(String(collection), String(id));
+        if (written.has(key)) return structuredClone(written.get(key) ?? null);
         if (pending.has(key)) return pending.get(key) ?? null;
         const doc = await host.getDocument(String(collection), String(id));
         if (!reads.has(key)) {
@@ -64,9 +71,20 @@ export function bufferedContext(
         }
         return doc.value;
       },
-      save: (collection, id, doc) =>
-        push({ kind: "saveDocument", collection: String(collection), id: String(id), doc: toJson(doc) }),
-      delete: (collection, id) => push({ kind: "deleteDocument", collection: String(collection), id: String(id) }),
+      save: (collection, id, doc) => {
+        const effect = {
+          kind: "saveDocument",
+          collection: String(collection),
+          id: String(id),
+          doc: toJson(doc),
+        } as const;
+        push(effect);
+        written.set(documentKey(effect.collection, effect.id), effect.doc);
+      },
+      delete: (collection, id) => {
+        push({ kind: "deleteDocument", collection: String(collection), id: String(id) });
+        written.set(documentKey(String(collection), String(id)), null);
+      },
     },
     pumps: {
       record: (reading, pumpId) => {
@@ -85,6 +103,11 @@ export function bufferedContext(
       return { effects: out, reads: [...reads.values()] };
     },
   };
+}
+
+/** A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden. */
+function logText(args: readonly unknown[]): string {
+  return redactTokens(args.map((a) => typeof a === "string" ? a : Deno.inspect(a)).join(" "));
 }
 
 /** The key of a document in a batch's pending writes. */

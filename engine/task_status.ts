@@ -78,8 +78,10 @@ export async function taskStatus(
   }
   if ((cursor.value ?? 0) >= seq) {
     // Results are kept in memory for recent tasks; a task that took retries has its record in KV.
+    // (A record kept without its result, too big for KV, leaves it to the memory's copy.)
     const done = result.value ?? recent(taskId);
-    return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(done ? { result: done.result } : {}) };
+    const shown = done && "result" in done ? done : recent(taskId);
+    return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(shown ? { result: shown.result } : {}) };
   }
   if (isRunning(stream, seq, consumer)) {
     const attempts = retry.value?.seq === seq ? retry.value.attempts : 0;

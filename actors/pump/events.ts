@@ -17,10 +17,10 @@ export interface ReadingRecorded {
 /** Every event of a pump's log. */
 export type PumpEvent = ReadingRecorded;
 
-/** Record a reading. */
+/** Record a reading (checked first; a script may give a null `outsideTemperature`, which the log leaves out). */
 export interface RecordReading {
   readonly type: "RecordReading";
-  readonly reading: Reading;
+  readonly reading: Omit<Reading, "outsideTemperature"> & { readonly outsideTemperature?: number | null };
   readonly receivedAt: number;
   readonly taskId?: string;
 }

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import type { ScriptRequest } from "./script_api.ts";
+import { bufferedContext, type ContextHost } from "./script_context.ts";
+
+const request: ScriptRequest = {
+  method: "app/x",
+  body: null,
+  params: null,
+  device: "d1",
+  channel: "c",
+  taskId: "t.1",
+  attempt: 1,
+  receivedAt: "2026-11-27T00:00:00.000Z",
+};
+
+function host(over: Partial<ContextHost> = {}): ContextHost {
+  return {
+    scripts: new Set(["app/x"]),
+    settings: { weatherApiUrl: null },
+    getDocument: () => Promise.resolve({ value: { n: 0 }, versionstamp: "00000000000000010000" }),
+    httpTimeoutMs: 10_000,
+    ...over,
+  };
+}
+
+Deno.test("a script's log lines hide token-shaped text, in strings and in objects", () => {
+  const { ctx } = bufferedContext(request, host());
+  const token = "sl_abcdefghijklmnopqrstuvwxyz012345";
+  const lines: string[] = [];
+  const info = console.info;
+  console.info = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    ctx.log.info("got", token, { body: { token }, n: 1 });
+  } finally {
+    console.info = info;
+  }
+  assert.equal(lines.length, 1);
+  assert.doesNotMatch(lines[0]!, /abcdefghijklmnop/, lines[0]);
+  assert.match(lines[0]!, /^\S+ info {2}\[app\/x t\.1\] got sl_… \{ body: \{ token: "sl_…" \}, n: 1 \}$/, lines[0]);
+});
+
+Deno.test("ctx.http.fetch times out even when the script passes a signal of its own", async () => {
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    return new Response("late");
+  });
+  try {
+    const { ctx } = bufferedContext(request, host({ httpTimeoutMs: 10_000 }));
+    const started = Date.now();
+    const err = await ctx.http.fetch(`http://127.0.0.1:${server.addr.port}/`, {
+      signal: new AbortController().signal,
+      timeoutMs: 150,
+    }).then(() => null, (e: unknown) => e);
+    assert.equal((err as Error | null)?.name, "TimeoutError", String(err));
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("a reading with a null outside temperature is a PumpReading, as ctx.pumps.record accepts it", () => {
+  const { ctx, seal } = bufferedContext(request, host());
+  ctx.pumps.record({
+    temperature: 20,
+    pressure: 1,
+    coordinates: { lat: 1, lon: 2 },
+    time: "2026-11-27T00:00:00Z",
+    outsideTemperature: null,
+  });
+  assert.deepEqual(seal().effects.map((e) => e.kind === "recordReading" && e.reading.outsideTemperature), [null]);
+});
+
+Deno.test("a run reads back its own writes, as copies its later changes do not reach", async () => {
+  const { ctx, seal } = bufferedContext(request, host());
+  const doc = { n: 1 };
+  ctx.documents.save("c", "a", doc);
+  doc.n = 99;
+  const read = (await ctx.documents.get("c", "a")) as { n: number };
+  assert.deepEqual(read, { n: 1 });
+  read.n = 5;
+  assert.deepEqual(await ctx.documents.get("c", "a"), { n: 1 });
+  ctx.documents.delete("c", "a");
+  assert.equal(await ctx.documents.get("c", "a"), null);
+  assert.deepEqual(await ctx.documents.get("c", "b"), { n: 0 }, "another document is read from the store");
+  const { effects, reads } = seal();
+  assert.deepEqual(effects.map((e) => e.kind), ["saveDocument", "deleteDocument"]);
+  assert.deepEqual(reads.map((r) => r.id), ["b"], "only documents read from the store are checked at the commit");
+});

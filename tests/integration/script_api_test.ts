@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+async function invoke(s: TestSluice, token: string, method: string, params: unknown = null) {
+  const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params });
+  const body = await res.json();
+  assert.equal(res.status, 202, JSON.stringify(body));
+  return body.taskId as string;
+}
+
+function settled(s: TestSluice, id: string) {
+  return waitFor(
+    async () => {
+      const t = await (await s.admin(`/tasks/${encodeURIComponent(id)}`)).json();
+      return t.status === "done" || t.status === "dead" ? t : null;
+    },
+    15_000,
+    `task ${id} done or dead`,
+  );
+}
+
+integration("a run reads back the documents it saved or deleted itself, and only its last write lands", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("rw1");
+    const expected = { before: null, saved: { n: 1 }, savedTwice: { n: 2 }, deleted: null };
+    const inline = await post(`${s.url}/test/rereads`, token, { id: "inline" });
+    assert.deepEqual(await inline.json(), expected);
+    const queued = await settled(s, await invoke(s, token, "test/rereads-queued", { id: "queued" }));
+    assert.deepEqual([queued.status, queued.result], ["done", expected]);
+    for (const id of ["inline", "queued"]) {
+      assert.equal((await s.server.sluice.kv.get(["doc", "rereads", id])).value, null, `${id} was deleted`);
+      assert.deepEqual((await s.server.sluice.kv.get(["doc", "rereads", `${id}-kept`])).value, { n: 2 });
+    }
+  } finally {
+    await s.close();
+  }
+});
+
+integration(
+  "a task that succeeds on a retry with a result too big to keep in KV is done, its writes landed",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "3" });
+    try {
+      const token = await s.device("big1");
+      const id = await invoke(s, token, "test/big-after-retry", { bytes: 100_000 });
+      const t = await settled(s, id);
+      assert.equal(t.status, "done", JSON.stringify(t).slice(0, 500));
+      assert.equal(t.attempts, 2);
+      assert.equal(t.result.text.length, 100_000, "the result is still shown while it is in memory");
+      assert.deepEqual((await s.server.sluice.kv.get(["doc", "big-after-retry", id])).value, { attempt: 2 });
+      // After a restart the attempts are still known; the result was too big to keep.
+      await s.restart();
+      const again = await (await s.admin(`/tasks/${id}`)).json();
+      assert.deepEqual([again.status, again.attempts, again.result], ["done", 2, undefined]);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration("a thrown error's cause is shown with its message, to the caller and in the dead letter", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+  try {
+    const token = await s.device("cause1");
+    const res = await post(`${s.url}/test/cause`, token, {});
+    assert.equal(res.status, 500);
+    const message = "Could not read the gateway's reading (cause: Bad CSV on line 2)";
+    assert.equal((await res.json()).error.message, `Script "test/cause" failed: ${message}`);
+    const t = await settled(s, await invoke(s, token, "test/cause"));
+    assert.deepEqual([t.status, t.error], ["dead", message]);
+  } finally {
+    await s.close();
+  }
+});
