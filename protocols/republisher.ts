@@ -61,16 +61,18 @@ export class Republisher {
     // Once a start kept where every channel it found starts, a channel without a cursor was created
     // since (and not read from the channel list before Sluice stopped): everything it has is new.
     const known = await cursors?.started() ?? false;
-    let behind = 0, channels = 0, kept = true;
+    let behind = 0, channels = 0;
+    const noted: Promise<boolean>[] = [];
     for (const c of await this.deps.channels.list()) {
       if (isSystemChannel(c.name)) continue;
       const head = await this.deps.topics.head(c.name);
       const confirmed = await cursors?.load(c.name);
       const from = confirmed === undefined ? (known ? 0 : head) : Math.min(confirmed, head);
       const f = this.#add(c.name, from + 1);
-      if (confirmed === undefined) kept = await f.note(from) && kept; // from here, after a restart too
+      if (confirmed === undefined) noted.push(f.note(from)); // from here, after a restart too
       if (from < head) behind += head - from, channels++;
     }
+    const kept = (await Promise.all(noted)).every(Boolean);
     if (cursors && !known && kept) {
       await cursors.markStarted().catch((err) =>
         this.deps.log.warn(`${this.deps.protocol}: keeping that re-publishing started failed: ${describeError(err)}`)
