@@ -24,7 +24,12 @@ export interface CronSweepOptions {
  */
 export async function cronSweep(started: Promise<Started | null>, options: CronSweepOptions = {}): Promise<void> {
   const { startWaitMs = 30_000, connectWaitMs = 10_000, quietMs = 2_000, drainMaxMs = 45_000 } = options;
-  const running = await Promise.race([started, sleep(startWaitMs).then(() => null)]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const running = await Promise.race([
+    started,
+    new Promise<null>((r) => timer = setTimeout(() => r(null), startWaitMs)),
+  ]);
+  clearTimeout(timer); // a tick every minute would otherwise leave a timer behind for startWaitMs
   if (running?.sluice.mode !== "deploy") return;
   const { sluice, amqp } = running;
   const woken = await sluice.runner.sweep();

@@ -55,3 +55,13 @@ Deno.test("a cron tick with AMQP stays busy while deliveries come, and ends once
   assert.ok(ended < lastDelivery + 1000);
   assert.ok(lines.some((l) => /^Cron tick: took \d+ AMQP message\(s\) from iot.ingest$/.test(l)), lines.join("\n"));
 });
+
+Deno.test({
+  name: "a cron tick on an instance that has started leaves no timer behind (one a minute would pile up)",
+  sanitizeOps: true,
+  fn: async () => {
+    const { started, sweeps } = instance("deploy");
+    await cronSweep(Promise.resolve(started), { startWaitMs: 60_000 });
+    assert.equal(sweeps.length, 1);
+  },
+});

@@ -14,6 +14,9 @@ export type Publish = (m: TopicMessage) => Promise<void>;
 export interface RepublishCursorStore {
   load(channel: string): Promise<number | undefined>;
   save(channel: string, seq: number): Promise<void>;
+  /** Whether a start before kept where every channel it found starts (`markStarted`). */
+  started(): Promise<boolean>;
+  markStarted(): Promise<void>;
 }
 
 export interface RepublisherDeps {
@@ -40,9 +43,10 @@ const BATCH = 256;
  * Re-publishes the topic messages of every channel (not Sluice's own `_` channels) to a broker, in
  * confirmed batches. Each channel resumes after the last message the broker confirmed (the
  * `cursors`, kept in KV, so across restarts too); a channel never re-published before is followed
- * from its next message when it exists at `init`, from its first when created later (found by
- * reading the channel list every `pollMs`). So messages published while the broker was away, or
- * Sluice was stopped before the broker confirmed them, go out once both are back.
+ * from its next message when it exists at re-publishing's first `init`, from its first when created
+ * later (found by reading the channel list every `pollMs`, or at a later start). So messages
+ * published while the broker was away, or Sluice was stopped before the broker confirmed them, go
+ * out once both are back.
  */
 export class Republisher {
   readonly #followers = new Map<string, Follower>();
@@ -53,17 +57,26 @@ export class Republisher {
 
   /** Notes every channel and where its next message will be; call once before `attach`. */
   async init(): Promise<void> {
+    const cursors = this.deps.cursors;
+    // Once a start kept where every channel it found starts, a channel without a cursor was created
+    // since (and not read from the channel list before Sluice stopped): everything it has is new.
+    const known = await cursors?.started() ?? false;
     let behind = 0, channels = 0;
+    const noted: Promise<boolean>[] = [];
     for (const c of await this.deps.channels.list()) {
       if (isSystemChannel(c.name)) continue;
       const head = await this.deps.topics.head(c.name);
-      const confirmed = await this.deps.cursors?.load(c.name);
-      if (confirmed === undefined) this.#add(c.name, head + 1).note(head); // from here, after a restart too
-      else {
-        const next = Math.min(confirmed, head) + 1;
-        this.#add(c.name, next);
-        if (next <= head) behind += head - next + 1, channels++;
-      }
+      const confirmed = await cursors?.load(c.name);
+      const from = confirmed === undefined ? (known ? 0 : head) : Math.min(confirmed, head);
+      const f = this.#add(c.name, from + 1);
+      if (confirmed === undefined) noted.push(f.note(from)); // from here, after a restart too
+      if (from < head) behind += head - from, channels++;
+    }
+    const kept = (await Promise.all(noted)).every(Boolean);
+    if (cursors && !known && kept) {
+      await cursors.markStarted().catch((err) =>
+        this.deps.log.warn(`${this.deps.protocol}: keeping that re-publishing started failed: ${describeError(err)}`)
+      );
     }
     if (behind > 0) {
       this.deps.log.info(
@@ -101,7 +114,7 @@ export class Republisher {
         const confirmed = await this.deps.cursors?.load(c.name);
         if (this.#followers.has(c.name)) continue; // another round added it meanwhile
         const f = this.#add(c.name, (confirmed ?? 0) + 1);
-        if (confirmed === undefined) f.note(0);
+        if (confirmed === undefined) void f.note(0);
         if (this.#publish) await f.attach(this.#publish);
       }
     } catch (err) {
@@ -135,25 +148,28 @@ class Follower {
   /**
    * Writes the last confirmed seq to KV, one write at a time (the latest wins). A failed write is
    * tried with the next confirmed batch; until one lands, a restart sends those messages again.
+   * Resolves whether this write landed (false when none was made).
    */
-  note(seq: number, force = true): void {
+  note(seq: number, force = true): Promise<boolean> {
     const cursors = this.deps.cursors;
-    if (!cursors || this.#noting || (seq <= this.#noted && !force)) return;
+    if (!cursors || this.#noting || (seq <= this.#noted && !force)) return Promise.resolve(false);
     this.#noting = true;
-    cursors.save(this.channel, seq).then(
+    return cursors.save(this.channel, seq).then(
       () => {
         this.#noted = Math.max(this.#noted, seq);
         this.#noting = this.#noteFailed = false;
-        this.note(this.next - 1, false);
+        void this.note(this.next - 1, false);
+        return true;
       },
       (err) => {
         this.#noting = false;
-        if (this.#noteFailed) return; // said once until a write lands
+        if (this.#noteFailed) return false; // said once until a write lands
         this.#noteFailed = true;
         this.deps.log.warn(
           `${this.deps.protocol}: keeping where re-publishing ${this.channel} stands failed ` +
             `(a restart would send its last messages again): ${describeError(err)}`,
         );
+        return false;
       },
     );
   }
@@ -202,7 +218,7 @@ class Follower {
         if (batch.length === 0) continue;
         await Promise.all(batch.map(publish));
         this.next = batch.at(-1)!.seq + 1;
-        this.note(this.next - 1, false);
+        void this.note(this.next - 1, false);
         this.deps.onPublished?.(batch.length);
       }
       if (this.#publish === publish && this.#cut) {

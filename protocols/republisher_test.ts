@@ -24,8 +24,13 @@ function fakeTopic() {
   return { topics, publish };
 }
 
-function republisher(topics: TopicHub, cursors?: RepublishCursorStore, log = silentLogger): Republisher {
-  const channels = { list: () => Promise.resolve([{ name: "a" }]) } as unknown as ChannelRegistry;
+function republisher(
+  topics: TopicHub,
+  cursors?: RepublishCursorStore,
+  log = silentLogger,
+  names = () => ["a"],
+): Republisher {
+  const channels = { list: () => Promise.resolve(names().map((name) => ({ name }))) } as unknown as ChannelRegistry;
   return new Republisher({
     topics,
     channels,
@@ -40,10 +45,13 @@ function republisher(topics: TopicHub, cursors?: RepublishCursorStore, log = sil
 /** Cursors in memory, as KV keeps them across restarts; `failing` makes every save reject. */
 function memoryCursors() {
   const saved = new Map<string, number>();
+  let started = false;
   const store = {
     failing: false,
     saves: 0,
     load: (channel: string) => Promise.resolve(saved.get(channel)),
+    started: () => Promise.resolve(started),
+    markStarted: () => store.failing ? Promise.reject(new Error("disk full")) : Promise.resolve(void (started = true)),
     save: (channel: string, seq: number) => {
       store.saves++;
       if (store.failing) return Promise.reject(new Error("disk full"));
@@ -220,4 +228,48 @@ Deno.test("two rounds of channel discovery at once follow a new channel once", a
   await ticks();
   assert.deepEqual(conn.sent, [1]);
   r.close();
+});
+
+Deno.test("a channel created after the start and stopped before it was followed still goes out from its first message", async () => {
+  const { topics, publish } = fakeTopic();
+  const { store } = memoryCursors();
+  let names: string[] = [];
+  const before = republisher(topics, store, silentLogger, () => names);
+  await before.init(); // no channel yet
+  const conn = connection();
+  await before.attach(conn.publish);
+  names = ["a"]; // created, and published to, before the next read of the channel list (every 2 s)
+  publish("m1");
+  publish("m2");
+  before.close(); // Sluice stops (or the lease changes hands) before that read
+
+  const after = republisher(topics, store, silentLogger, () => names);
+  await after.init();
+  const again = connection();
+  await after.attach(again.publish);
+  await ticks();
+  again.pending.shift()!.resolve();
+  await ticks();
+  assert.deepEqual(again.sent, [1, 2], "created after re-publishing first started: everything it has is new");
+  after.close();
+});
+
+Deno.test("a first start whose starting points KV did not take starts at the head again next time", async () => {
+  const { topics, publish } = fakeTopic();
+  publish("old");
+  const { store } = memoryCursors();
+  store.failing = true;
+  const before = republisher(topics, store);
+  await before.init();
+  before.close();
+  store.failing = false;
+
+  const after = republisher(topics, store);
+  await after.init();
+  const conn = connection();
+  await after.attach(conn.publish);
+  publish("new");
+  await ticks();
+  assert.deepEqual(conn.sent, [2], "its next message, not the whole channel again");
+  after.close();
 });

@@ -23,6 +23,8 @@ export const keys = {
   allCursors: (): Deno.KvKey => ["cur"],
   /** The last message of a channel a broker confirmed, per re-publishing protocol (survives restarts). */
   republished: (protocol: string, channel: string): Deno.KvKey => ["repub", protocol, channel],
+  /** Set once a re-publishing protocol kept where every channel it found starts (see `Republisher.init`). */
+  republishStarted: (protocol: string): Deno.KvKey => ["repub-started", protocol],
   /** Written by `/healthz` to learn whether KV takes writes again after refusing them. */
   writeProbe: (): Deno.KvKey => ["write-probe"],
   /** The single writer's epoch (one process owns every stream). */

@@ -23,4 +23,12 @@ export class RepublishCursors {
   async save(channel: string, seq: number): Promise<void> {
     await this.committer.write({ sets: [{ key: keys.republished(this.protocol, channel), value: seq }] });
   }
+
+  async started(): Promise<boolean> {
+    return (await this.kv.get(keys.republishStarted(this.protocol))).value === true;
+  }
+
+  async markStarted(): Promise<void> {
+    await this.committer.write({ sets: [{ key: keys.republishStarted(this.protocol), value: true }] });
+  }
 }
