@@ -80,8 +80,8 @@ export class Republisher {
     }
     if (behind > 0) {
       this.deps.log.info(
-        `${this.deps.protocol}: re-publishing resumes after the last message the broker confirmed: ` +
-          `${behind} message(s) of ${channels} channel(s) to send`,
+        `${this.deps.protocol}: re-publishing resumes with ${behind} message(s) of ${channels} channel(s) ` +
+          `the broker has not confirmed yet`,
       );
     }
     this.#timer = setInterval(() => this.#discover(), this.deps.pollMs);

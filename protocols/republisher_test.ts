@@ -141,7 +141,10 @@ Deno.test("a restarted re-publisher resumes after the last message the broker co
 
   const after = republisher(topics, store, log);
   await after.init();
-  assert.ok(lines.some((l) => l.includes("2 message(s) of 1 channel(s) to send")), lines.join("\n"));
+  assert.ok(
+    lines.some((l) => l.includes("resumes with 2 message(s) of 1 channel(s) the broker has not confirmed yet")),
+    lines.join("\n"),
+  );
   const second = connection();
   await after.attach(second.publish);
   await ticks();
