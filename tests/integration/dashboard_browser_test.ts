@@ -394,3 +394,76 @@ integration(
     }
   },
 );
+
+integration(
+  "the pumps list and a pump's page catch up on readings made while their live stream was down before any update",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-g");
+      await feed(s, token, reading(20, 1, 0));
+      await waitFor(async () => (await (await s.admin("/pumps/pump-g")).json()).version === 1, 30_000, "reading 1");
+      const page = await browser.newPage();
+      const errors = watchErrors(page, /ERR_FAILED/); // the stream's reconnects, refused below
+      /** Ends the live stream and keeps it down (Sluice restarting, say) while reading `v` is processed. */
+      const outage = async (body: unknown, v: number) => {
+        await page.route(/\/channels\/_pumps\/events/, (route) => route.abort());
+        await s.server.adapters.find((a) => a.name === "sse")!.close();
+        await page.locator("#live.reconnecting").waitFor(SLOW);
+        await feed(s, token, body);
+        await waitFor(async () => (await (await s.admin("/pumps/pump-g")).json()).version === v, 30_000, `v${v}`);
+        await page.unroute(/\/channels\/_pumps\/events/);
+        await page.locator("#live.live").waitFor(SLOW);
+      };
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.locator('#pumps tr[data-pump-id="pump-g"][data-version="1"]').waitFor(SLOW);
+      await page.locator("#live.live").waitFor(SLOW);
+
+      // The list has seen no update yet, so the stream has no seq to resume from: the list is read again.
+      await outage(reading(25, 1.5, 1), 2);
+      await page.locator('#pumps tr[data-pump-id="pump-g"][data-version="2"]').waitFor(SLOW);
+      assert.equal(await cell(page, "pump-g", "temperature"), "25.0");
+
+      // Same on the pump's page: its state, chart and history follow.
+      await page.getByRole("link", { name: "pump-g" }).click();
+      await page.locator('#history tbody tr[data-seq="2"]').waitFor(SLOW);
+      await page.locator("#live.live").waitFor(SLOW);
+      await outage(reading(27, 1.6, 2), 3);
+      await page.locator('#history tbody tr[data-seq="3"]').waitFor(SLOW);
+      await page.locator("#chart svg path.line.temperature[data-points='3']").waitFor(SLOW);
+      assert.equal(await page.locator('.pump-page > section [data-field="version"]').first().textContent(), "3");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration("a channel's page with no message yet shows those published while its live stream was down", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const created = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "quiet" }) });
+    assert.equal(created.status, 201, await created.text());
+    const page = await browser.newPage();
+    const errors = watchErrors(page, /ERR_FAILED/); // the stream's reconnects, refused below
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.goto(`${s.url}/#/channels/quiet`);
+    await page.getByText("No messages yet").waitFor(SLOW);
+    await page.locator("#live.live").waitFor(SLOW);
+    await page.route(/\/channels\/quiet\/events/, (route) => route.abort());
+    await s.server.adapters.find((a) => a.name === "sse")!.close();
+    await page.locator("#live.reconnecting").waitFor(SLOW);
+    const res = await post(`${s.url}/channels/quiet/messages`, ADMIN, { while: "down" });
+    assert.equal(res.status, 202, await res.text());
+    await page.unroute(/\/channels\/quiet\/events/);
+    await page.locator("#live.live").waitFor(SLOW);
+    await page.locator('#messages li[data-seq="1"]').waitFor(SLOW);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
