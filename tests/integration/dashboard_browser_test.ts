@@ -467,3 +467,74 @@ integration("a channel's page with no message yet shows those published while it
     await s.close();
   }
 });
+
+/**
+ * The lowest contrast ratio (WCAG) of the text of `els` against what is behind it. Runs in the page,
+ * so it is JavaScript text (this file is checked without the DOM's types).
+ */
+const LOWEST_CONTRAST = `(els) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) ?? []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const behind = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if ((c[3] ?? 1) > 0.5) return c;
+    }
+    return [255, 255, 255];
+  };
+  return Math.min(...els.map((el) => {
+    const style = getComputedStyle(el);
+    const [hi, lo] = [luminance(rgb(el instanceof SVGElement ? style.fill : style.color)), luminance(behind(el))]
+      .sort((a, b) => b - a);
+    return (hi + 0.05) / (lo + 0.05);
+  }));
+}`;
+
+/** The lowest contrast ratio of the text of the elements `selector` matches. */
+async function lowestContrast(page: Page, selector: string): Promise<number> {
+  const ratio = await page.evaluate(
+    `(${LOWEST_CONTRAST})([...document.querySelectorAll(${JSON.stringify(selector)})])`,
+  );
+  assert.equal(typeof ratio, "number", `no contrast for ${selector}: ${ratio}`);
+  return ratio as number;
+}
+
+integration("the dashboard's coloured text reads at 4.5:1 or more, light and dark", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-c");
+    await feed(s, token, reading(20, 1, 0));
+    await feed(s, token, reading(22, 1.2, 1));
+    const page = await browser.newPage();
+    const errors = watchErrors(page, /ERR_FAILED/); // the stream refused below
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.goto(`${s.url}/#/pumps/pump-c`);
+    await page.locator("#chart svg text.tick.pressure").first().waitFor(SLOW);
+    const seen: Record<string, number> = {};
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      await page.locator("#live.live").waitFor(SLOW);
+      for (const selector of ["#live", ".legend", "#chart text.tick"]) {
+        seen[`${colorScheme} ${selector}`] = await lowestContrast(page, selector);
+      }
+    }
+    // The badge while the live stream is down.
+    await page.route(/\/events/, (route) => route.abort());
+    await s.server.adapters.find((a) => a.name === "sse")!.close();
+    await page.locator("#live.reconnecting").waitFor(SLOW);
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      seen[`${colorScheme} reconnecting`] = await lowestContrast(page, "#live");
+    }
+    const low = Object.entries(seen).filter(([, ratio]) => ratio < 4.5).map(([what, r]) => `${what}: ${r.toFixed(2)}`);
+    assert.deepEqual(low, []);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
