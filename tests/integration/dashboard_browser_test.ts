@@ -538,3 +538,36 @@ integration("the dashboard's coloured text reads at 4.5:1 or more, light and dar
     await s.close();
   }
 });
+
+integration("the dashboard lists every refused message, 100 a page with Load more", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    for (let n = 1; n <= 105; n++) {
+      s.server.sluice.refused.record({
+        protocol: "mqtt",
+        device: `dev-${n}`,
+        channel: "blog_queuing",
+        code: "malformed_json",
+        reason: "Payload is not valid JSON",
+        payload: `{bad ${n}`,
+      });
+    }
+    await waitFor(async () => (await (await s.admin("/admin/refused")).json()).next, 30_000, "a second page");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.locator("#refused tbody tr").nth(99).waitFor(SLOW);
+    assert.equal(await page.locator("#refused tbody tr").count(), 100);
+    await page.getByRole("button", { name: "Load more refused" }).click();
+    await page.locator("#refused tbody tr").nth(104).waitFor(SLOW);
+    assert.equal(await page.getByRole("button", { name: "Load more refused" }).count(), 0);
+    const devices = await page.locator("#refused tbody tr td:nth-child(3)").allTextContents();
+    assert.equal(new Set(devices).size, 105);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
