@@ -394,3 +394,180 @@ integration(
     }
   },
 );
+
+integration(
+  "the pumps list and a pump's page catch up on readings made while their live stream was down before any update",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-g");
+      await feed(s, token, reading(20, 1, 0));
+      await waitFor(async () => (await (await s.admin("/pumps/pump-g")).json()).version === 1, 30_000, "reading 1");
+      const page = await browser.newPage();
+      const errors = watchErrors(page, /ERR_FAILED/); // the stream's reconnects, refused below
+      /** Ends the live stream and keeps it down (Sluice restarting, say) while reading `v` is processed. */
+      const outage = async (body: unknown, v: number) => {
+        await page.route(/\/channels\/_pumps\/events/, (route) => route.abort());
+        await s.server.adapters.find((a) => a.name === "sse")!.close();
+        await page.locator("#live.reconnecting").waitFor(SLOW);
+        await feed(s, token, body);
+        await waitFor(async () => (await (await s.admin("/pumps/pump-g")).json()).version === v, 30_000, `v${v}`);
+        await page.unroute(/\/channels\/_pumps\/events/);
+        await page.locator("#live.live").waitFor(SLOW);
+      };
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.locator('#pumps tr[data-pump-id="pump-g"][data-version="1"]').waitFor(SLOW);
+      await page.locator("#live.live").waitFor(SLOW);
+
+      // The list has seen no update yet, so the stream has no seq to resume from: the list is read again.
+      await outage(reading(25, 1.5, 1), 2);
+      await page.locator('#pumps tr[data-pump-id="pump-g"][data-version="2"]').waitFor(SLOW);
+      assert.equal(await cell(page, "pump-g", "temperature"), "25.0");
+
+      // Same on the pump's page: its state, chart and history follow.
+      await page.getByRole("link", { name: "pump-g" }).click();
+      await page.locator('#history tbody tr[data-seq="2"]').waitFor(SLOW);
+      await page.locator("#live.live").waitFor(SLOW);
+      await outage(reading(27, 1.6, 2), 3);
+      await page.locator('#history tbody tr[data-seq="3"]').waitFor(SLOW);
+      await page.locator("#chart svg path.line.temperature[data-points='3']").waitFor(SLOW);
+      assert.equal(await page.locator('.pump-page > section [data-field="version"]').first().textContent(), "3");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration("a channel's page with no message yet shows those published while its live stream was down", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const created = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "quiet" }) });
+    assert.equal(created.status, 201, await created.text());
+    const page = await browser.newPage();
+    const errors = watchErrors(page, /ERR_FAILED/); // the stream's reconnects, refused below
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.goto(`${s.url}/#/channels/quiet`);
+    await page.getByText("No messages yet").waitFor(SLOW);
+    await page.locator("#live.live").waitFor(SLOW);
+    await page.route(/\/channels\/quiet\/events/, (route) => route.abort());
+    await s.server.adapters.find((a) => a.name === "sse")!.close();
+    await page.locator("#live.reconnecting").waitFor(SLOW);
+    const res = await post(`${s.url}/channels/quiet/messages`, ADMIN, { while: "down" });
+    assert.equal(res.status, 202, await res.text());
+    await page.unroute(/\/channels\/quiet\/events/);
+    await page.locator("#live.live").waitFor(SLOW);
+    await page.locator('#messages li[data-seq="1"]').waitFor(SLOW);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
+/**
+ * The lowest contrast ratio (WCAG) of the text of `els` against what is behind it. Runs in the page,
+ * so it is JavaScript text (this file is checked without the DOM's types).
+ */
+const LOWEST_CONTRAST = `(els) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) ?? []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const behind = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if ((c[3] ?? 1) > 0.5) return c;
+    }
+    return [255, 255, 255];
+  };
+  return Math.min(...els.map((el) => {
+    const style = getComputedStyle(el);
+    const [hi, lo] = [luminance(rgb(el instanceof SVGElement ? style.fill : style.color)), luminance(behind(el))]
+      .sort((a, b) => b - a);
+    return (hi + 0.05) / (lo + 0.05);
+  }));
+}`;
+
+/** The lowest contrast ratio of the text of the elements `selector` matches. */
+async function lowestContrast(page: Page, selector: string): Promise<number> {
+  const ratio = await page.evaluate(
+    `(${LOWEST_CONTRAST})([...document.querySelectorAll(${JSON.stringify(selector)})])`,
+  );
+  assert.equal(typeof ratio, "number", `no contrast for ${selector}: ${ratio}`);
+  return ratio as number;
+}
+
+integration("the dashboard's coloured text reads at 4.5:1 or more, light and dark", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    const token = await s.device("pump-c");
+    await feed(s, token, reading(20, 1, 0));
+    await feed(s, token, reading(22, 1.2, 1));
+    const page = await browser.newPage();
+    const errors = watchErrors(page, /ERR_FAILED/); // the stream refused below
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.goto(`${s.url}/#/pumps/pump-c`);
+    await page.locator("#chart svg text.tick.pressure").first().waitFor(SLOW);
+    const seen: Record<string, number> = {};
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      await page.locator("#live.live").waitFor(SLOW);
+      for (const selector of ["#live", ".legend", "#chart text.tick"]) {
+        seen[`${colorScheme} ${selector}`] = await lowestContrast(page, selector);
+      }
+    }
+    // The badge while the live stream is down.
+    await page.route(/\/events/, (route) => route.abort());
+    await s.server.adapters.find((a) => a.name === "sse")!.close();
+    await page.locator("#live.reconnecting").waitFor(SLOW);
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      seen[`${colorScheme} reconnecting`] = await lowestContrast(page, "#live");
+    }
+    const low = Object.entries(seen).filter(([, ratio]) => ratio < 4.5).map(([what, r]) => `${what}: ${r.toFixed(2)}`);
+    assert.deepEqual(low, []);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});
+
+integration("the dashboard lists every refused message, 100 a page with Load more", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    for (let n = 1; n <= 105; n++) {
+      s.server.sluice.refused.record({
+        protocol: "mqtt",
+        device: `dev-${n}`,
+        channel: "blog_queuing",
+        code: "malformed_json",
+        reason: "Payload is not valid JSON",
+        payload: `{bad ${n}`,
+      });
+    }
+    await waitFor(async () => (await (await s.admin("/admin/refused")).json()).next, 30_000, "a second page");
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.locator("#refused tbody tr").nth(99).waitFor(SLOW);
+    assert.equal(await page.locator("#refused tbody tr").count(), 100);
+    await page.getByRole("button", { name: "Load more refused" }).click();
+    await page.locator("#refused tbody tr").nth(104).waitFor(SLOW);
+    assert.equal(await page.getByRole("button", { name: "Load more refused" }).count(), 0);
+    const devices = await page.locator("#refused tbody tr td:nth-child(3)").allTextContents();
+    assert.equal(new Set(devices).size, 105);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});

@@ -78,7 +78,9 @@ export function onLiveState(fn) {
  * Follows a channel's topic over SSE, read with `fetch` so that the admin token goes in the
  * Authorization header (with EventSource it would have to be in the URL, and so in proxies' access
  * logs). When the stream ends or fails it is opened again after a pause (1 s, doubling up to 30 s)
- * from the last seq seen. `onMessage` gets `{channel, seq, message}`; `onOpen` runs on each (re)connect.
+ * from the last seq seen. `onMessage` gets `{channel, seq, message}`; `onOpen(gap)` runs on each
+ * (re)connect, `gap` true when it is a reconnect that could not resume (no `from` and no message seen
+ * yet: the server then sends only new messages, so the caller must read again what it shows).
  */
 export function follow(channel, { from, onMessage, onOpen } = {}) {
   const id = Symbol(channel);
@@ -87,6 +89,7 @@ export function follow(channel, { from, onMessage, onOpen } = {}) {
   let retry = null;
   let delay = 1000;
   let closed = false;
+  let opened = false;
   const setState = (state) => {
     if (closed) return;
     streams.set(id, state);
@@ -114,7 +117,8 @@ export function follow(channel, { from, onMessage, onOpen } = {}) {
   const open = async () => {
     aborter = new AbortController();
     const q = new URLSearchParams();
-    if (from || lastSeq > 0) q.set("from", String(lastSeq + 1));
+    const resumes = Boolean(from) || lastSeq > 0;
+    if (resumes) q.set("from", String(lastSeq + 1));
     try {
       const res = await fetch(`/channels/${encodeURIComponent(channel)}/events?${q}`, {
         headers: { authorization: `Bearer ${token.get() ?? ""}`, accept: "text/event-stream" },
@@ -127,7 +131,8 @@ export function follow(channel, { from, onMessage, onOpen } = {}) {
       }
       delay = 1000;
       setState("live");
-      onOpen?.();
+      onOpen?.(opened && !resumes);
+      opened = true;
       await readEvents(res.body, deliver);
     } catch {
       // the network dropped, or `close()` aborted the read

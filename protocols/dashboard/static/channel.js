@@ -130,10 +130,10 @@ export function channelView(root, name) {
   }
   if (!system) showSettings();
   (async () => {
-    // The last 50 messages first, then live.
+    // The last 50 messages first, then live; from 1 on an empty topic, so that a reconnect resumes.
     const st = system ? null : await refresh();
     if (gone || missing) return;
-    const from = st && st.messages > 0 ? Math.max(1, st.messages - 49) : undefined;
+    const from = st ? Math.max(1, st.messages - 49) : undefined;
     historyUpTo = st?.messages ?? 0;
     stream = follow(name, { from, onMessage });
   })();

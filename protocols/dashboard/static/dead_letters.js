@@ -146,9 +146,12 @@ export function deadLettersView(root) {
     }
   };
 
-  /** Appends a page of dead letters to `tbody`, with a "Load more" button while more follow. */
-  const showPage = (tbody, page) => {
-    tbody.append(...page.deadLetters.map((d) => deadRow(d, act)));
+  /**
+   * Appends a page of `list` (`deadLetters` or `refused`) to `tbody` in `box`, with a `label` button
+   * for the next page while more follow.
+   */
+  const showPage = (box, tbody, page, { list, path, row, label }) => {
+    tbody.append(...page[list].map(row));
     if (!page.next) return;
     const more = h("button", {
       type: "button",
@@ -156,17 +159,19 @@ export function deadLettersView(root) {
       onclick: async () => {
         more.disabled = true;
         try {
-          const next = await api(`/admin/dead-letters?after=${encodeURIComponent(page.next)}`);
+          const next = await api(`${path}?after=${encodeURIComponent(page.next)}`);
           more.remove();
-          showPage(tbody, next);
+          showPage(box, tbody, next, { list, path, row, label });
         } catch (err) {
           more.disabled = false;
           more.after(note("error", `Cannot load more: ${err.message}`));
         }
       },
-    }, "Load more");
-    deadBox.append(more);
+    }, label);
+    box.append(more);
   };
+  const DEAD = { list: "deadLetters", path: "/admin/dead-letters", row: (d) => deadRow(d, act), label: "Load more" };
+  const REFUSED = { list: "refused", path: "/admin/refused", row: refusedRow, label: "Load more refused" };
 
   const load = async () => {
     reload.disabled = true;
@@ -185,18 +190,20 @@ export function deadLettersView(root) {
         tbody,
         { id: "dead-letters" },
       ));
-      showPage(tbody, dead.value);
+      showPage(deadBox, tbody, dead.value, DEAD);
     }
     if (refused.status === "rejected") {
       refusedBox.replaceChildren(note("error", `Cannot load the refused messages: ${refused.reason.message}`));
     } else if (refused.value.refused.length === 0) {
       refusedBox.replaceChildren(note("empty", "Nothing refused in the last 7 days."));
     } else {
+      const tbody = h("tbody", {});
       refusedBox.replaceChildren(table(
         ["When", "Protocol", "Device", "Channel", "Code", "Reason", "Payload", "#Also refused"],
-        h("tbody", {}, refused.value.refused.map(refusedRow)),
+        tbody,
         { id: "refused" },
       ));
+      showPage(refusedBox, tbody, refused.value, REFUSED);
     }
   };
   load();

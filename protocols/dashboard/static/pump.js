@@ -170,6 +170,10 @@ export function pumpView(root, id) {
     await history.latest(state.version);
   };
   const stream = follow("_pumps", {
+    // Back after an outage the stream could not resume from: read the state now, to catch up.
+    onOpen: (gap) => {
+      if (gap) catchingUp = catchingUp.then(async () => update(await api(path))).catch(() => {});
+    },
     onMessage: (m) => {
       if (m.message?.id !== id) return;
       catchingUp = catchingUp.then(() => update(m.message)).catch(() => {});

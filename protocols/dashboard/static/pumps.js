@@ -99,15 +99,17 @@ export function pumpsView(root) {
     if (pumps.size === 0) status.replaceChildren(emptyState());
     else status.replaceChildren();
   };
-  let loading = false, retry = null, gone = false;
+  let loading = false, retry = null, gone = false, pages = 0;
+  const read = (after) => api(`/pumps?limit=${PAGE}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
   const load = async () => {
     if (loading) return;
     loading = true;
     clearTimeout(retry);
     try {
-      const page = await api(`/pumps?limit=${PAGE}${next ? `&after=${encodeURIComponent(next)}` : ""}`);
+      const page = await read(next);
       for (const p of page.pumps) upsert(p, false);
       next = page.next;
+      pages++;
       loaded = true;
       for (const p of buffered.splice(0)) upsert(p, true);
       render();
@@ -120,6 +122,22 @@ export function pumpsView(root) {
     }
   };
   more.addEventListener("click", () => load());
+  /** Reads again the pages shown (all of them when the list was complete): changes the live stream missed. */
+  const reread = async () => {
+    try {
+      let after = null;
+      for (let n = 0; n < pages || (!next && after); n++) {
+        const page = await read(after);
+        if (gone) return;
+        for (const p of page.pumps) upsert(p, true);
+        after = page.next;
+        if (!after) break;
+      }
+      render();
+    } catch (err) {
+      if (!gone) status.replaceChildren(note("error", `Cannot read the pumps again: ${err.message}`));
+    }
+  };
 
   // Follow first, then load, so no change falls between the two (states carry a version).
   let started = false;
@@ -129,7 +147,8 @@ export function pumpsView(root) {
     load();
   };
   const stream = follow("_pumps", {
-    onOpen: () => loaded ? undefined : started ? load() : start(), // back after an outage: load what was missed
+    // Back after an outage: load what was missed (the whole list when the stream could not resume).
+    onOpen: (gap) => loaded ? (gap ? reread() : undefined) : started ? load() : start(),
     onMessage: (m) => {
       const p = m.message;
       if (!p || typeof p.id !== "string") return;
