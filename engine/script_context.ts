@@ -63,8 +63,9 @@ export function bufferedContext(
     documents: {
       get: async (collection, id) => {
         const key = documentKey(String(collection), String(id));
-        if (written.has(key)) return structuredClone(written.get(key) ?? null);
-        if (pending.has(key)) return pending.get(key) ?? null;
+        // Copies: the objects are the writes to commit, which a change the run does not save must not reach.
+        const unsaved = written.has(key) ? written : pending.has(key) ? pending : null;
+        if (unsaved) return structuredClone(unsaved.get(key) ?? null);
         const doc = await host.getDocument(String(collection), String(id));
         if (!reads.has(key)) {
           reads.set(key, { collection: String(collection), id: String(id), versionstamp: doc.versionstamp });
