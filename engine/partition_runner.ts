@@ -30,10 +30,10 @@ import { traced } from "../core/tracing.ts";
 import { RecentResults } from "./recent_results.ts";
 import { LogBudget } from "../core/log_budget.ts";
 
-/** A finished task's record. */
 /** The largest result kept in a task's KV record (a KV value holds 64 KiB; the batch's writes share the commit). */
 const MAX_KEPT_RESULT = 16 * 1024;
 
+/** A finished task's record. */
 export interface TaskResult {
   /** Absent in a KV record whose result was too big to keep. */
   readonly result?: unknown;
