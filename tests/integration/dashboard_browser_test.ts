@@ -571,3 +571,55 @@ integration("the dashboard lists every refused message, 100 a page with Load mor
     await s.close();
   }
 });
+
+integration("a Refresh while the next refused page loads leaves one Load more, for the table shown", async () => {
+  const s = await startTestSluice();
+  const browser = await launchChromium();
+  try {
+    for (let n = 1; n <= 205; n++) {
+      s.server.sluice.refused.record({
+        protocol: "mqtt",
+        device: `dev-${n}`,
+        channel: "blog_queuing",
+        code: "malformed_json",
+        reason: "Payload is not valid JSON",
+        payload: `{bad ${n}`,
+      });
+    }
+    await waitFor(
+      async () => {
+        const first = await (await s.admin("/admin/refused")).json();
+        return first.next && (await (await s.admin(`/admin/refused?after=${first.next}`)).json()).next;
+      },
+      30_000,
+      "a third page",
+    );
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByRole("link", { name: "Dead letters" }).click();
+    await page.locator("#refused tbody tr").nth(99).waitFor(SLOW);
+
+    // The second page is held back while the list is refreshed.
+    const held = Promise.withResolvers<void>();
+    await page.route(/\/admin\/refused\?after=/, async (route) => (await held.promise, await route.continue()));
+    const stale = page.waitForEvent("requestfinished", (r) => r.url().includes("/admin/refused?after="));
+    await page.getByRole("button", { name: "Load more refused" }).click();
+    await page.evaluate(`document.querySelector("#refused").setAttribute("data-old", "")`);
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.locator("#refused:not([data-old]) tbody tr").nth(99).waitFor(SLOW);
+    held.resolve();
+    await stale;
+    await page.unroute(/\/admin\/refused\?after=/);
+
+    // The refreshed table's own Load more goes on: one button, and the rows land in the table shown.
+    await page.getByRole("button", { name: "Load more refused" }).click();
+    await page.locator("#refused tbody tr").nth(199).waitFor(SLOW);
+    assert.equal(await page.getByRole("button", { name: "Load more refused" }).count(), 1);
+    assert.equal(await page.locator("#refused tbody tr").count(), 200);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});

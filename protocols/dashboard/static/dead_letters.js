@@ -160,6 +160,7 @@ export function deadLettersView(root) {
         more.disabled = true;
         try {
           const next = await api(`${path}?after=${encodeURIComponent(page.next)}`);
+          if (!tbody.isConnected) return; // a Refresh replaced this table meanwhile (and its button)
           more.remove();
           showPage(box, tbody, next, { list, path, row, label });
         } catch (err) {
