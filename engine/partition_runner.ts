@@ -557,14 +557,14 @@ export class PartitionRunner {
       // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart
       // (without the result when that is too big for a KV value: the run succeeded, its writes must land).
       if (result.attempts > 1) {
-        const kept = JSON.stringify(result.result ?? null).length <= MAX_KEPT_RESULT
+        const kept = outcome.resultSize <= MAX_KEPT_RESULT
           ? result
           : { attempts: result.attempts, finishedAt: result.finishedAt };
         plan.sets.push({ key: keys.taskResult(job.taskId), value: kept, expireIn: this.options.resultTtlMs });
       }
       // Kept before the commit lands: `GET /tasks/:id` shows a result only once the cursor in KV is
       // past the task, and a reader may see that cursor before this lane hears its commit landed.
-      this.results.set(job.taskId, result);
+      this.results.set(job.taskId, result, outcome.resultSize);
       cursor = job.seq;
       done++;
     }

@@ -118,7 +118,12 @@ export function documentKey(collection: string, id: string): string {
 
 /** A JSON copy of a value; throws a clear error for what JSON cannot carry. */
 export function toJson(value: unknown): unknown {
-  if (value === undefined) return null;
+  return toSizedJson(value).value;
+}
+
+/** `toJson`, with the size of its JSON text (characters). */
+export function toSizedJson(value: unknown): { value: unknown; size: number } {
+  if (value === undefined) return { value: null, size: 4 };
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -126,5 +131,5 @@ export function toJson(value: unknown): unknown {
     throw new ValidationError(`Value is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (text === undefined) throw new ValidationError(`Value of type ${typeof value} is not JSON`);
-  return checkDepth(JSON.parse(text), "Value");
+  return { value: checkDepth(JSON.parse(text), "Value"), size: text.length };
 }

@@ -1,13 +1,15 @@
 import { describeError } from "../core/errors.ts";
 import type { ScriptManifest } from "./manifest.ts";
 import type { DocumentRead, Effect, Script, ScriptRequest } from "./script_api.ts";
-import { bufferedContext, type ContextHost, documentKey, toJson } from "./script_context.ts";
+import { bufferedContext, type ContextHost, documentKey, toSizedJson } from "./script_context.ts";
 
 /** What one run of a script came to. `interrupted` runs were cut short by no fault of their own. */
 export type Outcome =
   | {
     readonly ok: true;
     readonly result: unknown;
+    /** The result's JSON size (characters). */
+    readonly resultSize: number;
     readonly effects: readonly Effect[];
     /** Documents read (and their versions): the commit fails if one changed meanwhile. */
     readonly reads: readonly DocumentRead[];
@@ -89,13 +91,13 @@ export async function runOne(
       );
     });
     const value = await Promise.race([Promise.resolve().then(() => script(request, ctx)), timeout]);
-    let result: unknown;
+    let result: { value: unknown; size: number };
     try {
-      result = toJson(value);
+      result = toSizedJson(value);
     } catch (err) {
       throw new Error(`Script returned a value that is not JSON (${describeError(err)})`);
     }
-    return { ok: true, result, ...seal(), ms: performance.now() - started };
+    return { ok: true, result: result.value, resultSize: result.size, ...seal(), ms: performance.now() - started };
   } catch (err) {
     seal();
     const permanent = (err as { permanent?: unknown } | null)?.permanent === true;
