@@ -623,3 +623,34 @@ integration("a Refresh while the next refused page loads leaves one Load more, f
     await s.close();
   }
 });
+
+integration(
+  "a pump's page shows a reading that landed between its first read and the start of its live stream",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-r");
+      await feed(s, token, reading(20, 1, 0));
+      await waitFor(async () => (await (await s.admin("/pumps/pump-r")).json()).version === 1, 30_000, "reading 1");
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.locator('#pumps tr[data-pump-id="pump-r"][data-version="1"]').waitFor(SLOW);
+      // The pump page's own stream is held back until its state was read and a second reading landed.
+      const held = Promise.withResolvers<void>();
+      await page.route(/\/channels\/_pumps\/events/, async (route) => (await held.promise, await route.continue()));
+      await page.getByRole("link", { name: "pump-r" }).click();
+      await page.locator('#history tbody tr[data-seq="1"]').waitFor(SLOW);
+      await feed(s, token, reading(24, 1.4, 1));
+      await waitFor(async () => (await (await s.admin("/pumps/pump-r")).json()).version === 2, 30_000, "reading 2");
+      held.resolve();
+      await page.locator('#history tbody tr[data-seq="2"]').waitFor(SLOW);
+      assert.equal(await page.locator('.pump-page > section [data-field="version"]').first().textContent(), "2");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);

@@ -169,10 +169,13 @@ export function pumpView(root, id) {
     else drawChart(Number(slider.value));
     await history.latest(state.version);
   };
+  let opened = false;
   const stream = follow("_pumps", {
-    // Back after an outage the stream could not resume from: read the state now, to catch up.
+    // Once the stream is open (a reading may have landed since the page's first read), and back after
+    // an outage the stream could not resume from: read the state again, to catch up.
     onOpen: (gap) => {
-      if (gap) catchingUp = catchingUp.then(async () => update(await api(path))).catch(() => {});
+      if (gap || !opened) catchingUp = catchingUp.then(async () => update(await api(path))).catch(() => {});
+      opened = true;
     },
     onMessage: (m) => {
       if (m.message?.id !== id) return;
