@@ -72,6 +72,7 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     close: async () => {
       listener?.close();
       await broker.close();
+      handler.close();
     },
   };
 }

@@ -54,7 +54,10 @@ export async function startExternal(sluice: Sluice, handler: PublishHandler): Pr
       return subscriber.subscribed;
     },
     health: () => subscriber.health(),
-    close: () => subscriber.close(),
+    close: async () => {
+      await subscriber.close();
+      handler.close();
+    },
   };
 }
 

@@ -51,6 +51,11 @@ export class PublishHandler {
     );
   }
 
+  /** Tells what the log budget held back (on stop). */
+  close(): void {
+    this.#unexpected.flush();
+  }
+
   async handle(session: Session, topic: string, payload: Uint8Array): Promise<Outcome> {
     if (session.revoked) {
       // Its disconnection is under way; a last publish (or its will) must not slip in.

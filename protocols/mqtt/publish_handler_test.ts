@@ -29,6 +29,9 @@ Deno.test("an unexpected failure of a publish is logged (at most ten a minute) a
   const { handler, log } = failingWith(new TypeError("Cannot read properties of undefined (reading 'seq')"));
   for (let i = 0; i < 15; i++) assert.equal((await publish(handler)).kind, "retry");
   assert.equal(log.lines.length, 10, log.lines.join("\n"));
+  handler.close(); // on stop: how many more
+  assert.equal(log.lines.length, 11);
+  assert.match(log.lines[10]!, /^error 5 more MQTT publish\(es\) failed unexpectedly within the minute/);
   assert.match(
     log.lines[0]!,
     /^error MQTT publish on blog_queuing failed unexpectedly \(not acknowledged, the client sends it again\): Cannot read properties/,
