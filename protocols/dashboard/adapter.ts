@@ -17,6 +17,7 @@ const FILES: Readonly<Record<string, string>> = {
   "channels.js": "text/javascript; charset=utf-8",
   "channel_settings.js": "text/javascript; charset=utf-8",
   "dead_letters.js": "text/javascript; charset=utf-8",
+  "devices.js": "text/javascript; charset=utf-8",
 };
 
 /** No third-party origin at all: the page talks to this Sluice only. */

@@ -654,3 +654,168 @@ integration(
     }
   },
 );
+
+/** A queued reading with a device's token: 202 while the token works, 401 once it is revoked. */
+async function invokeStatus(s: TestSluice, token: string): Promise<number> {
+  const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+    method: "blog/queues/processor",
+    params: { data: "21.5,1.2,45.50:-73.56,2026-11-25T10:00:00Z" },
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
+integration(
+  "the devices page creates a device whose token is shown once and works, says why an id is refused, and revokes " +
+    "after a confirmation",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      // The browser logs the refused creations (400, 409) itself; nothing else may go wrong.
+      const errors = watchErrors(page, /^Failed to load resource: .* (400|409) /);
+      const dialogs: string[] = [];
+      let answer = false;
+      page.on("dialog", (d) => (dialogs.push(d.message()), answer ? d.accept() : d.dismiss()));
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("No pumps yet").waitFor(SLOW);
+      await page.getByRole("link", { name: "Devices" }).click();
+      await page.getByText("No devices yet").waitFor(SLOW);
+      assert.equal(await page.title(), "Devices · Sluice");
+
+      // An id the API refuses (HTML in it, too): its message, in words, beside the form; nothing is run.
+      await page.getByLabel("Device id").fill("<img src=x onerror=alert(1)>");
+      await page.getByRole("button", { name: "Create device" }).click();
+      const formStatus = page.locator("#device-form-status");
+      await formStatus.getByText("Not created: Invalid body.id: must be 1–64 letters, digits").waitFor(SLOW);
+      assert.equal(await page.locator("#device-id").getAttribute("aria-invalid"), "true");
+      assert.equal(await page.locator("main img").count(), 0);
+
+      // A device created here: its token shown once, with how to use it, and it works.
+      await page.getByLabel("Device id").fill("dev-a");
+      await page.getByRole("button", { name: "Create device" }).click();
+      const shown = page.locator("#device-created");
+      await shown.getByText("Device dev-a created.").waitFor(SLOW);
+      assert.equal(await formStatus.textContent(), "");
+      assert.equal(await page.locator("#device-id").getAttribute("aria-invalid"), null);
+      const token = await page.getByLabel("Token of dev-a").inputValue();
+      assert.match(token, /^sl_/);
+      const words = await shown.textContent();
+      assert.match(words ?? "", /it will not be shown again/);
+      assert.match(words ?? "", /Authorization: Bearer <token>/);
+      assert.match(words ?? "", /MQTT as the password with dev-a as the username/);
+      assert.equal(await invokeStatus(s, token), 202);
+      await page.locator('#devices tr[data-device-id="dev-a"]').waitFor(SLOW);
+      const listed = (await (await s.admin("/admin/devices")).json()).devices.map((d: { id: string }) => d.id);
+      assert.deepEqual(listed, ["dev-a"]);
+      // Copy: to the clipboard, or (no permission in a headless browser) selected for Ctrl+C.
+      await shown.getByRole("button", { name: "Copy" }).click();
+      await shown.getByText(/^(Copied\.|Selected: copy it with Ctrl\+C)/).waitFor(SLOW);
+
+      // An id taken: the API's message. A second device goes into the list in id order.
+      await page.getByLabel("Device id").fill("dev-a");
+      await page.getByRole("button", { name: "Create device" }).click();
+      await formStatus.getByText('Not created: Device "dev-a" already exists').waitFor(SLOW);
+      await page.getByLabel("Device id").fill("dev-0");
+      await page.getByRole("button", { name: "Create device" }).click();
+      await shown.getByText("Device dev-0 created.").waitFor(SLOW);
+      const rows = () =>
+        page.locator("#devices tbody tr").evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-device-id")));
+      assert.deepEqual(await rows(), ["dev-0", "dev-a"]);
+      await shown.getByRole("button", { name: "Done, hide the token" }).click();
+      assert.equal(await shown.textContent(), "");
+
+      // Revoke asks first and says what happens; cancelled, nothing changes.
+      const revoke = page.locator('#devices tr[data-device-id="dev-a"]').getByRole("button", { name: "Revoke" });
+      await revoke.click();
+      assert.equal(dialogs.length, 1);
+      assert.match(dialogs[0]!, /^Revoke device dev-a\? Its token stops working at once/);
+      assert.match(dialogs[0]!, /open connections are closed\. Its pump, documents and queued tasks stay/);
+      assert.equal(await invokeStatus(s, token), 202);
+      assert.deepEqual(await rows(), ["dev-0", "dev-a"]);
+      answer = true;
+      await revoke.click();
+      await page.getByText("Device dev-a revoked: its token no longer works.").waitFor(SLOW);
+      assert.deepEqual(await rows(), ["dev-0"]);
+      assert.equal(await invokeStatus(s, token), 401);
+
+      // Created again under the same id (the README's rotation): a new token that works.
+      await page.getByLabel("Device id").fill("dev-a");
+      await page.getByRole("button", { name: "Create device" }).click();
+      const again = await page.getByLabel("Token of dev-a").inputValue();
+      assert.notEqual(again, token);
+      assert.equal(await invokeStatus(s, again), 202);
+      assert.deepEqual(await rows(), ["dev-0", "dev-a"]);
+
+      // Ids are shown as text: a list holding HTML (the API refuses such ids; answered here by the browser).
+      const html = "<img src=x onerror=alert(1)>";
+      await page.route(/\/admin\/devices\?/, (route) =>
+        route.fulfill({
+          contentType: "application/json",
+          body: JSON.stringify({ devices: [{ id: html, createdAt: "2026-11-25T10:00:00Z" }], next: null }),
+        }));
+      await page.getByRole("button", { name: "Refresh" }).click();
+      await page.locator("#devices tbody tr th", { hasText: html }).waitFor(SLOW);
+      assert.equal(await page.locator("main img").count(), 0);
+      assert.equal(dialogs.length, 2, `a script ran: ${dialogs.at(-1)}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "the devices page lists 100 devices a page with Load more, fits a 390 px phone and reads at 4.5:1 light and dark",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const ids = Array.from({ length: 105 }, (_, n) => `dev-${String(n + 1).padStart(3, "0")}`);
+      ids.push(`long-${"x".repeat(59)}`); // 64 characters, the longest id
+      for (const id of ids) await s.device(id);
+      const page = await browser.newPage();
+      await page.setViewportSize({ width: 390, height: 844 });
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("No pumps yet").waitFor(SLOW);
+      await page.getByRole("link", { name: "Devices" }).click();
+      await page.locator("#devices tbody tr").nth(99).waitFor(SLOW);
+      assert.equal(await page.locator("#devices tbody tr").count(), 100);
+      await page.getByRole("button", { name: "Load more" }).click();
+      await page.locator("#devices tbody tr").nth(105).waitFor(SLOW);
+      assert.equal(await page.getByRole("button", { name: "Load more" }).count(), 0);
+      const shown = await page.locator("#devices tbody tr").evaluateAll((trs) =>
+        trs.map((tr) => tr.getAttribute("data-device-id"))
+      );
+      assert.deepEqual(shown, [...ids].sort());
+
+      // A token shown on the phone, and an error: the page never scrolls sideways.
+      await page.getByLabel("Device id").fill(`wide-${"w".repeat(59)}`);
+      await page.getByRole("button", { name: "Create device" }).click();
+      await page.getByText("it will not be shown again").waitFor(SLOW);
+      await page.locator(`#devices tr[data-device-id="wide-${"w".repeat(59)}"]`).waitFor(SLOW);
+      const wide = () => page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth");
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      const seen: Record<string, number> = {};
+      const selector = "main :is(h1, h2, p, small, label, strong, code, th, td, input, button:not(:disabled), .note)";
+      for (const colorScheme of ["light", "dark"] as const) {
+        await page.emulateMedia({ colorScheme });
+        assert.equal(await wide(), 0, `${colorScheme}: the page scrolls sideways`);
+        seen[colorScheme] = await lowestContrast(page, selector);
+        await page.evaluate("scrollTo(0, 0)");
+        await page.screenshot({ path: new URL(`devices-phone-${colorScheme}.png`, ARTIFACTS).pathname });
+      }
+      const low = Object.entries(seen).filter(([, ratio]) => ratio < 4.5).map(([what, r]) =>
+        `${what}: ${r.toFixed(2)}`
+      );
+      assert.deepEqual(low, []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);

@@ -3,6 +3,7 @@ import { api, onLiveState, token, UNAUTHORIZED } from "./api.js";
 import { channelView } from "./channel.js";
 import { channelsView } from "./channels.js";
 import { deadLettersView } from "./dead_letters.js";
+import { devicesView } from "./devices.js";
 import { h, note } from "./dom.js";
 import { pumpView } from "./pump.js";
 import { pumpsView } from "./pumps.js";
@@ -20,6 +21,7 @@ const routes = [
   [/^#\/channels\/?$/, "channels", () => channelsView(main)],
   [/^#\/channels\/(.+)$/, "channels", (name) => channelView(main, name)],
   [/^#\/dead-letters\/?$/, "dead-letters", () => deadLettersView(main)],
+  [/^#\/devices\/?$/, "devices", () => devicesView(main)],
 ];
 
 let cleanup = null;
