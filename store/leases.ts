@@ -77,14 +77,27 @@ export class LeaseManager {
       .set(keys.lease(name), { owner: this.options.owner, since: now } satisfies Holder)
       .set(keys.leaseExpiry(name), until, { expireIn: this.#ttl * 10 })
       .commit();
-    // Ours all along, its renewal landed in between: it holds (the holder key did not change).
-    if (!res.ok) return this.held(name) ?? { heldFor: this.#ttl };
+    if (!res.ok) return await this.#stillMine(name, holder.versionstamp, now) ?? { heldFor: this.#ttl };
     const lease: Lease = {
       name,
       check: { key: keys.lease(name), versionstamp: res.versionstamp },
       validUntil: until - this.#margin(),
     };
     this.#held.set(name, lease);
+    return lease;
+  }
+
+  /**
+   * Ours all along, and its renewal landed in between (so the take's check failed): it still holds
+   * when the holder key is the one this instance wrote, with the expiry KV has now. Read from KV,
+   * not from the renewal's answer, which may not have been handled yet.
+   */
+  async #stillMine(name: string, holderVersion: string | null, now: number): Promise<Lease | undefined> {
+    const lease = this.#held.get(name);
+    if (!lease || holderVersion !== lease.check.versionstamp) return undefined;
+    const expiry = (await this.options.kv.get<number>(keys.leaseExpiry(name))).value ?? 0;
+    if (expiry - this.#margin() <= now || this.#held.get(name) !== lease) return undefined;
+    lease.validUntil = Math.max(lease.validUntil, expiry - this.#margin());
     return lease;
   }
 
