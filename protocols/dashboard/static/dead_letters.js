@@ -1,6 +1,6 @@
 // Dead letters (retry or discard each, or retry them all, from here) and the messages refused at the edge.
 import { api } from "./api.js";
-import { agoEl, dateTime, h, note, preview, table } from "./dom.js";
+import { agoEl, dateTime, h, note, preview, showPages, table } from "./dom.js";
 
 function deadRow(d, act) {
   const last = d.errors?.at(-1);
@@ -146,33 +146,14 @@ export function deadLettersView(root) {
     }
   };
 
-  /**
-   * Appends a page of `list` (`deadLetters` or `refused`) to `tbody` in `box`, with a `label` button
-   * for the next page while more follow.
-   */
-  const showPage = (box, tbody, page, { list, path, row, label }) => {
-    tbody.append(...page[list].map(row));
-    if (!page.next) return;
-    const more = h("button", {
-      type: "button",
-      class: "load-more",
-      onclick: async () => {
-        more.disabled = true;
-        try {
-          const next = await api(`${path}?after=${encodeURIComponent(page.next)}`);
-          if (!tbody.isConnected) return; // a Refresh replaced this table meanwhile (and its button)
-          more.remove();
-          showPage(box, tbody, next, { list, path, row, label });
-        } catch (err) {
-          more.disabled = false;
-          more.after(note("error", `Cannot load more: ${err.message}`));
-        }
-      },
-    }, label);
-    box.append(more);
-  };
-  const DEAD = { list: "deadLetters", path: "/admin/dead-letters", row: (d) => deadRow(d, act), label: "Load more" };
-  const REFUSED = { list: "refused", path: "/admin/refused", row: refusedRow, label: "Load more refused" };
+  /** Paging through `list` (`deadLetters` or `refused`) of `path`, each row made by `row`. */
+  const pages = (list, path, row, label) => ({
+    rows: (page) => page[list].map(row),
+    fetchNext: (after) => api(`${path}?after=${encodeURIComponent(after)}`),
+    label,
+  });
+  const DEAD = pages("deadLetters", "/admin/dead-letters", (d) => deadRow(d, act), "Load more");
+  const REFUSED = pages("refused", "/admin/refused", refusedRow, "Load more refused");
 
   const load = async () => {
     reload.disabled = true;
@@ -191,7 +172,7 @@ export function deadLettersView(root) {
         tbody,
         { id: "dead-letters" },
       ));
-      showPage(deadBox, tbody, dead.value, DEAD);
+      showPages(deadBox, tbody, dead.value, DEAD);
     }
     if (refused.status === "rejected") {
       refusedBox.replaceChildren(note("error", `Cannot load the refused messages: ${refused.reason.message}`));
@@ -204,7 +185,7 @@ export function deadLettersView(root) {
         tbody,
         { id: "refused" },
       ));
-      showPage(refusedBox, tbody, refused.value, REFUSED);
+      showPages(refusedBox, tbody, refused.value, REFUSED);
     }
   };
   load();

@@ -1,6 +1,6 @@
 // Devices: the list (100 a page), a form to create one (its token shown once), and Revoke on each.
 import { api } from "./api.js";
-import { dateTime, h, note, table } from "./dom.js";
+import { dateTime, h, note, showPages, table } from "./dom.js";
 
 const PAGE = 100;
 const ID_RULE = "1–64 letters, digits or _ . : - (starting with a letter or digit)";
@@ -184,28 +184,10 @@ export function devicesView(root) {
     if (!loaded.more) loaded.last = tbody.lastElementChild?.dataset.deviceId ?? null;
   };
 
-  /** Appends a page to the table, with Load more while more follow. */
-  const showPage = (body, page) => {
-    body.append(...page.devices.map((d) => row(d, revoke)));
-    loaded = { last: page.devices.at(-1)?.id ?? loaded.last, more: Boolean(page.next) };
-    if (!page.next) return;
-    const more = h("button", {
-      type: "button",
-      class: "load-more",
-      onclick: async () => {
-        more.disabled = true;
-        try {
-          const next = await api(`/admin/devices?limit=${PAGE}&after=${encodeURIComponent(page.next)}`);
-          if (!body.isConnected || gone) return; // a Refresh replaced this table meanwhile (and its button)
-          more.remove();
-          showPage(body, next);
-        } catch (err) {
-          more.disabled = false;
-          more.after(note("error", `Cannot load more: ${err.message}`));
-        }
-      },
-    }, "Load more");
-    listBox.append(more);
+  const pages = {
+    rows: (page) => page.devices.map((d) => row(d, revoke)),
+    fetchNext: (after) => api(`/admin/devices?limit=${PAGE}&after=${encodeURIComponent(after)}`),
+    onPage: (page) => loaded = { last: page.devices.at(-1)?.id ?? loaded.last, more: Boolean(page.next) },
   };
 
   const load = async () => {
@@ -220,7 +202,7 @@ export function devicesView(root) {
       }
       tbody = h("tbody");
       listBox.replaceChildren(table(["Device", "Created", ""], tbody, { id: "devices" }));
-      showPage(tbody, page);
+      showPages(listBox, tbody, page, pages);
     } catch (err) {
       if (!gone) listBox.replaceChildren(note("error", `Cannot load the devices: ${err.message}`));
     } finally {

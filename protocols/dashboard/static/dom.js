@@ -85,6 +85,34 @@ export function note(kind, ...children) {
   return h("div", { class: `note ${kind}`, role: kind === "error" ? "alert" : "status" }, ...children);
 }
 
+/**
+ * Appends a page's rows (`rows(page)`) to `tbody` and, while `page.next` is set, a `label` button in `box`
+ * that fetches the next page (`fetchNext(page.next)`) and does the same; `onPage` is told of each page shown.
+ * A page that arrives for a table no longer shown (a Refresh replaced it, with its button) is dropped.
+ */
+export function showPages(box, tbody, page, { rows, fetchNext, label = "Load more", onPage }) {
+  tbody.append(...rows(page));
+  onPage?.(page);
+  if (!page.next) return;
+  const more = h("button", {
+    type: "button",
+    class: "load-more",
+    onclick: async () => {
+      more.disabled = true;
+      try {
+        const next = await fetchNext(page.next);
+        if (!tbody.isConnected) return;
+        more.remove();
+        showPages(box, tbody, next, { rows, fetchNext, label, onPage });
+      } catch (err) {
+        more.disabled = false;
+        more.after(note("error", `Cannot load more: ${err.message}`));
+      }
+    },
+  }, label);
+  box.append(more);
+}
+
 /** A short JSON preview of any value. */
 export function preview(value, max = 300) {
   const text = typeof value === "string" ? value : JSON.stringify(value);
