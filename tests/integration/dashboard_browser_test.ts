@@ -545,20 +545,25 @@ integration("the dashboard's coloured text reads at 4.5:1 or more, light and dar
   }
 });
 
+/** Records `n` refused MQTT messages from devices dev-1…dev-n (malformed JSON). */
+function refuseMany(s: TestSluice, n: number): void {
+  for (let i = 1; i <= n; i++) {
+    s.server.sluice.refused.record({
+      protocol: "mqtt",
+      device: `dev-${i}`,
+      channel: "blog_queuing",
+      code: "malformed_json",
+      reason: "Payload is not valid JSON",
+      payload: `{bad ${i}`,
+    });
+  }
+}
+
 integration("the dashboard lists every refused message, 100 a page with Load more", async () => {
   const s = await startTestSluice();
   const browser = await launchChromium();
   try {
-    for (let n = 1; n <= 105; n++) {
-      s.server.sluice.refused.record({
-        protocol: "mqtt",
-        device: `dev-${n}`,
-        channel: "blog_queuing",
-        code: "malformed_json",
-        reason: "Payload is not valid JSON",
-        payload: `{bad ${n}`,
-      });
-    }
+    refuseMany(s, 105);
     await waitFor(async () => (await (await s.admin("/admin/refused")).json()).next, 30_000, "a second page");
     const page = await browser.newPage();
     const errors = watchErrors(page);
@@ -582,16 +587,7 @@ integration("a Refresh while the next refused page loads leaves one Load more, f
   const s = await startTestSluice();
   const browser = await launchChromium();
   try {
-    for (let n = 1; n <= 205; n++) {
-      s.server.sluice.refused.record({
-        protocol: "mqtt",
-        device: `dev-${n}`,
-        channel: "blog_queuing",
-        code: "malformed_json",
-        reason: "Payload is not valid JSON",
-        payload: `{bad ${n}`,
-      });
-    }
+    refuseMany(s, 205);
     await waitFor(
       async () => {
         const first = await (await s.admin("/admin/refused")).json();
