@@ -122,7 +122,8 @@ export function channelView(root, name) {
       if (gone) return;
       settings.replaceChildren(
         h("h2", {}, "Settings"),
-        channelSettings({ channel, onDeleted: () => location.hash = "#/channels" }),
+        // Saved: the queue depth and subscriber rows follow at once (a subscriber removed or added).
+        channelSettings({ channel, onSaved: () => refresh(), onDeleted: () => location.hash = "#/channels" }),
       );
     } catch (err) {
       if (!gone) settings.replaceChildren(h("h2", {}, "Settings"), note("error", `Cannot read them: ${err.message}`));
