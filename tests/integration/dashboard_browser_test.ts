@@ -362,7 +362,7 @@ integration(
       await page.getByRole("button", { name: "Save settings" }).click();
       await page.getByText("Settings saved.").waitFor(SLOW);
       // The removed subscriber's row goes with the save, not at the next refresh (every 3 s).
-      await page.locator('#subscribers tr[data-script="test/collect"]').waitFor({ state: "detached", timeout: 2000 });
+      await page.locator('#subscribers tr[data-script="test/collect"]').waitFor({ state: "detached", timeout: 2500 });
       const changed = await stored();
       assert.deepEqual(
         [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript],
