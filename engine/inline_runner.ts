@@ -15,7 +15,7 @@ import { keys } from "../store/keys.ts";
 import type { EffectPlanner, EffectSource } from "./effect_planner.ts";
 import type { ScriptRequest } from "./script_api.ts";
 import type { ScriptExecutor } from "./script_pool.ts";
-import type { Outcome } from "./script_runner.ts";
+import { MAX_KEPT_RESULT, type Outcome } from "./script_runner.ts";
 
 export interface InlineRunnerOptions {
   readonly kv: Deno.Kv;
@@ -42,9 +42,6 @@ interface Answered {
   readonly result?: unknown;
   readonly bytes?: number;
 }
-
-/** The largest answer kept for resends (a KV value holds 64 KiB, and the call's writes share its commit). */
-const MAX_KEPT_ANSWER = 16 * 1024;
 
 /**
  * Runs a public script for an HTTP (or WebSocket) call and answers with what it returned,
@@ -113,10 +110,10 @@ export class InlineRunner {
       throw err;
     });
     if (answered) {
-      const bytes = JSON.stringify(outcome.result ?? null).length;
+      const bytes = outcome.resultSize;
       plan.sets.push({
         key: answered,
-        value: (bytes <= MAX_KEPT_ANSWER ? { result: outcome.result ?? null } : { bytes }) satisfies Answered,
+        value: (bytes <= MAX_KEPT_RESULT ? { result: outcome.result ?? null } : { bytes }) satisfies Answered,
         expireIn: this.options.dedupWindowMs,
       });
       if (this.options.multiWriter) plan.checks.push({ key: answered, versionstamp: null });

@@ -23,15 +23,12 @@ import type { DeadLetter } from "./dead_letters.ts";
 import type { EffectPlanner } from "./effect_planner.ts";
 import { type Job, jobOf, type Lane, laneKey, subscriberConsumer, TASKS } from "./lanes.ts";
 import type { ScriptExecutor } from "./script_pool.ts";
-import type { Outcome } from "./script_runner.ts";
+import { MAX_KEPT_RESULT, type Outcome } from "./script_runner.ts";
 import type { ScriptRequest } from "./script_api.ts";
 import { WritePlan } from "./write_plan.ts";
 import { traced } from "../core/tracing.ts";
 import { RecentResults } from "./recent_results.ts";
 import { LogBudget } from "../core/log_budget.ts";
-
-/** The largest result kept in a task's KV record (a KV value holds 64 KiB; the batch's writes share the commit). */
-const MAX_KEPT_RESULT = 16 * 1024;
 
 /** A finished task's record. */
 export interface TaskResult {

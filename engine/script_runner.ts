@@ -4,6 +4,13 @@ import type { DocumentRead, Effect, Script, ScriptRequest } from "./script_api.t
 import { bufferedContext, type ContextHost, documentKey, toSizedJson } from "./script_context.ts";
 
 /** What one run of a script came to. `interrupted` runs were cut short by no fault of their own. */
+/**
+ * The largest result (JSON characters) kept in KV beside a run's writes: a KV value holds 64 KiB and
+ * the run's other writes share the commit. A retried task's record and a public call's answer for
+ * resends keep a bigger one without it.
+ */
+export const MAX_KEPT_RESULT = 16 * 1024;
+
 export type Outcome =
   | {
     readonly ok: true;
