@@ -184,7 +184,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const pumpFeed = new PumpFeed(
     committer,
     clock,
-    config.TOPIC_RETENTION,
+    config.PUMPS_RETENTION,
     (err) => log.warn(`Publishing a pump change failed: ${err}`),
   );
   const pumpRuntime = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({

@@ -1,5 +1,6 @@
 import { inTimeZone } from "../helpers/time_zone.ts";
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 const reading = (t: number, time: string, coordinates = "45.5:-73.5") => ({
@@ -103,6 +104,48 @@ inBothModes("a pump id or reading that ctx.pumps.record cannot keep fails the sc
     await s.close();
   }
 });
+
+inBothModes(
+  "the _pumps feed keeps its messages PUMPS_RETENTION, a channel's own messages TOPIC_RETENTION",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, PUMPS_RETENTION: "90s" });
+    try {
+      // Local Deno KV deletes expired keys in the background (up to a minute late, and reads still
+      // see them until then), so the expiry each message was written with is read from the file.
+      const expiries = (stream: string): number[] => {
+        const db = new DatabaseSync(`${s.kvDir}/sluice.kv`, { readOnly: true });
+        try {
+          const part = new TextEncoder().encode(`\u0002${stream}\u0000`); // a key part as KV encodes a string
+          const rows = db.prepare("SELECT expiration_ms AS e FROM kv WHERE instr(k, ?) > 0").all(part);
+          return rows.map((r) => Number(r.e)).filter((e) => e > 0); // the messages (the stream may hold a key of its own)
+        } finally {
+          db.close();
+        }
+      };
+      const token = await s.device("fleeting");
+      const before = Date.now();
+      await feed(s, token, "fleeting", reading(20, "2026-11-25T10:00:00Z"), 1);
+      const published = await post(`${s.url}/channels/blog_queuing/messages`, token, { note: "kept" });
+      assert.equal(published.status, 202, await published.text());
+      const [feedExpiry] = await waitFor(() => expiries("m/_pumps").length ? expiries("m/_pumps") : null);
+      const [ownExpiry] = await waitFor(() => expiries("m/blog_queuing").length ? expiries("m/blog_queuing") : null);
+      const after = Date.now();
+      assert.ok(
+        feedExpiry! >= before + 90_000 && feedExpiry! <= after + 90_000,
+        `_pumps expires ${feedExpiry! - after} ms on`,
+      );
+      const week = 7 * 24 * 3_600_000;
+      assert.ok(
+        ownExpiry! >= before + week && ownExpiry! <= after + week,
+        `blog_queuing expires ${ownExpiry! - after} ms on`,
+      );
+      const pump = await (await s.admin("/pumps/fleeting")).json();
+      assert.equal(pump.readings, 1, "the pump's state is the record, whatever the feed keeps");
+    } finally {
+      await s.close();
+    }
+  },
+);
 
 integration("the history of a pump with no readings is a 404 whatever `from`", async () => {
   const s = await startTestSluice();
