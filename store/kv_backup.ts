@@ -7,28 +7,12 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
+import { BackupError } from "./kv_backup_error.ts";
+import { checkDestination, place, SIDE_FILES, syncFolder } from "./kv_backup_target.ts";
 import { checkKvCopy, type CopyCheck } from "./kv_copy_check.ts";
 import type { CopyReply, CopyRequest } from "./kv_backup_worker.ts";
 
-/** Why a backup failed. */
-export type BackupErrorCode =
-  | "source_missing"
-  | "not_sluice_kv"
-  | "destination_exists"
-  | "destination_dir_missing"
-  | "destination_in_use"
-  | "disk_full"
-  | "copy_failed"
-  | "check_failed"
-  | "interrupted";
-
-/** A backup that could not be made; nothing is left at the destination. */
-export class BackupError extends Error {
-  constructor(readonly code: BackupErrorCode, message: string) {
-    super(message);
-    this.name = "BackupError";
-  }
-}
+export { BackupError, type BackupErrorCode } from "./kv_backup_error.ts";
 
 export interface BackupOptions {
   /** The KV file Sluice uses. */
@@ -61,9 +45,6 @@ export interface BackupResult {
   readonly ms: number;
   readonly check: CopyCheck;
 }
-
-/** Files SQLite and Sluice keep beside a KV file. */
-const SIDE_FILES = ["-wal", "-shm", "-journal"];
 
 /** Copies the KV file `source` to `dest`, checks the copy, and says what it holds. */
 export async function backupKvFile(options: BackupOptions): Promise<BackupResult> {
@@ -135,40 +116,6 @@ async function startsWith(path: string, prefix: Uint8Array): Promise<boolean> {
   }
 }
 
-async function checkDestination(source: string, dest: string, force: boolean): Promise<void> {
-  const folder = dirname(dest);
-  const info = await Deno.stat(folder).catch((err) => {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  });
-  if (!info?.isDirectory) {
-    throw new BackupError("destination_dir_missing", `The destination folder ${folder} does not exist`);
-  }
-  const existing = await Deno.lstat(dest).catch(() => null);
-  const real = existing
-    ? await Deno.realPath(dest).catch(() => dest)
-    : join(await Deno.realPath(folder), basename(dest));
-  if ([source, ...SIDE_FILES.map((s) => source + s), `${source}.lock`].includes(real)) {
-    throw new BackupError(
-      "destination_in_use",
-      `The destination ${dest} is the KV file Sluice uses (or one of its files): choose another path`,
-    );
-  }
-  for (const side of SIDE_FILES.map((s) => dest + s)) {
-    if (await Deno.lstat(side).then(() => true, () => false)) {
-      throw new BackupError(
-        "destination_in_use",
-        `${side} exists: a KV at ${dest} is open, or was not closed cleanly. Choose another path, or stop ` +
-          `what uses it and remove ${dest}-wal and ${dest}-shm`,
-      );
-    }
-  }
-  if (existing?.isDirectory) throw new BackupError("destination_exists", `The destination ${dest} is a folder`);
-  if (existing && !force) {
-    throw new BackupError("destination_exists", `${dest} exists: choose another path, or replace it with --force`);
-  }
-}
-
 /** Runs the copy in a worker, calling `onProgress` with the copy's size meanwhile. */
 function copyInWorker(
   request: CopyRequest,
@@ -224,35 +171,6 @@ function copyError(reply: CopyReply & { kind: "failed" }, request: CopyRequest, 
 
 function interrupted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new BackupError("interrupted", "Interrupted: the partial copy was removed");
-}
-
-/** Gives the checked copy its name: never over a file that appeared meanwhile, unless `force`. */
-async function place(temp: string, dest: string, force: boolean): Promise<void> {
-  if (force) return await Deno.rename(temp, dest);
-  try {
-    await Deno.link(temp, dest);
-  } catch (err) {
-    if (err instanceof Deno.errors.AlreadyExists) {
-      throw new BackupError("destination_exists", `${dest} appeared while the copy was written; the copy was dropped`);
-    }
-    // A file system without hard links: check, then rename.
-    if (await Deno.lstat(dest).then(() => true, () => false)) {
-      throw new BackupError("destination_exists", `${dest} appeared while the copy was written; the copy was dropped`);
-    }
-    await Deno.rename(temp, dest);
-  }
-}
-
-/** Makes the new name durable (best effort: not every platform syncs a folder). */
-async function syncFolder(folder: string): Promise<void> {
-  try {
-    const f = await Deno.open(folder, { read: true });
-    try {
-      await f.sync();
-    } finally {
-      f.close();
-    }
-  } catch { /* not supported here */ }
 }
 
 /** `n` bytes in MiB, one decimal. */
