@@ -99,13 +99,21 @@ export const ConfigSchema = z.object({
 /** Sluice's settings, parsed and with defaults applied. */
 export type Config = z.infer<typeof ConfigSchema>;
 
+/** The settings `env` gives a value (an empty value counts as unset). */
+function presentIn(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k in ConfigSchema.shape && v !== undefined && v !== ""),
+  ) as Record<string, string>;
+}
+
+function issueLines(error: z.ZodError): string[] {
+  return error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+}
+
 /** Reads the settings from an environment; throws one readable error listing every bad value. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([k, v]) => k in ConfigSchema.shape && v !== undefined && v !== ""),
-  );
-  const parsed = ConfigSchema.safeParse(present);
-  const lines = parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+  const parsed = ConfigSchema.safeParse(presentIn(env));
+  const lines = parsed.success ? [] : issueLines(parsed.error);
   if (parsed.success && isDeploy(parsed.data) && parsed.data.ADMIN_TOKEN === undefined) {
     // Generated, it would be printed, and on Deno Deploy the output goes to the platform's logs.
     lines.push("  ADMIN_TOKEN: required on Deno Deploy (SLUICE_MODE=deploy or DENO_DEPLOY=true)");
@@ -117,6 +125,30 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (lines.length > 0) throw new Error(`Invalid settings:\n${lines.join("\n")}`);
   return parsed.data!;
+}
+
+/** Where Sluice keeps its data: Deno Deploy's managed KV, memory, or a local file. */
+export type KvLocation = { readonly kind: "managed" } | { readonly kind: "memory" } | {
+  readonly kind: "file";
+  /** As given (a relative path is relative to the working folder, as for Sluice). */
+  readonly path: string;
+};
+
+/** The one rule for where the KV is: managed on Deno Deploy (KV_PATH ignored), else KV_PATH. */
+export function kvLocation(config: Pick<Config, "KV_PATH" | "DENO_DEPLOY">): KvLocation {
+  if (config.DENO_DEPLOY) return { kind: "managed" };
+  if (config.KV_PATH === ":memory:") return { kind: "memory" };
+  return { kind: "file", path: config.KV_PATH };
+}
+
+/**
+ * Where Sluice's KV is, from the settings that say it (KV_PATH, DENO_DEPLOY) only: a tool beside
+ * Sluice (the backup) is not stopped by a setting it does not use.
+ */
+export function loadKvLocation(env: Record<string, string | undefined>): KvLocation {
+  const parsed = ConfigSchema.pick({ KV_PATH: true, DENO_DEPLOY: true }).safeParse(presentIn(env));
+  if (!parsed.success) throw new Error(`Invalid settings:\n${issueLines(parsed.error).join("\n")}`);
+  return kvLocation(parsed.data);
 }
 
 /** What `deno task start --help` prints about each setting (the README's table, shorter). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigSchema, loadConfig, SETTINGS_HELP } from "./config.ts";
+import { ConfigSchema, kvLocation, loadConfig, loadKvLocation, SETTINGS_HELP } from "./config.ts";
 
 Deno.test("settings have the documented defaults", () => {
   const c = loadConfig({});
@@ -129,4 +129,17 @@ Deno.test("deno task start answers --help and refuses an unknown argument withou
   const bad = await run("--port=9");
   assert.equal(bad.code, 2);
   assert.match(new TextDecoder().decode(bad.stderr), /Unknown argument "--port=9"/);
+});
+
+Deno.test("the KV's location: KV_PATH, :memory:, or the managed KV on Deno Deploy whatever KV_PATH says", () => {
+  assert.deepEqual(loadKvLocation({}), { kind: "file", path: "data/sluice.kv" });
+  assert.deepEqual(loadKvLocation({ KV_PATH: "/var/sluice.kv" }), { kind: "file", path: "/var/sluice.kv" });
+  assert.deepEqual(loadKvLocation({ KV_PATH: ":memory:" }), { kind: "memory" });
+  assert.deepEqual(loadKvLocation({ KV_PATH: "/var/sluice.kv", DENO_DEPLOY: "true" }), { kind: "managed" });
+  // Forced deploy behaviour elsewhere keeps the file (the multi-instance tests share one).
+  assert.deepEqual(loadKvLocation({ SLUICE_MODE: "deploy" }), { kind: "file", path: "data/sluice.kv" });
+  // A setting the location does not depend on does not stop a tool that only needs the location.
+  assert.deepEqual(loadKvLocation({ PORT: "eighty" }), { kind: "file", path: "data/sluice.kv" });
+  assert.deepEqual(kvLocation(loadConfig({ KV_PATH: "a.kv" })), { kind: "file", path: "a.kv" });
+  assert.throws(() => loadKvLocation({ DENO_DEPLOY: "maybe" }), /DENO_DEPLOY/);
 });

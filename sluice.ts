@@ -1,7 +1,7 @@
 import { pumpDecider, type PumpState } from "./actors/pump/decider.ts";
 import type { PumpCommand, PumpEvent } from "./actors/pump/events.ts";
 import { ActorRuntime } from "./actors/runtime.ts";
-import { type Config, isDeploy } from "./config.ts";
+import { type Config, isDeploy, kvLocation } from "./config.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
 import { consoleLogger, type Logger } from "./core/log.ts";
 import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
@@ -358,16 +358,18 @@ async function openKv(
   log: (line: string) => void,
 ): Promise<{ kv: Deno.Kv; lock?: { release(): void } }> {
   // On Deno Deploy the managed KV; SLUICE_MODE=deploy elsewhere keeps KV_PATH (tests, a shared file).
-  if (config.DENO_DEPLOY) return { kv: await Deno.openKv() };
-  if (config.KV_PATH === ":memory:") return { kv: await Deno.openKv(":memory:") };
-  const dir = config.KV_PATH.includes("/") ? config.KV_PATH.slice(0, config.KV_PATH.lastIndexOf("/")) : "";
+  const where = kvLocation(config);
+  if (where.kind === "managed") return { kv: await Deno.openKv() };
+  if (where.kind === "memory") return { kv: await Deno.openKv(":memory:") };
+  const path = where.path;
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
   if (dir) await Deno.mkdir(dir, { recursive: true });
   // Locally one process owns a KV file: a second one on it stops here.
-  const lock = await lockKvFile(config.KV_PATH, exclusive, log);
+  const lock = await lockKvFile(path, exclusive, log);
   try {
-    return { kv: await Deno.openKv(config.KV_PATH), lock };
+    return { kv: await Deno.openKv(path), lock };
   } catch (err) {
     lock.release();
-    throw new Error(`cannot open the KV file ${config.KV_PATH}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`cannot open the KV file ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
