@@ -35,6 +35,21 @@ integration("/metrics counts ingest, runs, commits and queue depth in Prometheus
     assert.match(text, /sluice_script_runs_total\{method="test\/echo",outcome="ok"\} 5/);
     assert.match(text, /sluice_script_runs_total\{method="blog\/queues\/feed",outcome="ok"\} 1/);
     assert.match(text, /# TYPE sluice_script_seconds histogram/);
+    const data = Number(/^sluice_kv_file_bytes\{file="data"\} (\d+)$/m.exec(text)?.[1]);
+    const onDisk = (await Deno.stat(`${s.kvDir}/sluice.kv`)).size;
+    assert.ok(data > 0 && data <= onDisk, `sluice_kv_file_bytes{file="data"} ${data}, the file ${onDisk} bytes`);
+    assert.match(text, /^sluice_kv_file_bytes\{file="wal"\} \d+$/m);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("/metrics gives no KV file size when the KV is in memory", async () => {
+  const s = await startTestSluice({ KV_PATH: ":memory:" });
+  try {
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(text, /sluice_pumps 0/);
+    assert.doesNotMatch(text, /sluice_kv_file_bytes/);
   } finally {
     await s.close();
   }

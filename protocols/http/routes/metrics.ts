@@ -2,6 +2,8 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { UnauthorizedError } from "../../../core/errors.ts";
 import { adapterSamples, reusedFor, scrapeGauges } from "../../../engine/metrics_scrape.ts";
 import type { Sluice } from "../../../sluice.ts";
+import { kvLocation } from "../../../config.ts";
+import { kvFileBytes } from "../../../store/kv_file_size.ts";
 import { hashSecret, sameHash } from "../../../store/hash.ts";
 import { tokenOf } from "../auth.ts";
 import { errorResponse } from "../errors.ts";
@@ -22,15 +24,23 @@ export function metricsRoutes(
     tags: ["ops"],
     responses: { 200: { description: "text/plain; version=0.0.4" } },
   });
-  const gauges = reusedFor(() =>
-    scrapeGauges(
+  const where = kvLocation(sluice.config);
+  const gauges = reusedFor(async () => [
+    ...await scrapeGauges(
       sluice.kv,
       sluice.channels,
       sluice.committer.headOf,
       sluice.clock.now(),
       (stream, seq) => sluice.committer.unmoved(stream, seq),
-    )
-  );
+    ),
+    ...where.kind === "file"
+      ? [{
+        name: "sluice_kv_file_bytes",
+        help: "Size of the local KV on disk: its SQLite file (data) and write-ahead log (wal)",
+        samples: Object.entries(await kvFileBytes(where.path)).map(([file, value]) => ({ labels: { file }, value })),
+      }]
+      : [],
+  ]);
   app.get("/metrics", async (c) => {
     try {
       if (required) {
