@@ -83,10 +83,12 @@ export function clientIdProblem(clientId: string): string | null {
 
 /**
  * The broker-side client id: namespaced by who connected, so one device can never take over (or
- * resume) another device's session by choosing its client id.
+ * resume) another device's session by choosing its client id. The device id ends at a `/`, which
+ * device ids cannot hold: with `:` (which they can), device `site` with client id `p1:gw` and device
+ * `site:p1` with client id `gw` were one session.
  */
 export function sessionClientId(session: Session, clientId: string): string {
   if (session.external) return `x:${clientId}`;
   const p = session.principal;
-  return p.kind === "device" ? `d:${p.id}:${clientId}` : p.kind === "admin" ? `a:${clientId}` : `n:${clientId}`;
+  return p.kind === "device" ? `d:${p.id}/${clientId}` : p.kind === "admin" ? `a:${clientId}` : `n:${clientId}`;
 }

@@ -42,8 +42,15 @@ Deno.test("CONNECT without credentials needs MQTT_ANONYMOUS_CONNECT", async () =
 Deno.test("broker client ids are namespaced by who connected", () => {
   const device = { principal: { kind: "device", id: "pump-1" }, revoked: false } as const;
   const anonymous = { principal: { kind: "anonymous" }, revoked: false } as const;
-  assert.equal(sessionClientId(device, "gw"), "d:pump-1:gw");
+  assert.equal(sessionClientId(device, "gw"), "d:pump-1/gw");
   assert.notEqual(sessionClientId(anonymous, "gw"), sessionClientId(device, "gw"));
+});
+
+Deno.test("a device whose id extends another's with ':' cannot take over that device's sessions", () => {
+  const site = { principal: { kind: "device", id: "site" }, revoked: false } as const;
+  const siteP1 = { principal: { kind: "device", id: "site:p1" }, revoked: false } as const;
+  assert.notEqual(sessionClientId(site, "p1:gw"), sessionClientId(siteP1, "gw"));
+  assert.notEqual(sessionClientId(siteP1, "gw:x"), sessionClientId(site, "p1:gw:x"));
 });
 
 Deno.test("wrong CONNECT credentials count against the address; past the limit even the right ones are refused", async () => {

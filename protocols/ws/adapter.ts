@@ -4,19 +4,26 @@ import { principalOf } from "../http/auth.ts";
 import { authenticate, remoteAddress, throttled } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
 import { REVOKED, WsSession } from "./session.ts";
+import { WaitingBudget } from "./waiting_budget.ts";
 
 export interface WsOptions {
   /** A subscriber whose unsent data passes this is cut off. */
   readonly maxBufferBytes?: number;
   /** Most open WebSocket connections. */
   readonly maxConnections?: number;
+  /** Most characters of frames waiting to start, across every connection; the one that passes it is closed. */
+  readonly maxWaitingChars?: number;
 }
+
+/** Default of `maxWaitingChars`: 256 Mi characters. */
+export const MAX_WAITING_CHARS_ALL = 256 * 1024 * 1024;
 
 /** `GET /ws`: the scriptr-style JSON protocol over WebSocket. */
 export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
   const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
   const maxConnections = options.maxConnections ?? 10_000;
   const maxFrame = sluice.config.MAX_BODY_BYTES + 1024;
+  const waiting = new WaitingBudget(options.maxWaitingChars ?? MAX_WAITING_CHARS_ALL);
   const sockets = new Map<WebSocket, WsSession>();
   /** Sessions upgraded but not open yet: a revocation in between must reach them too. */
   const opening = new Set<WsSession>();
@@ -62,6 +69,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             principal,
             maxBuffer,
             (token) => throttled(deps.throttle, address, () => principalOf(token, sluice.admin, sluice.devices)),
+            waiting,
           );
           opening.add(session);
           socket.onopen = () => {

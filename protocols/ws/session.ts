@@ -24,6 +24,7 @@ import {
 } from "./frames.ts";
 import { checkDepth } from "../../core/json_depth.ts";
 import { validate } from "../../core/validate.ts";
+import { WaitingBudget } from "./waiting_budget.ts";
 
 /** What a session needs from its socket. */
 export interface SocketPort {
@@ -40,6 +41,12 @@ export const TOO_MANY_WAITING = { code: 1008, reason: "Too many frames waiting: 
 
 /** Frames a session keeps waiting for their turn before it is closed (each up to MAX_BODY_BYTES). */
 export const MAX_WAITING_FRAMES = 1000;
+
+/**
+ * Characters of frames a session keeps waiting before it is closed: 1,000 frames of 48 KiB were 49 MB
+ * a connection, and a hundred connections without a token ran the process out of memory.
+ */
+export const MAX_WAITING_CHARS = 4 * 1024 * 1024;
 
 /** Frames that manage the session; every other frame carries a message (counted as refused when it fails). */
 const SESSION_METHODS: ReadonlySet<string> = new Set(["Authenticate", "Subscribe", "Unsubscribe"]);
@@ -61,6 +68,8 @@ export class WsSession {
   #turn: Promise<void> = Promise.resolve();
   /** Frames handed to `handle` that have not started yet (behind an `Authenticate` held back, say). */
   #waiting = 0;
+  /** Their characters. */
+  #waitingChars = 0;
 
   constructor(
     private readonly sluice: Sluice,
@@ -70,6 +79,8 @@ export class WsSession {
     /** Checks an `Authenticate` frame's token (the adapter puts it under the brute-force throttle). */
     private readonly authenticate: (token: string) => Promise<Principal> = (token) =>
       principalOf(token, sluice.admin, sluice.devices),
+    /** What frames waiting to start may hold across every session (the adapter shares one). */
+    private readonly waitingBudget: WaitingBudget = new WaitingBudget(Infinity),
   ) {}
 
   /** The device the session speaks for now, or null (admin, anonymous). */
@@ -91,20 +102,28 @@ export class WsSession {
    */
   handle(text: string): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    if (++this.#waiting > MAX_WAITING_FRAMES) {
+    const size = text.length;
+    if (
+      this.#waiting >= MAX_WAITING_FRAMES || this.#waitingChars + size > MAX_WAITING_CHARS ||
+      !this.waitingBudget.take(size)
+    ) {
       this.dispose();
       this.socket.close(TOO_MANY_WAITING.code, TOO_MANY_WAITING.reason);
       return Promise.resolve();
     }
+    this.#waiting++;
+    this.#waitingChars += size;
     const before = this.#turn;
     let admit!: () => void;
     this.#turn = new Promise((resolve) => admit = resolve);
-    return this.#handle(text, before, admit);
+    return this.#handle(text, size, before, admit);
   }
 
-  async #handle(text: string, before: Promise<void>, admit: () => void): Promise<void> {
+  async #handle(text: string, size: number, before: Promise<void>, admit: () => void): Promise<void> {
     await before;
     this.#waiting--;
+    this.#waitingChars -= size;
+    this.waitingBudget.give(size);
     if (this.#closed) return admit();
     let id: unknown = null;
     /** A frame that carries a message (not a session frame); `counted` once ingest or the script runner has it. */

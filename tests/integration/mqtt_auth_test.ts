@@ -110,3 +110,39 @@ integration(
     }
   },
 );
+
+integration(
+  "a device whose id is another's plus ':…' cannot take over that device's persistent session by its client id",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    try {
+      const victimToken = await s.device("site:p1");
+      const attackerToken = await s.device("site");
+      const victim = await connect(brokerUrl(s), {
+        username: "site:p1",
+        password: victimToken,
+        clientId: "gw",
+        clean: false,
+      });
+      await victim.subscribeAsync("blog_queuing/messages", { qos: 1 });
+      let victimClosed = false;
+      victim.on("close", () => victimClosed = true);
+      const attacker = await connect(brokerUrl(s), {
+        username: "site",
+        password: attackerToken,
+        clientId: "p1:gw",
+        clean: false,
+      });
+      const sessionPresent = (attacker as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket
+        ?.sessionPresent;
+      await new Promise((r) => setTimeout(r, 300));
+      const victimDisconnected = victimClosed;
+      await attacker.endAsync();
+      await victim.endAsync(true);
+      assert.equal(sessionPresent, false, "the attacker was not given the victim's session");
+      assert.equal(victimDisconnected, false, "the victim was not disconnected");
+    } finally {
+      await s.close();
+    }
+  },
+);

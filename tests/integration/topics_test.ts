@@ -369,6 +369,28 @@ integration(
   },
 );
 
+integration(
+  "a WebSocket client without a token whose waiting frames pass 4 Mi characters is closed, not held in memory",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const ws = await WsClient.connect(`${s.url}/ws`);
+      for (let i = 0; i < 11; i++) {
+        ws.socket.send(JSON.stringify({ id: i, method: "Authenticate", params: { token: "x" } }));
+      }
+      // 100 frames of 48 KB (4.8 MB) behind the held Authenticate: well under 1,000 frames.
+      const frame = JSON.stringify({ method: "Publish", params: { channel: "nope", message: "x".repeat(48_000) } });
+      for (let i = 0; i < 100; i++) ws.socket.send(frame);
+      const closed = await Promise.race([ws.closed, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      assert.ok(closed, "the server closed the connection");
+      assert.ok(closed.code === 1008 || !closed.wasClean, `${closed.code} ${closed.reason}`);
+      assert.equal((await fetch(`${s.url}/healthz`).then((r) => r.json())).status, "ok");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 /** A client-to-server WebSocket text frame (clients must mask). */
 function maskedTextFrame(text: string): Uint8Array {
   const payload = new TextEncoder().encode(text);
