@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Protocol } from "../core/envelope.ts";
 import type { Committer } from "./committer.ts";
 import { ValidationError } from "../core/errors.ts";
+import { redactTokens } from "../core/names.ts";
 import { keys } from "./keys.ts";
 
 /** A message refused at the edge: not processed, not retryable, kept for a week. */
@@ -14,7 +15,7 @@ export interface RefusedRecord {
   /** Error code (`malformed_json`, `not_found`, `unauthorized` …) and its message. */
   readonly code: string;
   readonly reason: string;
-  /** The start of the payload, as text. */
+  /** The start of the payload, as text (token-shaped text hidden: `sl_…`). */
   readonly preview: string;
   /** Refusals of the same device and reason in the second before this one, only counted. */
   readonly suppressed: number;
@@ -90,12 +91,13 @@ function reasonKind(reason: string): string {
   return reason.replace(/"[^"]*"|'[^']*'|\d+/g, "").slice(0, 200);
 }
 
+/** The payload's first 256 characters as text, with tokens hidden (a device may send its own in a body). */
 function preview(payload: unknown): string {
   if (payload === undefined) return "";
   if (payload instanceof Uint8Array) {
     const text = new TextDecoder("utf-8", { fatal: false }).decode(payload.subarray(0, 256));
-    return text.replace(/[^\x20-\x7e]/g, "·");
+    return redactTokens(text.replace(/[^\x20-\x7e]/g, "·"));
   }
   const text = typeof payload === "string" ? payload : JSON.stringify(payload) ?? "";
-  return text.slice(0, 256);
+  return redactTokens(text.slice(0, 256));
 }

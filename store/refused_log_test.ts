@@ -46,3 +46,28 @@ Deno.test("the refused log keeps one record per device per reason a second and c
     kv.close();
   }
 });
+
+Deno.test("a refused payload's preview hides token-shaped text, as text or as bytes", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = { now: () => 1_000_000 };
+  const committer = new Committer({ kv, mode: "single", clock, epoch: await claimWriterEpoch(kv, "t") });
+  try {
+    const log = new RefusedLog(kv, committer, clock);
+    const token = "sl_" + "A1b2C3d4E5f6G7h8I9j0kLmN";
+    log.record({
+      protocol: "http",
+      device: "d1",
+      code: "malformed_json",
+      reason: "a",
+      payload: `{"token":"${token}",`,
+    });
+    const bytes = new TextEncoder().encode(`{"auth": "${token}"`);
+    log.record({ protocol: "mqtt", device: "d2", code: "malformed_json", reason: "b", payload: bytes });
+    await committer.flush();
+    const previews = (await log.list()).refused.map((r) => r.preview).sort();
+    assert.deepEqual(previews, ['{"auth": "sl_…"', '{"token":"sl_…",']);
+  } finally {
+    await committer.close();
+    kv.close();
+  }
+});
