@@ -51,6 +51,16 @@ const Int = (min: number, max: number) =>
     }
     return n;
   });
+/** `10.0.0.5,::1`: IP addresses (none: empty). */
+const IpList = z.string().trim().transform((s, ctx) => {
+  const list = s.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const bad = list.find((a) => !/^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/.test(a));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: "custom", message: `expected IP addresses separated by commas, got "${bad.slice(0, 60)}"` });
+    return z.NEVER;
+  }
+  return list;
+});
 const Bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
 /** A port, or `off` (any case) for none. */
 const Port = z.string().trim().transform((s, ctx) => {
@@ -91,6 +101,7 @@ export const ConfigSchema = z.object({
   MAX_HTTP_IN_FLIGHT: Int(1, 1_000_000).default(10_000),
   RATE_LIMIT: Rate.default(200),
   METRICS_TOKEN: z.string().min(1).optional(),
+  TRUSTED_PROXIES: IpList.default([]),
   SLUICE_MODE: z.enum(["auto", "local", "deploy"]).default("auto"),
   DENO_DEPLOY: Bool.optional(),
   SCRIPT_WORKERS: Int(0, 64).default(2),
@@ -184,6 +195,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["PUMPS_RETENTION", "1h", "how long the _pumps feed (each pump's state after a change) keeps its messages"],
   ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
   ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],
+  [
+    "TRUSTED_PROXIES",
+    "-",
+    "reverse proxies' IP addresses (10.0.0.5,::1): from them a client's address is taken from X-Forwarded-For",
+  ],
   [
     "SLUICE_MODE",
     "auto",

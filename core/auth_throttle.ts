@@ -1,5 +1,8 @@
 import type { Clock } from "./clock.ts";
 
+/** Addresses remembered at most (a client with more addresses than this is not slowed down by it anyway). */
+export const MAX_ADDRESSES = 50_000;
+
 /**
  * Slows down guessing tokens: after `freeFailures` failed authentications from one address within
  * a minute, each further failure is answered only after a delay that doubles up to `maxDelayMs`,
@@ -7,6 +10,7 @@ import type { Clock } from "./clock.ts";
  */
 export class AuthThrottle {
   readonly #failures = new Map<string, { count: number; since: number }>();
+  #prunedAt = -Infinity;
 
   constructor(
     private readonly clock: Clock,
@@ -26,7 +30,7 @@ export class AuthThrottle {
     if (!f) {
       f = { count: 0, since: now };
       this.#failures.set(address, f);
-      if (this.#failures.size > 50_000) this.#prune(now);
+      if (this.#failures.size > MAX_ADDRESSES) this.#prune(now);
     }
     f.count++;
     const over = f.count - this.options.freeFailures;
@@ -42,7 +46,18 @@ export class AuthThrottle {
     return f;
   }
 
+  /**
+   * Forgets addresses whose minute is over (at most once a second: a scan of every address on each
+   * new one would make each request cost as much), then, still over the bound, the oldest ones.
+   */
   #prune(now: number): void {
-    for (const [a, f] of this.#failures) if (now - f.since > this.options.windowMs) this.#failures.delete(a);
+    if (now - this.#prunedAt >= 1000) {
+      this.#prunedAt = now;
+      for (const [a, f] of this.#failures) if (now - f.since > this.options.windowMs) this.#failures.delete(a);
+    }
+    for (const a of this.#failures.keys()) {
+      if (this.#failures.size <= MAX_ADDRESSES) break;
+      this.#failures.delete(a); // a Map iterates in insertion order: the oldest first
+    }
   }
 }

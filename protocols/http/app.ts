@@ -33,6 +33,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     log: (line) => sluice.log.error(line),
     throttle: sluice.authThrottle,
     refusedAtEdge: (err) => sluice.ingest.refused("http", err),
+    trustedProxies: sluice.config.TRUSTED_PROXIES,
   };
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   healthRoutes(app, deps, sluice, options.checks ?? (() => ({})));

@@ -21,6 +21,8 @@ export interface RouteDeps {
   readonly throttle?: AuthThrottle;
   /** Told of a message refused before its handler ran (unreadable body, bad token): counted as refused. */
   readonly refusedAtEdge?: (err: unknown) => void;
+  /** Reverse proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`). */
+  readonly trustedProxies?: readonly string[];
 }
 
 type Obj = z.ZodType<Record<string, unknown>>;
@@ -138,7 +140,7 @@ function edgeErrors(
 export async function authenticate(c: Context, deps: RouteDeps, allowQueryToken: boolean): Promise<Principal> {
   return await throttled(
     deps.throttle,
-    remoteAddress(c),
+    remoteAddress(c, deps.trustedProxies),
     () => principalOf(tokenOf(c.req.raw, allowQueryToken), deps.admin, deps.devices),
   );
 }
@@ -167,10 +169,28 @@ export async function throttled<T>(
   }
 }
 
-/** The client's address (from Deno.serve's connection info). */
-export function remoteAddress(c: Context): string {
+/**
+ * The client's address: the connection's peer (from Deno.serve's connection info), or, when that
+ * peer is one of `trustedProxies`, the address the proxies forwarded (see `forwardedClient`).
+ */
+export function remoteAddress(c: Context, trustedProxies: readonly string[] = []): string {
   const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
-  return info?.remoteAddr?.hostname ?? "unknown";
+  const peer = info?.remoteAddr?.hostname ?? "unknown";
+  if (!trustedProxies.includes(peer)) return peer;
+  return forwardedClient(c.req.header("x-forwarded-for"), trustedProxies) ?? peer;
+}
+
+/**
+ * The client in an `X-Forwarded-For` header that trusted proxies appended to: the last address
+ * that is not one of them (a client can write whatever it likes before that; only what the
+ * proxies appended is known). Null without one.
+ */
+export function forwardedClient(header: string | undefined, trustedProxies: readonly string[]): string | null {
+  const hops = (header ?? "").split(",").map((h) => h.trim()).filter((h) => h !== "");
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (!trustedProxies.includes(hops[i]!)) return hops[i]!.slice(0, 64);
+  }
+  return null;
 }
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {

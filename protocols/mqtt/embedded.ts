@@ -68,7 +68,7 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     ready: health === "ok",
     stats: handler.stats,
     health: () => health,
-    mount: (app) => mountMqttWebSocket(app, maxPacketBytes, (conn) => broker.handle(conn)),
+    mount: (app) => mountMqttWebSocket(app, maxPacketBytes, (conn) => broker.handle(conn), config.TRUSTED_PROXIES),
     close: async () => {
       listener?.close();
       await broker.close();

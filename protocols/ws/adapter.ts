@@ -57,7 +57,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
           }
           const principal = await authenticate(c, deps, true);
-          const address = remoteAddress(c);
+          const address = remoteAddress(c, deps.trustedProxies);
           const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
           const session = new WsSession(
             sluice,

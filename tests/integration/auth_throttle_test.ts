@@ -38,3 +38,32 @@ integration("wrong tokens over HTTP and in WebSocket Authenticate frames share o
     await s.close();
   }
 });
+
+integration("behind TRUSTED_PROXIES the slow-down counts each forwarded client apart, and without it not", async () => {
+  const failure = async (url: string, client: string) => {
+    const started = performance.now();
+    const res = await fetch(`${url}/channels/blog_queuing/invoke`, {
+      method: "POST",
+      headers: { authorization: "Bearer sl_guess", "x-forwarded-for": `198.51.100.1, ${client}` },
+      body: JSON.stringify({ method: "test/echo" }),
+    });
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+    return performance.now() - started;
+  };
+  for (const [trusted, apart] of [["127.0.0.1", true], [undefined, false]] as const) {
+    const s = await startTestSluice(trusted ? { TRUSTED_PROXIES: trusted } : {});
+    try {
+      for (let i = 0; i < 10; i++) await failure(s.url, "203.0.113.1"); // the free ten
+      assert.ok((await failure(s.url, "203.0.113.1")) >= 95, "the 11th failure is slowed down");
+      const other = await failure(s.url, "203.0.113.2");
+      if (apart) assert.ok(other < 195, `another client's first failure took ${other.toFixed(0)} ms`);
+      else {assert.ok(
+          other >= 195,
+          `X-Forwarded-For ignored: the 12th failure of 127.0.0.1 took ${other.toFixed(0)} ms`,
+        );}
+    } finally {
+      await s.close();
+    }
+  }
+});

@@ -45,7 +45,7 @@ export function metricsRoutes(
     try {
       if (required) {
         // Under the brute-force throttle like every other token check: the admin token works here too.
-        await throttled(deps.throttle, remoteAddress(c), () => {
+        await throttled(deps.throttle, remoteAddress(c, deps.trustedProxies), () => {
           const token = tokenOf(c.req.raw, false);
           if (!token || !(sameHash(hashSecret(token), required) || deps.admin.verify(token))) {
             throw new UnauthorizedError("GET /metrics needs the metrics token (Authorization: Bearer …)");
