@@ -96,6 +96,9 @@ export const ConfigSchema = z.object({
   RETRY_BASE_MS: Int(1, 3_600_000).default(1000),
   DEDUP_WINDOW: Duration.default(24 * 3_600_000),
   TOPIC_RETENTION: Duration.default(7 * 24 * 3_600_000),
+  TASK_RETENTION: Duration.refine((ms) => ms >= 3_600_000, {
+    message: "must be at least 1h: a task must outlive any outage or backlog, or it is dropped unrun",
+  }).optional(),
   PUMPS_RETENTION: Duration.default(3_600_000),
   MAX_SEND_BUFFER_BYTES: Int(4096, 256 * 1024 * 1024).default(1024 * 1024),
   MAX_HTTP_IN_FLIGHT: Int(1, 1_000_000).default(10_000),
@@ -192,6 +195,7 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["MQTT_ANONYMOUS_CONNECT", "false", "accept a CONNECT without credentials"],
   ["AMQP_URL", "-", "RabbitMQ to use, amqp:// or amqps:// (AMQP adapter on when set)"],
   ["TOPIC_RETENTION", "7d", "how long topic messages are kept"],
+  ["TASK_RETENTION", "-", "how long queued tasks are kept, at least 1h (unset: for good)"],
   ["PUMPS_RETENTION", "1h", "how long the _pumps feed (each pump's state after a change) keeps its messages"],
   ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
   ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],

@@ -45,6 +45,15 @@ Deno.test("each bad setting is said in words: what was expected, and what was gi
   assert.match(problems({ TOPIC_RETENTION: "0" }), /TOPIC_RETENTION: expected a duration above 0 like "24h", got "0"/);
   assert.match(problems({ DEDUP_WINDOW: "0s" }), /DEDUP_WINDOW: expected a duration above 0 like "24h", got "0s"/);
   assert.equal(loadConfig({ DEDUP_WINDOW: "0.5s" }).DEDUP_WINDOW, 500);
+  // Tasks that expire before they run are passed over: a retention shorter than an outage drops them.
+  assert.match(problems({ TASK_RETENTION: "30m" }), /TASK_RETENTION: must be at least 1h/);
+  assert.equal(loadConfig({ TASK_RETENTION: "30d" }).TASK_RETENTION, 30 * 86_400_000);
+  assert.equal(loadConfig({}).TASK_RETENTION, undefined, "tasks are kept for good unless it is set");
+  assert.match(
+    problems({ TRUSTED_PROXIES: "10.0.0.5, proxy.local" }),
+    /TRUSTED_PROXIES: expected IP addresses .*"proxy\.local"/,
+  );
+  assert.deepEqual(loadConfig({ TRUSTED_PROXIES: "10.0.0.5, ::1" }).TRUSTED_PROXIES, ["10.0.0.5", "::1"]);
   // Taken before: every reading then went without its outside temperature, with a warning per place a minute.
   for (const url of ["ftp://weather.example.com/v1", "htp://x", "forecast"]) {
     assert.match(

@@ -148,6 +148,8 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const instance = crypto.randomUUID();
   // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
   // wake-ups. On Deploy several instances append: per-stream head checks, leases, in-process wake-ups.
+  /** Tasks are kept `TASK_RETENTION` when it is set; every other event by its own retention, or for good. */
+  const taskRetention = (stream: string) => stream.startsWith(TASK_STREAM_PREFIX) ? config.TASK_RETENTION : undefined;
   const waker = mode === "local" ? new KvQueueWaker(kv) : new DirectWaker();
   const committer = mode === "local"
     ? new Committer({
@@ -158,9 +160,18 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       waker,
       onCommit,
       inbox: (stream) => stream.startsWith(TASK_STREAM_PREFIX),
+      retention: taskRetention,
       log: (line) => log.warn(line),
     })
-    : new Committer({ kv, mode: "multi", clock, waker, onCommit, log: (line) => log.warn(line) });
+    : new Committer({
+      kv,
+      mode: "multi",
+      clock,
+      waker,
+      onCommit,
+      retention: taskRetention,
+      log: (line) => log.warn(line),
+    });
   const recovered = await committer.recover();
   if (recovered > 0) log.info(`Moved ${recovered} acknowledged tasks from the inbox to their streams`);
   const leases = mode === "deploy"
@@ -218,6 +229,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     pumps: pumpRuntime,
     maxValueBytes: 60 * 1024,
     topicRetentionMs: config.TOPIC_RETENTION,
+    taskRetentionMs: config.TASK_RETENTION,
   });
   /** One bucket per device for every message it sends: ingest and public script calls alike. */
   const rateLimiter = config.RATE_LIMIT === null
@@ -249,6 +261,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     retry: { maxAttempts: config.MAX_ATTEMPTS, baseDelayMs: config.RETRY_BASE_MS },
     resultTtlMs: config.DEDUP_WINDOW,
     leases,
+    tasksExpire: config.TASK_RETENTION !== undefined,
     onRun: (method, outcome) => instruments.ran(method, outcome),
     log: (line) => log.warn(line),
   });
@@ -298,7 +311,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     }),
     runner,
     pumps: new PumpViews(kv, pumpRuntime),
-    deadLetters: new DeadLetters(kv, committer),
+    deadLetters: new DeadLetters(kv, committer, config.TASK_RETENTION),
     topics,
     refused: new RefusedLog(kv, committer, clock),
     authThrottle: new AuthThrottle(clock),

@@ -42,7 +42,12 @@ function matches(d: DeadLetter, f: DeadLetterFilter): boolean {
 
 /** The dead-letter list: read it, and send a dead task back to the tail of its stream. */
 export class DeadLetters {
-  constructor(private readonly kv: Deno.Kv, private readonly committer: Committer) {}
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly committer: Committer,
+    /** How long a task queued again (and its id's index key) is kept (undefined: for good). */
+    private readonly taskRetentionMs?: number,
+  ) {}
 
   /** Dead letters by task id, at most `limit`, after the task id `after`; `next` pages on (null at the end). */
   async list(limit = 100, after?: string): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
@@ -138,7 +143,7 @@ export class DeadLetters {
     const res = await this.committer.write({
       urgent,
       appends: [{ stream, event: { type: TASK_QUEUED, data } }],
-      sets: [{ key: keys.taskIndex(taskId), derive: (p) => p[0] }],
+      sets: [{ key: keys.taskIndex(taskId), derive: (p) => p[0], expireIn: this.taskRetentionMs }],
       deletes: [keys.deadLetter(taskId), keys.taskResult(taskId)],
       // Two retries of one dead letter: only the first lands.
       checks: [{ key: keys.deadLetter(taskId), versionstamp }],

@@ -29,6 +29,8 @@ export interface EffectPlannerOptions {
   readonly pumps: ActorRuntime<PumpState, PumpCommand, PumpEvent>;
   readonly maxValueBytes: number;
   readonly topicRetentionMs: number;
+  /** How long a queued task (and its id's index key) is kept (undefined: for good). */
+  readonly taskRetentionMs?: number;
 }
 
 /** Turns a script run's buffered effects into writes; an invalid effect fails the run. */
@@ -62,7 +64,7 @@ export class EffectPlanner {
           protocol: "script",
         };
         plan.append(stream, { type: TASK_QUEUED, data }, undefined, undefined, this.#fits(data, "queued task"));
-        plan.setFromLastAppend(keys.taskIndex(effect.taskId), (p) => p);
+        plan.setFromLastAppend(keys.taskIndex(effect.taskId), (p) => p, this.options.taskRetentionMs);
         plan.wake.add(stream);
         return;
       }

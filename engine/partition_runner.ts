@@ -44,6 +44,8 @@ export interface RunnerStats {
   failedAttempts: number;
   dead: number;
   batches: number;
+  /** Tasks that expired (`TASK_RETENTION`) before they ran, passed over. */
+  expired: number;
 }
 
 export interface PartitionRunnerOptions {
@@ -63,6 +65,11 @@ export interface PartitionRunnerOptions {
   readonly onRun?: (method: string, outcome: Outcome) => void;
   /** Partition leases, when several instances share the KV (Deploy); absent for one process. */
   readonly leases?: LeaseManager;
+  /**
+   * Tasks expire (`TASK_RETENTION`): a lane whose next tasks KV no longer has, with later ones
+   * still there, goes on after them. Without it such a gap is never passed over.
+   */
+  readonly tasksExpire?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -118,7 +125,7 @@ const TAIL_BUDGET = 20_000;
  * commit, so a crash repeats a run but never its effects.
  */
 export class PartitionRunner {
-  readonly stats: RunnerStats = { done: 0, failedAttempts: 0, dead: 0, batches: 0 };
+  readonly stats: RunnerStats = { done: 0, failedAttempts: 0, dead: 0, batches: 0, expired: 0 };
   /** Results of recently finished tasks. */
   readonly results = new RecentResults();
   readonly #lanes = new Map<string, LaneState>();
@@ -131,6 +138,12 @@ export class PartitionRunner {
     DEAD_LINES_PER_MINUTE,
     60_000,
     (n) => `${n} more task(s) went dead within the minute, not logged one by one: see GET /admin/dead-letters`,
+  );
+  readonly #expiredLines = new LogBudget(
+    (line) => this.#log(line),
+    DEAD_LINES_PER_MINUTE,
+    60_000,
+    (n) => `${n} more stream(s) had tasks that expired before they ran within the minute (sluice_tasks_expired_total)`,
   );
 
   constructor(private readonly options: PartitionRunnerOptions) {
@@ -166,7 +179,33 @@ export class PartitionRunner {
     if (!st.lane.stream.startsWith(TASK_STREAM_PREFIX)) return read;
     // A task stream may show a gap (a later event went straight to its key while an earlier one
     // still waits in the inbox): run only the unbroken run from the cursor, then on from memory.
-    return this.#fromMemory(st, from, unbroken(read, from));
+    const events = this.#fromMemory(st, from, unbroken(read, from));
+    if (events.length > 0 || read.length === 0 || !this.options.tasksExpire) return events;
+    return await this.#pastExpired(st, from);
+  }
+
+  /**
+   * The lane's next tasks are in neither KV nor memory while later ones are in KV: KV deleted them at
+   * their expiry (`TASK_RETENTION`) before they ran. Read again first (a move from the inbox may have
+   * landed between the read and the look in memory), then move the cursor past them in a commit of
+   * its own (so they are counted once) and go on with what is kept.
+   */
+  async #pastExpired(st: LaneState, from: number): Promise<StoredEvent[]> {
+    const again = await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
+    const events = this.#fromMemory(st, from, unbroken(again, from));
+    if (events.length > 0 || again.length === 0) return events;
+    const kept = again[0]!.seq;
+    const { plan, retry } = this.#advance(st, new WritePlan(), kept - 1);
+    if (st.lease) plan.checks.push(st.lease.check);
+    await this.options.committer.write(plan.toRequest());
+    st.cursor = kept - 1;
+    st.retry = retry;
+    this.stats.expired += kept - from;
+    this.#expiredLines.say(
+      `${kept - from} task(s) of ${st.lane.stream} (seq ${from}–${kept - 1}) expired before they ran ` +
+        `(TASK_RETENTION); going on from ${kept}`,
+    );
+    return this.#fromMemory(st, kept, unbroken(again, kept));
   }
 
   /** `out` (events from `from` on) extended with the lane's next events held in memory. */
@@ -285,6 +324,7 @@ export class PartitionRunner {
       await settled;
     }
     this.#deadLines.flush();
+    this.#expiredLines.flush();
     await this.options.leases?.releaseAll();
   }
 

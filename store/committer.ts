@@ -120,6 +120,8 @@ export interface CommitterOptions {
   readonly inbox?: (stream: string) => boolean;
   /** Events that may wait in the inbox; more go straight to their streams (tests make it small). */
   readonly inboxLimit?: number;
+  /** How long a stream's events are kept when their append gives no `expireIn` (undefined: for good). */
+  readonly retention?: (stream: string) => number | undefined;
   /** Told when KV starts and stops refusing writes (a full disk), and when another process took the KV over. */
   readonly log?: (line: string) => void;
 }
@@ -245,6 +247,7 @@ const MOVE_KEY_BYTES = 60 * 1024;
 export class Committer {
   readonly #kv: Deno.Kv;
   readonly #mode: WriteMode;
+  readonly #retention?: (stream: string) => number | undefined;
   readonly #clock: Clock;
   readonly #epoch?: string;
   readonly #waker?: Waker;
@@ -293,6 +296,7 @@ export class Committer {
   constructor(options: CommitterOptions) {
     this.#kv = options.kv;
     this.#mode = options.mode;
+    this.#retention = options.retention;
     this.#clock = options.clock;
     this.#epoch = options.epoch;
     this.#waker = options.waker;
@@ -617,7 +621,8 @@ export class Committer {
       if (p.move) mutations += moveOut(op, p.move);
       /** The request's first event that went to the inbox: its `withMove` keys go with its move. */
       let inboxedFirst: Unmoved | undefined;
-      for (const [i, { stream, event, expireIn }] of (p.req.appends ?? []).entries()) {
+      for (const [i, { stream, event, expireIn: own }] of (p.req.appends ?? []).entries()) {
+        const expireIn = own ?? this.#retention?.(stream);
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
         next.set(stream, seq);
         positions.push({ stream, seq });

@@ -63,6 +63,11 @@ export function metricsRoutes(
           samples: [{ value: stats.failedAttempts }],
         },
         {
+          name: "sluice_tasks_expired_total",
+          help: "Tasks that expired (TASK_RETENTION) before they ran, passed over",
+          samples: [{ value: stats.expired }],
+        },
+        {
           name: "sluice_dead_letters_total",
           help: "Tasks that went to the dead letters",
           samples: [{ value: stats.dead }],

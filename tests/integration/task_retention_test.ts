@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+
+/** The expiries a stream's events were written with, read from the KV file (`["ev", stream, …]` as KV encodes it). */
+function expiries(s: TestSluice, stream: string): number[] {
+  const db = new DatabaseSync(`${s.kvDir}/sluice.kv`, { readOnly: true });
+  try {
+    const prefix = new TextEncoder().encode(`\u0002ev\u0000\u0002${stream}\u0000`);
+    const rows = db.prepare("SELECT expiration_ms AS e FROM kv WHERE substr(k, 1, ?) = ?").all(prefix.length, prefix);
+    return rows.map((r) => Number(r.e)).filter((e) => e > 0);
+  } finally {
+    db.close();
+  }
+}
+
+async function statusOf(s: TestSluice, taskId: string): Promise<string> {
+  const res = await s.admin(`/tasks/${taskId}`);
+  return res.status === 404 ? (await res.body?.cancel(), "gone") : (await res.json()).status;
+}
+
+async function queue(s: TestSluice, token: string, method: string): Promise<string> {
+  const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params: {} });
+  const text = await res.text();
+  assert.equal(res.status, 202, text);
+  return JSON.parse(text).taskId;
+}
+
+inBothModes("with TASK_RETENTION a queued task is written to expire after it", async (mode) => {
+  const s = await startTestSluice({ ...mode, TASK_RETENTION: "2h" });
+  try {
+    const token = await s.device("kept-2h");
+    const before = Date.now();
+    await queue(s, token, "test/echo");
+    const [expiry] = await waitFor(() =>
+      expiries(s, "t/blog_queuing/kept-2h").length ? expiries(s, "t/blog_queuing/kept-2h") : null
+    );
+    const after = Date.now();
+    assert.ok(expiry! >= before + 7_200_000 && expiry! <= after + 7_200_000, `expires ${expiry! - after} ms on`);
+  } finally {
+    await s.close();
+  }
+});
+
+/**
+ * Tasks 2 and 3 of a device wait behind task 1's retries (a second apart at first); Sluice stops, the
+ * keys of tasks 1 and 2 are deleted as KV's expiry does, and Sluice starts again.
+ */
+async function afterTwoExpired(env: Record<string, string>) {
+  const s = await startTestSluice({ ...env, RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" });
+  const token = await s.device("late");
+  const ids = [
+    await queue(s, token, "test/fail"),
+    await queue(s, token, "test/echo"),
+    await queue(s, token, "test/echo"),
+  ];
+  await waitFor(async () => (await statusOf(s, ids[0]!)) === "retrying" || null, 10_000, "task 1 retrying");
+  await s.stop();
+  const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
+  await kv.atomic().delete(["ev", "t/blog_queuing/late", 1]).delete(["ev", "t/blog_queuing/late", 2]).commit();
+  kv.close();
+  const again = await startTestSluice({ ...env, RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" }, s.kvDir);
+  return { s, again, ids };
+}
+
+inBothModes(
+  "with TASK_RETENTION a lane goes on past tasks that expired before they ran, and counts them",
+  async (mode) => {
+    const { s, again, ids } = await afterTwoExpired({ ...mode, TASK_RETENTION: "1h" });
+    try {
+      await waitFor(async () => (await statusOf(again, ids[2]!)) === "done" || null, 10_000, "task 3 done");
+      assert.equal(await statusOf(again, ids[0]!), "gone");
+      assert.equal(await statusOf(again, ids[1]!), "gone");
+      const metrics = await (await fetch(`${again.url}/metrics`)).text();
+      assert.match(metrics, /^sluice_tasks_expired_total 2$/m);
+    } finally {
+      await again.close();
+      await s.close();
+    }
+  },
+);
+
+inBothModes("without TASK_RETENTION a lane never passes over tasks missing from its stream", async (mode) => {
+  const { s, again, ids } = await afterTwoExpired(mode);
+  try {
+    // Task 1's retry was due within its second; three seconds on, the lane has looked at its stream.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(await statusOf(again, ids[2]!), "queued");
+    const metrics = await (await fetch(`${again.url}/metrics`)).text();
+    assert.match(metrics, /^sluice_tasks_expired_total 0$/m);
+  } finally {
+    await again.close();
+    await s.close();
+  }
+});
