@@ -390,6 +390,11 @@ export class Committer {
     return u && !u.moved ? { stream, seq, type: u.type, data: u.data, at: u.at } : undefined;
   }
 
+  /** The lowest seq from `from` on of a stream's events still in the inbox (undefined: none). */
+  firstUnmoved(stream: string, from: number): number | undefined {
+    return this.#unmovedOf.get(stream)?.find((u) => u.seq >= from && !u.moved)?.seq;
+  }
+
   /** Lands what is queued, moves the inbox to its streams and writes every stale head key (before closing KV). */
   async close(): Promise<void> {
     clearInterval(this.#headTimer);
