@@ -918,11 +918,18 @@ export class Committer {
     await Promise.all(
       chunked(missing).map(async (chunk) => {
         const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
+        // A task stream's cursor too: its events past a lagging head key may be gone (TASK_RETENTION).
+        const cursors = this.#mode === "single"
+          ? await this.#kv.getMany<number[]>(chunk.map((s) => keys.cursor(s)))
+          : [];
         await Promise.all(entries.map(async (e, i) => {
           const stream = chunk[i]!;
           const hinted = e.value ?? 0;
-          // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide.
-          const seq = this.#mode === "single" ? await headFrom(this.#kv, stream, hinted) : hinted;
+          // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide,
+          // or, when those expired, the cursor that ran past them (a seq is never given out twice).
+          const seq = this.#mode === "single"
+            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors[i]?.value ?? 0)
+            : hinted;
           this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
         }));
       }),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 /** The expiries a stream's events were written with, read from the KV file (`["ev", stream, …]` as KV encodes it). */
 function expiries(s: TestSluice, stream: string): number[] {
@@ -126,6 +126,38 @@ inBothModes(
       // A task queued afterwards gets the next seq and runs.
       const next = await queue(again, token, "test/echo");
       await waitFor(async () => (await statusOf(again, next)) === "done" || null, 10_000, "the new task done");
+    } finally {
+      await again.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "with TASK_RETENTION tasks queued after a crash and a long outage get seqs past the tasks that ran",
+  async () => {
+    const s = await startTestSluice({ TASK_RETENTION: "1h" });
+    const token = await s.device("crashed");
+    const ids = [
+      await queue(s, token, "test/echo"),
+      await queue(s, token, "test/echo"),
+      await queue(s, token, "test/echo"),
+    ];
+    for (const id of ids) await waitFor(async () => (await statusOf(s, id)) === "done" || null, 10_000, `${id} done`);
+    await s.stop();
+    // As a kill -9 leaves it (the head key is written at most once a second), then KV's expiry of the three.
+    const stream = "t/blog_queuing/crashed";
+    const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
+    await kv.atomic().set(["head", stream], 1).delete(["ev", stream, 1]).delete(["ev", stream, 2])
+      .delete(["ev", stream, 3]).commit();
+    kv.close();
+    const again = await startTestSluice({ TASK_RETENTION: "1h" }, s.kvDir);
+    try {
+      const next = await queue(again, token, "test/echo");
+      assert.ok(!ids.includes(next), `the new task got the id of one that ran: ${next}`);
+      await waitFor(async () => (await statusOf(again, next)) === "done" || null, 10_000, "the new task done");
+      const res = await again.admin(`/tasks/${next}`);
+      assert.ok("result" in (await res.json()), "the new task ran");
     } finally {
       await again.close();
       await s.close();
