@@ -51,16 +51,31 @@ const Int = (min: number, max: number) =>
     }
     return n;
   });
-/** `10.0.0.5,::1`: IP addresses (none: empty). */
+/** `10.0.0.5,::1`: IP addresses (none: empty), IPv6 ones written as Deno and proxies write them. */
 const IpList = z.string().trim().transform((s, ctx) => {
   const list = s.split(",").map((a) => a.trim()).filter((a) => a !== "");
-  const bad = list.find((a) => !/^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/.test(a));
+  const canonical = list.map(canonicalIp);
+  const bad = list.find((_, i) => canonical[i] === null);
   if (bad !== undefined) {
     ctx.addIssue({ code: "custom", message: `expected IP addresses separated by commas, got "${bad.slice(0, 60)}"` });
     return z.NEVER;
   }
-  return list;
+  return canonical as string[];
 });
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/**
+ * An address as a peer's or X-Forwarded-For's is compared with it (null: not one): an IPv6 one
+ * lower-case and shortened (`FE80:0::1` → `fe80::1`), else it could never match.
+ */
+function canonicalIp(a: string): string | null {
+  if (IPV4.test(a)) return a;
+  if (!a.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(a)) return null;
+  try {
+    return new URL(`http://[${a}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
+}
 const Bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
 /** A port, or `off` (any case) for none. */
 const Port = z.string().trim().transform((s, ctx) => {

@@ -152,3 +152,20 @@ Deno.test("the KV's location: KV_PATH, :memory:, or the managed KV on Deno Deplo
   assert.deepEqual(kvLocation(loadConfig({ KV_PATH: "a.kv" })), { kind: "file", path: "a.kv" });
   assert.throws(() => loadKvLocation({ DENO_DEPLOY: "maybe" }), /DENO_DEPLOY/);
 });
+
+Deno.test("TRUSTED_PROXIES takes only addresses that can match a peer: IPv4 in range, IPv6 as Deno writes it", () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return "";
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  assert.match(problems({ TRUSTED_PROXIES: "999.1.1.1" }), /TRUSTED_PROXIES: expected IP addresses .*"999\.1\.1\.1"/);
+  assert.match(problems({ TRUSTED_PROXIES: ":" }), /TRUSTED_PROXIES: expected IP addresses/);
+  assert.deepEqual(loadConfig({ TRUSTED_PROXIES: "FE80:0:0::1, 2001:DB8::A" }).TRUSTED_PROXIES, [
+    "fe80::1",
+    "2001:db8::a",
+  ]);
+});

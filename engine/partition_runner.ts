@@ -180,21 +180,28 @@ export class PartitionRunner {
     // A task stream may show a gap (a later event went straight to its key while an earlier one
     // still waits in the inbox): run only the unbroken run from the cursor, then on from memory.
     const events = this.#fromMemory(st, from, unbroken(read, from));
-    if (events.length > 0 || read.length === 0 || !this.options.tasksExpire) return events;
-    return await this.#pastExpired(st, from);
+    if (events.length > 0 || !this.options.tasksExpire) return events;
+    return await this.#pastExpired(st, from, read.length > 0);
   }
 
   /**
-   * The lane's next tasks are in neither KV nor memory while later ones are in KV: KV deleted them at
-   * their expiry (`TASK_RETENTION`) before they ran. Read again first (a move from the inbox may have
-   * landed between the read and the look in memory), then move the cursor past them in a commit of
-   * its own (so they are counted once) and go on with what is kept.
+   * The lane's next tasks are in neither KV nor memory (`laterKept`: later ones are in KV): KV deleted
+   * them at their expiry (`TASK_RETENTION`) before they ran. The head is read first: every task up to it has landed, so it
+   * is in KV or in memory unless it expired. Then KV is read again (a move from the inbox may have
+   * landed between the read and the look in memory), and the cursor moves past the missing tasks, up
+   * to the first one kept (or the head, when none is: the lane's whole rest expired), in a commit of
+   * its own (so they are counted once).
    */
-  async #pastExpired(st: LaneState, from: number): Promise<StoredEvent[]> {
-    const again = await readEvents(this.options.kv, st.lane.stream, from, st.batchLimit);
+  async #pastExpired(st: LaneState, from: number, laterKept: boolean): Promise<StoredEvent[]> {
+    const stream = st.lane.stream;
+    const head = this.options.committer.exactHead(stream) ??
+      (await this.options.kv.get<number>(keys.head(stream))).value ?? 0;
+    if (!laterKept && head < from) return []; // caught up: nothing is missing
+    const again = await readEvents(this.options.kv, stream, from, st.batchLimit);
     const events = this.#fromMemory(st, from, unbroken(again, from));
-    if (events.length > 0 || again.length === 0) return events;
-    const kept = again[0]!.seq;
+    if (events.length > 0) return events;
+    const kept = Math.min(again[0]?.seq ?? head + 1, this.#firstInMemory(st, from));
+    if (kept <= from) return [];
     const { plan, retry } = this.#advance(st, new WritePlan(), kept - 1);
     if (st.lease) plan.checks.push(st.lease.check);
     await this.options.committer.write(plan.toRequest());
@@ -202,10 +209,17 @@ export class PartitionRunner {
     st.retry = retry;
     this.stats.expired += kept - from;
     this.#expiredLines.say(
-      `${kept - from} task(s) of ${st.lane.stream} (seq ${from}–${kept - 1}) expired before they ran ` +
+      `${kept - from} task(s) of ${stream} (seq ${from}–${kept - 1}) expired before they ran ` +
         `(TASK_RETENTION); going on from ${kept}`,
     );
     return this.#fromMemory(st, kept, unbroken(again, kept));
+  }
+
+  /** The lowest seq from `from` on of the lane's events held in memory (its tail, the inbox); Infinity: none. */
+  #firstInMemory(st: LaneState, from: number): number {
+    let first = this.options.committer.firstUnmoved(st.lane.stream, from) ?? Infinity;
+    for (const seq of st.tail.keys()) if (seq >= from && seq < first) first = seq;
+    return first;
   }
 
   /** `out` (events from `from` on) extended with the lane's next events held in memory. */

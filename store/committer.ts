@@ -390,6 +390,11 @@ export class Committer {
     return u && !u.moved ? { stream, seq, type: u.type, data: u.data, at: u.at } : undefined;
   }
 
+  /** The lowest seq from `from` on of a stream's events still in the inbox (undefined: none). */
+  firstUnmoved(stream: string, from: number): number | undefined {
+    return this.#unmovedOf.get(stream)?.find((u) => u.seq >= from && !u.moved)?.seq;
+  }
+
   /** Lands what is queued, moves the inbox to its streams and writes every stale head key (before closing KV). */
   async close(): Promise<void> {
     clearInterval(this.#headTimer);
@@ -913,11 +918,18 @@ export class Committer {
     await Promise.all(
       chunked(missing).map(async (chunk) => {
         const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
+        // A task stream's cursor too: its events past a lagging head key may be gone (TASK_RETENTION).
+        const cursors = this.#mode === "single"
+          ? await this.#kv.getMany<number[]>(chunk.map((s) => keys.cursor(s)))
+          : [];
         await Promise.all(entries.map(async (e, i) => {
           const stream = chunk[i]!;
           const hinted = e.value ?? 0;
-          // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide.
-          const seq = this.#mode === "single" ? await headFrom(this.#kv, stream, hinted) : hinted;
+          // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide,
+          // or, when those expired, the cursor that ran past them (a seq is never given out twice).
+          const seq = this.#mode === "single"
+            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors[i]?.value ?? 0)
+            : hinted;
           this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
         }));
       }),

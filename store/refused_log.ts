@@ -94,10 +94,15 @@ function reasonKind(reason: string): string {
 /** The payload's first 256 characters as text, with tokens hidden (a device may send its own in a body). */
 function preview(payload: unknown): string {
   if (payload === undefined) return "";
+  // Hidden before the cut: a token cut short at the end would be left partly shown.
   if (payload instanceof Uint8Array) {
-    const text = new TextDecoder("utf-8", { fatal: false }).decode(payload.subarray(0, 256));
-    return redactTokens(text.replace(/[^\x20-\x7e]/g, "·"));
+    const text = new TextDecoder("utf-8", { fatal: false }).decode(payload.subarray(0, PREVIEW_CHARS + TOKEN_CHARS));
+    return redactTokens(text.replace(/[^\x20-\x7e]/g, "·")).slice(0, PREVIEW_CHARS);
   }
   const text = typeof payload === "string" ? payload : JSON.stringify(payload) ?? "";
-  return redactTokens(text.slice(0, 256));
+  return redactTokens(text.slice(0, PREVIEW_CHARS + TOKEN_CHARS)).slice(0, PREVIEW_CHARS);
 }
+
+const PREVIEW_CHARS = 256;
+/** The longest token (`sla_` and 43 characters). */
+const TOKEN_CHARS = 47;

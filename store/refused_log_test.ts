@@ -71,3 +71,30 @@ Deno.test("a refused payload's preview hides token-shaped text, as text or as by
     kv.close();
   }
 });
+
+Deno.test("a refused payload's preview hides a token the 256-character cut falls in", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = { now: () => 1_000_000 };
+  const committer = new Committer({ kv, mode: "single", clock, epoch: await claimWriterEpoch(kv, "t") });
+  try {
+    const log = new RefusedLog(kv, committer, clock);
+    const token = "sl_" + "A1b2C3d4E5f6G7h8I9j0kLmNoPqRsTuVwXyZ0123456";
+    const payload = `{"pad": "${"x".repeat(218)}", "token": "${token}"}`;
+    log.record({ protocol: "http", device: "d1", code: "malformed_json", reason: "a", payload });
+    log.record({
+      protocol: "mqtt",
+      device: "d2",
+      code: "malformed_json",
+      reason: "b",
+      payload: new TextEncoder().encode(payload),
+    });
+    await committer.flush();
+    for (const { preview } of (await log.list()).refused) {
+      assert.ok(!preview.includes("A1b2C3"), `part of the token shown: ${preview.slice(230)}`);
+      assert.ok(preview.length <= 256);
+    }
+  } finally {
+    await committer.close();
+    kv.close();
+  }
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { inBothModes, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 /** The expiries a stream's events were written with, read from the KV file (`["ev", stream, …]` as KV encodes it). */
 function expiries(s: TestSluice, stream: string): number[] {
@@ -93,3 +93,74 @@ inBothModes("without TASK_RETENTION a lane never passes over tasks missing from 
     await s.close();
   }
 });
+
+inBothModes(
+  "with TASK_RETENTION a lane whose every task left expired before it ran moves past them all",
+  async (mode) => {
+    const env = { ...mode, TASK_RETENTION: "1h", RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" };
+    const s = await startTestSluice(env);
+    const token = await s.device("all-gone");
+    const ids = [
+      await queue(s, token, "test/fail"),
+      await queue(s, token, "test/echo"),
+      await queue(s, token, "test/echo"),
+    ];
+    await waitFor(async () => (await statusOf(s, ids[0]!)) === "retrying" || null, 10_000, "task 1 retrying");
+    await s.stop();
+    const stream = "t/blog_queuing/all-gone";
+    const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
+    await kv.atomic().delete(["ev", stream, 1]).delete(["ev", stream, 2]).delete(["ev", stream, 3]).commit();
+    kv.close();
+    const again = await startTestSluice(env, s.kvDir);
+    try {
+      // Nothing of the stream is kept: the lane still goes past the three (on Deploy it looped on them).
+      const metrics = await waitFor(
+        async () => {
+          const text = await (await fetch(`${again.url}/metrics`)).text();
+          return /^sluice_tasks_expired_total 3$/m.test(text) ? text : null;
+        },
+        10_000,
+        "three tasks counted as expired",
+      );
+      assert.match(metrics, /^sluice_tasks_expired_total 3$/m);
+      // A task queued afterwards gets the next seq and runs.
+      const next = await queue(again, token, "test/echo");
+      await waitFor(async () => (await statusOf(again, next)) === "done" || null, 10_000, "the new task done");
+    } finally {
+      await again.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "with TASK_RETENTION tasks queued after a crash and a long outage get seqs past the tasks that ran",
+  async () => {
+    const s = await startTestSluice({ TASK_RETENTION: "1h" });
+    const token = await s.device("crashed");
+    const ids = [
+      await queue(s, token, "test/echo"),
+      await queue(s, token, "test/echo"),
+      await queue(s, token, "test/echo"),
+    ];
+    for (const id of ids) await waitFor(async () => (await statusOf(s, id)) === "done" || null, 10_000, `${id} done`);
+    await s.stop();
+    // As a kill -9 leaves it (the head key is written at most once a second), then KV's expiry of the three.
+    const stream = "t/blog_queuing/crashed";
+    const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
+    await kv.atomic().set(["head", stream], 1).delete(["ev", stream, 1]).delete(["ev", stream, 2])
+      .delete(["ev", stream, 3]).commit();
+    kv.close();
+    const again = await startTestSluice({ TASK_RETENTION: "1h" }, s.kvDir);
+    try {
+      const next = await queue(again, token, "test/echo");
+      assert.ok(!ids.includes(next), `the new task got the id of one that ran: ${next}`);
+      await waitFor(async () => (await statusOf(again, next)) === "done" || null, 10_000, "the new task done");
+      const res = await again.admin(`/tasks/${next}`);
+      assert.ok("result" in (await res.json()), "the new task ran");
+    } finally {
+      await again.close();
+      await s.close();
+    }
+  },
+);
