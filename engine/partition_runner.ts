@@ -186,25 +186,35 @@ export class PartitionRunner {
 
   /**
    * The lane's next tasks are in neither KV nor memory (`laterKept`: later ones are in KV): KV deleted
-   * them at their expiry (`TASK_RETENTION`) before they ran. The head is read first: every task up to it has landed, so it
-   * is in KV or in memory unless it expired. Then KV is read again (a move from the inbox may have
-   * landed between the read and the look in memory), and the cursor moves past the missing tasks, up
-   * to the first one kept (or the head, when none is: the lane's whole rest expired), in a commit of
-   * its own (so they are counted once).
+   * them at their expiry (`TASK_RETENTION`) before they ran. The head is read first: every task up to
+   * it has landed, so it is in KV or in memory unless it expired. Then memory is looked at and KV read
+   * again, in that order, and the cursor moves past the missing tasks, up to the first one kept (or
+   * the head, when none is: the lane's whole rest expired), in a commit of its own (so they are
+   * counted once).
    */
   async #pastExpired(st: LaneState, from: number, laterKept: boolean): Promise<StoredEvent[]> {
     const stream = st.lane.stream;
     const head = this.options.committer.exactHead(stream) ??
       (await this.options.kv.get<number>(keys.head(stream))).value ?? 0;
     if (!laterKept && head < from) return []; // caught up: nothing is missing
+    // Memory before KV: an event leaves memory (the inbox) only once its move landed in KV, so one that
+    // is in memory now, or in KV at the read after, is kept; looked at the other way round, a move
+    // landing in between would hide it from both.
+    const inMemory = this.#firstInMemory(st, from);
     const again = await readEvents(this.options.kv, stream, from, st.batchLimit);
     const events = this.#fromMemory(st, from, unbroken(again, from));
     if (events.length > 0) return events;
-    const kept = Math.min(again[0]?.seq ?? head + 1, this.#firstInMemory(st, from));
+    const kept = Math.min(again[0]?.seq ?? head + 1, inMemory);
     if (kept <= from) return [];
     const { plan, retry } = this.#advance(st, new WritePlan(), kept - 1);
     if (st.lease) plan.checks.push(st.lease.check);
-    await this.options.committer.write(plan.toRequest());
+    try {
+      await this.options.committer.write(plan.toRequest());
+    } catch (err) {
+      // KV's own trouble (a full disk): wait, as a batch does, and look again.
+      if (err instanceof UnavailableError) return this.#stall(st, err), [];
+      throw err;
+    }
     st.cursor = kept - 1;
     st.retry = retry;
     this.stats.expired += kept - from;
