@@ -65,16 +65,23 @@ const IpList = z.string().trim().transform((s, ctx) => {
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 /**
  * An address as a peer's or X-Forwarded-For's is compared with it (null: not one): an IPv6 one
- * lower-case and shortened (`FE80:0::1` → `fe80::1`), else it could never match.
+ * lower-case and shortened (`FE80:0::1` → `fe80::1`), else it could never match; an IPv4-mapped one
+ * (`::ffff:127.0.0.1`) as its IPv4 address, which `remoteAddress` compares peers by.
  */
 function canonicalIp(a: string): string | null {
   if (IPV4.test(a)) return a;
   if (!a.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(a)) return null;
+  let v6;
   try {
-    return new URL(`http://[${a}]/`).hostname.slice(1, -1);
+    v6 = new URL(`http://[${a}]/`).hostname.slice(1, -1);
   } catch {
     return null;
   }
+  // The URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!mapped) return v6;
+  const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join(".");
 }
 const Bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
 /** A port, or `off` (any case) for none. */

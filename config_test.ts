@@ -168,4 +168,9 @@ Deno.test("TRUSTED_PROXIES takes only addresses that can match a peer: IPv4 in r
     "fe80::1",
     "2001:db8::a",
   ]);
+  // Deno gives an IPv4 peer on a dual-stack listener as ::ffff:a.b.c.d; the URL parser wrote it ::ffff:7f00:1.
+  assert.deepEqual(loadConfig({ TRUSTED_PROXIES: "::ffff:127.0.0.1, ::FFFF:7f00:2" }).TRUSTED_PROXIES, [
+    "127.0.0.1",
+    "127.0.0.2",
+  ]);
 });

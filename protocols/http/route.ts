@@ -175,7 +175,7 @@ export async function throttled<T>(
  */
 export function remoteAddress(c: Context, trustedProxies: readonly string[] = []): string {
   const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
-  const peer = info?.remoteAddr?.hostname ?? "unknown";
+  const peer = unmapped(info?.remoteAddr?.hostname ?? "unknown");
   if (!trustedProxies.includes(peer)) return peer;
   return forwardedClient(c.req.header("x-forwarded-for"), trustedProxies) ?? peer;
 }
@@ -186,11 +186,19 @@ export function remoteAddress(c: Context, trustedProxies: readonly string[] = []
  * proxies appended is known). Null without one.
  */
 export function forwardedClient(header: string | undefined, trustedProxies: readonly string[]): string | null {
-  const hops = (header ?? "").split(",").map((h) => h.trim()).filter((h) => h !== "");
+  const hops = (header ?? "").split(",").map((h) => unmapped(h.trim())).filter((h) => h !== "");
   for (let i = hops.length - 1; i >= 0; i--) {
     if (!trustedProxies.includes(hops[i]!)) return hops[i]!.slice(0, 64);
   }
   return null;
+}
+
+/**
+ * An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`, how Deno gives an IPv4 peer on a dual-stack
+ * listener such as `HOSTNAME=::`) as its IPv4 address, as TRUSTED_PROXIES holds it; others as given.
+ */
+function unmapped(address: string): string {
+  return /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i.exec(address)?.[1] ?? address;
 }
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
