@@ -99,8 +99,17 @@ async function main(): Promise<number> {
   const tty = Deno.stderr.isTerminal();
   let shown = false;
   const abort = new AbortController();
-  const interrupt = () => abort.abort();
-  Deno.addSignalListener("SIGINT", interrupt);
+  // Ctrl-C, or a scheduler's timeout (`timeout`, systemd): either way the partial copy is removed.
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  let stoppedBy = "SIGINT" as Deno.Signal;
+  const listeners = signals.map((signal) => {
+    const listener = () => {
+      if (!abort.signal.aborted) stoppedBy = signal;
+      abort.abort();
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
   try {
     const result = await backupKvFile({
       source: where.path,
@@ -126,9 +135,9 @@ async function main(): Promise<number> {
         `from ${Deno.cwd()}; set KV_PATH as Sluice has it)`
       : "";
     console.error(`Backup failed: ${err.message}${hint}`);
-    return err.code === "interrupted" ? 130 : 1;
+    return err.code === "interrupted" ? (stoppedBy === "SIGTERM" ? 143 : 130) : 1;
   } finally {
-    Deno.removeSignalListener("SIGINT", interrupt);
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
 }
 

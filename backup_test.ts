@@ -48,3 +48,55 @@ Deno.test("deno task backup --help exits 0 with the usage; a bad flag exits 2 wi
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Option '--to <value>' argument missing[\s\S]*deno task backup --to <file>/);
 });
+
+Deno.test("deno task backup stopped with SIGTERM (a scheduler's timeout) removes its partial copy and exits 143", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-backup-term-" });
+  try {
+    // Big enough that the copy and its check take a while: ~60 MB.
+    const kv = await Deno.openKv(`${dir}/sluice.kv`);
+    await kv.set(["admin"], { hash: "x" });
+    const value = "v".repeat(60_000);
+    for (let i = 0; i < 1000; i += 10) {
+      const op = kv.atomic();
+      for (let j = i; j < i + 10; j++) op.set(["filler", j], value);
+      await op.commit();
+    }
+    kv.close();
+    await Deno.mkdir(`${dir}/out`);
+    const root = new URL("./", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--unstable-kv",
+        `${root}backup.ts`,
+        "--to",
+        "c.kv",
+      ],
+      env: { ...BASE_ENV, NO_COLOR: "1", KV_PATH: `${dir}/sluice.kv` },
+      clearEnv: true,
+      cwd: `${dir}/out`,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Once the hidden partial copy is there, the copy is under way.
+    const deadline = Date.now() + 30_000;
+    while ([...Deno.readDirSync(`${dir}/out`)].length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.ok([...Deno.readDirSync(`${dir}/out`)].length > 0, "the copy started");
+    child.kill("SIGTERM");
+    const { code, stderr } = await child.output();
+    const left = [...Deno.readDirSync(`${dir}/out`)].map((e) => e.name);
+    if (left.includes("c.kv")) return; // the copy ended before the signal: nothing to remove
+    assert.deepEqual(left, [], "nothing left beside --to");
+    assert.equal(code, 143);
+    assert.match(new TextDecoder().decode(stderr), /Backup failed: Interrupted: the partial copy was removed/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
