@@ -618,6 +618,8 @@ export class Committer {
     const appended: AppendedEvent[] = [];
     /** Heads the listeners hear of (events acked from the inbox count: lanes take them from memory). */
     const heard = new Map<string, number>();
+    /** Streams whose appended events carry an expiry of their own (topics): their head keys are written at once. */
+    const expiring = new Set<string>();
     const inboxed: Unmoved[] = [];
     const wake = new Set<string>();
     let mutations = 0;
@@ -628,6 +630,7 @@ export class Committer {
       let inboxedFirst: Unmoved | undefined;
       for (const [i, { stream, event, expireIn: own }] of (p.req.appends ?? []).entries()) {
         const expireIn = own ?? this.#retention?.(stream);
+        if (own !== undefined) expiring.add(stream);
         const seq = (next.get(stream) ?? this.#heads.get(stream)?.seq ?? 0) + 1;
         next.set(stream, seq);
         positions.push({ stream, seq });
@@ -686,8 +689,11 @@ export class Committer {
       const h = this.#heads.get(stream);
       if (this.#mode === "multi") {
         op.check({ key: keys.head(stream), versionstamp: h?.versionstamp ?? null });
-      } else if (h && h.persisted > 0 && at - h.persistedAt < HEAD_PERSIST_MS) {
-        continue; // a known stream: its events are the truth, the head key follows within a second
+      } else if (h && h.persisted > 0 && at - h.persistedAt < HEAD_PERSIST_MS && !expiring.has(stream)) {
+        // A known stream: its events are the truth, the head key follows within a second. Not for a topic:
+        // its last events may expire while Sluice is down, and a head key that lagged them would give
+        // their seqs out again (a subscriber that saw them would skip the new ones).
+        continue;
       }
       op.set(keys.head(stream), seq); // a new stream's head key is written at once: listings find it
       persisted.add(stream);

@@ -507,3 +507,19 @@ for (const mode of ["single", "multi"] as const) {
     }
   });
 }
+
+Deno.test("one writer keeps a topic's head key up to date with every append, a stream without expiry within a second", async () => {
+  const { kv, committer, close } = await kvStore("single");
+  try {
+    for (let i = 0; i < 5; i++) {
+      await committer.write({ appends: [{ stream: "m/news", event: { type: "t", data: i }, expireIn: 3_600_000 }] });
+      await committer.write({ appends: [{ stream: "p/pump", event: { type: "t", data: i } }] });
+    }
+    // Within the second: a topic's last events may expire while Sluice is down, and a head key that lagged
+    // them would give their seqs out again; other streams' events outlive their head key's lag.
+    assert.equal((await kv.get(keys.head("m/news"))).value, 5);
+    assert.equal((await kv.get(keys.head("p/pump"))).value, 1);
+  } finally {
+    await close();
+  }
+});
