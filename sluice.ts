@@ -146,10 +146,10 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const { log, clock, manifest, mode, instruments, onCommit, kv, lock } = opened;
   const abort = new AbortController();
   const instance = crypto.randomUUID();
-  // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
-  // wake-ups. On Deploy several instances append: per-stream head checks, leases, in-process wake-ups.
   /** Tasks are kept `TASK_RETENTION` when it is set; every other event by its own retention, or for good. */
   const taskRetention = (stream: string) => stream.startsWith(TASK_STREAM_PREFIX) ? config.TASK_RETENTION : undefined;
+  // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
+  // wake-ups. On Deploy several instances append: per-stream head checks, leases, in-process wake-ups.
   const waker = mode === "local" ? new KvQueueWaker(kv) : new DirectWaker();
   const committer = mode === "local"
     ? new Committer({
