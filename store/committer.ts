@@ -924,17 +924,21 @@ export class Committer {
     await Promise.all(
       chunked(missing).map(async (chunk) => {
         const entries = await this.#kv.getMany<number[]>(chunk.map((s) => keys.head(s)));
-        // A task stream's cursor too: its events past a lagging head key may be gone (TASK_RETENTION).
-        const cursors = this.#mode === "single"
-          ? await this.#kv.getMany<number[]>(chunk.map((s) => keys.cursor(s)))
-          : [];
+        // A stream whose events expire with no retention of their own (tasks, TASK_RETENTION): its cursor
+        // too, as its events past a lagging head key may be gone. Other streams need no read of it.
+        const expiring = this.#mode === "single" ? chunk.filter((s) => this.#retention?.(s) !== undefined) : [];
+        const cursors = new Map<string, number>();
+        if (expiring.length > 0) {
+          const read = await this.#kv.getMany<number[]>(expiring.map((s) => keys.cursor(s)));
+          read.forEach((c, i) => cursors.set(expiring[i]!, c.value ?? 0));
+        }
         await Promise.all(entries.map(async (e, i) => {
           const stream = chunk[i]!;
           const hinted = e.value ?? 0;
           // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide,
           // or, when those expired, the cursor that ran past them (a seq is never given out twice).
           const seq = this.#mode === "single"
-            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors[i]?.value ?? 0)
+            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0)
             : hinted;
           this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
         }));
