@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { ConfigSchema, kvLocation, loadConfig, loadKvLocation, SETTINGS_HELP } from "./config.ts";
 
+/** The one error loading `env` gives ("" when it loads). */
+function problems(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+    return "";
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 Deno.test("settings have the documented defaults", () => {
   const c = loadConfig({});
   assert.equal(c.PORT, 8000);
@@ -26,14 +36,6 @@ Deno.test("bad settings are all reported in one error", () => {
 });
 
 Deno.test("each bad setting is said in words: what was expected, and what was given", () => {
-  const problems = (env: Record<string, string>) => {
-    try {
-      loadConfig(env);
-      return "";
-    } catch (err) {
-      return (err as Error).message;
-    }
-  };
   assert.match(problems({ MQTT_PORT: "abc" }), /MQTT_PORT: expected a port from 0 to 65535 .* or "off", got "abc"/);
   assert.match(
     problems({ SCRIPT_TIMEOUT_MS: "5s" }),
@@ -154,14 +156,6 @@ Deno.test("the KV's location: KV_PATH, :memory:, or the managed KV on Deno Deplo
 });
 
 Deno.test("TRUSTED_PROXIES takes only addresses that can match a peer: IPv4 in range, IPv6 as Deno writes it", () => {
-  const problems = (env: Record<string, string>) => {
-    try {
-      loadConfig(env);
-      return "";
-    } catch (err) {
-      return (err as Error).message;
-    }
-  };
   assert.match(problems({ TRUSTED_PROXIES: "999.1.1.1" }), /TRUSTED_PROXIES: expected IP addresses .*"999\.1\.1\.1"/);
   assert.match(problems({ TRUSTED_PROXIES: ":" }), /TRUSTED_PROXIES: expected IP addresses/);
   assert.deepEqual(loadConfig({ TRUSTED_PROXIES: "FE80:0:0::1, 2001:DB8::A" }).TRUSTED_PROXIES, [

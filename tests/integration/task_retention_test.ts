@@ -44,11 +44,12 @@ inBothModes("with TASK_RETENTION a queued task is written to expire after it", a
 
 /**
  * Tasks 2 and 3 of a device wait behind task 1's retries (a second apart at first); Sluice stops, the
- * keys of tasks 1 and 2 are deleted as KV's expiry does, and Sluice starts again.
+ * keys of the `gone` tasks are deleted as KV's expiry does, and Sluice starts again.
  */
-async function afterTwoExpired(env: Record<string, string>) {
-  const s = await startTestSluice({ ...env, RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" });
-  const token = await s.device("late");
+async function afterExpired(env: Record<string, string>, device = "late", gone = [1, 2]) {
+  const withRetries = { ...env, RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" };
+  const s = await startTestSluice(withRetries);
+  const token = await s.device(device);
   const ids = [
     await queue(s, token, "test/fail"),
     await queue(s, token, "test/echo"),
@@ -57,16 +58,18 @@ async function afterTwoExpired(env: Record<string, string>) {
   await waitFor(async () => (await statusOf(s, ids[0]!)) === "retrying" || null, 10_000, "task 1 retrying");
   await s.stop();
   const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
-  await kv.atomic().delete(["ev", "t/blog_queuing/late", 1]).delete(["ev", "t/blog_queuing/late", 2]).commit();
+  const op = kv.atomic();
+  for (const seq of gone) op.delete(["ev", `t/blog_queuing/${device}`, seq]);
+  await op.commit();
   kv.close();
-  const again = await startTestSluice({ ...env, RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" }, s.kvDir);
-  return { s, again, ids };
+  const again = await startTestSluice(withRetries, s.kvDir);
+  return { s, again, ids, token };
 }
 
 inBothModes(
   "with TASK_RETENTION a lane goes on past tasks that expired before they ran, and counts them",
   async (mode) => {
-    const { s, again, ids } = await afterTwoExpired({ ...mode, TASK_RETENTION: "1h" });
+    const { s, again, ids } = await afterExpired({ ...mode, TASK_RETENTION: "1h" });
     try {
       await waitFor(async () => (await statusOf(again, ids[2]!)) === "done" || null, 10_000, "task 3 done");
       assert.equal(await statusOf(again, ids[0]!), "gone");
@@ -81,7 +84,7 @@ inBothModes(
 );
 
 inBothModes("without TASK_RETENTION a lane never passes over tasks missing from its stream", async (mode) => {
-  const { s, again, ids } = await afterTwoExpired(mode);
+  const { s, again, ids } = await afterExpired(mode);
   try {
     // Task 1's retry was due within its second; three seconds on, the lane has looked at its stream.
     await new Promise((r) => setTimeout(r, 3000));
@@ -97,21 +100,7 @@ inBothModes("without TASK_RETENTION a lane never passes over tasks missing from 
 inBothModes(
   "with TASK_RETENTION a lane whose every task left expired before it ran moves past them all",
   async (mode) => {
-    const env = { ...mode, TASK_RETENTION: "1h", RETRY_BASE_MS: "1000", MAX_ATTEMPTS: "20" };
-    const s = await startTestSluice(env);
-    const token = await s.device("all-gone");
-    const ids = [
-      await queue(s, token, "test/fail"),
-      await queue(s, token, "test/echo"),
-      await queue(s, token, "test/echo"),
-    ];
-    await waitFor(async () => (await statusOf(s, ids[0]!)) === "retrying" || null, 10_000, "task 1 retrying");
-    await s.stop();
-    const stream = "t/blog_queuing/all-gone";
-    const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
-    await kv.atomic().delete(["ev", stream, 1]).delete(["ev", stream, 2]).delete(["ev", stream, 3]).commit();
-    kv.close();
-    const again = await startTestSluice(env, s.kvDir);
+    const { s, again, token } = await afterExpired({ ...mode, TASK_RETENTION: "1h" }, "all-gone", [1, 2, 3]);
     try {
       // Nothing of the stream is kept: the lane still goes past the three (on Deploy it looped on them).
       const metrics = await waitFor(

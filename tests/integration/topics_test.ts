@@ -344,18 +344,23 @@ integration(
   },
 );
 
+/**
+ * Sends eleven wrong Authenticates: ten failures are free, the eleventh is answered only after the
+ * brute-force delay, so the frames sent next wait behind it.
+ */
+function holdBehindAuthenticate(ws: WsClient): void {
+  for (let i = 0; i < 11; i++) {
+    ws.socket.send(JSON.stringify({ id: i, method: "Authenticate", params: { token: "x" } }));
+  }
+}
+
 integration(
   "a WebSocket client whose frames pile up behind one held back is closed, not buffered without end",
   async () => {
     const s = await startTestSluice();
     try {
       const ws = await WsClient.connect(`${s.url}/ws`);
-      // Ten failed Authenticates are free; the eleventh is answered only after the brute-force delay.
-      for (let i = 0; i < 11; i++) {
-        ws.socket.send(
-          JSON.stringify({ id: i, method: "Authenticate", params: { token: "x" } }),
-        );
-      }
+      holdBehindAuthenticate(ws);
       const frame = JSON.stringify({ method: "Publish", params: { channel: "blog_queuing", message: 1 } });
       for (let i = 0; i < 1_001; i++) ws.socket.send(frame); // all wait behind the eleventh Authenticate
       // Closed by the server (1008, or cut off when its close meets the frames still coming in).
@@ -375,9 +380,7 @@ integration(
     const s = await startTestSluice();
     try {
       const ws = await WsClient.connect(`${s.url}/ws`);
-      for (let i = 0; i < 11; i++) {
-        ws.socket.send(JSON.stringify({ id: i, method: "Authenticate", params: { token: "x" } }));
-      }
+      holdBehindAuthenticate(ws);
       // 100 frames of 48 KB (4.8 MB) behind the held Authenticate: well under 1,000 frames.
       const frame = JSON.stringify({ method: "Publish", params: { channel: "nope", message: "x".repeat(48_000) } });
       for (let i = 0; i < 100; i++) ws.socket.send(frame);
