@@ -122,6 +122,9 @@ export const ConfigSchema = z.object({
     message: "must be at least 1h: a task must outlive any outage or backlog, or it is dropped unrun",
   }).optional(),
   PUMPS_RETENTION: Duration.default(3_600_000),
+  READING_RETENTION: Duration.refine((ms) => ms >= 3_600_000, {
+    message: "must be at least 1h",
+  }).optional(),
   MAX_SEND_BUFFER_BYTES: Int(4096, 256 * 1024 * 1024).default(1024 * 1024),
   MAX_HTTP_IN_FLIGHT: Int(1, 1_000_000).default(10_000),
   RATE_LIMIT: Rate.default(200),
@@ -219,6 +222,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["TOPIC_RETENTION", "7d", "how long topic messages are kept"],
   ["TASK_RETENTION", "-", "how long queued tasks are kept, at least 1h (unset: for good)"],
   ["PUMPS_RETENTION", "1h", "how long the _pumps feed (each pump's state after a change) keeps its messages"],
+  [
+    "READING_RETENTION",
+    "-",
+    "how long a pump's history keeps its events, at least 1h (unset: for good); its state still counts them all",
+  ],
   ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
   ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],
   [

@@ -51,6 +51,9 @@ Deno.test("each bad setting is said in words: what was expected, and what was gi
   assert.match(problems({ TASK_RETENTION: "30m" }), /TASK_RETENTION: must be at least 1h/);
   assert.equal(loadConfig({ TASK_RETENTION: "30d" }).TASK_RETENTION, 30 * 86_400_000);
   assert.equal(loadConfig({}).TASK_RETENTION, undefined, "tasks are kept for good unless it is set");
+  assert.match(problems({ READING_RETENTION: "59m" }), /READING_RETENTION: must be at least 1h/);
+  assert.equal(loadConfig({ READING_RETENTION: "90d" }).READING_RETENTION, 90 * 86_400_000);
+  assert.equal(loadConfig({}).READING_RETENTION, undefined, "pump histories are kept whole unless it is set");
   assert.match(
     problems({ TRUSTED_PROXIES: "10.0.0.5, proxy.local" }),
     /TRUSTED_PROXIES: expected IP addresses .*"proxy\.local"/,

@@ -7,9 +7,10 @@ import { consoleLogger, type Logger } from "./core/log.ts";
 import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
 import { RateLimiter } from "./core/rate_limiter.ts";
 import { AuthThrottle } from "./core/auth_throttle.ts";
-import { pumpStream, TASK_STREAM_PREFIX } from "./core/streams.ts";
+import { PUMP_STREAM_PREFIX, pumpStream, TASK_STREAM_PREFIX } from "./core/streams.ts";
 import { DeadLetters } from "./engine/dead_letters.ts";
 import { EffectPlanner } from "./engine/effect_planner.ts";
+import { HistoryTrimmer } from "./engine/history_trimmer.ts";
 import { Ingest } from "./engine/ingest.ts";
 import { ChannelAdmin } from "./engine/channel_admin.ts";
 import { InlineRunner } from "./engine/inline_runner.ts";
@@ -34,6 +35,10 @@ import { lockKvFile } from "./store/kv_file_lock.ts";
 import { DirectWaker } from "./store/direct_waker.ts";
 import { LeaseManager } from "./store/leases.ts";
 import { SeenIds } from "./store/seen_ids.ts";
+
+/** `READING_RETENTION`: the first trim a minute after the start, then one every 10 minutes. */
+const TRIM_FIRST_MS = 60_000;
+const TRIM_EVERY_MS = 10 * 60_000;
 
 /** What `openSluice` needs beyond the settings; tests swap the manifest, clock and logger. */
 export interface SluiceOptions {
@@ -79,6 +84,8 @@ export interface Sluice {
   readonly instruments: Instruments;
   /** Pump actors held in memory. */
   livePumps(): number;
+  /** Trims pump histories past `READING_RETENTION` (absent without it). */
+  readonly trimmer?: HistoryTrimmer<PumpState>;
   /** `local`: one process owns the KV (single writer, KV queue wake-ups); `deploy`: many instances. */
   readonly mode: "local" | "deploy";
   /** This instance's id (lease owner). */
@@ -276,6 +283,16 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const resumed = await runner.sweep();
   if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);
+  const trimmer = config.READING_RETENTION === undefined ? undefined : new HistoryTrimmer<PumpState>({
+    kv,
+    clock,
+    retentionMs: config.READING_RETENTION,
+    decider: pumpDecider,
+    prefix: PUMP_STREAM_PREFIX,
+    idOf: (stream) => stream.slice(PUMP_STREAM_PREFIX.length),
+    log: (line) => log.info(line),
+  });
+  trimmer?.schedule(TRIM_FIRST_MS, TRIM_EVERY_MS, abort.signal);
   // One writer rings the topic doorbells itself; several instances watch the head keys.
   const topics = new TopicHub(kv, log, mode === "local" ? committerDoorbell(committer) : watchDoorbell(kv, log));
 
@@ -319,6 +336,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     committer,
     instruments,
     livePumps: () => pumpRuntime.liveCount(),
+    trimmer,
     mode,
     instance,
     signal: abort.signal,

@@ -24,6 +24,18 @@ export interface ActorStorage<S> {
   read(stream: string, from: number, limit: number): Promise<LoggedEvent[]>;
   loadSnapshot(stream: string): Promise<Snapshot<S> | null>;
   saveSnapshot(stream: string, snapshot: Snapshot<S>): Promise<void>;
+  /**
+   * Where a log's oldest events were trimmed: the state after the last event trimmed (absent, or
+   * null, while the log is whole). The log then starts at its `version + 1`.
+   */
+  loadBase?(stream: string): Promise<Snapshot<S> | null>;
+}
+
+/** `stateAt` for a version or time older than the log still keeps (its start was trimmed). */
+export class TrimmedHistoryError extends Error {
+  constructor(readonly base: Snapshot<unknown>) {
+    super(`the log before version ${base.version + 1} was trimmed`);
+  }
 }
 
 export interface RuntimeOptions<S, C, E> {
@@ -107,21 +119,25 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
     this.#maybeSnapshot(id, live);
   }
 
-  /** The state as it was at a version, or at a time (ms), by replay. */
+  /**
+   * The state as it was at a version, or at a time (ms), by replay; `TrimmedHistoryError` when that
+   * is older than the log still keeps.
+   */
   async stateAt(id: string, at: { version: number } | { time: number }): Promise<S> {
     const stream = this.options.streamOf(id);
-    const snap = await this.#loadSnapshot(stream);
-    const usable = snap && ("version" in at ? snap.version <= at.version : snap.at <= at.time);
-    let state = usable ? snap.state : this.options.decider.initialState(id);
-    let from = (usable ? snap.version : 0) + 1;
-    for (;;) {
-      const page = await this.options.storage.read(stream, from, 1000);
-      for (const e of page) {
-        if ("version" in at ? e.seq > at.version : e.at > at.time) return state;
-        state = this.options.decider.evolve(state, this.#asEvent(e));
-      }
-      if (page.length < 1000) return state;
-      from = page.at(-1)!.seq + 1;
+    const past = (e: LoggedEvent) => "version" in at ? e.seq > at.version : e.at > at.time;
+    for (let attempt = 1;; attempt++) {
+      const [snap, base] = await Promise.all([this.#loadSnapshot(stream), this.#loadBase(stream)]);
+      // A snapshot older than the base is of no use: the events after it were trimmed.
+      const floor = base?.version ?? 0;
+      const start = [snap, base].filter((s): s is Snapshot<S> =>
+        s !== null && s.version >= floor && ("version" in at ? s.version <= at.version : s.at <= at.time)
+      ).sort((a, b) =>
+        b.version - a.version
+      )[0] ?? null;
+      if (!start && base) throw new TrimmedHistoryError(base);
+      const replayed = await this.#replay(id, start, attempt < 3 && this.#trimmable, past);
+      if (replayed) return replayed.state;
     }
   }
 
@@ -188,28 +204,64 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
 
   async #load(id: string): Promise<Live<S>> {
     const stream = this.options.streamOf(id);
-    const snap = await this.#loadSnapshot(stream);
-    let state = snap?.state ?? this.options.decider.initialState(id);
-    let at = snap?.at ?? 0;
-    let from = (snap?.version ?? 0) + 1;
-    for (;;) {
+    for (let attempt = 1;; attempt++) {
+      const [snap, base] = await Promise.all([this.#loadSnapshot(stream), this.#loadBase(stream)]);
+      const start = snap && (!base || snap.version >= base.version) ? snap : base;
+      const replayed = await this.#replay(id, start, attempt < 3 && this.#trimmable);
+      if (!replayed) continue;
+      const live = {
+        state: replayed.state,
+        at: replayed.at,
+        snapshotVersion: snap?.version ?? 0,
+        lastUsed: this.options.clock.now(),
+      };
+      this.#maybeSnapshot(id, live);
+      return live;
+    }
+  }
+
+  /**
+   * Folds the log into `start` (a saved state, or the initial one) from the event after it, up to
+   * the end or to the first event `past` picks. Null, where `trimmable`, when the log no longer
+   * starts there: its start was trimmed after `start` was read (read the base again).
+   */
+  async #replay(
+    id: string,
+    start: Snapshot<S> | null,
+    trimmable: boolean,
+    past?: (e: LoggedEvent) => boolean,
+  ): Promise<{ state: S; at: number } | null> {
+    const stream = this.options.streamOf(id);
+    let state = start?.state ?? this.options.decider.initialState(id);
+    let at = start?.at ?? 0;
+    const first = (start?.version ?? 0) + 1;
+    for (let from = first;;) {
       const page = await this.options.storage.read(stream, from, 1000);
-      for (const e of page) state = this.options.decider.evolve(state, this.#asEvent(e)), at = e.at;
-      if (page.length < 1000) break;
+      if (trimmable && from === first && page.length > 0 && page[0]!.seq !== first) return null;
+      for (const e of page) {
+        if (past?.(e)) return { state, at };
+        state = this.options.decider.evolve(state, this.#asEvent(e));
+        at = e.at;
+      }
+      if (page.length < 1000) return { state, at };
       from = page.at(-1)!.seq + 1;
     }
-    const live = { state, at, snapshotVersion: snap?.version ?? 0, lastUsed: this.options.clock.now() };
-    this.#maybeSnapshot(id, live);
-    return live;
   }
 
   /** The stream's snapshot, if it holds a state of the decider's current shape or one it can upcast. */
   async #loadSnapshot(stream: string): Promise<Snapshot<S> | null> {
-    const snap = await this.options.storage.loadSnapshot(stream);
-    const { stateShape = 1, upcast } = this.options.decider;
-    if (!snap || (snap.shape ?? 1) === stateShape) return snap;
-    const state = upcast?.(snap.state, snap.shape ?? 1, snap.at) ?? null;
-    return state === null ? null : { ...snap, state, shape: stateShape };
+    return usableSnapshot(this.options.decider, await this.options.storage.loadSnapshot(stream));
+  }
+
+  /** Whether logs may lose their oldest events (the storage keeps a base where they were trimmed). */
+  get #trimmable(): boolean {
+    return this.options.storage.loadBase !== undefined;
+  }
+
+  /** The state where the stream's log was trimmed, if it was. */
+  async #loadBase(stream: string): Promise<Snapshot<S> | null> {
+    const base = await this.options.storage.loadBase?.(stream) ?? null;
+    return base && usableSnapshot(this.options.decider, base);
   }
 
   #maybeSnapshot(id: string, live: Live<S>): void {
@@ -226,6 +278,22 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
   }
 
   #asEvent(e: LoggedEvent): E {
-    return { type: e.type, data: e.data, seq: e.seq, at: e.at } as unknown as E;
+    return asEvent<E>(e);
   }
+}
+
+/** A logged event as a decider's `evolve` takes it. */
+export function asEvent<E>(e: LoggedEvent): E {
+  return { type: e.type, data: e.data, seq: e.seq, at: e.at } as unknown as E;
+}
+
+/** A saved state of the decider's current shape, or one it can upcast; null otherwise. */
+export function usableSnapshot<S>(
+  decider: Pick<Decider<S, unknown, unknown>, "stateShape" | "upcast">,
+  snap: Snapshot<S> | null,
+): Snapshot<S> | null {
+  const { stateShape = 1, upcast } = decider;
+  if (!snap || (snap.shape ?? 1) === stateShape) return snap;
+  const state = upcast?.(snap.state, snap.shape ?? 1, snap.at) ?? null;
+  return state === null ? null : { ...snap, state, shape: stateShape };
 }

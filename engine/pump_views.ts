@@ -1,6 +1,6 @@
 import { type PumpState, shownState } from "../actors/pump/decider.ts";
 import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
-import type { ActorRuntime } from "../actors/runtime.ts";
+import { type ActorRuntime, TrimmedHistoryError } from "../actors/runtime.ts";
 import { NotFoundError } from "../core/errors.ts";
 import { PUMP_STREAM_PREFIX, pumpStream } from "../core/streams.ts";
 import type { StoredEvent } from "../store/event_store.ts";
@@ -56,13 +56,26 @@ export class PumpViews {
         `Pump "${id}" is at version ${current.version}; version ${at.version} does not exist yet`,
       );
     }
-    return shownState(await this.runtime.stateAt(id, at));
+    try {
+      return shownState(await this.runtime.stateAt(id, at));
+    } catch (err) {
+      if (!(err instanceof TrimmedHistoryError)) throw err;
+      const { version, at: when } = err.base;
+      throw new NotFoundError(
+        `Pump "${id}"'s history before version ${version + 1} is no longer kept (READING_RETENTION): ` +
+          `ask for version ${version} or later, or a time from ${new Date(when).toISOString()} on`,
+      );
+    }
   }
 
-  /** A page of events from seq `from`; `NotFoundError` for a pump with no readings, whatever `from`. */
+  /**
+   * A page of events from seq `from` (from the oldest kept when older ones were trimmed);
+   * `NotFoundError` for a pump with no readings, whatever `from`.
+   */
   async events(id: string, from: number, limit: number): Promise<EventPage> {
     const stream = pumpStream(id);
     const page: StoredEvent[] = await readEvents(this.kv, stream, from, limit + 1);
+    // A trimmed history keeps its newest event: a pump with readings has one from 1 on.
     if (page.length === 0 && (from <= 1 || (await readEvents(this.kv, stream, 1, 1)).length === 0)) {
       throw new NotFoundError(`Pump "${id}" has no readings`);
     }

@@ -31,6 +31,8 @@ export const keys = {
   writer: (): Deno.KvKey => ["writer"],
   /** Latest snapshot of an actor's state. */
   snapshot: (stream: string): Deno.KvKey => ["snap", stream],
+  /** The state after the last event trimmed from a log's start (the log starts after it). */
+  base: (stream: string): Deno.KvKey => ["snap-base", stream],
   /** Devices, by id and by token hash. */
   device: (id: string): Deno.KvKey => ["dev", id],
   devices: (): Deno.KvKey => ["dev"],

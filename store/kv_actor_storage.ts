@@ -15,6 +15,10 @@ export class KvActorStorage<S> implements ActorStorage<S> {
     return (await this.kv.get<Snapshot<S>>(keys.snapshot(stream))).value;
   }
 
+  async loadBase(stream: string): Promise<Snapshot<S> | null> {
+    return (await this.kv.get<Snapshot<S>>(keys.base(stream))).value;
+  }
+
   async saveSnapshot(stream: string, snapshot: Snapshot<S>): Promise<void> {
     await this.committer.write({ sets: [{ key: keys.snapshot(stream), value: snapshot }] });
   }

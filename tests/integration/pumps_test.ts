@@ -281,3 +281,36 @@ integration("reading pumps that do not exist keeps no pump actor in memory", asy
     await s.close();
   }
 });
+
+inBothModes(
+  "with READING_RETENTION a trimmed pump keeps its state, across a restart, and its history starts later",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, READING_RETENTION: "1h" });
+    try {
+      const token = await s.device("trimmed");
+      for (let i = 1; i <= 4; i++) await feed(s, token, "trimmed", reading(10 * i, `2026-11-25T10:0${i}:00Z`), i);
+      const before = await (await s.admin("/pumps/trimmed")).json();
+      const atThree = await (await s.admin("/pumps/trimmed?at=3")).json();
+      // A sweep past the pump's every event (as once they are an hour old) keeps only its newest.
+      const trimmer = s.server.sluice.trimmer!;
+      assert.equal(await trimmer.trim("p/trimmed", Date.now() + 1), 3);
+      assert.deepEqual(await (await s.admin("/pumps/trimmed")).json(), before);
+      assert.deepEqual(await (await s.admin("/pumps/trimmed?at=3")).json(), atThree);
+      const gone = await s.admin("/pumps/trimmed?at=2");
+      assert.equal(gone.status, 404);
+      assert.match((await gone.json()).error.message, /before version 4 is no longer kept \(READING_RETENTION\)/);
+      const history = await (await s.admin("/pumps/trimmed/events?from=1")).json();
+      assert.deepEqual(history.events.map((e: { seq: number }) => e.seq), [4]);
+      assert.match(await (await fetch(`${s.url}/metrics`)).text(), /^sluice_pump_events_trimmed_total 3$/m);
+
+      await s.restart(); // no snapshot yet (every 100 events): the state comes from the trimmed log's base
+      assert.deepEqual(await (await s.admin("/pumps/trimmed")).json(), before);
+      const after = await feed(s, token, "trimmed", reading(50, "2026-11-25T10:05:00Z"), 5);
+      assert.equal(after.readings, 5);
+      assert.equal(after.temperature.max, 50);
+      assert.equal(after.temperature.min, 10);
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -68,6 +68,11 @@ export function metricsRoutes(
           samples: [{ value: stats.expired }],
         },
         {
+          name: "sluice_pump_events_trimmed_total",
+          help: "Pump events recorded over READING_RETENTION ago, folded into their pump's base state and deleted",
+          samples: [{ value: sluice.trimmer?.trimmed ?? 0 }],
+        },
+        {
           name: "sluice_dead_letters_total",
           help: "Tasks that went to the dead letters",
           samples: [{ value: stats.dead }],

@@ -37,7 +37,10 @@ export function pumpRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
       200: { description: "State", schema: PumpStateView },
       400: { description: "Invalid id, or `at` neither a version nor an ISO 8601 time", schema: ErrorSchema },
       403: { description: "Another device's pump", schema: ErrorSchema },
-      404: { description: "No readings for this pump, or a version not reached yet", schema: ErrorSchema },
+      404: {
+        description: "No readings for this pump, a version not reached yet, or one older than the kept history",
+        schema: ErrorSchema,
+      },
     },
   }, async ({ c, principal, params, query }) => {
     requireOwner(principal, params.id, "pump");

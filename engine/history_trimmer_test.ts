@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import { pumpDecider, type PumpState } from "../actors/pump/decider.ts";
+import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
+import { ActorRuntime, type ActorStorage, type Snapshot, TrimmedHistoryError } from "../actors/runtime.ts";
+import type { Clock } from "../core/clock.ts";
+import { PUMP_STREAM_PREFIX, pumpStream } from "../core/streams.ts";
+import { keys } from "../store/keys.ts";
+import { readEvents } from "../store/kv_event_store.ts";
+import { HistoryTrimmer, TRIM_BATCH } from "./history_trimmer.ts";
+
+const HOUR = 3_600_000;
+const NOW = Date.parse("2026-11-27T12:00:00Z");
+const clock: Clock = { now: () => NOW };
+
+/** A pump log of `n` readings recorded a minute apart, the last one a minute before NOW. */
+async function pumpLog(kv: Deno.Kv, pump: string, n: number): Promise<void> {
+  for (let first = 1; first <= n; first += 500) {
+    const op = kv.atomic();
+    for (let seq = first; seq < first + 500 && seq <= n; seq++) {
+      const at = NOW - (n - seq + 1) * 60_000;
+      const reading = {
+        temperature: 10 + (seq % 17),
+        pressure: 1 + (seq % 5) / 10,
+        lat: 45.5,
+        lon: -73.5,
+        time: new Date(at - 1000).toISOString(),
+      };
+      op.set(keys.event(pumpStream(pump), seq), {
+        type: "ReadingRecorded",
+        data: { reading, receivedAt: new Date(at - 500).toISOString() },
+        at,
+      });
+    }
+    await op.commit();
+  }
+  await kv.set(keys.head(pumpStream(pump)), n);
+}
+
+/** A runtime over the KV's logs and bases, its snapshots in memory (none unless a test saves one). */
+function runtimeOver(
+  kv: Deno.Kv,
+  snapshots = new Map<string, Snapshot<PumpState>>(),
+  wrap = (s: ActorStorage<PumpState>) => s,
+) {
+  const storage: ActorStorage<PumpState> = {
+    read: (stream, from, limit) => readEvents(kv, stream, from, limit),
+    loadSnapshot: (stream) => Promise.resolve(snapshots.get(stream) ?? null),
+    saveSnapshot: () => Promise.resolve(),
+    loadBase: async (stream) => (await kv.get<Snapshot<PumpState>>(keys.base(stream))).value,
+  };
+  return new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
+    decider: pumpDecider,
+    streamOf: pumpStream,
+    storage: wrap(storage),
+    clock,
+  });
+}
+
+function trimmerOver(kv: Deno.Kv, retentionMs: number) {
+  return new HistoryTrimmer<PumpState>({
+    kv,
+    clock,
+    retentionMs,
+    decider: pumpDecider,
+    prefix: PUMP_STREAM_PREFIX,
+    idOf: (stream) => stream.slice(PUMP_STREAM_PREFIX.length),
+  });
+}
+
+async function seqsOf(kv: Deno.Kv, pump: string): Promise<number[]> {
+  return (await readEvents(kv, pumpStream(pump), 1, 10_000)).map((e) => e.seq);
+}
+
+Deno.test("trimming drops the events recorded before the retention and the pump's state still counts them all", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p1", 600); // 10 h of readings, a minute apart
+  await pumpLog(kv, "p2", 30); // the last half hour only
+  const whole = await runtimeOver(kv).state("p1");
+  const atVersion500 = await runtimeOver(kv).stateAt("p1", { version: 500 });
+
+  const report = await trimmerOver(kv, 2 * HOUR).sweep();
+
+  // Readings 1–480 were recorded over 2 h ago (the 480th exactly 2 h 1 min ago).
+  assert.deepEqual(report, { streams: 1, events: 480, scanned: 2 });
+  const kept = await seqsOf(kv, "p1");
+  assert.equal(kept[0], 481);
+  assert.equal(kept.length, 120);
+  assert.equal((await seqsOf(kv, "p2")).length, 30);
+  assert.equal((await kv.get<Snapshot<PumpState>>(keys.base(pumpStream("p1")))).value?.version, 480);
+  assert.deepEqual(await runtimeOver(kv).state("p1"), whole);
+  assert.equal(whole.readings, 600);
+  assert.deepEqual(await runtimeOver(kv).stateAt("p1", { version: 500 }), atVersion500);
+  // A second sweep finds nothing more to trim.
+  assert.deepEqual(await trimmerOver(kv, 2 * HOUR).sweep(), { streams: 0, events: 0, scanned: 2 });
+});
+
+Deno.test("a pump whose every reading is past the retention keeps its newest one", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "old", TRIM_BATCH * 2 + 10);
+  const whole = await runtimeOver(kv).state("old");
+  await trimmerOver(kv, 1).sweep();
+  assert.deepEqual(await seqsOf(kv, "old"), [TRIM_BATCH * 2 + 10]);
+  assert.deepEqual(await runtimeOver(kv).state("old"), whole);
+});
+
+Deno.test("time travel before a trimmed history's start is refused; from its base on, it is as before", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 300);
+  const before = await runtimeOver(kv).stateAt("p", { version: 240 });
+  const byTime = await runtimeOver(kv).stateAt("p", { time: NOW - 30 * 60_000 });
+  await trimmerOver(kv, HOUR).sweep(); // keeps 241–300
+  const runtime = runtimeOver(kv);
+  assert.deepEqual(await runtime.stateAt("p", { version: 240 }), before);
+  assert.deepEqual(await runtime.stateAt("p", { time: NOW - 30 * 60_000 }), byTime);
+  await assert.rejects(runtime.stateAt("p", { version: 239 }), TrimmedHistoryError);
+  await assert.rejects(runtime.stateAt("p", { time: NOW - 2 * HOUR }), TrimmedHistoryError);
+  // A snapshot older than the base (its following events trimmed) is not used as a start.
+  const stale = new Map([[pumpStream("p"), { version: 100, at: NOW - 200 * 60_000, state: before }]]);
+  assert.deepEqual(await runtimeOver(kv, stale).stateAt("p", { version: 240 }), before);
+  await assert.rejects(runtimeOver(kv, stale).stateAt("p", { version: 150 }), TrimmedHistoryError);
+});
+
+Deno.test("a pump loaded while its log is trimmed reads the new base rather than fold what is left", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 300);
+  const whole = await runtimeOver(kv).state("p");
+  const trimmer = trimmerOver(kv, HOUR);
+  let trimmed = false;
+  // The trim lands after the runtime read the base (none yet) and before it reads the events.
+  const runtime = runtimeOver(kv, undefined, (storage) => ({
+    ...storage,
+    loadBase: async (stream) => {
+      const base = await storage.loadBase!(stream);
+      if (!trimmed) trimmed = true, await trimmer.sweep();
+      return base;
+    },
+  }));
+  assert.deepEqual(await runtime.state("p"), whole);
+  assert.ok(trimmed && (await seqsOf(kv, "p"))[0] === 241);
+});
+
+Deno.test("a trim whose base changed meanwhile leaves the log to the next sweep", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 300);
+  const whole = await runtimeOver(kv).state("p");
+  // A second trimmer (another instance) reads the same base first, then the first one commits.
+  const slow = trimmerOver(kv, HOUR);
+  const get = kv.get.bind(kv);
+  let raced = false;
+  const racing = new Proxy(kv, {
+    get: (target, name) =>
+      name === "get"
+        ? async (key: Deno.KvKey) => {
+          const entry = await get(key);
+          if (!raced && key[0] === "snap-base") raced = true, await trimmerOver(kv, 2 * HOUR).sweep();
+          return entry;
+        }
+        : Reflect.get(target, name).bind?.(target) ?? Reflect.get(target, name),
+  });
+  const report = await new HistoryTrimmer<PumpState>({
+    kv: racing,
+    clock,
+    retentionMs: HOUR,
+    decider: pumpDecider,
+    prefix: PUMP_STREAM_PREFIX,
+    idOf: (stream) => stream.slice(2),
+  }).sweep();
+  assert.ok(raced);
+  assert.equal(report.events, 0, "the raced trim committed nothing");
+  assert.equal((await seqsOf(kv, "p"))[0], 181, "the other trimmer's 2 h cut stands");
+  assert.deepEqual(await runtimeOver(kv).state("p"), whole);
+  assert.equal((await slow.sweep()).events, 60, "the next sweep trims on from the new base");
+  assert.deepEqual(await runtimeOver(kv).state("p"), whole);
+});
