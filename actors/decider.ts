@@ -11,7 +11,8 @@ export interface Decider<State, Command, Event> {
    */
   readonly stateShape?: number;
   /**
-   * A state saved under an older shape, brought to the current one (null: replay the log instead).
+   * A state saved under an older shape, brought to the current one (null: replay the log instead;
+   * where a log's start was trimmed, the base then cannot be read and the state is lost: give one).
    * `at` is the commit time of the last event folded into it.
    */
   readonly upcast?: (state: unknown, shape: number, at: number) => State | null;
