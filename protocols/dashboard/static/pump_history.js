@@ -46,7 +46,16 @@ export function pumpHistory(path, { onPick }) {
       info.textContent = range();
       newer.disabled = upTo >= newest;
       older.disabled = from <= 1;
-      status.replaceChildren();
+      status.replaceChildren(
+        ...(res.events.length === 0
+          ? [
+            note(
+              "empty",
+              "These versions' events are no longer kept (READING_RETENTION); the state still counts them.",
+            ),
+          ]
+          : []),
+      );
     } catch (err) {
       if (!gone) status.replaceChildren(note("error", `Cannot load the history: ${err.message}`));
     }
