@@ -28,7 +28,8 @@ export function looksLikeToken(segment: string): boolean {
  * routing key with a segment missing, or a reading sent in the wrong field, can carry one.
  */
 export function redactTokens(text: string): string {
-  return text.replace(/\bsla?_[A-Za-z0-9_-]{16,}/g, "sl_…");
+  // No word boundary before it: a token glued to a word (`device_sl_…`, `Bearersl_…`) is hidden too.
+  return text.replace(/sla?_[A-Za-z0-9_-]{16,}/g, "sl_…");
 }
 
 /** Script paths: segments of letters, digits, `_` and `-` joined by `/`. */

@@ -36,4 +36,5 @@ Deno.test("a token that ended up in a reason is hidden", () => {
   const o = outcomeOf(new NotFoundError(`Channel "${token}" does not exist`), 0);
   assert.equal(o.action === "dead-letter" && o.reason, 'Channel "sl_…" does not exist');
   assert.equal(redactTokens('Channel "sl_short" does not exist'), 'Channel "sl_short" does not exist');
+  assert.equal(redactTokens(`device_${token} and Bearer${token}`), "device_sl_… and Bearersl_…");
 });
