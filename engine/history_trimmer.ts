@@ -18,6 +18,8 @@ export interface TrimmerOptions<S> {
   readonly prefix: string;
   readonly idOf: (stream: string) => string;
   readonly log?: (line: string) => void;
+  /** A sweep still running after this long says how far it is, and again as often (default: a minute). */
+  readonly progressMs?: number;
 }
 
 /** What a sweep did. */
@@ -80,11 +82,17 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
     let streams = 0, events = 0, scanned = 0;
     // Every stream has a head key: the heads list the logs without reading their events.
     const heads = kv.list({ start: keys.head(prefix), end: keys.head(prefix.slice(0, -1) + "0") }, { batchSize: 500 });
+    let saidAt = performance.now();
     for await (const head of heads) {
       if (signal?.aborted) break;
       scanned++;
       const n = await this.trim(head.key[1] as string, cutoff);
       if (n > 0) streams++, events += n;
+      // A first sweep over a long-kept history can take minutes: say how far it is once a minute.
+      if (performance.now() - saidAt >= (this.options.progressMs ?? 60_000)) {
+        saidAt = performance.now();
+        this.options.log?.(`Trimming old events: ${events} so far, from ${streams} of the ${scanned} log(s) looked at`);
+      }
     }
     return { streams, events, scanned };
   }

@@ -56,8 +56,13 @@ function runtimeOver(
   });
 }
 
-function trimmerOver(kv: Deno.Kv, retentionMs: number) {
+function trimmerOver(
+  kv: Deno.Kv,
+  retentionMs: number,
+  more: { log?: (line: string) => void; progressMs?: number } = {},
+) {
   return new HistoryTrimmer<PumpState>({
+    ...more,
     kv,
     clock,
     retentionMs,
@@ -171,4 +176,16 @@ Deno.test("a trim whose base changed meanwhile leaves the log to the next sweep"
   assert.deepEqual(await runtimeOver(kv).state("p"), whole);
   assert.equal((await slow.sweep()).events, 60, "the next sweep trims on from the new base");
   assert.deepEqual(await runtimeOver(kv).state("p"), whole);
+});
+
+Deno.test("a long sweep says how far it is as it goes", async () => {
+  using kv = await Deno.openKv(":memory:");
+  for (const pump of ["a", "b", "c"]) await pumpLog(kv, pump, 10);
+  const lines: string[] = [];
+  await trimmerOver(kv, 1, { log: (line) => lines.push(line), progressMs: 0 }).sweep();
+  assert.deepEqual(lines, [
+    "Trimming old events: 9 so far, from 1 of the 1 log(s) looked at",
+    "Trimming old events: 18 so far, from 2 of the 2 log(s) looked at",
+    "Trimming old events: 27 so far, from 3 of the 3 log(s) looked at",
+  ]);
 });
