@@ -87,7 +87,12 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       for (;;) {
         const page = await this.options.storage.read(stream, live.state.version + 1, 1000);
         // Commits may have landed while the page was read: fold only what the actor has not seen.
-        if (!this.#fold(live, page) || page.length < 1000) break;
+        if (!this.#fold(live, page)) {
+          // The events it missed were trimmed since (it was behind by more than the retention).
+          this.#live.delete(id);
+          return (await this.#get(id)).state;
+        }
+        if (page.length < 1000) break;
       }
     }
     return live.state;
@@ -124,21 +129,16 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
    * is older than the log still keeps.
    */
   async stateAt(id: string, at: { version: number } | { time: number }): Promise<S> {
-    const stream = this.options.streamOf(id);
-    const past = (e: LoggedEvent) => "version" in at ? e.seq > at.version : e.at > at.time;
-    for (let attempt = 1;; attempt++) {
-      const [snap, base] = await Promise.all([this.#loadSnapshot(stream), this.#loadBase(stream)]);
+    const fits = (s: Snapshot<S>) => "version" in at ? s.version <= at.version : s.at <= at.time;
+    const replayed = await this.#replaySaved(id, (snap, base) => {
       // A snapshot older than the base is of no use: the events after it were trimmed.
       const floor = base?.version ?? 0;
-      const start = [snap, base].filter((s): s is Snapshot<S> =>
-        s !== null && s.version >= floor && ("version" in at ? s.version <= at.version : s.at <= at.time)
-      ).sort((a, b) =>
-        b.version - a.version
-      )[0] ?? null;
+      const start = [snap, base].filter((s): s is Snapshot<S> => s !== null && s.version >= floor && fits(s))
+        .sort((a, b) => b.version - a.version)[0] ?? null;
       if (!start && base) throw new TrimmedHistoryError(base);
-      const replayed = await this.#replay(id, start, attempt < 3 && this.#trimmable, past);
-      if (replayed) return replayed.state;
-    }
+      return start;
+    }, (e) => "version" in at ? e.seq > at.version : e.at > at.time);
+    return replayed.state;
   }
 
   /** Ids of the actors in memory. */
@@ -203,27 +203,48 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
   }
 
   async #load(id: string): Promise<Live<S>> {
+    let saved: Snapshot<S> | null = null;
+    const replayed = await this.#replaySaved(id, (snap, base) => {
+      saved = snap;
+      return snap && (!base || snap.version >= base.version) ? snap : base;
+    });
+    const live = {
+      state: replayed.state,
+      at: replayed.at,
+      snapshotVersion: (saved as Snapshot<S> | null)?.version ?? 0,
+      lastUsed: this.options.clock.now(),
+    };
+    this.#maybeSnapshot(id, live);
+    return live;
+  }
+
+  /**
+   * Reads the saved states (the snapshot, and the base where the log was trimmed), starts from the
+   * one `pick` chooses and folds the log from there. When the log no longer starts right after it,
+   * a trim landed meanwhile (it moves the base with the events it deletes): read them again, for as
+   * long as the base keeps moving; a hole the base does not explain is folded over.
+   */
+  async #replaySaved(
+    id: string,
+    pick: (snap: Snapshot<S> | null, base: Snapshot<S> | null) => Snapshot<S> | null,
+    past?: (e: LoggedEvent) => boolean,
+  ): Promise<{ state: S; at: number }> {
     const stream = this.options.streamOf(id);
-    for (let attempt = 1;; attempt++) {
+    let lastBase: number | undefined;
+    for (;;) {
       const [snap, base] = await Promise.all([this.#loadSnapshot(stream), this.#loadBase(stream)]);
-      const start = snap && (!base || snap.version >= base.version) ? snap : base;
-      const replayed = await this.#replay(id, start, attempt < 3 && this.#trimmable);
-      if (!replayed) continue;
-      const live = {
-        state: replayed.state,
-        at: replayed.at,
-        snapshotVersion: snap?.version ?? 0,
-        lastUsed: this.options.clock.now(),
-      };
-      this.#maybeSnapshot(id, live);
-      return live;
+      const baseVersion = base?.version ?? 0;
+      const trimmedMeanwhile = this.#trimmable && baseVersion !== lastBase;
+      const replayed = await this.#replay(id, pick(snap, base), trimmedMeanwhile, past);
+      if (replayed) return replayed;
+      lastBase = baseVersion;
     }
   }
 
   /**
    * Folds the log into `start` (a saved state, or the initial one) from the event after it, up to
    * the end or to the first event `past` picks. Null, where `trimmable`, when the log no longer
-   * starts there: its start was trimmed after `start` was read (read the base again).
+   * starts there.
    */
   async #replay(
     id: string,
@@ -258,10 +279,22 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
     return this.options.storage.loadBase !== undefined;
   }
 
-  /** The state where the stream's log was trimmed, if it was. */
+  /**
+   * The state where the stream's log was trimmed, if it was. One the decider cannot read (a new
+   * state shape without an upcast) throws: the events it stands for are gone, so a state folded
+   * without it would silently miss them.
+   */
   async #loadBase(stream: string): Promise<Snapshot<S> | null> {
     const base = await this.options.storage.loadBase?.(stream) ?? null;
-    return base && usableSnapshot(this.options.decider, base);
+    if (!base) return null;
+    const usable = usableSnapshot(this.options.decider, base);
+    if (!usable) {
+      throw new Error(
+        `${stream} was trimmed up to version ${base.version}, saved in state shape ${base.shape ?? 1}, ` +
+          `which this version cannot read (give its decider an upcast from that shape)`,
+      );
+    }
+    return usable;
   }
 
   #maybeSnapshot(id: string, live: Live<S>): void {

@@ -2,6 +2,7 @@ import type { Decider } from "../actors/decider.ts";
 import { asEvent, type Snapshot, usableSnapshot } from "../actors/runtime.ts";
 import type { Clock } from "../core/clock.ts";
 import { keys } from "../store/keys.ts";
+import { isKvTrouble } from "../store/kv_errors.ts";
 import { readEvents } from "../store/kv_event_store.ts";
 
 /** Events trimmed in one commit, beside the new base. */
@@ -64,7 +65,9 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
               ((this.options.clock.now() - started) / 1000).toFixed(1)
             } s`,
           ),
-        (err) => this.options.log?.(`Trimming old events failed (tried again in ${everyMs / 60_000} min): ${err}`),
+        (err) =>
+          signal.aborted ||
+          this.options.log?.(`Trimming old events failed (tried again in ${everyMs / 60_000} min): ${err}`),
       ).finally(() => this.#sweeping = null);
     };
     const first = setTimeout(() => {
@@ -86,7 +89,15 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
     for await (const head of heads) {
       if (signal?.aborted) break;
       scanned++;
-      const n = await this.trim(head.key[1] as string, cutoff);
+      const stream = head.key[1] as string;
+      let n = 0;
+      try {
+        n = await this.trim(stream, cutoff, signal);
+      } catch (err) {
+        // One log that cannot be trimmed (a base state over KV's 64 KiB value limit) holds up no other.
+        if (isKvTrouble(err)) throw err;
+        this.options.log?.(`Cannot trim ${stream}: ${err instanceof Error ? err.message : String(err)}`);
+      }
       if (n > 0) streams++, events += n;
       // A first sweep over a long-kept history can take minutes: say how far it is once a minute.
       if (performance.now() - saidAt >= (this.options.progressMs ?? 60_000)) {
@@ -98,10 +109,10 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
   }
 
   /** Trims one log's events recorded before `cutoff` (ms); how many. */
-  async trim(stream: string, cutoff: number): Promise<number> {
+  async trim(stream: string, cutoff: number, signal?: AbortSignal): Promise<number> {
     const { kv, decider } = this.options;
     let trimmed = 0;
-    for (;;) {
+    while (!signal?.aborted) {
       const [oldest] = await readEvents(kv, stream, 1, 1);
       if (!oldest || oldest.at >= cutoff) return trimmed;
       const saved = await kv.get<Snapshot<S>>(keys.base(stream));
@@ -126,5 +137,6 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
       trimmed += old.length;
       this.trimmed += old.length;
     }
+    return trimmed;
   }
 }

@@ -189,3 +189,104 @@ Deno.test("a long sweep says how far it is as it goes", async () => {
     "Trimming old events: 27 so far, from 3 of the 3 log(s) looked at",
   ]);
 });
+
+/** The cutoff that trims a log of `n` (as `pumpLog` writes it) up to seq `k`. */
+const cutoffAfter = (n: number, k: number) => NOW - (n - k) * 60_000;
+
+Deno.test("a load or time travel that several trims overtake reads on until the base stops moving", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 1000);
+  const whole = await runtimeOver(kv).state("p");
+  const at900 = await runtimeOver(kv).stateAt("p", { version: 900 });
+  const trimmer = trimmerOver(kv, HOUR);
+  const overtaken = (cuts: number[]) =>
+    runtimeOver(kv, undefined, (storage) => ({
+      ...storage,
+      // After each of the first reads of the base, a trim of the next 250 events lands.
+      loadBase: async (stream) => {
+        const base = await storage.loadBase!(stream);
+        const k = cuts.shift();
+        if (k) await trimmer.trim(stream, cutoffAfter(1000, k));
+        return base;
+      },
+    }));
+  assert.deepEqual(await overtaken([250, 500, 750]).state("p"), whole);
+  assert.equal((await seqsOf(kv, "p"))[0], 751);
+  assert.deepEqual(await overtaken([800, 850, 875]).stateAt("p", { version: 900 }), at900);
+  assert.equal((await seqsOf(kv, "p"))[0], 876);
+});
+
+Deno.test("a pump loads from its base when its snapshot is older than the trimmed start", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 300);
+  const whole = await runtimeOver(kv).state("p");
+  const at100 = await runtimeOver(kv).stateAt("p", { version: 100 });
+  await trimmerOver(kv, HOUR).sweep(); // base at 240
+  const snapshots = new Map([[pumpStream("p"), { version: 100, at: NOW - 200 * 60_000, state: at100 }]]);
+  assert.deepEqual(await runtimeOver(kv, snapshots).state("p"), whole);
+});
+
+Deno.test("a base saved in a state shape the decider cannot read fails the load rather than lose its events", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 300);
+  await trimmerOver(kv, HOUR).sweep();
+  const reshaped = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
+    decider: { ...pumpDecider, stateShape: (pumpDecider.stateShape ?? 1) + 1, upcast: () => null },
+    streamOf: pumpStream,
+    storage: {
+      read: (stream, from, limit) => readEvents(kv, stream, from, limit),
+      loadSnapshot: () => Promise.resolve(null),
+      saveSnapshot: () => Promise.resolve(),
+      loadBase: async (stream) => (await kv.get<Snapshot<PumpState>>(keys.base(stream))).value,
+    },
+    clock,
+  });
+  await assert.rejects(reshaped.state("p"), /p\/p was trimmed up to version 240, saved in state shape \d+/);
+  await assert.rejects(reshaped.stateAt("p", { version: 280 }), /cannot read/);
+});
+
+Deno.test("a log the sweep cannot trim is said and skipped; the others are trimmed", async () => {
+  using kv = await Deno.openKv(":memory:");
+  for (const pump of ["a", "bad", "c"]) await pumpLog(kv, pump, 10);
+  const lines: string[] = [];
+  const report = await new HistoryTrimmer<PumpState>({
+    kv,
+    clock,
+    retentionMs: 1,
+    decider: {
+      ...pumpDecider,
+      evolve: (state, event) => {
+        if (state.id === "bad") throw new TypeError("Value too large (max 65536 bytes)");
+        return pumpDecider.evolve(state, event);
+      },
+    },
+    prefix: PUMP_STREAM_PREFIX,
+    idOf: (stream) => stream.slice(PUMP_STREAM_PREFIX.length),
+    log: (line) => lines.push(line),
+  }).sweep();
+  assert.deepEqual(report, { streams: 2, events: 18, scanned: 3 });
+  assert.deepEqual(lines, ["Cannot trim p/bad: Value too large (max 65536 bytes)"]);
+  assert.equal((await seqsOf(kv, "bad")).length, 10);
+});
+
+Deno.test("an actor caught up from the log (several writers) reloads when the events it missed were trimmed", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await pumpLog(kv, "p", 10);
+  const runtime = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
+    decider: pumpDecider,
+    streamOf: pumpStream,
+    storage: {
+      read: (stream, from, limit) => readEvents(kv, stream, from, limit),
+      loadSnapshot: () => Promise.resolve(null),
+      saveSnapshot: () => Promise.resolve(),
+      loadBase: async (stream) => (await kv.get<Snapshot<PumpState>>(keys.base(stream))).value,
+    },
+    clock,
+    verifyHead: async (id) => (await kv.get<number>(keys.head(pumpStream(id)))).value ?? 0,
+  });
+  assert.equal((await runtime.state("p")).readings, 10);
+  await pumpLog(kv, "p", 400); // another instance appended 390 more (the same first 10 rewritten alike)
+  const whole = await runtimeOver(kv).state("p");
+  await trimmerOver(kv, HOUR).sweep(); // and trimmed up to 340, past what this one holds
+  assert.deepEqual(await runtime.state("p"), whole);
+});

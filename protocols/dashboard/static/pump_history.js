@@ -42,18 +42,16 @@ export function pumpHistory(path, { onPick }) {
       const res = await api(`${path}/events?from=${from}&limit=${upTo - from + 1}`);
       if (gone) return;
       top = upTo;
-      body.replaceChildren(...res.events.slice().reverse().map((e) => eventRow(e, onPick)));
+      // Where old events were trimmed, the answer starts at the oldest kept one, maybe past this page.
+      const events = res.events.filter((e) => e.seq <= upTo);
+      body.replaceChildren(...events.slice().reverse().map((e) => eventRow(e, onPick)));
       info.textContent = range();
       newer.disabled = upTo >= newest;
-      older.disabled = from <= 1;
+      const trimmed = (res.events[0]?.seq ?? Infinity) > from;
+      older.disabled = from <= 1 || trimmed;
       status.replaceChildren(
-        ...(res.events.length === 0
-          ? [
-            note(
-              "empty",
-              "These versions' events are no longer kept (READING_RETENTION); the state still counts them.",
-            ),
-          ]
+        ...(trimmed
+          ? [note("empty", "Older events are no longer kept (READING_RETENTION); the state still counts them.")]
           : []),
       );
     } catch (err) {
