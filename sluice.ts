@@ -7,6 +7,7 @@ import { consoleLogger, type Logger } from "./core/log.ts";
 import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
 import { RateLimiter } from "./core/rate_limiter.ts";
 import { AuthThrottle } from "./core/auth_throttle.ts";
+import { DeviceStreams } from "./core/device_streams.ts";
 import { PUMP_STREAM_PREFIX, pumpStream, TASK_STREAM_PREFIX } from "./core/streams.ts";
 import { DeadLetters } from "./engine/dead_letters.ts";
 import { EffectPlanner } from "./engine/effect_planner.ts";
@@ -78,6 +79,8 @@ export interface Sluice {
   readonly refused: RefusedLog;
   /** Slows down addresses that keep failing to authenticate (every protocol). */
   readonly authThrottle: AuthThrottle;
+  /** The WebSocket sessions and SSE streams each device holds open. */
+  readonly deviceStreams: DeviceStreams;
   readonly executor: ScriptExecutor;
   readonly committer: Committer;
   /** Counters and histograms fed as Sluice works (`GET /metrics`). */
@@ -332,6 +335,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     topics,
     refused: new RefusedLog(kv, committer, clock),
     authThrottle: new AuthThrottle(clock),
+    deviceStreams: new DeviceStreams(),
     executor,
     committer,
     instruments,

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { Principal } from "../../core/envelope.ts";
-import { SluiceError, ValidationError } from "../../core/errors.ts";
+import { SluiceError, UnavailableError, ValidationError } from "../../core/errors.ts";
 import { authorizeSubscribe } from "../../engine/access.ts";
 import type { Subscription, TopicMessage } from "../../engine/topic_hub.ts";
 import type { Sluice } from "../../sluice.ts";
@@ -13,6 +13,8 @@ export interface SseOptions {
   readonly heartbeatMs?: number;
   /** A subscriber whose unread data passes this is cut off. */
   readonly maxBufferBytes?: number;
+  /** Most streams open at once, from every client together. */
+  readonly maxStreams?: number;
 }
 
 /** A seq as written in a URL or header: decimal digits, at most 15 (a safe integer). */
@@ -30,6 +32,7 @@ const encoder = new TextEncoder();
 export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxBuffer = options.maxBufferBytes ?? 1024 * 1024;
+  const maxStreams = options.maxStreams ?? 10_000;
   /** Open streams: how to end each, and whom and which channel it serves. */
   const open = new Map<(why?: string) => void, { readonly principal: Principal; readonly channel: string }>();
   // A revoked device's streams end at once; its EventSource then gets 401 on reconnecting.
@@ -70,17 +73,23 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
             schema: ErrorSchema,
           },
           404: { description: "Unknown channel", schema: ErrorSchema },
+          429: { description: "The device holds its limit of open streams (WebSocket and SSE)", schema: ErrorSchema },
+          503: { description: "Too many streams open on this server", schema: ErrorSchema },
         },
       }, async ({ c, principal, params, query }) => {
         await authorizeSubscribe(sluice.channels, principal, params.ch);
         // A reconnecting EventSource repeats the URL (its `from`) and says what it saw: the latter wins.
         const from = resumeFrom(c.req.header("last-event-id")) ?? query.from;
+        // Each open stream holds a subscription and up to `maxBuffer` of unsent data.
+        if (open.size >= maxStreams) throw new UnavailableError(`Too many event streams open (${maxStreams})`);
+        const release = sluice.deviceStreams.take(principal);
         let sub: Subscription | null = null;
         let heartbeat: ReturnType<typeof setInterval> | undefined;
         let stop = (_why?: string) => {};
         const body = new ReadableStream<Uint8Array>({
           start: async (controller) => {
             stop = (why) => {
+              release();
               clearInterval(heartbeat);
               sub?.close();
               open.delete(stop);

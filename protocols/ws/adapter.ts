@@ -53,12 +53,20 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
               { status: 426 },
             );
           }
-          if (sockets.size >= maxConnections) {
+          if (sockets.size + opening.size >= maxConnections) {
             return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
           }
           const principal = await authenticate(c, deps, true);
           const address = remoteAddress(c, deps.trustedProxies);
-          const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
+          const release = sluice.deviceStreams.take(principal);
+          let upgraded: ReturnType<typeof Deno.upgradeWebSocket>;
+          try {
+            upgraded = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
+          } catch (err) {
+            release();
+            throw err;
+          }
+          const { socket, response } = upgraded;
           const session = new WsSession(
             sluice,
             {
@@ -70,6 +78,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             maxBuffer,
             (token) => throttled(deps.throttle, address, () => principalOf(token, sluice.admin, sluice.devices)),
             waiting,
+            release,
           );
           opening.add(session);
           socket.onopen = () => {

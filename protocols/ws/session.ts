@@ -81,6 +81,8 @@ export class WsSession {
       principalOf(token, sluice.admin, sluice.devices),
     /** What frames waiting to start may hold across every session (the adapter shares one). */
     private readonly waitingBudget: WaitingBudget = new WaitingBudget(Infinity),
+    /** Gives back the device's stream slot the adapter took for `principal` (`DeviceStreams`). */
+    private release: () => void = () => {},
   ) {}
 
   /** The device the session speaks for now, or null (admin, anonymous). */
@@ -158,6 +160,7 @@ export class WsSession {
   /** Ends the session's subscriptions. */
   dispose(): void {
     this.#closed = true;
+    this.release();
     for (const s of this.#subs.values()) s.close();
     this.#subs.clear();
   }
@@ -186,6 +189,11 @@ export class WsSession {
       case "Authenticate": {
         const { token } = validate(AuthenticateParams, frame.params, "params");
         const principal = await this.authenticate(token);
+        if (principal.kind !== "device" || principal.id !== this.device) {
+          const release = this.sluice.deviceStreams.take(principal); // the device's limit refuses it here
+          this.release();
+          this.release = this.#closed ? (release(), release) : release;
+        }
         this.principal = principal;
         return { authenticated: principal.kind, ...(principal.kind === "device" ? { device: principal.id } : {}) };
       }
