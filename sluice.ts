@@ -169,7 +169,9 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       epoch: await claimWriterEpoch(kv, instance),
       waker,
       onCommit,
-      inbox: (stream) => stream.startsWith(TASK_STREAM_PREFIX),
+      // Tasks and pump readings are acked from the inbox and reach their streams' keys grouped by
+      // stream (a second's worth side by side): about half the disk written a message.
+      inbox: (stream) => stream.startsWith(TASK_STREAM_PREFIX) || stream.startsWith(PUMP_STREAM_PREFIX),
       retention: taskRetention,
       log: (line) => log.warn(line),
     })
@@ -330,7 +332,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
         err === undefined ? instruments.called(protocol, ms) : ingest.refused(protocol, err),
     }),
     runner,
-    pumps: new PumpViews(kv, pumpRuntime),
+    pumps: new PumpViews(kv, committer, pumpRuntime),
     deadLetters: new DeadLetters(kv, committer, config.TASK_RETENTION),
     topics,
     refused: new RefusedLog(kv, committer, clock),

@@ -5,7 +5,8 @@ import { NotFoundError } from "../core/errors.ts";
 import { PUMP_STREAM_PREFIX, pumpStream } from "../core/streams.ts";
 import type { StoredEvent } from "../store/event_store.ts";
 import { keys } from "../store/keys.ts";
-import { readEvents } from "../store/kv_event_store.ts";
+import type { Committer } from "../store/committer.ts";
+import { readLog } from "../store/kv_event_store.ts";
 
 /** A page of a pump's history. */
 export interface EventPage {
@@ -18,6 +19,8 @@ export interface EventPage {
 export class PumpViews {
   constructor(
     private readonly kv: Deno.Kv,
+    /** Readings acked but still in the inbox are read from it. */
+    private readonly committer: Committer,
     private readonly runtime: ActorRuntime<PumpState, PumpCommand, PumpEvent>,
   ) {}
 
@@ -74,9 +77,9 @@ export class PumpViews {
    */
   async events(id: string, from: number, limit: number): Promise<EventPage> {
     const stream = pumpStream(id);
-    const page: StoredEvent[] = await readEvents(this.kv, stream, from, limit + 1);
+    const page: StoredEvent[] = await readLog(this.kv, this.committer, stream, from, limit + 1);
     // A trimmed history keeps its newest event: a pump with readings has one from 1 on.
-    if (page.length === 0 && (from <= 1 || (await readEvents(this.kv, stream, 1, 1)).length === 0)) {
+    if (page.length === 0 && (from <= 1 || (await readLog(this.kv, this.committer, stream, 1, 1)).length === 0)) {
       throw new NotFoundError(`Pump "${id}" has no readings`);
     }
     const shown = page.slice(0, limit);

@@ -390,6 +390,16 @@ export class Committer {
     return u && !u.moved ? { stream, seq, type: u.type, data: u.data, at: u.at } : undefined;
   }
 
+  /** A stream's events from seq `from` on still in the inbox, in order, at most `limit`. */
+  unmovedFrom(stream: string, from: number, limit: number): AppendedEvent[] {
+    const out: AppendedEvent[] = [];
+    for (const u of this.#unmovedOf.get(stream) ?? []) {
+      if (out.length >= limit) break;
+      if (u.seq >= from && !u.moved) out.push({ stream, seq: u.seq, type: u.type, data: u.data, at: u.at });
+    }
+    return out;
+  }
+
   /** The lowest seq from `from` on of a stream's events still in the inbox (undefined: none). */
   firstUnmoved(stream: string, from: number): number | undefined {
     return this.#unmovedOf.get(stream)?.find((u) => u.seq >= from && !u.moved)?.seq;

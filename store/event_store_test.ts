@@ -3,7 +3,7 @@ import { systemClock } from "../core/clock.ts";
 import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
 import { type CommitStats, Committer, type WriteMode } from "./committer.ts";
 import { eventStoreContract } from "./event_store_contract.ts";
-import { KvEventStore } from "./kv_event_store.ts";
+import { KvEventStore, readLog } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
 import { type InboxPack, PACK_BYTES, recoverInbox } from "./inbox.ts";
@@ -521,5 +521,31 @@ Deno.test("one writer keeps a topic's head key up to date with every append, a s
     assert.equal((await kv.get(keys.head("p/pump"))).value, 1);
   } finally {
     await close();
+  }
+});
+
+Deno.test("a log read through the inbox has the events acked and not yet moved, each once, in order", async () => {
+  const f = await kvStore("single", undefined, (s) => s.startsWith("p/"));
+  try {
+    const acks = await Promise.all(
+      Array.from(
+        { length: 300 },
+        (_, i) => f.committer.write({ appends: [{ stream: "p/1", event: { type: "N", data: i } }] }),
+      ),
+    );
+    const last = acks.at(-1)!.positions[0]!;
+    assert.equal((await f.kv.get(["ev", "p/1", last.seq])).versionstamp, null, "not yet moved");
+    const all = Array.from({ length: 300 }, (_, i) => i + 1);
+    assert.deepEqual((await readLog(f.kv, f.committer, "p/1", 1, 1000)).map((e) => e.seq), all);
+    assert.deepEqual((await readLog(f.kv, f.committer, "p/1", 101, 50)).map((e) => e.seq), all.slice(100, 150));
+    // Read while the moves land: whatever has moved meanwhile is read from its key, and once.
+    const moving = f.committer.flush();
+    const during = await readLog(f.kv, f.committer, "p/1", 1, 1000);
+    await moving;
+    assert.deepEqual(during.map((e) => e.seq), all);
+    assert.deepEqual((await readLog(f.kv, f.committer, "p/1", 1, 1000)).map((e) => e.seq), all);
+    assert.equal(f.committer.unmovedFrom("p/1", 1, 1000).length, 0);
+  } finally {
+    await f.close();
   }
 });

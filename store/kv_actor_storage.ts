@@ -1,14 +1,14 @@
 import type { ActorStorage, LoggedEvent, Snapshot } from "../actors/runtime.ts";
 import type { Committer } from "./committer.ts";
 import { keys } from "./keys.ts";
-import { readEvents } from "./kv_event_store.ts";
+import { readLog } from "./kv_event_store.ts";
 
 /** Actor logs and snapshots on Deno KV. Snapshots go through the group commit. */
 export class KvActorStorage<S> implements ActorStorage<S> {
   constructor(private readonly kv: Deno.Kv, private readonly committer: Committer) {}
 
   read(stream: string, from: number, limit: number): Promise<LoggedEvent[]> {
-    return readEvents(this.kv, stream, from, limit);
+    return readLog(this.kv, this.committer, stream, from, limit);
   }
 
   async loadSnapshot(stream: string): Promise<Snapshot<S> | null> {

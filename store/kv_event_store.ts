@@ -57,3 +57,23 @@ export async function readEvents<T = unknown>(
   }
   return out;
 }
+
+/**
+ * A stream's events from `from` as a reader must see them where they go through the inbox: those
+ * acked but not yet moved (from the committer's memory) with those at their keys. Memory is read
+ * first, so an event whose move lands in between is at its key by then, and counted once.
+ */
+export async function readLog(
+  kv: Deno.Kv,
+  committer: Committer,
+  stream: string,
+  from: number,
+  limit: number,
+): Promise<StoredEvent[]> {
+  const waiting = committer.unmovedFrom(stream, from, limit);
+  const stored = await readEvents(kv, stream, from, limit);
+  if (waiting.length === 0) return stored;
+  const bySeq = new Map<number, StoredEvent>(stored.map((e) => [e.seq, e]));
+  for (const e of waiting) if (!bySeq.has(e.seq)) bySeq.set(e.seq, e);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
+}
