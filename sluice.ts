@@ -185,7 +185,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       log: (line) => log.warn(line),
     });
   const recovered = await committer.recover();
-  if (recovered > 0) log.info(`Moved ${recovered} acknowledged tasks from the inbox to their streams`);
+  if (recovered > 0) log.info(`Moved ${recovered} acknowledged tasks and readings from the inbox to their streams`);
   const leases = mode === "deploy"
     ? new LeaseManager({ kv, owner: instance, clock, ttlMs: options.leaseTtlMs, log: (l) => log.warn(l) })
     : undefined;
