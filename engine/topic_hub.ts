@@ -79,8 +79,14 @@ export class TopicHub {
   ): Promise<Subscription> {
     let feed = this.#feeds.get(channel);
     if (!feed) {
-      feed = new Feed(this.kv, channel, this.log, this.doorbell, () => this.#feeds.delete(channel));
-      this.#feeds.set(channel, feed);
+      const created: Feed = new Feed(
+        this.kv,
+        channel,
+        this.log,
+        this.doorbell,
+        () => this.#feeds.get(channel) === created && this.#feeds.delete(channel),
+      );
+      this.#feeds.set(channel, feed = created);
     }
     return await feed.add(from, deliver);
   }
@@ -128,7 +134,12 @@ class Feed {
   }
 
   async add(from: number | undefined, deliver: (m: TopicMessage) => void): Promise<Subscription> {
-    await this.#ready;
+    try {
+      await this.#ready;
+    } catch (err) {
+      this.stop(); // a feed that could not start is dropped: the next subscription starts a new one
+      throw err;
+    }
     const sub: Sub = {
       next: from === undefined ? this.#head + 1 : Math.max(1, from),
       catchingUp: false,

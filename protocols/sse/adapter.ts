@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { Principal } from "../../core/envelope.ts";
-import { SluiceError, UnavailableError, ValidationError } from "../../core/errors.ts";
+import { describeError, SluiceError, UnavailableError, ValidationError } from "../../core/errors.ts";
 import { authorizeSubscribe } from "../../engine/access.ts";
 import type { Subscription, TopicMessage } from "../../engine/topic_hub.ts";
 import type { Sluice } from "../../sluice.ts";
@@ -27,6 +27,12 @@ const Query = z.object({
 });
 
 const encoder = new TextEncoder();
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  "x-accel-buffering": "no",
+};
 
 /** `GET /channels/:ch/events`: a topic as Server-Sent Events, `id:` = seq, resumable. */
 export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
@@ -80,6 +86,8 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         await authorizeSubscribe(sluice.channels, principal, params.ch);
         // A reconnecting EventSource repeats the URL (its `from`) and says what it saw: the latter wins.
         const from = resumeFrom(c.req.header("last-event-id")) ?? query.from;
+        // HEAD (which Hono serves with this GET handler, dropping the body unread) opens no stream.
+        if (c.req.method === "HEAD") return new Response(null, { headers: SSE_HEADERS });
         // Each open stream holds a subscription and up to `maxBuffer` of unsent data.
         if (open.size >= maxStreams) throw new UnavailableError(`Too many event streams open (${maxStreams})`);
         const release = sluice.deviceStreams.take(principal);
@@ -110,7 +118,13 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
               const data = JSON.stringify({ channel: m.channel, seq: m.seq, message: m.message });
               controller.enqueue(encoder.encode(`id: ${m.seq}\ndata: ${data}\n\n`));
             };
-            sub = await sluice.topics.subscribe(params.ch, from, send);
+            try {
+              sub = await sluice.topics.subscribe(params.ch, from, send);
+            } catch (err) {
+              // An errored stream is never cancelled: end it here, or its slot stays taken.
+              sluice.log.warn(`SSE subscription to ${params.ch} failed: ${describeError(err)}`);
+              return stop("Cannot follow the channel now; reconnect later");
+            }
             if (!open.has(stop)) return sub.close(); // ended (revoked, closed) while subscribing
             heartbeat = setInterval(() => {
               try {
@@ -122,13 +136,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
           },
           cancel: () => stop(),
         }, new ByteLengthQueuingStrategy({ highWaterMark: maxBuffer }));
-        return new Response(body, {
-          headers: {
-            "content-type": "text/event-stream; charset=utf-8",
-            "cache-control": "no-cache",
-            "x-accel-buffering": "no",
-          },
-        });
+        return new Response(body, { headers: SSE_HEADERS });
       });
     },
     close() {

@@ -53,10 +53,11 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
               { status: 426 },
             );
           }
+          const principal = await authenticate(c, deps, true);
+          // Checked after the await, with nothing awaited until the session counts in `opening`.
           if (sockets.size + opening.size >= maxConnections) {
             return Response.json({ error: { code: "unavailable", message: "Too many connections" } }, { status: 503 });
           }
-          const principal = await authenticate(c, deps, true);
           const address = remoteAddress(c, deps.trustedProxies);
           const release = sluice.deviceStreams.take(principal);
           let upgraded: ReturnType<typeof Deno.upgradeWebSocket>;

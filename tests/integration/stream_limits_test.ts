@@ -76,6 +76,58 @@ integration(
   },
 );
 
+integration(
+  "a stream's slot comes back however it ends: HEAD, a failed subscription, the server ending it, another device's token",
+  async () => {
+    const s = await startTestSluice();
+    const open: { close(): Promise<unknown> }[] = [];
+    try {
+      const { sluice } = s.server;
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "ends" }) }).then((r) =>
+        r.text()
+      );
+      const [a, b] = [await s.device("dev-a"), await s.device("dev-b")];
+      const events = `${s.url}/channels/ends/events?token=${a}`;
+      // HEAD runs the GET route without reading its body: it must open nothing.
+      for (let i = 0; i < 3; i++) {
+        const head = await fetch(events, { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-type"), "text/event-stream; charset=utf-8");
+      }
+      assert.equal(sluice.deviceStreams.held("dev-a"), 0);
+      assert.equal(sluice.topics.subscriberCount(), 0);
+
+      // A subscription that fails ends the stream with an error event, and gives the slot back.
+      const subscribe = sluice.topics.subscribe;
+      sluice.topics.subscribe = () => Promise.reject(new Error("KV read failed"));
+      const failed = await SseClient.open(events);
+      await failed.done;
+      sluice.topics.subscribe = subscribe;
+      assert.deepEqual(failed.events.map((e) => e.event), ["error"]);
+      assert.equal(sluice.deviceStreams.held("dev-a"), 0);
+
+      // Streams Sluice ends itself (here: their channel deleted) give their slots back.
+      for (let i = 0; i < 2; i++) open.push(await SseClient.open(events));
+      await waitFor(() => sluice.deviceStreams.held("dev-a") === 2);
+      await s.admin("/admin/channels/ends", { method: "DELETE" }).then((r) => r.text());
+      await waitFor(() => sluice.deviceStreams.held("dev-a") === 0, 5_000, "slots back after the channel went");
+
+      // A WebSocket that authenticates as another device moves its slot to it.
+      const ws = await WsClient.connect(`${s.url}/ws?token=${a}`);
+      open.push(ws);
+      assert.equal(sluice.deviceStreams.held("dev-a"), 1);
+      assert.equal((await ws.request("Authenticate", { token: b })).status, "success");
+      assert.equal(sluice.deviceStreams.held("dev-a"), 0);
+      assert.equal(sluice.deviceStreams.held("dev-b"), 1);
+      await ws.close();
+      await waitFor(() => sluice.deviceStreams.held("dev-b") === 0);
+    } finally {
+      for (const c of open) await c.close();
+      await s.close();
+    }
+  },
+);
+
 integration("SSE streams past the server's cap are refused with 503, whoever asks", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sluice-test-" });
   const sluice = await openSluice({
