@@ -1,7 +1,7 @@
 import type { Principal } from "./envelope.ts";
 import { RateLimitedError } from "./errors.ts";
 
-/** Streams (WebSocket sessions, SSE responses) one device may hold open at once. */
+/** Connections (WebSocket sessions, SSE responses, MQTT connections) one device may hold open at once. */
 export const MAX_STREAMS_PER_DEVICE = 100;
 
 /**
@@ -24,7 +24,7 @@ export class DeviceStreams {
     const held = this.#open.get(id) ?? 0;
     if (held >= this.perDevice) {
       throw new RateLimitedError(
-        `Device "${id}" already holds ${held} open streams (WebSocket and SSE together, at most ${this.perDevice}); ` +
+        `Device "${id}" already holds ${held} open streams (WebSocket, SSE and MQTT together, at most ${this.perDevice}); ` +
           "close one first",
       );
     }

@@ -33,6 +33,7 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     topics: sluice.topics,
     refused: sluice.refused,
     log,
+    deviceStreams: sluice.deviceStreams,
   });
   let listener: MqttListener | null = null;
   let health: Check = "ok";

@@ -8,6 +8,7 @@ import type { ChannelRegistry } from "../../store/channel_registry.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import type { RefusedLog } from "../../store/refused_log.ts";
 import { settleWithin } from "../settle.ts";
+import type { DeviceStreams } from "../../core/device_streams.ts";
 import type { ByteDuplex } from "./byte_duplex.ts";
 import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
@@ -33,6 +34,8 @@ export interface EmbeddedBrokerOptions {
   readonly log: Logger;
   /** Most open connections (TCP, TLS and WebSocket together, CONNECTed or not); more are closed at once. */
   readonly maxConnections?: number;
+  /** The connections each device holds, with its WebSocket sessions and SSE streams. */
+  readonly deviceStreams?: DeviceStreams;
 }
 
 /** Default cap on open MQTT connections, as for WebSocket. */
@@ -60,7 +63,8 @@ export class EmbeddedBroker {
   readonly #options: EmbeddedBrokerOptions;
   readonly #sessions = new WeakMap<Client, Session>();
   readonly #inflight = new Set<Promise<unknown>>();
-  readonly #connections = new Set<ByteDuplex>();
+  /** Open connections, each with what gives its device's slot back once it CONNECTed as one. */
+  readonly #connections = new Map<ByteDuplex, () => void>();
   readonly #bridge: TopicBridge;
   readonly #stopRevocations: () => void;
   readonly #stopChanges: () => void;
@@ -126,8 +130,11 @@ export class EmbeddedBroker {
       return;
     }
     this.#atCap = false;
-    this.#connections.add(conn);
-    conn.once("close", () => this.#connections.delete(conn));
+    this.#connections.set(conn, () => {});
+    conn.once("close", () => {
+      this.#connections.get(conn)?.();
+      this.#connections.delete(conn);
+    });
     this.#aedes.handle(conn);
   }
 
@@ -145,7 +152,7 @@ export class EmbeddedBroker {
     this.#stopChanges();
     await settleWithin(Promise.allSettled([...this.#inflight]), CLOSE_WAIT_MS);
     await new Promise<void>((resolve) => this.#aedes.close(() => resolve()));
-    for (const conn of this.#connections) conn.destroy();
+    for (const conn of this.#connections.keys()) conn.destroy();
     this.#bridge.close();
   }
 
@@ -162,6 +169,17 @@ export class EmbeddedBroker {
     authenticateConnect(this.#options.auth, username, password, address).then((answer) => {
       if (!answer.ok) {
         return done(Object.assign(new Error("Connection refused"), { returnCode: answer.returnCode }), false);
+      }
+      const conn = client.conn as unknown as ByteDuplex;
+      if (!this.#connections.has(conn)) return done(Object.assign(new Error("Closed"), { returnCode: 3 }), false);
+      try {
+        const { principal } = answer.session;
+        if (principal && this.#options.deviceStreams) {
+          this.#connections.set(conn, this.#options.deviceStreams.take(principal));
+        }
+      } catch (err) {
+        // The device holds its limit of connections: "server unavailable" (MQTT 3.1.1 has no quota code).
+        return done(Object.assign(err as Error, { returnCode: 3 }), false);
       }
       this.#sessions.set(client, answer.session);
       (client as { id: string }).id = sessionClientId(answer.session, client.id);

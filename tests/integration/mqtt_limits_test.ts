@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { AuthThrottle } from "../../core/auth_throttle.ts";
+import { DeviceStreams } from "../../core/device_streams.ts";
 import { silentLogger } from "../../core/log.ts";
 import { duplexOfConn } from "../../protocols/mqtt/byte_duplex.ts";
 import { EmbeddedBroker, type EmbeddedBrokerOptions } from "../../protocols/mqtt/embedded_broker.ts";
@@ -136,3 +137,40 @@ integration("failed CONNECTs over MQTT-over-WebSocket count against the HTTP pee
     await s.close();
   }
 });
+
+integration(
+  "a device's MQTT connections count with its WebSocket and SSE streams: past its limit a CONNECT is refused until one ends",
+  async () => {
+    const s = await startTestSluice();
+    const b = await brokerOf(s, { deviceStreams: new DeviceStreams(2) });
+    try {
+      const token = await s.device("many-1");
+      const held = await Promise.all([1, 2].map(() => RawMqtt.open(b.port)));
+      for (const c of held) {
+        await c.send(connectPacket({ username: "many-1", password: token, clientId: crypto.randomUUID() }));
+        assert.equal((await c.expect(CONNACK))?.body[1], 0, "the first two are served");
+      }
+      const over = await RawMqtt.open(b.port);
+      await over.send(connectPacket({ username: "many-1", password: token, clientId: "third" }));
+      assert.equal((await over.expect(CONNACK))?.body[1], 3, "the third: server unavailable");
+      // Another device is not held back.
+      const other = await RawMqtt.open(b.port);
+      await other.send(connectPacket({ username: "many-2", password: await s.device("many-2") }));
+      assert.equal((await other.expect(CONNACK))?.body[1], 0);
+      held[0]!.close();
+      let served = false;
+      for (let i = 0; i < 200 && !served; i++) {
+        const c = await RawMqtt.open(b.port);
+        await c.send(connectPacket({ username: "many-1", password: token, clientId: `again-${i}` }));
+        served = (await c.expect(CONNACK, 5000))?.body[1] === 0;
+        if (!served) c.close(), await new Promise((r) => setTimeout(r, 20));
+        else held[0] = c;
+      }
+      assert.ok(served, "a slot is free again once a connection ended");
+      for (const c of [...held, over, other]) c.close();
+    } finally {
+      await b.close();
+      await s.close();
+    }
+  },
+);
