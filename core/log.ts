@@ -5,15 +5,33 @@ export interface Logger {
   error(message: string): void;
 }
 
+/** The console methods the log lines go through. */
+type Sink = Pick<Console, "info" | "warn" | "error">;
+
 /**
- * Log lines on stderr: time, level, message. (With OpenTelemetry on, Deno exports console lines as
- * logs: `console.warn`'s with WARN severity; stderr has no INFO, so info lines go as ERROR.)
+ * Log lines: time, level, message, on stderr. With OpenTelemetry on, Deno exports console lines as
+ * logs with the severity of the console method that wrote them, and stderr has no INFO: info lines
+ * then go through `console.info` (stdout), so that they are exported as INFO rather than ERROR.
  */
-export const consoleLogger: Logger = {
-  info: (m) => console.error(`${new Date().toISOString()} info  ${m}`),
-  warn: (m) => console.warn(`${new Date().toISOString()} warn  ${m}`),
-  error: (m) => console.error(`${new Date().toISOString()} error ${m}`),
-};
+export function consoleLoggerFor(otel: boolean, sink: Sink = console): Logger {
+  const info = otel ? sink.info : sink.error;
+  return {
+    info: (m) => info.call(sink, `${new Date().toISOString()} info  ${m}`),
+    warn: (m) => sink.warn(`${new Date().toISOString()} warn  ${m}`),
+    error: (m) => sink.error(`${new Date().toISOString()} error ${m}`),
+  };
+}
+
+/** Whether Deno's OpenTelemetry is on (`OTEL_DENO=true`). */
+function otelOn(): boolean {
+  try {
+    return Deno.env.get("OTEL_DENO") === "true";
+  } catch {
+    return false; // no --allow-env: then no OpenTelemetry setting was read either
+  }
+}
+
+export const consoleLogger: Logger = consoleLoggerFor(otelOn());
 
 /** A logger that keeps nothing (tests). */
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
