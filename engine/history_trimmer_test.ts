@@ -1,12 +1,18 @@
 import assert from "node:assert/strict";
 import { pumpDecider, type PumpState } from "../actors/pump/decider.ts";
 import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
-import { ActorRuntime, type ActorStorage, type Snapshot, TrimmedHistoryError } from "../actors/runtime.ts";
+import {
+  ActorRuntime,
+  type ActorStorage,
+  type RuntimeOptions,
+  type Snapshot,
+  TrimmedHistoryError,
+} from "../actors/runtime.ts";
 import type { Clock } from "../core/clock.ts";
 import { PUMP_STREAM_PREFIX, pumpStream } from "../core/streams.ts";
 import { keys } from "../store/keys.ts";
 import { readEvents } from "../store/kv_event_store.ts";
-import { HistoryTrimmer, TRIM_BATCH } from "./history_trimmer.ts";
+import { HistoryTrimmer, TRIM_BATCH, type TrimmerOptions } from "./history_trimmer.ts";
 
 const HOUR = 3_600_000;
 const NOW = Date.parse("2026-11-27T12:00:00Z");
@@ -36,11 +42,12 @@ async function pumpLog(kv: Deno.Kv, pump: string, n: number): Promise<void> {
   await kv.set(keys.head(pumpStream(pump)), n);
 }
 
-/** A runtime over the KV's logs and bases, its snapshots in memory (none unless a test saves one). */
+/** A runtime over the KV's logs and bases, its snapshots in memory (none unless a test gives some). */
 function runtimeOver(
   kv: Deno.Kv,
   snapshots = new Map<string, Snapshot<PumpState>>(),
   wrap = (s: ActorStorage<PumpState>) => s,
+  more: Partial<Pick<RuntimeOptions<PumpState, PumpCommand, PumpEvent>, "decider" | "verifyHead">> = {},
 ) {
   const storage: ActorStorage<PumpState> = {
     read: (stream, from, limit) => readEvents(kv, stream, from, limit),
@@ -53,20 +60,21 @@ function runtimeOver(
     streamOf: pumpStream,
     storage: wrap(storage),
     clock,
+    ...more,
   });
 }
 
 function trimmerOver(
   kv: Deno.Kv,
   retentionMs: number,
-  more: { log?: (line: string) => void; progressMs?: number } = {},
+  more: Partial<Pick<TrimmerOptions<PumpState>, "log" | "progressMs" | "decider">> = {},
 ) {
   return new HistoryTrimmer<PumpState>({
+    decider: pumpDecider,
     ...more,
     kv,
     clock,
     retentionMs,
-    decider: pumpDecider,
     prefix: PUMP_STREAM_PREFIX,
     idOf: (stream) => stream.slice(PUMP_STREAM_PREFIX.length),
   });
@@ -162,14 +170,7 @@ Deno.test("a trim whose base changed meanwhile leaves the log to the next sweep"
         }
         : Reflect.get(target, name).bind?.(target) ?? Reflect.get(target, name),
   });
-  const report = await new HistoryTrimmer<PumpState>({
-    kv: racing,
-    clock,
-    retentionMs: HOUR,
-    decider: pumpDecider,
-    prefix: PUMP_STREAM_PREFIX,
-    idOf: (stream) => stream.slice(2),
-  }).sweep();
+  const report = await trimmerOver(racing, HOUR).sweep();
   assert.ok(raced);
   assert.equal(report.events, 0, "the raced trim committed nothing");
   assert.equal((await seqsOf(kv, "p"))[0], 181, "the other trimmer's 2 h cut stands");
@@ -230,16 +231,8 @@ Deno.test("a base saved in a state shape the decider cannot read fails the load 
   using kv = await Deno.openKv(":memory:");
   await pumpLog(kv, "p", 300);
   await trimmerOver(kv, HOUR).sweep();
-  const reshaped = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
+  const reshaped = runtimeOver(kv, undefined, undefined, {
     decider: { ...pumpDecider, stateShape: (pumpDecider.stateShape ?? 1) + 1, upcast: () => null },
-    streamOf: pumpStream,
-    storage: {
-      read: (stream, from, limit) => readEvents(kv, stream, from, limit),
-      loadSnapshot: () => Promise.resolve(null),
-      saveSnapshot: () => Promise.resolve(),
-      loadBase: async (stream) => (await kv.get<Snapshot<PumpState>>(keys.base(stream))).value,
-    },
-    clock,
   });
   await assert.rejects(reshaped.state("p"), /p\/p was trimmed up to version 240, saved in state shape \d+/);
   await assert.rejects(reshaped.stateAt("p", { version: 280 }), /cannot read/);
@@ -249,10 +242,7 @@ Deno.test("a log the sweep cannot trim is said and skipped; the others are trimm
   using kv = await Deno.openKv(":memory:");
   for (const pump of ["a", "bad", "c"]) await pumpLog(kv, pump, 10);
   const lines: string[] = [];
-  const report = await new HistoryTrimmer<PumpState>({
-    kv,
-    clock,
-    retentionMs: 1,
+  const report = await trimmerOver(kv, 1, {
     decider: {
       ...pumpDecider,
       evolve: (state, event) => {
@@ -260,8 +250,6 @@ Deno.test("a log the sweep cannot trim is said and skipped; the others are trimm
         return pumpDecider.evolve(state, event);
       },
     },
-    prefix: PUMP_STREAM_PREFIX,
-    idOf: (stream) => stream.slice(PUMP_STREAM_PREFIX.length),
     log: (line) => lines.push(line),
   }).sweep();
   assert.deepEqual(report, { streams: 2, events: 18, scanned: 3 });
@@ -272,16 +260,7 @@ Deno.test("a log the sweep cannot trim is said and skipped; the others are trimm
 Deno.test("an actor caught up from the log (several writers) reloads when the events it missed were trimmed", async () => {
   using kv = await Deno.openKv(":memory:");
   await pumpLog(kv, "p", 10);
-  const runtime = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
-    decider: pumpDecider,
-    streamOf: pumpStream,
-    storage: {
-      read: (stream, from, limit) => readEvents(kv, stream, from, limit),
-      loadSnapshot: () => Promise.resolve(null),
-      saveSnapshot: () => Promise.resolve(),
-      loadBase: async (stream) => (await kv.get<Snapshot<PumpState>>(keys.base(stream))).value,
-    },
-    clock,
+  const runtime = runtimeOver(kv, undefined, undefined, {
     verifyHead: async (id) => (await kv.get<number>(keys.head(pumpStream(id)))).value ?? 0,
   });
   assert.equal((await runtime.state("p")).readings, 10);
