@@ -203,17 +203,11 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
   }
 
   async #load(id: string): Promise<Live<S>> {
-    let saved: Snapshot<S> | null = null;
-    const replayed = await this.#replaySaved(id, (snap, base) => {
-      saved = snap;
-      return snap && (!base || snap.version >= base.version) ? snap : base;
-    });
-    const live = {
-      state: replayed.state,
-      at: replayed.at,
-      snapshotVersion: (saved as Snapshot<S> | null)?.version ?? 0,
-      lastUsed: this.options.clock.now(),
-    };
+    const { state, at, snap } = await this.#replaySaved(
+      id,
+      (snap, base) => snap && (!base || snap.version >= base.version) ? snap : base,
+    );
+    const live = { state, at, snapshotVersion: snap?.version ?? 0, lastUsed: this.options.clock.now() };
     this.#maybeSnapshot(id, live);
     return live;
   }
@@ -228,7 +222,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
     id: string,
     pick: (snap: Snapshot<S> | null, base: Snapshot<S> | null) => Snapshot<S> | null,
     past?: (e: LoggedEvent) => boolean,
-  ): Promise<{ state: S; at: number }> {
+  ): Promise<{ state: S; at: number; snap: Snapshot<S> | null }> {
     const stream = this.options.streamOf(id);
     let lastBase: number | undefined;
     for (;;) {
@@ -236,7 +230,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       const baseVersion = base?.version ?? 0;
       const trimmedMeanwhile = this.#trimmable && baseVersion !== lastBase;
       const replayed = await this.#replay(id, pick(snap, base), trimmedMeanwhile, past);
-      if (replayed) return replayed;
+      if (replayed) return { ...replayed, snap };
       lastBase = baseVersion;
     }
   }

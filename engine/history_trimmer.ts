@@ -94,7 +94,8 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
       try {
         n = await this.trim(stream, cutoff, signal);
       } catch (err) {
-        // One log that cannot be trimmed (a base state over KV's 64 KiB value limit) holds up no other.
+        // One log that cannot be trimmed (a base state over KV's 64 KiB value limit, or of an old shape)
+        // holds up no other.
         if (isKvTrouble(err)) throw err;
         this.options.log?.(`Cannot trim ${stream}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -117,10 +118,7 @@ export class HistoryTrimmer<S extends { readonly version: number }> {
       if (!oldest || oldest.at >= cutoff) return trimmed;
       const saved = await kv.get<Snapshot<S>>(keys.base(stream));
       const base = usableSnapshot(decider, saved.value);
-      if (saved.value && !base) {
-        this.options.log?.(`Cannot trim ${stream}: its base was saved in a state shape the actor no longer reads`);
-        return trimmed;
-      }
+      if (saved.value && !base) throw new Error("its base was saved in a state shape the actor no longer reads");
       const page = await readEvents(kv, stream, (base?.version ?? 0) + 1, TRIM_BATCH + 1);
       // The page's last event is the log's newest when the page is not full: kept.
       const old = page.slice(0, Math.min(TRIM_BATCH, page.length - 1));
