@@ -79,7 +79,10 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
             schema: ErrorSchema,
           },
           404: { description: "Unknown channel", schema: ErrorSchema },
-          429: { description: "The device holds its limit of open streams (WebSocket and SSE)", schema: ErrorSchema },
+          429: {
+            description: "The device holds its limit of open streams (WebSocket, SSE and MQTT)",
+            schema: ErrorSchema,
+          },
           503: { description: "Too many streams open on this server", schema: ErrorSchema },
         },
       }, async ({ c, principal, params, query }) => {
