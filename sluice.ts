@@ -79,7 +79,7 @@ export interface Sluice {
   readonly refused: RefusedLog;
   /** Slows down addresses that keep failing to authenticate (every protocol). */
   readonly authThrottle: AuthThrottle;
-  /** The WebSocket sessions and SSE streams each device holds open. */
+  /** The WebSocket sessions, SSE streams and MQTT connections each device holds open. */
   readonly deviceStreams: DeviceStreams;
   readonly executor: ScriptExecutor;
   readonly committer: Committer;
