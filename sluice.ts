@@ -7,7 +7,8 @@ import { consoleLogger, type Logger } from "./core/log.ts";
 import { RESERVED_SEGMENTS, SCRIPT_PATH } from "./core/names.ts";
 import { RateLimiter } from "./core/rate_limiter.ts";
 import { AuthThrottle } from "./core/auth_throttle.ts";
-import { DeviceStreams } from "./core/device_streams.ts";
+import { DeviceStreams, MAX_STREAMS_PER_DEVICE } from "./core/device_streams.ts";
+import { LogBudget } from "./core/log_budget.ts";
 import { PUMP_STREAM_PREFIX, pumpStream, TASK_STREAM_PREFIX } from "./core/streams.ts";
 import { DeadLetters } from "./engine/dead_letters.ts";
 import { EffectPlanner } from "./engine/effect_planner.ts";
@@ -288,6 +289,13 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const resumed = await runner.sweep();
   if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);
+  const streamLimitLines = new LogBudget(
+    (line) => log.warn(line),
+    10,
+    60_000,
+    (n) =>
+      `${n} more connection(s) refused within the minute for devices at their limit (sluice_device_connections_refused_total)`,
+  );
   const trimmer = config.READING_RETENTION === undefined ? undefined : new HistoryTrimmer<PumpState>({
     kv,
     clock,
@@ -337,7 +345,11 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     topics,
     refused: new RefusedLog(kv, committer, clock),
     authThrottle: new AuthThrottle(clock),
-    deviceStreams: new DeviceStreams(),
+    deviceStreams: new DeviceStreams(
+      MAX_STREAMS_PER_DEVICE,
+      (id, limit) =>
+        streamLimitLines.say(`Device "${id}" holds ${limit} connections (WebSocket, SSE, MQTT): refusing more`),
+    ),
     executor,
     committer,
     instruments,

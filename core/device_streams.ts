@@ -11,8 +11,14 @@ export const MAX_STREAMS_PER_DEVICE = 100;
  */
 export class DeviceStreams {
   readonly #open = new Map<string, number>();
+  /** Connections refused because their device held its limit. */
+  refused = 0;
 
-  constructor(private readonly perDevice = MAX_STREAMS_PER_DEVICE) {}
+  constructor(
+    private readonly perDevice = MAX_STREAMS_PER_DEVICE,
+    /** Told of each refusal (to log it). */
+    private readonly onRefused?: (device: string, limit: number) => void,
+  ) {}
 
   /**
    * Takes a slot for `principal` (a device's; nothing to take for others) and returns what gives
@@ -23,6 +29,8 @@ export class DeviceStreams {
     const id = principal.id;
     const held = this.#open.get(id) ?? 0;
     if (held >= this.perDevice) {
+      this.refused++;
+      this.onRefused?.(id, this.perDevice);
       throw new RateLimitedError(
         `Device "${id}" already holds ${held} open streams (WebSocket, SSE and MQTT together, at most ${this.perDevice}); ` +
           "close one first",

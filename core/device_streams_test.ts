@@ -15,6 +15,15 @@ Deno.test("a device holds at most its limit of streams; one given back frees a s
   assert.equal(streams.held("d1"), 1);
   streams.take(device("d1"));
   assert.throws(() => streams.take(device("d1")), /already holds 2 open streams .* at most 2/);
+  assert.equal(streams.refused, 2);
+});
+
+Deno.test("each refusal is told with the device and the limit", () => {
+  const told: [string, number][] = [];
+  const streams = new DeviceStreams(1, (id, limit) => told.push([id, limit]));
+  streams.take(device("d1"));
+  assert.throws(() => streams.take(device("d1")), RateLimitedError);
+  assert.deepEqual(told, [["d1", 1]]);
 });
 
 Deno.test("the admin token and anonymous subscribers take no device's slots", () => {

@@ -26,9 +26,10 @@ async function upgradeStatus(url: string, path: string): Promise<string> {
 }
 
 integration(
-  "a device holds at most 100 streams, WebSocket and SSE together; the next waits until one closes",
+  "a device holds at most 100 streams, WebSocket and SSE together; the next waits until one closes, and is counted and logged",
   async () => {
-    const s = await startTestSluice();
+    const warnings: string[] = [];
+    const s = await startTestSluice({}, undefined, { log: { ...silentLogger, warn: (line) => warnings.push(line) } });
     const open: { close(): Promise<unknown> }[] = [];
     try {
       const res = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "lim" }) });
@@ -54,6 +55,12 @@ integration(
       const auth = await late.request("Authenticate", { token });
       assert.equal(auth.status, "failure");
       assert.equal((auth.error as { code: string }).code, "rate_limited");
+      assert.match(await (await fetch(`${s.url}/metrics`)).text(), /^sluice_device_connections_refused_total 3$/m);
+      assert.equal(
+        warnings.filter((w) => w === 'Device "greedy" holds 100 connections (WebSocket, SSE, MQTT): refusing more')
+          .length,
+        3,
+      );
       // Another device is not held back.
       const other = await SseClient.open(`${s.url}/channels/lim/events?token=${await s.device("modest")}`);
       open.push(other);

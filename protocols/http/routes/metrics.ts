@@ -68,6 +68,11 @@ export function metricsRoutes(
           samples: [{ value: stats.expired }],
         },
         {
+          name: "sluice_device_connections_refused_total",
+          help: "WebSocket, SSE and MQTT connections refused because their device held its limit (100)",
+          samples: [{ value: sluice.deviceStreams.refused }],
+        },
+        {
           name: "sluice_pump_events_trimmed_total",
           help: "Pump events recorded over READING_RETENTION ago, folded into their pump's base state and deleted",
           samples: [{ value: sluice.trimmer?.trimmed ?? 0 }],
