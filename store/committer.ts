@@ -319,10 +319,12 @@ export class Committer {
   }
 
   /**
-   * Moves what a stopped process left in the inbox to its streams (inbox mode). Must run before
-   * anything reads a stream or its head; the first commit waits for it too.
+   * Moves what a stopped process left in the inbox to its streams (inbox mode, and several writers
+   * on a KV one writer used before). Must run before anything reads a stream or its head; the first
+   * commit waits for it too.
    */
   recover(): Promise<number> {
+    if (this.#mode === "multi") return this.#recovery ??= recoverInbox(this.#kv, null).then((r) => r.moved);
     if (!this.#inboxFor) return Promise.resolve(0);
     return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next, nextPack }) => {
       this.#inboxNext = next;
@@ -947,9 +949,8 @@ export class Committer {
           const hinted = e.value ?? 0;
           // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide,
           // or, when those expired, the cursor that ran past them (a seq is never given out twice).
-          const seq = this.#mode === "single"
-            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0)
-            : hinted;
+          // Several writers keep head keys exact, but the KV may be one a single writer left.
+          const seq = Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0);
           this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
         }));
       }),

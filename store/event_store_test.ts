@@ -196,6 +196,55 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
   }
 });
 
+Deno.test("several writers on a KV one writer left after a crash move its inbox and append after its last events", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const first = new Committer({
+    kv,
+    mode: "single",
+    clock: systemClock,
+    epoch: await claimWriterEpoch(kv, "local"),
+    inbox: (stream) => stream.startsWith("t/"),
+    inboxLimit: INBOX_LIMIT,
+  });
+  try {
+    // Two appends within a second: the topic's head key is written lazily, so it lags its events.
+    for (const data of [0, 1]) await first.write({ appends: [{ stream: "s/topic", event: { type: "N", data } }] });
+    assert.ok(((await kv.get<number>(keys.head("s/topic"))).value ?? 0) < 2, "the head key lags (the test's premise)");
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        first.write({
+          appends: [{ stream: `t/${i % 2}`, event: { type: "N", data: i } }],
+          sets: [{ key: ["dedup", "d", `m${i}`], derive: (p) => p[0], withMove: true }],
+        })),
+    );
+    // The local process dies with its tasks in the inbox (its later commits fail: the KV is no
+    // longer its own); the KV is then used in deploy mode.
+    await claimWriterEpoch(kv, "gone");
+    const deployed = [0, 1].map(() => new Committer({ kv, mode: "multi", clock: systemClock }));
+    // Both start at once: each moves what it found (again: the same values) or finds it moved.
+    const moved = await Promise.all(deployed.map((c) => c.recover()));
+    assert.ok(moved.includes(40) && moved.every((n) => n === 0 || n === 40), `moved ${moved}`);
+    const stores = deployed.map((c) => new KvEventStore(kv, c));
+    const odd = Array.from({ length: 20 }, (_, i) => 2 * i + 1);
+    assert.deepEqual((await stores[0]!.read("t/1")).map((e) => e.data), odd);
+    assert.deepEqual((await kv.get(["dedup", "d", "m7"])).value, { stream: "t/1", seq: 4 }, "keys moved with them");
+    const [task] =
+      (await deployed[1]!.write({ appends: [{ stream: "t/1", event: { type: "N", data: 40 } }] })).positions;
+    assert.deepEqual(task, { stream: "t/1", seq: 21 });
+    const [message] = (await deployed[0]!.write({ appends: [{ stream: "s/topic", event: { type: "N", data: 2 } }] }))
+      .positions;
+    assert.deepEqual(message, { stream: "s/topic", seq: 3 }, "after the events, not the lagging head key");
+    assert.deepEqual((await stores[1]!.read("s/topic")).map((e) => e.data), [0, 1, 2]);
+    assert.equal((await Array.fromAsync(kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
+    await Promise.all(deployed.map((c) => c.close()));
+  } finally {
+    await first.close().catch(() => {});
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** Runs `fn` on a fresh KV whose writer epoch is claimed. */
 async function onFreshKv(fn: (kv: Deno.Kv, epoch: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();

@@ -115,10 +115,14 @@ function keyFits(key: Deno.KvKey): boolean {
  * one again writes the same values. It also reads the ring of single entries (`["in", slot]`) that
  * versions before the packs wrote. Returns how many events it moved, the number the next entry
  * gets and the number of the next pack.
+ *
+ * `epoch` null: several writers share the KV (deploy mode), which a single writer used before. They
+ * have no inbox of their own and each moves what it finds, unfenced: a second move writes the same
+ * values, and no writer appends to a stream before its own recovery is done.
  */
 export async function recoverInbox(
   kv: Deno.Kv,
-  epoch: string,
+  epoch: string | null,
 ): Promise<{ moved: number; next: number; nextPack: number }> {
   const marker = (await kv.get<number>(keys.inboxMoved())).value ?? 0;
   let last = marker, lastPack = 0;
@@ -139,7 +143,8 @@ export async function recoverInbox(
   }
   left.sort((a, b) => a.n - b.n);
   const commit = async (op: Deno.AtomicOperation) => {
-    if (!(await op.check({ key: keys.writer(), versionstamp: epoch }).commit()).ok) {
+    if (epoch !== null) op.check({ key: keys.writer(), versionstamp: epoch });
+    if (!(await op.commit()).ok) {
       throw new Error("Another process took over this KV store while its inbox was recovered");
     }
   };
