@@ -7,16 +7,9 @@ import { keys } from "./keys.ts";
 import { chunked, KV_LIMITS } from "./kv_limits.ts";
 import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
-import {
-  type DeferredSet,
-  INBOX_LIMIT,
-  type InboxEntry,
-  inboxEntry,
-  type InboxPack,
-  moveOut,
-  PACK_BYTES,
-  recoverInbox,
-} from "./inbox.ts";
+import { INBOX_LIMIT, inboxEntry, type InboxPack, moveOut, PACK_BYTES, recoverInbox } from "./inbox.ts";
+import { deleteEmptiedPacks, InboxLedger, pack, type Unmoved } from "./inbox_ledger.ts";
+import { keyId, keySize } from "./key_size.ts";
 
 /** An event before it is appended. */
 export interface NewEvent {
@@ -126,22 +119,6 @@ export interface CommitterOptions {
   readonly log?: (line: string) => void;
 }
 
-/** An event acked from the inbox and not yet moved to its stream. */
-interface Unmoved extends InboxEntry {
-  readonly sets: DeferredSet[];
-  readonly bytes: number;
-  queuedAt: number;
-  /** The inbox pack it is stored in. */
-  pack?: Pack;
-  moved?: boolean;
-}
-
-/** One inbox pack: its number (the key) and how many of its events have not moved yet. */
-interface Pack {
-  readonly p: number;
-  left: number;
-}
-
 interface Pending {
   readonly req: WriteRequest;
   /** Inbox entries this (internal) request moves to their streams. */
@@ -226,19 +203,6 @@ const INBOX_MOVE_DELAY_MS = 1000;
 export const INBOX_MOVE_GROUP = 16_384;
 /** Light load: this few waiting and nothing else queued for the KV, they move at once. */
 const INBOX_MOVE_AT_ONCE = 32;
-/**
- * A move's commit: small, so that acks never wait long behind one (a move goes stream by stream,
- * so a small commit still writes few KV pages). With 900, the acks' p99 at 1,800 msgs/s over
- * 1,000 pumps was 54–59 ms; with 250, 34–38 ms. (Moves as background work instead of urgent made
- * no difference there: three alternating runs each, send → state p99 55–81 ms urgent, 71–90 ms
- * background.) With 100 against 250, at 4,000 msgs/s (seven alternating pairs): send → state p99
- * 67 / 18 / 26 / 23 / 19 / 33 / 75 ms against 53 / 41 / 35 / 52 / 29 / 45 / 45, while the MQTT
- * ingest acked as much (0.89–1.01 ×, three pairs) and did 1.04–1.17 × the tasks meanwhile. The
- * KV pays for more, smaller commits (the bench's "KV alone" rows: 41–45k msgs/s ingest only against
- * 59–60k, 19–20k with processing against 24k), but the main thread, not the KV, bounds Sluice.
- */
-export const MOVE_MUTATIONS = 100;
-const MOVE_KEY_BYTES = 60 * 1024;
 
 /**
  * Group commit: gathers concurrent write requests into as few `kv.atomic()` commits as KV's
@@ -266,22 +230,7 @@ export class Committer {
   readonly #inboxFor?: (stream: string) => boolean;
   readonly #limit: number;
   #recovery: Promise<number> | null = null;
-  #inboxNext = 1;
-  #nextPack = 1;
-  /** The inbox's moved-up-to marker as last written. */
-  #inboxMoved = 0;
-  readonly #unmoved: Unmoved[] = [];
-  /**
-   * The same events by stream, in seq order (a map keyed by stream and seq took 4% of the main
-   * thread under the MQTT overload, growing and rehashing as tens of thousands of events waited).
-   */
-  readonly #unmovedOf = new Map<string, Unmoved[]>();
-  /** Values of `withMove` sets whose move has not landed yet, by key. */
-  readonly #withMove = new Map<string, unknown>();
-  /** Events at the front of `#unmoved` already in the move under way (`#group` and the commit in flight). */
-  #queuedMoves = 0;
-  /** The move under way: its events not yet in a commit, by stream and seq. */
-  #group: Unmoved[] = [];
+  readonly #inbox = new InboxLedger();
   /** A commit of the move is queued or in flight (one at a time, so acks slot in between). */
   #moving = false;
   #moveTimer: ReturnType<typeof setTimeout> | undefined;
@@ -327,9 +276,7 @@ export class Committer {
     if (this.#mode === "multi") return this.#recovery ??= recoverInbox(this.#kv, null).then((r) => r.moved);
     if (!this.#inboxFor) return Promise.resolve(0);
     return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next, nextPack }) => {
-      this.#inboxNext = next;
-      this.#nextPack = nextPack;
-      this.#inboxMoved = next - 1;
+      this.#inbox.restore(next, nextPack);
       return moved;
     });
   }
@@ -378,33 +325,27 @@ export class Committer {
 
   /** Events acked from the inbox and not yet moved to their streams. */
   get inboxSize(): number {
-    return this.#unmoved.length;
+    return this.#inbox.size;
   }
 
   /** The value of a `withMove` set still waiting for its move (undefined: read KV). */
   withMove<T>(key: Deno.KvKey): T | undefined {
-    return this.#withMove.get(keyId(key)) as T | undefined;
+    return this.#inbox.withMove(key);
   }
 
   /** An event acked but still in the inbox (read-your-writes before it moved to its stream). */
   unmoved(stream: string, seq: number): AppendedEvent | undefined {
-    const u = findSeq(this.#unmovedOf.get(stream), seq);
-    return u && !u.moved ? { stream, seq, type: u.type, data: u.data, at: u.at } : undefined;
+    return this.#inbox.unmoved(stream, seq);
   }
 
   /** A stream's events from seq `from` on still in the inbox, in order, at most `limit`. */
   unmovedFrom(stream: string, from: number, limit: number): AppendedEvent[] {
-    const out: AppendedEvent[] = [];
-    for (const u of this.#unmovedOf.get(stream) ?? []) {
-      if (out.length >= limit) break;
-      if (u.seq >= from && !u.moved) out.push({ stream, seq: u.seq, type: u.type, data: u.data, at: u.at });
-    }
-    return out;
+    return this.#inbox.unmovedFrom(stream, from, limit);
   }
 
   /** The lowest seq from `from` on of a stream's events still in the inbox (undefined: none). */
   firstUnmoved(stream: string, from: number): number | undefined {
-    return this.#unmovedOf.get(stream)?.find((u) => u.seq >= from && !u.moved)?.seq;
+    return this.#inbox.firstUnmoved(stream, from);
   }
 
   /** Lands what is queued, moves the inbox to its streams and writes every stale head key (before closing KV). */
@@ -472,9 +413,9 @@ export class Committer {
   async flush(): Promise<void> {
     for (;;) {
       if (this.#running) await this.#running;
-      else if (this.#lost || this.#unmoved.length === 0) return;
+      else if (this.#lost || this.#inbox.size === 0) return;
       else if (this.#moving) await new Promise((r) => setTimeout(r, 20)); // a refused move is tried again soon
-      else if (this.#unmoved.length > this.#queuedMoves) this.#startMove();
+      else if (this.#inbox.waiting > 0) this.#startMove();
       else return;
     }
   }
@@ -604,13 +545,9 @@ export class Committer {
       }
       for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
       this.#onCommit?.({ requests: live.length, mutations, ms: performance.now() - started });
-      this.#inboxMoved = Math.max(this.#inboxMoved, marker);
       for (const p of live) if (p.move) this.#moved(p.move);
-      for (const entries of packs) {
-        const pack: Pack = { p: this.#nextPack++, left: entries.length };
-        for (const u of entries) u.pack = pack;
-      }
-      this.#queueForMove(inboxed);
+      this.#inbox.landed(packs, marker);
+      if (inboxed.length > 0) this.#scheduleMove();
       this.#landed.push(() => {
         // The wake first: it sets up the lanes whose tails the listeners fill (no read needed then).
         if (woken.length > 0) loudly(() => this.#waker?.committed(woken));
@@ -647,12 +584,12 @@ export class Committer {
         next.set(stream, seq);
         positions.push({ stream, seq });
         const value = { type: event.type, data: event.data, at };
-        const n = this.#inboxNext + inboxed.length;
+        const n = this.#inbox.entryNumber(inboxed.length);
         heard.set(stream, seq);
         if (this.#listeners.size > 0) appended.push({ stream, seq, ...value });
         // A full inbox, or an event too big for a pack: straight to its stream.
         if (
-          this.#inboxFor?.(stream) && this.#unmoved.length + inboxed.length < this.#limit &&
+          this.#inboxFor?.(stream) && this.#inbox.size + inboxed.length < this.#limit &&
           p.cost.appendBytes[i]! <= PACK_BYTES
         ) {
           const entry: Unmoved = {
@@ -686,16 +623,16 @@ export class Committer {
       for (const s of p.req.wake ?? []) wake.add(s);
       results.push(positions);
     }
-    const packs = this.#pack(inboxed);
+    const packs = pack(inboxed);
     for (const [i, entries] of packs.entries()) {
-      op.set(keys.inbox(this.#nextPack + i), { entries: entries.map(inboxEntry) } satisfies InboxPack);
+      op.set(this.#inbox.packKey(i), { entries: entries.map(inboxEntry) } satisfies InboxPack);
       mutations++;
     }
     const moving = new Set<Unmoved>();
     for (const p of live) if (p.move) { for (const u of p.move) moving.add(u); }
     mutations += deleteEmptiedPacks(op, moving);
-    const marker = this.#markerAfter(moving);
-    if (marker > this.#inboxMoved) op.set(keys.inboxMoved(), marker), mutations++;
+    const marker = this.#inbox.markerAfter(moving);
+    if (marker > this.#inbox.marker) op.set(keys.inboxMoved(), marker), mutations++;
     const persisted = new Set<string>();
     for (const [stream, seq] of next) {
       const h = this.#heads.get(stream);
@@ -724,22 +661,6 @@ export class Committer {
     for (const answer of due) answer();
   }
 
-  /** Notes events that landed in the inbox, and schedules their move. */
-  #queueForMove(inboxed: readonly Unmoved[]): void {
-    if (inboxed.length === 0) return;
-    const now = performance.now();
-    this.#inboxNext += inboxed.length;
-    for (const u of inboxed) {
-      u.queuedAt = now;
-      this.#unmoved.push(u);
-      const ofStream = this.#unmovedOf.get(u.stream);
-      if (ofStream) ofStream.push(u);
-      else this.#unmovedOf.set(u.stream, [u]);
-      for (const d of u.sets) this.#withMove.set(keyId(d.key), d.value);
-    }
-    this.#scheduleMove();
-  }
-
   /**
    * Moves the inbox's events to their streams: at once under light load; under load once
    * `INBOX_MOVE_GROUP` wait or the oldest waited `INBOX_MOVE_DELAY_MS`. A move goes stream by
@@ -748,12 +669,13 @@ export class Committer {
    */
   #scheduleMove(): void {
     if (this.#lost || this.#moving) return;
-    if (this.#group.length > 0) return this.#queueMove();
-    const waiting = this.#unmoved.length - this.#queuedMoves;
+    if (this.#inbox.moving) return this.#queueMove();
+    const waiting = this.#inbox.waiting;
     if (waiting === 0) return;
     const light = waiting <= INBOX_MOVE_AT_ONCE && this.#pending.length === 0;
-    const oldest = this.#unmoved[this.#queuedMoves]!;
-    const wait = light || waiting >= INBOX_MOVE_GROUP ? 0 : INBOX_MOVE_DELAY_MS - (performance.now() - oldest.queuedAt);
+    const wait = light || waiting >= INBOX_MOVE_GROUP
+      ? 0
+      : INBOX_MOVE_DELAY_MS - (performance.now() - this.#inbox.oldestWaitingAt);
     if (wait <= 0) return this.#startMove();
     this.#moveTimer ??= setTimeout(() => {
       this.#moveTimer = undefined;
@@ -765,28 +687,13 @@ export class Committer {
   #startMove(): void {
     clearTimeout(this.#moveTimer);
     this.#moveTimer = undefined;
-    this.#group = this.#group.concat(this.#unmoved.slice(this.#queuedMoves)); // up to a ring's worth: no spread
-    this.#group.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.seq - b.seq);
-    this.#queuedMoves = this.#unmoved.length;
+    this.#inbox.startMove();
     this.#queueMove(); // callers start a move only when none is in flight
   }
 
   /** Queues the next commit of the move under way (or again `again`, which KV refused). */
   #queueMove(again?: readonly Unmoved[]): void {
-    let bytes = 0, keyBytes = 0, mutations = 1;
-    const move: Unmoved[] = [];
-    const packs = new Set<Pack>();
-    for (const u of again ?? this.#group) {
-      const b = entryBytes(u) + 64;
-      let k = u.stream.length + 24, m = 1 + u.sets.length;
-      for (const d of u.sets) k += keySize(d.key);
-      if (!packs.has(u.pack!)) m++, k += 16; // the pack's delete, once it empties
-      if (move.length > 0 && (mutations + m > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
-      move.push(u);
-      packs.add(u.pack!);
-      bytes += b, keyBytes += k, mutations += m;
-    }
-    if (!again) this.#group.splice(0, move.length);
+    const { move, mutations, bytes, keyBytes } = this.#inbox.nextMove(again);
     this.#moving = true;
     const cost: Cost = {
       mutations,
@@ -811,47 +718,9 @@ export class Committer {
     this.#running ??= this.#drain();
   }
 
-  /** Splits a commit's inboxed events into packs of at most PACK_BYTES (estimated), in order. */
-  #pack(inboxed: readonly Unmoved[]): Unmoved[][] {
-    const packs: Unmoved[][] = [];
-    let bytes = Infinity;
-    for (const u of inboxed) {
-      const b = entryBytes(u);
-      if (bytes + b > PACK_BYTES) packs.push([]), bytes = 0;
-      packs.at(-1)!.push(u);
-      bytes += b;
-    }
-    return packs;
-  }
-
-  /** The inbox's marker once the `moving` entries land: the end of the unbroken run of moved entries. */
-  #markerAfter(moving: ReadonlySet<Unmoved>): number {
-    if (moving.size === 0) return this.#inboxMoved;
-    let i = 0;
-    while (i < this.#unmoved.length && (this.#unmoved[i]!.moved || moving.has(this.#unmoved[i]!))) i++;
-    return i > 0 ? this.#unmoved[i - 1]!.n : this.#inboxMoved;
-  }
-
-  /** Some of the inbox's events reached their streams: forgets them, oldest first. */
+  /** Some of the inbox's events reached their streams: the next share of the move may go. */
   #moved(move: readonly Unmoved[]): void {
-    for (const u of move) {
-      u.moved = true;
-      u.pack!.left--;
-      for (const d of u.sets) this.#withMove.delete(keyId(d.key));
-    }
-    // Each stream drops its moved events from the front of its list (moves go in seq order).
-    for (const u of move) {
-      const ofStream = this.#unmovedOf.get(u.stream);
-      if (!ofStream?.[0]?.moved) continue;
-      let k = 1;
-      while (ofStream[k]?.moved) k++;
-      if (k === ofStream.length) this.#unmovedOf.delete(u.stream);
-      else ofStream.splice(0, k);
-    }
-    let k = 0;
-    while (this.#unmoved[k]?.moved) k++;
-    this.#unmoved.splice(0, k);
-    this.#queuedMoves -= k;
+    this.#inbox.moved(move);
     this.#moving = false;
     this.#scheduleMove();
   }
@@ -958,20 +827,6 @@ export class Committer {
   }
 }
 
-/** The entry with `seq` in a list sorted by seq (binary search). */
-function findSeq(list: readonly Unmoved[] | undefined, seq: number): Unmoved | undefined {
-  if (!list) return undefined;
-  let lo = 0, hi = list.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const at = list[mid]!.seq;
-    if (at === seq) return list[mid];
-    if (at < seq) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return undefined;
-}
-
 function costOf(req: WriteRequest): Cost {
   let bytes = 0, keyBytes = 0, mutations = 0;
   const writeKeys: string[] = [];
@@ -997,20 +852,6 @@ function costOf(req: WriteRequest): Cost {
   return { mutations, bytes, keyBytes, checks: checkKeys.length, streams, appendBytes, checkKeys, writeKeys };
 }
 
-/** An inbox entry's estimated size: its event and the keys it writes when it moves. */
-function entryBytes(u: Unmoved): number {
-  let b = u.bytes;
-  for (const d of u.sets) b += keySize(d.key) + 128;
-  return b;
-}
-
-/** A key's size, roughly as KV counts it (no JSON needed). */
-function keySize(key: Deno.KvKey): number {
-  let n = 2;
-  for (const part of key) n += typeof part === "string" ? part.length + 2 : 9;
-  return n;
-}
-
 function jsonSize(v: unknown): number {
   if (v === undefined) return 1;
   if (typeof v === "string") return v.length + 2;
@@ -1022,21 +863,6 @@ function jsonSize(v: unknown): number {
   }
 }
 
-/**
- * Deletes, in the same commit, the packs whose last waiting events are `moving`; returns how many. It
- * builds no array for `#build` to iterate: looping over one (a fresh array each commit, empty in some)
- * deoptimized `#build` ("wrong map") 27 times in a 15 s MQTT load; 32 deopts of `#build` in all, 5 without it.
- */
-function deleteEmptiedPacks(op: Deno.AtomicOperation, moving: ReadonlySet<Unmoved>): number {
-  const left = new Map<Pack, number>();
-  for (const u of moving) left.set(u.pack!, (left.get(u.pack!) ?? 0) + 1);
-  let deleted = 0;
-  left.forEach((k, pack) => {
-    if (pack.left === k) op.delete(keys.inbox(pack.p)), deleted++;
-  });
-  return deleted;
-}
-
 /** Runs `f`; what it throws is thrown again from a microtask: a listener's bug stays loud without leaving later callers waiting. */
 function loudly(f: () => void): void {
   try {
@@ -1046,17 +872,4 @@ function loudly(f: () => void): void {
       throw err;
     });
   }
-}
-
-/** A string that tells keys apart (cheaper than JSON for the usual string and number parts). */
-function keyId(key: Deno.KvKey): string {
-  let id = "";
-  for (const part of key) {
-    id += typeof part === "string"
-      ? `s${part.length}:${part}`
-      : typeof part === "number"
-      ? `n${part};`
-      : `x${JSON.stringify(part, (_k, v) => typeof v === "bigint" ? `${v}n` : v)};`;
-  }
-  return id;
 }

@@ -2,7 +2,8 @@ import type { ScenarioResult } from "../result.ts";
 import { eventExpiry } from "../../store/event_expiry.ts";
 import { keys } from "../../store/keys.ts";
 import { PACK_BYTES } from "../../store/inbox.ts";
-import { INBOX_MOVE_GROUP, MOVE_MUTATIONS } from "../../store/committer.ts";
+import { INBOX_MOVE_GROUP } from "../../store/committer.ts";
+import { MOVE_MUTATIONS } from "../../store/inbox_ledger.ts";
 
 /** A queued task's event, as Sluice stores it. */
 const TASK = {
