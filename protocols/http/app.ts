@@ -1,9 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../sluice.ts";
-import { MethodNotAllowedError, NotFoundError } from "../../core/errors.ts";
+import { MethodNotAllowedError } from "../../core/errors.ts";
 import { docsPage } from "./docs_page.ts";
 import { errorResponse } from "./errors.ts";
-import { methodsAt, type RouteDeps } from "./route.ts";
+import { methodsAt, noRoute, type RouteDeps } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { channelRoutes } from "./routes/channels.ts";
 import type { Check } from "../adapter.ts";
@@ -60,7 +60,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     return errorResponse(
       allowed.length > 0
         ? new MethodNotAllowedError(c.req.method, c.req.path, allowed)
-        : new NotFoundError(`No route ${c.req.method} ${c.req.path}`),
+        : noRoute(app, c.req.method, c.req.path),
     );
   });
   app.onError((err) => errorResponse(err, deps.log));

@@ -48,9 +48,14 @@ export function requireAccess(principal: Principal, access: Access): void {
   if (access === "device" && principal.kind !== "device") throw new ForbiddenError("This route needs a device token");
 }
 
-/** Throws unless the principal is the admin or the device `owner`. */
+/**
+ * Throws unless the principal is the admin or the device `owner`. The refusal says nothing of
+ * whether the thing exists (a device cannot probe for other devices' pumps or tasks).
+ */
 export function requireOwner(principal: Principal, owner: string | null, what: string): void {
   if (principal.kind === "admin") return;
   if (principal.kind === "device" && principal.id === owner) return;
-  throw new ForbiddenError(`This ${what} belongs to another device`);
+  throw new ForbiddenError(
+    `This ${what} is not this device's: a device token reads only its own ${what}s (the admin token reads all)`,
+  );
 }

@@ -6,7 +6,7 @@ import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
 import type { AuthThrottle } from "../../core/auth_throttle.ts";
-import { RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
+import { NotFoundError, RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
 import { readBody } from "./body.ts";
 import { validate } from "../../core/validate.ts";
 import { errorResponse } from "./errors.ts";
@@ -215,8 +215,37 @@ export function methodsAt(app: OpenAPIHono, path: string): string[] {
   const methods = new Set<string>();
   for (const r of app.routes) {
     if (r.method === "ALL" || r.path === "/*") continue;
-    const pattern = new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:\w+/g, "[^/]+")}/?$`);
-    if (pattern.test(path)) methods.add(r.method);
+    if (routePattern(r.path).test(path)) methods.add(r.method);
   }
   return [...methods];
+}
+
+/**
+ * A 404 for a path that is no route. It names the routes one level below that take the method
+ * (`POST /channels/x` → `/channels/x/invoke` or `/channels/x/messages`): what a request that
+ * stopped a level short most likely meant.
+ */
+export function noRoute(app: OpenAPIHono, method: string, path: string): NotFoundError {
+  const below = pathsBelow(app, method, path).map((p) => `${method} ${p}`);
+  const hint = below.length === 0
+    ? ""
+    : ` (did you mean ${below.length === 1 ? below[0] : `${below.slice(0, -1).join(", ")} or ${below.at(-1)}`}?)`;
+  return new NotFoundError(`No route ${method} ${path}${hint}`);
+}
+
+/** The paths one level below `path` that take `method`. */
+function pathsBelow(app: OpenAPIHono, method: string, path: string): string[] {
+  const base = path.replace(/\/+$/, "");
+  const paths = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method !== method) continue;
+    const cut = r.path.lastIndexOf("/");
+    const last = r.path.slice(cut + 1);
+    if (cut > 0 && !last.startsWith(":") && routePattern(r.path.slice(0, cut)).test(base)) paths.add(`${base}/${last}`);
+  }
+  return [...paths];
+}
+
+function routePattern(routePath: string): RegExp {
+  return new RegExp(`^${routePath.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:\w+/g, "[^/]+")}/?$`);
 }

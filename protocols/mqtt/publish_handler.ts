@@ -6,6 +6,7 @@ import { LogBudget } from "../../core/log_budget.ts";
 import type { Ingest } from "../../engine/ingest.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import type { RefusedLog } from "../../store/refused_log.ts";
+import { looksLikeToken } from "../../core/names.ts";
 import { type Outcome, outcomeOf, type Stage } from "./outcome.ts";
 import { decodePayload } from "./payload.ts";
 import { parsePublishTopic, type PublishRoute } from "./routes.ts";
@@ -67,7 +68,12 @@ export class PublishHandler {
     let principal: Principal | null = null;
     try {
       route = parsePublishTopic(topic);
-      if (!route) throw new ForbiddenError("Topic is not a Sluice route (<token>/<channel>/invoke|messages)");
+      if (!route) {
+        throw new ForbiddenError(
+          "Topic is not a Sluice route: publish on <channel>/invoke or <channel>/messages (as the device the session " +
+            "logged in as), or <token>/<channel>/invoke|messages",
+        );
+      }
       principal = await this.#principal(session, route);
       stage = "ingest";
       const decoded = decodePayload(route.kind, payload);
@@ -104,6 +110,14 @@ export class PublishHandler {
     if (route.token === undefined) {
       if (session.external) throw new ForbiddenError("An external broker's topics must carry a device token");
       return session.principal;
+    }
+    if (!looksLikeToken(route.token)) {
+      // `channels/<ch>/invoke` copied from the HTTP path, or a device id where the token goes: refused
+      // (acknowledged, recorded) as an unknown token would be, with a hint.
+      throw new UnauthorizedError(
+        "The topic's first level is not a device token (sl_…): a session logged in as a device publishes on " +
+          "<channel>/invoke or <channel>/messages, with no first level",
+      );
     }
     const device = await this.options.devices.authenticate(route.token);
     if (device === null) throw new UnauthorizedError("Unknown or revoked token in the topic");

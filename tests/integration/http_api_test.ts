@@ -12,6 +12,8 @@ interface Case {
   readonly headers?: Record<string, string>;
   readonly status: number;
   readonly code: string;
+  /** What the error's message must say, where it matters. */
+  readonly message?: RegExp;
 }
 
 integration("every malformed input gets its status and a JSON error, and the server stays healthy", async () => {
@@ -185,6 +187,23 @@ integration("every malformed input gets its status and a JSON error, and the ser
         code: "forbidden",
       },
       {
+        name: "a pump that does not exist, as a device (its existence is not told)",
+        method: "GET",
+        path: "/pumps/nobody",
+        token: "other",
+        status: 403,
+        code: "forbidden",
+        message: /^This pump is not this device's: a device token reads only its own pumps/,
+      },
+      {
+        name: "a channel's path without /invoke or /messages",
+        path: "/channels/blog_queuing",
+        body: "{}",
+        status: 404,
+        code: "not_found",
+        message: /did you mean POST \/channels\/blog_queuing\/invoke or POST \/channels\/blog_queuing\/messages\?/,
+      },
+      {
         name: "another device's history",
         method: "GET",
         path: "/pumps/owner/events",
@@ -292,6 +311,7 @@ integration("every malformed input gets its status and a JSON error, and the ser
       const text = await res.text();
       assert.equal(res.status, c.status, `${c.name}: ${text}`);
       assert.equal(JSON.parse(text).error.code, c.code, `${c.name}: ${text}`);
+      if (c.message) assert.match(JSON.parse(text).error.message, c.message, c.name);
     }
     const health = await (await fetch(`${s.url}/healthz`)).json();
     assert.equal(health.status, "ok");

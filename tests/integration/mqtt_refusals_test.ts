@@ -53,6 +53,35 @@ integration(
   },
 );
 
+integration(
+  "a topic copied from the HTTP path, or of the wrong shape, is refused with the topic a logged-in device uses",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    const token = await s.device("lost-1");
+    const client = await connectDevice(brokerUrl(s), "lost-1", token);
+    try {
+      // Acknowledged and recorded: the HTTP path's `channels/` level where a token would go.
+      await client.publishAsync("channels/blog_queuing/invoke", csvReading(1), { qos: 1 });
+      const [record] = (await waitFor(async () => {
+        const r = await refusals(s);
+        return r.length >= 1 ? r : null;
+      }))!;
+      assert.equal(record!.code, "unauthorized");
+      assert.match(record!.reason, /first level is not a device token.*<channel>\/invoke or <channel>\/messages/);
+      // A wrong shape closes the connection (QoS 0 here: nothing to wait for); its record names both forms.
+      await client.publishAsync("blog_queuing", csvReading(2), { qos: 0 });
+      const forbidden = (await waitFor(async () => {
+        const r = (await refusals(s)).filter((x) => x.code === "forbidden");
+        return r.length >= 1 ? r : null;
+      }))!;
+      assert.match(forbidden[0]!.reason, /publish on <channel>\/invoke or <channel>\/messages.*<token>\/<channel>/);
+    } finally {
+      await client.endAsync().catch(() => {});
+      await s.close();
+    }
+  },
+);
+
 integration("over the rate limit a publish is acknowledged and counted, never recorded", async () => {
   const s = await startTestSluice({ MQTT_PORT: "0", RATE_LIMIT: "5/s" });
   const client = await connectDevice(brokerUrl(s), "fast-1", await s.device("fast-1"));

@@ -6,7 +6,7 @@ import { RESERVED_SEGMENTS } from "../../../core/names.ts";
 import { requireAccess } from "../auth.ts";
 import { readBody } from "../body.ts";
 import { errorResponse } from "../errors.ts";
-import { authenticate, methodsAt, type RouteDeps } from "../route.ts";
+import { authenticate, methodsAt, noRoute, type RouteDeps } from "../route.ts";
 
 /** `POST /<script path>`: a public script runs inline and answers with what it returns. */
 export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -29,7 +29,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       if (!sluice.manifest[path]?.public) {
         const allowed = methodsAt(app, c.req.path);
         if (allowed.length > 0) throw new MethodNotAllowedError("POST", c.req.path, allowed);
-        throw notAScript(sluice, path);
+        throw notAScript(app, sluice, path);
       }
       atEdge = true;
       const principal = await authenticate(c, deps, false);
@@ -48,9 +48,9 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
 }
 
 /** Why a POST that is no route of Sluice's has no script to run: a script that is not public, or none at all. */
-function notAScript(sluice: Sluice, path: string): NotFoundError {
+function notAScript(app: OpenAPIHono, sluice: Sluice, path: string): NotFoundError {
   const first = path.split("/")[0] ?? "";
-  if ((RESERVED_SEGMENTS as readonly string[]).includes(first)) return new NotFoundError(`No route POST /${path}`);
+  if ((RESERVED_SEGMENTS as readonly string[]).includes(first)) return noRoute(app, "POST", `/${path}`);
   if (sluice.manifest[path]) {
     return new NotFoundError(
       `Script "${path}" is not public: queue it with POST /channels/<channel>/invoke {"method": "${path}", "params": …}`,

@@ -35,7 +35,8 @@ function parseCsv(text: string, receivedAt: string): PumpReading {
   const fields = text.trim().split(",").map((f) => f.trim());
   if (fields.length < 3 || fields.length > 4) {
     throw new PermanentError(
-      `Reading "${text.slice(0, 80)}" must be "temperature,pressure,lat:lon,time" (got ${fields.length} fields)`,
+      `Reading "${text.slice(0, 80)}" must be "temperature,pressure,lat:lon[,time]" (got ${fields.length} ` +
+        `field${fields.length === 1 ? "" : "s"}; time is optional: the time it was received)`,
     );
   }
   return {

@@ -27,7 +27,7 @@ Deno.test("a JSON reading with string values parses like the CSV one", () => {
 
 Deno.test("garbage readings are refused with a message naming the field", () => {
   const cases: [unknown, RegExp][] = [
-    ["abc", /must be "temperature,pressure,lat:lon,time"/],
+    ["abc", /must be "temperature,pressure,lat:lon\[,time\]" \(got 1 field; time is optional/],
     ["x,1,1:1,2026-01-01", /temperature/],
     ["1,1,91:0,2026-01-01", /out of range/],
     ["1,1,1:1,yesterday", /time/],
