@@ -15,6 +15,20 @@ export function mountMqttWebSocket(
   /** Reverse proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`). */
   trustedProxies: readonly string[] = [],
 ): void {
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/mqtt",
+    summary: "MQTT 3.1.1 over WebSocket (subprotocol mqtt), to the embedded broker",
+    description: "Username = device id, password = its token. Publish on <channel>/invoke (a task: the payload is " +
+      "the invoke body, or a bare CSV reading where the channel has a default script) or <channel>/messages (a " +
+      "topic message); subscribe to <channel>/messages. QoS 1 is acknowledged after the commit; a refused message " +
+      "is acknowledged too and recorded at GET /admin/refused.",
+    tags: ["channels"],
+    responses: {
+      101: { description: "Switching to the WebSocket protocol" },
+      400: { description: "Not a WebSocket upgrade" },
+    },
+  });
   app.get("/mqtt", (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return errorResponse(new ValidationError("/mqtt takes MQTT over WebSocket: connect with ws:// or wss://"));

@@ -45,6 +45,30 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
   return {
     name: "ws",
     mount(app, deps) {
+      app.openAPIRegistry.registerPath({
+        method: "get",
+        path: "/ws",
+        summary: "WebSocket: subscribe, publish and invoke over one connection (JSON frames)",
+        description: "Upgrade with the token as ?token= or in a first Authenticate frame. Requests are " +
+          '{"id"?, "method", "params"}; replies {"id", "status": "success"|"failure", "result"|"error"}. Methods: ' +
+          "Authenticate {token}; Subscribe {channel, from?} (pushes {channel, seq, message}); Unsubscribe {channel}; " +
+          "Publish {channel, message, id?} (answers the seq); any other method invokes that script: with " +
+          "params.channel it is queued there as POST /channels/:ch/invoke is (answers the taskId), without it a " +
+          "public script runs and answers its result. Frames take effect in the order sent; replies may come out " +
+          "of order (match them by id). A client over MAX_SEND_BUFFER_BYTES of unsent data is closed (1008).",
+        tags: ["channels"],
+        security: [{ bearer: [] }],
+        responses: {
+          101: { description: "Switching to the WebSocket protocol" },
+          401: { description: "A token was given but is not valid" },
+          426: { description: "Not a WebSocket upgrade" },
+          429: {
+            description:
+              "The device has 100 connections open (WebSocket, SSE and MQTT together), or too many failed tokens from this address",
+          },
+          503: { description: "Too many connections" },
+        },
+      });
       app.get("/ws", async (c) => {
         try {
           if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {

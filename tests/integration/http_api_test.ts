@@ -455,8 +455,12 @@ integration("the OpenAPI document lists every route with the errors it can give,
         "/admin/dead-letters/retry",
         "/admin/dead-letters/{id}",
         "/blog/queues/feed",
+        "/channels/{ch}/events",
+        "/ws",
       ]
     ) assert.ok(doc.paths[path], `${path} documented`);
+    // The WebSocket protocol's frames are described where the route is.
+    assert.match(doc.paths["/ws"].get.description, /Authenticate \{token\}; Subscribe \{channel, from\?\}.*Publish/);
     assert.deepEqual(Object.keys(doc.paths["/admin/channels/{ch}"]).sort(), ["delete", "get", "patch"]);
     // The errors a route's kind gives before its handler are listed too.
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();

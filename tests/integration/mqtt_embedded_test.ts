@@ -45,6 +45,8 @@ integration("MQTT over WebSocket at /mqtt works with mqtt.js ws://", async () =>
     const plain = await fetch(`${s.url}/mqtt`);
     assert.equal(plain.status, 400, "a plain GET /mqtt is told to use a WebSocket");
     await plain.body?.cancel();
+    const doc = await (await fetch(`${s.url}/openapi.json`)).json();
+    assert.match(doc.paths["/mqtt"].get.description, /Publish on <channel>\/invoke .* or <channel>\/messages/);
   } finally {
     await client.endAsync();
     await s.close();
