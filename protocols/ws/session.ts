@@ -64,6 +64,8 @@ export const REVOKED = { code: 1008, reason: "Device revoked" } as const;
 export class WsSession {
   readonly #subs = new Map<string, Subscription>();
   #closed = false;
+  /** The last `Authenticate` frame failed (its reply said why; later refusals say it again). */
+  #authFailed = false;
   /** Resolves once the last frame handed to `handle` is admitted: the next one may start then. */
   #turn: Promise<void> = Promise.resolve();
   /** Frames handed to `handle` that have not started yet (behind an `Authenticate` held back, say). */
@@ -148,13 +150,22 @@ export class WsSession {
     } catch (err) {
       if (frame.message && !frame.counted) this.sluice.ingest.refused("ws", err);
       const error = err instanceof SluiceError
-        ? { code: err.code, message: err.message }
+        ? { code: err.code, message: err.message + this.#whyAnonymous(err) }
         : { code: "internal", message: "Internal error" };
       if (!(err instanceof SluiceError)) this.sluice.log.error(`WebSocket request failed: ${String(err)}`);
       this.#reply({ id, status: "failure", error });
     } finally {
       admit();
     }
+  }
+
+  /**
+   * A refusal for want of a token, on a session whose `Authenticate` failed: says so, since the
+   * session acts anonymously (or as before) after it and the refusal alone does not tell why.
+   */
+  #whyAnonymous(err: SluiceError): string {
+    if (!this.#authFailed || this.principal.kind !== "anonymous") return "";
+    return err instanceof UnauthorizedError ? " (this session is anonymous: its Authenticate failed)" : "";
   }
 
   /** Ends the session's subscriptions. */
@@ -188,7 +199,9 @@ export class WsSession {
     switch (frame.method) {
       case "Authenticate": {
         const { token } = validate(AuthenticateParams, frame.params, "params");
+        this.#authFailed = true; // until it succeeds
         const principal = await this.authenticate(token);
+        this.#authFailed = false;
         if (principal.kind !== "device" || principal.id !== this.device) {
           const release = this.sluice.deviceStreams.take(principal); // the device's limit refuses it here
           this.release();

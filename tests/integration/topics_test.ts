@@ -302,6 +302,32 @@ integration("a WebSocket invoke with params.channel queues a task, and without r
   }
 });
 
+integration("a WebSocket refusal for want of a token says when the session's Authenticate failed", async () => {
+  const s = await startTestSluice();
+  try {
+    await channel(s, { name: "closed-shop" });
+    const ws = await WsClient.connect(`${s.url}/ws`);
+    const publish = () => ws.request("Publish", { channel: "closed-shop", message: 1 });
+    const plain = await publish();
+    assert.equal(
+      (plain.error as { message: string }).message,
+      'Channel "closed-shop" does not accept anonymous messages',
+    );
+    await ws.request("Authenticate", { token: "sl_wrong" });
+    const after = await publish();
+    assert.equal((after.error as { code: string }).code, "unauthorized");
+    assert.match(
+      (after.error as { message: string }).message,
+      /anonymous messages \(this session is anonymous: its Authenticate failed\)$/,
+    );
+    const queued = await ws.request("blog/queues/processor", { channel: "blog_queuing", data: "1,1,1:1" });
+    assert.match((queued.error as { message: string }).message, /needs a device token.*its Authenticate failed/);
+    await ws.close();
+  } finally {
+    await s.close();
+  }
+});
+
 integration(
   "a WebSocket connection's frames take effect in the order sent, without waiting for the replies",
   async () => {
