@@ -186,7 +186,10 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       log: (line) => log.warn(line),
     });
   const recovered = await committer.recover();
-  if (recovered > 0) log.info(`Moved ${recovered} acknowledged tasks and readings from the inbox to their streams`);
+  // (Several writers taking over one writer's KV say what they did themselves.)
+  if (recovered > 0 && mode === "local") {
+    log.info(`Moved ${recovered} acknowledged tasks and readings from the inbox to their streams`);
+  }
   const leases = mode === "deploy"
     ? new LeaseManager({ kv, owner: instance, clock, ttlMs: options.leaseTtlMs, log: (l) => log.warn(l) })
     : undefined;

@@ -9,6 +9,7 @@ import { traced } from "../core/tracing.ts";
 import { headFrom } from "./heads.ts";
 import { INBOX_LIMIT, inboxEntry, type InboxPack, moveOut, PACK_BYTES, recoverInbox } from "./inbox.ts";
 import { deleteEmptiedPacks, InboxLedger, pack, type Unmoved } from "./inbox_ledger.ts";
+import { takeOverFromOneWriter } from "./writer_takeover.ts";
 import { keyId, keySize } from "./key_size.ts";
 
 /** An event before it is appended. */
@@ -268,12 +269,15 @@ export class Committer {
   }
 
   /**
-   * Moves what a stopped process left in the inbox to its streams (inbox mode, and several writers
-   * on a KV one writer used before). Must run before anything reads a stream or its head; the first
-   * commit waits for it too.
+   * Moves what a stopped process left in the inbox to its streams (inbox mode); several writers
+   * take over a KV one writer used last (`takeOverFromOneWriter`). Must run before anything reads a
+   * stream or its head; the first commit waits for it too. Returns the events moved.
    */
   recover(): Promise<number> {
-    if (this.#mode === "multi") return this.#recovery ??= recoverInbox(this.#kv, null).then((r) => r.moved);
+    if (this.#mode === "multi") {
+      return this.#recovery ??= takeOverFromOneWriter(this.#kv, this.#retention ?? (() => undefined), this.#log)
+        .then((t) => t?.moved ?? 0);
+    }
     if (!this.#inboxFor) return Promise.resolve(0);
     return this.#recovery ??= recoverInbox(this.#kv, this.#epoch!).then(({ moved, next, nextPack }) => {
       this.#inbox.restore(next, nextPack);
@@ -818,8 +822,10 @@ export class Committer {
           const hinted = e.value ?? 0;
           // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide,
           // or, when those expired, the cursor that ran past them (a seq is never given out twice).
-          // Several writers keep head keys exact, but the KV may be one a single writer left.
-          const seq = Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0);
+          // Several writers keep them exact (and set those a single writer left at the takeover).
+          const seq = this.#mode === "single"
+            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0)
+            : hinted;
           this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
         }));
       }),

@@ -8,6 +8,7 @@ import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
 import { type InboxPack, PACK_BYTES, recoverInbox } from "./inbox.ts";
 import { keys } from "./keys.ts";
+import { SHARED, takeOverFromOneWriter } from "./writer_takeover.ts";
 import { EVENT_KEEP_MS } from "./event_expiry.ts";
 
 /** A small inbox, so that tests fill it quickly. */
@@ -196,9 +197,10 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
   }
 });
 
-Deno.test("several writers on a KV one writer left after a crash move its inbox and append after its last events", async () => {
+Deno.test("several writers take over a KV one writer left: its inbox moves, head keys catch up, it is fenced out", async () => {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
+  const retention = (stream: string) => stream.startsWith("t/") ? 3_600_000 : undefined;
   const first = new Committer({
     kv,
     mode: "single",
@@ -206,11 +208,16 @@ Deno.test("several writers on a KV one writer left after a crash move its inbox 
     epoch: await claimWriterEpoch(kv, "local"),
     inbox: (stream) => stream.startsWith("t/"),
     inboxLimit: INBOX_LIMIT,
+    retention,
   });
   try {
     // Two appends within a second: the topic's head key is written lazily, so it lags its events.
     for (const data of [0, 1]) await first.write({ appends: [{ stream: "s/topic", event: { type: "N", data } }] });
     assert.ok(((await kv.get<number>(keys.head("s/topic"))).value ?? 0) < 2, "the head key lags (the test's premise)");
+    // A task stream whose head key lags and whose events past it expired; its cursor ran to 3.
+    await kv.atomic().set(keys.head("t/gone"), 1).set(keys.event("t/gone", 1), { type: "N", data: 0, at: 0 })
+      .set(keys.cursor("t/gone"), 3).commit();
+    // 40 tasks acked in the inbox; the local process stops before it moves them (more than it moves at once).
     await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         first.write({
@@ -218,25 +225,26 @@ Deno.test("several writers on a KV one writer left after a crash move its inbox 
           sets: [{ key: ["dedup", "d", `m${i}`], derive: (p) => p[0], withMove: true }],
         })),
     );
-    // The local process dies with its tasks in the inbox (its later commits fail: the KV is no
-    // longer its own); the KV is then used in deploy mode.
-    await claimWriterEpoch(kv, "gone");
-    const deployed = [0, 1].map(() => new Committer({ kv, mode: "multi", clock: systemClock }));
+    const deployed = [0, 1].map(() => new Committer({ kv, mode: "multi", clock: systemClock, retention }));
     // Both start at once: each moves what it found (again: the same values) or finds it moved.
     const moved = await Promise.all(deployed.map((c) => c.recover()));
     assert.ok(moved.includes(40) && moved.every((n) => n === 0 || n === 40), `moved ${moved}`);
+    // The one writer, were it still running, can no longer commit.
+    await assert.rejects(first.write({ appends: [{ stream: "s/topic", event: { type: "N", data: "late" } }] }));
     const stores = deployed.map((c) => new KvEventStore(kv, c));
     const odd = Array.from({ length: 20 }, (_, i) => 2 * i + 1);
     assert.deepEqual((await stores[0]!.read("t/1")).map((e) => e.data), odd);
     assert.deepEqual((await kv.get(["dedup", "d", "m7"])).value, { stream: "t/1", seq: 4 }, "keys moved with them");
-    const [task] =
-      (await deployed[1]!.write({ appends: [{ stream: "t/1", event: { type: "N", data: 40 } }] })).positions;
-    assert.deepEqual(task, { stream: "t/1", seq: 21 });
-    const [message] = (await deployed[0]!.write({ appends: [{ stream: "s/topic", event: { type: "N", data: 2 } }] }))
-      .positions;
-    assert.deepEqual(message, { stream: "s/topic", seq: 3 }, "after the events, not the lagging head key");
-    assert.deepEqual((await stores[1]!.read("s/topic")).map((e) => e.data), [0, 1, 2]);
+    const append = async (c: Committer, stream: string) =>
+      (await c.write({ appends: [{ stream, event: { type: "N", data: "new" } }] })).positions[0];
+    assert.deepEqual(await append(deployed[1]!, "t/1"), { stream: "t/1", seq: 21 });
+    assert.deepEqual(await append(deployed[0]!, "s/topic"), { stream: "s/topic", seq: 3 }, "past the events");
+    assert.deepEqual(await append(deployed[1]!, "t/gone"), { stream: "t/gone", seq: 4 }, "past the cursor");
+    assert.deepEqual((await stores[1]!.read("s/topic")).map((e) => e.data), [0, 1, "new"]);
     assert.equal((await Array.fromAsync(kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
+    assert.equal((await kv.get<{ instance: string }>(keys.writer())).value?.instance, SHARED);
+    // A later start finds the KV shared: nothing to take over.
+    assert.equal(await takeOverFromOneWriter(kv, retention), null);
     await Promise.all(deployed.map((c) => c.close()));
   } finally {
     await first.close().catch(() => {});

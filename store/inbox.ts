@@ -116,9 +116,9 @@ function keyFits(key: Deno.KvKey): boolean {
  * versions before the packs wrote. Returns how many events it moved, the number the next entry
  * gets and the number of the next pack.
  *
- * `epoch` null: several writers share the KV (deploy mode), which a single writer used before. They
- * have no inbox of their own and each moves what it finds, unfenced: a second move writes the same
- * values, and no writer appends to a stream before its own recovery is done.
+ * `epoch` null: several writers take over a KV one writer used last (`writer_takeover.ts`; they
+ * fenced it out first). Each moves what it finds, unfenced: a second move writes the same values,
+ * and none appends to a stream before its own takeover is done.
  */
 export async function recoverInbox(
   kv: Deno.Kv,
