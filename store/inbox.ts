@@ -67,7 +67,7 @@ export const INBOX_LIMIT = 65_536;
  */
 export const PACK_BYTES = KV_LIMITS.valueBytes / 4;
 
-/** Entries moved per commit at start-up (each may carry a key of its own). */
+/** Entries moved per commit at start-up, at most (each may carry a key of its own; see `recoveryBatches`). */
 const RECOVERY_BATCH = 400;
 /** Inbox keys deleted per commit at start-up, once their entries moved. */
 const DELETE_BATCH = 500;
@@ -148,8 +148,7 @@ export async function recoverInbox(
       throw new Error("Another process took over this KV store while its inbox was recovered");
     }
   };
-  for (let i = 0; i < left.length; i += RECOVERY_BATCH) {
-    const batch = left.slice(i, i + RECOVERY_BATCH);
+  for (const batch of recoveryBatches(left)) {
     const op = kv.atomic();
     moveOut(op, batch);
     await commit(op.set(keys.inboxMoved(), batch.at(-1)!.n));
@@ -160,4 +159,33 @@ export async function recoverInbox(
     await commit(op);
   }
   return { moved: left.length, next: last + 1, nextPack: lastPack + 1 };
+}
+
+/**
+ * Splits the entries to move into commits within KV's limits: 400 entries, or fewer when they are big
+ * (an entry may be 16 KiB, a commit takes 800 KiB), counted as V8 may store them (two bytes a character).
+ */
+function recoveryBatches(entries: readonly InboxEntry[]): InboxEntry[][] {
+  const batches: InboxEntry[][] = [];
+  let batch: InboxEntry[] = [], bytes = 0, keyBytes = 0, mutations = 1;
+  for (const e of entries) {
+    let b = 2 * (JSON.stringify(e.data)?.length ?? 1) + 2 * e.stream.length + 64, k = 2 * e.stream.length + 32;
+    for (const d of e.sets ?? []) {
+      const size = 2 * JSON.stringify(d.key).length;
+      b += size + 2 * (JSON.stringify(d.value)?.length ?? 1), k += size;
+    }
+    const m = 1 + (e.sets?.length ?? 0);
+    if (
+      batch.length > 0 &&
+      (batch.length >= RECOVERY_BATCH || bytes + b > KV_LIMITS.commitBytes ||
+        keyBytes + k > KV_LIMITS.commitKeyBytes || mutations + m > KV_LIMITS.mutations)
+    ) {
+      batches.push(batch);
+      batch = [], bytes = 0, keyBytes = 0, mutations = 1;
+    }
+    batch.push(e);
+    bytes += b, keyBytes += k, mutations += m;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }
