@@ -715,8 +715,12 @@ export class Committer {
       cost,
       resolve: () => {},
       reject: () => {
-        // KV refused the move (it took the same events into the inbox): try again shortly.
-        if (!this.#lost) setTimeout(() => this.#queueMove(move), 100);
+        // KV refused the move (it took the same events into the inbox): try again shortly, with half of
+        // them when there are several (the rest go next), in case the share itself was what KV refused.
+        if (this.#lost) return;
+        const half = Math.ceil(move.length / 2);
+        if (half < move.length) this.#inbox.putBack(move.slice(half));
+        setTimeout(() => this.#queueMove(move.slice(0, half)), 100);
       },
     });
     this.#running ??= this.#drain();

@@ -197,6 +197,26 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
   }
 });
 
+Deno.test("big events of two-byte text move from the inbox within KV's commit limit (none stays behind)", async () => {
+  const f = await kvStore("single", undefined, () => true);
+  try {
+    // 8,000 CJK characters: about 8 KB as JSON counts, 16 KB as V8 stores them; two a request share a pack.
+    const text = "温".repeat(8000);
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        f.committer.write({
+          appends: [0, 1].map((k) => ({ stream: `t/${i % 2}`, event: { type: "N", data: { i, k, text } } })),
+        })),
+    );
+    await Promise.race([f.committer.flush(), new Promise((r) => setTimeout(r, 5000))]);
+    assert.equal(f.committer.inboxSize, 0, "every event moved");
+    assert.equal((await Array.fromAsync(f.kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
+    assert.equal((await f.store.read("t/1", 1, 1000)).length, 100);
+  } finally {
+    await f.close();
+  }
+});
+
 Deno.test("a crash with more acked bytes in the inbox than one KV commit takes is recovered in several commits", async () => {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);

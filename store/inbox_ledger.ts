@@ -2,6 +2,7 @@ import type { AppendedEvent } from "./committer.ts";
 import { type DeferredSet, type InboxEntry, PACK_BYTES } from "./inbox.ts";
 import { keyId, keySize } from "./key_size.ts";
 import { keys } from "./keys.ts";
+import { KV_LIMITS } from "./kv_limits.ts";
 
 /** An event acked from the inbox and not yet moved to its stream. */
 export interface Unmoved extends InboxEntry {
@@ -40,6 +41,12 @@ export interface MoveShare {
  */
 export const MOVE_MUTATIONS = 100;
 const MOVE_KEY_BYTES = 60 * 1024;
+/**
+ * A move's commit in bytes as JSON counts them (`bytes` of each event): half of KV's commit limit,
+ * since V8 stores a character outside Latin-1 in two bytes (a move of 66 events of 8,000 CJK
+ * characters each, 100 mutations, was refused again and again).
+ */
+const MOVE_BYTES = KV_LIMITS.commitBytes / 2;
 
 /**
  * One writer's account of its inbox (see `inbox.ts`), in memory: the events acked there and not yet
@@ -170,13 +177,21 @@ export class InboxLedger {
       let k = u.stream.length + 24, m = 1 + u.sets.length;
       for (const d of u.sets) k += keySize(d.key);
       if (!packs.has(u.pack!)) m++, k += 16; // the pack's delete, once it empties
-      if (move.length > 0 && (mutations + m > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES)) break;
+      if (
+        move.length > 0 &&
+        (mutations + m > MOVE_MUTATIONS || keyBytes + k > MOVE_KEY_BYTES || bytes + b > MOVE_BYTES)
+      ) break;
       move.push(u);
       packs.add(u.pack!);
       bytes += b, keyBytes += k, mutations += m;
     }
     if (!again) this.#group.splice(0, move.length);
     return { move, mutations, bytes, keyBytes };
+  }
+
+  /** Puts events of a share KV refused back at the front of the move under way (it goes on with fewer). */
+  putBack(entries: readonly Unmoved[]): void {
+    this.#group = [...entries, ...this.#group];
   }
 
   /** The marker once the `moving` entries land: the end of the unbroken run of moved entries. */
