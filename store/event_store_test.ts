@@ -208,7 +208,9 @@ Deno.test("big events of two-byte text move from the inbox within KV's commit li
           appends: [0, 1].map((k) => ({ stream: `t/${i % 2}`, event: { type: "N", data: { i, k, text } } })),
         })),
     );
-    await Promise.race([f.committer.flush(), new Promise((r) => setTimeout(r, 5000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([f.committer.flush(), new Promise((r) => timer = setTimeout(r, 5000))]);
+    clearTimeout(timer);
     assert.equal(f.committer.inboxSize, 0, "every event moved");
     assert.equal((await Array.fromAsync(f.kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
     assert.equal((await f.store.read("t/1", 1, 1000)).length, 100);
