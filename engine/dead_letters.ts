@@ -1,3 +1,4 @@
+import { valueSize } from "../core/kv_size.ts";
 import type { AttemptError } from "../actors/task_stream/retry_policy.ts";
 import { NotFoundError } from "../core/errors.ts";
 import { TASK_STREAM_PREFIX, taskStream, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
@@ -20,6 +21,26 @@ export interface DeadLetter {
   /** Every attempt's error, oldest first. */
   readonly errors: readonly AttemptError[];
   readonly deadAt: number;
+}
+
+/** A dead letter's largest size as KV stores it: a KV value (64 KiB) with room to spare. */
+export const DEAD_LETTER_BYTES = 62 * 1024;
+
+/**
+ * A dead letter KV can hold: without its oldest errors, then with the last one cut, while it would
+ * pass DEAD_LETTER_BYTES. The params stay whole (a retry queues them again); they are at most a
+ * message's size. Without this, a task with big params and long errors could not be recorded dead,
+ * and its lane stalled for good.
+ */
+export function withinValueLimit(dead: DeadLetter): DeadLetter {
+  let d = dead;
+  while (d.errors.length > 1 && valueSize(d) > DEAD_LETTER_BYTES) d = { ...d, errors: d.errors.slice(1) };
+  const over = valueSize(d) - DEAD_LETTER_BYTES;
+  const last = d.errors[0];
+  if (over > 0 && last) {
+    d = { ...d, errors: [{ ...last, error: `${last.error.slice(0, Math.max(0, last.error.length - over - 1))}…` }] };
+  }
+  return d;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { valueSize } from "../core/kv_size.ts";
 import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
 import type { PumpState } from "../actors/pump/decider.ts";
 import type { ActorRuntime } from "../actors/runtime.ts";
@@ -134,11 +135,17 @@ export class EffectPlanner {
     return channel;
   }
 
-  /** The value's JSON size; over KV's value limit, a `PayloadTooLargeError`. */
+  /**
+   * The value's JSON size; over KV's value limit, a `PayloadTooLargeError`. A big value is measured
+   * as KV stores it too, which may be several times its JSON (two-byte text, fractional numbers).
+   */
   #fits(value: unknown, what: string): number {
     const size = JSON.stringify(value)?.length ?? 0;
-    if (size > this.options.maxValueBytes) {
-      throw new PayloadTooLargeError(`The ${what} is ${size} bytes, over the limit of ${this.options.maxValueBytes}`);
+    const max = this.options.maxValueBytes;
+    const stored = size > max / 5 ? valueSize(value) : size; // "-0," is 3 characters and 9 bytes
+    if (Math.max(size, stored) > max) {
+      const as = stored > size ? " as KV stores it" : "";
+      throw new PayloadTooLargeError(`The ${what} is ${Math.max(size, stored)} bytes${as}, over the limit of ${max}`);
     }
     return size;
   }

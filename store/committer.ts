@@ -10,7 +10,7 @@ import { headFrom } from "./heads.ts";
 import { INBOX_LIMIT, inboxEntry, type InboxPack, moveOut, PACK_BYTES, recoverInbox } from "./inbox.ts";
 import { deleteEmptiedPacks, InboxLedger, pack, type Unmoved } from "./inbox_ledger.ts";
 import { takeOverFromOneWriter } from "./writer_takeover.ts";
-import { keyId, keySize } from "./key_size.ts";
+import { keyId, keySize } from "../core/kv_size.ts";
 
 /** An event before it is appended. */
 export interface NewEvent {

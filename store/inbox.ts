@@ -1,6 +1,7 @@
 import { eventExpiry } from "./event_expiry.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
+import { keySize, valueSize } from "../core/kv_size.ts";
 
 /**
  * The inbox: one writer acks an append to a task stream once it is in the inbox, and moves it to
@@ -163,16 +164,18 @@ export async function recoverInbox(
 
 /**
  * Splits the entries to move into commits within KV's limits: 400 entries, or fewer when they are big
- * (an entry may be 16 KiB, a commit takes 800 KiB), counted as V8 may store them (two bytes a character).
+ * (an entry may be 16 KiB as JSON counts it and several times that as KV stores it; a commit takes
+ * 800 KiB).
  */
 function recoveryBatches(entries: readonly InboxEntry[]): InboxEntry[][] {
   const batches: InboxEntry[][] = [];
   let batch: InboxEntry[] = [], bytes = 0, keyBytes = 0, mutations = 1;
   for (const e of entries) {
-    let b = 2 * (JSON.stringify(e.data)?.length ?? 1) + 2 * e.stream.length + 64, k = 2 * e.stream.length + 32;
+    const key = keySize(keys.event(e.stream, e.seq));
+    let b = key + valueSize({ type: e.type, data: e.data, at: e.at }), k = key;
     for (const d of e.sets ?? []) {
-      const size = 2 * JSON.stringify(d.key).length;
-      b += size + 2 * (JSON.stringify(d.value)?.length ?? 1), k += size;
+      const size = keySize(d.key);
+      b += size + valueSize(d.value), k += size;
     }
     const m = 1 + (e.sets?.length ?? 0);
     if (

@@ -1,6 +1,6 @@
 import type { AppendedEvent } from "./committer.ts";
 import { type DeferredSet, type InboxEntry, PACK_BYTES } from "./inbox.ts";
-import { keyId, keySize } from "./key_size.ts";
+import { keyId, keySize } from "../core/kv_size.ts";
 import { keys } from "./keys.ts";
 import { KV_LIMITS } from "./kv_limits.ts";
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { afterFailure, nextAttempt } from "./retry_policy.ts";
+import { afterFailure, ERRORS_BYTES, nextAttempt, type RetryState } from "./retry_policy.ts";
+import { valueSize } from "../../core/kv_size.ts";
 
 const rules = { maxAttempts: 3, baseDelayMs: 100 };
 const task = { seq: 7, taskId: "t1" };
@@ -36,4 +37,27 @@ Deno.test("a permanent failure is dead at once", () => {
   const r = afterFailure(null, task, "cannot parse", 0, rules, true);
   assert.equal(r.kind, "dead");
   assert.equal(r.kind === "dead" && r.attempts, 1);
+});
+
+Deno.test("a retry record keeps the latest errors that fit ERRORS_BYTES as KV stores them, the last one always", () => {
+  const many = { maxAttempts: 30, baseDelayMs: 1 };
+  let state: RetryState | null = null;
+  for (let i = 1; i <= 25; i++) {
+    const r = afterFailure(state, task, `${i}:${"温".repeat(1995)}`, i, many);
+    assert.equal(r.kind, "retry");
+    if (r.kind === "retry") state = r.state;
+  }
+  assert.equal(state!.attempts, 25);
+  assert.ok(valueSize(state!.errors) <= ERRORS_BYTES, `${valueSize(state!.errors)} bytes`);
+  assert.ok(state!.errors.length >= 2 && state!.errors.length < 20);
+  assert.equal(state!.errors.at(-1)!.attempt, 25, "the latest is kept");
+  // Short errors: the last 20.
+  const short = afterFailure(
+    { ...state!, errors: Array.from({ length: 20 }, (_, i) => ({ attempt: i, at: i, error: "e" })) },
+    task,
+    "x",
+    0,
+    many,
+  );
+  assert.equal(short.kind === "retry" ? short.state.errors.length : 0, 20);
 });

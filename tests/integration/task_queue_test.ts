@@ -502,3 +502,78 @@ integration(
     }
   },
 );
+
+integration(
+  "a task with big params and long errors ends dead, and the device's next task runs (its dead letter fits a KV value)",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "8" });
+    try {
+      const token = await s.device("big-dead");
+      // 40 KB of params and eight errors of 2,000 CJK characters (4 KB each as KV stores them).
+      const failing = await invoke(s, token, "test/throws-given", { pad: "a".repeat(40_000), err: "温".repeat(2000) });
+      const next = await invoke(s, token, "test/echo", { after: "big" });
+      const dead = await until(s, failing, "dead", 20_000);
+      assert.equal(dead.attempts, 8);
+      assert.ok(dead.errors.length >= 1 && dead.errors.length < 8, `${dead.errors.length} errors kept`);
+      assert.equal(dead.errors.at(-1).attempt, 8, "the latest error is kept");
+      assert.equal((await until(s, next, "done")).result.echoed.after, "big");
+      const letters = await (await s.admin("/admin/dead-letters")).json();
+      assert.deepEqual(letters.deadLetters.map((d: { taskId: string }) => d.taskId), [failing]);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a script whose write is over KV's value limit only as KV stores it (two-byte text) is dead at once, with the reason",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("wide");
+      // 32,000 CJK characters: 32 KB as JSON counts them (under the 60 KiB limit), 64 KB as KV stores them.
+      const params = { n: 1, text: "温".repeat(16_000), times: 2 };
+      const inline = await post(`${s.url}/test/saves-text`, token, params);
+      assert.equal(inline.status, 413);
+      const reason = /document is \d+ bytes as KV stores it, over the limit of 61440/;
+      assert.match((await inline.json()).error.message, reason);
+      const dead = await until(s, await invoke(s, token, "test/saves-text", params), "dead");
+      assert.equal(dead.attempts, 1, "no attempt can succeed");
+      assert.match(dead.error, reason);
+      // Half of it fits.
+      const done = await until(s, await invoke(s, token, "test/saves-text", { ...params, times: 1 }), "done");
+      assert.equal(done.result.saved, 1);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a lane whose batch of writes is over one KV commit runs smaller batches, each script about once",
+  async () => {
+    const s = await startTestSluice({ SCRIPT_WORKERS: "0" });
+    try {
+      const token = await s.device("wide-batch");
+      const runs = async () => {
+        const text = await (await fetch(`${s.url}/metrics`)).text();
+        // Every script's runs that ended ok (the series is labelled by outcome, and maybe more).
+        return text.split("\n").filter((l) => l.startsWith("sluice_script_runs_total{") && l.includes('outcome="ok"'))
+          .reduce((n, l) => n + Number(l.split(" ").at(-1)), 0);
+      };
+      const before = await runs();
+      // The slow task holds the lane while the rest queue up, so they run in batches of 50: each saves
+      // 20 KB as KV stores it (10 KB as JSON counts), a batch's writes 1 MB, over a commit's 800 KiB.
+      await invoke(s, token, "test/slow", { ms: 1000 });
+      const ids = [];
+      for (let n = 0; n < 100; n++) {
+        ids.push(await invoke(s, token, "test/saves-text", { n, text: "温".repeat(10_000) }));
+      }
+      for (const id of ids) await until(s, id, "done", 30_000);
+      const ran = (await runs()) - before - 1;
+      assert.ok(ran >= 100 && ran < 250, `${ran} runs of 100 tasks`);
+    } finally {
+      await s.close();
+    }
+  },
+);
