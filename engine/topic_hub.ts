@@ -26,9 +26,15 @@ interface Sub {
   catchingUp: boolean;
   closed: boolean;
   readonly deliver: (m: TopicMessage) => void;
+  readonly room?: () => boolean;
 }
 
 const PAGE = 500;
+/**
+ * How long a catch-up waits for a subscriber to make room before it delivers anyway (and the
+ * subscriber's own limit cuts a client off that reads nothing).
+ */
+const ROOM_WAIT_MS = 60_000;
 
 /**
  * Follows topics for subscribers: one `kv.watch` on a channel's head key is the doorbell, and the
@@ -72,10 +78,16 @@ export class TopicHub {
    * Delivers the channel's messages in order: from seq `from` on, or, without `from`, only those
    * published from now on. `deliver` must not block (adapters buffer and cut off slow clients).
    */
+  /**
+   * Delivers the channel's messages from `from` (undefined: only new ones) to `deliver`. `room`: the
+   * subscriber's send buffer has room; a catch-up from the log waits for it before each message, so
+   * a backlog larger than the buffer reaches a client that reads it, at the pace it reads.
+   */
   async subscribe(
     channel: string,
     from: number | undefined,
     deliver: (m: TopicMessage) => void,
+    room?: () => boolean,
   ): Promise<Subscription> {
     let feed = this.#feeds.get(channel);
     if (!feed) {
@@ -88,7 +100,7 @@ export class TopicHub {
       );
       this.#feeds.set(channel, feed = created);
     }
-    return await feed.add(from, deliver);
+    return await feed.add(from, deliver, room);
   }
 
   /** The seq of a channel's last message (0 when empty). */
@@ -133,7 +145,7 @@ class Feed {
     return this.#subs.size;
   }
 
-  async add(from: number | undefined, deliver: (m: TopicMessage) => void): Promise<Subscription> {
+  async add(from: number | undefined, deliver: (m: TopicMessage) => void, room?: () => boolean): Promise<Subscription> {
     try {
       await this.#ready;
     } catch (err) {
@@ -145,6 +157,7 @@ class Feed {
       catchingUp: false,
       closed: false,
       deliver,
+      room,
     };
     this.#subs.add(sub);
     const subscription = {
@@ -226,6 +239,7 @@ class Feed {
           break;
         }
         for (const e of page) {
+          if (sub.room && !sub.room()) await roomFor(sub);
           if (sub.closed) return;
           sub.next = e.seq + 1;
           sub.deliver(toMessage(this.channel, e));
@@ -237,6 +251,12 @@ class Feed {
       }
     }
   }
+}
+
+/** Waits until the subscriber has room, it closed, or ROOM_WAIT_MS passed. */
+async function roomFor(sub: Sub): Promise<void> {
+  const until = Date.now() + ROOM_WAIT_MS;
+  while (!sub.closed && !sub.room!() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
 }
 
 function toMessage(

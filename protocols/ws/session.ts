@@ -214,7 +214,9 @@ export class WsSession {
         const { channel, from } = validate(SubscribeParams, frame.params, "params");
         await authorizeSubscribe(this.sluice.channels, this.principal, channel);
         this.#subs.get(channel)?.close();
-        const sub = await this.sluice.topics.subscribe(channel, from, (m) => this.#push(m));
+        // A catch-up from the log goes as fast as the client reads: at most a quarter of the buffer ahead.
+        const room = () => this.socket.bufferedAmount() < this.maxBufferBytes / 4;
+        const sub = await this.sluice.topics.subscribe(channel, from, (m) => this.#push(m), room);
         if (this.#closed) sub.close();
         else this.#subs.set(channel, sub);
         return { channel, head: await this.sluice.topics.head(channel) };

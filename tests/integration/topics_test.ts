@@ -96,6 +96,31 @@ integration("SSE delivers with id = seq and resumes after Last-Event-ID without 
   }
 });
 
+integration(
+  "a subscriber catching up on a backlog bigger than its send buffer gets all of it, at the pace it reads",
+  async () => {
+    const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "262144" });
+    try {
+      await channel(s, { name: "backlog" });
+      const token = await s.device("b1");
+      // 120 messages of 8 KB: 960 KB waiting, against a 256 KiB send buffer.
+      for (let n = 1; n <= 120; n++) {
+        await post(`${s.url}/channels/backlog/messages`, token, { n, pad: "p".repeat(8000) }).then((r) => r.json());
+      }
+      const ws = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      await ws.request("Subscribe", { channel: "backlog", from: 1 });
+      const sse = await SseClient.open(`${s.url}/channels/backlog/events?token=${token}&from=1`);
+      await waitFor(() => ws.pushes.length === 120 && sse.events.length === 120, 15_000, "the whole backlog");
+      assert.deepEqual(ws.pushes.map((m) => m.seq), Array.from({ length: 120 }, (_, i) => i + 1));
+      assert.deepEqual(sse.events.map((e) => Number(e.id)), Array.from({ length: 120 }, (_, i) => i + 1));
+      await ws.close();
+      await sse.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 integration("a WebSocket subscriber that does not read is cut off while the others keep receiving", async () => {
   const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536" });
   try {
