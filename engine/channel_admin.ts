@@ -42,7 +42,8 @@ export interface ChannelAdminOptions {
     /** Drains a lane up to its stream's head. */
     wake(lane: Lane): void;
     /** Resolves once this process is not draining the lane (at most a few seconds). */
-    settle(lane: Lane): Promise<void>;
+    /** False: the lane is still running a batch after the wait. */
+    settle(lane: Lane): Promise<boolean>;
   };
 }
 
@@ -102,6 +103,13 @@ export class ChannelAdmin {
     this.#notSystem(name);
     this.#checkScripts([script]);
     let start = 0, head = 0;
+    // What an earlier subscription left of its runs goes first, while the script is not subscribed: once
+    // it is, a publish starts its replay, whose first runs' records must not be forgotten with the old ones.
+    const current = await this.options.channels.get(name);
+    if (from !== undefined && current && !current.subscribers.includes(script)) {
+      await this.#settled(name, [script]);
+      await this.#forgetRuns(name, script, from);
+    }
     const updated = await this.options.channels.update(name, async (current) => {
       if (current.subscribers.includes(script)) {
         throw new ConflictError(`Script "${script}" already subscribes to channel "${name}"`);
@@ -119,7 +127,6 @@ export class ChannelAdmin {
     });
     if (!updated) throw new NotFoundError(`Channel "${name}" does not exist`);
     this.#forget(name, [script]);
-    if (start <= head) await this.#forgetRuns(name, script, start);
     this.options.lanes.wake(this.#lane(name, script));
     return { channel: name, script, from: start, head };
   }
@@ -151,7 +158,7 @@ export class ChannelAdmin {
    */
   async #starts(name: string, added: readonly string[], from?: number): Promise<SubscriberStarts> {
     if (added.length === 0) return [];
-    await Promise.all(added.map((s) => this.options.lanes.settle(this.#lane(name, s))));
+    await this.#settled(name, added);
     const stream = topicStream(name);
     const start = from ?? await this.#head(name) + 1;
     return added.flatMap((s) => [
@@ -161,6 +168,21 @@ export class ChannelAdmin {
       { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: start > 1 ? start : undefined },
       { key: keys.retry(stream, subscriberConsumer(s)) }, // a retry left from when it was removed
     ]);
+  }
+
+  /**
+   * Waits for the batches the scripts' earlier subscriptions are still running here; a 409 when one
+   * goes on past the wait (it would land after the new start and move the cursor back).
+   */
+  async #settled(name: string, scripts: readonly string[]): Promise<void> {
+    const settled = await Promise.all(scripts.map((s) => this.options.lanes.settle(this.#lane(name, s))));
+    const busy = scripts.find((_, i) => !settled[i]);
+    if (busy !== undefined) {
+      throw new ConflictError(
+        `Script "${busy}" is still running a batch of channel "${name}" from before it was removed; ` +
+          "add it again once that is done (a few seconds)",
+      );
+    }
   }
 
   /**

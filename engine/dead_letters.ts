@@ -1,6 +1,7 @@
 import { valueSize } from "../core/kv_size.ts";
 import type { AttemptError } from "../actors/task_stream/retry_policy.ts";
 import { NotFoundError } from "../core/errors.ts";
+import { positionOfTaskId, subscriberRunOf } from "../core/task_id.ts";
 import { TASK_STREAM_PREFIX, taskStream, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
 import { TASK_QUEUED, type TaskQueuedData } from "../core/tasks.ts";
 import type { Committer } from "../store/committer.ts";
@@ -132,7 +133,7 @@ export class DeadLetters {
       const lane = `${d.stream}\0${d.consumer}`;
       const list = streams.get(lane) ?? [];
       if (list.length === 0) streams.set(lane, list);
-      list.push({ taskId: d.taskId, seq: d.seq });
+      list.push({ taskId: d.taskId, seq: firstSeq(d) });
       matching++;
     }
     const chosen: string[] = [];
@@ -172,4 +173,13 @@ export class DeadLetters {
     });
     return { taskId, stream, seq: res.positions[0]!.seq };
   }
+}
+
+/**
+ * Where a dead task was first queued in its stream: a retried one died again further on, but goes
+ * back in its first place (its id says it; a task a script queued has a random id: where it died).
+ */
+function firstSeq(d: DeadLetter): number {
+  const first = positionOfTaskId(d.taskId) ?? subscriberRunOf(d.taskId);
+  return first && (first.stream === d.stream || !d.stream.startsWith(TASK_STREAM_PREFIX)) ? first.seq : d.seq;
 }

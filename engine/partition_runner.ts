@@ -354,17 +354,18 @@ export class PartitionRunner {
 
   /**
    * Waits, at most `maxMs`, until this process is not draining the lane (a subscriber script
-   * removed from its channel finishes its batch, then stops).
+   * removed from its channel finishes its batch, then stops). False: it still is.
    */
-  async settle(lane: Lane, maxMs = 10_000): Promise<void> {
+  async settle(lane: Lane, maxMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + maxMs;
-    for (
-      let st = this.#lanes.get(laneKey(lane));
-      st?.active && Date.now() < deadline;
-      st = this.#lanes.get(laneKey(lane))
-    ) {
-      await Promise.race([st.drain, new Promise((r) => setTimeout(r, deadline - Date.now()))]);
+    let st = this.#lanes.get(laneKey(lane));
+    while (st?.active && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([st.drain, new Promise((r) => timer = setTimeout(r, deadline - Date.now()))]);
+      clearTimeout(timer);
+      st = this.#lanes.get(laneKey(lane));
     }
+    return !st?.active;
   }
 
   /** Forgets an idle lane's state (a subscriber script removed from its channel, or added again). */

@@ -386,3 +386,79 @@ integration(
     }
   },
 );
+
+integration(
+  "a replay from 1 while messages arrive keeps the records of its own runs: every replayed message has its new dead letter",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+    try {
+      await s.admin("/admin/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "again", subscribers: ["test/fail"] }),
+      });
+      const token = await s.device("replayer");
+      const publish = async (n: number) =>
+        await (await post(`${s.url}/channels/again/messages`, token, { n })).body?.cancel();
+      const N = 800;
+      for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => publish(i + j + 1)));
+      const dead = async () => (await Array.fromAsync(s.server.sluice.kv.list({ prefix: ["dead"] }))).length;
+      await waitFor(async () => (await dead()) >= N, 30_000, "every run dead");
+      await s.admin("/admin/channels/again", { method: "PATCH", body: JSON.stringify({ subscribers: [] }) });
+      // Publishing goes on while the script is added again from 1: a publish wakes its lane at once.
+      let stop = false;
+      const publishing = (async () => {
+        while (!stop) await publish(0), await new Promise((r) => setTimeout(r, 2));
+      })();
+      await new Promise((r) => setTimeout(r, 20));
+      const added = await (await s.admin("/admin/channels/again/subscribers", {
+        method: "POST",
+        body: JSON.stringify({ script: "test/fail", from: 1 }),
+      })).json();
+      stop = true;
+      await publishing;
+      await waitFor(
+        async () => (await (await s.admin("/admin/channels/again/stats")).json()).subscribers[0].behind === 0,
+        30_000,
+        "the replay",
+      );
+      const missing = [];
+      for (let seq = 1; seq <= added.head; seq++) {
+        const id = subscriberRunId("m/again", seq, "test/fail");
+        if (!(await s.server.sluice.kv.get(["dead", id])).value) missing.push(seq);
+      }
+      assert.deepEqual(missing, [], "replayed messages without their dead letter");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a subscriber added again while its earlier subscription still runs a long batch is refused (409), not started twice",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await s.admin("/admin/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "long", subscribers: ["test/slow"] }),
+      });
+      const token = await s.device("long-runner");
+      // 50 runs of 250 ms each: one batch of 12.5 s, longer than the 10 s a change waits for it.
+      for (let n = 1; n <= 50; n++) {
+        await (await post(`${s.url}/channels/long/messages`, token, { n, ms: 250 })).body?.cancel();
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const patch = (subscribers: string[]) =>
+        s.admin("/admin/channels/long", { method: "PATCH", body: JSON.stringify({ subscribers }) });
+      assert.equal((await patch([]).then(async (r) => (await r.body?.cancel(), r))).status, 200);
+      const again = await patch(["test/slow"]);
+      assert.equal(again.status, 409);
+      assert.match(
+        (await again.json()).error.message,
+        /still running a batch of channel "long" from before it was removed/,
+      );
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -577,3 +577,29 @@ integration(
     }
   },
 );
+
+integration(
+  "a bulk retry queues dead tasks again in their first order, also one that died again after a retry",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+    try {
+      const token = await s.device("order");
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push(await invoke(s, token, "test/fixable"));
+      for (const id of ids) await until(s, id, "dead");
+      // The first is retried alone before the fix: it dies again, further on in the stream.
+      await s.admin(`/admin/dead-letters/${encodeURIComponent(ids[0]!)}/retry`, { method: "POST" }).then((r) =>
+        r.body?.cancel()
+      );
+      await waitFor(async () => (await task(s, ids[0]!)).attempts === 1 && (await task(s, ids[0]!)).status === "dead");
+      await s.server.sluice.kv.set(["doc", "fixes", "fixable"], true); // the fix
+      await s.admin("/admin/dead-letters/retry", { method: "POST", body: "{}" }).then((r) => r.body?.cancel());
+      for (const id of ids) await until(s, id, "done");
+      const seqs: number[] = [];
+      for (const id of ids) seqs.push((await s.server.sluice.kv.get<{ seq: number }>(keys.taskIndex(id))).value!.seq);
+      assert.deepEqual(seqs, [5, 6, 7], "queued again as first queued: 1, 2, 3");
+    } finally {
+      await s.close();
+    }
+  },
+);
