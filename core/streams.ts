@@ -26,3 +26,8 @@ export const TOPIC_STREAM_PREFIX = "m/";
 export function channelOfTaskStream(stream: string): string {
   return stream.split("/")[1] ?? "";
 }
+
+/** The channel of a topic stream id. */
+export function channelOfTopicStream(stream: string): string {
+  return stream.slice(TOPIC_STREAM_PREFIX.length);
+}

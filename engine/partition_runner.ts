@@ -9,7 +9,7 @@ import {
   UnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import { channelOfTaskStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
+import { channelOfTaskStream, channelOfTopicStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
 import { redactTokens } from "../core/names.ts";
 import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
@@ -382,7 +382,7 @@ export class PartitionRunner {
 
   async #lanesOf(stream: string): Promise<Lane[]> {
     if (stream.startsWith(TASK_STREAM_PREFIX)) return [{ stream, consumer: TASKS }];
-    const channel = await this.options.channels.get(stream.slice(TOPIC_STREAM_PREFIX.length));
+    const channel = await this.options.channels.get(channelOfTopicStream(stream));
     return (channel?.subscribers ?? []).map((s) => ({ stream, consumer: subscriberConsumer(s) }));
   }
 
@@ -716,5 +716,5 @@ export function unbroken(events: readonly StoredEvent[], from: number): StoredEv
 function channelOfLane(lane: Lane): string {
   return lane.stream.startsWith(TASK_STREAM_PREFIX)
     ? channelOfTaskStream(lane.stream)
-    : lane.stream.slice(TOPIC_STREAM_PREFIX.length);
+    : channelOfTopicStream(lane.stream);
 }

@@ -36,6 +36,8 @@ export async function taskStatus(
   recent: (taskId: string) => TaskResult | undefined = () => undefined,
   /** An event acked but not yet at its stream's key (the single writer's inbox). */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined = () => undefined,
+  /** Whether a script still subscribes to a topic stream's channel (unknown: assumed so). */
+  subscribes: (stream: string, script: string) => Promise<boolean> = () => Promise.resolve(true),
 ): Promise<TaskView> {
   // A task queued again from the dead letters (a subscriber run's too) is followed where it went.
   const indexed = (await kv.get<{ stream: string; seq: number }>(keys.taskIndex(taskId))).value;
@@ -82,6 +84,13 @@ export async function taskStatus(
     const done = result.value ?? recent(taskId);
     const shown = done && "result" in done ? done : recent(taskId);
     return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(shown ? { result: shown.result } : {}) };
+  }
+  // A run not done of a script removed from its channel (or of a deleted channel) will not happen.
+  if (run && !isRunning(stream, seq, consumer) && !(await subscribes(stream, run.script))) {
+    throw new NotFoundError(
+      `Run ${taskId} will not happen: script "${run.script}" no longer subscribes to its channel (it ran up to ` +
+        `message ${cursor.value ?? 0})`,
+    );
   }
   if (isRunning(stream, seq, consumer)) {
     const attempts = retry.value?.seq === seq ? retry.value.attempts : 0;

@@ -451,6 +451,14 @@ integration(
       const patch = (subscribers: string[]) =>
         s.admin("/admin/channels/long", { method: "PATCH", body: JSON.stringify({ subscribers }) });
       assert.equal((await patch([]).then(async (r) => (await r.body?.cancel(), r))).status, 200);
+      // A message of the running batch shows as running; one after it will not run, and its run says so.
+      const runOf = (n: number) => s.admin(`/tasks/${subscriberRunId("m/long", n, "test/slow")}`);
+      assert.equal((await (await runOf(50)).json()).status, "running");
+      const unrun = await runOf(
+        1 + (await (await post(`${s.url}/channels/long/messages`, token, { n: 51 })).json()).seq - 1,
+      );
+      assert.equal(unrun.status, 404);
+      assert.match((await unrun.json()).error.message, /will not happen: script "test\/slow" no longer subscribes/);
       const again = await patch(["test/slow"]);
       assert.equal(again.status, 409);
       assert.match(

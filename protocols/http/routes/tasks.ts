@@ -1,3 +1,4 @@
+import { channelOfTopicStream } from "../../../core/streams.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { taskStatus } from "../../../engine/task_status.ts";
@@ -27,6 +28,8 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
       (s, seq, consumer) => sluice.runner.isRunning(s, seq, consumer),
       (id) => sluice.runner.results.get(id),
       (stream, seq) => sluice.committer.unmoved(stream, seq),
+      async (stream, script) =>
+        (await sluice.channels.get(channelOfTopicStream(stream)))?.subscribers.includes(script) ?? false,
     );
     requireOwner(principal, view.device, "task");
     return c.json(view);
