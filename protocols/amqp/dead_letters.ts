@@ -7,15 +7,30 @@ export const REASON_HEADER = "sluice-reason";
 /** Header with the refusal's error code (`malformed_json`, `unauthorized`, `not_found` …). */
 export const CODE_HEADER = "sluice-code";
 
+/** Header that replaces the message's own headers when they were too big to copy. */
+export const DROPPED_HEADER = "sluice-headers-dropped";
 /**
- * Publishes a refused message, as it came, to `iot.dlx` with its reason, and resolves once the
- * broker confirmed it: only then may the original be acked.
+ * The message's own headers are copied up to this size (as JSON): amqplib encodes a header table
+ * in 64 KiB, and a refused message whose copy could not be encoded was retried for good, its
+ * device's later messages waiting behind it.
+ */
+const COPIED_HEADERS_MAX = 32 * 1024;
+
+/**
+ * Publishes a refused message, as it came (its headers too, unless too big), to `iot.dlx` with its
+ * reason, and resolves once the broker confirmed it: only then may the original be acked.
  */
 export function deadLetter(ch: ConfirmChannel, msg: Message, code: string, reason: string): Promise<void> {
   const p = msg.properties;
+  const own = p.headers ?? {};
+  const size = jsonLength(own);
   const options: Options.Publish = {
     persistent: true,
-    headers: { ...(p.headers ?? {}), [REASON_HEADER]: reason, [CODE_HEADER]: code },
+    headers: {
+      ...(size <= COPIED_HEADERS_MAX ? own : { [DROPPED_HEADER]: `${size} bytes of headers, too big to copy` }),
+      [REASON_HEADER]: reason,
+      [CODE_HEADER]: code,
+    },
     ...(p.contentType ? { contentType: p.contentType } : {}),
     ...(p.contentEncoding ? { contentEncoding: p.contentEncoding } : {}),
     ...(p.messageId !== undefined ? { messageId: String(p.messageId) } : {}),
@@ -25,4 +40,12 @@ export function deadLetter(ch: ConfirmChannel, msg: Message, code: string, reaso
     ...(p.appId ? { appId: p.appId } : {}),
   };
   return publishConfirmed(ch, DEAD_LETTER_EXCHANGE, msg.fields.routingKey, msg.content, options);
+}
+
+function jsonLength(v: unknown): number {
+  try {
+    return JSON.stringify(v, (_k, x) => typeof x === "bigint" ? String(x) : x)?.length ?? 0;
+  } catch {
+    return Infinity;
+  }
 }

@@ -6,7 +6,7 @@
  */
 export { AmqpAdapter, type AmqpAdapterOptions, startAmqpAdapter } from "./adapter.ts";
 export type { AmqpStats } from "./stats.ts";
-export { CODE_HEADER, REASON_HEADER } from "./dead_letters.ts";
+export { CODE_HEADER, DROPPED_HEADER, REASON_HEADER } from "./dead_letters.ts";
 export { TOKEN_HEADER } from "./delivery.ts";
 export {
   BROADCAST_EXCHANGE,

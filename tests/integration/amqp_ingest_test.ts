@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CODE_HEADER, DEAD_LETTER_QUEUE, REASON_HEADER } from "../../protocols/amqp/mod.ts";
+import { CODE_HEADER, DEAD_LETTER_QUEUE, DROPPED_HEADER, REASON_HEADER } from "../../protocols/amqp/mod.ts";
 import { AMQP_URL, amqpAdapterOf, amqpClient, amqpReady, csvInvoke, readings, temperatures } from "../helpers/amqp.ts";
 import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
@@ -51,6 +51,11 @@ integration(
       await amqp.publish(`${token}/blog_queuing/invoke`, '{"method": "blog/queues/processor", ', {
         messageId: "bad-json",
       });
+      // Headers too big to copy with Sluice's own (amqplib encodes a table in 64 KiB): refused all the same.
+      await amqp.publish(`${token}/no_such_channel/invoke`, csvInvoke(9), {
+        messageId: "big-headers",
+        headers: { big: "x".repeat(65_480) },
+      });
       await amqp.publish(`${token}/blog_queuing/invoke`, csvInvoke(2), { messageId: "ok-2" });
       // The token may also come in a header, and a bare CSV goes to the channel's default script.
       await amqp.publish("blog_queuing/invoke", "3,1.5,45.5:-73.5,2026-11-25T10:00:00Z", {
@@ -72,7 +77,7 @@ integration(
 
       await readings(s, "amqp-poison", 3, 20_000);
       assert.deepEqual(await temperatures(s, "amqp-poison"), [1, 2, 3]);
-      await waitFor(async () => (await amqp.count(DEAD_LETTER_QUEUE)) === 8, 10_000, "8 dead letters");
+      await waitFor(async () => (await amqp.count(DEAD_LETTER_QUEUE)) === 9, 10_000, "9 dead letters");
       const dead = new Map((await amqp.drain(DEAD_LETTER_QUEUE)).map((m) => [m.properties.messageId, m]));
       const expected: Record<string, [string, RegExp]> = {
         "bad-json": ["malformed_json", /not valid JSON/],
@@ -83,6 +88,7 @@ integration(
         "anonymous": ["unauthorized", /needs a device token/],
         "ids-differ": ["validation_failed", /Message id given twice/],
         "system-channel": ["forbidden", /belongs to Sluice/],
+        "big-headers": ["not_found", /Channel "no_such_channel" does not exist/],
       };
       assert.deepEqual([...dead.keys()].sort(), Object.keys(expected).sort());
       for (const [id, [code, reason]] of Object.entries(expected)) {
@@ -92,6 +98,8 @@ integration(
         assert.doesNotMatch(String(m.properties.headers?.[REASON_HEADER]), /sl_/, `${id}: no token in the reason`);
       }
       assert.equal(dead.get("bad-json")!.content.toString(), '{"method": "blog/queues/processor", ', "kept as sent");
+      assert.equal(dead.get("big-headers")!.properties.headers?.big, undefined);
+      assert.match(String(dead.get("big-headers")!.properties.headers?.[DROPPED_HEADER]), /bytes of headers, too big/);
       assert.equal(dead.get("bad-json")!.fields.routingKey, `${token}/blog_queuing/invoke`);
       assert.equal(await amqp.count("iot.ingest"), 0, "refused messages are acked");
       const refused = await (await s.admin("/admin/refused")).json();
