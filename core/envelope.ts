@@ -24,6 +24,12 @@ export interface Envelope {
   readonly unparsedText?: boolean;
   readonly protocol: Protocol;
   readonly receivedAt: number;
+  /**
+   * Came through a broker that holds the sender's backlog (AMQP, an external MQTT broker): Sluice
+   * takes it at its own pace, so the sender's rate limit does not apply (a backlog replayed after a
+   * stop arrives faster than it was sent, and was cut: lost over MQTT, dead-lettered over AMQP).
+   */
+  readonly brokered?: true;
 }
 
 /** What ingest answers once the envelope is committed. */

@@ -89,7 +89,9 @@ export class Ingest {
 
   async #accept(envelope: Envelope, queued?: () => void): Promise<IngestResult> {
     const channel = await this.#channel(envelope);
-    if (this.options.rateLimiter && !this.options.rateLimiter.take(senderOf(envelope.principal))) {
+    if (
+      !envelope.brokered && this.options.rateLimiter && !this.options.rateLimiter.take(senderOf(envelope.principal))
+    ) {
       throw new RateLimitedError();
     }
     const size = this.#checkSize(envelope.body);

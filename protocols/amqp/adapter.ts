@@ -136,6 +136,7 @@ export class AmqpAdapter implements Adapter {
       id: d.id,
       protocol: "amqp",
       receivedAt,
+      brokered: true,
     };
   }
 

@@ -85,6 +85,7 @@ export class PublishHandler {
         unparsedText: !decoded.json,
         protocol: "mqtt",
         receivedAt: this.options.clock.now(),
+        ...(session.external ? { brokered: true as const } : {}),
       };
       stage = "accept";
       await this.options.ingest.accept(envelope);
