@@ -41,8 +41,7 @@ export interface ChannelAdminOptions {
     forget(lane: Lane): void;
     /** Drains a lane up to its stream's head. */
     wake(lane: Lane): void;
-    /** Resolves once this process is not draining the lane (at most a few seconds). */
-    /** False: the lane is still running a batch after the wait. */
+    /** Resolves once this process is not draining the lane, waiting a few seconds at most (false: it still is). */
     settle(lane: Lane): Promise<boolean>;
   };
 }
@@ -105,8 +104,8 @@ export class ChannelAdmin {
     let start = 0, head = 0;
     // What an earlier subscription left of its runs goes first, while the script is not subscribed: once
     // it is, a publish starts its replay, whose first runs' records must not be forgotten with the old ones.
-    const current = await this.options.channels.get(name);
-    if (from !== undefined && current && !current.subscribers.includes(script)) {
+    const before = await this.options.channels.get(name);
+    if (from !== undefined && before && !before.subscribers.includes(script)) {
       await this.#settled(name, [script]);
       await this.#forgetRuns(name, script, from);
     }

@@ -529,7 +529,7 @@ export class PartitionRunner {
       }
       if (jobs.length > 1) {
         // Half as many, until the writes fit a commit or the one task whose writes KV refuses is found
-        // (it grows back a quarter a batch: doubling straight back ran each script of such a lane ~30 times).
+        // (it grows back a quarter a batch: going straight back to the full batch ran each script ~30 times).
         st.batchLimit = Math.max(1, Math.floor(jobs.length / 2));
         st.dirty = true;
         return true;
