@@ -211,7 +211,7 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["MAX_ATTEMPTS", "5", "attempts before a task is dead"],
   ["RETRY_BASE_MS", "1000", "delay before the second attempt; doubles each time (max 5 min)"],
   ["DEDUP_WINDOW", "24h", "how long a message id / Idempotency-Key is remembered"],
-  ["RATE_LIMIT", "200/s", "per-device token bucket (200/s, 600/m, or off)"],
+  ["RATE_LIMIT", "200/s", "per-device token bucket (200/s, 600/m, or off); not applied through AMQP or MQTT_URL"],
   ["MAX_SEND_BUFFER_BYTES", "1048576", "unsent data a WebSocket or SSE subscriber may leave behind"],
   ["MQTT_PORT", "1883", "embedded MQTT broker; 0 = a free port (logged); off = none"],
   ["MQTT_URL", "-", "use this external broker (mqtt://, mqtts://, ws:// or wss://) instead of the embedded one"],
