@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { systemClock } from "../core/clock.ts";
 import { ConcurrencyError, LeaseLostError, PayloadTooLargeError } from "../core/errors.ts";
-import { type CommitStats, Committer, type WriteMode } from "./committer.ts";
+import { type CommitStats, Committer, type CommitterOptions, type WriteMode } from "./committer.ts";
 import { eventStoreContract } from "./event_store_contract.ts";
 import { KvEventStore, readLog } from "./kv_event_store.ts";
 import { MemoryEventStore } from "./memory_event_store.ts";
@@ -121,19 +121,9 @@ Deno.test("the inbox never holds more than its limit: a burst beyond it goes str
   }
 });
 
-Deno.test("events acked from the inbox survive a crash: the next writer moves them before reading heads", async () => {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/test.kv`);
-  const inbox = () => true;
-  const first = new Committer({
-    kv,
-    mode: "single",
-    clock: systemClock,
-    epoch: await claimWriterEpoch(kv, "a"),
-    inbox,
-    inboxLimit: INBOX_LIMIT,
-  });
-  try {
+Deno.test("events acked from the inbox survive a crash: the next writer moves them before reading heads", () =>
+  onKvFile(async (kv) => {
+    const first = await inboxWriter(kv, "a");
     await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
         first.write({
@@ -143,14 +133,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     );
     assert.deepEqual(first.withMove(["dedup", "d", "m7"]), { stream: "t/2", seq: 2 });
     // The process dies before the move: another one claims the KV.
-    const second = new Committer({
-      kv,
-      mode: "single",
-      clock: systemClock,
-      epoch: await claimWriterEpoch(kv, "b"),
-      inbox,
-      inboxLimit: INBOX_LIMIT,
-    });
+    const second = await inboxWriter(kv, "b");
     assert.equal(await second.recover(), 50);
     assert.deepEqual(
       (await kv.get(["dedup", "d", "m7"])).value,
@@ -176,14 +159,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
         (_, i) => second.write({ appends: [{ stream: "t/w", event: { type: "N", data: INBOX_LIMIT + 100 + i } }] }),
       ),
     );
-    const third = new Committer({
-      kv,
-      mode: "single",
-      clock: systemClock,
-      epoch: await claimWriterEpoch(kv, "c"),
-      inbox,
-      inboxLimit: INBOX_LIMIT,
-    });
+    const third = await inboxWriter(kv, "c");
     assert.equal(await third.recover(), 40);
     const all = await new KvEventStore(kv, third).read("t/w", 1, 100_000);
     assert.equal(all.length, INBOX_LIMIT + 140);
@@ -191,11 +167,7 @@ Deno.test("events acked from the inbox survive a crash: the next writer moves th
     await third.close();
     await second.close().catch(() => {});
     await first.close().catch(() => {});
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("big events of two-byte text move from the inbox within KV's commit limit (none stays behind)", async () => {
   const f = await kvStore("single", undefined, () => true);
@@ -226,117 +198,115 @@ for (
     ["fractional numbers", Array(1500).fill(0.5)],
   ] as const
 ) {
-  Deno.test(`a crash with more acked bytes in the inbox than one KV commit takes is recovered in several commits (${what})`, async () => {
-    const dir = await Deno.makeTempDir();
-    const kv = await Deno.openKv(`${dir}/test.kv`);
-    const inbox = () => true;
-    const first = new Committer({
-      kv,
-      mode: "single",
-      clock: systemClock,
-      epoch: await claimWriterEpoch(kv, "a"),
-      inbox,
-    });
+  Deno.test(`a crash with more acked bytes in the inbox than one KV commit takes is recovered in several commits (${what})`, () =>
+    onKvFile(async (kv) => {
+      const first = await inboxWriter(kv, "a");
+      try {
+        // 300 events of 4 KiB or more (over 1.2 MiB; a commit takes 800 KiB at most), three devices, each with an id.
+        const text = filler;
+        await Promise.all(
+          Array.from({ length: 300 }, (_, i) =>
+            first.write({
+              appends: [{ stream: `t/${i % 3}`, event: { type: "N", data: { i, text } } }],
+              sets: [{ key: ["dedup", "d", `m${i}`], derive: (p) => p[0], withMove: true }],
+            })),
+        );
+        // The process dies before the move: another one claims the KV and starts.
+        const second = await inboxWriter(kv, "b");
+        assert.equal(await second.recover(), 300);
+        const events = await new KvEventStore(kv, second).read("t/1", 1, 1000);
+        assert.deepEqual(
+          events.map((e) => (e.data as { i: number }).i),
+          Array.from({ length: 100 }, (_, k) => 3 * k + 1),
+        );
+        assert.equal((await Array.fromAsync(kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
+        await second.close();
+      } finally {
+        await first.close().catch(() => {});
+      }
+    }));
+}
+
+Deno.test("several writers take over a KV one writer left: its inbox moves, head keys catch up, it is fenced out", () =>
+  onKvFile(async (kv) => {
+    const retention = (stream: string) => stream.startsWith("t/") ? 3_600_000 : undefined;
+    const first = await inboxWriter(kv, "local", { inbox: (stream) => stream.startsWith("t/"), retention });
     try {
-      // 300 events of 4 KiB or more (over 1.2 MiB; a commit takes 800 KiB at most), three devices, each with an id.
-      const text = filler;
+      // Two appends within a second: the topic's head key is written lazily, so it lags its events.
+      for (const data of [0, 1]) await first.write({ appends: [{ stream: "s/topic", event: { type: "N", data } }] });
+      assert.ok(
+        ((await kv.get<number>(keys.head("s/topic"))).value ?? 0) < 2,
+        "the head key lags (the test's premise)",
+      );
+      // A task stream whose head key lags and whose events past it expired; its cursor ran to 3.
+      await kv.atomic().set(keys.head("t/gone"), 1).set(keys.event("t/gone", 1), { type: "N", data: 0, at: 0 })
+        .set(keys.cursor("t/gone"), 3).commit();
+      // 40 tasks acked in the inbox; the local process stops before it moves them (more than it moves at once).
       await Promise.all(
-        Array.from({ length: 300 }, (_, i) =>
+        Array.from({ length: 40 }, (_, i) =>
           first.write({
-            appends: [{ stream: `t/${i % 3}`, event: { type: "N", data: { i, text } } }],
+            appends: [{ stream: `t/${i % 2}`, event: { type: "N", data: i } }],
             sets: [{ key: ["dedup", "d", `m${i}`], derive: (p) => p[0], withMove: true }],
           })),
       );
-      // The process dies before the move: another one claims the KV and starts.
-      const second = new Committer({
-        kv,
-        mode: "single",
-        clock: systemClock,
-        epoch: await claimWriterEpoch(kv, "b"),
-        inbox,
-      });
-      assert.equal(await second.recover(), 300);
-      const events = await new KvEventStore(kv, second).read("t/1", 1, 1000);
-      assert.deepEqual(
-        events.map((e) => (e.data as { i: number }).i),
-        Array.from({ length: 100 }, (_, k) => 3 * k + 1),
-      );
+      const deployed = [0, 1].map(() => new Committer({ kv, mode: "multi", clock: systemClock, retention }));
+      // Both start at once: each moves what it found (again: the same values) or finds it moved.
+      const moved = await Promise.all(deployed.map((c) => c.recover()));
+      assert.ok(moved.includes(40) && moved.every((n) => n === 0 || n === 40), `moved ${moved}`);
+      // The one writer, were it still running, can no longer commit.
+      await assert.rejects(first.write({ appends: [{ stream: "s/topic", event: { type: "N", data: "late" } }] }));
+      const stores = deployed.map((c) => new KvEventStore(kv, c));
+      const odd = Array.from({ length: 20 }, (_, i) => 2 * i + 1);
+      assert.deepEqual((await stores[0]!.read("t/1")).map((e) => e.data), odd);
+      assert.deepEqual((await kv.get(["dedup", "d", "m7"])).value, { stream: "t/1", seq: 4 }, "keys moved with them");
+      const append = async (c: Committer, stream: string) =>
+        (await c.write({ appends: [{ stream, event: { type: "N", data: "new" } }] })).positions[0];
+      assert.deepEqual(await append(deployed[1]!, "t/1"), { stream: "t/1", seq: 21 });
+      assert.deepEqual(await append(deployed[0]!, "s/topic"), { stream: "s/topic", seq: 3 }, "past the events");
+      assert.deepEqual(await append(deployed[1]!, "t/gone"), { stream: "t/gone", seq: 4 }, "past the cursor");
+      assert.deepEqual((await stores[1]!.read("s/topic")).map((e) => e.data), [0, 1, "new"]);
       assert.equal((await Array.fromAsync(kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
-      await second.close();
+      assert.equal((await kv.get<{ instance: string }>(keys.writer())).value?.instance, SHARED);
+      // A later start finds the KV shared: nothing to take over.
+      assert.equal(await takeOverFromOneWriter(kv, retention), null);
+      await Promise.all(deployed.map((c) => c.close()));
     } finally {
       await first.close().catch(() => {});
-      kv.close();
-      await Deno.remove(dir, { recursive: true });
     }
-  });
-}
+  }));
 
-Deno.test("several writers take over a KV one writer left: its inbox moves, head keys catch up, it is fenced out", async () => {
+/** Runs `fn` on a KV in a fresh file, closed and removed after. */
+async function onKvFile(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
-  const retention = (stream: string) => stream.startsWith("t/") ? 3_600_000 : undefined;
-  const first = new Committer({
+  try {
+    await fn(kv);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs `fn` on a fresh KV whose writer epoch is claimed. */
+function onFreshKv(fn: (kv: Deno.Kv, epoch: string) => Promise<void>): Promise<void> {
+  return onKvFile(async (kv) => await fn(kv, await claimWriterEpoch(kv, "a")));
+}
+
+/**
+ * A single writer acking every append from the inbox (unless `options` say otherwise), which claims
+ * the KV's writer epoch as `name`: the one that claimed it before is as good as crashed.
+ */
+async function inboxWriter(kv: Deno.Kv, name: string, options: Partial<CommitterOptions> = {}): Promise<Committer> {
+  const epoch = await claimWriterEpoch(kv, name);
+  return new Committer({
     kv,
     mode: "single",
     clock: systemClock,
-    epoch: await claimWriterEpoch(kv, "local"),
-    inbox: (stream) => stream.startsWith("t/"),
+    epoch,
+    inbox: () => true,
     inboxLimit: INBOX_LIMIT,
-    retention,
+    ...options,
   });
-  try {
-    // Two appends within a second: the topic's head key is written lazily, so it lags its events.
-    for (const data of [0, 1]) await first.write({ appends: [{ stream: "s/topic", event: { type: "N", data } }] });
-    assert.ok(((await kv.get<number>(keys.head("s/topic"))).value ?? 0) < 2, "the head key lags (the test's premise)");
-    // A task stream whose head key lags and whose events past it expired; its cursor ran to 3.
-    await kv.atomic().set(keys.head("t/gone"), 1).set(keys.event("t/gone", 1), { type: "N", data: 0, at: 0 })
-      .set(keys.cursor("t/gone"), 3).commit();
-    // 40 tasks acked in the inbox; the local process stops before it moves them (more than it moves at once).
-    await Promise.all(
-      Array.from({ length: 40 }, (_, i) =>
-        first.write({
-          appends: [{ stream: `t/${i % 2}`, event: { type: "N", data: i } }],
-          sets: [{ key: ["dedup", "d", `m${i}`], derive: (p) => p[0], withMove: true }],
-        })),
-    );
-    const deployed = [0, 1].map(() => new Committer({ kv, mode: "multi", clock: systemClock, retention }));
-    // Both start at once: each moves what it found (again: the same values) or finds it moved.
-    const moved = await Promise.all(deployed.map((c) => c.recover()));
-    assert.ok(moved.includes(40) && moved.every((n) => n === 0 || n === 40), `moved ${moved}`);
-    // The one writer, were it still running, can no longer commit.
-    await assert.rejects(first.write({ appends: [{ stream: "s/topic", event: { type: "N", data: "late" } }] }));
-    const stores = deployed.map((c) => new KvEventStore(kv, c));
-    const odd = Array.from({ length: 20 }, (_, i) => 2 * i + 1);
-    assert.deepEqual((await stores[0]!.read("t/1")).map((e) => e.data), odd);
-    assert.deepEqual((await kv.get(["dedup", "d", "m7"])).value, { stream: "t/1", seq: 4 }, "keys moved with them");
-    const append = async (c: Committer, stream: string) =>
-      (await c.write({ appends: [{ stream, event: { type: "N", data: "new" } }] })).positions[0];
-    assert.deepEqual(await append(deployed[1]!, "t/1"), { stream: "t/1", seq: 21 });
-    assert.deepEqual(await append(deployed[0]!, "s/topic"), { stream: "s/topic", seq: 3 }, "past the events");
-    assert.deepEqual(await append(deployed[1]!, "t/gone"), { stream: "t/gone", seq: 4 }, "past the cursor");
-    assert.deepEqual((await stores[1]!.read("s/topic")).map((e) => e.data), [0, 1, "new"]);
-    assert.equal((await Array.fromAsync(kv.list({ prefix: keys.inboxAll() }))).length, 0, "the inbox is empty");
-    assert.equal((await kv.get<{ instance: string }>(keys.writer())).value?.instance, SHARED);
-    // A later start finds the KV shared: nothing to take over.
-    assert.equal(await takeOverFromOneWriter(kv, retention), null);
-    await Promise.all(deployed.map((c) => c.close()));
-  } finally {
-    await first.close().catch(() => {});
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-/** Runs `fn` on a fresh KV whose writer epoch is claimed. */
-async function onFreshKv(fn: (kv: Deno.Kv, epoch: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  const kv = await Deno.openKv(`${dir}/test.kv`);
-  try {
-    await fn(kv, await claimWriterEpoch(kv, "a"));
-  } finally {
-    kv.close();
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Inbox entry `n`: event `seq` of stream `t/r`, its data `n`. */
