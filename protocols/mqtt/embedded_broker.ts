@@ -51,6 +51,18 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 const SINK_TOPIC = "$SYS/sluice/handled";
 const EMPTY = Buffer.alloc(0);
 const SWEEP_MS = 5_000;
+
+/** What Sluice asks of aedes's persistence: the QoS 2 packets received and not yet released. */
+interface IncomingPackets {
+  incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
+}
+
+/** Sends a handled publish where nobody gets it. */
+function sink(packet: PublishPacket): void {
+  packet.topic = SINK_TOPIC;
+  packet.payload = EMPTY;
+  packet.retain = false;
+}
 const CLOSE_WAIT_MS = 3_000;
 
 /**
@@ -63,6 +75,8 @@ export class EmbeddedBroker {
   readonly #options: EmbeddedBrokerOptions;
   readonly #sessions = new WeakMap<Client, Session>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /** QoS 2 publishes being committed, by client id and packet id, and whether each was. */
+  readonly #qos2Commits = new Map<string, Promise<boolean>>();
   /** Open connections, each with what gives its device's slot back once it CONNECTed as one. */
   readonly #connections = new Map<ByteDuplex, () => void>();
   readonly #bridge: TopicBridge;
@@ -192,25 +206,61 @@ export class EmbeddedBroker {
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     const session = client ? this.#sessions.get(client) : undefined;
-    if (!session || this.#closing) return done(new Error("Not taking publishes"));
-    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
-    const work = this.#options.handler.handle(session, packet.topic, payload).then((outcome) => {
-      switch (outcome.kind) {
-        case "accepted":
-        case "refused":
-        case "quota":
-          packet.topic = SINK_TOPIC;
-          packet.payload = EMPTY;
-          packet.retain = false;
-          return done(null);
-        case "forbidden":
-        case "retry":
-          // The client is disconnected without an acknowledgement.
-          return done(new Error(outcome.reason));
-      }
-    }).catch(this.#bug);
+    if (!client || !session || this.#closing) return done(new Error("Not taking publishes"));
+    const work =
+      (packet.qos === 2 ? this.#handleQos2(client, session, packet, done) : this.#handle(session, packet).then(done))
+        .catch(this.#bug);
     this.#inflight.add(work);
     work.finally(() => this.#inflight.delete(work));
+  }
+
+  /** Commits a publish; null when it may be acknowledged, else why the client is disconnected without one. */
+  async #handle(session: Session, packet: PublishPacket): Promise<Error | null> {
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    const outcome = await this.#options.handler.handle(session, packet.topic, payload);
+    switch (outcome.kind) {
+      case "accepted":
+      case "refused":
+      case "quota":
+        sink(packet);
+        return null;
+      case "forbidden":
+      case "retry":
+        return new Error(outcome.reason);
+    }
+  }
+
+  /**
+   * A QoS 2 PUBLISH whose packet id awaits its PUBREL is the same message sent again (MQTT-4.3.3-2), whatever its DUP
+   * flag: it is acknowledged without a second commit. aedes keeps such a packet (under the client id, which a
+   * reconnect keeps) from its PUBREC to its PUBREL; before that, the commit in flight stands for it.
+   */
+  async #handleQos2(
+    client: Client,
+    session: Session,
+    packet: PublishPacket,
+    done: (err: Error | null) => void,
+  ): Promise<void> {
+    const key = `${client.id}\u0000${packet.messageId}`;
+    const earlier = this.#qos2Commits.get(key);
+    if (earlier ? await earlier : await this.#awaitsPubrel(client, packet)) {
+      sink(packet);
+      return done(null);
+    }
+    const commit = this.#handle(session, packet);
+    const committed = commit.then((err) => err === null, () => false);
+    this.#qos2Commits.set(key, committed);
+    try {
+      done(await commit);
+    } finally {
+      // Once called back, aedes has stored the packet (even for a client gone meanwhile): its store answers from now.
+      if (this.#qos2Commits.get(key) === committed) this.#qos2Commits.delete(key);
+    }
+  }
+
+  async #awaitsPubrel(client: Client, packet: PublishPacket): Promise<boolean> {
+    const persistence = (this.#aedes as unknown as { persistence: IncomingPackets }).persistence;
+    return await persistence.incomingGetPacket(client, packet).then(() => true, () => false);
   }
 
   #authorizeSubscribe(
