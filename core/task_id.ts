@@ -56,11 +56,14 @@ function decodePosition(id: string): { stream: string; seq: number } | null {
   if (dot <= 0) return null;
   const seq = parseInt(id.slice(dot + 1), 36);
   if (!Number.isSafeInteger(seq) || seq < 1 || seq.toString(36) !== id.slice(dot + 1)) return null;
+  let stream: string;
   try {
-    return { stream: DECODER.decode(fromBase64Url(id.slice(0, dot)), { stream: false }), seq };
+    stream = DECODER.decode(fromBase64Url(id.slice(0, dot)));
   } catch {
     return null;
   }
+  // One spelling only: base64 has several for the same bytes (spare low bits), and lookups by id are exact.
+  return positionalTaskId(stream, seq) === id ? { stream, seq } : null;
 }
 
 function toBase64Url(bytes: Uint8Array): string {

@@ -13,6 +13,15 @@ Deno.test("random and malformed task ids have no position", () => {
   }
 });
 
+Deno.test("a task id has one spelling: another base64 text of the same bytes is no task's id", () => {
+  const id = positionalTaskId("t/blog_queuing/a", 4); // 16 bytes: the last base64 character has 4 spare bits
+  assert.equal(id, "dC9ibG9nX3F1ZXVpbmcvYQ.4");
+  assert.deepEqual(positionOfTaskId(id), { stream: "t/blog_queuing/a", seq: 4 });
+  for (const other of ["dC9ibG9nX3F1ZXVpbmcvYR.4", "dC9ibG9nX3F1ZXVpbmcvYf.4", "dC9ibG9nX3F1ZXVpbmcvYQ==.4"]) {
+    assert.equal(positionOfTaskId(other), null, other);
+  }
+});
+
 Deno.test("a subscriber run's id decodes back to its topic, seq and script, and is no task position", () => {
   const id = subscriberRunId("m/alerts", 42, "app/notify/email");
   assert.deepEqual(subscriberRunOf(id), { stream: "m/alerts", seq: 42, script: "app/notify/email" });

@@ -57,8 +57,9 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
   app.notFound((c) => {
     const script = sluice.manifest[c.req.path.replace(/^\/+|\/+$/g, "")]?.public;
     const allowed = script ? ["POST"] : methodsAt(app, c.req.path);
+    // A path that took the method and still found no route is an odd spelling (`/pumps//`): no such route.
     return errorResponse(
-      allowed.length > 0
+      allowed.length > 0 && !allowed.includes(c.req.method === "HEAD" ? "GET" : c.req.method)
         ? new MethodNotAllowedError(c.req.method, c.req.path, allowed)
         : noRoute(app, c.req.method, c.req.path),
     );

@@ -471,14 +471,26 @@ export const httpCases: readonly HttpCase[] = [
     status: 400,
     code: "validation_failed",
   })),
-  ...["from=0", "from=-5", "from=x", "limit=0", "limit=1001", "limit=abc"].map((q): HttpCase => ({
-    name: `pumps: events ${q}`,
-    method: "GET",
-    path: `/pumps/victim/events?${q}`,
-    as: "admin",
-    status: 400,
-    code: "validation_failed",
-  })),
+  ...[
+    "from=0",
+    "from=-5",
+    "from=x",
+    "limit=0",
+    "limit=1001",
+    "limit=abc",
+    "from=0x10",
+    "from=1e2",
+    "from=%20%205",
+    "from=",
+  ]
+    .concat(["limit=1e3", "from=1.5"]).map((q): HttpCase => ({
+      name: `pumps: events ${q}`,
+      method: "GET",
+      path: `/pumps/victim/events?${q}`,
+      as: "admin",
+      status: 400,
+      code: "validation_failed",
+    })),
   { name: "tasks: unknown id", method: "GET", path: "/tasks/nope", as: "admin", status: 404, code: "not_found" },
   {
     name: "tasks: random id",
@@ -505,6 +517,24 @@ export const httpCases: readonly HttpCase[] = [
     code: "validation_failed",
   },
   { name: "tasks: anonymous", method: "GET", path: "/tasks/nope", as: "none", status: 401, code: "unauthorized" },
+  // The victim's first task, then ids of tasks that do not exist: a device cannot tell them apart.
+  ...["dC9ibG9nX3F1ZXVpbmcvdmljdGlt.1", "dC9ibG9nX3F1ZXVpbmcvdmljdGlt.zz", "dC9ibG9nX3F1ZXVpbmcvbm9ib2R5.1", "nope"]
+    .map((id): HttpCase => ({
+      name: `tasks: another device's or no task (${id})`,
+      method: "GET",
+      path: `/tasks/${id}`,
+      as: "other",
+      status: 403,
+      code: "forbidden",
+    })),
+  ...["/pumps//", "/pumps/victim//", "/healthz//", "/admin/devices//"].map((path): HttpCase => ({
+    name: `an odd spelling of a route (${path}) is no route, not a wrong method`,
+    method: "GET",
+    path,
+    as: "admin",
+    status: 404,
+    code: "not_found",
+  })),
   {
     name: "events: anonymous on a closed channel",
     method: "GET",

@@ -470,3 +470,26 @@ integration(
     }
   },
 );
+
+integration("Sluice's own _pumps channel has no settings to read, but its counts are there", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("p1");
+    await post(`${s.url}/blog/queues/feed`, token, { temperature: 20, pressure: 1, coordinates: "1:1" });
+    await waitFor(async () => (await (await s.admin("/admin/channels/_pumps/stats")).json()).messages === 1);
+    const settings = await s.admin("/admin/channels/_pumps");
+    assert.equal(settings.status, 404);
+    assert.match((await settings.json()).error.message, /belongs to Sluice and has no settings.*\/stats/);
+    assert.deepEqual(await (await s.admin("/admin/channels/_pumps/stats")).json(), {
+      channel: "_pumps",
+      partitions: 0,
+      queued: 0,
+      retrying: 0,
+      messages: 1,
+      subscribers: [],
+    });
+    assert.equal((await s.admin("/admin/channels/_other/stats")).status, 404);
+  } finally {
+    await s.close();
+  }
+});

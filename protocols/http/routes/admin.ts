@@ -16,6 +16,7 @@ import {
 } from "../schemas.ts";
 import { channelStats } from "../../../engine/channel_stats.ts";
 import { NotFoundError } from "../../../core/errors.ts";
+import { PUMPS_CHANNEL } from "../../../core/names.ts";
 
 /** Devices, channels, dead letters: the admin token's routes. */
 export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -76,8 +77,14 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     responses: { 200: { description: "Settings" }, 404: { description: "No such channel", schema: ErrorSchema } },
   }, async ({ c, params }) => {
     const channel = await sluice.channels.get(params.ch);
-    if (!channel) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
-    return c.json(channel);
+    if (channel) return c.json(channel);
+    if (params.ch === PUMPS_CHANNEL) {
+      throw new NotFoundError(
+        `Channel "${PUMPS_CHANNEL}" belongs to Sluice and has no settings: it carries every pump's new state ` +
+          `(follow it at /channels/${PUMPS_CHANNEL}/events; its counts are at /admin/channels/${PUMPS_CHANNEL}/stats)`,
+      );
+    }
+    throw new NotFoundError(`Channel "${params.ch}" does not exist`);
   });
 
   defineRoute(app, deps, {
@@ -169,8 +176,8 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     responses: { 200: { description: "Stats" }, 404: { description: "No such channel", schema: ErrorSchema } },
   }, async ({ c, params }) => {
     const channel = await sluice.channels.get(params.ch);
-    if (!channel) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
-    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer.headOf, channel.subscribers));
+    if (!channel && params.ch !== PUMPS_CHANNEL) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
+    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer.headOf, channel?.subscribers ?? []));
   });
 
   defineRoute(app, deps, {

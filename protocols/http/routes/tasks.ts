@@ -2,6 +2,7 @@ import { channelOfTopicStream } from "../../../core/streams.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { taskStatus } from "../../../engine/task_status.ts";
+import { NotFoundError } from "../../../core/errors.ts";
 import { requireOwner } from "../auth.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
 import { TaskParams, TaskView } from "../schemas.ts";
@@ -18,20 +19,32 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     params: TaskParams,
     responses: {
       200: { description: "The task", schema: TaskView },
-      403: { description: "Another device's task", schema: ErrorSchema },
-      404: { description: "No such task", schema: ErrorSchema },
+      403: {
+        description: "Another device's task, or (to a device token) no task of this device's: the answer does not " +
+          "say whether it exists",
+        schema: ErrorSchema,
+      },
+      404: { description: "No such task (to the admin token)", schema: ErrorSchema },
     },
   }, async ({ c, principal, params }) => {
-    const view = await taskStatus(
-      sluice.kv,
-      params.id,
-      (s, seq, consumer) => sluice.runner.isRunning(s, seq, consumer),
-      (id) => sluice.runner.results.get(id),
-      (stream, seq) => sluice.committer.unmoved(stream, seq),
-      async (stream, script) =>
-        (await sluice.channels.get(channelOfTopicStream(stream)))?.subscribers.includes(script) ?? false,
-    );
+    const view = await statusOf(sluice, params.id).catch((err) => {
+      // A device must not learn which other devices' tasks exist: no such task is refused as another's is.
+      if (err instanceof NotFoundError && principal.kind === "device") requireOwner(principal, null, "task");
+      throw err;
+    });
     requireOwner(principal, view.device, "task");
     return c.json(view);
   });
+}
+
+function statusOf(sluice: Sluice, id: string) {
+  return taskStatus(
+    sluice.kv,
+    id,
+    (s, seq, consumer) => sluice.runner.isRunning(s, seq, consumer),
+    (id) => sluice.runner.results.get(id),
+    (stream, seq) => sluice.committer.unmoved(stream, seq),
+    async (stream, script) =>
+      (await sluice.channels.get(channelOfTopicStream(stream)))?.subscribers.includes(script) ?? false,
+  );
 }
