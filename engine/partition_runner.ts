@@ -536,16 +536,9 @@ export class PartitionRunner {
       }
       // Writes too big for KV, or values it cannot store, fail the same way every time: dead at once.
       const permanent = err instanceof PayloadTooLargeError || err instanceof ValidationError;
-      settled = this.#failure(
-        st,
-        jobs[0]!,
-        `Could not commit the run's writes: ${describeError(err)}`,
-        now,
-        undefined,
-        undefined,
-        undefined,
+      settled = this.#failure(st, jobs[0]!, `Could not commit the run's writes: ${describeError(err)}`, now, {
         permanent,
-      );
+      });
       if (st.lease) settled.plan.checks.push(st.lease.check);
       try {
         await this.options.committer.write(settled.plan.toRequest());
@@ -615,10 +608,12 @@ export class PartitionRunner {
     let cursor = st.cursor, done = 0;
     for (const [i, job] of jobs.entries()) {
       const outcome = outcomes[i];
-      if ("error" in job) return this.#failure(st, job, job.error, now, plan, cursor, done);
+      if ("error" in job) return this.#failure(st, job, job.error, now, { plan, cursor, done });
       if (!outcome) break;
       if (!outcome.ok && outcome.interrupted) return { ...this.#advance(st, plan, cursor), done, interrupted: true };
-      if (!outcome.ok) return this.#failure(st, job, outcome.error, now, plan, cursor, done, outcome.permanent);
+      if (!outcome.ok) {
+        return this.#failure(st, job, outcome.error, now, { plan, cursor, done, permanent: outcome.permanent });
+      }
       try {
         plan.merge(await this.options.planner.plan(outcome.effects, job, outcome.reads));
       } catch (err) {
@@ -626,7 +621,7 @@ export class PartitionRunner {
         // unknown channel or script may be created meanwhile, so that one is retried.
         const permanent = err instanceof ValidationError || err instanceof ForbiddenError ||
           err instanceof PayloadTooLargeError;
-        return this.#failure(st, job, describeError(err), now, plan, cursor, done, permanent);
+        return this.#failure(st, job, describeError(err), now, { plan, cursor, done, permanent });
       }
       const result: TaskResult = { result: outcome.result, attempts: nextAttempt(st.retry, job.seq), finishedAt: now };
       // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart
@@ -646,16 +641,22 @@ export class PartitionRunner {
     return { ...this.#advance(st, plan, cursor), done };
   }
 
-  /** Adds a failed attempt of `job` to the plan: a retry record, or a dead letter and the cursor past it. */
+  /**
+   * Adds a failed attempt of `job` to the plan (a new one by default): a retry record, or a dead letter and the
+   * cursor past it. `cursor` and `done` are where the batch's successes before it left the lane; `permanent` fails
+   * the same way every time, so it is dead at once.
+   */
   #failure(
     st: LaneState,
     job: LaneJob,
     error: string,
     now: number,
-    plan = new WritePlan(),
-    cursor = st.cursor,
-    done = 0,
-    permanent = false,
+    { plan = new WritePlan(), cursor = st.cursor, done = 0, permanent = false }: {
+      plan?: WritePlan;
+      cursor?: number;
+      done?: number;
+      permanent?: boolean;
+    } = {},
   ): Settlement {
     const decision = afterFailure(st.retry, job, error, now, this.options.retry, permanent);
     if (decision.kind === "retry") {
