@@ -13,13 +13,19 @@ const Rate = z.string().trim().transform((s, ctx) => {
   return Number(m[1]) / (m[2]!.startsWith("m") ? 60 : 1);
 });
 
-/** `24h`, `30m`, `90s`, `500ms` or a number of ms → ms, above 0 (a window of 0 would keep nothing). */
+/** The longest duration a setting takes: 100 years, as long as an event is kept (KV refuses expiries far past it). */
+const MAX_DURATION_MS = 36_500 * 86_400_000;
+
+/** `24h`, `30m`, `90s`, `500ms` or a number of ms → ms, above 0 (a window of 0 would keep nothing), at most 36500d. */
 const Duration = z.string().trim().transform((s, ctx) => {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(s);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m?.[2] ?? "ms"]!;
   const ms = m ? Math.round(Number(m[1]) * unit) : 0;
-  if (ms < 1) {
-    ctx.addIssue({ code: "custom", message: `expected a duration above 0 like "24h", got "${s}"` });
+  if (ms < 1 || ms > MAX_DURATION_MS) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration above 0 and at most 36500d (100 years) like "24h", got "${s.slice(0, 40)}"`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -253,6 +259,7 @@ export function settingsHelp(): string {
     `  ${"variable".padEnd(width)}  ${"default".padEnd(14)}  meaning`,
     ...rows,
     "",
+    "Durations: 500ms, 90s, 30m, 24h or 7d (a bare number is ms), above 0 and at most 36500d.",
     "Example: PORT=8080 MQTT_PORT=off deno task start. The README has the details.",
   ].join("\n");
 }
