@@ -18,6 +18,12 @@ export interface Instruments {
 /** Creates the registry with Sluice's counters and histograms. */
 export function createInstruments(): Instruments {
   const metrics = new Metrics();
+  const startedAt = Math.round(Date.now() / 1000);
+  metrics.collect(
+    "process_start_time_seconds",
+    "When this Sluice process started (Unix time, seconds): another value means a restart, counters from zero",
+    () => [{ value: startedAt }],
+  );
   const ingested = metrics.counter("sluice_ingest_total", "Messages committed, by protocol and kind");
   const duplicates = metrics.counter("sluice_ingest_duplicates_total", "Resends answered from the dedup window");
   const refused = metrics.counter(

@@ -154,6 +154,7 @@ export function summary(report: SimReport): string[] {
       }`,
     );
   }
+  if (report.refusedNote) lines.push(report.refusedNote);
   return lines;
 }
 

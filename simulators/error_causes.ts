@@ -6,9 +6,15 @@
  * @module
  */
 
+/** An error's message; for `fetch`'s "fetch failed" (Deno 2.6 on), the reason it carries as its cause. */
+export function failureMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return /^fetch failed$/i.test(err.message) && err.cause instanceof Error ? err.cause.message : err.message;
+}
+
 /** The cause of a failed send, as one short line shared by every failure of its kind. */
 export function errorCause(err: unknown): string {
-  const message = (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim() || "unknown error";
+  const message = failureMessage(err).split("\n")[0]!.trim() || "unknown error";
   const http = /^HTTP (\d{3}):?\s*(.*)$/s.exec(message);
   if (!http) return message.length > 160 ? `${message.slice(0, 160)}…` : message;
   try {

@@ -13,6 +13,16 @@ Deno.test("causes of errors are one line per kind: HTTP errors by status and cod
   assert.equal(errorCause("plain"), "plain");
 });
 
+Deno.test('a failed fetch is counted by its reason, not as "fetch failed"', async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close(); // a port nothing listens on
+  const refused = await fetch(`http://127.0.0.1:${listener.addr.port}/`).then(() => null, (err) => err);
+  assert.ok(refused instanceof Error);
+  assert.match(errorCause(refused), /Connection refused/);
+  const wrapped = new TypeError("fetch failed", { cause: new Error("tcp connect error: Connection refused") });
+  assert.equal(errorCause(wrapped), "tcp connect error: Connection refused");
+});
+
 Deno.test("causes are counted, the most frequent first, and only a new one is announced", () => {
   const causes = new ErrorCauses();
   assert.equal(causes.add(new Error("HTTP 429: {}")), "HTTP 429");

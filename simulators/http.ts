@@ -31,7 +31,7 @@ export function httpTransport(url: string): Transport {
           ),
         );
       }
-      return reachable(url);
+      return reachable(url, ["http:", "https:"]);
     },
     connect: ({ token }) =>
       Promise.resolve(async ({ id, reading }) => {

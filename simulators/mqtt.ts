@@ -15,10 +15,13 @@ import mqtt, { type MqttClient } from "mqtt";
 import { simMain } from "./cli.ts";
 import { toCsv } from "./fleet.ts";
 import type { Transport } from "./runner.ts";
-import { reachable, withoutPassword } from "./urls.ts";
+import { answersHttp, reachable, withoutPassword } from "./urls.ts";
 
 /** Devices whose lost connection is reported by name, per cause (a whole fleet loses it at once). */
 const NAMED_PER_CAUSE = 5;
+
+const HTTP_PORT_HINT = `Sluice logs its MQTT port at start-up ("MQTT broker listening on …") and serves MQTT ` +
+  `over WebSocket at ws://<host>:<PORT>/mqtt`;
 
 /**
  * What to do about a refused or garbled CONNECT, for the two mistakes a first run makes: `--url` at Sluice's HTTP
@@ -31,8 +34,7 @@ export function connectHint(err: Error, url: string, tokenInTopic: boolean): str
     (scheme === "mqtt:" || scheme === "mqtts:") &&
     /^Invalid (header|protocol|.* packet)|^Invalid .*flag/i.test(err.message)
   ) {
-    return ` (that port does not speak MQTT, an HTTP port perhaps: Sluice logs its MQTT port at start-up, ` +
-      `"MQTT broker listening on …", and serves MQTT over WebSocket at ws://<host>:<PORT>/mqtt)`;
+    return ` (that port does not speak MQTT, an HTTP port perhaps: ${HTTP_PORT_HINT})`;
   }
   if (tokenInTopic && /not authori[sz]ed/i.test(err.message)) {
     return " (--token-in-topic connects without credentials: Sluice's embedded broker takes that only with " +
@@ -58,7 +60,12 @@ export function mqttTransport(url: string, channel = "blog_queuing", tokenInTopi
   };
   return {
     name: "mqtt",
-    check: () => reachable(url),
+    check: async () => {
+      await reachable(url, ["mqtt:", "mqtts:", "ws:", "wss:"]);
+      if (new URL(url).protocol === "mqtt:" && await answersHttp(url)) {
+        throw new Error(`--url ${withoutPassword(url)} is an HTTP port, not an MQTT broker: ${HTTP_PORT_HINT}`);
+      }
+    },
     async connect({ id, token }, log) {
       const client = await mqtt.connectAsync(url, {
         clientId: `${id}-sim`,

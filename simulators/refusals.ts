@@ -8,12 +8,21 @@
 
 const REFUSED = "sluice_ingest_refused_total";
 
-/** Sluice's refusal counters for one protocol, by code; null when `/metrics` cannot be read. */
-export async function readRefusals(
-  adminUrl: string,
-  token: string,
-  protocol: string,
-): Promise<Map<string, number> | null> {
+/** Sluice's refusal counters for one protocol, by code, and when its process started. */
+export interface Refusals {
+  readonly byCode: Map<string, number>;
+  /** `process_start_time_seconds` (null from a Sluice that does not give it). */
+  readonly startedAt: number | null;
+}
+
+/** What Sluice refused over one protocol during a run; `note` says why the count may be short or missing. */
+export interface RefusalReport {
+  readonly refused: [code: string, count: number][] | null;
+  readonly note?: string;
+}
+
+/** Sluice's refusal counters for one protocol; null when `/metrics` cannot be read. */
+export async function readRefusals(adminUrl: string, token: string, protocol: string): Promise<Refusals | null> {
   try {
     const res = await fetch(`${adminUrl.replace(/\/$/, "")}/metrics`, {
       headers: { authorization: `Bearer ${token}` },
@@ -23,10 +32,31 @@ export async function readRefusals(
       await res.body?.cancel();
       return null;
     }
-    return parseRefusals(await res.text(), protocol);
+    const text = await res.text();
+    const started = /^process_start_time_seconds (\d+)/m.exec(text);
+    return { byCode: parseRefusals(text, protocol), startedAt: started ? Number(started[1]) : null };
   } catch {
     return null;
   }
+}
+
+/** The refusals between two readings of a run, or why they cannot be told. */
+export function refusalReport(before: Refusals | null, after: Refusals | null): RefusalReport {
+  if (!before || !after) {
+    return {
+      refused: null,
+      note: `Sluice's refusals were not checked: its /metrics could not be read at the ${
+        before ? "end" : "start"
+      } of the run (over MQTT 3.1.1 a message Sluice drops is still acknowledged)`,
+    };
+  }
+  if (before.startedAt !== after.startedAt) {
+    return {
+      refused: refusalsBetween(new Map(), after.byCode),
+      note: "Sluice restarted during the run: only the refusals since its restart are counted",
+    };
+  }
+  return { refused: refusalsBetween(before.byCode, after.byCode) };
 }
 
 /** `sluice_ingest_refused_total{protocol="<protocol>",code="…"} N` lines of Prometheus text, by code. */

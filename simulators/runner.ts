@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { ErrorCauses } from "./error_causes.ts";
+import { ErrorCauses, failureMessage } from "./error_causes.ts";
 import { Fleet, type SimulatedReading } from "./fleet.ts";
-import { readRefusals, refusalsBetween } from "./refusals.ts";
+import { readRefusals, refusalReport } from "./refusals.ts";
 
 /** A device ready to send: resolves once Sluice (or the broker, for AMQP confirms) acknowledged. */
 export type Send = (message: { readonly id: string; readonly reading: SimulatedReading }) => Promise<void>;
@@ -76,6 +76,8 @@ export interface SimReport extends SimCounts {
    * or it could not be).
    */
   readonly refused: readonly (readonly [code: string, count: number])[] | null;
+  /** Why `refused` is null although an admin token was given, or may be short (Sluice restarted meanwhile). */
+  readonly refusedNote?: string;
   /** Stopped early by `hooks.signal`. */
   readonly interrupted: boolean;
 }
@@ -204,7 +206,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
     await transport.close();
   }
   counts.seconds = (performance.now() - start) / 1000;
-  const refusedAfter = refusedBefore && await readRefused();
+  const refusals = adminToken ? refusalReport(refusedBefore, await readRefused()) : { refused: null };
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
   return {
@@ -214,7 +216,8 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
     rate: Math.round(counts.acked / Math.max(counts.seconds, 0.001)),
     latency: { p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), max: round(latencies.at(-1) ?? 0) },
     errorCauses: causes.top(),
-    refused: refusedBefore && refusedAfter ? refusalsBetween(refusedBefore, refusedAfter) : null,
+    refused: refusals.refused,
+    ...(refusals.note ? { refusedNote: refusals.note } : {}),
     interrupted,
   };
 }
@@ -248,7 +251,7 @@ export async function provisionDevices(
   const headers = { authorization: `Bearer ${options.adminToken}`, "content-type": "application/json" };
   const create = (id: string) =>
     fetch(`${base}/admin/devices`, { method: "POST", headers, body: JSON.stringify({ id }) }).catch((err) => {
-      throw new Error(`Cannot reach Sluice's admin API at ${base} (--admin-url): ${err.message}`);
+      throw new Error(`Cannot reach Sluice's admin API at ${base} (--admin-url): ${failureMessage(err)}`);
     });
   const out: Record<string, string> = {};
   let revoked = 0;

@@ -35,6 +35,9 @@ integration("/metrics counts ingest, runs, commits and queue depth in Prometheus
     assert.match(text, /sluice_script_runs_total\{method="test\/echo",outcome="ok"\} 5/);
     assert.match(text, /sluice_script_runs_total\{method="blog\/queues\/feed",outcome="ok"\} 1/);
     assert.match(text, /# TYPE sluice_script_seconds histogram/);
+    // A scraper (the simulators) tells a restart, whose counters start again from zero, by it.
+    const started = Number(/^process_start_time_seconds (\d+)$/m.exec(text)?.[1]);
+    assert.ok(Math.abs(started - Date.now() / 1000) < 600, `process_start_time_seconds ${started}`);
     const data = Number(/^sluice_kv_file_bytes\{file="data"\} (\d+)$/m.exec(text)?.[1]);
     const onDisk = (await Deno.stat(`${s.kvDir}/sluice.kv`)).size;
     assert.ok(data > 0 && data <= onDisk, `sluice_kv_file_bytes{file="data"} ${data}, the file ${onDisk} bytes`);

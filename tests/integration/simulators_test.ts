@@ -204,3 +204,28 @@ integration(
     }
   },
 );
+
+integration("sim:mqtt and sim:http refuse a --url of the wrong kind before any device is created again", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  try {
+    const httpHost = new URL(s.url).host;
+    await assert.rejects(
+      mqttTransport(`mqtt://${httpHost}`).check!(),
+      /^Error: --url mqtt:\/\/\S+ is an HTTP port, not an MQTT broker: Sluice logs its MQTT port at start-up/,
+    );
+    await assert.rejects(
+      mqttTransport(`localhost:${new URL(brokerUrl(s)).port}`).check!(),
+      /^Error: --url localhost:\d+ is not mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/: give the scheme/,
+    );
+    await assert.rejects(
+      httpTransport(`${brokerUrl(s)}/blog/queues/feed`).check!(),
+      /^Error: --url mqtt:\/\/\S+ is not http:\/\/ or https:\/\//,
+    );
+    // The broker itself passes, and no login was tried (nothing to slow the fleet's own down).
+    await mqttTransport(brokerUrl(s)).check!();
+    await httpTransport(`${s.url}/blog/queues/feed`).check!();
+    assert.deepEqual(await (await s.admin("/admin/devices")).json().then((b) => b.devices), []);
+  } finally {
+    await s.close();
+  }
+});
