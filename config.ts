@@ -2,9 +2,9 @@ import { z } from "zod";
 
 const DEFAULT_WEATHER_API = "https://api.open-meteo.com/v1/forecast";
 
-/** `200/s`, `50/m`, `off` → tokens a second (null = off). */
+/** `200/s`, `50/m`, `off` (any case) → tokens a second (null = off). */
 const Rate = z.string().trim().transform((s, ctx) => {
-  if (s === "off") return null;
+  if (s.toLowerCase() === "off") return null;
   const m = /^(\d+(?:\.\d+)?)\s*\/\s*(s|sec|m|min)$/.exec(s);
   if (!m || Number(m[1]) === 0) {
     ctx.addIssue({ code: "custom", message: `expected a rate above 0 like "200/s", or "off", got "${s}"` });
@@ -89,7 +89,8 @@ function canonicalIp(a: string): string | null {
   const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
   return [hi >> 8, hi & 255, lo >> 8, lo & 255].join(".");
 }
-const Bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
+const Bool = z.string().trim().transform((s) => s.toLowerCase()).pipe(z.enum(["true", "false", "1", "0", "yes", "no"]))
+  .transform((v) => ["true", "1", "yes"].includes(v));
 /** A port, or `off` (any case) for none. */
 const Port = z.string().trim().transform((s, ctx) => {
   if (s.toLowerCase() === "off") return null;
@@ -167,6 +168,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     lines.push("  MQTT_TLS_CERT, MQTT_TLS_KEY: mqtts needs both (a certificate and its private key), or neither");
   } else if (parsed.success && parsed.data.MQTT_TLS_CERT !== undefined && parsed.data.MQTT_PORT === null) {
     lines.push("  MQTT_TLS_CERT, MQTT_TLS_KEY: set, but MQTT_PORT is off: there is no MQTT listener to use them");
+  }
+  if (parsed.success && parsed.data.PORT !== 0 && parsed.data.MQTT_PORT === parsed.data.PORT) {
+    lines.push(`  MQTT_PORT: ${parsed.data.PORT} is PORT too: give the MQTT broker a port of its own (or 0, or off)`);
   }
   if (lines.length > 0) throw new Error(`Invalid settings:\n${lines.join("\n")}`);
   return parsed.data!;

@@ -41,6 +41,8 @@ Deno.test("each bad setting is said in words: what was expected, and what was gi
     problems({ SCRIPT_TIMEOUT_MS: "5s" }),
     /SCRIPT_TIMEOUT_MS: expected a whole number from 10 to 600000, got "5s"/,
   );
+  assert.match(problems({ PORT: "8080", MQTT_PORT: "8080" }), /MQTT_PORT: 8080 is PORT too: give the MQTT broker/);
+  assert.equal(loadConfig({ PORT: "0", MQTT_PORT: "0" }).MQTT_PORT, 0, "two free ports, chosen by the system");
   assert.match(problems({ PORT: "70000" }), /PORT: expected a whole number from 0 to 65535, got "70000"/);
   assert.match(problems({ RATE_LIMIT: "0/s" }), /RATE_LIMIT: expected a rate above 0/);
   // 0 kept nothing: topic messages expired as soon as written, message ids were not stored.
@@ -75,6 +77,11 @@ Deno.test("each bad setting is said in words: what was expected, and what was gi
   assert.match(problems({ MQTT_TLS_CERT: "cert.pem" }), /mqtts needs both/);
   assert.match(problems({ MQTT_TLS_CERT: "c.pem", MQTT_TLS_KEY: "k.pem", MQTT_PORT: "off" }), /MQTT_PORT is off/);
   assert.equal(loadConfig({ MQTT_PORT: "OFF" }).MQTT_PORT, null);
+  // Words in any case, as MQTT_PORT takes them.
+  assert.equal(loadConfig({ RATE_LIMIT: "OFF" }).RATE_LIMIT, null);
+  assert.equal(loadConfig({ MQTT_ANONYMOUS_CONNECT: "True" }).MQTT_ANONYMOUS_CONNECT, true);
+  assert.equal(loadConfig({ MQTT_ANONYMOUS_CONNECT: " NO " }).MQTT_ANONYMOUS_CONNECT, false);
+  assert.match(problems({ MQTT_ANONYMOUS_CONNECT: "maybe" }), /MQTT_ANONYMOUS_CONNECT: /);
   assert.equal(loadConfig({ MQTT_PORT: " 0 " }).MQTT_PORT, 0);
   assert.equal(loadConfig({ SCRIPT_WORKERS: "0" }).SCRIPT_WORKERS, 0);
 });

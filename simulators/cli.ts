@@ -46,8 +46,9 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
   });
   if (values.help) return null;
   const number = (name: string, v: string | undefined, min: number, whole = false): number => {
-    const n = Number(v);
-    if (!v?.trim() || !Number.isFinite(n) || n < min || (whole && !Number.isInteger(n))) {
+    // Decimal only: Number() would also take "0x3", "1e3" or " 5".
+    const n = /^\d+(\.\d+)?$/.test(v ?? "") ? Number(v) : NaN;
+    if (!Number.isFinite(n) || n < min || (whole && !Number.isInteger(n))) {
       throw new Error(`--${name} must be ${whole ? "a whole number" : "a number"} ≥ ${min}, got "${v}"`);
     }
     return n;

@@ -18,11 +18,15 @@ const REPORT: SimReport = {
   interrupted: false,
 };
 
-Deno.test("counts that must be whole numbers refuse fractions", async () => {
+Deno.test("counts that must be whole numbers refuse fractions, and every number is written in decimal digits", async () => {
   for (const flag of ["--devices", "--inflight", "--seed"]) {
     await assert.rejects(parseSimArgs([flag, "1.5"], DEFAULTS), new RegExp(`${flag} must be a whole number`));
   }
   await assert.rejects(parseSimArgs(["--devices", ""], DEFAULTS), /--devices must be a whole number ≥ 1, got ""/);
+  for (const odd of ["0x3", "1e2", " 5", "+4", "Infinity"]) {
+    await assert.rejects(parseSimArgs(["--devices", odd], DEFAULTS), /--devices must be a whole number/, odd);
+    await assert.rejects(parseSimArgs(["--rate", odd], DEFAULTS), /--rate must be a number/, odd);
+  }
   const options = await parseSimArgs(["--devices", "3", "--seed", "0", "--rate", "2.5"], DEFAULTS);
   assert.deepEqual([options?.devices, options?.seed, options?.rate], [3, 0, 2.5]);
 });
