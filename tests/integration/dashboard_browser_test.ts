@@ -107,43 +107,60 @@ integration("the dashboard shows pumps live, then a pump's chart, history and ti
   }
 });
 
-integration("the pump page pages through a long history, 20 events a page", async () => {
-  const s = await startTestSluice();
-  const browser = await launchChromium();
-  try {
-    const token = await s.device("pump-h");
-    for (let n = 1; n <= 45; n++) {
-      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
-        method: "blog/queues/processor",
-        params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
-      });
-      assert.equal(res.status, 202, await res.text());
+integration(
+  "the pump page pages through a long history, 20 events a page, never repeating one as readings come",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-h");
+      for (let n = 1; n <= 45; n++) {
+        const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+          method: "blog/queues/processor",
+          params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
+        });
+        assert.equal(res.status, 202, await res.text());
+      }
+      await waitFor(async () => (await (await s.admin("/pumps/pump-h")).json()).version === 45, 30_000, "45 readings");
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("1 pump").waitFor(SLOW);
+      await page.goto(`${s.url}/#/pumps/pump-h`);
+      await page.locator("#chart svg path.line.temperature[data-points='45']").waitFor(SLOW);
+      const seqs = () =>
+        page.locator("#history tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-seq")));
+      await page.getByText("Versions 26–45 of 45").waitFor(SLOW);
+      assert.equal((await seqs()).length, 20);
+      await page.getByRole("button", { name: "Older →" }).click();
+      await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
+      await page.getByRole("button", { name: "Older →" }).click();
+      await page.getByText("Versions 1–5 of 45").waitFor(SLOW);
+      assert.deepEqual(await seqs(), ["5", "4", "3", "2", "1"]);
+      assert.ok(await page.getByRole("button", { name: "Older →" }).isDisabled());
+      await page.getByRole("button", { name: "← Newer" }).click();
+      await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
+      // Readings that come meanwhile move no page boundary: newer pages follow on without repeating a row.
+      for (let n = 46; n <= 52; n++) {
+        await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+          method: "blog/queues/processor",
+          params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
+        });
+      }
+      await page.getByText("Versions 6–25 of 52").waitFor(SLOW);
+      await page.getByRole("button", { name: "← Newer" }).click();
+      await page.getByText("Versions 26–45 of 52").waitFor(SLOW);
+      await page.getByRole("button", { name: "← Newer" }).click();
+      await page.getByText("Versions 46–52 of 52").waitFor(SLOW);
+      assert.deepEqual(await seqs(), ["52", "51", "50", "49", "48", "47", "46"]);
+      assert.ok(await page.getByRole("button", { name: "← Newer" }).isDisabled());
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
     }
-    await waitFor(async () => (await (await s.admin("/pumps/pump-h")).json()).version === 45, 30_000, "45 readings");
-    const page = await browser.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${s.url}/#token=${ADMIN}`);
-    await page.getByText("1 pump").waitFor(SLOW);
-    await page.goto(`${s.url}/#/pumps/pump-h`);
-    await page.locator("#chart svg path.line.temperature[data-points='45']").waitFor(SLOW);
-    const seqs = () =>
-      page.locator("#history tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-seq")));
-    await page.getByText("Versions 26–45 of 45").waitFor(SLOW);
-    assert.equal((await seqs()).length, 20);
-    await page.getByRole("button", { name: "Older →" }).click();
-    await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
-    await page.getByRole("button", { name: "Older →" }).click();
-    await page.getByText("Versions 1–5 of 45").waitFor(SLOW);
-    assert.deepEqual(await seqs(), ["5", "4", "3", "2", "1"]);
-    assert.ok(await page.getByRole("button", { name: "Older →" }).isDisabled());
-    await page.getByRole("button", { name: "← Newer" }).click();
-    await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
-    assert.deepEqual(errors, []);
-  } finally {
-    await browser.close();
-    await s.close();
-  }
-});
+  },
+);
 
 integration(
   "the dashboard shows 'reconnecting' when its live stream drops, then catches up, token in no URL",
@@ -329,7 +346,7 @@ integration(
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      const errors = watchErrors(page, /status of 400/); // the refused creation below
+      const errors = watchErrors(page, /status of 40[01]/); // the refused creation below
       page.on("dialog", (d) => d.accept()); // the confirmation before deleting
       await page.goto(`${s.url}/#token=${ADMIN}`);
       await page.getByRole("link", { name: "Channels" }).click();
@@ -823,3 +840,82 @@ integration(
     }
   },
 );
+
+integration(
+  "an address that names no pump, channel or page says so once, without asking Sluice again and again",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors = watchErrors(page, /status of 40[01]/);
+      const asked: string[] = [];
+      page.on("request", (r) => asked.push(new URL(r.url()).pathname));
+      // A `%` that encodes nothing in a hand-made link: the token is taken as written (refused here).
+      await page.goto(`${s.url}/#token=abc%`);
+      await page.getByText("The token was refused").waitFor(SLOW);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("No pumps yet").waitFor(SLOW);
+
+      await page.goto(`${s.url}/#/pumps/a%20b`);
+      await page.getByText('No pump can be called "a b"').waitFor(SLOW);
+      await page.goto(`${s.url}/#/channels/bad%20name`);
+      await page.getByText('No channel can be called "bad name"').waitFor(SLOW);
+      const before = asked.length;
+      await new Promise((r) => setTimeout(r, 4000)); // past a retry (3 s)
+      assert.deepEqual(asked.slice(before), [], "nothing asked again");
+      assert.ok(!asked.some((p) => p.startsWith("/channels/bad")), "no live stream of a channel that cannot be");
+
+      await page.goto(`${s.url}/#/pumps/%ZZ`);
+      await page.getByText("No such page.").waitFor(SLOW);
+      assert.equal(await page.title(), "Not found · Sluice");
+
+      // An empty message is not published (the API would refuse it as well).
+      await page.goto(`${s.url}/#/channels/blog_queuing`);
+      await page.locator("#publish-body").fill("  ");
+      await page.getByRole("button", { name: "Publish" }).click();
+      await page.getByText("Not published: write a message first").waitFor(SLOW);
+      assert.equal((await (await s.admin("/admin/channels/blog_queuing/stats")).json()).messages, 0);
+
+      // A phone's width: the settings forms fit it (a long script name in a select once widened the page).
+      await page.setViewportSize({ width: 360, height: 740 });
+      await page.locator("#publish-body").waitFor(SLOW);
+      const scrollWidth = () => page.evaluate("document.scrollingElement.scrollWidth") as Promise<number>;
+      assert.ok((await scrollWidth()) <= 360, `a channel's page is ${await scrollWidth()} px wide`);
+      await page.goto(`${s.url}/#/channels`);
+      await page.getByText("New channel").click();
+      await page.locator("details[open] .settings").waitFor(SLOW);
+      assert.ok((await scrollWidth()) <= 360, `the channels page is ${await scrollWidth()} px wide`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration("with more than one page of pumps, the list shows the first page whole, then sorts them all", async () => {
+  const s = await startTestSluice({ RATE_LIMIT: "off" });
+  const browser = await launchChromium();
+  try {
+    const ids = Array.from({ length: 520 }, (_, i) => `p-${i + 1}`);
+    for (let i = 0; i < ids.length; i += 20) {
+      await Promise.all(ids.slice(i, i + 20).map(async (id) => feed(s, await s.device(id), reading(20, 1, 0))));
+    }
+    await waitFor(async () => (await (await s.admin("/pumps?limit=1000")).json()).pumps.length === 520, 60_000);
+    const page = await browser.newPage();
+    await page.goto(`${s.url}/#token=${ADMIN}`);
+    await page.getByText("500+ pumps").waitFor(SLOW);
+    const shown = () =>
+      page.locator("#pumps tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-pump-id")));
+    // The server's first 500 in its order (p-1, p-10, p-100, …): no pump missing between two shown.
+    const firstPage = (await (await s.admin("/pumps?limit=500")).json()).pumps.map((p: { id: string }) => p.id);
+    assert.deepEqual(await shown(), firstPage);
+    await page.getByRole("button", { name: "Load more pumps" }).click();
+    await page.getByText("520 pumps").waitFor(SLOW);
+    assert.deepEqual(await shown(), ids, "all here: p-2 before p-10");
+  } finally {
+    await browser.close();
+    await s.close();
+  }
+});

@@ -18,6 +18,9 @@ export class ApiError extends Error {
   }
 }
 
+/** A refusal that asking again will not change (a bad id, a missing thing): not retried. */
+export const lasting = (err) => err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+
 /** Fired on `window` when the token stops working, so the app can ask for it again. */
 export const UNAUTHORIZED = "sluice:unauthorized";
 

@@ -34,12 +34,24 @@ function show() {
   for (const [pattern, section, view] of routes) {
     const m = pattern.exec(location.hash);
     if (!m) continue;
+    const parts = m.slice(1).map(decoded);
+    if (parts.includes(null)) break; // a hand-typed `%` that encodes nothing
     for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", a.dataset.nav === section);
-    cleanup = view(...m.slice(1).map(decodeURIComponent)) ?? null;
+    cleanup = view(...parts) ?? null;
     return;
   }
+  for (const a of nav.querySelectorAll("a")) a.classList.remove("active");
   document.title = "Not found · Sluice";
   main.append(note("error", "No such page. ", h("a", { href: "#/" }, "Back to the pumps")));
+}
+
+/** `decodeURIComponent`, or null for text that is not percent-encoded UTF-8. */
+function decoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
 }
 
 function signedIn(yes) {
@@ -91,6 +103,11 @@ async function verify(candidate, status) {
   try {
     await api("/admin/channels");
   } catch (err) {
+    if (err.status === 429) {
+      // Too many refused tokens from this address: whether this one is right cannot be told yet.
+      token.clear();
+      return signIn(`${err.message.replace(/\.?$/, ".")} The token was not checked.`);
+    }
     if (err.status !== 401 && err.status !== 403) {
       // Sluice is down or failing: keep the token and offer to try again.
       const again = h("button", { type: "button", onclick: () => verify(candidate) }, "Try again");
@@ -108,12 +125,15 @@ async function verify(candidate, status) {
   show();
 }
 
-/** A token in the URL (`/#token=…`) is taken, kept for this tab, and removed from the address bar. */
+/**
+ * A token in the URL (`/#token=…`, all the rest of the address) is taken, kept for this tab, and removed from the
+ * address bar. Percent-encoded or not: an `ADMIN_TOKEN` with a `%` that encodes nothing is taken as written.
+ */
 function tokenFromUrl() {
-  const m = /^#token=([^&]*)/.exec(location.hash);
+  const m = /^#token=(.*)$/s.exec(location.hash);
   if (!m) return null;
   history.replaceState(null, "", `${location.pathname}${location.search}#/`);
-  return decodeURIComponent(m[1]);
+  return decoded(m[1]) ?? m[1];
 }
 
 globalThis.addEventListener("hashchange", () => {

@@ -1,5 +1,5 @@
 // One channel: its queue depth, its settings, a publish form, and its topic's messages as they arrive.
-import { api, follow, RELOAD_MS } from "./api.js";
+import { api, follow, lasting, RELOAD_MS } from "./api.js";
 import { channelSettings } from "./channel_settings.js";
 import { clock, count, dateTime, h, note, preview, table } from "./dom.js";
 
@@ -21,6 +21,9 @@ export function channelView(root, name) {
       class: "publish",
       onsubmit: async (e) => {
         e.preventDefault();
+        if (text.value.trim() === "") {
+          return publishStatus.replaceChildren(note("error", "Not published: write a message first (JSON, or text)."));
+        }
         let body;
         try {
           body = JSON.parse(text.value);
@@ -88,13 +91,17 @@ export function channelView(root, name) {
       status.replaceChildren();
       return st;
     } catch (err) {
-      missing = err.status === 404;
+      missing = lasting(err);
       if (gone) return null;
       if (missing) {
-        // Never created, or deleted meanwhile (here or elsewhere): nothing on this page applies any more.
+        // Never created, or deleted meanwhile (here or elsewhere), or no channel's name: nothing here applies.
         for (const part of parts.slice(2)) part?.remove();
         stream?.close();
-        status.replaceChildren(note("empty", `Channel "${name}" does not exist (deleted?). `, backLink()));
+        status.replaceChildren(
+          err.status === 404
+            ? note("empty", `Channel "${name}" does not exist (deleted?). `, backLink())
+            : note("error", `No channel can be called "${name}": ${err.message} `, backLink()),
+        );
       } else status.replaceChildren(note("error", `Cannot read the channel: ${err.message} (trying again)`));
       return null;
     } finally {

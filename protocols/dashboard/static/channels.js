@@ -5,6 +5,11 @@ import { clock, count, h, note, table } from "./dom.js";
 
 const SYSTEM = [{ name: "_pumps", system: true, about: "every pump state change (Sluice's own)" }];
 
+/** Channel names in the order people expect: ch-2 before ch-10. */
+const byName = new Intl.Collator(undefined, { numeric: true });
+/** Each channel's counts are one call: with many channels, the list is read less often. */
+const CALLS_A_SECOND = 10;
+
 /** Renders the channel list into `root`; returns its clean-up. */
 export function channelsView(root) {
   document.title = "Channels · Sluice";
@@ -53,7 +58,7 @@ export function channelsView(root) {
   /** Reads the list (channels come and go elsewhere too) and each one's counts; again in a few seconds. */
   const refresh = async () => {
     try {
-      channels = (await api("/admin/channels")).channels;
+      channels = (await api("/admin/channels")).channels.sort((a, b) => byName.compare(a.name, b.name));
       const stats = new Map();
       await Promise.all(channels.map(async (c) => {
         try {
@@ -71,7 +76,7 @@ export function channelsView(root) {
       if (gone) return;
       status.replaceChildren(note("error", `Cannot load the channels: ${err.message} (trying again)`));
     } finally {
-      if (!gone) timer = setTimeout(refresh, RELOAD_MS);
+      if (!gone) timer = setTimeout(refresh, Math.max(RELOAD_MS, (1000 * channels.length) / CALLS_A_SECOND));
     }
   };
   refresh();

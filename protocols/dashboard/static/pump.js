@@ -1,5 +1,5 @@
 // A pump's page: its state, a chart of recent readings, its event history, and time travel.
-import { api, follow, RELOAD_MS } from "./api.js";
+import { api, follow, lasting, RELOAD_MS } from "./api.js";
 import { readingsChart } from "./chart.js";
 import { agoEl, dateTime, h, note, num, refreshAgo, withUnit } from "./dom.js";
 import { pumpHistory } from "./pump_history.js";
@@ -147,9 +147,11 @@ export function pumpView(root, id) {
       status.replaceChildren(
         err.status === 404
           ? note("empty", `Pump "${id}" has no readings yet. This page fills in when its first reading arrives.`)
+          : lasting(err)
+          ? note("error", `No pump can be called "${id}": ${err.message}`)
           : note("error", `Cannot load the pump: ${err.message} (trying again)`),
       );
-      if (err.status !== 404) retry = setTimeout(() => loading = load(), RELOAD_MS); // Sluice down: until it is back
+      if (!lasting(err)) retry = setTimeout(() => loading = load(), RELOAD_MS); // Sluice down: until it is back
     }
   };
 

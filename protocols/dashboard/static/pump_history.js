@@ -31,17 +31,19 @@ export function pumpHistory(path, { onPick }) {
   const older = h("button", { type: "button" }, "Older →");
   const status = h("div");
   let top = 0; // newest version on the page shown
+  let bottom = 1; // oldest version on the page shown
   let newest = 0; // newest version of the pump
   let gone = false;
 
-  const range = () => `Versions ${Math.max(1, top - PAGE + 1)}–${top} of ${newest}`;
-  const show = async (upTo) => {
-    const from = Math.max(1, upTo - PAGE + 1);
+  const range = () => `Versions ${bottom}–${top} of ${newest}`;
+  /** Shows versions `from`–`upTo` (a whole page below `upTo` unless told): pages never overlap as readings come. */
+  const show = async (upTo, from = Math.max(1, upTo - PAGE + 1)) => {
     status.replaceChildren(h("p", { class: "muted" }, "Loading events…"));
     try {
       const res = await api(`${path}/events?from=${from}&limit=${upTo - from + 1}`);
       if (gone) return;
       top = upTo;
+      bottom = from;
       // Where old events were trimmed, the answer starts at the oldest kept one, maybe past this page.
       const events = res.events.filter((e) => e.seq <= upTo);
       body.replaceChildren(...events.slice().reverse().map((e) => eventRow(e, onPick)));
@@ -58,8 +60,9 @@ export function pumpHistory(path, { onPick }) {
       if (!gone) status.replaceChildren(note("error", `Cannot load the history: ${err.message}`));
     }
   };
-  newer.addEventListener("click", () => show(Math.min(newest, top + PAGE)));
-  older.addEventListener("click", () => show(Math.max(1, top - PAGE)));
+  // Newer starts right above the page shown (the newest page may be short); older ends right below it.
+  newer.addEventListener("click", () => show(Math.min(newest, top + PAGE), top + 1));
+  older.addEventListener("click", () => show(Math.max(1, bottom - 1)));
 
   return {
     el: h(

@@ -2,8 +2,10 @@
 import { api, follow, RELOAD_MS } from "./api.js";
 import { agoEl, h, note, num, refreshAgo, table } from "./dom.js";
 
-/** Pump ids in the order people expect: pump-2 before pump-10. */
+/** Pump ids in the order people expect: pump-2 before pump-10 (once every page is here). */
 const byId = new Intl.Collator(undefined, { numeric: true });
+/** Pump ids as the server pages them (KV's order; ids are ASCII), while pages are left: no gap in what is shown. */
+const pageOrder = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 const PAGE = 500;
 
@@ -76,6 +78,8 @@ export function pumpsView(root) {
 
   let loaded = false;
   let next = null;
+  /** Every page read: rows go in the people's order, not the pages'. */
+  let complete = false;
   const buffered = [];
 
   /** Adds or updates a pump's row, keeping rows sorted by id; older states are ignored. */
@@ -88,7 +92,8 @@ export function pumpsView(root) {
     const old = tbody.querySelector(`tr[data-pump-id="${CSS.escape(p.id)}"]`);
     if (old) old.replaceWith(fresh);
     else {
-      const after = [...tbody.children].find((tr) => byId.compare(tr.dataset.pumpId, p.id) > 0);
+      const compare = complete ? byId.compare : pageOrder;
+      const after = [...tbody.children].find((tr) => compare(tr.dataset.pumpId, p.id) > 0);
       tbody.insertBefore(fresh, after ?? null);
     }
   };
@@ -109,6 +114,10 @@ export function pumpsView(root) {
       const page = await read(next);
       for (const p of page.pumps) upsert(p, false);
       next = page.next;
+      if (!next && !complete) {
+        complete = true;
+        tbody.append(...[...tbody.children].sort((a, b) => byId.compare(a.dataset.pumpId, b.dataset.pumpId)));
+      }
       pages++;
       loaded = true;
       for (const p of buffered.splice(0)) upsert(p, true);
