@@ -1,4 +1,4 @@
-import { taskStream, topicStream } from "../core/streams.ts";
+import { channelOfTaskStream, TASK_STREAM_PREFIX, taskStream, topicStream } from "../core/streams.ts";
 import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import type { RetryState } from "../actors/task_stream/retry_policy.ts";
@@ -44,22 +44,37 @@ export interface QueueDepth {
 
 /** Counts a channel's queued tasks from its task streams' head and cursor keys (two range reads). */
 export async function queueDepth(kv: Deno.Kv, channel: string, headOf: HeadOf): Promise<QueueDepth> {
-  const prefix = taskStream(channel, "");
+  return (await queueDepths(kv, headOf, taskStream(channel, ""))).get(channel) ?? EMPTY;
+}
+
+/**
+ * The queue depth of every channel with task streams under `prefix` (all by default): those of a channel deleted
+ * with tasks left too, which still run. Two range reads.
+ */
+export async function queueDepths(
+  kv: Deno.Kv,
+  headOf: HeadOf,
+  prefix = TASK_STREAM_PREFIX,
+): Promise<Map<string, QueueDepth>> {
   const range = (key: (s: string) => Deno.KvKey) => ({ start: key(prefix), end: key(prefix.slice(0, -1) + "0") });
   const cursors = new Map<string, number>();
   for await (const e of kv.list<number>(range((s) => keys.cursor(s)))) cursors.set(e.key[2] as string, e.value);
-  let partitions = 0, queued = 0;
-  const behind = new Map<string, readonly [number, number]>();
+  const depths = new Map<string, { partitions: number; queued: number; behind: Map<string, [number, number]> }>();
   for await (const e of kv.list<number>(range((s) => keys.head(s)))) {
     const stream = e.key[1] as string;
+    const channel = channelOfTaskStream(stream);
+    let depth = depths.get(channel);
+    if (!depth) depths.set(channel, depth = { partitions: 0, queued: 0, behind: new Map() });
     const cursor = cursors.get(stream) ?? 0, head = headOf(stream, e.value);
-    partitions++;
+    depth.partitions++;
     if (head <= cursor) continue;
-    queued += head - cursor;
-    behind.set(stream, [cursor, head]);
+    depth.queued += head - cursor;
+    depth.behind.set(stream, [cursor, head]);
   }
-  return { partitions, queued, behind };
+  return depths;
 }
+
+const EMPTY: QueueDepth = { partitions: 0, queued: 0, behind: new Map() };
 
 /** A channel's queue depth, retries, topic length and its subscriber scripts' progress. */
 export async function channelStats(

@@ -2,7 +2,7 @@ import type { Sample } from "../core/metrics.ts";
 import { PUMP_STREAM_PREFIX, topicStream } from "../core/streams.ts";
 import type { TaskQueuedData } from "../core/tasks.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
-import { type HeadOf, queueDepth } from "./channel_stats.ts";
+import { type HeadOf, queueDepths } from "./channel_stats.ts";
 import { keys } from "../store/keys.ts";
 import { trueHead } from "../store/heads.ts";
 import { chunked } from "../store/kv_limits.ts";
@@ -28,11 +28,18 @@ export async function scrapeGauges(
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined,
 ): Promise<Gauge[]> {
   const depth: Sample[] = [], lag: Sample[] = [], subscribersBehind: Sample[] = [];
-  for (const channel of await channels.list()) {
+  const depths = await queueDepths(kv, headOf);
+  const registered = await channels.list();
+  for (const channel of registered) {
     if (channel.subscribers.length > 0) {
       subscribersBehind.push(...await subscriberBacklog(kv, channel.name, channel.subscribers, headOf));
     }
-    const { queued, behind } = await queueDepth(kv, channel.name, headOf);
+  }
+  // A channel deleted with tasks queued still runs them: its gauges stay until they are done.
+  const names = new Set(registered.map((c) => c.name));
+  for (const [name, d] of depths) if (d.queued > 0) names.add(name);
+  for (const name of names) {
+    const { queued, behind } = depths.get(name) ?? { queued: 0, behind: new Map() };
     let oldest = now;
     const toRead: Deno.KvKey[] = [];
     for (const [stream, [cursor]] of [...behind].slice(0, LAG_SCAN)) {
@@ -43,8 +50,8 @@ export async function scrapeGauges(
     for (const read of await Promise.all(chunked(toRead).map((c) => kv.getMany<{ data: TaskQueuedData }[]>(c)))) {
       for (const first of read) if (first.value) oldest = Math.min(oldest, first.value.data.receivedAt);
     }
-    depth.push({ labels: { channel: channel.name }, value: queued });
-    lag.push({ labels: { channel: channel.name }, value: (now - oldest) / 1000 });
+    depth.push({ labels: { channel: name }, value: queued });
+    lag.push({ labels: { channel: name }, value: (now - oldest) / 1000 });
   }
   let pumps = 0;
   for await (const _ of kv.list({ start: keys.head(PUMP_STREAM_PREFIX), end: keys.head("p0") })) pumps++;

@@ -493,3 +493,32 @@ integration("Sluice's own _pumps channel has no settings to read, but its counts
     await s.close();
   }
 });
+
+integration(
+  "a channel deleted with tasks queued still counts them in its stats and /metrics until they are done",
+  async () => {
+    const s = await startTestSluice({ RETRY_BASE_MS: "600000" });
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "jobs" }) });
+      const token = await s.device("d-jobs");
+      for (let i = 0; i < 3; i++) {
+        const res = await post(`${s.url}/channels/jobs/invoke`, token, { method: "test/fail", params: { i } });
+        assert.equal(res.status, 202);
+      }
+      // The first fails and waits 10 minutes for its retry: the partition holds all three.
+      await waitFor(async () => (await (await s.admin("/admin/channels/jobs/stats")).json()).retrying === 1);
+      assert.equal((await s.admin("/admin/channels/jobs", { method: "DELETE" })).status, 200);
+      const stats = await s.admin("/admin/channels/jobs/stats");
+      assert.equal(stats.status, 200);
+      assert.deepEqual(
+        await stats.json(),
+        { channel: "jobs", partitions: 1, queued: 3, retrying: 1, messages: 0, subscribers: [], deleted: true },
+      );
+      await waitFor(async () =>
+        /^sluice_queue_depth\{channel="jobs"\} 3$/m.test(await (await fetch(`${s.url}/metrics`)).text())
+      );
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -173,11 +173,17 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     params: ChannelParams,
-    responses: { 200: { description: "Stats" }, 404: { description: "No such channel", schema: ErrorSchema } },
+    responses: {
+      200: { description: "Stats (`deleted: true` for a channel deleted with tasks still queued, which run)" },
+      404: { description: "No such channel", schema: ErrorSchema },
+    },
   }, async ({ c, params }) => {
     const channel = await sluice.channels.get(params.ch);
-    if (!channel && params.ch !== PUMPS_CHANNEL) throw new NotFoundError(`Channel "${params.ch}" does not exist`);
-    return c.json(await channelStats(sluice.kv, params.ch, sluice.committer.headOf, channel?.subscribers ?? []));
+    const stats = await channelStats(sluice.kv, params.ch, sluice.committer.headOf, channel?.subscribers ?? []);
+    if (channel || params.ch === PUMPS_CHANNEL) return c.json(stats);
+    // Deleted with tasks queued: they still run, and here is how many are left.
+    if (stats.queued > 0) return c.json({ ...stats, deleted: true });
+    throw new NotFoundError(`Channel "${params.ch}" does not exist`);
   });
 
   defineRoute(app, deps, {
