@@ -51,6 +51,7 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 const SINK_TOPIC = "$SYS/sluice/handled";
 const EMPTY = Buffer.alloc(0);
 const SWEEP_MS = 5_000;
+const CLOSE_WAIT_MS = 3_000;
 
 /** What Sluice asks of aedes's persistence: the QoS 2 packets received and not yet released. */
 interface IncomingPackets {
@@ -63,7 +64,6 @@ function sink(packet: PublishPacket): void {
   packet.payload = EMPTY;
   packet.retain = false;
 }
-const CLOSE_WAIT_MS = 3_000;
 
 /**
  * The embedded MQTT broker: aedes with Sluice's hooks. A publish is committed inside
