@@ -124,7 +124,12 @@ export class ScriptFailedError extends SluiceError {
  * its cause's (`… (cause: …)`), without the terminal colours Deno puts in some (a module not found).
  */
 export function describeError(err: unknown): string {
-  return describe(err, 0);
+  try {
+    return describe(err, 0);
+  } catch {
+    // A message getter that throws, a revoked Proxy: user code can throw anything.
+    return "An error that cannot be described (reading its message failed)";
+  }
 }
 
 function describe(err: unknown, depth: number): string {

@@ -284,7 +284,10 @@ export class InProcessExecutor implements ScriptExecutor {
       this.options.timeoutMs,
       (i, o) => outcomes[i] = o,
       () => this.#halted,
-    );
+    ).catch((err) => {
+      // As a worker does: the run it stopped at fails, or its lane would run it again at once.
+      outcomes.push({ ok: false, error: `The run failed: ${describeError(err)}`, ms: 0 });
+    });
     return outcomes;
   }
 

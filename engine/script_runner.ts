@@ -107,7 +107,7 @@ export async function runOne(
     return { ok: true, result: result.value, resultSize: result.size, ...seal(), ms: performance.now() - started };
   } catch (err) {
     seal();
-    const permanent = (err as { permanent?: unknown } | null)?.permanent === true;
+    const permanent = isPermanent(err);
     return {
       ok: false,
       error: describeError(err).slice(0, 2000),
@@ -116,5 +116,14 @@ export async function runOne(
     };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Whether a thrown value asks not to be tried again (`PermanentError`); false when asking throws. */
+function isPermanent(err: unknown): boolean {
+  try {
+    return (err as { permanent?: unknown } | null)?.permanent === true;
+  } catch {
+    return false;
   }
 }

@@ -64,12 +64,16 @@ export function serveWorker(manifest: ScriptManifest): void {
         if (!run) throw new Error("Worker used before init");
         for (const { batch, requests } of m.runs) {
           let last: { index: number; outcome: Outcome } | undefined;
-          ready.then(() =>
-            runInOrder(requests, loader, run, timeoutMs, (index, outcome) => {
-              if (index === requests.length - 1) last = { index, outcome };
-              else post({ t: "outcome", batch, index, outcome });
-            }, () => halted)
-          ).finally(() => post({ t: "end", batch, last }));
+          let next = 0;
+          const report = (index: number, outcome: Outcome) => {
+            next = index + 1;
+            if (index === requests.length - 1) last = { index, outcome };
+            else post({ t: "outcome", batch, index, outcome });
+          };
+          ready.then(() => runInOrder(requests, loader, run, timeoutMs, report, () => halted))
+            // Never an end without the outcome of the run it stopped at: the lane would run it again at once.
+            .catch((err) => report(next, { ok: false, error: `The run failed: ${describeError(err)}`, ms: 0 }))
+            .finally(() => post({ t: "end", batch, last }));
         }
         break;
       }

@@ -56,6 +56,31 @@ inBothModes(
   },
 );
 
+integration(
+  "a script that throws what cannot be described fails its attempts like any other, and is dead",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "2", RETRY_BASE_MS: "50" });
+    try {
+      const token = await s.device("d-odd");
+      const getter = await invoke(s, token, "test/undescribable");
+      const proxy = await invoke(s, token, "test/undescribable", { proxy: true });
+      const next = await invoke(s, token, "test/echo", { n: 3 });
+      for (const id of [getter, proxy]) {
+        const dead = await until(s, id, "dead");
+        assert.equal(dead.attempts, 2);
+        assert.equal(dead.error, "An error that cannot be described (reading its message failed)");
+      }
+      assert.equal((await until(s, next, "done")).attempts, 1);
+      // A public call of it answers as for any other failure.
+      const call = await post(`${s.url}/test/undescribable`, token, {});
+      assert.equal(call.status, 500);
+      assert.match((await call.json()).error.message, /cannot be described/);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 inBothModes("later tasks of a device wait while its task is retrying, and run after it succeeds", async (mode) => {
   const s = await startTestSluice({ ...mode, RETRY_BASE_MS: "300", MAX_ATTEMPTS: "5" });
   try {
