@@ -8,6 +8,8 @@ export interface TaskQueuedData {
   readonly device: string | null;
   /** Set when the id is not derived from the position (script-queued, retried dead letter). */
   readonly taskId?: string;
+  /** A dead letter queued again: where it was first queued (a bulk retry queues a stream's in that order). */
+  readonly firstSeq?: number;
   readonly receivedAt: number;
   readonly protocol: Protocol;
 }

@@ -186,17 +186,36 @@ export class ChannelAdmin {
 
   /**
    * Forgets what an earlier subscription of the script left of its runs from `from` on (dead
-   * letters, discards, retry indexes): a replay runs those messages anew under the same run ids,
-   * which must not show the old run's end (nor be retried from the dead letters on top of it).
+   * letters, discards, retry indexes, results kept): a replay runs those messages anew under the same
+   * run ids, which must not show the old run's end (nor be retried from the dead letters on top of it).
+   * A 409 while such a run, retried from the dead letters, still waits in the channel's `_retry`
+   * queue: it would end under the same id after the replay's run.
    */
   async #forgetRuns(name: string, script: string, from: number): Promise<void> {
     const prefix = subscriberRunPrefix(topicStream(name));
     const stale: Deno.KvKey[] = [];
-    for (const root of [keys.deadLetters(), keys.discardedAll(), keys.taskIndexes()]) {
+    const retried: { id: string; stream: string; seq: number }[] = [];
+    const indexes = keys.taskIndexes();
+    for (const root of [keys.deadLetters(), keys.discardedAll(), indexes, keys.taskResults()]) {
       const range = { start: [...root, prefix], end: [...root, `${prefix}\uffff`] };
       for await (const e of this.options.kv.list(range)) {
-        const run = subscriberRunOf(String(e.key.at(-1)));
-        if (run?.script === script && run.seq >= from) stale.push(e.key);
+        const id = String(e.key.at(-1));
+        const run = subscriberRunOf(id);
+        if (run?.script !== script || run.seq < from) continue;
+        stale.push(e.key);
+        if (root === indexes) {
+          const at = e.value as { stream: string; seq: number };
+          retried.push({ id, stream: at.stream, seq: at.seq });
+        }
+      }
+    }
+    for (const r of retried) {
+      const cursor = (await this.options.kv.get<number>(keys.cursor(r.stream))).value ?? 0;
+      if (r.seq > cursor) {
+        throw new ConflictError(
+          `Run ${r.id} of script "${script}", retried from the dead letters, is still queued; replay once it is ` +
+            `done (GET /tasks/${r.id}), or dead again and discarded`,
+        );
       }
     }
     for (const chunk of chunked(stale, 1000)) {

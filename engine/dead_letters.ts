@@ -15,6 +15,8 @@ export interface DeadLetter {
   readonly stream: string;
   readonly consumer: string;
   readonly seq: number;
+  /** Where it was first queued, when it died after a retry from the dead letters (`seq` is where it died). */
+  readonly firstSeq?: number;
   readonly method: string;
   readonly params: unknown;
   readonly device: string | null;
@@ -159,6 +161,7 @@ export class DeadLetters {
       params: dead.params,
       device: dead.device,
       taskId,
+      firstSeq: firstSeq(dead),
       receivedAt: Date.now(),
       protocol: "http",
     };
@@ -177,9 +180,11 @@ export class DeadLetters {
 
 /**
  * Where a dead task was first queued in its stream: a retried one died again further on, but goes
- * back in its first place (its id says it; a task a script queued has a random id: where it died).
+ * back in its first place (kept from its first retry on; else its id says it, or, for a task a
+ * script queued, with a random id, where it died).
  */
 function firstSeq(d: DeadLetter): number {
+  if (d.firstSeq !== undefined) return d.firstSeq;
   const first = positionOfTaskId(d.taskId) ?? subscriberRunOf(d.taskId);
   return first && (first.stream === d.stream || !d.stream.startsWith(TASK_STREAM_PREFIX)) ? first.seq : d.seq;
 }

@@ -32,6 +32,8 @@ export interface Job {
   readonly params: unknown;
   readonly device: string | null;
   readonly receivedAt: number;
+  /** A dead letter queued again: where it was first queued. */
+  readonly firstSeq?: number;
 }
 
 /** The job an event of a lane stands for, or an error for an event that cannot run. */
@@ -40,7 +42,8 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
     if (lane.stream.startsWith(TASK_STREAM_PREFIX) && event.type === TASK_QUEUED) {
       const d = event.data as TaskQueuedData;
       const taskId = d.taskId ?? positionalTaskId(lane.stream, event.seq);
-      return { seq: event.seq, taskId, method: d.method, params: d.params, device: d.device, receivedAt: d.receivedAt };
+      const { method, params, device, receivedAt, firstSeq } = d;
+      return { seq: event.seq, taskId, method, params, device, receivedAt, ...(firstSeq ? { firstSeq } : {}) };
     }
     if (lane.stream.startsWith(TOPIC_STREAM_PREFIX) && event.type === MESSAGE_PUBLISHED) {
       const d = event.data as MessagePublishedData;

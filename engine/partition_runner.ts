@@ -669,6 +669,7 @@ export class PartitionRunner {
       stream: st.lane.stream,
       consumer: st.lane.consumer,
       seq: job.seq,
+      ...("firstSeq" in job && job.firstSeq !== undefined ? { firstSeq: job.firstSeq } : {}),
       method: "method" in job ? job.method : "",
       params: "params" in job ? job.params : null,
       device: "device" in job ? job.device : null,

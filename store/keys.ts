@@ -57,6 +57,7 @@ export const keys = {
   taskIndexes: (): Deno.KvKey => ["tidx"],
   /** Result of a finished task. */
   taskResult: (taskId: string): Deno.KvKey => ["res", taskId],
+  taskResults: (): Deno.KvKey => ["res"],
   /** The failing head-of-line task of a stream and its attempts. */
   retry: (stream: string, consumer = "tasks"): Deno.KvKey => ["retry", consumer, stream],
   deadLetter: (taskId: string): Deno.KvKey => ["dead", taskId],

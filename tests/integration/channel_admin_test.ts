@@ -522,3 +522,69 @@ integration(
     }
   },
 );
+
+integration(
+  "a replay forgets the old runs' kept results, and waits (409) for an old run retried from the dead letters",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "2", RETRY_BASE_MS: "2000" });
+    try {
+      const kv = s.server.sluice.kv;
+      const create = { name: "rep", subscribers: ["test/fixable"] };
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(create) })).status, 201);
+      const token = await s.device("rep-1");
+      const run = (seq: number) => subscriberRunId("m/rep", seq, "test/fixable");
+      const status = async (seq: number) => await (await s.admin(`/tasks/${run(seq)}`)).json();
+      const publish = async () => (await (await post(`${s.url}/channels/rep/messages`, token, {})).json()).seq;
+      const replay = () =>
+        s.admin("/admin/channels/rep/subscribers", {
+          method: "POST",
+          body: JSON.stringify({ script: "test/fixable", from: 1 }),
+        });
+      const unsubscribe = async () =>
+        await (await s.admin("/admin/channels/rep", { method: "PATCH", body: '{"subscribers":[]}' })).body?.cancel();
+
+      // Message 1 dies; retried from the dead letters, its run waits for its second attempt in _retry.
+      assert.equal(await publish(), 1);
+      await waitFor(async () => (await status(1)).status === "dead", 20_000, "run 1 dead");
+      assert.equal((await s.admin(`/admin/dead-letters/${run(1)}/retry`, { method: "POST" })).status, 202);
+      await waitFor(async () => (await status(1)).status === "retrying", 10_000, "the retried run failing once");
+      await unsubscribe();
+      const refused = await replay();
+      assert.equal(refused.status, 409);
+      assert.match((await refused.json()).error.message, /retried from the dead letters, is still queued/);
+      await waitFor(async () => (await status(1)).status === "dead", 20_000, "the retried run dead again");
+
+      // Fixed: the replay's run is done at its first attempt, and says so (not the old run's attempts).
+      await kv.set(["doc", "fixes", "fixable"], true);
+      assert.equal((await replay()).status, 201);
+      const done = await waitFor(
+        async () => {
+          const t = await status(1);
+          return t.status === "done" ? t : null;
+        },
+        20_000,
+        "the replayed run",
+      );
+      assert.deepEqual([done.attempts, done.result], [1, { fixedOnAttempt: 1 }]);
+
+      // A run that took retries keeps its result in KV; replayed, the new run's is shown.
+      await kv.delete(["doc", "fixes", "fixable"]);
+      assert.equal(await publish(), 2);
+      await waitFor(async () => (await status(2)).status === "retrying", 10_000, "run 2 failing once");
+      await kv.set(["doc", "fixes", "fixable"], true);
+      await waitFor(async () => (await status(2)).attempts === 2, 20_000, "run 2 done at its second attempt");
+      await unsubscribe();
+      assert.equal((await replay()).status, 201);
+      await waitFor(
+        async () => {
+          const t = await status(2);
+          return t.status === "done" && t.attempts === 1 && t.result.fixedOnAttempt === 1;
+        },
+        20_000,
+        "the replay's run of message 2 shown, not the old one's",
+      );
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -628,3 +628,34 @@ integration(
     }
   },
 );
+
+integration(
+  "a bulk retry keeps the first order of a task a script queued (random id) that died again after a retry",
+  async () => {
+    const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+    try {
+      const token = await s.device("order-r");
+      const queuer = await invoke(s, token, "test/queues-fixable");
+      const queued = (await until(s, queuer, "done")).result.result.taskId as string; // seq 2, before the next
+      assert.match(queued, /^r\./);
+      const positional = await invoke(s, token, "test/fixable"); // seq 3
+      for (const id of [queued, positional]) await until(s, id, "dead");
+      await s.admin(`/admin/dead-letters/${queued}/retry`, { method: "POST" }).then((r) => r.body?.cancel());
+      await waitFor(async () => {
+        const t = await task(s, queued);
+        return t.status === "dead" && t.attempts === 1 && (await s.server.sluice.kv.get(keys.deadLetter(queued))).value;
+      });
+      await s.server.sluice.kv.set(["doc", "fixes", "fixable"], true); // the fix
+      await s.admin("/admin/dead-letters/retry", { method: "POST", body: JSON.stringify({ device: "order-r" }) })
+        .then((r) => r.body?.cancel());
+      for (const id of [queued, positional]) await until(s, id, "done");
+      const seqs: number[] = [];
+      for (const id of [queued, positional]) {
+        seqs.push((await s.server.sluice.kv.get<{ seq: number }>(keys.taskIndex(id))).value!.seq);
+      }
+      assert.ok(seqs[0]! < seqs[1]!, `the script's task (first queued) goes back first: ${seqs}`);
+    } finally {
+      await s.close();
+    }
+  },
+);
