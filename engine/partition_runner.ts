@@ -97,7 +97,8 @@ interface LaneState {
   dirty: boolean;
   batchLimit: number;
   timer?: ReturnType<typeof setTimeout>;
-  running?: { from: number; to: number };
+  /** The batch being run: its first and last seqs, and the seq of the run going on (those after it wait). */
+  running?: { from: number; to: number; at: number };
   /** The drain under way, while `active`. */
   drain?: Promise<void>;
   lease?: Lease;
@@ -317,10 +318,14 @@ export class PartitionRunner {
     return woken;
   }
 
-  /** Whether a task is being run right now. */
-  isRunning(stream: string, seq: number, consumer = TASKS): boolean {
+  /**
+   * Where a task is in the batch its lane runs now: `running` (or run, its commit to come), `waiting` for the runs
+   * before it in the batch, or null when it is in none.
+   */
+  inBatch(stream: string, seq: number, consumer = TASKS): "running" | "waiting" | null {
     const r = this.#lanes.get(laneKey({ stream, consumer }))?.running;
-    return !!r && seq >= r.from && seq <= r.to;
+    if (!r || seq < r.from || seq > r.to) return null;
+    return seq <= r.at ? "running" : "waiting";
   }
 
   /**
@@ -499,8 +504,14 @@ export class PartitionRunner {
       if ("error" in j) break;
       runnable.push(j);
     }
-    st.running = runnable.length ? { from: runnable[0]!.seq, to: runnable.at(-1)!.seq } : undefined;
-    const outcomes = await this.options.executor.run(runnable.map((j) => this.#request(st, j)));
+    const running = runnable.length
+      ? { from: runnable[0]!.seq, to: runnable.at(-1)!.seq, at: runnable[0]!.seq }
+      : undefined;
+    st.running = running;
+    const outcomes = await this.options.executor.run(
+      runnable.map((j) => this.#request(st, j)),
+      (i) => running!.at = Math.max(running!.at, runnable[i + 1]?.seq ?? running!.to),
+    );
     st.running = undefined;
     if (this.options.onRun) outcomes.forEach((o, i) => this.options.onRun!(runnable[i]!.method, o));
     const failed = outcomes.find((o) => !o.ok);

@@ -8,7 +8,8 @@ import { perTick } from "./per_tick.ts";
 
 /** Runs scripts: in order, stopping after the first failure. */
 export interface ScriptExecutor {
-  run(requests: readonly ScriptRequest[]): Promise<Outcome[]>;
+  /** `onOutcome(i)` as each run ends (a worker's may come a tick late, several at once). */
+  run(requests: readonly ScriptRequest[], onOutcome?: (index: number) => void): Promise<Outcome[]>;
   /** Lets the runs in progress finish and starts no new one; their batches end early. */
   halt(): void;
   /** False where a busy loop cannot be stopped (no Workers). */
@@ -45,6 +46,7 @@ interface Batch {
   readonly requests: readonly ScriptRequest[];
   readonly outcomes: Outcome[];
   readonly resolve: (o: Outcome[]) => void;
+  readonly onOutcome?: (index: number) => void;
   currentStart: number;
 }
 
@@ -88,7 +90,7 @@ export class WorkerPool implements ScriptExecutor {
     this.#watchdog = setInterval(() => this.#check(), 100);
   }
 
-  async run(requests: readonly ScriptRequest[]): Promise<Outcome[]> {
+  async run(requests: readonly ScriptRequest[], onOutcome?: (index: number) => void): Promise<Outcome[]> {
     if (requests.length === 0) return [];
     if (this.#closed) return [interrupted("Sluice is stopping")];
     let slot = this.#pick();
@@ -99,7 +101,7 @@ export class WorkerPool implements ScriptExecutor {
     }
     const id = this.#nextBatch++;
     const done = new Promise<Outcome[]>((resolve) => {
-      slot.batches.set(id, { requests, outcomes: [], resolve, currentStart: performance.now() });
+      slot.batches.set(id, { requests, outcomes: [], resolve, onOutcome, currentStart: performance.now() });
     });
     slot.outbox.push({ batch: id, requests });
     return done;
@@ -157,7 +159,7 @@ export class WorkerPool implements ScriptExecutor {
         break;
       case "outcome": {
         const b = slot.batches.get(m.batch);
-        if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now();
+        if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now(), b.onOutcome?.(m.index);
         break;
       }
       case "end": {
@@ -275,14 +277,14 @@ export class InProcessExecutor implements ScriptExecutor {
     };
   }
 
-  async run(requests: readonly ScriptRequest[]): Promise<Outcome[]> {
+  async run(requests: readonly ScriptRequest[], onOutcome?: (index: number) => void): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     await runInOrder(
       requests,
       this.#loader,
       this.#host,
       this.options.timeoutMs,
-      (i, o) => outcomes[i] = o,
+      (i, o) => (outcomes[i] = o, onOutcome?.(i)),
       () => this.#halted,
     ).catch((err) => {
       // As a worker does: the run it stopped at fails, or its lane would run it again at once.

@@ -32,7 +32,8 @@ export interface TaskView {
 export async function taskStatus(
   kv: Deno.Kv,
   taskId: string,
-  isRunning: (stream: string, seq: number, consumer: string) => boolean,
+  /** Where the task is in the batch its lane runs now (`running`, or `waiting` for the runs before it). */
+  inBatch: (stream: string, seq: number, consumer: string) => "running" | "waiting" | null,
   recent: (taskId: string) => TaskResult | undefined = () => undefined,
   /** An event acked but not yet at its stream's key (the single writer's inbox). */
   unmoved: (stream: string, seq: number) => { readonly data: unknown } | undefined = () => undefined,
@@ -86,13 +87,14 @@ export async function taskStatus(
     return { ...base, status: "done", attempts: done?.attempts ?? 1, ...(shown ? { result: shown.result } : {}) };
   }
   // A run not done of a script removed from its channel (or of a deleted channel) will not happen.
-  if (run && !isRunning(stream, seq, consumer) && !(await subscribes(stream, run.script))) {
+  const batch = inBatch(stream, seq, consumer);
+  if (run && !batch && !(await subscribes(stream, run.script))) {
     throw new NotFoundError(
       `Run ${taskId} will not happen: script "${run.script}" no longer subscribes to its channel (it ran up to ` +
         `message ${cursor.value ?? 0})`,
     );
   }
-  if (isRunning(stream, seq, consumer)) {
+  if (batch === "running") {
     const attempts = retry.value?.seq === seq ? retry.value.attempts : 0;
     return { ...base, status: "running", attempts };
   }

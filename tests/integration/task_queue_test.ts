@@ -81,6 +81,23 @@ integration(
   },
 );
 
+integration("only the task a batch is running shows running: the ones after it in the batch are queued", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("d-batch");
+    // The first holds the lane while the next two queue up: they run as one batch after it.
+    const first = await invoke(s, token, "test/slow", { ms: 500, n: 1 });
+    await until(s, first, "running");
+    const second = await invoke(s, token, "test/slow", { ms: 1500, n: 2 });
+    const third = await invoke(s, token, "test/echo", { n: 3 });
+    await until(s, second, "running");
+    assert.equal((await task(s, third)).status, "queued", "waits in the batch behind the second");
+    await until(s, third, "done");
+  } finally {
+    await s.close();
+  }
+});
+
 inBothModes("later tasks of a device wait while its task is retrying, and run after it succeeds", async (mode) => {
   const s = await startTestSluice({ ...mode, RETRY_BASE_MS: "300", MAX_ATTEMPTS: "5" });
   try {

@@ -41,7 +41,7 @@ function statusOf(sluice: Sluice, id: string) {
   return taskStatus(
     sluice.kv,
     id,
-    (s, seq, consumer) => sluice.runner.isRunning(s, seq, consumer),
+    (s, seq, consumer) => sluice.runner.inBatch(s, seq, consumer),
     (id) => sluice.runner.results.get(id),
     (stream, seq) => sluice.committer.unmoved(stream, seq),
     async (stream, script) =>
