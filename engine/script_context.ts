@@ -26,6 +26,8 @@ export function bufferedContext(
   pending: ReadonlyMap<string, unknown | null> = new Map(),
 ): { ctx: ScriptContext; seal(): { effects: Effect[]; reads: DocumentRead[] } } {
   let effects: Effect[] | null = [];
+  /** Aborted when the run ends (done, failed or timed out): its `ctx.http` calls end with it. */
+  const ended = new AbortController();
   const reads = new Map<string, DocumentRead>();
   // This run's own document writes: a run reads back what it saved or deleted, as later runs will.
   const written = new Map<string, unknown | null>();
@@ -54,10 +56,11 @@ export function bufferedContext(
     },
     http: {
       fetch: (url, init = {}) => {
+        if (!effects) return Promise.reject(new Error("This run has ended; its context can no longer fetch"));
         const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
-        // The time limit holds with a signal of the script's own too.
-        const timeout = AbortSignal.timeout(timeoutMs);
-        return fetch(url, { ...rest, signal: rest.signal ? AbortSignal.any([rest.signal, timeout]) : timeout });
+        // The time limit and the run's end hold with a signal of the script's own too.
+        const signals = [AbortSignal.timeout(timeoutMs), ended.signal, ...(rest.signal ? [rest.signal] : [])];
+        return fetch(url, { ...rest, signal: AbortSignal.any(signals) });
       },
     },
     documents: {
@@ -101,6 +104,7 @@ export function bufferedContext(
     seal() {
       const out = effects ?? [];
       effects = null;
+      ended.abort(new Error("This run has ended (timed out, or over)"));
       return { effects: out, reads: [...reads.values()] };
     },
   };

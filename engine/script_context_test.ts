@@ -86,3 +86,21 @@ Deno.test("a run reads back its own writes, as copies its later changes do not r
   assert.deepEqual(effects.map((e) => e.kind), ["saveDocument", "deleteDocument"]);
   assert.deepEqual(reads.map((r) => r.id), ["b"], "only documents read from the store are checked at the commit");
 });
+
+Deno.test("a call of ctx.http still going when its run ends is aborted", async () => {
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    return new Response("late");
+  });
+  try {
+    const { ctx, seal } = bufferedContext(request, host());
+    const started = Date.now();
+    const call = ctx.http.fetch(`http://127.0.0.1:${server.addr.port}/`).then(() => null, (e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 50));
+    seal();
+    assert.equal(await call, "This run has ended (timed out, or over)");
+    assert.ok(Date.now() - started < 900, `took ${Date.now() - started} ms`);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -50,3 +50,35 @@ Deno.test("a run that changes a document an earlier run of its batch saved, with
   assert.deepEqual(saved!.effects, [{ kind: "saveDocument", collection: "c", id: "a", doc: { n: 1, tags: ["x"] } }]);
   assert.deepEqual(read!.result, { n: 1, tags: ["x"] });
 });
+
+Deno.test("a run that timed out can no longer reach out through ctx.http: its call after the limit is refused", async () => {
+  const calls: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+    calls.push(new URL(req.url).pathname);
+    return new Response("ok");
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    let late: Promise<unknown> = Promise.resolve();
+    const manifest: ScriptManifest = {
+      "app/late": script(async (_r, ctx) => {
+        await new Promise((r) => setTimeout(r, 300)); // past its 100 ms
+        late = ctx.http.fetch(`${url}/late`).then(() => "sent", (err: Error) => err.message);
+        return await late;
+      }),
+      "app/next": script((_r, ctx) => ctx.http.fetch(`${url}/next`).then((r) => r.text())),
+    };
+    const outcomes: Outcome[] = [];
+    const loader = new ScriptLoader(manifest);
+    const hostNow = { ...host, scripts: new Set(Object.keys(manifest)) };
+    await runInOrder([request("app/late", 1)], loader, hostNow, 100, (i, o) => outcomes[i] = o);
+    assert.equal(outcomes[0]!.ok, false);
+    assert.match((outcomes[0] as { error: string }).error, /timed out after 100 ms/);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await late, "This run has ended; its context can no longer fetch");
+    await runInOrder([request("app/next", 2)], loader, hostNow, 1000, (i, o) => outcomes[i] = o);
+    assert.deepEqual(calls, ["/next"], "only the run within its limit reached the server");
+  } finally {
+    await server.shutdown();
+  }
+});
