@@ -26,8 +26,8 @@ export function bufferedContext(
   pending: ReadonlyMap<string, unknown | null> = new Map(),
 ): { ctx: ScriptContext; seal(): { effects: Effect[]; reads: DocumentRead[] } } {
   let effects: Effect[] | null = [];
-  /** Aborted when the run ends (done, failed or timed out): its `ctx.http` calls end with it. */
-  const ended = new AbortController();
+  /** Aborted when the run ends (done, failed or timed out): its `ctx.http` calls end with it (made at the first). */
+  let ended: AbortController | undefined;
   const reads = new Map<string, DocumentRead>();
   // This run's own document writes: a run reads back what it saved or deleted, as later runs will.
   const written = new Map<string, unknown | null>();
@@ -59,6 +59,7 @@ export function bufferedContext(
         if (!effects) return Promise.reject(new Error("This run has ended; its context can no longer fetch"));
         const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
         // The time limit and the run's end hold with a signal of the script's own too.
+        ended ??= new AbortController();
         const signals = [AbortSignal.timeout(timeoutMs), ended.signal, ...(rest.signal ? [rest.signal] : [])];
         return fetch(url, { ...rest, signal: AbortSignal.any(signals) });
       },
@@ -104,7 +105,7 @@ export function bufferedContext(
     seal() {
       const out = effects ?? [];
       effects = null;
-      ended.abort(new Error("This run has ended (timed out, or over)"));
+      ended?.abort(new Error("This run has ended (timed out, or over)"));
       return { effects: out, reads: [...reads.values()] };
     },
   };
