@@ -6,7 +6,9 @@ import { RESERVED_SEGMENTS } from "../../../core/names.ts";
 import { requireAccess } from "../auth.ts";
 import { readBody } from "../body.ts";
 import { errorResponse } from "../errors.ts";
-import { authenticate, methodsAt, noRoute, type RouteDeps } from "../route.ts";
+import { authenticate, ErrorSchema, methodsAt, noRoute, type RouteDeps } from "../route.ts";
+
+const errorJson = { "application/json": { schema: ErrorSchema } };
 
 /** `POST /<script path>`: a public script runs inline and answers with what it returns. */
 export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -18,7 +20,22 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       summary: `Public script ${path}: runs at once and answers with its result`,
       tags: ["scripts"],
       security: [{ bearer: [] }],
-      responses: { 200: { description: "What the script returned" } },
+      requestBody: {
+        content: { "application/json": { schema: { description: "Whatever the script takes (JSON)" } } },
+      },
+      responses: {
+        200: { description: "What the script returned" },
+        400: { description: "A body that is not JSON, or that the script refused as invalid", content: errorJson },
+        401: { description: "No token, or an unknown or revoked one", content: errorJson },
+        403: { description: "Not a device token (a public script runs for a device)", content: errorJson },
+        413: { description: "A body over MAX_BODY_BYTES", content: errorJson },
+        429: { description: "Over the device's RATE_LIMIT", content: errorJson },
+        500: {
+          description: "The script threw (script_failed), or a write it asked for was refused",
+          content: errorJson,
+        },
+        503: { description: "Sluice is busy or KV refuses writes: try again", content: errorJson },
+      },
     });
   }
   app.post("/*", async (c) => {

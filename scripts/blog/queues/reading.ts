@@ -87,7 +87,11 @@ function time(v: unknown, receivedAt: string): string {
   if (ms === null || !Number.isFinite(ms)) {
     throw new PermanentError(
       `Reading has no valid time: ${show(v)} (expected an ISO 8601 date or date-time such as ` +
-        `"2026-11-25T10:00:00Z", UTC without a zone, or a number of epoch milliseconds)`,
+        `"2026-11-25T10:00:00Z", UTC without a zone, ${
+          typeof v === "string"
+            ? "or a number of epoch milliseconds given as a JSON number, not as text or in CSV)"
+            : "or a number of epoch milliseconds)"
+        }`,
     );
   }
   const latest = Date.parse(receivedAt) + FUTURE_SKEW_MS;

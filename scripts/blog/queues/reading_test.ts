@@ -85,6 +85,11 @@ Deno.test("times are ISO 8601 or epoch milliseconds, between 2000 and a day afte
   }
   refused({ temperature: 20, pressure: 1, coordinates: "1:1", time: -1e15 }, /time -1000000000000000 is out of range/);
   refused({ temperature: 20, pressure: 1, coordinates: "1:1", time: 1764064800 }, /epoch milliseconds/);
+  // Digits in text (CSV has no other kind) are no time: the message says a number is taken only as JSON's.
+  refused(
+    { temperature: 20, pressure: 1, coordinates: "1:1", time: "1764064800000" },
+    /epoch milliseconds given as a JSON number, not as text or in CSV\)$/,
+  );
   refused("20,1,1:1,3000-01-01T00:00:00Z", /out of range: accepted from 2000-01-01 to a day after .*2026-11-26T12:00/);
   refused("20,1,1:1,1999-12-31T23:59:59Z", /out of range/);
   const fromNumber = parseReading({ temperature: 20, pressure: 1, coordinates: "1:1", time: 1795600800000 }, at);
