@@ -1,3 +1,21 @@
+/** A string's length in UTF-8 bytes, without encoding it (a lone surrogate counts 3, as its U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) n += 2, i++; // 4 for 2 units
+    else n += 2;
+  }
+  return n;
+}
+
+/** Whether a string is over `max` UTF-8 bytes: counted only when its length alone cannot tell. */
+export function utf8Over(s: string, max: number): boolean {
+  return s.length > max || (s.length * 3 > max && utf8Length(s) > max);
+}
+
 /** A key's size, roughly as KV counts it (no JSON needed). */
 export function keySize(key: Deno.KvKey): number {
   let n = 2;

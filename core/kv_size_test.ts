@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { deserialize, serialize } from "node:v8";
-import { valueSize } from "./kv_size.ts";
+import { utf8Length, utf8Over, valueSize } from "./kv_size.ts";
 
 Deno.test("a value's size as KV stores it is a close upper bound of V8's serialization, where JSON undercounts", () => {
   const samples: unknown[] = [
@@ -27,4 +27,14 @@ Deno.test("a value's size as KV stores it is a close upper bound of V8's seriali
   // Where JSON's length is far below what KV stores.
   assert.ok(valueSize("温".repeat(1000)) > 2 * JSON.stringify("温".repeat(1000)).length - 10);
   assert.ok(valueSize(Array(3000).fill(-0)) > 4 * JSON.stringify(Array(3000).fill(-0)).length);
+});
+
+Deno.test("a string's UTF-8 length is counted as TextEncoder encodes it, without encoding", () => {
+  const encoder = new TextEncoder();
+  for (const s of ["", "abc", "é", "温度", "😀", "a😀b", "\ud800", "x\udc00y", "€".repeat(1000), "é".repeat(40_000)]) {
+    assert.equal(utf8Length(s), encoder.encode(s).length, JSON.stringify(s.slice(0, 10)));
+  }
+  assert.equal(utf8Over("é".repeat(40_000), 49_152), true, "80,000 bytes in 40,000 characters");
+  assert.equal(utf8Over("é".repeat(20_000), 49_152), false);
+  assert.equal(utf8Over("a".repeat(49_153), 49_152), true);
 });

@@ -22,12 +22,16 @@ export function consoleLoggerFor(otel: boolean, sink: Sink = console): Logger {
   };
 }
 
-/** Whether Deno's OpenTelemetry is on (`OTEL_DENO=true`). */
-function otelOn(): boolean {
+/** Whether Deno's OpenTelemetry is on (`OTEL_DENO=true`, in any case, as Deno reads it). */
+export function otelOn(value = otelSetting()): boolean {
+  return value?.trim().toLowerCase() === "true";
+}
+
+function otelSetting(): string | undefined {
   try {
-    return Deno.env.get("OTEL_DENO") === "true";
+    return Deno.env.get("OTEL_DENO");
   } catch {
-    return false; // no --allow-env: then no OpenTelemetry setting was read either
+    return undefined; // no --allow-env: then no OpenTelemetry setting was read either
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { consoleLoggerFor } from "./log.ts";
+import { consoleLoggerFor, otelOn } from "./log.ts";
 
 function recording() {
   const lines: [string, string][] = [];
@@ -22,4 +22,9 @@ Deno.test("log lines go to stderr; with OpenTelemetry on, info lines go through 
     assert.match(lines[0]![1], /^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}listening$/);
     assert.match(lines[2]![1], / error broken$/);
   }
+});
+
+Deno.test("OTEL_DENO is read as Deno reads it: true in any case turns the log's OpenTelemetry form on", () => {
+  for (const on of ["true", "TRUE", "True", " true "]) assert.equal(otelOn(on), true, on);
+  for (const off of [undefined, "", "false"]) assert.equal(otelOn(off), false, String(off));
 });

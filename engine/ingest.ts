@@ -27,6 +27,7 @@ import type { ChannelConfig, ChannelRegistry } from "../store/channel_registry.t
 import type { Committer, Position, SetOp, WriteRequest, WriteResult } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
 import { idOf, type SeenIds } from "../store/seen_ids.ts";
+import { utf8Length, utf8Over } from "../core/kv_size.ts";
 
 export interface IngestOptions {
   readonly kv: Deno.Kv;
@@ -248,12 +249,17 @@ export class Ingest {
     return outer ?? inner;
   }
 
-  /** The body's JSON size (measured once; the committer reuses it); over the limit, a 413. */
+  /**
+   * The body's JSON size in characters (measured once; the committer reuses it); a 413 when its UTF-8 is over the
+   * limit, whatever protocol brought it (a WebSocket frame is counted in characters).
+   */
   #checkSize(body: unknown): number {
-    const size = typeof body === "string" ? body.length + 2 : JSON.stringify(body)?.length ?? 0;
-    if (size > this.options.maxBodyBytes) {
-      throw new PayloadTooLargeError(`Message is ${size} bytes, over the limit of ${this.options.maxBodyBytes}`);
+    const json = typeof body === "string" ? body : JSON.stringify(body) ?? "";
+    const extra = typeof body === "string" ? 2 : 0; // a string's quotes
+    const max = this.options.maxBodyBytes;
+    if (utf8Over(json, max - extra)) {
+      throw new PayloadTooLargeError(`Message is ${utf8Length(json) + extra} bytes, over the limit of ${max}`);
     }
-    return size;
+    return json.length + extra;
   }
 }

@@ -5,6 +5,7 @@ import { authenticate, remoteAddress, throttled } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
 import { REVOKED, WsSession } from "./session.ts";
 import { WaitingBudget } from "./waiting_budget.ts";
+import { utf8Over } from "../../core/kv_size.ts";
 
 export interface WsOptions {
   /** A subscriber whose unsent data passes this is cut off. */
@@ -113,7 +114,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
           };
           socket.onmessage = (e) => {
             if (typeof e.data !== "string") return socket.close(1003, "Frames must be JSON text");
-            if (e.data.length > maxFrame) return socket.close(1009, `Frame over ${maxFrame} bytes`);
+            if (utf8Over(e.data, maxFrame)) return socket.close(1009, `Frame over ${maxFrame} bytes`);
             session.handle(e.data).catch((err) => {
               // A frame must never end the process: whatever escaped the session ends only this socket.
               sluice.log.error(`WebSocket frame failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -219,6 +219,12 @@ export class WsSession {
         const sub = await this.sluice.topics.subscribe(channel, from, (m) => this.#push(m), room);
         if (this.#closed) sub.close();
         else this.#subs.set(channel, sub);
+        // A change of the channel (deleted, anonymous subscribers turned off) while this subscribed was checked
+        // against the subscriptions before this one joined them: checked again, now that it is one of them.
+        await authorizeSubscribe(this.sluice.channels, this.principal, channel).catch((err) => {
+          if (this.#subs.get(channel) === sub) sub.close(), this.#subs.delete(channel);
+          throw err;
+        });
         return { channel, head: await this.sluice.topics.head(channel) };
       }
       case "Unsubscribe": {

@@ -588,3 +588,32 @@ integration(
     }
   },
 );
+
+integration("a WebSocket subscription under way while its channel is deleted does not outlive it", async () => {
+  const s = await startTestSluice();
+  const ws = await WsClient.connect(`${s.url}/ws?token=${await s.device("racer")}`);
+  try {
+    await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "race" }) });
+    // The subscription is held where it joins the topic; the channel is deleted meanwhile.
+    const topics = s.server.sluice.topics;
+    const subscribe = topics.subscribe.bind(topics);
+    const held = Promise.withResolvers<void>();
+    let entered = false;
+    (topics as { subscribe: typeof subscribe }).subscribe = async (...args) => {
+      entered = true;
+      await held.promise;
+      return await subscribe(...args);
+    };
+    const reply = ws.request("Subscribe", { channel: "race" });
+    await waitFor(() => entered, 10_000, "the subscription to start");
+    assert.equal((await s.admin("/admin/channels/race", { method: "DELETE" })).status, 200);
+    await new Promise((r) => setTimeout(r, 100)); // the deletion's re-check of the session's subscriptions
+    held.resolve();
+    const answer = await reply;
+    assert.equal(answer.status, "failure", JSON.stringify(answer));
+    await waitFor(async () => /^sluice_topic_subscribers 0$/m.test(await (await fetch(`${s.url}/metrics`)).text()));
+  } finally {
+    await ws.close();
+    await s.close();
+  }
+});

@@ -29,3 +29,29 @@ integration("a WebSocket frame with a deeply nested id gets a failure reply, and
     await s.close();
   }
 });
+
+integration("WebSocket limits count UTF-8 bytes, as HTTP's do: a frame over them closes with 1009", async () => {
+  const s = await startTestSluice({ MAX_BODY_BYTES: "1024" });
+  try {
+    const token = await s.device("wide");
+    const ws = new WebSocket(`${s.url.replace(/^http/, "ws")}/ws?token=${token}`);
+    await new Promise((resolve, reject) => (ws.onopen = resolve, ws.onerror = reject));
+    const replies: { id: number; status: string; error?: { code: string } }[] = [];
+    ws.onmessage = (e) => replies.push(JSON.parse(e.data));
+    const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
+    const publish = (id: number, message: string) =>
+      ws.send(JSON.stringify({ id, method: "Publish", params: { channel: "blog_queuing", message } }));
+    publish(1, "é".repeat(600)); // 602 characters, 1,202 bytes of JSON: over the 1,024
+    publish(2, "é".repeat(500)); // 1,002 bytes
+    while (replies.length < 2) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(replies.map((r) => [r.id, r.status, r.error?.code]), [
+      [1, "failure", "payload_too_large"],
+      [2, "success", undefined],
+    ]);
+    publish(3, "€".repeat(1000)); // a frame of 3,000 bytes in 1,060 characters, over the frame limit (2,048)
+    const close = await closed;
+    assert.deepEqual([close.code, close.reason], [1009, "Frame over 2048 bytes"]);
+  } finally {
+    await s.close();
+  }
+});
