@@ -143,3 +143,29 @@ export const MODES = ["local", "deploy"] as const;
 export function inBothModes(name: string, fn: (env: Record<string, string>) => Promise<void>): void {
   for (const mode of MODES) integration(`${name} [${mode}]`, () => fn({ SLUICE_MODE: mode }));
 }
+
+/** Holds every message at ingest, before its commit, until `open()`; `hold()` closes the gate again. */
+export interface IngestGate {
+  /** Messages that reached the gate so far. */
+  readonly entered: number;
+  open(): void;
+  hold(): void;
+}
+
+/** Puts a gate in front of the Sluice's ingest (its commits, and so the acknowledgements after them). */
+export function gateIngest(s: TestSluice): IngestGate {
+  const { ingest } = s.server.sluice;
+  let gate = Promise.withResolvers<void>();
+  const state = {
+    entered: 0,
+    open: () => gate.resolve(),
+    hold: () => void (gate = Promise.withResolvers<void>()),
+  };
+  const accept = ingest.accept.bind(ingest);
+  (ingest as { accept: typeof accept }).accept = async (e) => {
+    state.entered++;
+    await gate.promise;
+    return await accept(e);
+  };
+  return state;
+}

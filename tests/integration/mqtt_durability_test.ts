@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import type { Packet } from "mqtt";
-import type { Envelope, IngestResult } from "../../core/envelope.ts";
 import type { InboxPack } from "../../store/inbox.ts";
 import { keys } from "../../store/keys.ts";
-import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { gateIngest, integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
 import { connectDevice, csvReading, mqttAdapter, readingNumbers, waitForReadings } from "../helpers/mqtt.ts";
 
 /** A free TCP port (so a restarted Sluice can listen on the same one). */
@@ -18,16 +17,8 @@ integration("the PUBACK (QoS 1) and PUBREC (QoS 2) go out only after the commit"
   const s = await startTestSluice({ MQTT_PORT: "0" });
   const client = await connectDevice(`mqtt://127.0.0.1:${mqttAdapter(s).port}`, "ack-1", await s.device("ack-1"));
   try {
-    const { ingest, kv } = s.server.sluice;
-    // Hold every commit at a gate the test opens.
-    let entered = 0;
-    let open = Promise.withResolvers<void>();
-    const accept = ingest.accept.bind(ingest);
-    (ingest as { accept: (e: Envelope) => Promise<IngestResult> }).accept = async (e) => {
-      entered++;
-      await open.promise;
-      return await accept(e);
-    };
+    const { kv } = s.server.sluice;
+    const gate = gateIngest(s); // every commit held until the test opens it
     for (const [qos, ack] of [[1, "puback"], [2, "pubrec"]] as const) {
       const id = `ack-${qos}`;
       const acked = Promise.withResolvers<boolean>();
@@ -37,18 +28,18 @@ integration("the PUBACK (QoS 1) and PUBREC (QoS 2) go out only after the commit"
         inKv(kv, keys.dedup("ack-1", id)).then(acked.resolve, acked.reject);
       };
       client.on("packetreceive", onPacket);
-      const before = entered;
+      const before = gate.entered;
       const published = client.publishAsync("blog_queuing/invoke", csvReading(qos, { id }), { qos });
-      await waitFor(() => entered > before, 10_000, "the publish to reach ingest");
+      await waitFor(() => gate.entered > before, 10_000, "the publish to reach ingest");
       const early = await Promise.race([acked.promise, new Promise((r) => setTimeout(() => r("pending"), 300))]);
       assert.equal(early, "pending", `no ${ack} while the commit is held`);
-      open.resolve();
+      gate.open();
       assert.equal(await acked.promise, true, `committed when the ${ack} arrived`);
       await published;
       client.off("packetreceive", onPacket);
-      open = Promise.withResolvers<void>();
+      gate.hold();
     }
-    open.resolve();
+    gate.open();
     assert.deepEqual(await waitForReadings(s, "ack-1", 2), [1, 2]);
   } finally {
     await client.endAsync();

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import type { Envelope, IngestResult } from "../../core/envelope.ts";
 import { topicStream } from "../../core/streams.ts";
 import { trueHead } from "../../store/heads.ts";
-import { integration, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { gateIngest, integration, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 import { mqttAdapter } from "../helpers/mqtt.ts";
 import { connectPacket, packet, publishPacket, PUBREC, RawMqtt } from "../helpers/mqtt_raw.ts";
 
@@ -62,25 +61,17 @@ integration("a QoS 2 publish resent while its first commit is still in flight is
   try {
     await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
     const token = await s.device("q2-2");
-    const { ingest } = s.server.sluice;
-    let entered = 0;
-    const open = Promise.withResolvers<void>();
-    const accept = ingest.accept.bind(ingest);
-    (ingest as { accept: (e: Envelope) => Promise<IngestResult> }).accept = async (e) => {
-      entered++;
-      await open.promise;
-      return await accept(e);
-    };
+    const gate = gateIngest(s);
     const first = await persistentSession(s, "q2-2", token);
     await first.send(publishPacket("alerts/messages", "valve open", { qos: 2, id: MESSAGE_ID }));
-    await waitFor(() => entered === 1, 10_000, "the first publish to reach ingest");
+    await waitFor(() => gate.entered === 1, 10_000, "the first publish to reach ingest");
     first.close(); // the connection drops while its commit is held
 
     const again = await persistentSession(s, "q2-2", token);
     try {
       await again.send(publishPacket("alerts/messages", "valve open", { id: MESSAGE_ID, flags: QOS2_DUP }));
       await new Promise((r) => setTimeout(r, 300));
-      open.resolve();
+      gate.open();
       assert.ok(await again.expect(PUBREC), "the resend is acknowledged once the first commit is done");
       await release(again);
       assert.equal(await topicMessages(s, "alerts"), 1, "the resend is not a second message");
