@@ -77,6 +77,9 @@ export class EmbeddedBroker {
   readonly #inflight = new Set<Promise<unknown>>();
   /** QoS 2 publishes being committed, by client id and packet id, and whether each was. */
   readonly #qos2Commits = new Map<string, Promise<boolean>>();
+  /** A number for each clean-session connection: its packet ids are its own. */
+  readonly #connectionIds = new WeakMap<Client, number>();
+  #nextConnection = 0;
   /** Open connections, each with what gives its device's slot back once it CONNECTed as one. */
   readonly #connections = new Map<ByteDuplex, () => void>();
   readonly #bridge: TopicBridge;
@@ -232,8 +235,9 @@ export class EmbeddedBroker {
 
   /**
    * A QoS 2 PUBLISH whose packet id awaits its PUBREL is the same message sent again (MQTT-4.3.3-2), whatever its DUP
-   * flag: it is acknowledged without a second commit. aedes keeps such a packet (under the client id, which a
-   * reconnect keeps) from its PUBREC to its PUBREL; before that, the commit in flight stands for it.
+   * flag: it is acknowledged without a second commit. aedes keeps such a packet from its PUBREC to its PUBREL (under
+   * the client id, which a reconnect keeps without clean session; a clean one wipes it); before that, the commit in
+   * flight stands for it. Its entry goes in at once: aedes hands every packet of one socket read over together.
    */
   async #handleQos2(
     client: Client,
@@ -241,21 +245,34 @@ export class EmbeddedBroker {
     packet: PublishPacket,
     done: (err: Error | null) => void,
   ): Promise<void> {
-    const key = `${client.id}\u0000${packet.messageId}`;
+    const key = `${this.#qos2Owner(client)}\u0000${packet.messageId}`;
     const earlier = this.#qos2Commits.get(key);
-    if (earlier ? await earlier : await this.#awaitsPubrel(client, packet)) {
-      sink(packet);
-      return done(null);
-    }
-    const commit = this.#handle(session, packet);
-    const committed = commit.then((err) => err === null, () => false);
-    this.#qos2Commits.set(key, committed);
+    const acked = Promise.withResolvers<boolean>();
+    this.#qos2Commits.set(key, acked.promise);
     try {
-      done(await commit);
+      if (earlier ? await earlier : await this.#awaitsPubrel(client, packet)) {
+        sink(packet);
+        acked.resolve(true);
+        return done(null);
+      }
+      const err = await this.#handle(session, packet);
+      acked.resolve(err === null);
+      done(err);
     } finally {
-      // Once called back, aedes has stored the packet (even for a client gone meanwhile): its store answers from now.
-      if (this.#qos2Commits.get(key) === committed) this.#qos2Commits.delete(key);
+      acked.resolve(false); // a throw: no acknowledgement
+      // aedes stores the packet right after the callback, within this turn (its store is in memory): a packet read
+      // from then on finds it there. Kept longer, the entry would take a new message reusing the id after the
+      // PUBCOMP for this one.
+      if (this.#qos2Commits.get(key) === acked.promise) this.#qos2Commits.delete(key);
     }
+  }
+
+  /** Whose QoS 2 packet ids these are: the client id across reconnects without clean session, else one connection. */
+  #qos2Owner(client: Client): string {
+    if (client.clean === false) return `s:${client.id}`;
+    let n = this.#connectionIds.get(client);
+    if (n === undefined) this.#connectionIds.set(client, n = this.#nextConnection++);
+    return `c:${n}`;
   }
 
   async #awaitsPubrel(client: Client, packet: PublishPacket): Promise<boolean> {
