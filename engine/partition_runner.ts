@@ -510,7 +510,8 @@ export class PartitionRunner {
     st.running = running;
     const outcomes = await this.options.executor.run(
       runnable.map((j) => this.#request(st, j)),
-      (i) => running!.at = Math.max(running!.at, runnable[i + 1]?.seq ?? running!.to),
+      // The next one runs only after a success: a failure ends the batch.
+      (i, outcome) => outcome.ok && (running!.at = Math.max(running!.at, runnable[i + 1]?.seq ?? running!.to)),
     );
     st.running = undefined;
     if (this.options.onRun) outcomes.forEach((o, i) => this.options.onRun!(runnable[i]!.method, o));

@@ -61,7 +61,11 @@ export function bufferedContext(
         // The time limit and the run's end hold with a signal of the script's own too.
         ended ??= new AbortController();
         const signals = [AbortSignal.timeout(timeoutMs), ended.signal, ...(rest.signal ? [rest.signal] : [])];
-        return fetch(url, { ...rest, signal: AbortSignal.any(signals) });
+        const call = fetch(url, { ...rest, signal: AbortSignal.any(signals) });
+        // A call the run did not wait for fails at its end with nobody to hear it: that must not end the process
+        // (scripts run in-process without Workers). One the run awaits still gets the failure.
+        call.catch(() => {});
+        return call;
       },
     },
     documents: {

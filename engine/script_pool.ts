@@ -2,14 +2,17 @@ import { describeError } from "../core/errors.ts";
 import type { ScriptManifest } from "./manifest.ts";
 import type { ScriptRequest, ScriptSettings } from "./script_api.ts";
 import type { ContextHost } from "./script_context.ts";
-import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
+import { failedRun, type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 import { perTick } from "./per_tick.ts";
 
+/** Told of each run's end in a batch, as it comes. */
+export type OutcomeHook = (index: number, outcome: Outcome) => void;
+
 /** Runs scripts: in order, stopping after the first failure. */
 export interface ScriptExecutor {
-  /** `onOutcome(i)` as each run ends (a worker's may come a tick late, several at once). */
-  run(requests: readonly ScriptRequest[], onOutcome?: (index: number) => void): Promise<Outcome[]>;
+  /** `onOutcome(i, outcome)` as each run ends (a worker's may come a tick late, several at once). */
+  run(requests: readonly ScriptRequest[], onOutcome?: OutcomeHook): Promise<Outcome[]>;
   /** Lets the runs in progress finish and starts no new one; their batches end early. */
   halt(): void;
   /** False where a busy loop cannot be stopped (no Workers). */
@@ -46,7 +49,7 @@ interface Batch {
   readonly requests: readonly ScriptRequest[];
   readonly outcomes: Outcome[];
   readonly resolve: (o: Outcome[]) => void;
-  readonly onOutcome?: (index: number) => void;
+  readonly onOutcome?: OutcomeHook;
   currentStart: number;
 }
 
@@ -90,7 +93,7 @@ export class WorkerPool implements ScriptExecutor {
     this.#watchdog = setInterval(() => this.#check(), 100);
   }
 
-  async run(requests: readonly ScriptRequest[], onOutcome?: (index: number) => void): Promise<Outcome[]> {
+  async run(requests: readonly ScriptRequest[], onOutcome?: OutcomeHook): Promise<Outcome[]> {
     if (requests.length === 0) return [];
     if (this.#closed) return [interrupted("Sluice is stopping")];
     let slot = this.#pick();
@@ -159,7 +162,7 @@ export class WorkerPool implements ScriptExecutor {
         break;
       case "outcome": {
         const b = slot.batches.get(m.batch);
-        if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now(), b.onOutcome?.(m.index);
+        if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now(), b.onOutcome?.(m.index, m.outcome);
         break;
       }
       case "end": {
@@ -277,18 +280,18 @@ export class InProcessExecutor implements ScriptExecutor {
     };
   }
 
-  async run(requests: readonly ScriptRequest[], onOutcome?: (index: number) => void): Promise<Outcome[]> {
+  async run(requests: readonly ScriptRequest[], onOutcome?: OutcomeHook): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     await runInOrder(
       requests,
       this.#loader,
       this.#host,
       this.options.timeoutMs,
-      (i, o) => (outcomes[i] = o, onOutcome?.(i)),
+      (i, o) => (outcomes[i] = o, onOutcome?.(i, o)),
       () => this.#halted,
     ).catch((err) => {
       // As a worker does: the run it stopped at fails, or its lane would run it again at once.
-      outcomes.push({ ok: false, error: `The run failed: ${describeError(err)}`, ms: 0 });
+      outcomes.push(failedRun(err));
     });
     return outcomes;
   }

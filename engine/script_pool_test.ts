@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { brokenManifest } from "../tests/fixtures/broken_manifest.ts";
 import { testManifest } from "../tests/fixtures/manifest.ts";
 import type { ScriptManifest } from "./manifest.ts";
-import { WorkerPool } from "./script_pool.ts";
+import { InProcessExecutor, WorkerPool } from "./script_pool.ts";
 
 /** A pool on a fixture manifest and worker entry, its log lines kept. */
 function loggedPool(manifest: ScriptManifest, entry: string, workers: number, timeoutMs = 5000) {
@@ -66,5 +66,42 @@ Deno.test("a busy loop stopped is logged with its script, task and attempt, so t
     );
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("in-process, a ctx.http call a run does not wait for is cut at its end without ending the process", async () => {
+  let hits = 0;
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {
+    hits++;
+    await new Promise((r) => setTimeout(r, 500));
+    return new Response("late");
+  });
+  const manifest: ScriptManifest = {
+    "app/hook": {
+      public: false,
+      load: () =>
+        Promise.resolve({
+          default: (_r, ctx) => {
+            ctx.http.fetch(`http://127.0.0.1:${server.addr.port}/hook`); // not awaited: a webhook
+            return { sent: true };
+          },
+        }),
+    },
+  };
+  const executor = new InProcessExecutor({
+    manifest,
+    workerUrl: new URL("../tests/fixtures/worker_entry.ts", import.meta.url),
+    settings: { weatherApiUrl: null },
+    timeoutMs: 1000,
+    getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
+  });
+  try {
+    const [outcome] = await executor.run([request("app/hook")]);
+    assert.equal(outcome?.ok, true);
+    // An unhandled rejection here would fail this test (as it would stop Sluice).
+    await new Promise((r) => setTimeout(r, 700));
+    assert.ok(hits <= 1);
+  } finally {
+    await server.shutdown();
   }
 });

@@ -127,3 +127,8 @@ function isPermanent(err: unknown): boolean {
     return false;
   }
 }
+
+/** The outcome of a run that failed in a way no run should (its runner threw): it fails, it is not lost. */
+export function failedRun(err: unknown): Outcome {
+  return { ok: false, error: `The run failed: ${describeError(err)}`, ms: 0 };
+}

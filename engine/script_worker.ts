@@ -1,7 +1,7 @@
 /// <reference lib="deno.worker" />
 import type { ScriptManifest } from "./manifest.ts";
 import type { ContextHost, VersionedDocument } from "./script_context.ts";
-import { type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
+import { failedRun, type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 import { describeError } from "../core/errors.ts";
 import { perTick } from "./per_tick.ts";
@@ -72,7 +72,7 @@ export function serveWorker(manifest: ScriptManifest): void {
           };
           ready.then(() => runInOrder(requests, loader, run, timeoutMs, report, () => halted))
             // Never an end without the outcome of the run it stopped at: the lane would run it again at once.
-            .catch((err) => report(next, { ok: false, error: `The run failed: ${describeError(err)}`, ms: 0 }))
+            .catch((err) => report(next, failedRun(err)))
             .finally(() => post({ t: "end", batch, last }));
         }
         break;

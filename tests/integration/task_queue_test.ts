@@ -91,6 +91,8 @@ integration("only the task a batch is running shows running: the ones after it i
     const second = await invoke(s, token, "test/slow", { ms: 1500, n: 2 });
     const third = await invoke(s, token, "test/echo", { n: 3 });
     await until(s, second, "running");
+    const at = positionOfTaskId(third)!;
+    assert.equal(s.server.sluice.runner.inBatch(at.stream, at.seq), "waiting", "in the second's batch");
     assert.equal((await task(s, third)).status, "queued", "waits in the batch behind the second");
     await until(s, third, "done");
   } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { integration, startTestSluice } from "../helpers/sluice.ts";
+import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 integration("a WebSocket frame with a deeply nested id gets a failure reply, and Sluice stays up", async () => {
   const s = await startTestSluice();
@@ -15,7 +15,7 @@ integration("a WebSocket frame with a deeply nested id gets a failure reply, and
     ws.send(`{"id":${"[".repeat(depth)}${"]".repeat(depth)},"method":"Publish"}`);
     ws.send(JSON.stringify({ id: { any: "object" }, method: "Publish", params: { channel: "nope", message: 1 } }));
     ws.send(JSON.stringify({ id: "after", method: "Publish", params: { channel: "blog_queuing", message: 1 } }));
-    while (replies.length < 3) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => replies.length >= 3, 10_000, "three replies");
     assert.deepEqual(replies[0], {
       id: null,
       status: "failure",
@@ -43,7 +43,7 @@ integration("WebSocket limits count UTF-8 bytes, as HTTP's do: a frame over them
       ws.send(JSON.stringify({ id, method: "Publish", params: { channel: "blog_queuing", message } }));
     publish(1, "é".repeat(600)); // 602 characters, 1,202 bytes of JSON: over the 1,024
     publish(2, "é".repeat(500)); // 1,002 bytes
-    while (replies.length < 2) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => replies.length >= 2, 10_000, "both replies");
     assert.deepEqual(replies.map((r) => [r.id, r.status, r.error?.code]), [
       [1, "failure", "payload_too_large"],
       [2, "success", undefined],
