@@ -134,15 +134,18 @@ export const PumpEventPage = z.object({
   next: z.number().int().nullable().openapi({ description: "The `from` of the next page, or null at the end" }),
 }).openapi("PumpEvents");
 /** A whole number in a query, written in decimal digits (`1e2`, `0x10` or ` 5` are refused, not read as numbers). */
-function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
+function wholeNumber(min: number, max: number, fallback: number) {
   const rule = `a whole number from ${min} to ${max}, in digits`;
-  return z.string().regex(/^\d{1,16}$/, rule).transform(Number).pipe(z.number().min(min, rule).max(max, rule));
+  return z.string().regex(/^\d{1,16}$/, rule).transform(Number).pipe(z.number().min(min, rule).max(max, rule))
+    .default(fallback)
+    // Documented as what is read, not as the text it comes in.
+    .openapi({ type: "integer", minimum: min, maximum: max, default: fallback });
 }
 export const EventsQuery = z.object({
-  from: wholeNumber(1).default(1),
-  limit: wholeNumber(1, 1000).default(100),
+  from: wholeNumber(1, Number.MAX_SAFE_INTEGER, 1),
+  limit: wholeNumber(1, 1000, 100),
 });
 export const ListQuery = z.object({
-  limit: wholeNumber(1, 1000).default(100),
+  limit: wholeNumber(1, 1000, 100),
   after: z.string().max(200).optional(),
 });

@@ -462,6 +462,14 @@ integration("the OpenAPI document lists every route with the errors it can give,
     // The WebSocket protocol's frames are described where the route is.
     assert.match(doc.paths["/ws"].get.description, /Authenticate \{token\}; Subscribe \{channel, from\?\}.*Publish/);
     assert.deepEqual(Object.keys(doc.paths["/admin/channels/{ch}"]).sort(), ["delete", "get", "patch"]);
+    // Query numbers are documented as the integers they are read as (they come as text: digits only).
+    const limit = doc.paths["/pumps"].get.parameters.find((p: { name: string }) => p.name === "limit");
+    assert.deepEqual(limit.schema, { type: "integer", minimum: 1, maximum: 1000, default: 100 });
+    // A public script's call documents its refusals too.
+    assert.deepEqual(
+      Object.keys(doc.paths["/blog/queues/feed"].post.responses).sort(),
+      ["200", "400", "401", "403", "409", "413", "429", "500", "503"],
+    );
     // The errors a route's kind gives before its handler are listed too.
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
     assert.deepEqual(statuses("/channels/{ch}/invoke", "post"), ["202", "400", "401", "403", "404", "413", "429"]);

@@ -28,6 +28,11 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
         400: { description: "A body that is not JSON, or that the script refused as invalid", content: errorJson },
         401: { description: "No token, or an unknown or revoked one", content: errorJson },
         403: { description: "Not a device token (a public script runs for a device)", content: errorJson },
+        409: {
+          description: "A document the script read changed meanwhile (after retries), or a resend whose answer " +
+            "was too big to keep",
+          content: errorJson,
+        },
         413: { description: "A body over MAX_BODY_BYTES", content: errorJson },
         429: { description: "Over the device's RATE_LIMIT", content: errorJson },
         500: {
