@@ -209,9 +209,12 @@ export class ChannelAdmin {
         }
       }
     }
-    for (const r of retried) {
-      const cursor = (await this.options.kv.get<number>(keys.cursor(r.stream))).value ?? 0;
-      if (r.seq > cursor) {
+    const cursors = await Promise.all(
+      chunked(retried).map((c) => this.options.kv.getMany<number[]>(c.map((r) => keys.cursor(r.stream)))),
+    );
+    for (const [i, cursor] of cursors.flat().entries()) {
+      const r = retried[i]!;
+      if (r.seq > (cursor.value ?? 0)) {
         throw new ConflictError(
           `Run ${r.id} of script "${script}", retried from the dead letters, is still queued; replay once it is ` +
             `done (GET /tasks/${r.id}), or dead again and discarded`,

@@ -89,7 +89,8 @@ export async function taskStatus(
   // A run not done of a script removed from its channel (or of a deleted channel) will not happen.
   const batch = inBatch(stream, seq, consumer);
   if (run && !batch && !(await subscribes(stream, run.script))) {
-    throw new NotFoundError(
+    throw new RunNotHappening(
+      base.device,
       `Run ${taskId} will not happen: script "${run.script}" no longer subscribes to its channel (it ran up to ` +
         `message ${cursor.value ?? 0})`,
     );
@@ -113,6 +114,13 @@ export async function taskStatus(
 }
 
 type Base = Pick<TaskView, "id" | "method" | "device">;
+
+/** A run of a subscriber script that will not happen (the script or its channel is gone): whose it was is known. */
+export class RunNotHappening extends NotFoundError {
+  constructor(readonly device: string | null, message: string) {
+    super(message);
+  }
+}
 
 /** A queued task's id, script and device, from its event (null when the event is another task's). */
 function taskBase(taskId: string, data: unknown): Base | null {

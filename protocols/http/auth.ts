@@ -55,7 +55,12 @@ export function requireAccess(principal: Principal, access: Access): void {
 export function requireOwner(principal: Principal, owner: string | null, what: string): void {
   if (principal.kind === "admin") return;
   if (principal.kind === "device" && principal.id === owner) return;
-  throw new ForbiddenError(
+  throw notOwn(what);
+}
+
+/** The refusal of a thing that is not the device's, or does not exist (the two are not told apart). */
+export function notOwn(what: string): ForbiddenError {
+  return new ForbiddenError(
     `This ${what} is not this device's: a device token reads only its own ${what}s (the admin token reads all)`,
   );
 }

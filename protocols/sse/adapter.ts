@@ -48,12 +48,13 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
     }
   });
   // So do the streams a channel change no longer allows (a deleted channel, anonymous readers refused).
+  const recheck = (end: (why?: string) => void, principal: Principal, channel: string) =>
+    authorizeSubscribe(sluice.channels, principal, channel).catch((err) =>
+      err instanceof SluiceError ? end(err.message) : sluice.log.warn(`Rechecking SSE subscriptions: ${err}`)
+    );
   const stopChanges = sluice.channels.onChange((changed) => {
     for (const [end, { principal, channel }] of [...open]) {
-      if (changed !== null && channel !== changed) continue;
-      authorizeSubscribe(sluice.channels, principal, channel).catch((err) =>
-        err instanceof SluiceError ? end(err.message) : sluice.log.warn(`Rechecking SSE subscriptions: ${err}`)
-      );
+      if (changed === null || channel === changed) recheck(end, principal, channel);
     }
   });
   return {
@@ -131,6 +132,9 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
               return stop("Cannot follow the channel now; reconnect later");
             }
             if (!open.has(stop)) return sub.close(); // ended (revoked, closed) while subscribing
+            // A change of the channel while the request was checked came before this stream was open: again.
+            await recheck(stop, principal, params.ch);
+            if (!open.has(stop)) return;
             heartbeat = setInterval(() => {
               try {
                 controller.enqueue(encoder.encode(": keep-alive\n\n"));

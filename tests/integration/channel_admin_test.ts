@@ -617,3 +617,63 @@ integration("a WebSocket subscription under way while its channel is deleted doe
     await s.close();
   }
 });
+
+integration("an SSE stream opened while its channel is deleted ends with the deletion, not later", async () => {
+  const s = await startTestSluice();
+  try {
+    await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "race-sse" }) });
+    // The request's access check is held; the channel is deleted meanwhile.
+    const channels = s.server.sluice.channels;
+    const get = channels.get.bind(channels);
+    const held = Promise.withResolvers<void>();
+    let holding = true, entered = false;
+    (channels as { get: typeof get }).get = async (name) => {
+      const answer = await get(name);
+      if (holding && name === "race-sse") entered = true, await held.promise;
+      return answer;
+    };
+    const opening = SseClient.open(`${s.url}/channels/race-sse/events`, { authorization: `Bearer ${ADMIN}` });
+    await waitFor(() => entered, 10_000, "the stream's access check");
+    holding = false;
+    assert.equal((await s.admin("/admin/channels/race-sse", { method: "DELETE" })).status, 200);
+    await new Promise((r) => setTimeout(r, 100)); // the deletion's re-check of the open streams
+    held.resolve();
+    const sse = await opening;
+    await Promise.race([sse.done, new Promise((r) => setTimeout(r, 5000))]);
+    assert.ok(sse.events.some((e) => e.event === "error"), JSON.stringify(sse.events));
+    await waitFor(async () => /^sluice_topic_subscribers 0$/m.test(await (await fetch(`${s.url}/metrics`)).text()));
+    await sse.close();
+  } finally {
+    await s.close();
+  }
+});
+
+integration(
+  "a device asking for its own message's run that will not happen is told why; another device is refused",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const create = { name: "gone-sub", subscribers: ["test/slow"] };
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(create) })).status, 201);
+      const sender = await s.device("sender");
+      const other = await s.device("other");
+      for (const n of [1, 2]) {
+        await (await post(`${s.url}/channels/gone-sub/messages`, sender, { n, ms: 1000 })).body?.cancel();
+      }
+      const run = (seq: number) => `/tasks/${subscriberRunId("m/gone-sub", seq, "test/slow")}`;
+      const get = (path: string, token: string) =>
+        fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      await waitFor(async () => (await (await get(run(1), sender)).json()).status === "running");
+      const removed = await s.admin("/admin/channels/gone-sub", { method: "PATCH", body: '{"subscribers":[]}' });
+      assert.equal(removed.status, 200);
+      const own = await get(run(2), sender);
+      assert.equal(own.status, 404);
+      assert.match((await own.json()).error.message, /will not happen: script "test\/slow" no longer subscribes/);
+      const theirs = await get(run(2), other);
+      assert.equal(theirs.status, 403);
+      await theirs.body?.cancel();
+    } finally {
+      await s.close();
+    }
+  },
+);

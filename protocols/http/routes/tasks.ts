@@ -1,9 +1,9 @@
 import { channelOfTopicStream } from "../../../core/streams.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
-import { taskStatus } from "../../../engine/task_status.ts";
+import { RunNotHappening, taskStatus } from "../../../engine/task_status.ts";
 import { NotFoundError } from "../../../core/errors.ts";
-import { requireOwner } from "../auth.ts";
+import { notOwn, requireOwner } from "../auth.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
 import { TaskParams, TaskView } from "../schemas.ts";
 
@@ -28,8 +28,10 @@ export function taskRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): v
     },
   }, async ({ c, principal, params }) => {
     const view = await statusOf(sluice, params.id).catch((err) => {
-      // A device must not learn which other devices' tasks exist: no such task is refused as another's is.
-      if (err instanceof NotFoundError && principal.kind === "device") requireOwner(principal, null, "task");
+      // A device must not learn which other devices' tasks exist: no such task is refused as another's is
+      // (a run of its own that will not happen keeps its explanation).
+      const own = err instanceof RunNotHappening && principal.kind === "device" && err.device === principal.id;
+      if (err instanceof NotFoundError && principal.kind === "device" && !own) throw notOwn("task");
       throw err;
     });
     requireOwner(principal, view.device, "task");
