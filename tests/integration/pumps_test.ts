@@ -233,6 +233,10 @@ integration("time travel reads a time without a zone as UTC, and refuses a day n
       assert.equal(res.status, 400, bad);
       assert.match(error.message, /is neither a version nor an ISO 8601 time/);
     }
+    // A zone's + left unencoded in the URL arrives as a space: the answer says so.
+    const plus = await s.admin(`/pumps/tz?at=2026-11-25T10:00:00+02:00`);
+    assert.equal(plus.status, 400);
+    assert.match((await plus.json()).error.message, /a \+ in a URL's query is read as a space, write it %2B$/);
     const huge = await s.admin(`/pumps/tz?at=${"9".repeat(24)}`);
     assert.equal(huge.status, 400);
     assert.match((await huge.json()).error.message, /^Invalid query\.at: version 9{24} is over 9007199254740991$/);

@@ -78,8 +78,12 @@ function parseAt(at: string): { version: number } | { time: number } {
   }
   const time = parseIsoTime(at);
   if (time === null) {
+    // `+02:00` unencoded in a URL's query arrives as ` 02:00`.
+    const plus = / \d{2}(:?\d{2})?$/.test(at) && parseIsoTime(at.replace(/ (\d{2}(:?\d{2})?)$/, "+$1")) !== null;
     throw new ValidationError(
-      `Invalid query.at: "${at.slice(0, 80)}" is neither a version nor an ISO 8601 time (e.g. 2026-11-25T10:00:00Z)`,
+      `Invalid query.at: "${at.slice(0, 80)}" is neither a version nor an ISO 8601 time (e.g. 2026-11-25T10:00:00Z)${
+        plus ? ": a + in a URL's query is read as a space, write it %2B" : ""
+      }`,
     );
   }
   return { time };
