@@ -64,8 +64,9 @@ export class RefusedLog {
   /** The newest records first. */
   async list(limit = 100, after?: string): Promise<{ refused: RefusedRecord[]; next: string | null }> {
     const out: { record: RefusedRecord; key: Deno.KvKey }[] = [];
-    const from = after === undefined ? null : /^(\d+)\.(\d+)$/.exec(after);
-    if (after !== undefined && !from) {
+    // An empty `after` is the first page, as on the other lists.
+    const from = after === undefined || after === "" ? null : /^(\d+)\.(\d+)$/.exec(after);
+    if (after !== undefined && after !== "" && !from) {
       throw new ValidationError(`Invalid after "${after.slice(0, 40)}": use a "next" given here`);
     }
     const selector = from

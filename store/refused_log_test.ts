@@ -41,6 +41,7 @@ Deno.test("the refused log keeps one record per device per reason a second and c
     assert.deepEqual(pages.flat(), records.map((r) => r.reason.slice(0, 14)).reverse());
     assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
     await assert.rejects(log.list(2, "garbage"), /Invalid after/);
+    assert.deepEqual((await log.list(2, "")).refused, (await log.list(2)).refused, "an empty after: the first page");
   } finally {
     await committer.close();
     kv.close();
