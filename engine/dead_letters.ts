@@ -180,11 +180,13 @@ export class DeadLetters {
 
 /**
  * Where a dead task was first queued in its stream: a retried one died again further on, but goes
- * back in its first place (kept from its first retry on; else its id says it, or, for a task a
- * script queued, with a random id, where it died).
+ * back in its first place (kept from its first retry on; else its id says it: a topic message's
+ * run by its message, wherever it died; for a task a script queued, with a random id, where it died).
  */
 function firstSeq(d: DeadLetter): number {
   if (d.firstSeq !== undefined) return d.firstSeq;
-  const first = positionOfTaskId(d.taskId) ?? subscriberRunOf(d.taskId);
-  return first && (first.stream === d.stream || !d.stream.startsWith(TASK_STREAM_PREFIX)) ? first.seq : d.seq;
+  const run = subscriberRunOf(d.taskId);
+  if (run) return run.seq;
+  const first = positionOfTaskId(d.taskId);
+  return first?.stream === d.stream ? first.seq : d.seq;
 }

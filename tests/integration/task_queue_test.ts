@@ -10,7 +10,7 @@ import {
 } from "../helpers/sluice.ts";
 import { trueHead } from "../../store/heads.ts";
 import { keys } from "../../store/keys.ts";
-import { positionalTaskId, positionOfTaskId } from "../../core/task_id.ts";
+import { positionalTaskId, positionOfTaskId, subscriberRunId } from "../../core/task_id.ts";
 
 async function invoke(s: TestSluice, token: string, method: string, params: unknown = null, headers = {}) {
   const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method, params }, headers);
@@ -673,6 +673,40 @@ integration(
         seqs.push((await s.server.sluice.kv.get<{ seq: number }>(keys.taskIndex(id))).value!.seq);
       }
       assert.ok(seqs[0]! < seqs[1]!, `the script's task (first queued) goes back first: ${seqs}`);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a bulk retry orders runs of topic messages by their message, also those that died in _retry before",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "old-runs" }) });
+      // Two runs that died again in _retry, recorded as an older Sluice did (without firstSeq): the run of
+      // message 5 died there first, the run of message 3 after it.
+      const dead = (message: number, retrySeq: number) => ({
+        taskId: subscriberRunId("m/old-runs", message, "test/echo"),
+        stream: "t/old-runs/_retry",
+        consumer: "tasks",
+        seq: retrySeq,
+        method: "test/echo",
+        params: { message },
+        device: null,
+        attempts: 1,
+        errors: [{ attempt: 1, at: 0, error: "x" }],
+        deadAt: 1,
+      });
+      const letters = [dead(5, 1), dead(3, 2)];
+      for (const d of letters) await s.server.sluice.kv.set(keys.deadLetter(d.taskId), d);
+      const res = await s.admin("/admin/dead-letters/retry", { method: "POST", body: "{}" });
+      assert.equal((await res.json()).retried, 2);
+      const seqOf = async (id: string) =>
+        (await s.server.sluice.kv.get<{ seq: number }>(keys.taskIndex(id))).value!.seq;
+      const [five, three] = [await seqOf(letters[0]!.taskId), await seqOf(letters[1]!.taskId)];
+      assert.ok(three < five, `message 3's run goes back before message 5's: ${three}, ${five}`);
     } finally {
       await s.close();
     }
