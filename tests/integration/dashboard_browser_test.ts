@@ -114,13 +114,17 @@ integration(
     const browser = await launchChromium();
     try {
       const token = await s.device("pump-h");
-      for (let n = 1; n <= 45; n++) {
-        const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
-          method: "blog/queues/processor",
-          params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
-        });
-        assert.equal(res.status, 202, await res.text());
-      }
+      /** Queues readings `from`–`to` of the pump (each one's temperature tells it). */
+      const readings = async (from: number, to: number) => {
+        for (let n = from; n <= to; n++) {
+          const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+            method: "blog/queues/processor",
+            params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
+          });
+          assert.equal(res.status, 202, await res.text());
+        }
+      };
+      await readings(1, 45);
       await waitFor(async () => (await (await s.admin("/pumps/pump-h")).json()).version === 45, 30_000, "45 readings");
       const page = await browser.newPage();
       const errors = watchErrors(page);
@@ -141,12 +145,7 @@ integration(
       await page.getByRole("button", { name: "← Newer" }).click();
       await page.getByText("Versions 6–25 of 45").waitFor(SLOW);
       // Readings that come meanwhile move no page boundary: newer pages follow on without repeating a row.
-      for (let n = 46; n <= 52; n++) {
-        await post(`${s.url}/channels/blog_queuing/invoke`, token, {
-          method: "blog/queues/processor",
-          params: { data: `${20 + n / 10},1.2,45.50:-73.56,2026-11-25T10:00:00Z` },
-        });
-      }
+      await readings(46, 52);
       await page.getByText("Versions 6–25 of 52").waitFor(SLOW);
       await page.getByRole("button", { name: "← Newer" }).click();
       await page.getByText("Versions 26–45 of 52").waitFor(SLOW);
