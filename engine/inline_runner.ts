@@ -97,7 +97,7 @@ export class InlineRunner {
   async call(request: ScriptRequest, source: EffectSource, answered?: Deno.KvKey): Promise<unknown> {
     const outcome = await this.#run(request);
     if (!outcome.ok) {
-      if (outcome.permanent) throw new ValidationError(outcome.error);
+      if (outcome.permanent === "input") throw new ValidationError(outcome.error);
       throw new ScriptFailedError(`Script "${request.method}" failed: ${outcome.error}`);
     }
     const plan = await this.options.planner.plan(outcome.effects, source, outcome.reads).catch((err) => {

@@ -624,7 +624,8 @@ export class PartitionRunner {
       if (!outcome) break;
       if (!outcome.ok && outcome.interrupted) return { ...this.#advance(st, plan, cursor), done, interrupted: true };
       if (!outcome.ok) {
-        return this.#failure(st, job, outcome.error, now, { plan, cursor, done, permanent: outcome.permanent });
+        const permanent = outcome.permanent !== undefined;
+        return this.#failure(st, job, outcome.error, now, { plan, cursor, done, permanent });
       }
       try {
         plan.merge(await this.options.planner.plan(outcome.effects, job, outcome.reads));

@@ -28,8 +28,9 @@ export type Outcome =
     readonly ms: number;
     /** Cut short by no fault of its own (a neighbour's busy loop, a stop): run again, uncounted. */
     readonly interrupted?: boolean;
-    /** The script said retrying cannot help (`PermanentError`). */
-    readonly permanent?: boolean;
+    /** Retrying cannot help: the script said its input will never work (`PermanentError`), or its result
+     * cannot be kept (not JSON). */
+    readonly permanent?: "input" | "result";
   };
 
 /** Loads scripts from a manifest once each. */
@@ -78,7 +79,7 @@ export async function runInOrder(
   }
 }
 
-/** Runs one request with a time limit; a throw, a timeout or a non-JSON result is a failure. */
+/** Runs one request with a time limit; a throw, a timeout or a non-JSON result (permanent) is a failure. */
 export async function runOne(
   request: ScriptRequest,
   loader: ScriptLoader,
@@ -102,17 +103,19 @@ export async function runOne(
     try {
       result = toSizedJson(value);
     } catch (err) {
-      throw new Error(`Script returned a value that is not JSON (${describeError(err)})`);
+      // The same script returns the same kind of value: another attempt would only repeat its calls out.
+      seal();
+      const error = `Script returned a value that is not JSON (${describeError(err)})`;
+      return { ok: false, error, ms: performance.now() - started, permanent: "result" };
     }
     return { ok: true, result: result.value, resultSize: result.size, ...seal(), ms: performance.now() - started };
   } catch (err) {
     seal();
-    const permanent = isPermanent(err);
     return {
       ok: false,
       error: describeError(err).slice(0, 2000),
       ms: performance.now() - started,
-      ...(permanent ? { permanent } : {}),
+      ...(isPermanent(err) ? { permanent: "input" } : {}),
     };
   } finally {
     clearTimeout(timer);

@@ -164,16 +164,27 @@ integration(
   },
 );
 
-inBothModes("a hanging script times out and a garbage result fails the attempt", async (mode) => {
+inBothModes("a hanging script times out, and a result that is not JSON is dead at once", async (mode) => {
   const s = await startTestSluice({ ...mode, SCRIPT_TIMEOUT_MS: "200", MAX_ATTEMPTS: "1" });
   try {
     const token = await s.device("d5");
     const hang = await invoke(s, token, "test/hang");
-    const garbage = await invoke(s, token, "test/garbage");
     assert.match((await until(s, hang, "dead")).error, /timed out after 200 ms/);
-    assert.match((await until(s, garbage, "dead")).error, /not JSON/);
   } finally {
     await s.close();
+  }
+  const again = await startTestSluice({ ...mode, MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000" });
+  try {
+    const token = await again.device("d5");
+    const dead = await until(again, await invoke(again, token, "test/garbage"), "dead");
+    assert.match(dead.error, /not JSON/);
+    assert.equal(dead.attempts, 1);
+    // Inline, the same result is the script's fault, not the caller's: 500, not 400.
+    const res = await post(`${again.url}/test/garbage`, token, {});
+    assert.equal(res.status, 500);
+    assert.match((await res.json()).error.message, /not JSON/);
+  } finally {
+    await again.close();
   }
 });
 
