@@ -105,7 +105,9 @@ export class ChannelAdmin {
     // What an earlier subscription left of its runs goes first, while the script is not subscribed: once
     // it is, a publish starts its replay, whose first runs' records must not be forgotten with the old ones.
     const before = await this.options.channels.get(name);
-    if (from !== undefined && before && !before.subscribers.includes(script)) {
+    // (Not when the add is refused below: a refusal leaves the old records as they were.)
+    const refused = before && (before.subscribers.includes(script) || before.subscribers.length >= MAX_SUBSCRIBERS);
+    if (from !== undefined && before && !refused) {
       await this.#settled(name, [script]);
       await this.#forgetRuns(name, script, from);
     }

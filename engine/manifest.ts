@@ -9,3 +9,8 @@ export interface ScriptEntry {
 
 /** The static list of scripts: explicit, reviewable, no folder scan at start-up. */
 export type ScriptManifest = Readonly<Record<string, ScriptEntry>>;
+
+/** The manifest's entry at `path`: only its own keys, never what every object has (`constructor`, `toString`). */
+export function scriptAt(manifest: ScriptManifest, path: string): ScriptEntry | undefined {
+  return Object.hasOwn(manifest, path) ? manifest[path] : undefined;
+}

@@ -1,7 +1,7 @@
 import { randomTaskId } from "../core/task_id.ts";
 import { ValidationError } from "../core/errors.ts";
 import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
-import { checkDepth } from "../core/json_depth.ts";
+import { checkJson } from "../core/json_check.ts";
 import { redactTokens } from "../core/names.ts";
 
 /** A stored document and its version. */
@@ -140,5 +140,5 @@ export function toSizedJson(value: unknown): { value: unknown; size: number } {
     throw new ValidationError(`Value is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (text === undefined) throw new ValidationError(`Value of type ${typeof value} is not JSON`);
-  return { value: checkDepth(JSON.parse(text), "Value"), size: text.length };
+  return { value: checkJson(JSON.parse(text), "Value"), size: text.length };
 }

@@ -1,5 +1,5 @@
 import { describeError } from "../core/errors.ts";
-import type { ScriptManifest } from "./manifest.ts";
+import { scriptAt, type ScriptManifest } from "./manifest.ts";
 import type { DocumentRead, Effect, Script, ScriptRequest } from "./script_api.ts";
 import { bufferedContext, type ContextHost, documentKey, toSizedJson } from "./script_context.ts";
 
@@ -41,7 +41,7 @@ export class ScriptLoader {
   load(method: string): Promise<Script> {
     let p = this.#loaded.get(method);
     if (!p) {
-      const entry = this.manifest[method];
+      const entry = scriptAt(this.manifest, method);
       if (!entry) return Promise.reject(new Error(`Unknown script "${method}"`));
       p = entry.load().then((m) => {
         if (typeof m.default !== "function") throw new Error(`Script "${method}" has no default export function`);

@@ -1,7 +1,7 @@
 import { MalformedJsonError, PayloadTooLargeError, ValidationError } from "../../core/errors.ts";
 import { parseMessageId } from "../../core/invoke_body.ts";
 import { parseRoute, type Route } from "./routing_key.ts";
-import { checkDepth } from "../../core/json_depth.ts";
+import { checkJson } from "../../core/json_check.ts";
 
 /** The parts of an AMQP delivery Sluice reads. */
 export interface RawDelivery {
@@ -73,7 +73,7 @@ function invokeBody(text: string, type: string): { body: unknown; unparsedText: 
     }
     return { body: text, unparsedText: true };
   }
-  return { body: checkDepth(body, "Body"), unparsedText: false };
+  return { body: checkJson(body, "Body"), unparsedText: false };
 }
 
 function messageBody(text: string, contentType: string | undefined): unknown {
@@ -85,5 +85,5 @@ function messageBody(text: string, contentType: string | undefined): unknown {
   } catch {
     return text;
   }
-  return checkDepth(body, "Body");
+  return checkJson(body, "Body");
 }

@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../sluice.ts";
 import { MethodNotAllowedError } from "../../core/errors.ts";
 import { docsPage } from "./docs_page.ts";
+import { scriptAt } from "../../engine/manifest.ts";
 import { errorResponse } from "./errors.ts";
 import { methodsAt, noRoute, type RouteDeps } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -55,7 +56,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
   app.get("/docs", (c) => c.html(docsPage()));
   scriptRoutes(app, deps, sluice);
   app.notFound((c) => {
-    const script = sluice.manifest[c.req.path.replace(/^\/+|\/+$/g, "")]?.public;
+    const script = scriptAt(sluice.manifest, c.req.path.replace(/^\/+|\/+$/g, ""))?.public;
     const allowed = script ? ["POST"] : methodsAt(app, c.req.path);
     // A path that took the method and still found no route is an odd spelling (`/pumps//`): no such route.
     return errorResponse(

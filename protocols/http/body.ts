@@ -1,5 +1,5 @@
 import { MalformedJsonError, PayloadTooLargeError, SluiceError, ValidationError } from "../../core/errors.ts";
-import { checkDepth } from "../../core/json_depth.ts";
+import { checkJson } from "../../core/json_check.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -58,7 +58,7 @@ export async function readBody(req: Request, max: number): Promise<unknown> {
       `Body is not valid JSON: ${err instanceof Error ? err.message : String(err)}${notJsonHint(text.trim())}`,
     );
   }
-  return checkDepth(value, "Body");
+  return checkJson(value, "Body");
 }
 
 /**

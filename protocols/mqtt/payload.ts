@@ -1,5 +1,5 @@
 import { MalformedJsonError } from "../../core/errors.ts";
-import { checkDepth } from "../../core/json_depth.ts";
+import { checkJson } from "../../core/json_check.ts";
 
 /** A payload as Sluice reads it: parsed JSON, or text when it is not JSON. */
 export interface DecodedPayload {
@@ -34,7 +34,7 @@ export function decodePayload(kind: "invoke" | "message", payload: Uint8Array): 
     }
     return { body: text, json: false };
   }
-  return { body: checkDepth(body, "Payload"), json: true };
+  return { body: checkJson(body, "Payload"), json: true };
 }
 
 /** A topic message as an MQTT payload: text as is, anything else as JSON. */

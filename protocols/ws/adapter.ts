@@ -90,7 +90,9 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
             upgraded = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
           } catch (err) {
             release();
-            throw err;
+            // A handshake Deno cannot answer (no Sec-WebSocket-Key, no Connection: Upgrade) is the client's.
+            const message = `Not a valid WebSocket upgrade: ${err instanceof Error ? err.message : String(err)}`;
+            return Response.json({ error: { code: "validation_failed", message } }, { status: 400 });
           }
           const { socket, response } = upgraded;
           const session = new WsSession(

@@ -1,5 +1,6 @@
 import type { Principal } from "../../core/envelope.ts";
 import {
+  ForbiddenError,
   MalformedJsonError,
   NotFoundError,
   SluiceError,
@@ -22,7 +23,8 @@ import {
   SubscribeParams,
   UnsubscribeParams,
 } from "./frames.ts";
-import { checkDepth } from "../../core/json_depth.ts";
+import { checkJson } from "../../core/json_check.ts";
+import { scriptAt } from "../../engine/manifest.ts";
 import { validate } from "../../core/validate.ts";
 import { WaitingBudget } from "./waiting_budget.ts";
 
@@ -141,10 +143,9 @@ export class WsSession {
       }
       const given = FrameId.safeParse((raw as { id?: unknown } | null)?.id);
       if (given.success) id = given.data; // a deep or huge id is not echoed (stringifying it can overflow the stack)
-      checkDepth(raw, "Frame");
+      checkJson(raw, "Frame");
       const request = RequestFrame.safeParse(raw);
       if (!request.success) throw new ValidationError('Frame must be {"id"?, "method", "params"}');
-      id = request.data.id ?? null;
       frame.message = !SESSION_METHODS.has(request.data.method);
       this.#reply({ id, status: "success", result: await this.#dispatch(request.data, admit, frame) });
     } catch (err) {
@@ -255,14 +256,15 @@ export class WsSession {
   /** `{method: script, params}`: queued with `params.channel`, else a public script inline. */
   async #invoke(method: string, params: unknown, admit: () => void, counted: { counted: boolean }): Promise<unknown> {
     const frameMethod = FRAME_METHODS.find((m) => m.toLowerCase() === method.toLowerCase());
-    if (frameMethod && !this.sluice.manifest[method]) {
+    const script = scriptAt(this.sluice.manifest, method);
+    if (frameMethod && !script) {
       // "subscribe" would otherwise be taken for a script: queued on params.channel, it came back "Unknown script".
       throw new NotFoundError(`Unknown method "${method}": frame methods are case-sensitive, send "${frameMethod}"`);
     }
     const p = (typeof params === "object" && params !== null && !Array.isArray(params))
       ? params as Record<string, unknown>
       : null;
-    if (p && typeof p.channel === "string") {
+    if (p && p.channel !== undefined) {
       const { channel, id, ...rest } = validate(QueueParams, p, "params");
       counted.counted = true;
       const res = await this.sluice.ingest.accept({
@@ -276,12 +278,13 @@ export class WsSession {
       }, admit);
       return res.kind === "invoke" ? { taskId: res.taskId, ...(res.duplicate ? { duplicate: true } : {}) } : res;
     }
-    if (!this.sluice.manifest[method]?.public) {
-      if (this.sluice.manifest[method]) {
+    if (!script?.public) {
+      if (script) {
         throw new NotFoundError(`Script "${method}" is not public: give params.channel to queue it there`);
       }
       throw new NotFoundError(`Unknown method "${method}": not a frame method nor a public script`);
     }
+    if (this.principal.kind === "admin") throw new ForbiddenError("Calling a script needs a device token");
     if (this.principal.kind !== "device") throw new UnauthorizedError("Calling a script needs a device token");
     counted.counted = true;
     const call = this.sluice.inline.callFor("ws", method, params, this.principal.id, this.sluice.clock.now());

@@ -5,7 +5,7 @@
  * `tests/catalogue/amqp_runner.ts` runs them.
  */
 import type { ErrorCode } from "../../core/errors.ts";
-import { badInvokeShapes, badJson, DEEP_JSON } from "./http_cases.ts";
+import { badInvokeShapes, badJson, DEEP_JSON, HUGE_NUMBER_JSON } from "./http_cases.ts";
 
 /** The tokens a case may use. */
 export interface AmqpCaseContext {
@@ -113,6 +113,12 @@ export const amqpCases: readonly AmqpCase[] = [
     name: "message: nested too deep",
     routingKey: own("blog_queuing/messages"),
     body: DEEP_JSON,
+    code: "validation_failed",
+  },
+  {
+    name: "message: a number too large",
+    routingKey: own("blog_queuing/messages"),
+    body: HUGE_NUMBER_JSON,
     code: "validation_failed",
   },
   { name: "invoke: unknown script", routingKey: INVOKE, body: '{"method":"no/such/script"}', code: "not_found" },

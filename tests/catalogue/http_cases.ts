@@ -55,6 +55,8 @@ export const badJson = [
 ];
 /** JSON nested deeper than Sluice takes (64 levels): refused at every edge, never stored. */
 export const DEEP_JSON = "[".repeat(100) + "]".repeat(100);
+/** A number JSON can write but not carry (it parses to Infinity, and would be stored as `null`): refused too. */
+export const HUGE_NUMBER_JSON = '{"temperature":1e400}';
 
 /** JSON bodies that are not a valid invoke (shared with the MQTT and AMQP catalogues). */
 export const badInvokeShapes: [string, string][] = [
@@ -140,6 +142,14 @@ export const httpCases: readonly HttpCase[] = [
     code: "validation_failed",
   },
   { name: "message: nested too deep", path: MESSAGES, body: DEEP_JSON, status: 400, code: "validation_failed" },
+  {
+    name: "invoke: params with a number too large",
+    path: INVOKE,
+    body: `{"method":"test/echo","params":${HUGE_NUMBER_JSON}}`,
+    status: 400,
+    code: "validation_failed",
+  },
+  { name: "message: a number too large", path: MESSAGES, body: "-1e400", status: 400, code: "validation_failed" },
   {
     name: "public script: body nested too deep",
     path: "/blog/queues/feed",
@@ -586,6 +596,14 @@ export const httpCases: readonly HttpCase[] = [
     code: "unauthorized",
   },
   { name: "ws: without upgrade", method: "GET", path: "/ws", status: 426, code: "validation_failed" },
+  {
+    name: "ws: an upgrade without Sec-WebSocket-Key",
+    method: "GET",
+    path: "/ws",
+    headers: { upgrade: "websocket", connection: "Upgrade" },
+    status: 400,
+    code: "validation_failed",
+  },
   { name: "unknown route", method: "GET", path: "/does/not/exist", as: "none", status: 404, code: "not_found" },
   { name: "PUT on invoke", method: "PUT", path: INVOKE, body: "{}", status: 405, code: "method_not_allowed" },
   { name: "GET on invoke", method: "GET", path: INVOKE, status: 405, code: "method_not_allowed" },
@@ -623,6 +641,9 @@ export const wsCases: readonly WsCase[] = [
   })),
   ...[
     ["Publish", { channel: "blog_queuing", message: JSON.parse(DEEP_JSON) }],
+    ["Publish", { channel: "a b", message: 1 }],
+    ["blog/queues/processor", { channel: null, data: "1,2,3:4,2026-01-01T00:00:00Z" }],
+    ["blog/queues/processor", { channel: 5 }],
     ["Subscribe", null],
     ["Subscribe", {}],
     ["Subscribe", { channel: 5 }],
@@ -645,6 +666,11 @@ export const wsCases: readonly WsCase[] = [
     name: "Authenticate with a wrong token",
     frame: JSON.stringify({ method: "Authenticate", params: { token: "sl_nope" } }),
     code: "unauthorized",
+  },
+  {
+    name: "a method every object has (constructor)",
+    frame: JSON.stringify({ method: "constructor", params: {} }),
+    code: "not_found",
   },
   {
     name: "Subscribe to an unknown channel",

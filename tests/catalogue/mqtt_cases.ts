@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from "../../core/errors.ts";
 import { type ConnectFields, connectPacket, packet, publishPacket, str, varint } from "../helpers/mqtt_raw.ts";
-import { badInvokeShapes, badJson, DEEP_JSON } from "./http_cases.ts";
+import { badInvokeShapes, badJson, DEEP_JSON, HUGE_NUMBER_JSON } from "./http_cases.ts";
 
 /** The credentials a case's bytes may use. */
 export interface MqttCaseContext {
@@ -406,6 +406,12 @@ const refusedPublishes: MqttCase[] = [
     name: "message: nested too deep",
     when: "session",
     bytes: () => publishPacket("blog_queuing/messages", DEEP_JSON),
+    expect: refused("validation_failed"),
+  },
+  {
+    name: "invoke: params with a number too large",
+    when: "session",
+    bytes: () => publishPacket(INVOKE, `{"method":"blog/queues/processor","params":${HUGE_NUMBER_JSON}}`),
     expect: refused("validation_failed"),
   },
   {

@@ -678,3 +678,28 @@ integration(
     }
   },
 );
+
+integration("a subscriber add refused for the channel's limit of 20 leaves the script's old dead letters", async () => {
+  const s = await startTestSluice({ MAX_ATTEMPTS: "1" });
+  try {
+    const create = { name: "full", subscribers: ["test/fail"] };
+    assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(create) })).status, 201);
+    const token = await s.device("full-1");
+    assert.equal((await post(`${s.url}/channels/full/messages`, token, {})).status, 202);
+    const run = subscriberRunId("m/full", 1, "test/fail");
+    await waitFor(async () => (await (await s.admin(`/tasks/${run}`)).json()).status === "dead", 20_000, "run dead");
+    const others = Object.keys(testManifest).filter((script) => script !== "test/fail").slice(0, 20);
+    const filled = await patch(s, "full", { subscribers: others });
+    assert.equal(filled.status, 200, await filled.text());
+    const refused = await s.admin("/admin/channels/full/subscribers", {
+      method: "POST",
+      body: JSON.stringify({ script: "test/fail", from: 1 }),
+    });
+    assert.equal(refused.status, 400);
+    assert.match((await refused.json()).error.message, /20 subscriber scripts, the most it may have/);
+    const dead = await (await s.admin("/admin/dead-letters")).json();
+    assert.deepEqual(dead.deadLetters.map((d: { taskId: string }) => d.taskId), [run]);
+  } finally {
+    await s.close();
+  }
+});

@@ -21,11 +21,13 @@ integration("a POST that no route or public script takes says which of the two i
     for (const path of ["/channels/blog_queuing/publish", "/admin/channels/blog_queuing/messages", "/tasks"]) {
       assert.equal(await refusal(await post(`${s.url}${path}`, token, {}), 404, "not_found"), `No route POST ${path}`);
     }
-    // Anything else is still an unknown script path.
-    assert.equal(
-      await refusal(await post(`${s.url}/no/such/script`, token, {}), 404, "not_found"),
-      "No public script at /no/such/script",
-    );
+    // Anything else is still an unknown script path, names every object has included.
+    for (const path of ["/no/such/script", "/constructor", "/toString"]) {
+      assert.equal(
+        await refusal(await post(`${s.url}${path}`, token, {}), 404, "not_found"),
+        `No public script at ${path}`,
+      );
+    }
   } finally {
     await s.close();
   }
@@ -92,6 +94,12 @@ integration("WebSocket frames with a mistyped method or a missing field say what
       await failure("test/flaky", { n: 1 }),
       'Script "test/flaky" is not public: give params.channel to queue it there',
     );
+    assert.equal(
+      await failure("constructor", {}),
+      'Unknown method "constructor": not a frame method nor a public script',
+    );
+    // A params.channel that is given but is no channel name is said to be so, not taken as absent.
+    assert.match(await failure("test/flaky", { channel: null }), /^Invalid params\.channel/);
     assert.equal(await failure("Publish", { channel: "blog_queuing" }), "Invalid params.message: missing");
     assert.equal(await failure("Subscribe", {}), "Invalid params.channel: missing (expected string)");
     // The right frames still work.

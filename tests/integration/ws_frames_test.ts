@@ -1,34 +1,41 @@
 import assert from "node:assert/strict";
-import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { WsClient } from "../helpers/clients.ts";
+import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
-integration("a WebSocket frame with a deeply nested id gets a failure reply, and Sluice stays up", async () => {
-  const s = await startTestSluice();
-  try {
-    const token = await s.device("nester");
-    const ws = new WebSocket(`${s.url.replace(/^http/, "ws")}/ws?token=${token}`);
-    await new Promise((resolve, reject) => (ws.onopen = resolve, ws.onerror = reject));
-    const replies: Record<string, unknown>[] = [];
-    ws.onmessage = (e) => replies.push(JSON.parse(e.data));
-    // Under the frame limit (MAX_BODY_BYTES + 1 KiB); echoing this id back overflowed the stack in
-    // JSON.stringify, an unhandled rejection that ended the whole process.
-    const depth = 24_000;
-    ws.send(`{"id":${"[".repeat(depth)}${"]".repeat(depth)},"method":"Publish"}`);
-    ws.send(JSON.stringify({ id: { any: "object" }, method: "Publish", params: { channel: "nope", message: 1 } }));
-    ws.send(JSON.stringify({ id: "after", method: "Publish", params: { channel: "blog_queuing", message: 1 } }));
-    await waitFor(() => replies.length >= 3, 10_000, "three replies");
-    assert.deepEqual(replies[0], {
-      id: null,
-      status: "failure",
-      error: { code: "validation_failed", message: "Frame nests arrays or objects deeper than 64 levels" },
-    });
-    assert.equal(replies[1]!.id, null, "an id that is not a string or number is not echoed");
-    assert.equal(replies[2]!.id, "after");
-    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
-    ws.close();
-  } finally {
-    await s.close();
-  }
-});
+integration(
+  "a WebSocket frame with a deeply nested id gets a failure reply, one with an object id acts unechoed",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("nester");
+      const ws = new WebSocket(`${s.url.replace(/^http/, "ws")}/ws?token=${token}`);
+      await new Promise((resolve, reject) => (ws.onopen = resolve, ws.onerror = reject));
+      const replies: Record<string, unknown>[] = [];
+      ws.onmessage = (e) => replies.push(JSON.parse(e.data));
+      // Under the frame limit (MAX_BODY_BYTES + 1 KiB); echoing this id back overflowed the stack in
+      // JSON.stringify, an unhandled rejection that ended the whole process.
+      const depth = 24_000;
+      ws.send(`{"id":${"[".repeat(depth)}${"]".repeat(depth)},"method":"Publish"}`);
+      ws.send(
+        JSON.stringify({ id: { any: "object" }, method: "Publish", params: { channel: "blog_queuing", message: 1 } }),
+      );
+      ws.send(JSON.stringify({ id: "after", method: "Publish", params: { channel: "blog_queuing", message: 1 } }));
+      await waitFor(() => replies.length >= 3, 10_000, "three replies");
+      assert.deepEqual(replies[0], {
+        id: null,
+        status: "failure",
+        error: { code: "validation_failed", message: "Frame nests arrays or objects deeper than 64 levels" },
+      });
+      // An id that is not a string or number is not echoed, and the frame still acts.
+      assert.deepEqual(replies[1], { id: null, status: "success", result: { seq: 1 } });
+      assert.equal(replies[2]!.id, "after");
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
 
 integration("WebSocket limits count UTF-8 bytes, as HTTP's do: a frame over them closes with 1009", async () => {
   const s = await startTestSluice({ MAX_BODY_BYTES: "1024" });
@@ -51,6 +58,24 @@ integration("WebSocket limits count UTF-8 bytes, as HTTP's do: a frame over them
     publish(3, "€".repeat(1000)); // a frame of 3,000 bytes in 1,060 characters, over the frame limit (2,048)
     const close = await closed;
     assert.deepEqual([close.code, close.reason], [1009, "Frame over 2048 bytes"]);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("over WebSocket, the admin calling a public script is forbidden, as over HTTP", async () => {
+  const s = await startTestSluice();
+  try {
+    const ws = await WsClient.connect(`${s.url}/ws?token=${ADMIN}`);
+    try {
+      const reply = await ws.request("test/echo", { n: 1 });
+      assert.deepEqual(reply.error, { code: "forbidden", message: "Calling a script needs a device token" });
+      const http = await post(`${s.url}/test/echo`, ADMIN, { n: 1 });
+      assert.equal(http.status, 403);
+      await http.body?.cancel();
+    } finally {
+      await ws.close();
+    }
   } finally {
     await s.close();
   }

@@ -5,6 +5,7 @@ import { parseMessageId } from "../../../core/invoke_body.ts";
 import { RESERVED_SEGMENTS } from "../../../core/names.ts";
 import { requireAccess } from "../auth.ts";
 import { readBody } from "../body.ts";
+import { scriptAt } from "../../../engine/manifest.ts";
 import { errorResponse } from "../errors.ts";
 import { authenticate, ErrorSchema, methodsAt, noRoute, type RouteDeps } from "../route.ts";
 
@@ -48,7 +49,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
     let atEdge = false;
     try {
       const path = c.req.path.replace(/^\/+|\/+$/g, "");
-      if (!sluice.manifest[path]?.public) {
+      if (!scriptAt(sluice.manifest, path)?.public) {
         const allowed = methodsAt(app, c.req.path);
         if (allowed.length > 0) throw new MethodNotAllowedError("POST", c.req.path, allowed);
         throw notAScript(app, sluice, path);
@@ -73,7 +74,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
 function notAScript(app: OpenAPIHono, sluice: Sluice, path: string): NotFoundError {
   const first = path.split("/")[0] ?? "";
   if ((RESERVED_SEGMENTS as readonly string[]).includes(first)) return noRoute(app, "POST", `/${path}`);
-  if (sluice.manifest[path]) {
+  if (scriptAt(sluice.manifest, path)) {
     return new NotFoundError(
       `Script "${path}" is not public: queue it with POST /channels/<channel>/invoke {"method": "${path}", "params": …}`,
     );
