@@ -251,15 +251,16 @@ export class Ingest {
 
   /**
    * The body's JSON size in characters (measured once; the committer reuses it); a 413 when its UTF-8 is over the
-   * limit, whatever protocol brought it (a WebSocket frame is counted in characters).
+   * limit, whatever protocol brought it. Text is counted as it came (MQTT and AMQP carry it without quotes; a JSON
+   * string over HTTP or WebSocket was its text and two quotes at least).
    */
   #checkSize(body: unknown): number {
-    const json = typeof body === "string" ? body : JSON.stringify(body) ?? "";
-    const extra = typeof body === "string" ? 2 : 0; // a string's quotes
+    const text = typeof body === "string";
+    const json = text ? body : JSON.stringify(body) ?? "";
     const max = this.options.maxBodyBytes;
-    if (utf8Over(json, max - extra)) {
-      throw new PayloadTooLargeError(`Message is ${utf8Length(json) + extra} bytes, over the limit of ${max}`);
+    if (utf8Over(json, max)) {
+      throw new PayloadTooLargeError(`Message is ${utf8Length(json)} bytes, over the limit of ${max}`);
     }
-    return json.length + extra;
+    return json.length + (text ? 2 : 0); // a string's quotes, once stored as JSON
   }
 }

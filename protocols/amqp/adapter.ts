@@ -166,7 +166,9 @@ export class AmqpAdapter implements Adapter {
 function senderHints(msg: ConsumeMessage): { token?: string; channel?: string } {
   const parts = msg.fields.routingKey.split("/");
   const header = msg.properties.headers?.[TOKEN_HEADER];
-  const token = parts.length === 3 ? parts[0] : typeof header === "string" ? header : undefined;
+  // `<token>/messages`: the channel left out, the token is still the sender's.
+  const keyToken = parts.length === 3 || (parts.length === 2 && looksLikeToken(parts[0]!)) ? parts[0] : undefined;
+  const token = keyToken ?? (typeof header === "string" ? header : undefined);
   const channel = parts.length >= 2 ? parts.at(-2)! : undefined;
   const named = channel !== undefined && CHANNEL_NAME.test(channel) && !looksLikeToken(channel);
   return { token: token || undefined, channel: named ? channel : undefined };

@@ -118,8 +118,16 @@ export class ReconnectingConnection {
           timeout: 5000,
         });
         this.#model = model;
-        model.on("error", (err: Error) => this.#lossReason ??= describeError(err));
-        model.on("close", () => ended.resolve());
+        // The broker's own reason wins over "a channel closed", which its channels report first. amqplib gives it
+        // with "error", or only with "close" when it is not fatal (CONNECTION_FORCED: an operator closed it).
+        const lost = (err?: Error) => {
+          if (err) this.#lossReason = describeError(err);
+        };
+        model.on("error", lost);
+        model.on("close", (err?: Error) => {
+          lost(err);
+          ended.resolve();
+        });
         if (this.#closed) {
           await model.close().catch(() => {});
           break;

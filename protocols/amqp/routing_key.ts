@@ -1,5 +1,5 @@
 import { ValidationError } from "../../core/errors.ts";
-import { CHANNEL_NAME } from "../../core/names.ts";
+import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 
 /** Where an AMQP message goes, read from its routing key and `sluice-token` header. */
 export interface Route {
@@ -27,6 +27,8 @@ export function parseRoute(routingKey: string, headerToken?: string): Route {
   const kind = KINDS[action];
   if (!kind) throw new ValidationError(`Routing key ends in "${action.slice(0, 40)}", expected "invoke" or "messages"`);
   if (!CHANNEL_NAME.test(channel)) throw new ValidationError(`Channel name "${channel.slice(0, 80)}" is not valid`);
+  // Never a channel name (nor one recorded with the refusal): a token with the channel left out.
+  if (looksLikeToken(channel)) throw new ValidationError(`Routing key has a token where its channel goes: ${SHAPE}`);
   if (keyToken === "") throw new ValidationError("Routing key has an empty token segment");
   if (keyToken !== undefined && headerToken !== undefined && keyToken !== headerToken) {
     throw new ValidationError("Token given in the routing key and in the sluice-token header, and they differ");

@@ -56,6 +56,16 @@ integration(
         messageId: "big-headers",
         headers: { big: "x".repeat(65_480) },
       });
+      // Small as JSON text, too big as sent: 65 KB of UTF-8 in 22k characters, 65 KB of AMQP doubles in 29 KB of JSON.
+      await amqp.publish(`${token}/no_such_channel/invoke`, csvInvoke(9), {
+        messageId: "wide-headers",
+        headers: { big: "€".repeat(21_830) },
+      });
+      await amqp.publish(`${token}/no_such_channel/invoke`, csvInvoke(9), {
+        messageId: "double-headers",
+        headers: { n: Array(7_275).fill(0.5) },
+      });
+      await amqp.publish(`${token}/messages`, {}, { messageId: "no-channel" });
       await amqp.publish(`${token}/blog_queuing/invoke`, csvInvoke(2), { messageId: "ok-2" });
       // The token may also come in a header, and a bare CSV goes to the channel's default script.
       await amqp.publish("blog_queuing/invoke", "3,1.5,45.5:-73.5,2026-11-25T10:00:00Z", {
@@ -77,7 +87,7 @@ integration(
 
       await readings(s, "amqp-poison", 3, 20_000);
       assert.deepEqual(await temperatures(s, "amqp-poison"), [1, 2, 3]);
-      await waitFor(async () => (await amqp.count(DEAD_LETTER_QUEUE)) === 9, 10_000, "9 dead letters");
+      await waitFor(async () => (await amqp.count(DEAD_LETTER_QUEUE)) === 12, 10_000, "12 dead letters");
       const dead = new Map((await amqp.drain(DEAD_LETTER_QUEUE)).map((m) => [m.properties.messageId, m]));
       const expected: Record<string, [string, RegExp]> = {
         "bad-json": ["malformed_json", /not valid JSON/],
@@ -89,6 +99,9 @@ integration(
         "ids-differ": ["validation_failed", /Message id given twice/],
         "system-channel": ["forbidden", /belongs to Sluice/],
         "big-headers": ["not_found", /Channel "no_such_channel" does not exist/],
+        "wide-headers": ["not_found", /Channel "no_such_channel" does not exist/],
+        "no-channel": ["validation_failed", /token where its channel goes/],
+        "double-headers": ["not_found", /Channel "no_such_channel" does not exist/],
       };
       assert.deepEqual([...dead.keys()].sort(), Object.keys(expected).sort());
       for (const [id, [code, reason]] of Object.entries(expected)) {
@@ -99,7 +112,9 @@ integration(
       }
       assert.equal(dead.get("bad-json")!.content.toString(), '{"method": "blog/queues/processor", ', "kept as sent");
       assert.equal(dead.get("big-headers")!.properties.headers?.big, undefined);
-      assert.match(String(dead.get("big-headers")!.properties.headers?.[DROPPED_HEADER]), /bytes of headers, too big/);
+      for (const id of ["big-headers", "wide-headers", "double-headers"]) {
+        assert.match(String(dead.get(id)!.properties.headers?.[DROPPED_HEADER]), /bytes of headers, too big/, id);
+      }
       assert.equal(dead.get("bad-json")!.fields.routingKey, `${token}/blog_queuing/invoke`);
       assert.equal(await amqp.count("iot.ingest"), 0, "refused messages are acked");
       const refused = await (await s.admin("/admin/refused")).json();
@@ -108,6 +123,10 @@ integration(
       // Unreadable, so never an envelope: its record still names the device and channel of its routing key.
       const unreadable = amqpRefusals.find((r: { code: string }) => r.code === "malformed_json");
       assert.deepEqual([unreadable?.device, unreadable?.channel], ["amqp-poison", "blog_queuing"]);
+      // A token where the channel goes is never taken for (nor recorded as) a channel name.
+      assert.ok(!JSON.stringify(refused).includes(token), "no token in the refused log");
+      const noChannel = amqpRefusals.find((r: { reason: string }) => /token where its channel goes/.test(r.reason));
+      assert.deepEqual([noChannel?.device, noChannel?.channel], ["amqp-poison", undefined]);
       assert.ok(amqpRefusals.every((r: { reason: string }) => !r.reason.includes(token)));
     } finally {
       await amqp.close();

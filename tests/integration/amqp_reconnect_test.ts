@@ -11,12 +11,13 @@ import {
   readings,
   temperatures,
 } from "../helpers/amqp.ts";
-import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { integration, post, recordingLogger, startTestSluice, waitFor } from "../helpers/sluice.ts";
 import { tcpProxy } from "../helpers/tcp_proxy.ts";
 
 integration("a connection closed by the broker mid-stream loses nothing and duplicates nothing", async () => {
   const amqp = await amqpClient();
-  const s = await startTestSluice({ AMQP_URL });
+  const log = recordingLogger();
+  const s = await startTestSluice({ AMQP_URL }, undefined, { log });
   try {
     await amqpReady(s);
     const adapter = amqpAdapterOf(s);
@@ -43,6 +44,8 @@ integration("a connection closed by the broker mid-stream loses nothing and dupl
     await waitFor(() => sent[0]! >= atReconnect + 20, 30_000, "more messages after the reconnect");
     streaming = false;
     await stream;
+    // The log says why: the broker's reason, not "a channel closed" (the channels report their end first).
+    assert.match(log.lines.find((l) => l.includes("lost")) ?? "", /CONNECTION_FORCED - closed by a Sluice test/);
     const total = sent.reduce((a, b) => a + b, 0);
     await waitFor(async () => (await amqp.count("iot.ingest")) === 0, 30_000, "iot.ingest drained");
     for (const [i, d] of devices.entries()) {

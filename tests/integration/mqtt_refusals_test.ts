@@ -112,3 +112,20 @@ integration("a packet over the size limit disconnects the client before it is bu
     await s.close();
   }
 });
+
+integration("a text message is counted as sent: MAX_BODY_BYTES of text pass, one byte more is refused", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0", MAX_BODY_BYTES: "1000" });
+  const client = await connectDevice(brokerUrl(s), "text-1", await s.device("text-1"));
+  try {
+    await client.publishAsync("blog_queuing/messages", "x".repeat(1000), { qos: 1 });
+    await client.publishAsync("blog_queuing/messages", "é".repeat(500) + "x", { qos: 1 });
+    assert.equal(mqttAdapter(s).stats.accepted, 1);
+    const records = await waitFor(async () => ((await refusals(s)).length ? await refusals(s) : null));
+    assert.deepEqual(records.map((r) => [r.code, r.reason]), [
+      ["payload_too_large", "Message is 1001 bytes, over the limit of 1000"],
+    ]);
+  } finally {
+    await client.endAsync();
+    await s.close();
+  }
+});
