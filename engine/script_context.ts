@@ -130,15 +130,18 @@ export function toJson(value: unknown): unknown {
   return toSizedJson(value).value;
 }
 
+/** Taken before any script runs: a script that replaces `JSON.parse` must not change how later runs' values copy. */
+const { parse: jsonParse, stringify: jsonStringify } = JSON;
+
 /** `toJson`, with the size of its JSON text (characters). */
 export function toSizedJson(value: unknown): { value: unknown; size: number } {
   if (value === undefined) return { value: null, size: 4 };
   let text: string | undefined;
   try {
-    text = JSON.stringify(value);
+    text = jsonStringify(value);
   } catch (err) {
     throw new ValidationError(`Value is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (text === undefined) throw new ValidationError(`Value of type ${typeof value} is not JSON`);
-  return { value: checkJson(JSON.parse(text), "Value"), size: text.length };
+  return { value: checkJson(jsonParse(text), "Value"), size: text.length };
 }

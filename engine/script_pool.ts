@@ -50,6 +50,8 @@ interface Batch {
   readonly outcomes: Outcome[];
   readonly resolve: (o: Outcome[]) => void;
   readonly onOutcome?: OutcomeHook;
+  /** When it was handed to the worker. */
+  readonly postedAt: number;
   currentStart: number;
 }
 
@@ -58,6 +60,10 @@ interface Slot {
   /** False until the worker has loaded its scripts; the time limits count from then. */
   ready: boolean;
   spawnedAt: number;
+  /** When the worker last said anything (it beats every 100 ms while its thread is free). */
+  lastHeard: number;
+  /** Whether a message Sluice does not know was logged since the worker started. */
+  strangeLogged: boolean;
   readonly batches: Map<number, Batch>;
   /** Batches to post to the worker at the end of this tick (one message for all of them). */
   readonly outbox: ReturnType<typeof perTick<{ batch: number; requests: readonly ScriptRequest[] }>>;
@@ -65,6 +71,11 @@ interface Slot {
 
 const GRACE_MS = 500;
 const STARTUP_LIMIT_MS = 30_000;
+/** A worker silent this long with no run under way has gone (a script closed it or exited): replaced. */
+const SILENT_MS = 2000;
+
+/** Who fails when a worker is replaced: every batch, the run overdue the longest, or none (all go again). */
+type Blame = "all" | "culprit" | "none";
 
 /** Scripts in a small pool of Workers; a worker stuck in a busy loop is terminated and replaced. */
 export class WorkerPool implements ScriptExecutor {
@@ -74,6 +85,7 @@ export class WorkerPool implements ScriptExecutor {
   readonly #watchdog: ReturnType<typeof setInterval>;
   readonly #perWorker: number;
   #nextBatch = 0;
+  #lastCheck = 0;
   #closed = false;
   #loadChecked = false;
 
@@ -84,6 +96,8 @@ export class WorkerPool implements ScriptExecutor {
         worker: null as unknown as Worker,
         ready: false,
         spawnedAt: 0,
+        lastHeard: 0,
+        strangeLogged: false,
         batches: new Map(),
         outbox: perTick((runs) => slot.worker.postMessage({ t: "run", runs } satisfies ToWorker)),
       };
@@ -103,8 +117,9 @@ export class WorkerPool implements ScriptExecutor {
       slot = this.#pick();
     }
     const id = this.#nextBatch++;
+    const now = performance.now();
     const done = new Promise<Outcome[]>((resolve) => {
-      slot.batches.set(id, { requests, outcomes: [], resolve, onOutcome, currentStart: performance.now() });
+      slot.batches.set(id, { requests, outcomes: [], resolve, onOutcome, postedAt: now, currentStart: now });
     });
     slot.outbox.push({ batch: id, requests });
     return done;
@@ -138,11 +153,21 @@ export class WorkerPool implements ScriptExecutor {
     const worker = new Worker(this.options.workerUrl, { type: "module" });
     slot.worker = worker;
     slot.ready = false;
-    slot.spawnedAt = performance.now();
-    worker.onmessage = (e: MessageEvent<FromWorker>) => this.#onMessage(slot, e.data);
+    slot.spawnedAt = slot.lastHeard = performance.now();
+    slot.strangeLogged = false;
+    worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      if (slot.worker !== worker) return;
+      slot.lastHeard = performance.now();
+      try {
+        this.#onMessage(slot, e.data);
+      } catch (err) {
+        // Only a script can have sent it (through the worker's global scope): the pool goes on.
+        this.#strange(slot, `${describeError(err)}`);
+      }
+    };
     worker.onerror = (e) => {
       e.preventDefault();
-      this.#restart(slot, `Script worker failed: ${e.message}`, false);
+      this.#restart(slot, `Script worker failed: ${e.message}`, "all");
     };
     worker.postMessage(
       {
@@ -198,17 +223,40 @@ export class WorkerPool implements ScriptExecutor {
         break;
       default: {
         const never: never = m;
-        throw new Error(`Unknown message ${JSON.stringify(never)}`);
+        this.#strange(slot, `an unknown message of type ${typeof (never as { t?: unknown } | null)?.t}`);
       }
     }
   }
 
-  /** A worker whose current run is past its limit is blocked (async timeouts end in the worker). */
+  #strange(slot: Slot, what: string): void {
+    if (slot.strangeLogged) return;
+    slot.strangeLogged = true;
+    this.options.log?.(`Script worker sent what Sluice does not read (${what}); ignored (a script posting messages?)`);
+  }
+
+  /**
+   * A worker whose current run is past its limit is blocked (async timeouts end in the worker); one silent with
+   * nothing of its own under way (every batch came after it last spoke) has gone.
+   */
   #check(): void {
     const now = performance.now();
+    // Late itself, the main thread was busy: the workers' messages queued meanwhile are heard first.
+    const late = now - this.#lastCheck > 500;
+    this.#lastCheck = now;
     for (const slot of this.#slots) {
       if (!slot.ready) {
-        if (now - slot.spawnedAt > STARTUP_LIMIT_MS) this.#restart(slot, "Script worker did not start in time", false);
+        if (now - slot.spawnedAt > STARTUP_LIMIT_MS) this.#restart(slot, "Script worker did not start in time", "all");
+        continue;
+      }
+      if (
+        !late && now - slot.lastHeard > SILENT_MS &&
+        ![...slot.batches.values()].some((b) => b.postedAt <= slot.lastHeard)
+      ) {
+        this.#restart(
+          slot,
+          "Script worker stopped answering (a script closed it or exited); its runs go again",
+          "none",
+        );
         continue;
       }
       for (const b of slot.batches.values()) {
@@ -216,7 +264,7 @@ export class WorkerPool implements ScriptExecutor {
           this.#restart(
             slot,
             `Script ran past its time limit of ${this.options.timeoutMs} ms and was stopped (busy loop?)`,
-            true,
+            "culprit",
           );
           break;
         }
@@ -232,7 +280,8 @@ export class WorkerPool implements ScriptExecutor {
    * is the one blamed, and the loop's run goes again (and is blamed the next time, when it runs
    * alone or first). Before, every overdue run failed.
    */
-  #restart(slot: Slot, reason: string, onlyCulpritFails: boolean): void {
+  #restart(slot: Slot, reason: string, blame: Blame): void {
+    const onlyCulpritFails = blame === "culprit";
     slot.worker.terminate();
     const now = performance.now();
     let culprit: Batch | undefined;
@@ -242,7 +291,7 @@ export class WorkerPool implements ScriptExecutor {
       }
     }
     for (const b of slot.batches.values()) {
-      const failed = !onlyCulpritFails || b === culprit;
+      const failed = blame === "all" || (onlyCulpritFails && b === culprit);
       b.resolve([
         ...b.outcomes,
         failed ? { ok: false, error: reason, ms: now - b.currentStart } : interrupted(reason),

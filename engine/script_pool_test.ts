@@ -35,6 +35,17 @@ Deno.test("a manifest entry whose module cannot be loaded is said once at start-
   }
 });
 
+Deno.test("what the pool cannot read from a worker is logged once and ignored, and scripts run", async () => {
+  const { pool, lines } = loggedPool(testManifest, "garbled_worker_entry.ts", 1);
+  try {
+    assert.equal((await pool.run([request("test/echo")]))[0]?.ok, true);
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0]!, /^Script worker sent what Sluice does not read \(.*\); ignored/);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("an error a script leaves in a timer or a promise after its run is logged, and the worker goes on", async () => {
   const { pool, lines } = loggedPool(testManifest, "worker_entry.ts", 1);
   try {

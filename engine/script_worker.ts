@@ -15,9 +15,16 @@ export function serveWorker(manifest: ScriptManifest): void {
   let timeoutMs = 5000;
   let halted = false;
   let ready: Promise<void> = Promise.resolve();
+  // The pool's channel is Sluice's own: a script's postMessage would reach the pool as if the worker said it.
+  const toPool = self.postMessage.bind(self);
+  Object.defineProperty(self, "postMessage", {
+    value: () => {
+      throw new Error("Scripts cannot post messages: the worker's channel belongs to Sluice");
+    },
+  });
   // Messages of one tick travel together: one postMessage for many outcomes.
   const outbox = perTick<FromWorker>((messages) =>
-    self.postMessage(messages.length === 1 ? messages[0]! : { t: "many", messages } satisfies FromWorker)
+    toPool(messages.length === 1 ? messages[0]! : { t: "many", messages } satisfies FromWorker)
   );
   const post = (m: FromWorker) => outbox.push(m);
 

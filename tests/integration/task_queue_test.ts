@@ -723,3 +723,38 @@ integration(
     }
   },
 );
+
+integration(
+  "a script that meddles with its worker cannot crash Sluice, skew later results, or have others blamed",
+  async () => {
+    const log = recordingLogger();
+    const s = await startTestSluice({ SCRIPT_WORKERS: "1", SCRIPT_TIMEOUT_MS: "10000", MAX_ATTEMPTS: "1" }, undefined, {
+      log,
+    });
+    try {
+      const meddle = async (device: string, act: string) =>
+        await until(
+          s,
+          await invoke(s, await s.device(device), "test/meddles", { act }),
+          act === "post" ? "dead" : "done",
+        );
+      // Its postMessage is refused to it (what reached the pool that way took the whole process down).
+      assert.match((await meddle("m-post", "post")).error, /Scripts cannot post messages/);
+      // A replaced JSON.parse does not reach the next run's result.
+      await meddle("m-json", "json");
+      const echoed = await until(s, await invoke(s, await s.device("m-next"), "test/echo", { n: 1 }), "done");
+      assert.deepEqual(echoed.result.echoed, { n: 1 });
+      // A worker closed by a script is replaced once it falls silent: the next task is not charged for it.
+      await meddle("m-close", "close");
+      await new Promise((r) => setTimeout(r, 100));
+      const started = Date.now();
+      const after = await until(s, await invoke(s, await s.device("m-after"), "test/echo", { n: 2 }), "done", 9000);
+      assert.equal(after.attempts, 1);
+      assert.ok(Date.now() - started < 9000, "within the silence limit, not the 10 s time limit");
+      assert.ok(log.lines.some((l) => l.includes("stopped answering")), log.lines.join("\n"));
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    } finally {
+      await s.close();
+    }
+  },
+);
