@@ -116,6 +116,8 @@ const STOP_GRACE_MS = 2_000;
 
 /** Dead tasks logged one by one per minute; beyond that one line tells how many more. */
 const DEAD_LINES_PER_MINUTE = 10;
+/** How long a lane whose read or write failed waits before it tries again. */
+const LANE_RETRY_MS = 1000;
 
 /** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
 const TAIL_BUDGET = 20_000;
@@ -139,6 +141,12 @@ export class PartitionRunner {
     DEAD_LINES_PER_MINUTE,
     60_000,
     (n) => `${n} more task(s) went dead within the minute, not logged one by one: see GET /admin/dead-letters`,
+  );
+  readonly #failedLines = new LogBudget(
+    (line) => this.#log(line),
+    DEAD_LINES_PER_MINUTE,
+    60_000,
+    (n) => `${n} more lane failure(s) within the minute, not logged one by one (each lane tries again after a second)`,
   );
   readonly #expiredLines = new LogBudget(
     (line) => this.#log(line),
@@ -282,7 +290,9 @@ export class PartitionRunner {
     st.dirty = true;
     if (st.active) return;
     st.active = true;
-    const run = this.#drain(st).catch((err) => this.#log(`Lane ${key} stopped: ${describeError(err)}`));
+    const run = this.#drain(st).catch((err) =>
+      this.#failedLines.say(`Lane ${key} failed (${describeError(err)}); trying again in ${LANE_RETRY_MS / 1000} s`)
+    );
     st.drain = run;
     this.#active.add(run);
     run.finally(() => this.#active.delete(run));
@@ -439,6 +449,14 @@ export class PartitionRunner {
           return;
         }
       }
+    } catch (err) {
+      // A read or write that failed (KV unavailable for a moment): the lane tries again after a while, its lease
+      // given back meanwhile so that another instance may. Before, it stayed stopped (and its lease renewed).
+      st.dirty = false;
+      st.loaded = false;
+      if (!this.#stopping) this.#wakeAt(st, LANE_RETRY_MS);
+      await this.#letGo(st).catch(() => {});
+      throw err;
     } finally {
       st.active = false;
       st.running = undefined;

@@ -758,3 +758,31 @@ integration(
     }
   },
 );
+
+inBothModes("a lane whose read fails once tries again by itself a second later", async (mode) => {
+  const log = recordingLogger();
+  const s = await startTestSluice(mode, undefined, { log });
+  try {
+    const token = await s.device("flaky-kv");
+    // The lane's first read of its state fails, as a KV busy for a moment would.
+    const kv = s.server.sluice.kv;
+    const getMany = kv.getMany.bind(kv);
+    let failures = 0;
+    kv.getMany = ((keyList: Deno.KvKey[], options?: { consistency?: Deno.KvConsistencyLevel }) => {
+      if (failures === 0 && new Error().stack?.includes("partition_runner.ts")) {
+        failures++;
+        return Promise.reject(new Error("database is locked"));
+      }
+      return getMany(keyList, options);
+    }) as typeof kv.getMany;
+    const done = await until(s, await invoke(s, token, "test/echo", { n: 1 }), "done", 5000);
+    assert.equal(done.attempts, 1);
+    assert.equal(failures, 1);
+    assert.ok(
+      log.lines.some((l) => /failed \(database is locked\); trying again in 1 s/.test(l)),
+      log.lines.join("\n"),
+    );
+  } finally {
+    await s.close();
+  }
+});
