@@ -2,6 +2,9 @@ import type { Clock } from "../core/clock.ts";
 import { describeError } from "../core/errors.ts";
 import { keys } from "./keys.ts";
 
+/** Leases renewed in one commit (a check and a set each, within KV's 100 checks a commit). */
+const RENEW_PER_COMMIT = 50;
+
 /** Who holds a partition: written on takeover only, so its version changes only with the owner. */
 interface Holder {
   readonly owner: string;
@@ -38,6 +41,7 @@ export class LeaseManager {
   readonly #held = new Map<string, Lease>();
   readonly #ttl: number;
   readonly #renewer: ReturnType<typeof setInterval>;
+  #renewing = false;
   #closed = false;
 
   constructor(private readonly options: LeaseOptions) {
@@ -132,29 +136,54 @@ export class LeaseManager {
     return Math.min(2000, Math.floor(this.#ttl / 5));
   }
 
+  /**
+   * Renews every held lease, up to `RENEW_PER_COMMIT` in one commit; one round at a time (a round slower than the
+   * interval is not joined by another, which would only add to the KV's load).
+   */
   async #renewAll(): Promise<void> {
-    for (const lease of [...this.#held.values()]) {
-      // Stopped meanwhile, or the lease was given back or taken again (a new holder version): this
-      // renewal has nothing to keep, and a failed check would drop the lease taken again.
-      if (this.#closed) return;
-      if (this.#held.get(lease.name) !== lease) continue;
-      const now = this.options.clock.now();
-      try {
-        const res = await this.options.kv.atomic()
-          .check(lease.check)
-          .set(keys.leaseExpiry(lease.name), now + this.#ttl, { expireIn: this.#ttl * 10 })
-          .commit();
-        if (this.#held.get(lease.name) !== lease) continue;
-        if (res.ok) {
-          lease.validUntil = now + this.#ttl - this.#margin();
-          continue;
-        }
-        this.#lose(lease.name, "taken over");
-      } catch (err) {
-        if (this.#held.get(lease.name) !== lease) continue;
-        if (lease.validUntil <= this.options.clock.now()) this.#lose(lease.name, describeError(err));
+    if (this.#renewing) return;
+    this.#renewing = true;
+    try {
+      const leases = [...this.#held.values()];
+      for (let i = 0; i < leases.length && !this.#closed; i += RENEW_PER_COMMIT) {
+        await this.#renew(leases.slice(i, i + RENEW_PER_COMMIT));
       }
+    } finally {
+      this.#renewing = false;
     }
+  }
+
+  /** Renews `leases` in one commit; when a check fails (one was taken over), one by one to find which. */
+  async #renew(leases: readonly Lease[]): Promise<void> {
+    // Stopped meanwhile, or a lease was given back or taken again (a new holder version): this renewal has
+    // nothing to keep of it, and a failed check would drop the lease taken again.
+    const live = leases.filter((l) => this.#held.get(l.name) === l);
+    if (this.#closed || live.length === 0) return;
+    const now = this.options.clock.now();
+    const op = this.options.kv.atomic();
+    for (const l of live) {
+      op.check(l.check).set(keys.leaseExpiry(l.name), now + this.#ttl, { expireIn: this.#ttl * 10 });
+    }
+    let res: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      res = await op.commit();
+    } catch (err) {
+      for (const l of live) {
+        if (this.#held.get(l.name) === l && l.validUntil <= this.options.clock.now()) {
+          this.#lose(l.name, describeError(err));
+        }
+      }
+      return;
+    }
+    if (res.ok) {
+      for (const l of live) if (this.#held.get(l.name) === l) l.validUntil = now + this.#ttl - this.#margin();
+      return;
+    }
+    if (live.length > 1) {
+      for (const l of live) await this.#renew([l]);
+      return;
+    }
+    if (this.#held.get(live[0]!.name) === live[0]) this.#lose(live[0]!.name, "taken over");
   }
 
   #lose(name: string, why: string): void {

@@ -106,16 +106,57 @@ Deno.test("an abandoned instance renews none of its leases after it stopped", as
     now = 100;
     gated.shut();
     for (let i = 0; gated.waiting.length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 10));
-    // Stopped dead while renewing its first lease: the others keep the expiry they had.
+    // Stopped dead while a renewal was in flight: it may land, but no renewal starts after the stop.
     leases.abandon();
     now = 200;
     gated.bypass();
     gated.release();
     await new Promise((r) => setTimeout(r, 50));
-    const expiries = await Promise.all(["b", "c"].map(async (n) => (await kv.get<number>(keys.leaseExpiry(n))).value));
-    assert.deepEqual(expiries, [300, 300]);
+    const expiries = () =>
+      Promise.all(["a", "b", "c"].map(async (n) => (await kv.get<number>(keys.leaseExpiry(n))).value));
+    assert.deepEqual(await expiries(), [400, 400, 400], "the renewal in flight at the stop");
+    now = 300;
+    await new Promise((r) => setTimeout(r, 250)); // more than two renewal intervals
+    assert.deepEqual(await expiries(), [400, 400, 400]);
   } finally {
     gated.release();
+    kv.close();
+  }
+});
+
+Deno.test("hundreds of leases are renewed in a few commits, one round at a time, and none is lost", async () => {
+  const kv = await Deno.openKv(":memory:");
+  let commits = 0;
+  const counted = new Proxy(kv, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (prop !== "atomic") return typeof v === "function" ? v.bind(target) : v;
+      return () => (commits++, target.atomic());
+    },
+  });
+  const lost: string[] = [];
+  const leases = new LeaseManager({
+    kv: counted,
+    owner: "me",
+    clock: { now: () => Date.now() },
+    ttlMs: 1500,
+    onLost: (name) => lost.push(name),
+  });
+  try {
+    const names = Array.from({ length: 400 }, (_, i) => `p${i}`);
+    for (const name of names) assert.ok(!("heldFor" in await leases.acquire(name)));
+    commits = 0;
+    await new Promise((r) => setTimeout(r, 1600)); // three rounds (every 500 ms), past one TTL
+    assert.deepEqual(lost, []);
+    assert.ok(commits <= 3 * 8, `${commits} commits for three rounds of 400 leases (8 a round)`);
+    assert.ok(names.every((n) => leases.held(n)), "every lease still held");
+    // One taken over meanwhile is found and lost; the others in its commit stay held.
+    await kv.set(keys.lease("p7"), { owner: "other", since: 0 });
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(lost, ["p7"]);
+    assert.equal(names.filter((n) => leases.held(n)).length, 399);
+  } finally {
+    await leases.releaseAll();
     kv.close();
   }
 });
