@@ -17,6 +17,9 @@ import { keys } from "../store/keys.ts";
 import type { DocumentRead, Effect } from "./script_api.ts";
 import { WritePlan } from "./write_plan.ts";
 
+/** Streams appended to and documents read by one run, together (KV: 100 checks a commit, some kept for Sluice). */
+export const MAX_RUN_GUARDS = 90;
+
 /** Who caused the effects: the task (or inline call) whose script produced them. */
 export interface EffectSource {
   readonly device: string | null;
@@ -47,6 +50,15 @@ export class EffectPlanner {
     const plan = new WritePlan();
     for (const effect of effects) await this.#planOne(effect, source, plan);
     for (const r of reads) plan.checks.push({ key: keys.document(r.collection, r.id), versionstamp: r.versionstamp });
+    // Where instances share the KV (Deploy), each stream appended to is checked in the commit, as each document
+    // read is: one commit takes 100 checks. Refused in every mode, so a script behaves the same here and there.
+    const guarded = new Set(plan.appends.map((a) => a.stream)).size + plan.checks.length;
+    if (guarded > MAX_RUN_GUARDS) {
+      throw new ValidationError(
+        `A run may write to at most ${MAX_RUN_GUARDS} pumps, task queues and topics and the documents it read, ` +
+          `together; this one has ${guarded} (one KV commit takes 100 checks where instances share the KV)`,
+      );
+    }
     return plan;
   }
 

@@ -786,3 +786,22 @@ inBothModes("a lane whose read fails once tries again by itself a second later",
     await s.close();
   }
 });
+
+inBothModes(
+  "a run may write to at most 90 pumps, queues and topics: over it, the task is dead at once in both modes",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000" });
+    try {
+      const token = await s.device("wide");
+      const coordinates = { lat: 45.5, lon: -73.5 };
+      const reading = { temperature: 20, pressure: 1, coordinates, time: new Date().toISOString() };
+      const fits = await until(s, await invoke(s, token, "test/records-wide", { reading, pumps: 90 }), "done");
+      assert.deepEqual(fits.result, { pumps: 90 });
+      const over = await until(s, await invoke(s, token, "test/records-wide", { reading, pumps: 91 }), "dead");
+      assert.equal(over.attempts, 1);
+      assert.match(over.error, /A run may write to at most 90 pumps, task queues and topics .* this one has 91/);
+    } finally {
+      await s.close();
+    }
+  },
+);
