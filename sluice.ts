@@ -277,7 +277,6 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     retry: { maxAttempts: config.MAX_ATTEMPTS, baseDelayMs: config.RETRY_BASE_MS },
     resultTtlMs: config.DEDUP_WINDOW,
     leases,
-    tasksExpire: config.TASK_RETENTION !== undefined,
     onRun: (method, outcome) => instruments.ran(method, outcome),
     log: (line) => log.warn(line),
   });

@@ -65,11 +65,6 @@ export interface PartitionRunnerOptions {
   readonly onRun?: (method: string, outcome: Outcome) => void;
   /** Partition leases, when several instances share the KV (Deploy); absent for one process. */
   readonly leases?: LeaseManager;
-  /**
-   * Tasks expire (`TASK_RETENTION`): a lane whose next tasks KV no longer has, with later ones
-   * still there, goes on after them. Without it such a gap is never passed over.
-   */
-  readonly tasksExpire?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -189,7 +184,8 @@ export class PartitionRunner {
     // A task stream may show a gap (a later event went straight to its key while an earlier one
     // still waits in the inbox): run only the unbroken run from the cursor, then on from memory.
     const events = this.#fromMemory(st, from, unbroken(read, from));
-    if (events.length > 0 || !this.options.tasksExpire) return events;
+    // Looked for with or without TASK_RETENTION today: tasks written while it was set keep their expiry.
+    if (events.length > 0) return events;
     return await this.#pastExpired(st, from, read.length > 0);
   }
 
@@ -656,8 +652,9 @@ export class PartitionRunner {
       }
       const result: TaskResult = { result: outcome.result, attempts: nextAttempt(st.retry, job.seq), finishedAt: now };
       // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart
-      // (without the result when that is too big for a KV value: the run succeeded, its writes must land).
-      if (result.attempts > 1) {
+      // (without the result when that is too big for a KV value: the run succeeded, its writes must land). With
+      // leases (instances share the KV, as on Deploy) every one is: the next poll may reach another instance.
+      if (result.attempts > 1 || this.options.leases) {
         const kept = outcome.resultSize <= MAX_KEPT_RESULT
           ? result
           : { attempts: result.attempts, finishedAt: result.finishedAt };
