@@ -280,6 +280,12 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     onRun: (method, outcome) => instruments.ran(method, outcome),
     log: (line) => log.warn(line),
   });
+  // One process: a start after a crash guards the lanes it resumes (see `PartitionRunner`); after a graceful stop,
+  // what it marked as running was cut by that stop, not the cause of a crash. The sweep comes before the wake-ups
+  // a stopped process left in the KV queue, so that every lane it resumes is guarded.
+  const crashed = mode === "local" && await lastStopCrashed(kv);
+  const resumed = await runner.sweep(false, crashed);
+  if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   runner.start();
   // A subscriber script added on another instance: a message published here before this instance
   // heard of it woke only the scripts subscribed before.
@@ -288,8 +294,6 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       if (name === null) runner.sweep(true).catch((err) => log.warn(`Sweep after a channel change: ${err}`));
     });
   }
-  const resumed = await runner.sweep();
-  if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   const passivation = setInterval(() => pumpRuntime.passivate(), 60_000);
   const streamLimitLines = new LogBudget(
     (line) => log.warn(line),
@@ -378,12 +382,35 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
           await committer.close();
           await seenIdsLoaded;
           waker.close();
+          if (!abandon && mode === "local") await kv.set(keys.cleanStop(), clock.now());
         } finally {
           if (!options.kv) kv.close();
           lock?.release();
         }
       })(),
   };
+}
+
+/** Whether the last process on this KV stopped dead (no graceful stop said otherwise); clears the stop's word. */
+async function lastStopCrashed(kv: Deno.Kv): Promise<boolean> {
+  const clean = (await kv.get(keys.cleanStop())).value !== null;
+  if (clean) {
+    let marks: Deno.KvKey[] = [];
+    for await (const e of kv.list({ prefix: keys.runMarkers() })) {
+      marks.push(e.key);
+      if (marks.length === 500) await deleteAll(kv, marks), marks = [];
+    }
+    await deleteAll(kv, marks);
+  }
+  await kv.delete(keys.cleanStop());
+  return !clean;
+}
+
+async function deleteAll(kv: Deno.Kv, keyList: readonly Deno.KvKey[]): Promise<void> {
+  if (keyList.length === 0) return;
+  const op = kv.atomic();
+  for (const k of keyList) op.delete(k);
+  await op.commit();
 }
 
 /** The doorbell of one writer: the committer says which heads moved right after each commit. */

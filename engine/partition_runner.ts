@@ -102,10 +102,24 @@ interface LaneState {
   stalledUntil?: number;
   /** Events this process appended after the cursor, by seq: drained without a read. */
   readonly tail: Map<number, StoredEvent>;
+  /**
+   * Resumed after Sluice stopped dead: its next task runs alone, marked in KV while it runs, until one has an
+   * outcome. A task found marked at the next start was running when Sluice died again, and that counts as a
+   * failed attempt: a script that takes the process down (out of memory, `Deno.exit` in-process) ends dead
+   * after `MAX_ATTEMPTS` starts instead of bringing down every start.
+   */
+  suspect?: boolean;
+  /** The seq this process marked as running (see `suspect`). */
+  marked?: number;
 }
 
 /** The longest a lane whose writes KV keeps refusing waits before it tries again. */
 const STALL_MAX_MS = 30_000;
+/** The failure counted for a task that was running, marked, when Sluice stopped dead. */
+const DIED_RUNNING =
+  "Sluice stopped dead while this task ran (the process crashed or was killed: out of memory, or a script's " +
+  "Deno.exit in-process?); counted as a failed attempt";
+
 /** How long a stop lets the script runs in progress finish before it cuts them. */
 const STOP_GRACE_MS = 2_000;
 
@@ -131,6 +145,7 @@ export class PartitionRunner {
   readonly #batchSize: number;
   #tailed = 0;
   #stopping = false;
+  #suspectTurn = Promise.resolve();
   readonly #deadLines = new LogBudget(
     (line) => this.#log(line),
     DEAD_LINES_PER_MINUTE,
@@ -298,7 +313,7 @@ export class PartitionRunner {
    * Wakes every lane whose cursor is behind its head (work left by a stopped process); `topicsOnly`:
    * only the subscriber scripts' lanes (a channel changed elsewhere).
    */
-  async sweep(topicsOnly = false): Promise<number> {
+  async sweep(topicsOnly = false, afterCrash = false): Promise<number> {
     const heads = new Map<string, number>();
     for (const prefix of topicsOnly ? [TOPIC_STREAM_PREFIX] : [TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX]) {
       const iter = this.options.kv.list<number>({
@@ -318,7 +333,11 @@ export class PartitionRunner {
     let woken = 0;
     for (const [stream, head] of heads) {
       for (const lane of await this.#lanesOf(stream)) {
-        if ((cursors.get(laneKey(lane)) ?? 0) < head) this.wake(lane), woken++;
+        if ((cursors.get(laneKey(lane)) ?? 0) >= head) continue;
+        this.wake(lane);
+        woken++;
+        const st = this.#lanes.get(laneKey(lane));
+        if (st && afterCrash) st.suspect = true;
       }
     }
     return woken;
@@ -513,9 +532,25 @@ export class PartitionRunner {
    * batch again at once would only fail again (and run its scripts again).
    */
   async #runBatch(st: LaneState, jobs: readonly LaneJob[], fail: (message: string) => void): Promise<boolean> {
+    if (!st.suspect) return await this.#runBatchNow(st, jobs, fail);
+    // One resumed lane's marked task at a time, across lanes: a crash then marks only the run that caused it.
+    const turn = this.#suspectTurn;
+    let release = () => {};
+    this.#suspectTurn = new Promise<void>((r) => release = r);
+    await turn;
+    try {
+      return await this.#runBatchNow(st, jobs, fail);
+    } finally {
+      release();
+    }
+  }
+
+  async #runBatchNow(st: LaneState, jobs: readonly LaneJob[], fail: (message: string) => void): Promise<boolean> {
+    const marker = st.suspect ? await this.#mark(st, jobs) : undefined;
+    if (marker) jobs = jobs.slice(0, 1);
     const runnable: Job[] = [];
     for (const j of jobs) {
-      if ("error" in j) break;
+      if ("error" in j || marker?.died) break;
       runnable.push(j);
     }
     const running = runnable.length
@@ -532,8 +567,13 @@ export class PartitionRunner {
     const failed = outcomes.find((o) => !o.ok);
     if (failed && !failed.ok) fail(failed.error);
     this.stats.batches++;
+    if (marker?.died) outcomes.push({ ok: false, error: DIED_RUNNING, ms: 0 });
     const now = this.options.clock.now();
     let settled = await this.#settle(st, jobs, outcomes, now);
+    const outcome = outcomes[0];
+    // Its outcome lands with the marker's removal; a run cut by a stop keeps it (a graceful stop clears them all).
+    const marked = marker && outcome && !(!outcome.ok && outcome.interrupted);
+    if (marked) settled.plan.deletes.push(keys.runMarker(st.lane.stream, st.lane.consumer));
     if (st.lease) {
       if (!this.options.leases?.held(st.lease.name)) {
         st.loaded = false; // the lease ran out meanwhile: the new holder redoes this batch
@@ -580,6 +620,7 @@ export class PartitionRunner {
     if (settled.failed) this.stats.failedAttempts++;
     st.cursor = settled.cursor;
     st.retry = settled.retry;
+    if (marked && !marker.died) st.suspect = false;
     st.batchLimit = Math.min(this.#batchSize, st.batchLimit + Math.max(1, st.batchLimit >> 2));
     if (settled.interrupted) st.dirty = true;
     if (settled.failed && settled.retry) {
@@ -588,6 +629,21 @@ export class PartitionRunner {
       this.#wakeAt(st, delay);
     }
     return true;
+  }
+
+  /**
+   * For a lane resumed after a crash: whether its next task was already marked as running (Sluice died during it
+   * again), else marks it before it runs. Undefined when the batch starts with no task to run.
+   */
+  async #mark(st: LaneState, jobs: readonly LaneJob[]): Promise<{ died: boolean } | undefined> {
+    const first = jobs[0];
+    if (!first || "error" in first) return undefined;
+    const key = keys.runMarker(st.lane.stream, st.lane.consumer);
+    // Marked by an earlier process, not by this one (whose batch may have failed to commit, say).
+    if (st.marked !== first.seq && (await this.options.kv.get<number>(key)).value === first.seq) return { died: true };
+    await this.options.kv.set(key, first.seq);
+    st.marked = first.seq;
+    return { died: false };
   }
 
   /**

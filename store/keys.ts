@@ -60,6 +60,11 @@ export const keys = {
   taskResults: (): Deno.KvKey => ["res"],
   /** The failing head-of-line task of a stream and its attempts. */
   retry: (stream: string, consumer = "tasks"): Deno.KvKey => ["retry", consumer, stream],
+  /** The seq a lane resumed after a crash started running, alone, until its outcome lands (see `PartitionRunner`). */
+  runMarker: (stream: string, consumer = "tasks"): Deno.KvKey => ["running", consumer, stream],
+  runMarkers: (): Deno.KvKey => ["running"],
+  /** Written by a graceful stop (one process): the next start knows the last one did not crash. */
+  cleanStop: (): Deno.KvKey => ["clean-stop"],
   deadLetter: (taskId: string): Deno.KvKey => ["dead", taskId],
   deadLetters: (): Deno.KvKey => ["dead"],
   /** A dead letter discarded by the admin: off the list, still shown by `GET /tasks/:id`. */

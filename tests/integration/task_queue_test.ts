@@ -857,3 +857,33 @@ inBothModes(
     }
   },
 );
+
+integration(
+  "a task Sluice keeps dying in counts a failed attempt a start, then is dead and its lane goes on",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-died-" });
+    const env = { SCRIPT_TIMEOUT_MS: "60000", MAX_ATTEMPTS: "2", RETRY_BASE_MS: "50" };
+    let s = await startTestSluice(env, dir);
+    try {
+      const token = await s.device("doomed");
+      const doomed = await invoke(s, token, "test/hang"); // the run the process dies in, every time
+      const next = await invoke(s, token, "test/echo", { n: 1 });
+      // Three crashes while it runs: the first is not seen (nothing was marked), the next two count.
+      for (let crash = 1; crash <= 3; crash++) {
+        await waitFor(async () => (await task(s, doomed)).status === "running", 10_000, `run before crash ${crash}`);
+        await s.server.close({ abandon: true });
+        await s.close();
+        s = await startTestSluice(env, dir);
+      }
+      const dead = await until(s, doomed, "dead");
+      assert.equal(dead.attempts, 2);
+      assert.match(dead.error, /Sluice stopped dead while this task ran/);
+      assert.deepEqual((await until(s, next, "done")).result.echoed, { n: 1 });
+      // A graceful stop while a resumed task runs is no crash: nothing is counted after it.
+      assert.equal((await s.server.sluice.kv.get(keys.runMarker("t/blog_queuing/doomed"))).value, null);
+    } finally {
+      await s.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
