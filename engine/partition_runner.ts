@@ -125,6 +125,8 @@ const STOP_GRACE_MS = 2_000;
 
 /** Dead tasks logged one by one per minute; beyond that one line tells how many more. */
 const DEAD_LINES_PER_MINUTE = 10;
+/** The results one batch keeps in KV, in JSON bytes together: a share of KV's 800 KiB commit, whatever else it holds. */
+const KEPT_PER_BATCH = 128 * 1024;
 /** How long a lane whose read or write failed waits before it tries again. */
 const LANE_RETRY_MS = 1000;
 
@@ -469,7 +471,8 @@ export class PartitionRunner {
       // given back meanwhile so that another instance may. Before, it stayed stopped (and its lease renewed).
       st.dirty = false;
       st.loaded = false;
-      if (!this.#stopping) this.#wakeAt(st, LANE_RETRY_MS);
+      // Not when the lane's lease (or, for one process, the whole KV) went to another holder: the work is theirs.
+      if (!this.#stopping && !(err instanceof LeaseLostError)) this.#wakeAt(st, LANE_RETRY_MS);
       await this.#letGo(st).catch(() => {});
       throw err;
     } finally {
@@ -687,7 +690,10 @@ export class PartitionRunner {
     now: number,
   ): Promise<Settlement> {
     const plan = new WritePlan();
-    let cursor = st.cursor, done = 0;
+    let cursor = st.cursor, done = 0, keptBytes = 0;
+    // With leases (instances share the KV, as on Deploy) every task's result is kept in KV: the next poll may reach
+    // another instance. Subscriber runs' are not (one key a run and a script, for a day, for little use).
+    const keepAll = this.options.leases !== undefined && st.lane.consumer === TASKS;
     for (const [i, job] of jobs.entries()) {
       const outcome = outcomes[i];
       if ("error" in job) return this.#failure(st, job, job.error, now, { plan, cursor, done });
@@ -708,12 +714,12 @@ export class PartitionRunner {
       }
       const result: TaskResult = { result: outcome.result, attempts: nextAttempt(st.retry, job.seq), finishedAt: now };
       // Results live in memory; one that took retries is also kept in KV, so its attempts survive a restart
-      // (without the result when that is too big for a KV value: the run succeeded, its writes must land). With
-      // leases (instances share the KV, as on Deploy) every one is: the next poll may reach another instance.
-      if (result.attempts > 1 || this.options.leases) {
-        const kept = outcome.resultSize <= MAX_KEPT_RESULT
-          ? result
-          : { attempts: result.attempts, finishedAt: result.finishedAt };
+      // (without the result when that is too big for a KV value, or when the batch's kept results passed their
+      // share of the commit: the run succeeded, its writes must land).
+      if (result.attempts > 1 || keepAll) {
+        const withResult = outcome.resultSize <= MAX_KEPT_RESULT && keptBytes + outcome.resultSize <= KEPT_PER_BATCH;
+        if (withResult) keptBytes += outcome.resultSize;
+        const kept = withResult ? result : { attempts: result.attempts, finishedAt: result.finishedAt };
         plan.sets.push({ key: keys.taskResult(job.taskId), value: kept, expireIn: this.options.resultTtlMs });
       }
       // Kept before the commit lands: `GET /tasks/:id` shows a result only once the cursor in KV is

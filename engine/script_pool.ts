@@ -50,8 +50,8 @@ interface Batch {
   readonly outcomes: Outcome[];
   readonly resolve: (o: Outcome[]) => void;
   readonly onOutcome?: OutcomeHook;
-  /** When it was handed to the worker. */
-  readonly postedAt: number;
+  /** The worker said it began the batch's runs (one may be running synchronously, silencing the worker). */
+  started: boolean;
   currentStart: number;
 }
 
@@ -119,7 +119,7 @@ export class WorkerPool implements ScriptExecutor {
     const id = this.#nextBatch++;
     const now = performance.now();
     const done = new Promise<Outcome[]>((resolve) => {
-      slot.batches.set(id, { requests, outcomes: [], resolve, onOutcome, postedAt: now, currentStart: now });
+      slot.batches.set(id, { requests, outcomes: [], resolve, onOutcome, started: false, currentStart: now });
     });
     slot.outbox.push({ batch: id, requests });
     return done;
@@ -185,6 +185,11 @@ export class WorkerPool implements ScriptExecutor {
       case "many":
         for (const one of m.messages) this.#onMessage(slot, one);
         break;
+      case "started": {
+        const b = slot.batches.get(m.batch);
+        if (b) b.started = true;
+        break;
+      }
       case "outcome": {
         const b = slot.batches.get(m.batch);
         if (b) b.outcomes[m.index] = m.outcome, b.currentStart = performance.now(), b.onOutcome?.(m.index, m.outcome);
@@ -235,8 +240,8 @@ export class WorkerPool implements ScriptExecutor {
   }
 
   /**
-   * A worker whose current run is past its limit is blocked (async timeouts end in the worker); one silent with
-   * nothing of its own under way (every batch came after it last spoke) has gone.
+   * A worker whose current run is past its limit is blocked (async timeouts end in the worker); one silent with no
+   * batch begun (a run going on synchronously silences it too, within its limit) has gone.
    */
   #check(): void {
     const now = performance.now();
@@ -250,7 +255,7 @@ export class WorkerPool implements ScriptExecutor {
       }
       if (
         !late && now - slot.lastHeard > SILENT_MS &&
-        ![...slot.batches.values()].some((b) => b.postedAt <= slot.lastHeard)
+        ![...slot.batches.values()].some((b) => b.started)
       ) {
         this.#restart(
           slot,

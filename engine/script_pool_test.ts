@@ -35,6 +35,19 @@ Deno.test("a manifest entry whose module cannot be loaded is said once at start-
   }
 });
 
+Deno.test("a run busy for longer than the silence limit but within its time limit is not taken for a gone worker", async () => {
+  const { pool, lines } = loggedPool(testManifest, "worker_entry.ts", 1, 5000);
+  try {
+    assert.equal((await pool.run([request("test/echo")]))[0]?.ok, true); // the worker is up, and idle after
+    await new Promise((r) => setTimeout(r, 250));
+    const [outcome] = await pool.run([{ ...request("test/spins"), params: { ms: 2600 } }]);
+    assert.deepEqual(outcome?.ok && outcome.result, { spun: 2600 });
+    assert.deepEqual(lines, []);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("what the pool cannot read from a worker is logged once and ignored, and scripts run", async () => {
   const { pool, lines } = loggedPool(testManifest, "garbled_worker_entry.ts", 1);
   try {

@@ -77,7 +77,10 @@ export function serveWorker(manifest: ScriptManifest): void {
             if (index === requests.length - 1) last = { index, outcome };
             else post({ t: "outcome", batch, index, outcome });
           };
-          ready.then(() => runInOrder(requests, loader, run, timeoutMs, report, () => halted))
+          ready.then(() => {
+            post({ t: "started", batch });
+            return runInOrder(requests, loader, run, timeoutMs, report, () => halted);
+          })
             // Never an end without the outcome of the run it stopped at: the lane would run it again at once.
             .catch((err) => report(next, failedRun(err)))
             .finally(() => post({ t: "end", batch, last }));

@@ -27,6 +27,8 @@ export type ToWorker =
 
 /** Messages from a script worker to the pool. */
 export type FromWorker =
+  /** The batch's runs begin (its scripts loaded): from here a silent worker may be running one synchronously. */
+  | { readonly t: "started"; readonly batch: number }
   | { readonly t: "outcome"; readonly batch: number; readonly index: number; readonly outcome: Outcome }
   /** The batch is over; it carries the last run's outcome (one message fewer per batch). */
   | { readonly t: "end"; readonly batch: number; readonly last?: { readonly index: number; readonly outcome: Outcome } }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { freePort, SluiceProcess } from "../crash/child.ts";
 import { claimWriterEpoch } from "../../store/writer_epoch.ts";
 import { keys } from "../../store/keys.ts";
-import { integration, post, startTestSluice } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -117,3 +117,34 @@ integration("once another writer claims the KV, /healthz answers 503 and writes 
     await s.close();
   }
 });
+
+integration(
+  "once another writer claims the KV, a lane whose commit is refused does not run its scripts again",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("d");
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
+        method: "test/slow",
+        params: { ms: 800 },
+      });
+      assert.equal(res.status, 202);
+      await res.body?.cancel();
+      const runs = async () =>
+        Number(
+          /sluice_script_runs_total\{method="test\/slow",outcome="ok"\} (\d+)/.exec(
+            await (await fetch(`${s.url}/metrics`)).text(),
+          )?.[1] ?? 0,
+        );
+      await new Promise((r) => setTimeout(r, 200)); // the run is under way
+      const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
+      await claimWriterEpoch(kv, "intruder");
+      kv.close();
+      await waitFor(async () => (await runs()) === 1, 10_000, "the run's end");
+      await new Promise((r) => setTimeout(r, 2500)); // a lane that retried would run it again every second
+      assert.equal(await runs(), 1);
+    } finally {
+      await s.close();
+    }
+  },
+);

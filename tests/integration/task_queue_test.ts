@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  gateIngest,
   inBothModes,
   integration,
   post,
@@ -887,3 +888,21 @@ integration(
     }
   },
 );
+
+inBothModes("a batch of big results is kept within its commit: every task runs once", async (mode) => {
+  const s = await startTestSluice(mode);
+  try {
+    const token = await s.device("big-results");
+    const text = "x".repeat(15_000); // echoed back: a result of 15 KB, under the 16 KiB kept with a task
+    const gate = gateIngest(s);
+    const sent = Array.from({ length: 50 }, (_, n) => invoke(s, token, "test/echo", { n, text }));
+    await waitFor(() => gate.entered === 50, 10_000, "50 invokes at the gate");
+    gate.open(); // the 50 tasks land together: one batch
+    const ids = await Promise.all(sent);
+    for (const id of ids) assert.equal((await until(s, id, "done")).attempts, 1);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(metrics, /sluice_script_runs_total\{[^}]*outcome="ok"[^}]*\} 50\b/, "each ran once");
+  } finally {
+    await s.close();
+  }
+});
