@@ -242,7 +242,7 @@ export class PartitionRunner {
     this.stats.expired += kept - from;
     this.#expiredLines.say(
       `${kept - from} task(s) of ${stream} (seq ${from}–${kept - 1}) expired before they ran ` +
-        `(TASK_RETENTION); going on from ${kept}`,
+        `(TASK_RETENTION, now or when they were queued); going on from ${kept}`,
     );
     return this.#fromMemory(st, kept, unbroken(again, kept));
   }

@@ -198,12 +198,12 @@ export const amqpCases: readonly AmqpCase[] = [
     body: VALID,
     code: "validation_failed",
   },
-  // The token lands where the channel name goes: refused as an unknown channel, the reason must not quote it.
+  // The token lands where the channel name goes: refused as such, the reason must not quote it.
   {
     name: "routing key with the token where the channel goes",
     routingKey: (t) => `${t.victim}/invoke`,
     body: VALID,
-    code: "not_found",
+    code: "validation_failed",
   },
   {
     name: "messageId of 201 characters",

@@ -806,41 +806,6 @@ inBothModes(
     }
   },
 );
-
-integration(
-  "tasks that expired are passed over after TASK_RETENTION is removed too, and the lane goes on",
-  async () => {
-    const dir = await Deno.makeTempDir({ prefix: "sluice-expired-" });
-    const env = { RETRY_BASE_MS: "3000", MAX_ATTEMPTS: "20" }; // task 1 is due again after the restart
-    const stream = "t/blog_queuing/gone";
-    try {
-      const s1 = await startTestSluice({ ...env, TASK_RETENTION: "1h" }, dir);
-      const token = await s1.device("gone");
-      await until(s1, await invoke(s1, token, "test/flaky", { failures: 99 }), "retrying");
-      const waiting = await invoke(s1, token, "test/echo", { n: 1 });
-      const kv = s1.server.sluice.kv;
-      await waitFor(async () => (await kv.get(keys.event(stream, 1))).value !== null, 10_000, "task 1 in its stream");
-      await s1.close();
-      // The hour passes while Sluice is stopped: KV deletes task 1 at its expiry (done here by hand).
-      const file = await Deno.openKv(`${dir}/sluice.kv`);
-      await file.delete(keys.event(stream, 1));
-      file.close();
-      const log = recordingLogger();
-      const s2 = await startTestSluice(env, dir, { log });
-      try {
-        assert.equal((await until(s2, waiting, "done")).result.echoed.n, 1);
-        assert.ok(
-          log.lines.some((l) => l.includes("1 task(s) of t/blog_queuing/gone (seq 1–1) expired before they ran")),
-        );
-      } finally {
-        await s2.close();
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-);
-
 inBothModes(
   "a done task's result survives a restart in deploy mode, where the next poll may reach another instance",
   async (mode) => {
