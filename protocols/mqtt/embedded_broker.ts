@@ -70,6 +70,9 @@ function sink(packet: PublishPacket): void {
  * `authorizePublish`, whose callback holds back the PUBACK (QoS 1) or PUBREC (QoS 2), so the
  * acknowledgement goes out only after the commit.
  */
+/** The "granted QoS" of a refused subscription in a SUBACK (MQTT 3.1.1, 3.9.3). */
+const REFUSED_QOS = 128;
+
 export class EmbeddedBroker {
   readonly #aedes: Aedes;
   readonly #options: EmbeddedBrokerOptions;
@@ -86,6 +89,12 @@ export class EmbeddedBroker {
   readonly #stopRevocations: () => void;
   readonly #stopChanges: () => void;
   readonly #sweeper: ReturnType<typeof setInterval>;
+  /**
+   * Persistent sessions (clean: false), by client id: the channels they subscribe to, followed while they are away
+   * (messages are queued for them), and those refused to them, never forwarded (aedes stores a SUBSCRIBE's refused
+   * filters with its granted ones, and delivers its offline queue before a reconnect's subscriptions are checked).
+   */
+  readonly #persistent = new Map<string, { subscribed: Set<string>; refused: Set<string> }>();
   #closing = false;
   #atCap = false;
 
@@ -108,6 +117,11 @@ export class EmbeddedBroker {
     this.#stopRevocations = options.devices.onRevoke((id) => this.#disconnectDevice(id));
     this.#stopChanges = options.channels.onChange((channel) => this.#recheckSubscriptions(channel));
     this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
+    const events = aedes as unknown as EventEmitter;
+    events.on("subscribe", (subs: Subscription[], client: Client) => this.#subscribed(client, subs));
+    events.on("unsubscribe", (topics: string[], client: Client) => this.#unsubscribed(client, topics));
+    // A clean session replaces a persistent one of the same client id (aedes drops what it stored).
+    events.on("client", (client: Client) => client.clean !== false && this.#persistent.delete(client.id));
     // Persistence failures are emitted as "error"; without a listener they would end the process.
     (aedes as unknown as EventEmitter).on("error", (err) => options.log.warn(`MQTT broker: ${describeError(err)}`));
   }
@@ -127,7 +141,7 @@ export class EmbeddedBroker {
       authenticate: (client, username, password, done) => self!.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => self!.#authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => self!.#authorizeSubscribe(client, sub, done),
-      authorizeForward: (_client, packet) => forwardable(packet),
+      authorizeForward: (client, packet) => self!.#mayForward(client, packet) ? forwardable(packet) : null,
     });
     self = new EmbeddedBroker(aedes, options);
     return self;
@@ -294,6 +308,7 @@ export class EmbeddedBroker {
       .then(async (refusal) => {
         if (refusal) {
           // A persistent session brings its stored subscriptions back on reconnecting: drop a refused one.
+          if (channel !== null) this.#persistentOf(client)?.refused.add(channel);
           await this.#forgetSubscriptions(client, [sub.topic]);
           this.#options.refused.record({
             protocol: "mqtt",
@@ -304,6 +319,7 @@ export class EmbeddedBroker {
           });
           return false;
         }
+        this.#persistentOf(client)?.refused.delete(channel!);
         await this.#bridge.follow(channel!);
         return true;
       })
@@ -338,6 +354,7 @@ export class EmbeddedBroker {
         .then(async (refusals) => {
           const refused = channels.filter((_, i) => refusals[i] !== null);
           if (refused.length === 0) return;
+          for (const c of refused) this.#persistentOf(client)?.refused.add(c);
           // A persistent session (clean: false) keeps its subscriptions while away, and messages are
           // queued for them: drop them before closing it.
           await this.#forgetSubscriptions(client, refused.map(messagesTopic));
@@ -347,20 +364,66 @@ export class EmbeddedBroker {
     }
   }
 
+  /** What Sluice keeps of a persistent session (undefined for a clean one, whose subscriptions end with it). */
+  #persistentOf(client: Client): { subscribed: Set<string>; refused: Set<string> } | undefined {
+    if (client.clean !== false) {
+      this.#persistent.delete(client.id); // a clean session replaces a persistent one of the same id
+      return undefined;
+    }
+    let kept = this.#persistent.get(client.id);
+    if (!kept) this.#persistent.set(client.id, kept = { subscribed: new Set(), refused: new Set() });
+    return kept;
+  }
+
+  /** After a SUBSCRIBE's stores: its refused filters, stored with its granted ones by aedes, are removed again. */
+  #subscribed(client: Client, subs: Subscription[]): void {
+    const kept = this.#persistentOf(client);
+    if (!kept) return;
+    // aedes sets each one's qos to what was granted: 128 for a refusal.
+    const granted = (s: Subscription) => (s.qos as number) !== REFUSED_QOS;
+    const refused = subs.filter((s) => !granted(s)).map((s) => s.topic);
+    for (const s of subs) {
+      const channel = parseSubscribeTopic(s.topic);
+      if (channel !== null && granted(s)) kept.subscribed.add(channel);
+    }
+    if (refused.length > 0) this.#forgetSubscriptions(client, refused).catch(this.#bug);
+  }
+
+  #unsubscribed(client: Client, topics: string[]): void {
+    const kept = this.#persistentOf(client);
+    for (const t of topics) {
+      const channel = parseSubscribeTopic(t);
+      if (channel !== null) kept?.subscribed.delete(channel);
+    }
+  }
+
+  /** Whether `client` may be sent a message of the channel `packet` is on (one refused to its session may not). */
+  #mayForward(client: Client | null, packet: AedesPublishPacket): boolean {
+    if (!client || client.clean !== false) return true;
+    const channel = parseSubscribeTopic(packet.topic);
+    return channel === null || !this.#persistent.get(client.id)?.refused.has(channel);
+  }
+
   /** Removes subscriptions from the client's stored session (kept for a `clean: false` session). */
   async #forgetSubscriptions(client: Client, topics: string[]): Promise<void> {
+    const kept = this.#persistent.get(client.id);
+    for (const t of topics) {
+      const channel = parseSubscribeTopic(t);
+      if (channel !== null) kept?.subscribed.delete(channel);
+    }
     const persistence = (this.#aedes as unknown as {
       persistence: { removeSubscriptions(client: Client, topics: string[]): Promise<unknown> };
     }).persistence;
     await persistence.removeSubscriptions(client, topics);
   }
 
-  /** Stops following channels nobody subscribes to any more. */
+  /** Stops following channels nobody subscribes to any more (a persistent session away still does). */
   #sweep(): void {
     const live = new Set<string>();
     for (const client of Object.values(this.#clients())) {
       for (const channel of subscribedChannels(client)) live.add(channel);
     }
+    for (const kept of this.#persistent.values()) for (const channel of kept.subscribed) live.add(channel);
     this.#bridge.keepOnly(live);
   }
 

@@ -365,6 +365,77 @@ integration("an anonymous MQTT session kept across disconnects (clean: false) ge
 });
 
 integration(
+  "a persistent MQTT session never gets the channel refused in the same SUBSCRIBE as a granted one",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_ANONYMOUS_CONNECT: "true" });
+    const clients: mqtt.MqttClient[] = [];
+    try {
+      const open = { name: "open", anonymousSubscribe: true };
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(open) })).status, 201);
+      assert.equal((await s.admin("/admin/channels", { method: "POST", body: '{"name":"closed"}' })).status, 201);
+      const token = await s.device("d1");
+      const device = await connectDevice(brokerUrl(s), "d1", token); // keeps "closed" followed
+      clients.push(device);
+      await device.subscribeAsync("closed/messages", { qos: 1 });
+      const got: string[] = [];
+      const listen = (c: mqtt.MqttClient) => c.on("message", (topic) => got.push(topic));
+      const anonymous = await connect(brokerUrl(s), { clientId: "anon-2", clean: false });
+      clients.push(anonymous);
+      listen(anonymous);
+      // One SUBSCRIBE, one filter granted and one refused (mqtt.js calls that an error).
+      await new Promise<void>((resolve) =>
+        anonymous.subscribe({ "open/messages": { qos: 1 }, "closed/messages": { qos: 1 } }, () => resolve())
+      );
+      const refused = await (await s.admin("/admin/refused")).json();
+      assert.deepEqual(refused.refused.map((r: { channel: string }) => r.channel), ["closed"]);
+      assert.equal((await post(`${s.url}/channels/closed/messages`, token, { secret: 1 })).status, 202);
+      await anonymous.endAsync();
+      assert.equal((await post(`${s.url}/channels/closed/messages`, token, { secret: 2 })).status, 202);
+      assert.equal((await post(`${s.url}/channels/open/messages`, token, { fine: 3 })).status, 202);
+      const again = mqtt.connect(brokerUrl(s), { clientId: "anon-2", clean: false, reconnectPeriod: 0 });
+      clients.push(again);
+      listen(again);
+      await waitFor(() => got.includes("open/messages"), 5_000, "the open channel's message queued meanwhile");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(got, ["open/messages"]);
+    } finally {
+      for (const c of clients) await c.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
+
+integration("a persistent MQTT session away longer than the broker's sweep still gets what was published", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  const clients: mqtt.MqttClient[] = [];
+  try {
+    const token = await s.device("d1");
+    const away = await connectDevice(brokerUrl(s), "d1", token, { clientId: "d1-away", clean: false });
+    clients.push(away);
+    await away.subscribeAsync("blog_queuing/messages", { qos: 1 });
+    await away.endAsync();
+    // Nobody connected subscribes: the channel stopped being followed once two sweeps (5 s each) passed.
+    await new Promise((r) => setTimeout(r, 11_000));
+    assert.equal((await post(`${s.url}/channels/blog_queuing/messages`, token, { while: "away" })).status, 202);
+    const got: string[] = [];
+    const back = mqtt.connect(brokerUrl(s), {
+      username: "d1",
+      password: token,
+      clientId: "d1-away",
+      clean: false,
+      reconnectPeriod: 0,
+    });
+    clients.push(back);
+    back.on("message", (_topic, payload) => got.push(new TextDecoder().decode(payload)));
+    await waitFor(() => got.length > 0, 5_000, "the message queued while away");
+    assert.deepEqual(got, ['{"while":"away"}']);
+  } finally {
+    for (const c of clients) await c.endAsync(true).catch(() => {});
+    await s.close();
+  }
+});
+
+integration(
   "a subscriber script removed in the middle of a batch and added again runs none of what came meanwhile",
   async () => {
     const s = await startTestSluice();
