@@ -112,14 +112,17 @@ export class DeviceDirectory {
 
   /** Drops the cached tokens whose device was revoked elsewhere: KV reads of 10 keys, 20 at a time. */
   async #recheckCache(): Promise<void> {
-    const cached = [...this.#cache.values()];
+    const cached = [...this.#cache].map(([token, c]) => ({ token, ...c }));
     const batches = chunked(cached);
     for (const group of chunked(batches, 20)) {
       await Promise.all(
         group.map(async (batch) => {
           const entries = await this.kv.getMany(batch.map((c) => keys.deviceToken(c.hash)));
           entries.forEach((e, j) => {
-            if (e.versionstamp === null) this.#forget(batch[j]!.id);
+            const c = batch[j]!;
+            // Only a token still cached: one forgotten meanwhile was revoked here, its sessions ended then, and
+            // its device may have been created again since, with sessions of the new token that must go on.
+            if (e.versionstamp === null && this.#cache.get(c.token)?.hash === c.hash) this.#forget(c.id);
           });
         }),
       );

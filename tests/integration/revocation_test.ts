@@ -100,3 +100,45 @@ integration("a revoked device's SSE streams end within 1 s; other streams keep r
     await s.close();
   }
 });
+
+integration(
+  "a device revoked and created again keeps its new sessions when an older revocation's check ends",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const a = await s.device("rc-a");
+      let b = await s.device("rc-b");
+      // Both tokens are cached (a session each); the checks that follow a revocation read token keys in batches.
+      const sessions = [
+        await WsClient.connect(`${s.url}/ws?token=${a}`),
+        await WsClient.connect(`${s.url}/ws?token=${b}`),
+      ];
+      const kv = s.server.sluice.kv;
+      const getMany = kv.getMany.bind(kv);
+      let gate = Promise.withResolvers<void>(), held = 0;
+      kv.getMany = (async (keyList: Deno.KvKey[], options?: { consistency?: Deno.KvConsistencyLevel }) => {
+        if (keyList[0]?.[0] === "tok") held++, await gate.promise;
+        return await getMany(keyList, options);
+      }) as typeof kv.getMany;
+      // Revoking A starts a check of every cached token, B's too; it is held at its read meanwhile.
+      await revoke(s, "rc-a");
+      await waitFor(() => held > 0, 5_000, "the check after A's revocation");
+      // B is revoked and created again (as a simulator re-creating its fleet does) and connects with its new token.
+      await revoke(s, "rc-b");
+      await sessions[1]!.closed;
+      b = await s.device("rc-b");
+      const renewed = await WsClient.connect(`${s.url}/ws?token=${b}`);
+      gate.resolve();
+      await new Promise((r) => setTimeout(r, 500));
+      // The old check finds B's first token gone: that must not end the session of its new one.
+      const reply = await Promise.race([
+        renewed.request("Subscribe", { channel: "blog_queuing" }),
+        renewed.closed.then(() => null),
+      ]);
+      assert.equal(reply?.status, "success", "the new token's session is still open");
+      await renewed.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
