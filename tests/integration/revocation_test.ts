@@ -115,7 +115,8 @@ integration(
       ];
       const kv = s.server.sluice.kv;
       const getMany = kv.getMany.bind(kv);
-      let gate = Promise.withResolvers<void>(), held = 0;
+      const gate = Promise.withResolvers<void>();
+      let held = 0;
       kv.getMany = (async (keyList: Deno.KvKey[], options?: { consistency?: Deno.KvConsistencyLevel }) => {
         if (keyList[0]?.[0] === "tok") held++, await gate.promise;
         return await getMany(keyList, options);
