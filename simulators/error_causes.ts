@@ -14,11 +14,18 @@ export function failureMessage(err: unknown): string {
 
 /** The cause of a failed send, as one short line shared by every failure of its kind. */
 export function errorCause(err: unknown): string {
-  const message = failureMessage(err).split("\n")[0]!.trim() || "unknown error";
+  // The client's own port changes with every connection: "error sending request from 127.0.0.1:51246 for …".
+  const message = failureMessage(err).split("\n")[0]!.trim().replace(/\bfrom (\S+?):\d+\b/, "from $1") ||
+    "unknown error";
   const http = /^HTTP (\d{3}):?\s*(.*)$/s.exec(message);
   if (!http) return message.length > 160 ? `${message.slice(0, 160)}…` : message;
   try {
-    const code = JSON.parse(http[2]!)?.error?.code;
+    const error = JSON.parse(http[2]!)?.error;
+    const code = error?.code;
+    // Sluice's brute-force throttle answers 429 too: for an address, not for a device over its rate.
+    if (code === "rate_limited" && /failed authentication/i.test(String(error?.message))) {
+      return `HTTP ${http[1]} ${code}: too many failed authentications from this address (revoked or wrong tokens)`;
+    }
     if (typeof code === "string") return `HTTP ${http[1]} ${code}`;
   } catch {
     // Not Sluice's JSON error (a proxy's page): the status says enough.

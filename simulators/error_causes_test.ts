@@ -11,6 +11,19 @@ Deno.test("causes of errors are one line per kind: HTTP errors by status and cod
     "connection lost: Keepalive timeout",
   );
   assert.equal(errorCause("plain"), "plain");
+  // The brute-force throttle's 429 is for an address, not a device over its rate: said apart.
+  const throttled = JSON.stringify({
+    error: { code: "rate_limited", message: "Too many failed authentications from this address; try again in 5 s" },
+  });
+  assert.equal(
+    errorCause(http(429, throttled)),
+    "HTTP 429 rate_limited: too many failed authentications from this address (revoked or wrong tokens)",
+  );
+  // The client's own port is not part of the cause: one line for every such failure.
+  const sending = (port: number) =>
+    new Error(`error sending request from 127.0.0.1:${port} for http://127.0.0.1:1883/x (127.0.0.1:1883): boom`);
+  assert.equal(errorCause(sending(51246)), errorCause(sending(40001)));
+  assert.match(errorCause(sending(51246)), /from 127\.0\.0\.1 for http:\/\/127\.0\.0\.1:1883\/x/);
 });
 
 Deno.test('a failed fetch is counted by its reason, not as "fetch failed"', async () => {

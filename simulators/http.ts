@@ -11,7 +11,7 @@
 import { simMain } from "./cli.ts";
 import { toCsv } from "./fleet.ts";
 import type { Transport } from "./runner.ts";
-import { reachable } from "./urls.ts";
+import { answersHttp, reachable } from "./urls.ts";
 
 /** Sends readings over HTTP; a 2xx answer is the acknowledgement. */
 export function httpTransport(url: string): Transport {
@@ -31,7 +31,12 @@ export function httpTransport(url: string): Transport {
           ),
         );
       }
-      return reachable(url, ["http:", "https:"]);
+      return reachable(url, ["http:", "https:"]).then(async () => {
+        // Before any device is revoked and created again: a port that is no HTTP server (the MQTT port) fails them all.
+        if (u.protocol === "http:" && !(await answersHttp(url))) {
+          throw new Error(`--url ${u.origin} does not answer HTTP: is it Sluice's HTTP port (PORT, 8000 by default)?`);
+        }
+      });
     },
     connect: ({ token }) =>
       Promise.resolve(async ({ id, reading }) => {

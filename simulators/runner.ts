@@ -104,7 +104,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   const log = hooks.log ?? (() => {});
   const fleet = new Fleet({ size: options.devices, seed: options.seed, prefix: options.prefix });
   await transport.check?.();
-  const tokens = await provisionDevices(fleet.pumps.map((p) => p.id), options, log);
+  const tokens = await provisionDevices(fleet.pumps.map((p) => p.id), options, log, hooks.signal);
   const senders = await Promise.all(
     fleet.pumps.map((p) => transport.connect({ id: p.id, token: tokens[p.id]! }, log)),
   );
@@ -231,6 +231,7 @@ export async function provisionDevices(
   ids: readonly string[],
   options: Pick<SimOptions, "adminUrl" | "adminToken" | "tokens">,
   log: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<Record<string, string>> {
   if (options.tokens) {
     const tokens = options.tokens;
@@ -256,6 +257,8 @@ export async function provisionDevices(
   const out: Record<string, string> = {};
   let revoked = 0;
   for (let i = 0; i < ids.length; i += 50) {
+    // Interrupted (Ctrl-C): no more devices are revoked or created, and nothing is sent.
+    if (signal?.aborted) throw new Error(`Interrupted while creating devices (${i} of ${ids.length} created)`);
     await Promise.all(
       ids.slice(i, i + 50).map(async (id) => {
         let res = await create(id);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { amqpTransport } from "../../simulators/amqp.ts";
 import { httpTransport } from "../../simulators/http.ts";
 import { mqttTransport } from "../../simulators/mqtt.ts";
-import { runSim, type SimOptions, type Transport } from "../../simulators/runner.ts";
+import { provisionDevices, runSim, type SimOptions, type Transport } from "../../simulators/runner.ts";
 import { brokerUrl } from "../helpers/mqtt.ts";
 import { ADMIN, integration, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 import { AMQP_URL, ensureRabbitMq } from "../helpers/amqp.ts";
@@ -221,10 +221,29 @@ integration("sim:mqtt and sim:http refuse a --url of the wrong kind before any d
       httpTransport(`${brokerUrl(s)}/blog/queues/feed`).check!(),
       /^Error: --url mqtt:\/\/\S+ is not http:\/\/ or https:\/\//,
     );
+    // http:// at the MQTT port: reachable, but no HTTP server answers there.
+    await assert.rejects(
+      httpTransport(`${brokerUrl(s).replace(/^mqtt:/, "http:")}/blog/queues/feed`).check!(),
+      /^Error: --url http:\/\/\S+ does not answer HTTP: is it Sluice's HTTP port/,
+    );
     // The broker itself passes, and no login was tried (nothing to slow the fleet's own down).
     await mqttTransport(brokerUrl(s)).check!();
     await httpTransport(`${s.url}/blog/queues/feed`).check!();
     assert.deepEqual(await (await s.admin("/admin/devices")).json().then((b) => b.devices), []);
+  } finally {
+    await s.close();
+  }
+});
+
+integration("a simulator interrupted while it creates its devices stops creating them", async () => {
+  const s = await startTestSluice();
+  try {
+    const stop = new AbortController();
+    const ids = Array.from({ length: 120 }, (_, i) => `int-${i}`);
+    const creating = provisionDevices(ids, { adminUrl: s.url, adminToken: ADMIN }, () => {}, stop.signal);
+    stop.abort(); // Ctrl-C while the first 50 are being created
+    await assert.rejects(creating, /^Error: Interrupted while creating devices \(50 of 120 created\)/);
+    assert.equal((await (await s.admin("/admin/devices")).json()).devices.length, 50);
   } finally {
     await s.close();
   }
