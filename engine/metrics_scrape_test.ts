@@ -35,3 +35,32 @@ Deno.test("gauges that need reads are scraped at most once a second; a failed sc
   assert.equal(await value(), 4);
   assert.equal(scrapes, 4);
 });
+
+Deno.test("a slow pass over the KV is reused ten times as long as it took, up to 30 s", async () => {
+  let t = 0, scrapes = 0, takes = 0;
+  const gauges = reusedFor(
+    async () => {
+      scrapes++;
+      t += takes; // the pass takes `takes` ms of the clock
+      await Promise.resolve();
+      return [{ name: "g", help: "", samples: [{ value: scrapes }] }];
+    },
+    1000,
+    () => t,
+  );
+  takes = 400;
+  await gauges(); // from 0 to 400: reused until 4,000
+  t = 3999;
+  await gauges();
+  assert.equal(scrapes, 1);
+  t = 4000;
+  takes = 10_000;
+  await gauges(); // a pass of 10 s: reused for 30 s, not 100
+  t = 4000 + 29_999;
+  await gauges();
+  assert.equal(scrapes, 2);
+  t = 4000 + 30_000;
+  takes = 0;
+  await gauges();
+  assert.equal(scrapes, 3);
+});
