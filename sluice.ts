@@ -30,6 +30,7 @@ import { ChannelRegistry } from "./store/channel_registry.ts";
 import { type CommitStats, Committer } from "./store/committer.ts";
 import { DeviceDirectory } from "./store/device_directory.ts";
 import { keys } from "./store/keys.ts";
+import { deleteKeys } from "./store/kv_limits.ts";
 import { KvActorStorage } from "./store/kv_actor_storage.ts";
 import { KvQueueWaker } from "./store/kv_queue_waker.ts";
 import { claimWriterEpoch } from "./store/writer_epoch.ts";
@@ -394,23 +395,9 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
 /** Whether the last process on this KV stopped dead (no graceful stop said otherwise); clears the stop's word. */
 async function lastStopCrashed(kv: Deno.Kv): Promise<boolean> {
   const clean = (await kv.get(keys.cleanStop())).value !== null;
-  if (clean) {
-    let marks: Deno.KvKey[] = [];
-    for await (const e of kv.list({ prefix: keys.runMarkers() })) {
-      marks.push(e.key);
-      if (marks.length === 500) await deleteAll(kv, marks), marks = [];
-    }
-    await deleteAll(kv, marks);
-  }
+  if (clean) await deleteKeys(kv, await Array.fromAsync(kv.list({ prefix: keys.runMarkers() }), (e) => e.key));
   await kv.delete(keys.cleanStop());
   return !clean;
-}
-
-async function deleteAll(kv: Deno.Kv, keyList: readonly Deno.KvKey[]): Promise<void> {
-  if (keyList.length === 0) return;
-  const op = kv.atomic();
-  for (const k of keyList) op.delete(k);
-  await op.commit();
 }
 
 /** The doorbell of one writer: the committer says which heads moved right after each commit. */

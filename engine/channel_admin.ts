@@ -4,7 +4,7 @@ import { topicStream } from "../core/streams.ts";
 import type { ChannelConfig, ChannelRegistry, NewChannel, SubscriberStarts } from "../store/channel_registry.ts";
 import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
-import { chunked } from "../store/kv_limits.ts";
+import { chunked, deleteKeys } from "../store/kv_limits.ts";
 import { subscriberRunOf, subscriberRunPrefix } from "../core/task_id.ts";
 import { type Lane, subscriberConsumer } from "./lanes.ts";
 
@@ -223,11 +223,7 @@ export class ChannelAdmin {
         );
       }
     }
-    for (const chunk of chunked(stale, 1000)) {
-      const op = this.options.kv.atomic();
-      for (const key of chunk) op.delete(key);
-      await op.commit();
-    }
+    await deleteKeys(this.options.kv, stale);
   }
 
   /** The topic's head; its key may lag the events (one writer writes it lazily, a crash can leave it behind). */

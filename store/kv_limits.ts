@@ -25,3 +25,12 @@ export function chunked<T>(items: readonly T[], size: number = KV_LIMITS.getMany
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
   return chunks;
 }
+
+/** Deletes `keyList`, a commit per 500 keys (well within a commit's mutations and key bytes). */
+export async function deleteKeys(kv: Deno.Kv, keyList: readonly Deno.KvKey[]): Promise<void> {
+  for (const chunk of chunked(keyList, 500)) {
+    const op = kv.atomic();
+    for (const key of chunk) op.delete(key);
+    await op.commit();
+  }
+}

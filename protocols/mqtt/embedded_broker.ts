@@ -389,8 +389,9 @@ export class EmbeddedBroker {
     if (refused.length > 0) this.#forgetSubscriptions(client, refused).catch(this.#bug);
   }
 
-  #unsubscribed(client: Client, topics: string[]): void {
-    const kept = this.#persistentOf(client);
+  /** A persistent session's subscriptions ended (UNSUBSCRIBE, or refused): their channels are no longer kept for it. */
+  #unsubscribed(client: Client, topics: readonly string[]): void {
+    const kept = this.#persistent.get(client.id);
     for (const t of topics) {
       const channel = parseSubscribeTopic(t);
       if (channel !== null) kept?.subscribed.delete(channel);
@@ -406,11 +407,7 @@ export class EmbeddedBroker {
 
   /** Removes subscriptions from the client's stored session (kept for a `clean: false` session). */
   async #forgetSubscriptions(client: Client, topics: string[]): Promise<void> {
-    const kept = this.#persistent.get(client.id);
-    for (const t of topics) {
-      const channel = parseSubscribeTopic(t);
-      if (channel !== null) kept?.subscribed.delete(channel);
-    }
+    this.#unsubscribed(client, topics);
     const persistence = (this.#aedes as unknown as {
       persistence: { removeSubscriptions(client: Client, topics: string[]): Promise<unknown> };
     }).persistence;
