@@ -130,7 +130,7 @@ export async function openSluice(options: SluiceOptions): Promise<Sluice> {
   };
   const { kv, lock } = options.kv
     ? { kv: options.kv, lock: undefined }
-    : await openKv(config, mode === "local", (line) => log.warn(line));
+    : await openKv(config, (line) => log.warn(line));
   try {
     return await startCore(options, { log, clock, manifest, mode, instruments, onCommit, kv, lock });
   } catch (err) {
@@ -416,21 +416,20 @@ function committerDoorbell(committer: Committer): Doorbell {
   };
 }
 
-/** The KV: managed on Deno Deploy, else the file at KV_PATH, locked (exclusive for one writer, else shared). */
+/** The KV: managed on Deno Deploy, else the file at KV_PATH, locked by this process. */
 async function openKv(
   config: Config,
-  exclusive: boolean,
   log: (line: string) => void,
 ): Promise<{ kv: Deno.Kv; lock?: { release(): void } }> {
-  // On Deno Deploy the managed KV; SLUICE_MODE=deploy elsewhere keeps KV_PATH (tests, a shared file).
+  // On Deno Deploy the managed KV; SLUICE_MODE=deploy elsewhere keeps KV_PATH (one process, as locally).
   const where = kvLocation(config);
   if (where.kind === "managed") return { kv: await Deno.openKv() };
   if (where.kind === "memory") return { kv: await Deno.openKv(":memory:") };
   const path = where.path;
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
   if (dir) await Deno.mkdir(dir, { recursive: true });
-  // Locally one process owns a KV file: a second one on it stops here.
-  const lock = await lockKvFile(path, exclusive, log);
+  // Locally one process owns a KV file, in either mode: a second one on it stops here.
+  const lock = await lockKvFile(path, log);
   try {
     return { kv: await Deno.openKv(path), lock };
   } catch (err) {

@@ -8,15 +8,15 @@ const RETRY_MS = 100;
 type TryLock = (exclusive?: boolean) => Promise<boolean>;
 
 /**
- * A lock on `<KV file>.lock`, held while Sluice uses the file: exclusive for the one writer of
- * local mode, shared for deploy mode's instances (which guard every write with head checks). A
- * second local process on a file in use, or a local one beside deploy-mode ones, stops at start-up
- * with a clear error instead of taking the writer epoch over (which would leave the first refusing
- * every write). The kernel drops the lock when its holder exits, kill -9 included.
+ * An exclusive lock on `<KV file>.lock`, held while Sluice uses the file, in either mode. A second
+ * process on a file in use stops at start-up with a clear error: in local mode it would take the
+ * writer epoch over (leaving the first refusing every write); in deploy mode the two would not see
+ * each other's changes (a local KV's watch stays within its process) and SQLite would refuse their
+ * writes to each other ("database is locked"). The kernel drops the lock when its holder exits,
+ * kill -9 included.
  */
 export async function lockKvFile(
   path: string,
-  exclusive: boolean,
   log: (line: string) => void = () => {},
 ): Promise<{ release(): void }> {
   // Locked by its real path: the same file reached through a symlink is the same file.
@@ -29,7 +29,7 @@ export async function lockKvFile(
   };
   let held: boolean;
   try {
-    held = await take(file, exclusive, () => log(`${path} is in use by another process; waiting for it to stop`));
+    held = await take(file, () => log(`${path} is in use by another process; waiting for it to stop`));
   } catch (err) {
     release();
     throw err;
@@ -43,12 +43,12 @@ export async function lockKvFile(
   return { release };
 }
 
-async function take(file: Deno.FsFile, exclusive: boolean, waiting: () => void): Promise<boolean> {
+async function take(file: Deno.FsFile, waiting: () => void): Promise<boolean> {
   const tryLock = (file as unknown as { tryLock?: TryLock }).tryLock?.bind(file);
   const deadline = Date.now() + WAIT_MS;
   if (tryLock) {
     for (let first = true;; first = false) {
-      if (await tryLock(exclusive)) return true;
+      if (await tryLock(true)) return true;
       if (first) waiting();
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, RETRY_MS));
@@ -58,7 +58,7 @@ async function take(file: Deno.FsFile, exclusive: boolean, waiting: () => void):
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
-      file.lock(exclusive).then(() => true),
+      file.lock(true).then(() => true),
       new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), WAIT_MS)),
     ]);
   } finally {

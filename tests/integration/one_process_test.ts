@@ -51,6 +51,31 @@ integration(
 );
 
 integration(
+  "a second deploy-mode Sluice on a KV file a deploy-mode one uses stops at start-up (a local KV is one process's)",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-lock-deploy-" });
+    const env = {
+      KV_PATH: `${dir}/sluice.kv`,
+      SLUICE_MODE: "deploy",
+      ADMIN_TOKEN: "a-deploy-admin-token-0123",
+      MQTT_PORT: "off",
+      WEATHER_API_URL: "off",
+    };
+    const first = new SluiceProcess(freePort(), env);
+    try {
+      await first.start();
+      const second = await startToExit({ ...env, PORT: String(freePort()) });
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /Another process is using .*sluice\.kv/);
+      assert.equal((await fetch(`${first.url}/healthz`).then((r) => r.json())).status, "ok");
+    } finally {
+      await first.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+integration(
   "a taken HTTP port stops start-up with one line, and takes back the admin token it made unseen",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "sluice-port-" });
