@@ -75,7 +75,8 @@ export class Ingest {
       this.options.onAccepted?.(envelope, result, performance.now() - start);
       return result;
     } catch (err) {
-      this.refused(envelope.protocol, err);
+      // A broker's message KV could not take yet is taken again in place: not a refusal.
+      if (!(envelope.brokered && isRetriedInPlace(err))) this.refused(envelope.protocol, err);
       throw err;
     }
   }
@@ -263,4 +264,9 @@ export class Ingest {
     }
     return json.length + (text ? 2 : 0); // a string's quotes, once stored as JSON
   }
+}
+
+/** What a brokered protocol (AMQP, an external MQTT broker) takes again later rather than refuse. */
+function isRetriedInPlace(err: unknown): boolean {
+  return err instanceof SluiceError && (err.code === "unavailable" || err.code === "lease_lost");
 }

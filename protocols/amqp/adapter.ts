@@ -13,7 +13,7 @@ import type { Outcome } from "./outcome.ts";
 import { principalOf } from "./principal.ts";
 import { broadcastOn } from "./republisher.ts";
 import { type AmqpStats, newStats } from "./stats.ts";
-import { declareTopology } from "./topology.ts";
+import { declareTopology, INGEST_QUEUE } from "./topology.ts";
 import { RepublishCursors } from "../../store/republish_cursors.ts";
 
 export interface AmqpAdapterOptions {
@@ -93,7 +93,15 @@ export class AmqpAdapter implements Adapter {
       c.on("error", (err: Error) => this.sluice.log.warn(`AMQP: channel error: ${describeError(err)}`));
       c.on("close", () => this.#conn.reset("a channel closed"));
     }
-    await declareTopology(ch);
+    const { ingestConsumers } = await declareTopology(ch);
+    if (ingestConsumers > 0 && this.sluice.mode === "local") {
+      // Another Sluice (or a client) consumes there: with its own KV it refuses the devices it does not know.
+      this.sluice.log.warn(
+        `AMQP: ${INGEST_QUEUE} already has ${ingestConsumers} consumer(s); this Sluice takes deliveries only ` +
+          `after they stop (one active consumer at a time). A Sluice with its own KV file refuses every device it ` +
+          `does not know: give each Sluice its own vhost`,
+      );
+    }
     await this.#republisher.attach(broadcastOn(confirm));
     const consumer = new IngestConsumer(ch, confirm, {
       lanes: this.#lanes,

@@ -13,14 +13,19 @@ export const BROADCAST_EXCHANGE = "iot.broadcast";
 
 /**
  * Declares Sluice's topology. Idempotent: every declaration names the same type, durability and
- * arguments each time, so it runs on every (re)connect and on every instance.
+ * arguments each time, so it runs on every (re)connect and on every instance. Resolves how many
+ * consumers `iot.ingest` had already.
  */
-export async function declareTopology(ch: Channel): Promise<void> {
+export async function declareTopology(ch: Channel): Promise<{ ingestConsumers: number }> {
   await ch.assertExchange(INGEST_EXCHANGE, "topic", { durable: true });
-  await ch.assertQueue(INGEST_QUEUE, { durable: true, arguments: { "x-single-active-consumer": true } });
+  const ingest = await ch.assertQueue(INGEST_QUEUE, {
+    durable: true,
+    arguments: { "x-single-active-consumer": true },
+  });
   await ch.bindQueue(INGEST_QUEUE, INGEST_EXCHANGE, "#");
   await ch.assertExchange(DEAD_LETTER_EXCHANGE, "topic", { durable: true });
   await ch.assertQueue(DEAD_LETTER_QUEUE, { durable: true });
   await ch.bindQueue(DEAD_LETTER_QUEUE, DEAD_LETTER_EXCHANGE, "#");
   await ch.assertExchange(BROADCAST_EXCHANGE, "topic", { durable: true });
+  return { ingestConsumers: ingest.consumerCount };
 }

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
-import { CODE_HEADER, DEAD_LETTER_QUEUE, DROPPED_HEADER, REASON_HEADER } from "../../protocols/amqp/mod.ts";
+import {
+  CODE_HEADER,
+  DEAD_LETTER_QUEUE,
+  declareTopology,
+  DROPPED_HEADER,
+  INGEST_QUEUE,
+  REASON_HEADER,
+} from "../../protocols/amqp/mod.ts";
 import { AMQP_URL, amqpAdapterOf, amqpClient, amqpReady, csvInvoke, readings, temperatures } from "../helpers/amqp.ts";
-import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { integration, recordingLogger, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 integration("1,000 messages from 10 devices over AMQP become 1,000 pump readings, each device's in order", async () => {
   const amqp = await amqpClient();
@@ -134,3 +141,36 @@ integration(
     }
   },
 );
+
+integration(
+  "a Sluice that finds iot.ingest consumed by someone else says it waits on standby and why that refuses devices",
+  async () => {
+    const amqp = await amqpClient();
+    await declareTopology(amqp.ch);
+    const other = await amqp.ch.consume(INGEST_QUEUE, () => {}, { noAck: false });
+    const log = recordingLogger();
+    const s = await startTestSluice({ AMQP_URL }, undefined, { log });
+    try {
+      await amqpReady(s);
+      const line = log.lines.find((l) => l.includes(`${INGEST_QUEUE} already has 1 consumer(s)`)) ?? "";
+      assert.match(line, /^warn .*own vhost/, log.lines.join("\n"));
+    } finally {
+      await amqp.ch.cancel(other.consumerTag);
+      await amqp.close();
+      await s.close();
+    }
+  },
+);
+
+integration("a Sluice alone on iot.ingest says nothing of other consumers", async () => {
+  const amqp = await amqpClient();
+  const log = recordingLogger();
+  const s = await startTestSluice({ AMQP_URL }, undefined, { log });
+  try {
+    await amqpReady(s);
+    assert.equal(log.lines.filter((l) => l.includes("consumer(s)")).length, 0, log.lines.join("\n"));
+  } finally {
+    await amqp.close();
+    await s.close();
+  }
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { UnavailableError } from "../../core/errors.ts";
 import type { WriteRequest } from "../../store/committer.ts";
+import { AMQP_URL, amqpClient, amqpReady, csvInvoke, readings } from "../helpers/amqp.ts";
 import { integration, post, startTestSluice } from "../helpers/sluice.ts";
 
 integration(
@@ -86,6 +87,36 @@ integration(
       const taken = await invoke();
       assert.equal(taken.status, 202, await taken.text());
     } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "an AMQP message KV cannot take yet is taken again in place and not counted as refused; a bad one still is",
+  async () => {
+    const amqp = await amqpClient();
+    const s = await startTestSluice({ AMQP_URL });
+    try {
+      await amqpReady(s);
+      const token = await s.device("df-amqp");
+      const committer = s.server.sluice.committer;
+      const write = committer.write.bind(committer);
+      let refusals = 3;
+      // KV refuses the first acks as the committer says of a full disk, then takes them.
+      committer.write = (req: WriteRequest) =>
+        req.urgent && refusals > 0
+          ? (refusals--, Promise.reject(new UnavailableError("KV refused the write: database or disk is full")))
+          : write(req);
+      await amqp.publish(`${token}/blog_queuing/invoke`, csvInvoke(1), { messageId: "full-1" });
+      await amqp.publish(`${token}/no_such_channel/invoke`, csvInvoke(2), { messageId: "bad-1" });
+      await readings(s, "df-amqp", 1);
+      assert.equal(refusals, 0);
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      assert.doesNotMatch(text, /sluice_ingest_refused_total\{protocol="amqp",code="unavailable"\}/);
+      assert.match(text, /sluice_ingest_refused_total\{protocol="amqp",code="not_found"\} 1/);
+    } finally {
+      await amqp.close();
       await s.close();
     }
   },
