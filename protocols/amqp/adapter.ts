@@ -4,7 +4,8 @@ import { describeError } from "../../core/errors.ts";
 import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter, Check } from "../adapter.ts";
-import { Republisher } from "../republisher.ts";
+import { KvLease } from "../kv_lease.ts";
+import { type Publish, Republisher } from "../republisher.ts";
 import { type Backoff, ReconnectingConnection } from "./connection.ts";
 import { IngestConsumer } from "./consumer.ts";
 import { decodeDelivery, TOKEN_HEADER } from "./delivery.ts";
@@ -13,7 +14,7 @@ import type { Outcome } from "./outcome.ts";
 import { principalOf } from "./principal.ts";
 import { broadcastOn } from "./republisher.ts";
 import { type AmqpStats, newStats } from "./stats.ts";
-import { declareTopology, INGEST_QUEUE } from "./topology.ts";
+import { BROADCAST_EXCHANGE, declareTopology, INGEST_QUEUE } from "./topology.ts";
 import { RepublishCursors } from "../../store/republish_cursors.ts";
 
 export interface AmqpAdapterOptions {
@@ -32,6 +33,15 @@ export interface AmqpAdapterOptions {
 const CLOSE_GRACE_MS = 2000;
 
 /**
+ * In deploy mode several instances run and every one would re-publish each topic message: one at a
+ * time does, under this lease (renewed every `REPUBLISH_RENEW_MS`; a stopped holder's is taken over
+ * within its TTL).
+ */
+const REPUBLISH_LEASE_KEY: Deno.KvKey = ["amqp", "republisher"];
+const REPUBLISH_LEASE_TTL_MS = 10_000;
+const REPUBLISH_RENEW_MS = 3_000;
+
+/**
  * The AMQP adapter: consumes `iot.ingest` into the one ingest path (ack after the commit, refusals
  * to `iot.dlx`), re-publishes topic messages to `iot.broadcast`, and reconnects with backoff,
  * reporting itself degraded while RabbitMQ is away.
@@ -43,7 +53,13 @@ export class AmqpAdapter implements Adapter {
   readonly connectionName = `sluice ${crypto.randomUUID().slice(0, 8)}`;
   readonly #lanes = new OrderedLanes();
   readonly #conn: ReconnectingConnection;
-  readonly #republisher: Republisher;
+  /** Re-publishes topic messages: always in local mode, while this instance holds the lease in deploy mode. */
+  #republisher: Republisher | null = null;
+  /** The current connection's way to `iot.broadcast`. */
+  #publish: Publish | null = null;
+  readonly #lease: KvLease | null;
+  readonly #stop = new AbortController();
+  #leaseLoop: Promise<void> = Promise.resolve();
   #consumer: IngestConsumer | null = null;
   #closing: Promise<void> | null = null;
 
@@ -56,21 +72,18 @@ export class AmqpAdapter implements Adapter {
       setup: (model) => this.#setup(model),
       teardown: () => this.#teardown(),
     });
-    this.#republisher = new Republisher({
-      topics: sluice.topics,
-      channels: sluice.channels,
-      log: sluice.log,
-      protocol: "AMQP",
-      cursors: new RepublishCursors(sluice.kv, sluice.committer, "amqp"),
-      pollMs: options.channelPollMs ?? 2000,
-      onFailure: (reason) => this.#conn.reset(reason),
-      onPublished: (count) => this.stats.republished += count,
-    });
+    this.#lease = sluice.mode === "deploy"
+      ? new KvLease(sluice.kv, REPUBLISH_LEASE_KEY, sluice.instance, REPUBLISH_LEASE_TTL_MS, sluice.clock)
+      : null;
   }
 
-  /** Notes the channels to re-publish, then connects in the background (Sluice serves meanwhile). */
+  /**
+   * Notes the channels to re-publish (in deploy mode once this instance holds the lease), then
+   * connects in the background (Sluice serves meanwhile).
+   */
   async start(): Promise<void> {
-    await this.#republisher.init();
+    if (this.#lease) this.#leaseLoop = this.#holdRepublishing(this.#lease);
+    else await this.#startRepublishing();
     this.#conn.start();
   }
 
@@ -80,10 +93,67 @@ export class AmqpAdapter implements Adapter {
 
   close(): Promise<void> {
     return this.#closing ??= (async () => {
+      this.#stop.abort();
       await this.#consumer?.stop(CLOSE_GRACE_MS);
-      this.#republisher.close();
+      await this.#leaseLoop;
+      this.#republisher?.close();
+      this.#republisher = null;
       await this.#conn.close();
+      await this.#lease?.release().catch(() => {});
     })();
+  }
+
+  /** Notes where each channel stands in KV and re-publishes from there, through the connection once there is one. */
+  async #startRepublishing(): Promise<void> {
+    const republisher = new Republisher({
+      topics: this.sluice.topics,
+      channels: this.sluice.channels,
+      log: this.sluice.log,
+      protocol: "AMQP",
+      cursors: new RepublishCursors(this.sluice.kv, this.sluice.committer, "amqp"),
+      pollMs: this.options.channelPollMs ?? 2000,
+      onFailure: (reason) => this.#conn.reset(reason),
+      onPublished: (count) => this.stats.republished += count,
+    });
+    await republisher.init();
+    if (this.#stop.signal.aborted) return republisher.close();
+    this.#republisher = republisher;
+    if (this.#publish) await republisher.attach(this.#publish);
+  }
+
+  /** Deploy mode: re-publishes while this instance holds the lease, and stops when it cannot renew it. */
+  async #holdRepublishing(lease: KvLease): Promise<void> {
+    const signal = this.#stop.signal;
+    let said = false;
+    while (!signal.aborted) {
+      let holding = false;
+      try {
+        holding = await lease.claim();
+      } catch (err) {
+        this.sluice.log.warn(`AMQP: the re-publishing lease cannot be renewed: ${describeError(err)}`);
+      }
+      if (signal.aborted) break;
+      try {
+        if (holding && !this.#republisher) await this.#startRepublishing();
+      } catch (err) {
+        this.sluice.log.warn(`AMQP: reading the channels to re-publish failed: ${describeError(err)}`);
+      }
+      if (!holding && this.#republisher) {
+        this.#republisher.close();
+        this.#republisher = null;
+      }
+      if (!holding && !said) {
+        this.sluice.log.info(
+          `AMQP: another instance re-publishes topic messages to ${BROADCAST_EXCHANGE}; this one takes over when ` +
+            `it stops (within ${REPUBLISH_LEASE_TTL_MS / 1000} s)`,
+        );
+      }
+      said = !holding;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, REPUBLISH_RENEW_MS);
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+    }
   }
 
   async #setup(model: ChannelModel): Promise<void> {
@@ -102,7 +172,8 @@ export class AmqpAdapter implements Adapter {
           `does not know: give each Sluice its own vhost`,
       );
     }
-    await this.#republisher.attach(broadcastOn(confirm));
+    this.#publish = broadcastOn(confirm);
+    await this.#republisher?.attach(this.#publish);
     const consumer = new IngestConsumer(ch, confirm, {
       lanes: this.#lanes,
       toEnvelope: (msg, receivedAt) => this.#toEnvelope(msg, receivedAt),
@@ -124,7 +195,8 @@ export class AmqpAdapter implements Adapter {
   #teardown(): void {
     this.#consumer?.abandon();
     this.#consumer = null;
-    this.#republisher.detach();
+    this.#publish = null;
+    this.#republisher?.detach();
   }
 
   async #toEnvelope(msg: ConsumeMessage, receivedAt: number): Promise<Envelope> {

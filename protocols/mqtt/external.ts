@@ -4,7 +4,7 @@ import { describeError } from "../../core/errors.ts";
 import type { Sluice } from "../../sluice.ts";
 import { type Publish, Republisher } from "../republisher.ts";
 import { settleWithin } from "../settle.ts";
-import { KvLease } from "./lease.ts";
+import { KvLease } from "../kv_lease.ts";
 import type { MqttAdapter } from "./mqtt_adapter.ts";
 import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";

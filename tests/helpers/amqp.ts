@@ -81,7 +81,7 @@ export function amqpAdapterOf(s: TestSluice): AmqpAdapter {
 }
 
 /** Waits until `/healthz` says AMQP is ok: topology declared, consuming, re-publishing. */
-export async function amqpReady(s: TestSluice, timeoutMs = 20_000): Promise<void> {
+export async function amqpReady(s: { readonly url: string }, timeoutMs = 20_000): Promise<void> {
   await waitFor(
     async () => {
       const res = await fetch(`${s.url}/healthz`);

@@ -1,4 +1,4 @@
-import type { Clock } from "../../core/clock.ts";
+import type { Clock } from "../core/clock.ts";
 
 interface LeaseValue {
   readonly holder: string;
@@ -8,7 +8,7 @@ interface LeaseValue {
 
 /**
  * A lease in KV: a key with `expireIn`, renewed by its holder, taken with an atomic check, so one
- * instance at a time does the job (here: subscribe on the external broker).
+ * instance at a time does the job (subscribe on an external MQTT broker, re-publish to AMQP).
  */
 export class KvLease {
   constructor(

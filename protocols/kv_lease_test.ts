@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvLease } from "./lease.ts";
+import { KvLease } from "./kv_lease.ts";
 
 Deno.test("one holder at a time; the lease is free again once released or expired", async () => {
   const kv = await Deno.openKv(":memory:");
