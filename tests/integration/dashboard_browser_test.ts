@@ -252,6 +252,11 @@ integration("the dashboard refuses a wrong token with a clear message and accept
     await page.locator("#token").fill(device);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByText("This is a device token").waitFor(SLOW);
+    // The README's placeholder pasted as is: no header can carry "…"; refused, and the form stays.
+    await page.locator("#token").fill("sla_…");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("The token was refused: it has characters no token has").waitFor(SLOW);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken")), null);
     await page.locator("#token").fill(ADMIN);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByText("No pumps yet").waitFor(SLOW);
@@ -875,6 +880,10 @@ integration(
       await page.locator("#publish-body").fill("  ");
       await page.getByRole("button", { name: "Publish" }).click();
       await page.getByText("Not published: write a message first").waitFor(SLOW);
+      // JSON goes as written: a number JSON cannot hold is refused as over HTTP, not published as null.
+      await page.locator("#publish-body").fill('{"x": 1e400}');
+      await page.getByRole("button", { name: "Publish" }).click();
+      await page.getByText(/Not published: .*a number too large for JSON/).waitFor(SLOW);
       assert.equal((await (await s.admin("/admin/channels/blog_queuing/stats")).json()).messages, 0);
 
       // A phone's width: the settings forms fit it (a long script name in a select once widened the page).

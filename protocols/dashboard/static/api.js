@@ -27,13 +27,26 @@ export const UNAUTHORIZED = "sluice:unauthorized";
 /** How often a page reads again: its refresh, and its retry while Sluice does not answer. */
 export const RELOAD_MS = 3000;
 
-/** A JSON call with the admin token; throws `ApiError`. */
-export async function api(path, { method = "GET", body } = {}) {
-  const headers = { authorization: `Bearer ${token.get() ?? ""}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
+/**
+ * A JSON call with the admin token; throws `ApiError`. `json`: a body that is JSON text already, sent as written
+ * (a number such as `1e400` must reach Sluice to be refused, not become `null` on its way).
+ */
+export async function api(path, { method = "GET", body, json } = {}) {
+  if (json !== undefined) body = json;
+  else if (body !== undefined) body = JSON.stringify(body);
+  let headers;
+  try {
+    headers = new Headers({ authorization: `Bearer ${token.get() ?? ""}` });
+  } catch {
+    // A pasted placeholder (`sla_…`) or a typo: no header can carry it, so no server ever saw it.
+    const err = new ApiError(401, "unauthorized", "it has characters no token has (an HTTP header cannot carry them)");
+    globalThis.dispatchEvent(new CustomEvent(UNAUTHORIZED, { detail: err }));
+    throw err;
+  }
+  if (body !== undefined) headers.set("content-type", "application/json");
   let res;
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(path, { method, headers, body });
   } catch {
     throw new ApiError(0, "unreachable", "Sluice is not reachable. Is it running?");
   }

@@ -24,14 +24,15 @@ export function channelView(root, name) {
         if (text.value.trim() === "") {
           return publishStatus.replaceChildren(note("error", "Not published: write a message first (JSON, or text)."));
         }
-        let body;
+        // JSON as written (Sluice checks it); anything else is text, which a topic message may be.
+        let json = text.value;
         try {
-          body = JSON.parse(text.value);
+          JSON.parse(json);
         } catch {
-          body = text.value; // a topic message may be plain text
+          json = JSON.stringify(text.value);
         }
         try {
-          const res = await api(`/channels/${encodeURIComponent(name)}/messages`, { method: "POST", body });
+          const res = await api(`/channels/${encodeURIComponent(name)}/messages`, { method: "POST", json });
           publishStatus.replaceChildren(note("info", `Published as message ${res.seq}.`));
         } catch (err) {
           publishStatus.replaceChildren(note("error", `Not published: ${err.message}`));
