@@ -1,6 +1,7 @@
 import { urlHost } from "./core/url_host.ts";
 import type { Adapter, Check } from "./protocols/adapter.ts";
 import { createHttpApp } from "./protocols/http/app.ts";
+import { listenHttp } from "./protocols/http/listen.ts";
 import type { Sluice } from "./sluice.ts";
 
 /** A running Sluice: the core plus its listeners. */
@@ -61,17 +62,15 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
       for (const a of adapters) a.mount?.(app, deps);
     },
   });
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  const { addr, shutdown } = await listenHttp({
     port: options.port,
     hostname: options.hostname ?? "0.0.0.0",
-    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+    log: sluice.log,
     onError: (err) => {
       sluice.log.error(`HTTP handler failed: ${err instanceof Error ? err.message : String(err)}`);
       return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
     },
   }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT));
-  const addr = await listening.promise;
   const host = urlHost(addr.hostname);
   let closing: Promise<void> | null = null;
   return {
@@ -85,7 +84,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
         // Requests in flight finish; but clients that keep sending on kept-alive connections would
         // hold the shutdown open for ever (Deno 2.5 waits for them), so it gets 2 s.
         let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([server.shutdown(), new Promise((r) => timer = setTimeout(r, 2000))]);
+        await Promise.race([shutdown(), new Promise((r) => timer = setTimeout(r, 2000))]);
         clearTimeout(timer);
         await sluice.close(closeOptions);
       })(),

@@ -22,6 +22,9 @@ export interface MqttListener {
   close(): void;
 }
 
+/** How long the listener waits after a failed accept before it accepts again. */
+const ACCEPT_AGAIN_MS = 1000;
+
 /** Listens for MQTT connections; throws `Deno.errors.AddrInUse` when the port is taken. */
 export function listenMqtt(options: ListenOptions): MqttListener {
   const listener = options.tls
@@ -29,14 +32,28 @@ export function listenMqtt(options: ListenOptions): MqttListener {
     : Deno.listen({ port: options.port, hostname: options.hostname });
   let closed = false;
   (async () => {
-    try {
-      for await (const conn of listener) {
-        // Acks are small packets: send them at once.
-        if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") conn.setNoDelay(true);
-        options.onConn(conn);
+    for (let failures = 0; !closed;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (closed) return;
+        if (err instanceof Deno.errors.BadResource) {
+          options.log.warn(`MQTT listener stopped: ${describeError(err)}`);
+          return;
+        }
+        // At the open-file limit (connections past `ulimit -n`): said at the first failure and once a minute after.
+        if (failures++ % 60 === 0) {
+          options.log.warn(`MQTT listener cannot accept: ${describeError(err)}; trying again every second`);
+        }
+        await new Promise((r) => setTimeout(r, ACCEPT_AGAIN_MS));
+        continue;
       }
-    } catch (err) {
-      if (!closed) options.log.warn(`MQTT listener stopped: ${describeError(err)}`);
+      if (failures > 0) options.log.info("MQTT listener accepts again");
+      failures = 0;
+      // Acks are small packets: send them at once.
+      if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") conn.setNoDelay(true);
+      options.onConn(conn);
     }
   })();
   return {
