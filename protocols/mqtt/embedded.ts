@@ -81,10 +81,18 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
 async function tlsOf(cert: string | undefined, key: string | undefined): Promise<TlsPem | undefined> {
   if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) throw new Error("mqtts needs both MQTT_TLS_CERT and MQTT_TLS_KEY");
-  return {
+  const pem = {
     cert: await pemOf("MQTT_TLS_CERT", cert, "certificate", /-----BEGIN CERTIFICATE-----/),
     key: await pemOf("MQTT_TLS_KEY", key, "private key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
   };
+  // What Deno's TLS finds wrong only when it listens (a key that is not the certificate's, a certificate that does
+  // not decode, an encrypted key): tried on a throwaway port, so it stops start-up rather than reads as a taken port.
+  try {
+    Deno.listenTls({ port: 0, hostname: "127.0.0.1", ...pem }).close();
+  } catch (err) {
+    throw new Error(`MQTT_TLS_CERT, MQTT_TLS_KEY: cannot be used for TLS: ${describeError(err)}`);
+  }
+  return pem;
 }
 
 /** A PEM setting's text, or an error naming the setting (and the file, never the PEM text: a key is secret). */

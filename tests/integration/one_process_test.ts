@@ -117,7 +117,21 @@ integration(
       const swapped = await startToExit({ ...env, MQTT_TLS_CERT: key, MQTT_TLS_KEY: cert });
       assert.equal(swapped.code, 1, swapped.stderr);
       assert.match(swapped.stderr, /MQTT_TLS_CERT: ".*mqtt_test_key\.pem" holds no PEM certificate/);
-      for (const res of [missing, noKey, swapped]) assert.doesNotMatch(res.stderr, /Uncaught|listening/);
+      // PEM text Deno's TLS cannot use: a certificate that is not the key's, and one that does not decode.
+      const ca = `${root}tests/fixtures/mqtt_test_ca.pem`;
+      const mismatched = await startToExit({ ...env, MQTT_TLS_CERT: ca, MQTT_TLS_KEY: key });
+      assert.equal(mismatched.code, 1, mismatched.stderr);
+      assert.match(mismatched.stderr, /MQTT_TLS_CERT, MQTT_TLS_KEY: cannot be used for TLS: .*/);
+      await Deno.writeTextFile(
+        `${dir}/corrupt.pem`,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+      );
+      const corrupt = await startToExit({ ...env, MQTT_TLS_CERT: `${dir}/corrupt.pem`, MQTT_TLS_KEY: key });
+      assert.equal(corrupt.code, 1, corrupt.stderr);
+      assert.match(corrupt.stderr, /MQTT_TLS_CERT, MQTT_TLS_KEY: cannot be used for TLS: .*/);
+      for (const res of [missing, noKey, swapped, mismatched, corrupt]) {
+        assert.doesNotMatch(res.stderr, /Uncaught|listening/);
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
