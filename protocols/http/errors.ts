@@ -18,10 +18,13 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/** Refusals that asking again after a second may get past: the answer says so (`Retry-After: 1`). */
+const RETRY_SOON: ReadonlySet<ErrorCode> = new Set(["rate_limited", "unavailable", "lease_lost"]);
+
 /** The HTTP answer for anything thrown: `{"error": {"code", "message"}}` with its status. */
 export function errorResponse(err: unknown, log?: (line: string) => void): Response {
   if (err instanceof SluiceError) {
-    const headers: HeadersInit = err.code === "rate_limited"
+    const headers: HeadersInit = RETRY_SOON.has(err.code)
       ? { "retry-after": "1" }
       : err instanceof MethodNotAllowedError
       ? { allow: err.allowed.join(", ") }
@@ -32,9 +35,7 @@ export function errorResponse(err: unknown, log?: (line: string) => void): Respo
   if (isKvTrouble(err)) {
     return Response.json(
       { error: { code: "unavailable", message: `KV refused the write: ${(err as Error).message}` } },
-      {
-        status: 503,
-      },
+      { status: 503, headers: { "retry-after": "1" } },
     );
   }
   log?.(`Unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);

@@ -65,6 +65,7 @@ integration(
       const invoke = () => post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", params: {} });
       const refused = await invoke();
       assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get("retry-after"), "1");
       assert.deepEqual((await refused.json()).error, {
         code: "unavailable",
         message: "KV refused the write: database or disk is full",
@@ -74,6 +75,7 @@ integration(
       assert.equal((await health.json()).checks.kv, "degraded");
       const device = await s.admin("/admin/devices", { method: "POST", body: '{"id":"df3"}' }); // a direct write
       assert.deepEqual([device.status, (await device.json()).error.code], [503, "unavailable"]);
+      assert.equal(device.headers.get("retry-after"), "1");
 
       // Room again, and nothing sent: /healthz itself finds out with a small write (at most every 2 s).
       full = false;
