@@ -134,6 +134,7 @@ export const ConfigSchema = z.object({
   }).optional(),
   MAX_SEND_BUFFER_BYTES: Int(4096, 256 * 1024 * 1024).default(1024 * 1024),
   MAX_HTTP_IN_FLIGHT: Int(1, 1_000_000).default(10_000),
+  KV_MIN_FREE_MB: Int(0, 1_000_000).default(64),
   RATE_LIMIT: Rate.default(200),
   METRICS_TOKEN: z.string().min(1).optional(),
   TRUSTED_PROXIES: IpList.default([]),
@@ -238,6 +239,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
     "how long a pump's history keeps its events, at least 1h (unset: for good); its state still counts them all",
   ],
   ["MAX_HTTP_IN_FLIGHT", "10000", "HTTP requests handled at once; past it, 503 with Retry-After"],
+  [
+    "KV_MIN_FREE_MB",
+    "64",
+    "free disk space kept beside the KV file: below it writes are refused (503), leaving room for KV itself; 0 = none",
+  ],
   ["METRICS_TOKEN", "-", "when set, GET /metrics needs it (or the admin token)"],
   [
     "TRUSTED_PROXIES",

@@ -36,6 +36,7 @@ import { KvQueueWaker } from "./store/kv_queue_waker.ts";
 import { claimWriterEpoch } from "./store/writer_epoch.ts";
 import { lockKvFile } from "./store/kv_file_lock.ts";
 import { DirectWaker } from "./store/direct_waker.ts";
+import { DiskRoom } from "./store/disk_room.ts";
 import { LeaseManager } from "./store/leases.ts";
 import { SeenIds } from "./store/seen_ids.ts";
 
@@ -163,6 +164,12 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
   // wake-ups. On Deploy several instances append: per-stream head checks, leases, in-process wake-ups.
   const waker = mode === "local" ? new KvQueueWaker(kv) : new DirectWaker();
+  // A KV file's disk keeps KV_MIN_FREE_MB free: below it writes are refused before KV runs out of room itself.
+  const where = kvLocation(config);
+  const room = where.kind === "file" && config.KV_MIN_FREE_MB > 0
+    ? new DiskRoom(dirOf(where.path), config.KV_MIN_FREE_MB * 1024 * 1024, clock)
+    : undefined;
+  const shortage = room && (() => room.shortage());
   const committer = mode === "local"
     ? new Committer({
       kv,
@@ -176,6 +183,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       inbox: (stream) => stream.startsWith(TASK_STREAM_PREFIX) || stream.startsWith(PUMP_STREAM_PREFIX),
       retention: taskRetention,
       log: (line) => log.warn(line),
+      shortage,
     })
     : new Committer({
       kv,
@@ -185,6 +193,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       onCommit,
       retention: taskRetention,
       log: (line) => log.warn(line),
+      shortage,
     });
   const recovered = await committer.recover();
   // (Several writers taking over one writer's KV say what they did themselves.)
@@ -416,6 +425,12 @@ function committerDoorbell(committer: Committer): Doorbell {
   };
 }
 
+/** The folder of a file's path ("." for a bare name). */
+function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+}
+
 /** The KV: managed on Deno Deploy, else the file at KV_PATH, locked by this process. */
 async function openKv(
   config: Config,
@@ -426,8 +441,7 @@ async function openKv(
   if (where.kind === "managed") return { kv: await Deno.openKv() };
   if (where.kind === "memory") return { kv: await Deno.openKv(":memory:") };
   const path = where.path;
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
-  if (dir) await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(dirOf(path), { recursive: true });
   // Locally one process owns a KV file, in either mode: a second one on it stops here.
   const lock = await lockKvFile(path, log);
   try {

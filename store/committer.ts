@@ -118,6 +118,8 @@ export interface CommitterOptions {
   readonly retention?: (stream: string) => number | undefined;
   /** Told when KV starts and stops refusing writes (a full disk), and when another process took the KV over. */
   readonly log?: (line: string) => void;
+  /** Why writes are refused before they reach KV (a disk nearly full, see `DiskRoom`), or null. */
+  readonly shortage?: () => string | null;
 }
 
 interface Pending {
@@ -226,6 +228,7 @@ export class Committer {
   #refusing: string | null = null;
   #probedAt = 0;
   readonly #log?: (line: string) => void;
+  readonly #shortage?: () => string | null;
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
   readonly #inboxFor?: (stream: string) => boolean;
@@ -252,6 +255,7 @@ export class Committer {
     this.#waker = options.waker;
     this.#onCommit = options.onCommit;
     this.#log = options.log;
+    this.#shortage = options.shortage;
     this.#maxRetries = options.maxRetries ?? 50;
     if (this.#mode === "single" && this.#epoch === undefined) {
       throw new Error("Single-writer mode needs the claimed writer epoch");
@@ -290,6 +294,8 @@ export class Committer {
    * another process claimed the epoch, every write is refused from then on.
    */
   async writable(): Promise<boolean> {
+    const short = this.#shortage?.();
+    if (short) return (this.#refused(new UnavailableError(short)), false);
     if (this.#lost || (this.#refusing && !(await this.#probe()))) return false;
     const writer = await this.#kv.get(keys.writer()); // in multi mode, only that KV answers
     if (this.#mode !== "single" || writer.versionstamp === this.#epoch) return true;
@@ -313,6 +319,15 @@ export class Committer {
     if (this.#refusing) this.#log?.("KV takes writes again");
     this.#refusing = null;
     return true;
+  }
+
+  /** KV refuses writes, or Sluice does before they reach it: said once, until a write lands again. */
+  #refused(err: UnavailableError): UnavailableError {
+    if (!this.#refusing) {
+      this.#refusing = err.message;
+      this.#log?.(`${err.message}: answering "unavailable" (503) until a write lands again`);
+    }
+    return err;
   }
 
   /** Another process claimed the writer epoch: every write is refused from now on (said once). */
@@ -378,6 +393,8 @@ export class Committer {
   /** Queues a request for the next commit; resolves once it landed. */
   write(req: WriteRequest): Promise<WriteResult> {
     if (this.#lost) return Promise.reject(this.#lost);
+    const short = this.#shortage?.();
+    if (short) return Promise.reject(this.#refused(new UnavailableError(short)));
     const cost = costOf(req);
     if (cost.mutations + cost.streams.length + 2 > KV_LIMITS.mutations) {
       return Promise.reject(new PayloadTooLargeError("Too many writes for one commit"));
@@ -529,11 +546,7 @@ export class Committer {
       // A request KV refuses (too large, bad key) must not sink its neighbours.
       if (live.length > 1) return this.#isolate(live);
       const refused = asKvError(err);
-      if (refused instanceof UnavailableError && !this.#refusing) {
-        this.#refusing = refused.message;
-        this.#log?.(`${refused.message}: answering "unavailable" (503) until a write lands again`);
-      }
-      live[0]!.reject(refused);
+      live[0]!.reject(refused instanceof UnavailableError ? this.#refused(refused) : refused);
       return;
     }
     if (res.ok && this.#refusing) {

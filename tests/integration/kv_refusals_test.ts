@@ -123,3 +123,28 @@ integration(
     }
   },
 );
+
+integration(
+  "under KV_MIN_FREE_MB of free disk a message is answered 503 unavailable and /healthz says kv degraded",
+  async () => {
+    // A margin no disk here has: the disk counts as nearly full.
+    const s = await startTestSluice({ KV_MIN_FREE_MB: "1000000" });
+    try {
+      const token = await s.device("df-room");
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/echo", params: {} });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get("retry-after"), "1");
+      const { error } = await res.json();
+      assert.equal(error.code, "unavailable");
+      assert.match(
+        error.message,
+        /the disk is nearly full \([\d.]+ MiB free in .*, under the 1000000 MiB KV_MIN_FREE_MB/,
+      );
+      const health = await fetch(`${s.url}/healthz`);
+      assert.equal(health.status, 503);
+      assert.equal((await health.json()).checks.kv, "degraded");
+    } finally {
+      await s.close();
+    }
+  },
+);

@@ -1,0 +1,48 @@
+import { statfsSync } from "node:fs";
+import type { Clock } from "../core/clock.ts";
+
+/** How often the free space is read again (one statfs call, a few µs). */
+const READ_EVERY_MS = 1000;
+
+const MiB = 1024 * 1024;
+
+/**
+ * The free space of the KV file's filesystem, kept above a margin: below it Sluice refuses its own
+ * writes (503 `unavailable`), which leaves SQLite room for Deno KV's own writes. On a full disk Deno
+ * KV's background thread panics when its queue dequeue or its sweep of expired keys cannot write,
+ * and takes the process down (seen on 2.9.6: within 30 ms of the disk filling under load, and about
+ * a minute after a key was due to expire; and at every start on that disk).
+ */
+export class DiskRoom {
+  #free = Infinity;
+  #readAt = -Infinity;
+
+  constructor(
+    private readonly dir: string,
+    private readonly minFreeBytes: number,
+    private readonly clock: Clock,
+    /** Bytes free for this process in `dir`'s filesystem. */
+    private readonly freeIn: (dir: string) => number = freeBytesIn,
+  ) {}
+
+  /** Why writes are refused now, or null while there is room (read at most once a second). */
+  shortage(): string | null {
+    const now = this.clock.now();
+    if (now - this.#readAt >= READ_EVERY_MS) {
+      this.#readAt = now;
+      try {
+        this.#free = this.freeIn(this.dir);
+      } catch {
+        this.#free = Infinity; // unknown: KV itself says when it cannot write
+      }
+    }
+    if (this.#free >= this.minFreeBytes) return null;
+    return `KV refused the write: the disk is nearly full (${(this.#free / MiB).toFixed(1)} MiB free in ${this.dir}, ` +
+      `under the ${this.minFreeBytes / MiB} MiB KV_MIN_FREE_MB keeps for Deno KV's own work)`;
+  }
+}
+
+function freeBytesIn(dir: string): number {
+  const s = statfsSync(dir);
+  return Number(s.bavail) * Number(s.bsize);
+}
