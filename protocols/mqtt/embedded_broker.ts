@@ -77,6 +77,11 @@ export class EmbeddedBroker {
   readonly #aedes: Aedes;
   readonly #options: EmbeddedBrokerOptions;
   readonly #sessions = new WeakMap<Client, Session>();
+  /**
+   * Connections that sent an empty client id with clean session off: aedes would invent an id for them, and keep a
+   * session nobody can resume. They get CONNACK "identifier rejected" (2) [MQTT-3.1.3-8].
+   */
+  readonly #unnamed = new WeakSet<Client>();
   readonly #inflight = new Set<Promise<unknown>>();
   /** QoS 2 publishes being committed, by client id and packet id, and whether each was. */
   readonly #qos2Commits = new Map<string, Promise<boolean>>();
@@ -133,9 +138,10 @@ export class EmbeddedBroker {
       // One stalled subscriber must not hold up delivery to the others.
       drainTimeout: 10_000,
       connectTimeout: CONNECT_TIMEOUT_MS,
-      preConnect: (_client, packet, done) => {
+      preConnect: (client, packet, done) => {
         // An error (not just `false`) makes aedes close the connection; `false` alone would leave it open.
         const problem = clientIdProblem(packet.clientId ?? "");
+        if (problem === null && !packet.clientId && packet.clean === false) self!.#unnamed.add(client);
         done(problem === null ? null : new Error(problem), problem === null);
       },
       authenticate: (client, username, password, done) => self!.#authenticate(client, username, password, done),
@@ -196,6 +202,9 @@ export class EmbeddedBroker {
     password: Uint8Array | undefined,
     done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
   ): void {
+    if (this.#unnamed.has(client)) {
+      return done(Object.assign(new Error("Empty client id without clean session"), { returnCode: 2 }), false);
+    }
     const address = (client.conn as unknown as { remoteAddress?: string }).remoteAddress;
     authenticateConnect(this.#options.auth, username, password, address).then((answer) => {
       if (!answer.ok) {

@@ -10,6 +10,7 @@ import {
   refusals,
   waitForReadings,
 } from "../helpers/mqtt.ts";
+import { CONNACK, connectPacket, RawMqtt } from "../helpers/mqtt_raw.ts";
 
 /** The CONNACK return code of a refused CONNECT. */
 async function refusedCode(url: string, options: Parameters<typeof connect>[1]): Promise<number> {
@@ -142,6 +143,33 @@ integration(
       assert.equal(sessionPresent, false, "the attacker was not given the victim's session");
       assert.equal(victimDisconnected, false, "the victim was not disconnected");
     } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "an empty client id is refused (identifier rejected) and the connection closed unless the session is clean",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    const opened: RawMqtt[] = [];
+    try {
+      const token = await s.device("noid-1");
+      const open = async (flags: number) => {
+        const c = await RawMqtt.open(mqttAdapter(s).port!);
+        opened.push(c);
+        await c.send(connectPacket({ clientId: "", username: "noid-1", password: token, flags }));
+        return c;
+      };
+      // Clean session off: a session nobody could ever resume [MQTT-3.1.3-8].
+      const kept = await open(0xc0);
+      assert.equal((await kept.expect(CONNACK))?.body[1], 2, "CONNACK identifier rejected");
+      assert.ok(await kept.closedWithin(5000), "then the connection is closed");
+      // Clean session on: the server assigns an id, as MQTT allows [MQTT-3.1.3-6].
+      const clean = await open(0xc2);
+      assert.equal((await clean.expect(CONNACK))?.body[1], 0, "a clean session is accepted");
+    } finally {
+      for (const c of opened) c.close();
       await s.close();
     }
   },
