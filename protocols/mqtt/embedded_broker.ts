@@ -19,6 +19,7 @@ import {
   type ConnectAuthOptions,
   type Session,
   sessionClientId,
+  stringProblem,
 } from "./session.ts";
 import { subscribeRefusal } from "./subscribe_acl.ts";
 import { TopicBridge } from "./topic_bridge.ts";
@@ -309,6 +310,18 @@ export class EmbeddedBroker {
     done: (err: Error | null, sub?: Subscription | null) => void,
   ): void {
     const session = this.#sessions.get(client);
+    const problem = stringProblem("Subscription filter", sub.topic);
+    if (problem) {
+      // Not a refusal (SUBACK 128) but a protocol error: the connection is closed [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+      const principal = session?.principal;
+      this.#options.refused.record({
+        protocol: "mqtt",
+        device: principal?.kind === "device" ? principal.id : null,
+        code: "forbidden",
+        reason: `Subscription refused, connection closed: ${problem}`,
+      });
+      return done(new Error(problem));
+    }
     const channel = parseSubscribeTopic(sub.topic);
     if (!session || this.#closing) return done(null, null);
     const principal = session.principal;

@@ -10,7 +10,7 @@ import { looksLikeToken } from "../../core/names.ts";
 import { type Outcome, outcomeOf, type Stage } from "./outcome.ts";
 import { decodePayload } from "./payload.ts";
 import { parsePublishTopic, type PublishRoute } from "./routes.ts";
-import type { Session } from "./session.ts";
+import { type Session, stringProblem } from "./session.ts";
 
 const ACCEPTED: Outcome = { kind: "accepted" };
 
@@ -67,6 +67,10 @@ export class PublishHandler {
     let route: PublishRoute | null = null;
     let principal: Principal | null = null;
     try {
+      // Even in the token level, where the route would be read as an unknown token (acknowledged): the connection
+      // must close [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+      const problem = stringProblem("Topic", topic);
+      if (problem) throw new ForbiddenError(problem);
       route = parsePublishTopic(topic);
       if (!route) {
         throw new ForbiddenError(

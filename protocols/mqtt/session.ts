@@ -76,8 +76,16 @@ async function checkCredentials(
  * UTF-8 or U+0000 in a string must close the connection [MQTT-1.5.3-1], [MQTT-1.5.3-2].
  */
 export function clientIdProblem(clientId: string): string | null {
-  if (clientId.includes("\uFFFD")) return "Client id is not well-formed UTF-8";
-  if (clientId.includes("\u0000")) return "Client id contains U+0000";
+  return stringProblem("Client id", clientId);
+}
+
+/**
+ * Why an MQTT string (`what`: a client id, a topic, a filter) must close the connection, or null: ill-formed UTF-8
+ * (read as U+FFFD) or U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2]. The text itself is not quoted: a topic may hold a token.
+ */
+export function stringProblem(what: string, text: string): string | null {
+  if (text.includes("\uFFFD")) return `${what} is not well-formed UTF-8`;
+  if (text.includes("\u0000")) return `${what} contains U+0000`;
   return null;
 }
 

@@ -10,7 +10,7 @@ import {
   refusals,
   waitForReadings,
 } from "../helpers/mqtt.ts";
-import { CONNACK, connectPacket, RawMqtt } from "../helpers/mqtt_raw.ts";
+import { CONNACK, connectPacket, packet, PUBACK, publishPacket, RawMqtt, str, SUBACK } from "../helpers/mqtt_raw.ts";
 
 /** The CONNACK return code of a refused CONNECT. */
 async function refusedCode(url: string, options: Parameters<typeof connect>[1]): Promise<number> {
@@ -168,6 +168,48 @@ integration(
       // Clean session on: the server assigns an id, as MQTT allows [MQTT-3.1.3-6].
       const clean = await open(0xc2);
       assert.equal((await clean.expect(CONNACK))?.body[1], 0, "a clean session is accepted");
+    } finally {
+      for (const c of opened) c.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a topic or filter with U+0000 or ill-formed UTF-8, even in the token level, closes the connection unanswered",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    const opened: RawMqtt[] = [];
+    try {
+      const token = await s.device("utf-1");
+      const bytes = (text: string) => [...new TextEncoder().encode(text)];
+      const session = async () => {
+        const c = await RawMqtt.open(mqttAdapter(s).port!);
+        opened.push(c);
+        await c.send(connectPacket({ username: "utf-1", password: token }));
+        assert.equal((await c.expect(CONNACK))?.body[1], 0);
+        return c;
+      };
+      // The parser reads ill-formed UTF-8 as U+FFFD; either must close the connection [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+      const topics = [
+        bytes("sl_\u0000secret/blog_queuing/invoke"),
+        [...bytes("sl_"), 0xc3, 0x28, ...bytes("secret/blog_queuing/invoke")],
+      ];
+      for (const topic of topics) {
+        const c = await session();
+        await c.send(publishPacket(topic, csvReading(1)));
+        assert.ok(await c.closedWithin(5000), "a PUBLISH on it closes the connection");
+        assert.equal(c.packets.some((p) => p.type === PUBACK), false, "without a PUBACK");
+      }
+      const filters = [bytes("blog_queuing\u0000/messages"), [...bytes("blog_"), 0xc3, 0x28, ...bytes("/messages")]];
+      for (const filter of filters) {
+        const c = await session();
+        await c.send(packet(0x82, [0, 1, ...str(filter), 1]));
+        assert.ok(await c.closedWithin(5000), "a SUBSCRIBE to it closes the connection");
+        assert.equal(c.packets.some((p) => p.type === SUBACK), false, "without a SUBACK");
+      }
+      assert.equal(mqttAdapter(s).stats.accepted, 0);
+      assert.ok(!JSON.stringify(await refusals(s)).includes("secret"), "the topic is not quoted in any record");
     } finally {
       for (const c of opened) c.close();
       await s.close();
