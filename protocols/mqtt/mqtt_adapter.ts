@@ -25,6 +25,7 @@ export async function startMqtt(sluice: Sluice): Promise<MqttAdapter> {
     devices: sluice.devices,
     refused: sluice.refused,
     clock: sluice.clock,
+    maxBodyBytes: sluice.config.MAX_BODY_BYTES,
     log: sluice.log,
   });
   return sluice.config.MQTT_URL ? await startExternal(sluice, handler) : await startEmbedded(sluice, handler);

@@ -1,6 +1,13 @@
 import type { Clock } from "../../core/clock.ts";
 import type { Envelope, Principal } from "../../core/envelope.ts";
-import { describeError, type ErrorCode, ForbiddenError, SluiceError, UnauthorizedError } from "../../core/errors.ts";
+import {
+  describeError,
+  type ErrorCode,
+  ForbiddenError,
+  PayloadTooLargeError,
+  SluiceError,
+  UnauthorizedError,
+} from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { LogBudget } from "../../core/log_budget.ts";
 import type { Ingest } from "../../engine/ingest.ts";
@@ -28,6 +35,8 @@ export interface PublishHandlerOptions {
   readonly devices: DeviceDirectory;
   readonly refused: RefusedLog;
   readonly clock: Clock;
+  /** `MAX_BODY_BYTES`: a payload is measured as received, as HTTP measures a body (a JSON string with its quotes). */
+  readonly maxBodyBytes: number;
   /** Where failures that are no refusal (a defect) are told; the publish is not acknowledged and comes again. */
   readonly log?: Logger;
 }
@@ -80,6 +89,10 @@ export class PublishHandler {
       }
       principal = await this.#principal(session, route);
       stage = "ingest";
+      const max = this.options.maxBodyBytes;
+      if (payload.byteLength > max) {
+        throw new PayloadTooLargeError(`Message is ${payload.byteLength} bytes, over the limit of ${max}`);
+      }
       const decoded = decodePayload(route.kind, payload);
       const envelope: Envelope = {
         principal,

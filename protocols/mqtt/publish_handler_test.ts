@@ -16,6 +16,7 @@ function failingWith(error: Error) {
     devices: {} as DeviceDirectory,
     refused: { record: () => {} } as unknown as RefusedLog,
     clock: systemClock,
+    maxBodyBytes: 49152,
     log,
   });
   return { handler, log };

@@ -18,6 +18,7 @@ async function brokerOf(s: TestSluice, options: Partial<EmbeddedBrokerOptions> &
       devices: sluice.devices,
       refused: sluice.refused,
       clock: sluice.clock,
+      maxBodyBytes: sluice.config.MAX_BODY_BYTES,
     }),
     auth: { admin: sluice.admin, devices: sluice.devices, anonymousConnect: false, throttle: options.throttle },
     devices: sluice.devices,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 import {
   brokerUrl,
   closedWithin,
@@ -124,6 +124,34 @@ integration("a text message is counted as sent: MAX_BODY_BYTES of text pass, one
     assert.deepEqual(records.map((r) => [r.code, r.reason]), [
       ["payload_too_large", "Message is 1001 bytes, over the limit of 1000"],
     ]);
+  } finally {
+    await client.endAsync();
+    await s.close();
+  }
+});
+
+integration("a JSON string payload is measured as received, quotes included, as HTTP measures its body", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0", MAX_BODY_BYTES: "1000" });
+  const token = await s.device("quote-1");
+  const client = await connectDevice(brokerUrl(s), "quote-1", token);
+  try {
+    const fits = JSON.stringify("x".repeat(998)); // 1000 bytes with its quotes
+    const over = JSON.stringify("x".repeat(999)); // 1001 bytes
+    const http = async (body: string) => {
+      const res = await post(`${s.url}/channels/blog_queuing/messages`, token, body);
+      await res.body?.cancel();
+      return res.status;
+    };
+    assert.ok((await http(fits)) < 300, "HTTP takes 1000 bytes");
+    assert.equal(await http(over), 413, "HTTP refuses 1001 bytes");
+    await client.publishAsync("blog_queuing/messages", fits, { qos: 1 });
+    await client.publishAsync("blog_queuing/messages", over, { qos: 1 });
+    assert.equal(mqttAdapter(s).stats.accepted, 1, "MQTT takes the same 1000 bytes and not the 1001");
+    const records = await waitFor(async () => {
+      const r = (await refusals(s)).filter((r) => r.code === "payload_too_large" && r.device === "quote-1");
+      return r.length ? r : null;
+    });
+    assert.deepEqual(records.map((r) => r.reason), ["Message is 1001 bytes, over the limit of 1000"]);
   } finally {
     await client.endAsync();
     await s.close();
