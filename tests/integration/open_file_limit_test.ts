@@ -62,11 +62,15 @@ integration(
       }
       await waitFor(() => output.includes("HTTP listener stopped"), 10_000, "the HTTP listener to fail");
       // The MQTT listener's accept fails too (idle MQTT connections stay 10 s before CONNECT).
-      await waitFor(async () => {
-        idle.push(await Deno.connect({ hostname: "127.0.0.1", port: mqttPort }));
-        await new Promise((r) => setTimeout(r, 20));
-        return output.includes("MQTT listener cannot accept");
-      }, 8000, "the MQTT accept to fail");
+      await waitFor(
+        async () => {
+          idle.push(await Deno.connect({ hostname: "127.0.0.1", port: mqttPort }));
+          await new Promise((r) => setTimeout(r, 20));
+          return output.includes("MQTT listener cannot accept");
+        },
+        8000,
+        "the MQTT accept to fail",
+      );
       await new Promise((r) => setTimeout(r, 1500)); // a try to listen again, still at the limit
       assert.equal(exited, false, output);
 
