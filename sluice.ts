@@ -170,6 +170,9 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     ? new DiskRoom(dirOf(where.path), config.KV_MIN_FREE_MB * 1024 * 1024, clock)
     : undefined;
   const shortage = room && (() => room.shortage());
+  // Lanes that wait out KV's refusals go on once a write lands (the runner is made below).
+  let resumeStalled = () => {};
+  const onWritesAgain = () => resumeStalled();
   const committer = mode === "local"
     ? new Committer({
       kv,
@@ -184,6 +187,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       retention: taskRetention,
       log: (line) => log.warn(line),
       shortage,
+      onWritesAgain,
     })
     : new Committer({
       kv,
@@ -194,6 +198,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       retention: taskRetention,
       log: (line) => log.warn(line),
       shortage,
+      onWritesAgain,
     });
   const recovered = await committer.recover();
   // (Several writers taking over one writer's KV say what they did themselves.)
@@ -290,6 +295,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     onRun: (method, outcome) => instruments.ran(method, outcome),
     log: (line) => log.warn(line),
   });
+  resumeStalled = () => runner.resumeStalled();
   // One process: a start after a crash guards the lanes it resumes (see `PartitionRunner`); after a graceful stop,
   // what it marked as running was cut by that stop, not the cause of a crash. The sweep comes before the wake-ups
   // a stopped process left in the KV queue, so that every lane it resumes is guarded.

@@ -785,6 +785,15 @@ export class PartitionRunner {
     return { plan, cursor, retry };
   }
 
+  /** KV takes writes again: lanes waiting out a stall (`#stall`) run now, not at their stall's end (up to 30 s). */
+  resumeStalled(): void {
+    for (const st of this.#lanes.values()) {
+      if (st.stalledUntil === undefined) continue;
+      st.stalledUntil = undefined;
+      this.#wakeAt(st, 0);
+    }
+  }
+
   #wakeAt(st: LaneState, delayMs: number): void {
     clearTimeout(st.timer);
     st.timer = setTimeout(() => this.wake(st.lane), delayMs + 1);

@@ -120,6 +120,8 @@ export interface CommitterOptions {
   readonly log?: (line: string) => void;
   /** Why writes are refused before they reach KV (a disk nearly full, see `DiskRoom`), or null. */
   readonly shortage?: () => string | null;
+  /** Told when a write lands after KV refused them (work waiting out the refusals may go on now). */
+  readonly onWritesAgain?: () => void;
 }
 
 interface Pending {
@@ -229,6 +231,7 @@ export class Committer {
   #probedAt = 0;
   readonly #log?: (line: string) => void;
   readonly #shortage?: () => string | null;
+  readonly #onWritesAgain?: () => void;
   readonly #listeners = new Set<AppendListener>();
   #headTimer: ReturnType<typeof setInterval> | undefined;
   readonly #inboxFor?: (stream: string) => boolean;
@@ -256,6 +259,7 @@ export class Committer {
     this.#onCommit = options.onCommit;
     this.#log = options.log;
     this.#shortage = options.shortage;
+    this.#onWritesAgain = options.onWritesAgain;
     this.#maxRetries = options.maxRetries ?? 50;
     if (this.#mode === "single" && this.#epoch === undefined) {
       throw new Error("Single-writer mode needs the claimed writer epoch");
@@ -316,9 +320,16 @@ export class Committer {
     } catch {
       return false;
     }
-    if (this.#refusing) this.#log?.("KV takes writes again");
-    this.#refusing = null;
+    this.#writesAgain();
     return true;
+  }
+
+  /** A write landed: if KV refused them until now, that is over (said once). */
+  #writesAgain(): void {
+    if (!this.#refusing) return;
+    this.#refusing = null;
+    this.#log?.("KV takes writes again");
+    this.#onWritesAgain?.();
   }
 
   /** KV refuses writes, or Sluice does before they reach it: said once, until a write lands again. */
@@ -549,10 +560,7 @@ export class Committer {
       live[0]!.reject(refused instanceof UnavailableError ? this.#refused(refused) : refused);
       return;
     }
-    if (res.ok && this.#refusing) {
-      this.#refusing = null;
-      this.#log?.("KV takes writes again");
-    }
+    if (res.ok) this.#writesAgain();
     if (res.ok) {
       for (const [stream, seq] of next) {
         const h = this.#heads.get(stream)!;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { UnavailableError } from "../../core/errors.ts";
 import type { WriteRequest } from "../../store/committer.ts";
 import { AMQP_URL, amqpClient, amqpReady, csvInvoke, readings } from "../helpers/amqp.ts";
-import { integration, post, startTestSluice } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 integration(
   "a lane whose writes KV refuses (a full disk) waits ever longer, wake-ups or not, spends no attempt, then goes on",
@@ -143,6 +143,45 @@ integration(
       const health = await fetch(`${s.url}/healthz`);
       assert.equal(health.status, 503);
       assert.equal((await health.json()).checks.kv, "degraded");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "once KV takes writes again, a lane waiting out its refusals runs at once, not at the end of its wait",
+  async () => {
+    // A first wait of 20 s: the task must be done long before it is over.
+    const s = await startTestSluice({ RETRY_BASE_MS: "20000" });
+    try {
+      const token = await s.device("df-again");
+      const kv = s.server.sluice.kv;
+      const atomic = kv.atomic.bind(kv);
+      let full = false;
+      kv.atomic = () => {
+        const op = atomic();
+        if (full) op.commit = () => Promise.reject(new TypeError("database or disk is full"));
+        return op;
+      };
+      const invoke = (params: unknown) =>
+        post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/slow", params });
+      const res = await invoke({ ms: 500, n: 1 });
+      assert.equal(res.status, 202);
+      const { taskId } = await res.json();
+      full = true; // while the script runs: its results cannot be written
+      await waitFor(() => s.server.sluice.runner.stats.batches >= 1, 5000, "the run to end");
+      await new Promise((r) => setTimeout(r, 300));
+      full = false;
+      const resumedAt = Date.now();
+      // Any write that lands (here the next message's ack) says KV takes writes again.
+      assert.equal((await invoke({ ms: 1, n: 2 })).status, 202);
+      await waitFor(
+        async () => (await (await s.admin(`/tasks/${taskId}`)).json()).status === "done",
+        5000,
+        "the first task done",
+      );
+      assert.ok(Date.now() - resumedAt < 5000);
     } finally {
       await s.close();
     }
