@@ -97,9 +97,10 @@ export class Metrics {
     extra: readonly { name: string; help: string; samples: readonly Sample[]; type?: "counter" | "gauge" }[] = [],
   ): string {
     const lines: string[] = [];
+    // Every family is named, with no sample yet too: a newcomer (or an alert rule) finds the counters before their
+    // first event.
     for (const f of this.#families) {
       const body = f.render();
-      if (body.length === 0) continue;
       lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...body);
     }
     for (const e of extra) {

@@ -131,3 +131,17 @@ integration("/metrics puts wrong tokens under the same slow-down as every other 
     await s.close();
   }
 });
+
+integration("every counter and histogram is named in /metrics before its first event", async () => {
+  const s = await startTestSluice();
+  try {
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    for (const name of ["sluice_ingest_refused_total", "sluice_script_call_seconds", "sluice_dead_letters_total"]) {
+      assert.match(text, new RegExp(`^# HELP ${name} `, "m"), name);
+      assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
+    }
+    assert.doesNotMatch(text, /^sluice_ingest_refused_total\{/m, "no sample yet");
+  } finally {
+    await s.close();
+  }
+});
