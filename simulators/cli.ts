@@ -156,13 +156,17 @@ export function summary(report: SimReport): string[] {
     );
   }
   if (report.refusedNote) lines.push(report.refusedNote);
+  if (report.unseen) lines.push(report.unseen);
   return lines;
 }
 
-/** The exit code of a finished run: 130 when interrupted, 1 when a message failed or Sluice refused one. */
+/**
+ * The exit code of a finished run: 130 when interrupted, 1 when a message failed, Sluice refused one, or Sluice took
+ * none of the acknowledged ones.
+ */
 export function exitCode(report: SimReport): number {
   if (report.interrupted) return 130;
-  return report.acked !== report.sent || (report.refused?.length ?? 0) > 0 ? 1 : 0;
+  return report.acked !== report.sent || (report.refused?.length ?? 0) > 0 || report.unseen ? 1 : 0;
 }
 
 /** A simulator's `main`: flags, live progress on stderr, summary on stdout, Ctrl-C, exit code. */

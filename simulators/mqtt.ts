@@ -43,6 +43,46 @@ export function connectHint(err: Error, url: string, tokenInTopic: boolean): str
   return "";
 }
 
+/** CONNACK return codes (MQTT 3.1.1) of a refused login: bad username or password, not authorized. */
+const REFUSED_LOGIN = new Set([4, 5]);
+
+/** Whether a probe CONNECT was accepted, or refused with a login's return code; throws when the broker did neither. */
+async function probeConnect(url: string, login: { username: string; password: string } | null): Promise<boolean> {
+  try {
+    const client = await mqtt.connectAsync(url, {
+      clientId: `sluice-sim-probe-${crypto.randomUUID().slice(0, 8)}`,
+      ...login,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    await client.endAsync(true).catch(() => {});
+    return true;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "number" && REFUSED_LOGIN.has(code)) return false;
+    const e = err instanceof Error ? err : new Error(String(err));
+    throw new Error(`Cannot connect to ${withoutPassword(url)} (--url): ${e.message}${connectHint(e, url, false)}`);
+  }
+}
+
+/**
+ * Fails (one line) unless the broker at `url` refuses a login no device has, as Sluice's embedded broker does: a
+ * broker that takes any login (Mosquitto with `allow_anonymous`, say) would acknowledge every message while Sluice
+ * received none, after the devices were revoked and created again for nothing. A CONNECT without credentials is tried
+ * first (Sluice refuses it, not authorized, without counting a failed login against the address); only a broker that
+ * takes it (Sluice with MQTT_ANONYMOUS_CONNECT=true, or another) is sent a made-up username and password.
+ */
+export async function checkIsSluice(url: string): Promise<void> {
+  if (!await probeConnect(url, null)) return;
+  const made = `sluice-sim-probe-${crypto.randomUUID()}`;
+  if (!await probeConnect(url, { username: made, password: made })) return;
+  throw new Error(
+    `--url ${withoutPassword(url)} accepted a made-up username and password, so it is not Sluice's embedded broker ` +
+      `(which refuses them): its PUBACKs would not mean Sluice got anything. Give Sluice's MQTT port (logged at ` +
+      `start-up: "MQTT broker listening on …"), or --token-in-topic for the external broker Sluice uses (MQTT_URL)`,
+  );
+}
+
 /**
  * One MQTT connection per device, QoS 1 publishes. With `tokenInTopic` a device does not log in
  * and names itself in the topic (`<token>/<channel>/invoke`), as Sluice needs on an external broker.
@@ -65,6 +105,8 @@ export function mqttTransport(url: string, channel = "blog_queuing", tokenInTopi
       if (new URL(url).protocol === "mqtt:" && await answersHttp(url)) {
         throw new Error(`--url ${withoutPassword(url)} is an HTTP port, not an MQTT broker: ${HTTP_PORT_HINT}`);
       }
+      // An external broker (--token-in-topic) is not Sluice, and may well take any login: nothing to tell there.
+      if (!tokenInTopic) await checkIsSluice(url);
     },
     async connect({ id, token }, log) {
       const client = await mqtt.connectAsync(url, {

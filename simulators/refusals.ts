@@ -8,9 +8,14 @@
 
 const REFUSED = "sluice_ingest_refused_total";
 
-/** Sluice's refusal counters for one protocol, by code, and when its process started. */
+/** Sluice's refusal counters for one protocol, by code, what its adapter accepted, and when its process started. */
 export interface Refusals {
   readonly byCode: Map<string, number>;
+  /**
+   * `sluice_<protocol>_accepted_total` (the MQTT and AMQP adapters' messages taken since start); null without it
+   * (HTTP has none: its answer is Sluice's own).
+   */
+  readonly accepted?: number | null;
   /** `process_start_time_seconds` (null from a Sluice that does not give it). */
   readonly startedAt: number | null;
 }
@@ -34,7 +39,11 @@ export async function readRefusals(adminUrl: string, token: string, protocol: st
     }
     const text = await res.text();
     const started = /^process_start_time_seconds (\d+)/m.exec(text);
-    return { byCode: parseRefusals(text, protocol), startedAt: started ? Number(started[1]) : null };
+    return {
+      byCode: parseRefusals(text, protocol),
+      accepted: parseAccepted(text, protocol),
+      startedAt: started ? Number(started[1]) : null,
+    };
   } catch {
     return null;
   }
@@ -84,4 +93,40 @@ export function refusalsBetween(
     .map(([code, n]): [string, number] => [code, n - (before.get(code) ?? 0)])
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1]);
+}
+
+/** The sum of `sluice_<protocol>_accepted_total` samples in Prometheus text; null when there is none. */
+export function parseAccepted(text: string, protocol: string): number | null {
+  const name = `sluice_${protocol}_accepted_total`;
+  let out: number | null = null;
+  for (const line of text.split("\n")) {
+    const match = /^([a-z_]+)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (match?.[1] !== name || !Number.isFinite(Number(match[2]))) continue;
+    out = (out ?? 0) + Number(match[2]);
+  }
+  return out;
+}
+
+/**
+ * Why a run's acknowledgements may not have reached Sluice, or null: `acked` messages were acknowledged while
+ * neither Sluice's accepted count nor its refusals for the protocol grew (the acknowledgements came from a broker
+ * Sluice does not take messages from). Null when it cannot be told (no `/metrics` reading, no accepted count).
+ */
+export function unseenNote(
+  before: Refusals | null,
+  after: Refusals | null,
+  acked: number,
+  protocol: string,
+): string | null {
+  if (acked === 0 || !before || !after || after.accepted == null) return null;
+  const restarted = before.startedAt !== after.startedAt;
+  const accepted = after.accepted - (restarted ? 0 : before.accepted ?? 0);
+  const refused = refusalsBetween(restarted ? new Map() : before.byCode, after.byCode).reduce(
+    (sum, [, n]) => sum + n,
+    0,
+  );
+  if (accepted > 0 || refused > 0) return null;
+  return `Error: ${acked} message(s) were acknowledged, but Sluice took none: its /metrics ` +
+    `(sluice_${protocol}_accepted_total, sluice_ingest_refused_total) did not grow during the run, so what ` +
+    `acknowledged them (--url) is not where Sluice takes ${protocol.toUpperCase()} messages from`;
 }

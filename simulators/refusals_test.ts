@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRefusals, refusalReport, refusalsBetween } from "./refusals.ts";
+import { parseAccepted, parseRefusals, refusalReport, refusalsBetween, unseenNote } from "./refusals.ts";
 
 const METRICS = `# HELP sluice_ingest_refused_total Messages refused
 # TYPE sluice_ingest_refused_total counter
@@ -29,4 +29,25 @@ Deno.test("a run's refusals: counted between two readings, from zero after a res
     assert.equal(unread.refused, null);
     assert.match(unread.note!, new RegExp(`not checked: its /metrics could not be read at the ${when} of the run`));
   }
+});
+
+Deno.test("acknowledged messages Sluice took none of are told, unless its accepted count or refusals grew", () => {
+  const text = `sluice_mqtt_accepted_total 7\nsluice_mqtt_accepted_totally 1\nsluice_amqp_accepted_total 3\n`;
+  assert.equal(parseAccepted(text, "mqtt"), 7);
+  assert.equal(parseAccepted(METRICS, "http"), null);
+  const reading = (accepted: number | null, refused = 0, startedAt = 100) => ({
+    byCode: new Map(refused ? [["rate_limited", refused]] : []),
+    accepted,
+    startedAt,
+  });
+  assert.match(
+    unseenNote(reading(7), reading(7), 10, "mqtt")!,
+    /^Error: 10 message\(s\) were acknowledged, but Sluice took none/,
+  );
+  assert.equal(unseenNote(reading(7), reading(8), 10, "mqtt"), null);
+  assert.equal(unseenNote(reading(7), reading(7, 2), 10, "mqtt"), null, "refused: told by the refusals");
+  assert.equal(unseenNote(reading(7), reading(3, 0, 200), 10, "mqtt"), null, "restarted: counted from zero");
+  assert.equal(unseenNote(reading(7), reading(7), 0, "mqtt"), null, "nothing acknowledged");
+  assert.equal(unseenNote(reading(null), reading(null), 10, "http"), null, "no accepted count");
+  assert.equal(unseenNote(null, reading(7), 10, "mqtt"), null, "unread");
 });

@@ -8,7 +8,7 @@
  */
 import { ErrorCauses, failureMessage } from "./error_causes.ts";
 import { Fleet, type SimulatedReading } from "./fleet.ts";
-import { readRefusals, refusalReport } from "./refusals.ts";
+import { readRefusals, refusalReport, unseenNote } from "./refusals.ts";
 
 /** A device ready to send: resolves once Sluice (or the broker, for AMQP confirms) acknowledged. */
 export type Send = (message: { readonly id: string; readonly reading: SimulatedReading }) => Promise<void>;
@@ -78,6 +78,11 @@ export interface SimReport extends SimCounts {
   readonly refused: readonly (readonly [code: string, count: number])[] | null;
   /** Why `refused` is null although an admin token was given, or may be short (Sluice restarted meanwhile). */
   readonly refusedNote?: string;
+  /**
+   * Set (an error) when messages were acknowledged but Sluice's `/metrics` counted none of them, accepted or refused:
+   * the acknowledgements came from a broker Sluice does not read.
+   */
+  readonly unseen?: string;
   /** Stopped early by `hooks.signal`. */
   readonly interrupted: boolean;
 }
@@ -98,6 +103,11 @@ const DRAIN_MS = 15_000;
 export const INTERRUPT_DRAIN_MS = 2000;
 /** After `duration`, messages that were due but held by the in-flight limit may still go out this long. */
 const CATCH_UP_MS = 1000;
+/**
+ * How long Sluice's accepted count is waited for when it did not grow by the end of a run: through a broker (AMQP, an
+ * external MQTT broker) Sluice takes messages after their acknowledgement.
+ */
+const UNSEEN_WAIT_MS = 5000;
 
 /** Runs a fleet at the rate for the duration, then waits for the acknowledgements. */
 export async function runSim(options: SimOptions, transport: Transport, hooks: SimHooks = {}): Promise<SimReport> {
@@ -206,7 +216,16 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
     await transport.close();
   }
   counts.seconds = (performance.now() - start) / 1000;
-  const refusals = adminToken ? refusalReport(refusedBefore, await readRefused()) : { refused: null };
+  let refusedAfter = await readRefused();
+  for (
+    const until = performance.now() + UNSEEN_WAIT_MS;
+    unseenNote(refusedBefore, refusedAfter, counts.acked, transport.name) && performance.now() < until;
+  ) {
+    await new Promise((r) => setTimeout(r, 250));
+    refusedAfter = await readRefused();
+  }
+  const unseen = unseenNote(refusedBefore, refusedAfter, counts.acked, transport.name);
+  const refusals = adminToken ? refusalReport(refusedBefore, refusedAfter) : { refused: null };
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
   return {
@@ -218,6 +237,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
     errorCauses: causes.top(),
     refused: refusals.refused,
     ...(refusals.note ? { refusedNote: refusals.note } : {}),
+    ...(unseen ? { unseen } : {}),
     interrupted,
   };
 }

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { Aedes } from "aedes";
 import { amqpTransport } from "../../simulators/amqp.ts";
 import { httpTransport } from "../../simulators/http.ts";
 import { mqttTransport } from "../../simulators/mqtt.ts";
 import { provisionDevices, runSim, type SimOptions, type Transport } from "../../simulators/runner.ts";
-import { brokerUrl } from "../helpers/mqtt.ts";
+import { exitCode } from "../../simulators/cli.ts";
+import { brokerUrl, connectDevice } from "../helpers/mqtt.ts";
 import { ADMIN, integration, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 import { AMQP_URL, ensureRabbitMq } from "../helpers/amqp.ts";
 
@@ -24,6 +27,7 @@ async function simulate(s: TestSluice, prefix: string, url: string, transport: (
   assert.deepEqual([report.sent, report.acked, report.errors], [45, 45, 0], JSON.stringify(report));
   assert.ok(progress.length >= 1, "progress was reported");
   assert.ok(report.latency.p99 >= report.latency.p50);
+  assert.equal(report.unseen, undefined, "Sluice's /metrics counted what was acknowledged");
   for (const id of [`${prefix}-1`, `${prefix}-2`, `${prefix}-3`]) {
     await waitFor(async () => (await (await s.admin(`/pumps/${id}`)).json()).readings === 15, 20_000, id);
   }
@@ -248,3 +252,59 @@ integration("a simulator interrupted while it creates its devices stops creating
     await s.close();
   }
 });
+
+/** An MQTT broker that takes any login and acknowledges every publish, as Mosquitto with allow_anonymous: not Sluice. */
+async function permissiveBroker(): Promise<{ url: string; close(): Promise<void> }> {
+  const aedes = await Aedes.createBroker();
+  const server = createServer(aedes.handle);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+integration(
+  "sim:mqtt refuses a broker that takes any login before any device is revoked, and says when Sluice took nothing",
+  async () => {
+    // Anonymous connect on: the check's second probe (a made-up login) is what tells Sluice's broker apart.
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_ANONYMOUS_CONNECT: "true" });
+    const other = await permissiveBroker();
+    try {
+      const token = await s.device("simn-1");
+      const options: SimOptions = {
+        devices: 1,
+        rate: 20,
+        duration: 0.5,
+        url: other.url,
+        adminUrl: s.url,
+        adminToken: ADMIN,
+        prefix: "simn",
+        seed: 7,
+        inflight: 4,
+      };
+      await assert.rejects(
+        runSim(options, mqttTransport(other.url)),
+        /^Error: --url mqtt:\/\/\S+ accepted a made-up username and password, so it is not Sluice's embedded broker/,
+      );
+      // simn-1 was not revoked and created again: its token still logs in.
+      await (await connectDevice(brokerUrl(s), "simn-1", token)).endAsync();
+      await mqttTransport(brokerUrl(s)).check!();
+      // --token-in-topic is for an external broker, which is not Sluice: the run goes, but Sluice counted none of it.
+      const tokens = { "simn-1": token };
+      const report = await runSim(
+        { ...options, tokens, tokenInTopic: true },
+        mqttTransport(other.url, undefined, true),
+      );
+      assert.deepEqual([report.sent, report.acked, report.errors], [10, 10, 0], JSON.stringify(report));
+      assert.match(report.unseen ?? "", /^Error: 10 message\(s\) were acknowledged, but Sluice took none/);
+      assert.equal(exitCode(report), 1);
+    } finally {
+      await other.close();
+      await s.close();
+    }
+  },
+);
