@@ -847,6 +847,70 @@ integration(
 );
 
 integration(
+  "a dead letter with long params and a long error fits its card at 1280 px, Retry in view, and a phone's width",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("gateway-with-a-rather-long-device-id-0001");
+      // Long words too (a URL, an encoded blob): they must wrap as well as the sentences.
+      const err = "Gateway refused the reading: " +
+        "https://telemetry.example.com/api/v2/sites/north-plant/pumps/pump-0042/readings?format=json&strict=true " +
+        "answered 422 with a body that goes on and on about what was wrong with the reading. ".repeat(6);
+      const params = {
+        err,
+        note: "a long note that a device sent with its task ".repeat(6),
+        blob: "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo".repeat(12),
+      };
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, { method: "test/throws-given", params });
+      assert.equal(res.status, 202, await res.text());
+      await waitFor(
+        async () => (await (await s.admin("/admin/dead-letters")).json()).deadLetters.length === 1,
+        30_000,
+        "the dead letter",
+      );
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByRole("link", { name: "Dead letters" }).click();
+      const row = page.locator("#dead-letters tbody tr").first();
+      await row.waitFor(SLOW);
+      const sizes = await page.evaluate(`(() => {
+        const table = document.querySelector("#dead-letters");
+        const card = table.closest(".card");
+        const style = getComputedStyle(card);
+        return {
+          table: table.getBoundingClientRect().width,
+          card: card.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+          wrap: table.parentElement.scrollWidth - table.parentElement.clientWidth,
+        };
+      })()`) as { table: number; card: number; wrap: number };
+      assert.ok(sizes.table <= sizes.card, `the table is ${sizes.table} px wide in a card of ${sizes.card} px`);
+      assert.equal(sizes.wrap, 0, "nothing to scroll sideways");
+      for (const name of ["Retry", "Discard"]) {
+        const box = (await row.getByRole("button", { name }).boundingBox())!;
+        assert.ok(box.x >= 0 && box.x + box.width <= 1280, `${name} spans ${box.x}–${box.x + box.width} px`);
+      }
+      // The whole error and params can still be read.
+      const cells = await row.evaluate((tr) =>
+        [...tr.querySelectorAll("[title]")].map((e) => e.getAttribute("title")).join("\n")
+      );
+      assert.ok(cells.includes(err.trim()), "the whole last error in a title");
+      assert.ok(cells.includes(params.blob), "the whole params in a title");
+      // A phone: the page does not widen (the table scrolls sideways in its frame).
+      await page.setViewportSize({ width: 360, height: 740 });
+      const scrollWidth = () => page.evaluate("document.scrollingElement.scrollWidth") as Promise<number>;
+      await waitFor(async () => (await scrollWidth()) <= 360, 5000, `the dead letters page at 360 px`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
   "an address that names no pump, channel or page says so once, without asking Sluice again and again",
   async () => {
     const s = await startTestSluice();

@@ -2,6 +2,9 @@
 import { api } from "./api.js";
 import { agoEl, dateTime, h, note, preview, showPages, table } from "./dom.js";
 
+/** A last error longer than this may be cut by its clamp: a "whole error" to open shows it all. */
+const CLAMPED_ERROR = 160;
+
 function deadRow(d, act) {
   const last = d.errors?.at(-1);
   const result = h("span", { class: "retry-result" });
@@ -15,14 +18,16 @@ function deadRow(d, act) {
     "tr",
     { dataset: { taskId: d.taskId } },
     h("td", { class: "task-id" }, h("code", { title: d.taskId }, d.taskId)),
-    h("td", {}, d.method),
-    h("td", {}, d.device ?? "–"),
+    h("td", { class: "wraps" }, d.method),
+    h("td", { class: "wraps" }, d.device ?? "–"),
     h("td", { class: "num" }, String(d.attempts)),
     h("td", {}, agoEl(d.deadAt)),
     h(
       "td",
       { class: "error-text" },
-      last ? last.error : "–",
+      // A few lines of the last error (the whole of it in the tooltip, and below under "all N attempts" or
+      // "whole error"): a long one no longer widens the table past its card.
+      h("div", { class: "clamp", title: last?.error ?? "" }, last ? last.error : "–"),
       d.errors?.length > 1
         ? h(
           "details",
@@ -30,9 +35,15 @@ function deadRow(d, act) {
           h("summary", {}, `all ${d.errors.length} attempts`),
           h("ol", {}, d.errors.map((e) => h("li", {}, `attempt ${e.attempt}, ${dateTime(e.at)}: ${e.error}`))),
         )
+        : last?.error.length > CLAMPED_ERROR
+        ? h("details", {}, h("summary", {}, "whole error"), h("p", {}, last.error))
         : null,
     ),
-    h("td", { class: "params", title: preview(d.params, 2000) }, h("code", {}, preview(d.params, 80))),
+    h(
+      "td",
+      { class: "params", title: preview(d.params, 2000) },
+      h("code", { class: "clamp" }, preview(d.params, 200)),
+    ),
     h(
       "td",
       {},
