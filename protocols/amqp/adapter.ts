@@ -1,6 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import type { Envelope } from "../../core/envelope.ts";
 import { describeError } from "../../core/errors.ts";
+import { sleep } from "../../core/sleep.ts";
 import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter, Check } from "../adapter.ts";
@@ -124,13 +125,16 @@ export class AmqpAdapter implements Adapter {
   /** Deploy mode: re-publishes while this instance holds the lease, and stops when it cannot renew it. */
   async #holdRepublishing(lease: KvLease): Promise<void> {
     const signal = this.#stop.signal;
-    let said = false;
+    let said = false, failed = false;
     while (!signal.aborted) {
       let holding = false;
       try {
         holding = await lease.claim();
+        failed = false;
       } catch (err) {
-        this.sluice.log.warn(`AMQP: the re-publishing lease cannot be renewed: ${describeError(err)}`);
+        // Said once until a claim works again (KV's trouble is said by KV's own lines).
+        if (!failed) this.sluice.log.warn(`AMQP: the re-publishing lease cannot be taken: ${describeError(err)}`);
+        failed = true;
       }
       if (signal.aborted) break;
       try {
@@ -149,10 +153,7 @@ export class AmqpAdapter implements Adapter {
         );
       }
       said = !holding;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, REPUBLISH_RENEW_MS);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await sleep(REPUBLISH_RENEW_MS, signal);
     }
   }
 

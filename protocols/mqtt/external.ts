@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
 import { describeError } from "../../core/errors.ts";
+import { sleep } from "../../core/sleep.ts";
 import type { Sluice } from "../../sluice.ts";
 import { type Publish, Republisher } from "../republisher.ts";
 import { settleWithin } from "../settle.ts";
@@ -128,10 +129,7 @@ class ExternalSubscriber {
       this.#waitingForLease = holding === false;
       if (holding && !this.#client) await this.#connect();
       else if (!holding && this.#client) await this.#disconnect();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, RENEW_MS);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await sleep(RENEW_MS, signal);
     }
   }
 
