@@ -167,7 +167,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   // A KV file's disk keeps KV_MIN_FREE_MB free: below it writes are refused before KV runs out of room itself.
   const where = kvLocation(config);
   const room = where.kind === "file" && config.KV_MIN_FREE_MB > 0
-    ? new DiskRoom(dirOf(where.path), config.KV_MIN_FREE_MB * 1024 * 1024, clock)
+    ? new DiskRoom(dirOf(where.path), config.KV_MIN_FREE_MB * 1024 * 1024, clock, (line) => log.warn(line))
     : undefined;
   const shortage = room && (() => room.shortage());
   // Lanes that wait out KV's refusals go on once a write lands (the runner is made below).

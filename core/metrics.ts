@@ -104,11 +104,10 @@ export class Metrics {
       lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...body);
     }
     for (const e of extra) {
-      if (e.samples.length === 0) continue;
-      lines.push(
-        `# HELP ${e.name} ${e.help}`,
-        `# TYPE ${e.name} ${e.type ?? (e.name.endsWith("_total") ? "counter" : "gauge")}`,
-      );
+      const type = e.type ?? (e.name.endsWith("_total") ? "counter" : "gauge");
+      // A gauge without a value is not there (the KV file's size in memory, say); a counter is named all the same.
+      if (e.samples.length === 0 && type === "gauge") continue;
+      lines.push(`# HELP ${e.name} ${e.help}`, `# TYPE ${e.name} ${type}`);
       for (const s of e.samples) lines.push(`${e.name}${labelText(s.labels ?? {})} ${round(s.value)}`);
     }
     return lines.join("\n") + "\n";

@@ -218,7 +218,8 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
   counts.seconds = (performance.now() - start) / 1000;
   let refusedAfter = await readRefused();
   for (
-    const until = performance.now() + UNSEEN_WAIT_MS;
+    const until = performance.now() + (interrupted ? 0 : UNSEEN_WAIT_MS);
+    // Ctrl-C: no wait past its 2 s
     unseenNote(refusedBefore, refusedAfter, counts.acked, transport.name) && performance.now() < until;
   ) {
     await new Promise((r) => setTimeout(r, 250));

@@ -1,5 +1,6 @@
 import { statfsSync } from "node:fs";
 import type { Clock } from "../core/clock.ts";
+import { describeError } from "../core/errors.ts";
 
 /** How often the free space is read again (one statfs call, a few µs). */
 const READ_EVERY_MS = 1000;
@@ -16,11 +17,13 @@ const MiB = 1024 * 1024;
 export class DiskRoom {
   #free = Infinity;
   #readAt = -Infinity;
+  #unreadable = false;
 
   constructor(
     private readonly dir: string,
     private readonly minFreeBytes: number,
     private readonly clock: Clock,
+    private readonly log: (line: string) => void = () => {},
     /** Bytes free for this process in `dir`'s filesystem. */
     private readonly freeIn: (dir: string) => number = freeBytesIn,
   ) {}
@@ -32,13 +35,20 @@ export class DiskRoom {
       this.#readAt = now;
       try {
         this.#free = this.freeIn(this.dir);
-      } catch {
+        this.#unreadable = false;
+      } catch (err) {
         this.#free = Infinity; // unknown: KV itself says when it cannot write
+        if (!this.#unreadable) {
+          this.log(
+            `The free space in ${this.dir} cannot be read (${describeError(err)}): KV_MIN_FREE_MB is not applied`,
+          );
+        }
+        this.#unreadable = true;
       }
     }
     if (this.#free >= this.minFreeBytes) return null;
-    return `KV refused the write: the disk is nearly full (${(this.#free / MiB).toFixed(1)} MiB free in ${this.dir}, ` +
-      `under the ${this.minFreeBytes / MiB} MiB KV_MIN_FREE_MB keeps for Deno KV's own work)`;
+    return `Sluice holds writes back: the disk is nearly full (${(this.#free / MiB).toFixed(1)} MiB free in ` +
+      `${this.dir}, under the ${this.minFreeBytes / MiB} MiB KV_MIN_FREE_MB keeps for Deno KV's own work)`;
   }
 }
 

@@ -83,8 +83,11 @@ export class AmqpAdapter implements Adapter {
    * connects in the background (Sluice serves meanwhile).
    */
   async start(): Promise<void> {
-    if (this.#lease) this.#leaseLoop = this.#holdRepublishing(this.#lease);
-    else await this.#startRepublishing();
+    if (this.#lease) {
+      this.#leaseLoop = this.#holdRepublishing(this.#lease).catch((err) =>
+        this.sluice.log.error(`AMQP: re-publishing stopped: ${describeError(err)}`)
+      );
+    } else await this.#startRepublishing();
     this.#conn.start();
   }
 
@@ -127,32 +130,32 @@ export class AmqpAdapter implements Adapter {
     const signal = this.#stop.signal;
     let said = false, failed = false;
     while (!signal.aborted) {
-      let holding = false;
+      // null: the claim failed (KV's trouble); what this instance does stays as it is until a claim works.
+      let holding: boolean | null = null;
       try {
         holding = await lease.claim();
         failed = false;
       } catch (err) {
-        // Said once until a claim works again (KV's trouble is said by KV's own lines).
         if (!failed) this.sluice.log.warn(`AMQP: the re-publishing lease cannot be taken: ${describeError(err)}`);
         failed = true;
       }
       if (signal.aborted) break;
       try {
-        if (holding && !this.#republisher) await this.#startRepublishing();
+        if (holding === true && !this.#republisher) await this.#startRepublishing();
       } catch (err) {
         this.sluice.log.warn(`AMQP: reading the channels to re-publish failed: ${describeError(err)}`);
       }
-      if (!holding && this.#republisher) {
+      if (holding === false && this.#republisher) {
         this.#republisher.close();
         this.#republisher = null;
       }
-      if (!holding && !said) {
+      if (holding === false && !said) {
         this.sluice.log.info(
           `AMQP: another instance re-publishes topic messages to ${BROADCAST_EXCHANGE}; this one takes over when ` +
             `it stops (within ${REPUBLISH_LEASE_TTL_MS / 1000} s)`,
         );
       }
-      said = !holding;
+      if (holding !== null) said = !holding;
       await sleep(REPUBLISH_RENEW_MS, signal);
     }
   }
@@ -165,7 +168,8 @@ export class AmqpAdapter implements Adapter {
       c.on("close", () => this.#conn.reset("a channel closed"));
     }
     const { ingestConsumers } = await declareTopology(ch);
-    if (ingestConsumers > 0 && this.sluice.mode === "local") {
+    // At the first connect only: after a reconnect the broker may still count this Sluice's own old consumer.
+    if (ingestConsumers > 0 && this.sluice.mode === "local" && this.stats.connections === 0) {
       // Another Sluice (or a client) consumes there: with its own KV it refuses the devices it does not know.
       this.sluice.log.warn(
         `AMQP: ${INGEST_QUEUE} already has ${ingestConsumers} consumer(s); this Sluice takes deliveries only ` +

@@ -18,8 +18,11 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-/** Refusals that asking again after a second may get past: the answer says so (`Retry-After: 1`). */
-const RETRY_SOON: ReadonlySet<ErrorCode> = new Set(["rate_limited", "unavailable", "lease_lost"]);
+/**
+ * Refusals that asking again after a second may get past: the answer says so (`Retry-After: 1`). Not `lease_lost`: a
+ * process whose KV another one took over refuses every write from then on.
+ */
+const RETRY_SOON: ReadonlySet<ErrorCode> = new Set(["rate_limited", "unavailable"]);
 
 /** The HTTP answer for anything thrown: `{"error": {"code", "message"}}` with its status. */
 export function errorResponse(err: unknown, log?: (line: string) => void): Response {

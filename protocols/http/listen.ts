@@ -41,10 +41,10 @@ export async function listenHttp(
       onError: options.onError,
     }, handler);
     server = started;
-    started.finished.catch((err) => {
+    started.finished.catch(async (err) => {
       if (stopping || server !== started) return;
       log.error(`HTTP listener stopped: ${describeError(err)}; listening again in ${AGAIN_MS / 1000} s`);
-      again(port, 0);
+      again((await listening.promise).port, 0); // the port bound (PORT=0 chose one)
     });
     return listening.promise;
   };

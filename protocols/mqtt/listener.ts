@@ -1,5 +1,6 @@
 import { describeError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { sleep } from "../../core/sleep.ts";
 
 /** PEM certificate chain and key for mqtts. */
 export interface TlsPem {
@@ -31,6 +32,7 @@ export function listenMqtt(options: ListenOptions): MqttListener {
     ? Deno.listenTls({ port: options.port, hostname: options.hostname, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ port: options.port, hostname: options.hostname });
   let closed = false;
+  const stop = new AbortController();
   (async () => {
     for (let failures = 0; !closed;) {
       let conn: Deno.Conn;
@@ -46,7 +48,7 @@ export function listenMqtt(options: ListenOptions): MqttListener {
         if (failures++ % 60 === 0) {
           options.log.warn(`MQTT listener cannot accept: ${describeError(err)}; trying again every second`);
         }
-        await new Promise((r) => setTimeout(r, ACCEPT_AGAIN_MS));
+        await sleep(ACCEPT_AGAIN_MS, stop.signal);
         continue;
       }
       if (failures > 0) options.log.info("MQTT listener accepts again");
@@ -62,6 +64,7 @@ export function listenMqtt(options: ListenOptions): MqttListener {
     close: () => {
       if (closed) return;
       closed = true;
+      stop.abort();
       try {
         listener.close();
       } catch {

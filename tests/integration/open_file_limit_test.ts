@@ -60,7 +60,6 @@ integration(
           break; // the listener is gone for now
         }
       }
-      await waitFor(() => output.includes("HTTP listener stopped"), 10_000, "the HTTP listener to fail");
       // The MQTT listener's accept fails too (idle MQTT connections stay 10 s before CONNECT).
       await waitFor(
         async () => {
@@ -76,7 +75,10 @@ integration(
 
       for (const c of idle.splice(0)) c.close();
       await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 10_000, "HTTP to answer again");
-      await waitFor(() => /HTTP listens on port \d+ again/.test(output), 5000, "the line saying so");
+      // Deno 2.9's server ends at a failed accept (Sluice listens again and says so); 2.5's takes the next one.
+      if (output.includes("HTTP listener stopped")) {
+        await waitFor(() => new RegExp(`HTTP listens on port ${port} again`).test(output), 5000, "the line saying so");
+      }
       assert.ok(await mqttAnswers(mqttPort), "MQTT accepts again");
       assert.equal(exited, false, output);
     } finally {
