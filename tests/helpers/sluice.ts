@@ -25,6 +25,37 @@ export interface TestSluice {
   close(): Promise<void>;
 }
 
+/**
+ * A Sluice in deploy mode on a KV shared with other instances in this process, as on Deno Deploy (several instances on
+ * one local file are one process's: see `lockKvFile`). `env` adds or overrides settings.
+ */
+export async function deployInstance(
+  kv: Deno.Kv,
+  kvPath: string,
+  env: Record<string, string> = {},
+  options: { leaseTtlMs?: number } = {},
+): Promise<Server> {
+  const config = loadConfig({
+    SLUICE_MODE: "deploy",
+    KV_PATH: kvPath,
+    ADMIN_TOKEN: ADMIN,
+    RATE_LIMIT: "off",
+    WEATHER_API_URL: "off",
+    MQTT_PORT: "off",
+    SCRIPT_WORKERS: "1",
+    ...env,
+  });
+  const sluice = await openSluice({
+    config,
+    kv,
+    leaseTtlMs: options.leaseTtlMs,
+    manifest: testManifest,
+    workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
+    log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
+  });
+  return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
+}
+
 /** `log`: where Sluice's log lines go (silent unless `SLUICE_TEST_LOG` is set). */
 export async function startTestSluice(
   env: Record<string, string> = {},

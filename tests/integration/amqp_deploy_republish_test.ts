@@ -1,35 +1,13 @@
 import assert from "node:assert/strict";
 import type { ConsumeMessage } from "amqplib";
-import { startAdapters } from "../../adapters.ts";
-import { loadConfig } from "../../config.ts";
-import { silentLogger } from "../../core/log.ts";
 import { BROADCAST_EXCHANGE } from "../../protocols/amqp/mod.ts";
-import { type Server, startServer } from "../../server.ts";
-import { openSluice } from "../../sluice.ts";
-import { testManifest } from "../fixtures/manifest.ts";
+import type { Server } from "../../server.ts";
 import { AMQP_URL, amqpClient, amqpReady } from "../helpers/amqp.ts";
-import { ADMIN, integration, waitFor } from "../helpers/sluice.ts";
+import { ADMIN, deployInstance, integration, waitFor } from "../helpers/sluice.ts";
 
 /** A deploy-mode instance with the AMQP adapter, on a KV shared with the others. */
-async function instance(kv: Deno.Kv, kvPath: string): Promise<Server> {
-  const config = loadConfig({
-    SLUICE_MODE: "deploy",
-    KV_PATH: kvPath,
-    ADMIN_TOKEN: ADMIN,
-    AMQP_URL,
-    RATE_LIMIT: "off",
-    WEATHER_API_URL: "off",
-    MQTT_PORT: "off",
-    SCRIPT_WORKERS: "1",
-  });
-  const sluice = await openSluice({
-    config,
-    kv,
-    manifest: testManifest,
-    workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
-    log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
-  });
-  return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
+function instance(kv: Deno.Kv, kvPath: string): Promise<Server> {
+  return deployInstance(kv, kvPath, { AMQP_URL });
 }
 
 integration(

@@ -1,38 +1,21 @@
 import assert from "node:assert/strict";
-import { startAdapters } from "../../adapters.ts";
-import { loadConfig } from "../../config.ts";
-import { silentLogger } from "../../core/log.ts";
-import { type Server, startServer } from "../../server.ts";
-import { openSluice } from "../../sluice.ts";
 import { testManifest } from "../fixtures/manifest.ts";
 import { SseClient, WsClient } from "../helpers/clients.ts";
 import mqtt from "mqtt";
 import { brokerUrl, connect, connectDevice } from "../helpers/mqtt.ts";
 import { subscriberRunId } from "../../core/task_id.ts";
-import { ADMIN, inBothModes, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import {
+  ADMIN,
+  deployInstance,
+  inBothModes,
+  integration,
+  post,
+  startTestSluice,
+  type TestSluice,
+  waitFor,
+} from "../helpers/sluice.ts";
 
 const CSV = "21.5,1.2,1:1,2026-11-25T10:00:00Z";
-
-/** A Sluice in deploy mode on a KV shared with others in this process. */
-async function deployInstance(kv: Deno.Kv, dir: string): Promise<Server> {
-  const config = loadConfig({
-    SLUICE_MODE: "deploy",
-    KV_PATH: `${dir}/shared.kv`,
-    ADMIN_TOKEN: ADMIN,
-    RATE_LIMIT: "off",
-    WEATHER_API_URL: "off",
-    MQTT_PORT: "off",
-    SCRIPT_WORKERS: "1",
-  });
-  const sluice = await openSluice({
-    config,
-    kv,
-    manifest: testManifest,
-    workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
-    log: silentLogger,
-  });
-  return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
-}
 
 function patch(s: TestSluice, name: string, body: unknown) {
   return s.admin(`/admin/channels/${name}`, { method: "PATCH", body: JSON.stringify(body) });
@@ -259,7 +242,7 @@ integration(
 integration("a channel changed or deleted on one instance is seen by another sharing the KV", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sluice-channels-" });
   const kv = await Deno.openKv(`${dir}/shared.kv`);
-  const [a, b] = [await deployInstance(kv, dir), await deployInstance(kv, dir)];
+  const [a, b] = [await deployInstance(kv, `${dir}/shared.kv`), await deployInstance(kv, `${dir}/shared.kv`)];
   const admin = (url: string, method: string, body?: unknown) =>
     fetch(url, { method, headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) });
   try {

@@ -1,36 +1,14 @@
 import assert from "node:assert/strict";
-import { startAdapters } from "../../adapters.ts";
-import { loadConfig } from "../../config.ts";
-import { silentLogger } from "../../core/log.ts";
 import { pumpStream } from "../../core/streams.ts";
-import { type Server, startServer } from "../../server.ts";
-import { openSluice } from "../../sluice.ts";
+import type { Server } from "../../server.ts";
 import { keys } from "../../store/keys.ts";
-import { testManifest } from "../fixtures/manifest.ts";
-import { ADMIN, integration, waitFor } from "../helpers/sluice.ts";
+import { ADMIN, deployInstance, integration, waitFor } from "../helpers/sluice.ts";
 
 const DEVICES = 12, PER_DEVICE = 40, LEASE_TTL_MS = 2000;
 
-async function instance(kv: Deno.Kv, kvPath: string): Promise<Server> {
-  const config = loadConfig({
-    SLUICE_MODE: "deploy",
-    KV_PATH: kvPath,
-    ADMIN_TOKEN: ADMIN,
-    RATE_LIMIT: "off",
-    WEATHER_API_URL: "off",
-    MQTT_PORT: "off",
-    SCRIPT_WORKERS: "1",
-    RETRY_BASE_MS: "50",
-  });
-  const sluice = await openSluice({
-    config,
-    kv,
-    leaseTtlMs: LEASE_TTL_MS,
-    manifest: testManifest,
-    workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
-    log: Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger,
-  });
-  return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
+/** An instance with a short lease, so a stopped one's partitions are taken over within the test. */
+function instance(kv: Deno.Kv, kvPath: string): Promise<Server> {
+  return deployInstance(kv, kvPath, { RETRY_BASE_MS: "50" }, { leaseTtlMs: LEASE_TTL_MS });
 }
 
 integration(
