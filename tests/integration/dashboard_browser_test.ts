@@ -230,6 +230,9 @@ integration(
       // (The settings' own read says it too, "Cannot read them: …": the page's word ends with "(deleted?)".)
       await page.getByText('Channel "ghost" does not exist (deleted?)').waitFor(SLOW);
       assert.equal(await page.locator("#publish-body").count(), 0);
+      // The pumps' own channel shows the changes published before the page opened, as any channel does.
+      await page.goto(`${s.url}/#/channels/_pumps`);
+      await page.locator('li[data-seq="1"]').waitFor(SLOW);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -139,8 +139,11 @@ export function channelView(root, name) {
   }
   if (!system) showSettings();
   (async () => {
-    // The last 50 messages first, then live; from 1 on an empty topic, so that a reconnect resumes.
-    const st = system ? null : await refresh();
+    // The last 50 messages first, then live; from 1 on an empty topic, so that a reconnect resumes. A system channel
+    // shows no counts, but its count is read once for the same reason (unread, `_pumps` looked empty).
+    const st = system
+      ? await api(`/admin/channels/${encodeURIComponent(name)}/stats`).catch(() => null)
+      : await refresh();
     if (gone || missing) return;
     const from = st ? Math.max(1, st.messages - 49) : undefined;
     historyUpTo = st?.messages ?? 0;
