@@ -35,6 +35,7 @@ import { KvActorStorage } from "./store/kv_actor_storage.ts";
 import { KvQueueWaker } from "./store/kv_queue_waker.ts";
 import { claimWriterEpoch } from "./store/writer_epoch.ts";
 import { lockKvFile } from "./store/kv_file_lock.ts";
+import { checkKvFormat } from "./store/kv_format.ts";
 import { DirectWaker } from "./store/direct_waker.ts";
 import { DiskRoom } from "./store/disk_room.ts";
 import { LeaseManager } from "./store/leases.ts";
@@ -163,6 +164,8 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const taskRetention = (stream: string) => stream.startsWith(TASK_STREAM_PREFIX) ? config.TASK_RETENTION : undefined;
   // Locally one process owns the KV: one epoch check guards each batch and a KV queue carries the
   // wake-ups. On Deploy several instances append: per-stream head checks, leases, in-process wake-ups.
+  // A KV a newer Sluice wrote may be misread here: refused before anything reads or writes it.
+  await checkKvFormat(kv);
   const waker = mode === "local" ? new KvQueueWaker(kv) : new DirectWaker();
   // A KV file's disk keeps KV_MIN_FREE_MB free: below it writes are refused before KV runs out of room itself.
   const where = kvLocation(config);

@@ -65,6 +65,8 @@ export const keys = {
   runMarkers: (): Deno.KvKey => ["running"],
   /** Written by a graceful stop (one process): the next start knows the last one did not crash. */
   cleanStop: (): Deno.KvKey => ["clean-stop"],
+  /** The newest key layout a Sluice wrote this KV with (see `KV_FORMAT`). */
+  kvFormat: (): Deno.KvKey => ["kv-format"],
   deadLetter: (taskId: string): Deno.KvKey => ["dead", taskId],
   deadLetters: (): Deno.KvKey => ["dead"],
   /** A dead letter discarded by the admin: off the list, still shown by `GET /tasks/:id`. */

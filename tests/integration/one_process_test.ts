@@ -187,3 +187,24 @@ integration(
     }
   },
 );
+
+integration(
+  "a KV a newer Sluice wrote (a later KV format) stops start-up with one line, the KV untouched",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-format-" });
+    try {
+      const kv = await Deno.openKv(`${dir}/sluice.kv`);
+      await kv.set(keys.kvFormat(), 99);
+      kv.close();
+      const res = await startToExit({ PORT: String(freePort()), KV_PATH: `${dir}/sluice.kv` });
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /This KV was written by a newer Sluice \(KV format 99; this version reads up to \d+\)/);
+      assert.doesNotMatch(res.stderr, /Uncaught|listening/);
+      const after = await Deno.openKv(`${dir}/sluice.kv`);
+      assert.equal((await after.get(keys.kvFormat())).value, 99);
+      after.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
