@@ -146,9 +146,10 @@ Deno.test("hundreds of leases are renewed in a few commits, one round at a time,
     const names = Array.from({ length: 400 }, (_, i) => `p${i}`);
     for (const name of names) assert.ok(!("heldFor" in await leases.acquire(name)));
     commits = 0;
-    await new Promise((r) => setTimeout(r, 1600)); // three rounds (every 500 ms), past one TTL
+    await new Promise((r) => setTimeout(r, 1600)); // rounds every 500 ms: three or four in that time, past one TTL
     assert.deepEqual(lost, []);
-    assert.ok(commits <= 3 * 8, `${commits} commits for three rounds of 400 leases (8 a round)`);
+    // Batched, 8 commits a round (one a lease would be 400 a round).
+    assert.ok(commits <= 4 * 8, `${commits} commits for at most four rounds of 400 leases (8 a round)`);
     assert.ok(names.every((n) => leases.held(n)), "every lease still held");
     // One taken over meanwhile is found and lost; the others in its commit stay held.
     await kv.set(keys.lease("p7"), { owner: "other", since: 0 });
