@@ -3,6 +3,8 @@ import type { Logger } from "../core/log.ts";
 import { isSystemChannel } from "../core/names.ts";
 import type { Subscription, TopicHub, TopicMessage } from "../engine/topic_hub.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
+import { RepublishCursors } from "../store/republish_cursors.ts";
+import type { Sluice } from "../sluice.ts";
 
 /**
  * Sends one topic message over one broker connection; resolves once the broker has it (a publisher
@@ -33,6 +35,22 @@ export interface RepublisherDeps {
   readonly onPublished?: (count: number) => void;
   /** The last confirmed message of each channel, in KV; without it re-publishing starts at the head. */
   readonly cursors?: RepublishCursorStore;
+}
+
+/** A Republisher for one protocol of a running Sluice, its cursors kept in KV under the protocol's name. */
+export function republisherOf(
+  sluice: Pick<Sluice, "topics" | "channels" | "log" | "kv" | "committer">,
+  protocol: "AMQP" | "MQTT",
+  options: Pick<RepublisherDeps, "pollMs" | "onFailure" | "onPublished">,
+): Republisher {
+  return new Republisher({
+    topics: sluice.topics,
+    channels: sluice.channels,
+    log: sluice.log,
+    protocol,
+    cursors: new RepublishCursors(sluice.kv, sluice.committer, protocol.toLowerCase()),
+    ...options,
+  });
 }
 
 /** Messages a channel may buffer before its feed is cut and later resumed from the log. */

@@ -6,7 +6,7 @@ import { CHANNEL_NAME, looksLikeToken } from "../../core/names.ts";
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter, Check } from "../adapter.ts";
 import { KvLease } from "../kv_lease.ts";
-import { type Publish, Republisher } from "../republisher.ts";
+import { type Publish, type Republisher, republisherOf } from "../republisher.ts";
 import { type Backoff, ReconnectingConnection } from "./connection.ts";
 import { IngestConsumer } from "./consumer.ts";
 import { decodeDelivery, TOKEN_HEADER } from "./delivery.ts";
@@ -16,7 +16,6 @@ import { principalOf } from "./principal.ts";
 import { broadcastOn } from "./republisher.ts";
 import { type AmqpStats, newStats } from "./stats.ts";
 import { BROADCAST_EXCHANGE, declareTopology, INGEST_QUEUE } from "./topology.ts";
-import { RepublishCursors } from "../../store/republish_cursors.ts";
 
 export interface AmqpAdapterOptions {
   readonly url: string;
@@ -109,12 +108,7 @@ export class AmqpAdapter implements Adapter {
 
   /** Notes where each channel stands in KV and re-publishes from there, through the connection once there is one. */
   async #startRepublishing(): Promise<void> {
-    const republisher = new Republisher({
-      topics: this.sluice.topics,
-      channels: this.sluice.channels,
-      log: this.sluice.log,
-      protocol: "AMQP",
-      cursors: new RepublishCursors(this.sluice.kv, this.sluice.committer, "amqp"),
+    const republisher = republisherOf(this.sluice, "AMQP", {
       pollMs: this.options.channelPollMs ?? 2000,
       onFailure: (reason) => this.#conn.reset(reason),
       onPublished: (count) => this.stats.republished += count,

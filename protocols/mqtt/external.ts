@@ -3,7 +3,7 @@ import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
 import { describeError } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
 import type { Sluice } from "../../sluice.ts";
-import { type Publish, Republisher } from "../republisher.ts";
+import { type Publish, type Republisher, republisherOf } from "../republisher.ts";
 import { settleWithin } from "../settle.ts";
 import { KvLease } from "../kv_lease.ts";
 import type { MqttAdapter } from "./mqtt_adapter.ts";
@@ -11,7 +11,6 @@ import { encodeMessage } from "./payload.ts";
 import type { PublishHandler } from "./publish_handler.ts";
 import { messagesTopic } from "./routes.ts";
 import type { Session } from "./session.ts";
-import { RepublishCursors } from "../../store/republish_cursors.ts";
 
 const LEASE_KEY: Deno.KvKey = ["mqtt", "external_subscriber"];
 const CLIENT_ID_KEY: Deno.KvKey = ["mqtt", "external_client_id"];
@@ -135,12 +134,7 @@ class ExternalSubscriber {
 
   /** Notes where each channel stands (re-publishing starts from there once subscribed), then connects. */
   async #connect(): Promise<void> {
-    const republisher = new Republisher({
-      topics: this.sluice.topics,
-      channels: this.sluice.channels,
-      log: this.sluice.log,
-      protocol: "MQTT",
-      cursors: new RepublishCursors(this.sluice.kv, this.sluice.committer, "mqtt"),
+    const republisher = republisherOf(this.sluice, "MQTT", {
       pollMs: CHANNEL_POLL_MS,
       onFailure: (reason) => {
         this.sluice.log.warn(`MQTT: ${reason}; reconnecting`);
