@@ -102,13 +102,16 @@ const Port = z.string().trim().transform((s, ctx) => {
   return n;
 });
 
+/** A secret clients send as `Authorization: Bearer <token>`: long enough to guess, and what a header can carry. */
+const BearerToken = z.string().min(16, "must be at least 16 characters").max(256, "must be at most 256 characters")
+  .regex(/^[\x21-\x7e]+$/, "must be letters, digits and punctuation without spaces (it is sent as a Bearer token)");
+
 /** Every setting Sluice reads from the environment, with its default. */
 export const ConfigSchema = z.object({
   PORT: Int(0, 65535).default(8000),
   HOSTNAME: z.string().default("0.0.0.0"),
   KV_PATH: z.string().min(1).default("data/sluice.kv"),
-  ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").max(256, "must be at most 256 characters")
-    .optional(),
+  ADMIN_TOKEN: BearerToken.optional(),
   MQTT_PORT: Port.default(1883),
   MQTT_URL: BrokerUrl(["mqtt", "mqtts", "ws", "wss"], "mqtt://user:password@host:1883").optional(),
   MQTT_TLS_CERT: z.string().optional(),
@@ -136,7 +139,7 @@ export const ConfigSchema = z.object({
   MAX_HTTP_IN_FLIGHT: Int(1, 1_000_000).default(10_000),
   KV_MIN_FREE_MB: Int(0, 1_000_000).default(64),
   RATE_LIMIT: Rate.default(200),
-  METRICS_TOKEN: z.string().min(1).optional(),
+  METRICS_TOKEN: BearerToken.optional(),
   TRUSTED_PROXIES: IpList.default([]),
   SLUICE_MODE: z.enum(["auto", "local", "deploy"]).default("auto"),
   DENO_DEPLOY: Bool.optional(),

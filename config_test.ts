@@ -130,6 +130,18 @@ Deno.test("on Deploy the admin token must be set: a generated one would be print
   assert.equal(loadConfig({ SLUICE_MODE: "local" }).ADMIN_TOKEN, undefined);
 });
 
+Deno.test("an admin or metrics token a Bearer header cannot carry, or short enough to guess, stops start-up", () => {
+  for (const name of ["ADMIN_TOKEN", "METRICS_TOKEN"] as const) {
+    assert.throws(
+      () => loadConfig({ [name]: "correct horse battery staple" }),
+      new RegExp(`${name}: .*without spaces`),
+    );
+    assert.throws(() => loadConfig({ [name]: "tab\tinside-a-long-token" }), new RegExp(`${name}: .*without spaces`));
+    assert.throws(() => loadConfig({ [name]: "short" }), new RegExp(`${name}: must be at least 16`));
+    assert.equal(loadConfig({ [name]: "a-long-enough_token.~!" })[name], "a-long-enough_token.~!");
+  }
+});
+
 Deno.test("start --help names every setting, with the defaults the settings really have", () => {
   const named = SETTINGS_HELP.map(([name]) => name);
   const settable = Object.keys(ConfigSchema.shape).filter((k) => k !== "DENO_DEPLOY");

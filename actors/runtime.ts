@@ -166,7 +166,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       if (e.seq <= live.state.version) continue;
       if (e.seq !== live.state.version + 1) return false;
       live.state = this.options.decider.evolve(live.state, this.#asEvent(e));
-      live.at = e.at;
+      live.at = Math.max(live.at, e.at); // a clock set back does not take the state's time back
     }
     return true;
   }
@@ -191,7 +191,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       for (const e of entry.late) {
         if (e.seq === loaded.state.version + 1) {
           loaded.state = this.options.decider.evolve(loaded.state, this.#asEvent(e));
-          loaded.at = e.at;
+          loaded.at = Math.max(loaded.at, e.at);
         }
       }
       this.#live.set(id, loaded);
@@ -256,7 +256,7 @@ export class ActorRuntime<S extends { readonly version: number }, C, E extends {
       for (const e of page) {
         if (past?.(e)) return { state, at };
         state = this.options.decider.evolve(state, this.#asEvent(e));
-        at = e.at;
+        at = Math.max(at, e.at);
       }
       if (page.length < 1000) return { state, at };
       from = page.at(-1)!.seq + 1;

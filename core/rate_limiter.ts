@@ -15,7 +15,8 @@ export class RateLimiter {
       this.#buckets.set(key, b);
       if (this.#buckets.size > 100_000) this.#prune(now);
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
+    // A clock set back refills nothing (rather than draining the bucket for as long as it went back).
+    b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.rate);
     b.at = now;
     if (b.tokens < 1) return false;
     b.tokens -= 1;

@@ -20,6 +20,8 @@ export interface DeadLetter {
   readonly method: string;
   readonly params: unknown;
   readonly device: string | null;
+  /** When Sluice received the message (ms): a retry runs it as received then (absent in letters before 2026-11-27). */
+  readonly receivedAt?: number;
   readonly attempts: number;
   /** Every attempt's error, oldest first. */
   readonly errors: readonly AttemptError[];
@@ -49,17 +51,19 @@ export function withinValueLimit(dead: DeadLetter): DeadLetter {
 /**
  * Which dead letters to retry: those of a channel, a script, a device (every one given must match),
  * dead before a time (ms): a bulk retry's later calls pass its first one's, so that the tasks that
- * died again meanwhile are not taken again and again while the others wait.
+ * died again meanwhile are not taken again and again while the others wait. Without it: every one
+ * dead until now, and those stamped later by a clock that was ahead.
  */
 export interface DeadLetterFilter {
   readonly channel?: string;
   readonly method?: string;
   readonly device?: string;
-  readonly before: number;
+  readonly before?: number;
 }
 
 function matches(d: DeadLetter, f: DeadLetterFilter): boolean {
-  return d.deadAt < f.before && (f.channel === undefined || d.stream.split("/")[1] === f.channel) &&
+  return (f.before === undefined || d.deadAt < f.before) &&
+    (f.channel === undefined || d.stream.split("/")[1] === f.channel) &&
     (f.method === undefined || d.method === f.method) &&
     (f.device === undefined || d.device === f.device);
 }
@@ -98,8 +102,13 @@ export class DeadLetters {
    * stream's are queued in the order they were first queued. `left` counts the matching ones not
    * retried by this call (another call takes them).
    */
-  async retryMatching(filter: DeadLetterFilter, limit: number): Promise<{ retried: number; left: number }> {
-    const { chosen, left } = await this.#matching(filter, limit);
+  async retryMatching(
+    filter: DeadLetterFilter,
+    limit: number,
+    now: number,
+  ): Promise<{ retried: number; left: number; before: number }> {
+    const { chosen, left, newest } = await this.#matching(filter, limit);
+    const before = filter.before ?? Math.max(now, newest + 1);
     const reads = chunked(chosen).map((ids) => this.kv.getMany<DeadLetter[]>(ids.map((id) => keys.deadLetter(id))));
     const entries = (await Promise.all(reads)).flat();
     // Queued in one go, in order (the committer gives a stream's seqs in the order of the writes),
@@ -108,7 +117,7 @@ export class DeadLetters {
       entries.flatMap((e) => e.value ? [this.#requeue(e.value, e.versionstamp!, false)] : []),
     );
     const retried = outcomes.filter((o) => o.status === "fulfilled").length;
-    return { retried, left: left + chosen.length - retried };
+    return { retried, left: left + chosen.length - retried, before };
   }
 
   /** Takes a dead letter off the list without running it again (its task stays `dead`). */
@@ -125,11 +134,15 @@ export class DeadLetters {
   /**
    * The task ids of the matching dead letters to retry now: whole streams while they fit in
    * `limit` (a stream with more gives its oldest `limit`), each stream's in seq order; and how many
-   * match besides. (A task a script queued has a random id, so a stream's are not side by side.)
+   * match besides, and when the newest of them died. (A task a script queued has a random id, so a
+   * stream's are not side by side.)
    */
-  async #matching(filter: DeadLetterFilter, limit: number): Promise<{ chosen: string[]; left: number }> {
+  async #matching(
+    filter: DeadLetterFilter,
+    limit: number,
+  ): Promise<{ chosen: string[]; left: number; newest: number }> {
     const streams = new Map<string, { taskId: string; seq: number }[]>();
-    let matching = 0;
+    let matching = 0, newest = 0;
     for await (const { value: d } of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() })) {
       if (!matches(d, filter)) continue;
       const lane = `${d.stream}\0${d.consumer}`;
@@ -137,6 +150,7 @@ export class DeadLetters {
       if (list.length === 0) streams.set(lane, list);
       list.push({ taskId: d.taskId, seq: firstSeq(d) });
       matching++;
+      newest = Math.max(newest, d.deadAt);
     }
     const chosen: string[] = [];
     for (const list of streams.values()) {
@@ -144,7 +158,7 @@ export class DeadLetters {
       list.sort((a, b) => a.seq - b.seq);
       chosen.push(...list.slice(0, limit).map((t) => t.taskId));
     }
-    return { chosen, left: matching - chosen.length };
+    return { chosen, left: matching - chosen.length, newest };
   }
 
   async #requeue(
@@ -162,7 +176,7 @@ export class DeadLetters {
       device: dead.device,
       taskId,
       firstSeq: firstSeq(dead),
-      receivedAt: Date.now(),
+      receivedAt: dead.receivedAt ?? dead.deadAt,
       protocol: "http",
     };
     const res = await this.committer.write({

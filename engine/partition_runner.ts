@@ -763,6 +763,7 @@ export class PartitionRunner {
       method: "method" in job ? job.method : "",
       params: "params" in job ? job.params : null,
       device: "device" in job ? job.device : null,
+      ...("receivedAt" in job ? { receivedAt: job.receivedAt } : {}),
       attempts: decision.attempts,
       errors: decision.errors,
       deadAt: now,

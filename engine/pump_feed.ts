@@ -26,7 +26,8 @@ export class PumpFeed {
   /** A pump's state changed. */
   changed(id: string, state: PumpState): void {
     const now = this.clock.now();
-    const last = this.#last.get(id) ?? 0;
+    // A clock set back since the last one waits an interval from now, not for as long as it went back.
+    const last = Math.min(this.#last.get(id) ?? 0, now);
     if (now - last >= this.intervalMs && !this.#timers.has(id)) return this.#publish(id, state, now);
     this.#pending.set(id, state);
     if (!this.#timers.has(id)) {

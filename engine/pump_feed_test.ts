@@ -33,3 +33,33 @@ Deno.test("a pump that changes faster than the feed's interval is published at o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a pump changed after the clock was set back is published within the interval, not hours later", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const committer = new Committer({ kv, mode: "single", clock: systemClock, epoch: await claimWriterEpoch(kv, "t") });
+  const clock = {
+    at: Date.now(),
+    now() {
+      return this.at;
+    },
+  };
+  const errors: unknown[] = [];
+  const feed = new PumpFeed(committer, clock, 60_000, (err) => errors.push(err), 100);
+  try {
+    feed.changed("p-1", state("p-1", 1));
+    clock.at -= 3 * 3_600_000;
+    feed.changed("p-1", state("p-1", 2));
+    await new Promise((r) => setTimeout(r, 250));
+    await committer.flush();
+    const events = await new KvEventStore(kv, committer).read(topicStream(PUMPS_CHANNEL));
+    const published = events.map((e) => (e.data as MessagePublishedData).message as PumpState);
+    assert.deepEqual(published.map((s) => s.version), [1, 2]);
+    assert.deepEqual(errors, []);
+  } finally {
+    feed.close();
+    await committer.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -218,6 +218,8 @@ export class Committer {
   readonly #mode: WriteMode;
   readonly #retention?: (stream: string) => number | undefined;
   readonly #clock: Clock;
+  /** The latest commit time given out: commit times never go back, even when the clock does. */
+  #lastAt = 0;
   readonly #epoch?: string;
   readonly #waker?: Waker;
   readonly #onCommit?: (stats: CommitStats) => void;
@@ -535,7 +537,7 @@ export class Committer {
       return;
     }
     if (live.length === 0) return;
-    const at = this.#clock.now();
+    const at = this.#lastAt = Math.max(this.#clock.now(), this.#lastAt);
     let built: Built;
     try {
       built = this.#build(live, at);

@@ -353,6 +353,32 @@ Deno.test("recovery moves what an older version left in its ring of single entri
     assert.deepEqual(await Array.fromAsync(kv.list({ prefix: keys.legacyInboxAll() })), []);
   }));
 
+Deno.test("commit times never go back when the clock is set back", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const clock = {
+    at: Date.parse("2026-11-27T12:00:00Z"),
+    now() {
+      return this.at;
+    },
+  };
+  const committer = new Committer({ kv, mode: "single", clock, epoch: await claimWriterEpoch(kv, "test") });
+  try {
+    const store = new KvEventStore(kv, committer);
+    await store.append("s", [{ type: "N", data: 1 }]);
+    clock.at -= 3 * 3_600_000;
+    await store.append("s", [{ type: "N", data: 2 }]);
+    clock.at += 3 * 3_600_000 + 5;
+    await store.append("s", [{ type: "N", data: 3 }]);
+    const at = (await store.read("s")).map((e) => e.at - Date.parse("2026-11-27T12:00:00Z"));
+    assert.deepEqual(at, [0, 0, 5]);
+  } finally {
+    await committer.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("KV store splits a burst of appends into commits within KV's mutation limit", async () => {
   const stats: CommitStats[] = [];
   const f = await kvStore("single", (s) => stats.push(s));

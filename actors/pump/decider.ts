@@ -76,6 +76,16 @@ function fold(agg: Aggregate | null, v: number, n: number): Aggregate {
 /** A logged event, with its seq and commit time (ms) when it comes from the log. */
 type Logged = PumpEvent & { seq?: number; at?: number };
 
+/**
+ * The state's `updatedAt` after an event committed at `at`: never earlier than before, so that a
+ * clock set back (a restart on a wrong clock) still gives `?at=<updatedAt>` this state back.
+ */
+function laterOf(updatedAt: string | null, at: number | undefined): string | null {
+  if (at === undefined) return updatedAt;
+  const iso = new Date(at).toISOString(); // both as `toISOString` writes them: they compare as text
+  return updatedAt !== null && updatedAt > iso ? updatedAt : iso;
+}
+
 function evolve(state: PumpState, event: Logged): PumpState {
   switch (event.type) {
     case "ReadingRecorded": {
@@ -86,7 +96,7 @@ function evolve(state: PumpState, event: Logged): PumpState {
         version: event.seq ?? state.version + 1,
         firstSeen: state.firstSeen === null || seen < state.firstSeen ? seen : state.firstSeen,
         lastSeen: state.lastSeen === null || seen > state.lastSeen ? seen : state.lastSeen,
-        updatedAt: event.at === undefined ? state.updatedAt : new Date(event.at).toISOString(),
+        updatedAt: laterOf(state.updatedAt, event.at),
       };
       // Logged before `decide` refused such values: kept in the log, left out of the figures, whose
       // sums would otherwise overflow to Infinity (shown as null) for good.

@@ -99,6 +99,15 @@ Deno.test("updatedAt is the commit time of the last event", () => {
   assert.equal(pumpDecider.initialState("p").updatedAt, null);
 });
 
+Deno.test("updatedAt never goes back when a later event was committed on a clock set back", () => {
+  const s = fold([
+    { ...recorded(reading(1), t0), seq: 1, at: t0 + 10 },
+    { ...recorded(reading(2), t0), seq: 2, at: t0 + 10 - 3 * 3_600_000 },
+  ]);
+  assert.equal(s.version, 2);
+  assert.equal(s.updatedAt, new Date(t0 + 10).toISOString());
+});
+
 Deno.test("readings a pump could not have sent are refused: non-finite or huge values, bad places and times", () => {
   const refused = (r: unknown, message: RegExp) =>
     assert.throws(

@@ -59,12 +59,12 @@ integration("/metrics gives no KV file size when the KV is in memory", async () 
 });
 
 integration("/metrics needs METRICS_TOKEN when it is set", async () => {
-  const s = await startTestSluice({ METRICS_TOKEN: "scrape-me" });
+  const s = await startTestSluice({ METRICS_TOKEN: "scrape-me-scrape-me" });
   try {
     const open = await fetch(`${s.url}/metrics`);
     assert.equal(open.status, 401);
     await open.body?.cancel();
-    const ok = await fetch(`${s.url}/metrics`, { headers: { authorization: "Bearer scrape-me" } });
+    const ok = await fetch(`${s.url}/metrics`, { headers: { authorization: "Bearer scrape-me-scrape-me" } });
     assert.equal(ok.status, 200);
     assert.match(await ok.text(), /sluice_process_resident_bytes/);
   } finally {
@@ -116,7 +116,7 @@ integration("/metrics shows how far behind each subscriber script of a topic is"
 });
 
 integration("/metrics puts wrong tokens under the same slow-down as every other route", async () => {
-  const s = await startTestSluice({ METRICS_TOKEN: "scrape-me" });
+  const s = await startTestSluice({ METRICS_TOKEN: "scrape-me-scrape-me" });
   try {
     const scrape = async () => {
       const t0 = performance.now();

@@ -271,26 +271,33 @@ inBothModes("an effect that can never be allowed (publishing on _pumps) makes th
   }
 });
 
-inBothModes("a dead letter retried after the fix runs again at the tail of its stream with its id", async (mode) => {
-  const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "2" });
-  try {
-    const token = await s.device("d9");
-    const id = await invoke(s, token, "test/fixable");
-    await until(s, id, "dead");
-    await s.server.sluice.kv.set(["doc", "fixes", "fixable"], true); // the fix
-    const res = await s.admin(`/admin/dead-letters/${encodeURIComponent(id)}/retry`, { method: "POST" });
-    assert.equal(res.status, 202);
-    assert.equal((await res.json()).taskId, id);
-    const done = await until(s, id, "done");
-    assert.deepEqual(done.result, { fixedOnAttempt: 1 });
-    assert.deepEqual((await (await s.admin("/admin/dead-letters")).json()).deadLetters, []);
-    const again = await s.admin(`/admin/dead-letters/${encodeURIComponent(id)}/retry`, { method: "POST" });
-    assert.equal(again.status, 404);
-    await again.body?.cancel();
-  } finally {
-    await s.close();
-  }
-});
+inBothModes(
+  "a dead letter retried after the fix runs again at the tail of its stream with its id and receipt time",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "2" });
+    try {
+      const token = await s.device("d9");
+      const sent = new Date().toISOString();
+      const id = await invoke(s, token, "test/fixable");
+      await until(s, id, "dead");
+      const died = new Date().toISOString();
+      await s.server.sluice.kv.set(["doc", "fixes", "fixable"], true); // the fix
+      const res = await s.admin(`/admin/dead-letters/${encodeURIComponent(id)}/retry`, { method: "POST" });
+      assert.equal(res.status, 202);
+      assert.equal((await res.json()).taskId, id);
+      const done = await until(s, id, "done");
+      assert.equal(done.result.fixedOnAttempt, 1);
+      // Run as received then (a reading without a time is stamped with it), not as received at the retry.
+      assert.ok(sent <= done.result.receivedAt && done.result.receivedAt <= died, done.result.receivedAt);
+      assert.deepEqual((await (await s.admin("/admin/dead-letters")).json()).deadLetters, []);
+      const again = await s.admin(`/admin/dead-letters/${encodeURIComponent(id)}/retry`, { method: "POST" });
+      assert.equal(again.status, 404);
+      await again.body?.cancel();
+    } finally {
+      await s.close();
+    }
+  },
+);
 
 inBothModes(
   "dead letters retried in bulk run again in their stream's order, a page at a time; one discarded is gone",
@@ -343,6 +350,27 @@ inBothModes(
     }
   },
 );
+
+inBothModes("a bulk retry also takes dead letters a clock that was ahead stamped later than now", async (mode) => {
+  const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "1" });
+  try {
+    const token = await s.device("ahead-1");
+    const id = await invoke(s, token, "test/fixable");
+    await until(s, id, "dead");
+    const kv = s.server.sluice.kv;
+    const letter = (await kv.get<{ deadAt: number }>(keys.deadLetter(id))).value!;
+    const deadAt = Date.now() + 3 * 3_600_000; // as stamped before a restart on a clock set 3 h back
+    await kv.set(keys.deadLetter(id), { ...letter, deadAt });
+    await kv.set(["doc", "fixes", "fixable"], true);
+    const res = await s.admin("/admin/dead-letters/retry", { method: "POST", body: "{}" });
+    const body = await res.json();
+    assert.deepEqual([res.status, body.retried, body.left], [202, 1, 0]);
+    assert.ok(Date.parse(body.before) > deadAt, body.before);
+    assert.equal((await until(s, id, "done")).status, "done");
+  } finally {
+    await s.close();
+  }
+});
 
 inBothModes("an Idempotency-Key or body id makes a resend return the first task id and queue nothing", async (mode) => {
   const s = await startTestSluice(mode);

@@ -201,6 +201,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
       deadLetters: deadLetters.map((d) => ({
         ...d,
         deadAt: new Date(d.deadAt).toISOString(),
+        ...(d.receivedAt === undefined ? {} : { receivedAt: new Date(d.receivedAt).toISOString() }),
         errors: d.errors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
       })),
     });
@@ -241,9 +242,9 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     },
   }, async ({ c, body }) => {
     const { limit, before, ...filter } = body;
-    const cutoff = before === undefined ? sluice.clock.now() : Date.parse(before);
-    const done = await sluice.deadLetters.retryMatching({ ...filter, before: cutoff }, limit);
-    return c.json({ ...done, before: new Date(cutoff).toISOString() }, 202);
+    const cutoff = before === undefined ? undefined : Date.parse(before);
+    const done = await sluice.deadLetters.retryMatching({ ...filter, before: cutoff }, limit, sluice.clock.now());
+    return c.json({ ...done, before: new Date(done.before).toISOString() }, 202);
   });
 
   defineRoute(app, deps, {
