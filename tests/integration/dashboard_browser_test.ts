@@ -995,3 +995,106 @@ integration("with more than one page of pumps, the list shows the first page who
     await s.close();
   }
 });
+
+integration(
+  "the replay form refuses a blank script, a message number that is not one and one past the topic's head in the " +
+    "form, and asks to confirm only valid input",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const made = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      assert.equal(made.status, 201, await made.text());
+      for (const n of [1, 2]) await post(`${s.url}/channels/alerts/messages`, ADMIN, { n });
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      const dialogs: string[] = [];
+      page.on("dialog", (d) => (dialogs.push(d.message()), d.accept()));
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByText("No pumps yet").waitFor(SLOW);
+      await page.evaluate(() => location.hash = "#/channels/alerts");
+      const form = page.locator("#replay");
+      await form.waitFor(SLOW);
+      const add = () => form.getByRole("button", { name: "Add and replay" }).click();
+
+      // Blanks pass `required`: refused in words, beside the form, with no confirmation asked.
+      await page.locator("#replay-script").fill("   ");
+      await add();
+      await form.getByText("Not added: write the script's path first (like stats/daily_v2).").waitFor(SLOW);
+      assert.equal(await page.locator("#replay-script").getAttribute("aria-invalid"), "true");
+      assert.deepEqual(dialogs, []);
+
+      // Past the head + 1 (the next message), which the page reads again: refused, saying where the topic is.
+      await page.locator("#replay-script").fill("test/collect");
+      await page.locator("#replay-from").fill("999");
+      await add();
+      await form.getByText("Not added: the topic has 2 message(s): start from 3 at most (the next message).")
+        .waitFor(SLOW);
+      assert.equal(await page.locator("#replay-script").getAttribute("aria-invalid"), null);
+      assert.equal(await page.locator("#replay-from").getAttribute("aria-invalid"), "true");
+      // A number the browser accepts but no message can have.
+      await page.locator("#replay-from").fill("1e20");
+      await add();
+      await form.getByText('Not added: "1e20" is not a message number (a whole number from 1 on).').waitFor(SLOW);
+      assert.deepEqual(dialogs, []);
+      assert.deepEqual((await (await s.admin("/admin/channels/alerts")).json()).subscribers, []);
+
+      // Valid input: asked once, then added.
+      await page.locator("#replay-from").fill("1");
+      await add();
+      await form.getByText("test/collect added: it runs 2 kept message(s), then new ones.").waitFor(SLOW);
+      assert.deepEqual(dialogs, [
+        "Add test/collect as a subscriber and run it over every kept message from #1 on?",
+      ]);
+      assert.equal(await page.locator("#replay-from").getAttribute("aria-invalid"), null);
+      assert.deepEqual((await (await s.admin("/admin/channels/alerts")).json()).subscribers, ["test/collect"]);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "on a pump whose old readings were trimmed, time travel starts at the oldest version it can rebuild",
+  async () => {
+    const s = await startTestSluice({ READING_RETENTION: "1h" });
+    const browser = await launchChromium();
+    try {
+      const token = await s.device("pump-t");
+      for (let i = 1; i <= 4; i++) await feed(s, token, reading(20 + i, 1.2, i));
+      await waitFor(
+        async () => (await (await s.admin("/pumps/pump-t")).json()).version === 4,
+        30_000,
+        "the pump's four readings",
+      );
+      // A sweep past every event (as once they are an hour old) keeps only the newest: versions 3 and 4 are left.
+      assert.equal(await s.server.sluice.trimmer!.trim("p/pump-t", Date.now() + 1), 3);
+
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByRole("link", { name: "pump-t" }).click();
+      await page.locator('#time-travel-state[data-version="4"]').waitFor(SLOW);
+      // The slider's start rebuilds (the base the trimmed readings were folded into), and so does an older number.
+      await page.locator("#tt-range").press("Home");
+      await page.locator('#time-travel-state[data-version="3"]').waitFor(SLOW);
+      assert.equal(await page.locator("#tt-range").getAttribute("min"), "3");
+      assert.equal(await page.locator("#tt-version").getAttribute("min"), "3");
+      assert.equal(await page.locator("#time-travel-state [data-field='readings']").textContent(), "3");
+      await page.locator("#tt-version").fill("4");
+      await page.locator("#tt-version").dispatchEvent("change");
+      await page.locator('#time-travel-state[data-version="4"]').waitFor(SLOW);
+      await page.locator("#tt-version").fill("1");
+      await page.locator("#tt-version").dispatchEvent("change");
+      await page.locator('#time-travel-state[data-version="3"]').waitFor(SLOW);
+      assert.equal(await page.locator("#tt-version").inputValue(), "3");
+      assert.equal(await page.getByText("no longer kept (READING_RETENTION): ask for").count(), 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);

@@ -45,7 +45,8 @@ export function channelView(root, name) {
     publishStatus,
   );
   const status = h("div");
-  const replay = replayForm(name, () => (refresh(), showSettings()));
+  // The head is read again at the submit: the form refuses a `from` past it + 1, as the API would.
+  const replay = replayForm(name, () => (refresh(), showSettings()), async () => (await refresh())?.messages);
   const settings = h("section", { class: "card" }, h("h2", {}, "Settings"), h("p", { class: "muted" }, "Loading…"));
   const parts = [
     h("div", { class: "title" }, h("a", { href: "#/channels", class: "back" }, "← Channels"), h("h1", {}, name)),
@@ -156,11 +157,16 @@ export function channelView(root, name) {
   };
 }
 
+/** What `SCRIPT_PATH` (core/names.ts) accepts: the API refuses anything else. */
+const SCRIPT_PATH = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+){0,7}$/;
+
 /**
  * Adds a subscriber script from a given message on: from 1 it replays every message the topic
  * keeps through it (a new version of a script rebuilding its view), then follows new ones.
+ * `head()` reads the topic's last message seq (undefined when it cannot): input the API would
+ * refuse is refused here, before the confirmation.
  */
-function replayForm(name, onAdded) {
+function replayForm(name, onAdded, head) {
   const script = h("input", {
     id: "replay-script",
     required: true,
@@ -177,11 +183,33 @@ function replayForm(name, onAdded) {
       onsubmit: async (e) => {
         e.preventDefault();
         const path = script.value.trim();
+        const start = Number(from.value);
+        status.replaceChildren();
+        script.removeAttribute("aria-invalid");
+        from.removeAttribute("aria-invalid");
+        const refuse = (input, why) => {
+          input.setAttribute("aria-invalid", "true");
+          status.replaceChildren(note("error", `Not added: ${why}`));
+        };
+        if (path === "") return refuse(script, "write the script's path first (like stats/daily_v2).");
+        if (!SCRIPT_PATH.test(path)) {
+          return refuse(script, `"${path}" is not a script path (letters, digits, _ and -, parts joined by /).`);
+        }
+        if (from.value.trim() === "" || !Number.isSafeInteger(start) || start < 1) {
+          return refuse(from, `"${from.value}" is not a message number (a whole number from 1 on).`);
+        }
+        const last = await head();
+        if (last !== undefined && start > last + 1) {
+          return refuse(
+            from,
+            `the topic has ${count(last)} message(s): start from ${last + 1} at most (the next message).`,
+          );
+        }
         if (!confirm(`Add ${path} as a subscriber and run it over every kept message from #${from.value} on?`)) return;
         try {
           const added = await api(`/admin/channels/${encodeURIComponent(name)}/subscribers`, {
             method: "POST",
-            body: { script: path, from: Number(from.value) },
+            body: { script: path, from: start },
           });
           const waiting = Math.max(0, added.head - added.from + 1);
           status.replaceChildren(

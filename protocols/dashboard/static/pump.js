@@ -80,6 +80,7 @@ export function pumpView(root, id) {
   );
 
   let current = null; // the latest state
+  let oldest = 1; // the oldest version time travel can rebuild (READING_RETENTION trims older ones)
   let readings = []; // chart points, oldest first
   let following = true; // time travel follows the newest version
   let ttAsked = 0;
@@ -94,7 +95,7 @@ export function pumpView(root, id) {
   /** Shows the state at `version` (time travel); debounced while the slider moves. */
   /** Shows the state at `version`; `reveal` scrolls to it (picked in the history, further down). */
   const travel = (version, { now = false, reveal = false } = {}) => {
-    const v = Math.min(Math.max(1, Math.round(Number(version)) || 1), current.version);
+    const v = Math.min(Math.max(oldest, Math.round(Number(version)) || oldest), current.version);
     following = now || v === current.version;
     slider.value = String(v);
     versionInput.value = String(v);
@@ -132,6 +133,12 @@ export function pumpView(root, id) {
     try {
       const state = await api(path);
       if (gone) return;
+      // The history starts at the oldest event kept; where older ones were trimmed, the state just
+      // before it (their base) is the oldest time travel rebuilds.
+      const first = (await api(`${path}/events?from=1&limit=1`)).events[0]?.seq ?? 1;
+      if (gone) return;
+      oldest = Math.max(1, first - 1);
+      slider.min = versionInput.min = String(oldest);
       setCurrent(state);
       const from = Math.max(1, state.version - CHART_POINTS + 1);
       const res = await api(`${path}/events?from=${from}&limit=${CHART_POINTS}`);
