@@ -241,34 +241,43 @@ integration(
   },
 );
 
-integration("the dashboard refuses a wrong token with a clear message and accepts the admin token", async () => {
-  const s = await startTestSluice();
-  const browser = await launchChromium();
-  try {
-    const page = await browser.newPage();
-    // The browser logs the refused calls themselves; nothing else may go wrong.
-    const errors = watchErrors(page, /^Failed to load resource: .* (401|403) /);
-    await page.goto(`${s.url}/#token=not-the-admin-token`);
-    await page.getByText("The token was refused").waitFor(SLOW);
-    assert.ok(!page.url().includes("not-the-admin-token"));
-    const device = await s.device("pump-9");
-    await page.locator("#token").fill(device);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByText("This is a device token").waitFor(SLOW);
-    // The README's placeholder pasted as is: no header can carry "…"; refused, and the form stays.
-    await page.locator("#token").fill("sla_…");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByText("The token was refused: it has characters no token has").waitFor(SLOW);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken")), null);
-    await page.locator("#token").fill(ADMIN);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByText("No pumps yet").waitFor(SLOW);
-    assert.deepEqual(errors, []);
-  } finally {
-    await browser.close();
-    await s.close();
-  }
-});
+integration(
+  "the dashboard refuses a wrong token with a clear message, accepts the admin token, and keeps it when the address brings another",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      // The browser logs the refused calls themselves; nothing else may go wrong.
+      const errors = watchErrors(page, /^Failed to load resource: .* (401|403) /);
+      await page.goto(`${s.url}/#token=not-the-admin-token`);
+      await page.getByText("The token was refused").waitFor(SLOW);
+      assert.ok(!page.url().includes("not-the-admin-token"));
+      const device = await s.device("pump-9");
+      await page.locator("#token").fill(device);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByText("This is a device token").waitFor(SLOW);
+      // The README's placeholder pasted as is: no header can carry "…"; refused, and the form stays.
+      await page.locator("#token").fill("sla_…");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByText("The token was refused: it has characters no token has").waitFor(SLOW);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken")), null);
+      await page.locator("#token").fill(ADMIN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByText("No pumps yet").waitFor(SLOW);
+      // Another page that holds this tab (its opener) sets a wrong token in the address: it cannot sign the admin out.
+      await page.evaluate(() => location.hash = "#token=sl_bogus");
+      await page.waitForFunction(() => !location.hash.includes("token"), undefined, SLOW);
+      await page.getByText("No pumps yet").waitFor(SLOW);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken")), ADMIN);
+      assert.ok(await page.getByRole("button", { name: "Sign out" }).isVisible());
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
 
 integration(
   "the dashboard shows queue depth and live channel messages, and retries, discards and retries all dead letters",

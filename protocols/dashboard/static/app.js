@@ -136,10 +136,12 @@ function tokenFromUrl() {
   return decoded(m[1]) ?? m[1];
 }
 
+// Signed in, a `#token=` the address brings is dropped (only a first load or the sign-in form takes a token):
+// another page holding this tab (its opener) could otherwise sign the admin out by setting a wrong one.
 globalThis.addEventListener("hashchange", () => {
   const t = tokenFromUrl();
-  if (t !== null) verify(t);
-  else if (token.get()) show();
+  if (token.get()) show();
+  else if (t !== null) verify(t);
 });
 globalThis.addEventListener(UNAUTHORIZED, (e) => {
   if (!token.get()) return;
