@@ -332,7 +332,12 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   });
   trimmer?.schedule(TRIM_FIRST_MS, TRIM_EVERY_MS, abort.signal);
   // One writer rings the topic doorbells itself; several instances watch the head keys.
-  const topics = new TopicHub(kv, log, mode === "local" ? committerDoorbell(committer) : watchDoorbell(kv, log));
+  const topics = new TopicHub(
+    kv,
+    log,
+    mode === "local" ? committerDoorbell(committer) : watchDoorbell(kv, log),
+    config.SLOW_CLIENT_TIMEOUT,
+  );
 
   let closing: Promise<void> | null = null;
   return {

@@ -27,14 +27,16 @@ interface Sub {
   closed: boolean;
   readonly deliver: (m: TopicMessage) => void;
   readonly room?: () => boolean;
+  readonly subscription: Subscription;
 }
 
+/** Messages the live feed reads at a time. */
 const PAGE = 500;
 /**
- * How long a catch-up waits for a subscriber to make room before it delivers anyway (and the
- * subscriber's own limit cuts a client off that reads nothing).
+ * Messages a catch-up reads at a time: what a subscriber waiting for room does not hold (up to
+ * 100 × 48 KiB while they are handed over; none while it waits).
  */
-const ROOM_WAIT_MS = 60_000;
+const CATCH_UP_PAGE = 100;
 
 /**
  * Follows topics for subscribers: one `kv.watch` on a channel's head key is the doorbell, and the
@@ -72,7 +74,16 @@ export function watchDoorbell(kv: Deno.Kv, log: Logger): Doorbell {
 export class TopicHub {
   readonly #feeds = new Map<string, Feed>();
 
-  constructor(private readonly kv: Deno.Kv, private readonly log: Logger, private readonly doorbell: Doorbell) {}
+  /**
+   * `roomWaitMs` (`SLOW_CLIENT_TIMEOUT`): how long a subscriber may go without room before it is
+   * given its messages anyway, and its own limit cuts off a client that reads nothing.
+   */
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly log: Logger,
+    private readonly doorbell: Doorbell,
+    private readonly roomWaitMs = 60_000,
+  ) {}
 
   /**
    * Delivers the channel's messages in order: from seq `from` on, or, without `from`, only those
@@ -96,6 +107,7 @@ export class TopicHub {
         channel,
         this.log,
         this.doorbell,
+        this.roomWaitMs,
         () => this.#feeds.get(channel) === created && this.#feeds.delete(channel),
       );
       this.#feeds.set(channel, feed = created);
@@ -135,6 +147,7 @@ class Feed {
     private readonly channel: string,
     private readonly log: Logger,
     private readonly doorbell: Doorbell,
+    private readonly roomWaitMs: number,
     private readonly onEmpty: () => void,
   ) {
     this.#stream = topicStream(channel);
@@ -152,14 +165,6 @@ class Feed {
       this.stop(); // a feed that could not start is dropped: the next subscription starts a new one
       throw err;
     }
-    const sub: Sub = {
-      next: from === undefined ? this.#head + 1 : Math.max(1, from),
-      catchingUp: false,
-      closed: false,
-      deliver,
-      room,
-    };
-    this.#subs.add(sub);
     const subscription = {
       close: () => {
         sub.closed = true;
@@ -167,14 +172,26 @@ class Feed {
         if (this.#subs.size === 0) this.stop();
       },
     };
-    if (sub.next <= this.#head) {
-      sub.catchingUp = true;
-      this.#catchUp(sub).catch((err) => {
-        this.log.warn(`Catch-up on ${this.channel} failed: ${describeError(err)}`);
-        subscription.close();
-      });
-    }
+    const sub: Sub = {
+      next: from === undefined ? this.#head + 1 : Math.max(1, from),
+      catchingUp: false,
+      closed: false,
+      deliver,
+      room,
+      subscription,
+    };
+    this.#subs.add(sub);
+    if (sub.next <= this.#head) this.#fallBehind(sub, subscription);
     return subscription;
+  }
+
+  /** The subscriber is served from the log, at the pace it makes room, until it reaches the live feed. */
+  #fallBehind(sub: Sub, subscription: Subscription): void {
+    sub.catchingUp = true;
+    this.#catchUp(sub).catch((err) => {
+      this.log.warn(`Catch-up on ${this.channel} failed: ${describeError(err)}`);
+      subscription.close();
+    });
   }
 
   stop(): void {
@@ -209,7 +226,11 @@ class Feed {
               const m = toMessage(this.channel, e);
               this.#head = e.seq;
               for (const sub of this.#subs) {
-                if (!sub.catchingUp && !sub.closed && sub.next <= e.seq) sub.next = e.seq + 1, sub.deliver(m);
+                if (sub.catchingUp || sub.closed || sub.next > e.seq) continue;
+                // A burst faster than the client takes it (or than the socket writes within this loop):
+                // it goes on from the log rather than past its send buffer.
+                if (sub.room && !sub.room()) this.#fallBehind(sub, sub.subscription);
+                else sub.next = e.seq + 1, sub.deliver(m);
               }
             }
             if (page.length < PAGE) break;
@@ -223,27 +244,19 @@ class Feed {
     })();
   }
 
-  /** Replays the log for one subscriber up to the feed's head, then hands it to the live feed. */
+  /**
+   * Replays the log for one subscriber up to the feed's head, then hands it to the live feed. It
+   * waits for room before each page; after a wait of `roomWaitMs` in vain, it hands everything over
+   * and the subscriber's own limit cuts off a client that reads nothing.
+   */
   async #catchUp(sub: Sub): Promise<void> {
+    let patient = true;
     while (!sub.closed) {
       const target = this.#head;
       while (sub.next <= target && !sub.closed) {
-        const page = await readEvents<MessagePublishedData>(
-          this.kv,
-          this.#stream,
-          sub.next,
-          Math.min(PAGE, target - sub.next + 1),
-        );
-        if (page.length === 0) {
-          sub.next = target + 1; // expired messages: nothing left to replay
-          break;
-        }
-        for (const e of page) {
-          if (sub.room && !sub.room()) await roomFor(sub);
-          if (sub.closed) return;
-          sub.next = e.seq + 1;
-          sub.deliver(toMessage(this.channel, e));
-        }
+        if (patient && sub.room && !sub.room()) patient = await roomFor(sub, this.roomWaitMs);
+        if (sub.closed) return;
+        if (!(await this.#replayPage(sub, target, patient))) sub.next = target + 1; // expired: nothing to replay
       }
       if (this.#head <= target || sub.next > this.#head) {
         sub.catchingUp = false; // from here the live feed delivers, synchronously after this point
@@ -251,12 +264,39 @@ class Feed {
       }
     }
   }
+
+  /**
+   * Reads a page of the log from the subscriber's next seq and hands it over while the subscriber
+   * has room (all of it when not `patient`); false when the log has nothing there. The page is let
+   * go before the next wait for room.
+   */
+  async #replayPage(sub: Sub, target: number, patient: boolean): Promise<boolean> {
+    const page = await readEvents<MessagePublishedData>(
+      this.kv,
+      this.#stream,
+      sub.next,
+      Math.min(CATCH_UP_PAGE, target - sub.next + 1),
+    );
+    if (page.length === 0) return false;
+    for (const e of page) {
+      if (sub.closed || (patient && sub.room && !sub.room())) break;
+      sub.next = e.seq + 1;
+      sub.deliver(toMessage(this.channel, e));
+    }
+    return true;
+  }
 }
 
-/** Waits until the subscriber has room, it closed, or ROOM_WAIT_MS passed. */
-async function roomFor(sub: Sub): Promise<void> {
-  const until = Date.now() + ROOM_WAIT_MS;
-  while (!sub.closed && !sub.room!() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+/** Waits until the subscriber has room or closed (true), or `waitMs` passed (false). */
+async function roomFor(sub: Sub, waitMs: number): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  // Looked at often at first (a socket writes within a few ms), then every 100 ms: a thousand clients
+  // that read nothing do not keep the process busy.
+  for (let delay = 5; !sub.closed && !sub.room!(); delay = Math.min(delay * 2, 100)) {
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  return true;
 }
 
 function toMessage(

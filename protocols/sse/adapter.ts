@@ -97,15 +97,18 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         const release = sluice.deviceStreams.take(principal);
         let sub: Subscription | null = null;
         let heartbeat: ReturnType<typeof setInterval> | undefined;
-        let stop = (_why?: string) => {};
+        let stop = (_why?: string, _cut?: boolean) => {};
         const body = new ReadableStream<Uint8Array>({
           start: async (controller) => {
-            stop = (why) => {
+            // `cut`: the client reads nothing; its unsent data is dropped with the connection, or both would
+            // stay (outside every cap) until it reads.
+            stop = (why, cut = false) => {
               release();
               clearInterval(heartbeat);
               sub?.close();
               open.delete(stop);
               try {
+                if (cut) return controller.error(`SSE subscriber cut off: ${why}`);
                 if (why) controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify(why)}\n\n`));
                 controller.close();
               } catch { /* already closed */ }
@@ -114,10 +117,9 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
             controller.enqueue(encoder.encode(`retry: 2000\n: subscribed to ${params.ch}\n\n`));
             const send = (m: TopicMessage) => {
               if ((controller.desiredSize ?? 0) <= 0) {
-                controller.enqueue(
-                  encoder.encode(`event: error\ndata: "Client too slow; reconnect with Last-Event-ID"\n\n`),
-                );
-                return stop();
+                const why = `its send buffer is over ${maxBuffer} bytes`;
+                sluice.log.warn(`SSE subscriber of ${params.ch} cut off: ${why}`);
+                return stop(why, true);
               }
               const data = JSON.stringify({ channel: m.channel, seq: m.seq, message: m.message });
               controller.enqueue(encoder.encode(`id: ${m.seq}\ndata: ${data}\n\n`));

@@ -56,7 +56,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
           "Publish {channel, message, id?} (answers the seq); any other method invokes that script: with " +
           "params.channel it is queued there as POST /channels/:ch/invoke is (answers the taskId), without it a " +
           "public script runs and answers its result. Frames take effect in the order sent; replies may come out " +
-          "of order (match them by id). A client over MAX_SEND_BUFFER_BYTES of unsent data is closed (1008).",
+          "of order (match them by id). A client that reads nothing for SLOW_CLIENT_TIMEOUT, then passes MAX_SEND_BUFFER_BYTES of unsent data, is closed (1008).",
         tags: ["channels"],
         security: [{ bearer: [] }],
         responses: {

@@ -121,8 +121,81 @@ integration(
   },
 );
 
+integration(
+  "a burst of messages far bigger than the send buffer reaches WebSocket and SSE subscribers that read, none cut off",
+  async () => {
+    const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536" });
+    try {
+      await channel(s, { name: "burst" });
+      const token = await s.device("burst-1");
+      const ws = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      await ws.request("Subscribe", { channel: "burst" });
+      const sse = await SseClient.open(`${s.url}/channels/burst/events?token=${token}`);
+      await waitFor(() => s.server.sluice.topics.subscriberCount() === 2);
+      // 300 messages of 4 KB at once: 1.2 MB that the feed hands over in pages, against a 64 KiB buffer.
+      const pad = "p".repeat(4000);
+      const sent = await Promise.all(
+        Array.from(
+          { length: 300 },
+          (_, i) => post(`${s.url}/channels/burst/messages`, token, { n: i, pad }).then((r) => r.json()),
+        ),
+      );
+      assert.equal(sent.filter((b) => typeof b.seq === "number").length, 300);
+      await waitFor(() => ws.pushes.length === 300 && sse.events.length === 300, 20_000, "the whole burst");
+      const seqs = Array.from({ length: 300 }, (_, i) => i + 1);
+      assert.deepEqual(ws.pushes.map((m) => m.seq), seqs);
+      assert.deepEqual(sse.events.map((e) => Number(e.id)), seqs);
+      assert.equal(s.server.sluice.topics.subscriberCount(), 2);
+      await ws.close();
+      await sse.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "an SSE subscriber that reads nothing is cut off after SLOW_CLIENT_TIMEOUT and its connection dropped",
+  async () => {
+    const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536", SLOW_CLIENT_TIMEOUT: "1s" });
+    try {
+      await channel(s, { name: "stuck" });
+      const token = await s.device("stuck-1");
+      const port = Number(new URL(s.url).port);
+      const raw = await Deno.connect({ hostname: "127.0.0.1", port });
+      await raw.write(
+        new TextEncoder().encode(`GET /channels/stuck/events?token=${token} HTTP/1.1\r\nHost: x\r\n\r\n`),
+      );
+      await waitFor(() => s.server.sluice.topics.subscriberCount() === 1);
+      const big = "x".repeat(40_000);
+      for (let n = 1; n <= 200; n++) {
+        await post(`${s.url}/channels/stuck/messages`, token, { n, big }).then((r) => r.json());
+      }
+      await waitFor(() => s.server.sluice.topics.subscriberCount() === 0, 15_000, "the stuck client cut off");
+      // What the socket still had in flight arrives, then the end: the rest was dropped with the connection.
+      const buf = new Uint8Array(1 << 16);
+      let received = 0, ended = false;
+      const deadline = Date.now() + 10_000;
+      while (!ended && Date.now() < deadline) {
+        const n = await Promise.race([
+          raw.read(buf).catch(() => null),
+          new Promise<"wait">((r) => setTimeout(() => r("wait"), 1000)),
+        ]);
+        if (n === null) ended = true;
+        else if (n !== "wait") received += n;
+        else if (received > 0) break; // nothing more comes, and the connection is still open
+      }
+      raw.close();
+      assert.ok(ended, `the connection was still open after ${received} bytes`);
+      assert.ok(received < 200 * 40_000, `${received} bytes`);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 integration("a WebSocket subscriber that does not read is cut off while the others keep receiving", async () => {
-  const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536" });
+  const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536", SLOW_CLIENT_TIMEOUT: "1s" });
   try {
     await channel(s, { name: "flood" });
     const token = await s.device("f1");
