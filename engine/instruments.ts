@@ -13,6 +13,8 @@ export interface Instruments {
   called(protocol: Protocol, ms: number): void;
   committed(stats: CommitStats): void;
   ran(method: string, outcome: Outcome): void;
+  /** A WebSocket or SSE subscriber cut off for reading nothing. */
+  cutOff(protocol: "ws" | "sse"): void;
 }
 
 /** Creates the registry with Sluice's counters and histograms. */
@@ -53,6 +55,10 @@ export function createInstruments(): Instruments {
     [1, 5, 10, 25, 50, 100, 250, 500, 1000],
   );
   const commitSeconds = metrics.histogram("sluice_kv_commit_seconds", "Time of one group commit", LATENCY_BUCKETS);
+  const cutOff = metrics.counter(
+    "sluice_topic_subscribers_cut_off_total",
+    "WebSocket and SSE subscribers cut off for reading nothing for SLOW_CLIENT_TIMEOUT, by protocol",
+  );
   return {
     metrics,
     accepted(envelope, result, ms) {
@@ -76,5 +82,6 @@ export function createInstruments(): Instruments {
       runs.inc({ method, outcome: result });
       scriptSeconds.observe(outcome.ms / 1000, { outcome: result });
     },
+    cutOff: (protocol) => cutOff.inc({ protocol }),
   };
 }

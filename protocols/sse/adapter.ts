@@ -119,6 +119,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
               if ((controller.desiredSize ?? 0) <= 0) {
                 const why = `its send buffer is over ${maxBuffer} bytes`;
                 sluice.log.warn(`SSE subscriber of ${params.ch} cut off: ${why}`);
+                sluice.instruments.cutOff("sse");
                 return stop(why, true);
               }
               const data = JSON.stringify({ channel: m.channel, seq: m.seq, message: m.message });

@@ -296,6 +296,7 @@ export class WsSession {
     if (this.#closed) return;
     if (this.socket.bufferedAmount() > this.maxBufferBytes) {
       this.sluice.log.warn(`WebSocket subscriber cut off: send buffer over ${this.maxBufferBytes} bytes`);
+      this.sluice.instruments.cutOff("ws");
       this.dispose();
       this.socket.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason);
       return;

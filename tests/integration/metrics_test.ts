@@ -136,7 +136,14 @@ integration("every counter and histogram is named in /metrics before its first e
   const s = await startTestSluice();
   try {
     const text = await (await fetch(`${s.url}/metrics`)).text();
-    for (const name of ["sluice_ingest_refused_total", "sluice_script_call_seconds", "sluice_dead_letters_total"]) {
+    for (
+      const name of [
+        "sluice_ingest_refused_total",
+        "sluice_script_call_seconds",
+        "sluice_dead_letters_total",
+        "sluice_topic_subscribers_cut_off_total",
+      ]
+    ) {
       assert.match(text, new RegExp(`^# HELP ${name} `, "m"), name);
       assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
     }

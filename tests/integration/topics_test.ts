@@ -188,6 +188,8 @@ integration(
       raw.close();
       assert.ok(ended, `the connection was still open after ${received} bytes`);
       assert.ok(received < 200 * 40_000, `${received} bytes`);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(metrics, /^sluice_topic_subscribers_cut_off_total\{protocol="sse"\} 1$/m);
     } finally {
       await s.close();
     }
@@ -216,6 +218,8 @@ integration("a WebSocket subscriber that does not read is cut off while the othe
       await post(`${s.url}/channels/flood/messages`, token, { n, big }).then((r) => r.json());
     }
     await waitFor(() => s.server.sluice.topics.subscriberCount() === 1, 10_000, "slow client dropped");
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(metrics, /^sluice_topic_subscribers_cut_off_total\{protocol="ws"\} 1$/m);
     await waitFor(() => good.pushes.length === 400, 20_000, "the good client got everything");
     raw.close();
     await good.close();
