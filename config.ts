@@ -228,7 +228,7 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["DEDUP_WINDOW", "24h", "how long a message id / Idempotency-Key is remembered"],
   ["RATE_LIMIT", "200/s", "per-device token bucket (200/s, 600/m, or off); not applied through AMQP or MQTT_URL"],
   ["MAX_SEND_BUFFER_BYTES", "1048576", "unsent data a WebSocket or SSE subscriber may leave behind"],
-  ["SLOW_CLIENT_TIMEOUT", "60s", "how long a subscriber that reads nothing keeps its place before it is cut off"],
+  ["SLOW_CLIENT_TIMEOUT", "60s", "how long a subscriber may make no room before Sluice sends on (and cuts it off)"],
   ["MQTT_PORT", "1883", "embedded MQTT broker; 0 = a free port (logged); off = none"],
   ["MQTT_URL", "-", "use this external broker (mqtt://, mqtts://, ws:// or wss://) instead of the embedded one"],
   ["MQTT_TLS_CERT", "-", "PEM certificate chain (path or text): mqtts on MQTT_PORT"],

@@ -5,3 +5,13 @@ export interface Clock {
 
 /** The wall clock. */
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock moved by hand (tests): its time is `at`, which the caller sets. */
+export function handClock(at: number): Clock & { at: number } {
+  return {
+    at,
+    now() {
+      return this.at;
+    },
+  };
+}

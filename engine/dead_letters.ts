@@ -107,8 +107,10 @@ export class DeadLetters {
     limit: number,
     now: number,
   ): Promise<{ retried: number; left: number; before: number }> {
-    const { chosen, left, newest } = await this.#matching(filter, limit);
-    const before = filter.before ?? Math.max(now, newest + 1);
+    const { chosen, left } = await this.#matching(filter, limit);
+    // The next calls take those dead before now: not one a clock that was ahead stamped later (this call
+    // took it), nor those that die again meanwhile, which `before` is there to leave alone.
+    const before = filter.before ?? now;
     const reads = chunked(chosen).map((ids) => this.kv.getMany<DeadLetter[]>(ids.map((id) => keys.deadLetter(id))));
     const entries = (await Promise.all(reads)).flat();
     // Queued in one go, in order (the committer gives a stream's seqs in the order of the writes),
@@ -134,15 +136,14 @@ export class DeadLetters {
   /**
    * The task ids of the matching dead letters to retry now: whole streams while they fit in
    * `limit` (a stream with more gives its oldest `limit`), each stream's in seq order; and how many
-   * match besides, and when the newest of them died. (A task a script queued has a random id, so a
-   * stream's are not side by side.)
+   * match besides. (A task a script queued has a random id, so a stream's are not side by side.)
    */
   async #matching(
     filter: DeadLetterFilter,
     limit: number,
-  ): Promise<{ chosen: string[]; left: number; newest: number }> {
+  ): Promise<{ chosen: string[]; left: number }> {
     const streams = new Map<string, { taskId: string; seq: number }[]>();
-    let matching = 0, newest = 0;
+    let matching = 0;
     for await (const { value: d } of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() })) {
       if (!matches(d, filter)) continue;
       const lane = `${d.stream}\0${d.consumer}`;
@@ -150,7 +151,6 @@ export class DeadLetters {
       if (list.length === 0) streams.set(lane, list);
       list.push({ taskId: d.taskId, seq: firstSeq(d) });
       matching++;
-      newest = Math.max(newest, d.deadAt);
     }
     const chosen: string[] = [];
     for (const list of streams.values()) {
@@ -158,7 +158,7 @@ export class DeadLetters {
       list.sort((a, b) => a.seq - b.seq);
       chosen.push(...list.slice(0, limit).map((t) => t.taskId));
     }
-    return { chosen, left: matching - chosen.length, newest };
+    return { chosen, left: matching - chosen.length };
   }
 
   async #requeue(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { pumpDecider, type PumpState } from "../actors/pump/decider.ts";
-import { systemClock } from "../core/clock.ts";
+import { handClock, systemClock } from "../core/clock.ts";
 import { PUMPS_CHANNEL } from "../core/names.ts";
 import { topicStream } from "../core/streams.ts";
 import type { MessagePublishedData } from "../core/tasks.ts";
@@ -38,12 +38,7 @@ Deno.test("a pump changed after the clock was set back is published within the i
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   const committer = new Committer({ kv, mode: "single", clock: systemClock, epoch: await claimWriterEpoch(kv, "t") });
-  const clock = {
-    at: Date.now(),
-    now() {
-      return this.at;
-    },
-  };
+  const clock = handClock(Date.now());
   const errors: unknown[] = [];
   const feed = new PumpFeed(committer, clock, 60_000, (err) => errors.push(err), 100);
   try {

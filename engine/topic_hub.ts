@@ -5,6 +5,7 @@ import type { MessagePublishedData } from "../core/tasks.ts";
 import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import { readEvents } from "../store/kv_event_store.ts";
+import { RoomTicker } from "./room_ticker.ts";
 
 /** A message of a topic, as subscribers receive it. */
 export interface TopicMessage {
@@ -21,28 +22,33 @@ export interface Subscription {
   close(): void;
 }
 
-interface Sub {
+/** What a subscriber gives: where its messages go, whether it has room for more, and how it hears its end. */
+export interface Subscriber {
+  /** Must not block (adapters buffer, and cut off a client that reads nothing). */
+  readonly deliver: (m: TopicMessage) => void;
+  /** Its send buffer has room: without it, messages wait in the log until it has (see `TopicHub`). */
+  readonly room?: () => boolean;
+  /** Sluice ended the subscription (the log could not be read): the client should subscribe again. */
+  readonly ended?: (reason: string) => void;
+}
+
+interface Sub extends Subscriber {
   next: number;
   catchingUp: boolean;
   closed: boolean;
-  readonly deliver: (m: TopicMessage) => void;
-  readonly room?: () => boolean;
   readonly subscription: Subscription;
 }
 
-/** Messages the live feed reads at a time. */
+/** Messages the live feed reads at a time, and the most it keeps of its latest for subscribers that fell behind. */
 const PAGE = 500;
 /**
- * Messages a catch-up reads at a time: what a subscriber waiting for room does not hold (up to
- * 100 × 48 KiB while they are handed over; none while it waits).
+ * Messages a catch-up reads from the log at a time: what a subscriber waiting for room does not
+ * hold (up to 100 × 48 KiB while they are handed over; none while it waits).
  */
 const CATCH_UP_PAGE = 100;
+/** Waits before a failed read of the log is tried again; after the last, the subscription ends. */
+const READ_RETRIES_MS = [100, 500, 2000];
 
-/**
- * Follows topics for subscribers: one `kv.watch` on a channel's head key is the doorbell, and the
- * feed reads the range it has not seen. A subscriber with `from` first catches up from the log,
- * then joins the live feed without a gap or a repeat.
- */
 /**
  * Rings when a stream's head moves. One process: the committer tells at once. Several instances:
  * `kv.watch` on the head key (it skips values: a doorbell, not a tail).
@@ -71,53 +77,49 @@ export function watchDoorbell(kv: Deno.Kv, log: Logger): Doorbell {
   };
 }
 
+/** What every channel's feed shares. */
+interface FeedContext {
+  readonly kv: Deno.Kv;
+  readonly log: Logger;
+  readonly doorbell: Doorbell;
+  /** `SLOW_CLIENT_TIMEOUT`. */
+  readonly roomWaitMs: number;
+  readonly ticker: RoomTicker;
+}
+
+/**
+ * Follows topics for subscribers: a doorbell rings when a channel's head moves, and the channel's
+ * feed reads the range it has not seen and hands it to its live subscribers. A subscriber is kept
+ * at most its buffer's room ahead: one with `from`, or a live one that a burst left without room,
+ * is served from the log at the pace it makes room, then joins the live feed again without a gap
+ * or a repeat. One that makes no room for `roomWaitMs` is handed its messages anyway, and its own
+ * limit cuts off a client that reads nothing.
+ */
 export class TopicHub {
   readonly #feeds = new Map<string, Feed>();
+  readonly #context: FeedContext;
 
-  /**
-   * `roomWaitMs` (`SLOW_CLIENT_TIMEOUT`): how long a subscriber may go without room before it is
-   * given its messages anyway, and its own limit cuts off a client that reads nothing.
-   */
-  constructor(
-    private readonly kv: Deno.Kv,
-    private readonly log: Logger,
-    private readonly doorbell: Doorbell,
-    private readonly roomWaitMs = 60_000,
-  ) {}
+  constructor(kv: Deno.Kv, log: Logger, doorbell: Doorbell, roomWaitMs = 60_000) {
+    this.#context = { kv, log, doorbell, roomWaitMs, ticker: new RoomTicker() };
+  }
 
-  /**
-   * Delivers the channel's messages in order: from seq `from` on, or, without `from`, only those
-   * published from now on. `deliver` must not block (adapters buffer and cut off slow clients).
-   */
-  /**
-   * Delivers the channel's messages from `from` (undefined: only new ones) to `deliver`. `room`: the
-   * subscriber's send buffer has room; a catch-up from the log waits for it before each message, so
-   * a backlog larger than the buffer reaches a client that reads it, at the pace it reads.
-   */
-  async subscribe(
-    channel: string,
-    from: number | undefined,
-    deliver: (m: TopicMessage) => void,
-    room?: () => boolean,
-  ): Promise<Subscription> {
+  /** Delivers the channel's messages from `from` (undefined: only new ones) to the subscriber, in order. */
+  async subscribe(channel: string, from: number | undefined, subscriber: Subscriber): Promise<Subscription> {
     let feed = this.#feeds.get(channel);
     if (!feed) {
       const created: Feed = new Feed(
-        this.kv,
+        this.#context,
         channel,
-        this.log,
-        this.doorbell,
-        this.roomWaitMs,
         () => this.#feeds.get(channel) === created && this.#feeds.delete(channel),
       );
       this.#feeds.set(channel, feed = created);
     }
-    return await feed.add(from, deliver, room);
+    return await feed.add(from, subscriber);
   }
 
   /** The seq of a channel's last message (0 when empty). */
   head(channel: string): Promise<number> {
-    return trueHead(this.kv, topicStream(channel));
+    return trueHead(this.#context.kv, topicStream(channel));
   }
 
   /** Number of live subscriptions (for metrics). */
@@ -129,6 +131,7 @@ export class TopicHub {
 
   close(): void {
     for (const f of [...this.#feeds.values()]) f.stop();
+    this.#context.ticker.close();
   }
 }
 
@@ -136,6 +139,8 @@ class Feed {
   readonly #subs = new Set<Sub>();
   readonly #stream: string;
   #head = 0;
+  /** The latest messages the feed read (at most PAGE): a burst's, which those that fell behind in it need next. */
+  #recent: TopicMessage[] = [];
   #ready: Promise<void>;
   #unwatch: (() => void) | null = null;
   #pulling = false;
@@ -143,11 +148,8 @@ class Feed {
   #stopped = false;
 
   constructor(
-    private readonly kv: Deno.Kv,
+    private readonly context: FeedContext,
     private readonly channel: string,
-    private readonly log: Logger,
-    private readonly doorbell: Doorbell,
-    private readonly roomWaitMs: number,
     private readonly onEmpty: () => void,
   ) {
     this.#stream = topicStream(channel);
@@ -158,7 +160,7 @@ class Feed {
     return this.#subs.size;
   }
 
-  async add(from: number | undefined, deliver: (m: TopicMessage) => void, room?: () => boolean): Promise<Subscription> {
+  async add(from: number | undefined, subscriber: Subscriber): Promise<Subscription> {
     try {
       await this.#ready;
     } catch (err) {
@@ -173,40 +175,42 @@ class Feed {
       },
     };
     const sub: Sub = {
+      ...subscriber,
       next: from === undefined ? this.#head + 1 : Math.max(1, from),
       catchingUp: false,
       closed: false,
-      deliver,
-      room,
       subscription,
     };
     this.#subs.add(sub);
-    if (sub.next <= this.#head) this.#fallBehind(sub, subscription);
+    if (sub.next <= this.#head) this.#fallBehind(sub);
     return subscription;
-  }
-
-  /** The subscriber is served from the log, at the pace it makes room, until it reaches the live feed. */
-  #fallBehind(sub: Sub, subscription: Subscription): void {
-    sub.catchingUp = true;
-    this.#catchUp(sub).catch((err) => {
-      this.log.warn(`Catch-up on ${this.channel} failed: ${describeError(err)}`);
-      subscription.close();
-    });
   }
 
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#unwatch?.();
+    this.#recent = [];
     this.onEmpty();
   }
 
   async #start(): Promise<void> {
-    this.#unwatch = this.doorbell(this.#stream, (head) => {
+    this.#unwatch = this.context.doorbell(this.#stream, (head) => {
       if (head > this.#head) this.#pull();
     });
-    this.#head = await trueHead(this.kv, this.#stream);
+    this.#head = await trueHead(this.context.kv, this.#stream);
     this.#pull(); // what landed between the doorbell's start and the head read
+  }
+
+  /** The subscriber is served from the log, at the pace it makes room, until it reaches the live feed. */
+  #fallBehind(sub: Sub): void {
+    sub.catchingUp = true;
+    this.#catchUp(sub).catch((err) => {
+      const why = describeError(err);
+      this.context.log.warn(`A subscription to ${this.channel} ended: its catch-up failed: ${why}`);
+      sub.subscription.close();
+      sub.ended?.(`Cannot read the channel now (${why}); subscribe again`);
+    });
   }
 
   /** Reads what came after the last dispatched seq and hands it to the live subscribers. */
@@ -221,23 +225,24 @@ class Feed {
         do {
           this.#again = false;
           for (;;) {
-            const page = await readEvents<MessagePublishedData>(this.kv, this.#stream, this.#head + 1, PAGE);
-            for (const e of page) {
-              const m = toMessage(this.channel, e);
-              this.#head = e.seq;
+            const page = await readEvents<MessagePublishedData>(this.context.kv, this.#stream, this.#head + 1, PAGE);
+            const messages = page.map((e) => toMessage(this.channel, e));
+            if (messages.length > 0) this.#recent = this.#recent.concat(messages).slice(-PAGE);
+            for (const m of messages) {
+              this.#head = m.seq;
               for (const sub of this.#subs) {
-                if (sub.catchingUp || sub.closed || sub.next > e.seq) continue;
+                if (sub.catchingUp || sub.closed || sub.next > m.seq) continue;
                 // A burst faster than the client takes it (or than the socket writes within this loop):
-                // it goes on from the log rather than past its send buffer.
-                if (sub.room && !sub.room()) this.#fallBehind(sub, sub.subscription);
-                else sub.next = e.seq + 1, sub.deliver(m);
+                // it goes on from `#recent` and the log rather than past its send buffer.
+                if (sub.room && !sub.room()) this.#fallBehind(sub);
+                else sub.next = m.seq + 1, sub.deliver(m);
               }
             }
             if (page.length < PAGE) break;
           }
         } while (this.#again && !this.#stopped);
       } catch (err) {
-        this.log.warn(`Reading ${this.channel} failed: ${describeError(err)}`);
+        this.context.log.warn(`Reading ${this.channel} failed: ${describeError(err)}`);
       } finally {
         this.#pulling = false;
       }
@@ -251,12 +256,23 @@ class Feed {
    */
   async #catchUp(sub: Sub): Promise<void> {
     let patient = true;
-    while (!sub.closed) {
+    while (!sub.closed && !this.#stopped) {
       const target = this.#head;
       while (sub.next <= target && !sub.closed) {
-        if (patient && sub.room && !sub.room()) patient = await roomFor(sub, this.roomWaitMs);
-        if (sub.closed) return;
-        if (!(await this.#replayPage(sub, target, patient))) sub.next = target + 1; // expired: nothing to replay
+        if (patient && sub.room && !sub.room()) {
+          patient = await this.context.ticker.until(() => sub.closed || sub.room!(), this.context.roomWaitMs);
+        }
+        if (sub.closed || this.#stopped) return;
+        const page = await this.#pageFrom(sub.next, target);
+        if (page.length === 0) {
+          sub.next = target + 1; // expired messages: nothing left to replay
+          break;
+        }
+        for (const m of page) {
+          if (sub.closed || (patient && sub.room && !sub.room())) break;
+          sub.next = m.seq + 1;
+          sub.deliver(m);
+        }
       }
       if (this.#head <= target || sub.next > this.#head) {
         sub.catchingUp = false; // from here the live feed delivers, synchronously after this point
@@ -266,37 +282,26 @@ class Feed {
   }
 
   /**
-   * Reads a page of the log from the subscriber's next seq and hands it over while the subscriber
-   * has room (all of it when not `patient`); false when the log has nothing there. The page is let
-   * go before the next wait for room.
+   * Up to CATCH_UP_PAGE messages from `next` on (at most to `target`): from `#recent` when it holds
+   * `next`, else from the log (a failed read tried again after each of READ_RETRIES_MS).
    */
-  async #replayPage(sub: Sub, target: number, patient: boolean): Promise<boolean> {
-    const page = await readEvents<MessagePublishedData>(
-      this.kv,
-      this.#stream,
-      sub.next,
-      Math.min(CATCH_UP_PAGE, target - sub.next + 1),
-    );
-    if (page.length === 0) return false;
-    for (const e of page) {
-      if (sub.closed || (patient && sub.room && !sub.room())) break;
-      sub.next = e.seq + 1;
-      sub.deliver(toMessage(this.channel, e));
+  async #pageFrom(next: number, target: number): Promise<TopicMessage[]> {
+    const limit = Math.min(CATCH_UP_PAGE, target - next + 1);
+    const recent = this.#recent;
+    if (recent.length > 0 && recent[0]!.seq <= next && next <= recent.at(-1)!.seq) {
+      const i = recent.findIndex((m) => m.seq >= next);
+      return recent.slice(i, i + limit);
     }
-    return true;
+    for (let attempt = 0;; attempt++) {
+      try {
+        const page = await readEvents<MessagePublishedData>(this.context.kv, this.#stream, next, limit);
+        return page.map((e) => toMessage(this.channel, e));
+      } catch (err) {
+        if (attempt >= READ_RETRIES_MS.length) throw err;
+        await new Promise((r) => setTimeout(r, READ_RETRIES_MS[attempt]));
+      }
+    }
   }
-}
-
-/** Waits until the subscriber has room or closed (true), or `waitMs` passed (false). */
-async function roomFor(sub: Sub, waitMs: number): Promise<boolean> {
-  const until = Date.now() + waitMs;
-  // Looked at often at first (a socket writes within a few ms), then every 100 ms: a thousand clients
-  // that read nothing do not keep the process busy.
-  for (let delay = 5; !sub.closed && !sub.room!(); delay = Math.min(delay * 2, 100)) {
-    if (Date.now() >= until) return false;
-    await new Promise((r) => setTimeout(r, delay));
-  }
-  return true;
 }
 
 function toMessage(

@@ -209,7 +209,9 @@ class Follower {
 
   async #subscribe(): Promise<void> {
     const publish = this.#publish;
-    const sub = await this.deps.topics.subscribe(this.channel, this.next, (m) => this.#deliver(publish, m));
+    const sub = await this.deps.topics.subscribe(this.channel, this.next, {
+      deliver: (m) => this.#deliver(publish, m),
+    });
     if (this.#publish !== publish) sub.close();
     else this.#sub = sub;
   }

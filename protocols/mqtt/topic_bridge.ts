@@ -29,7 +29,7 @@ export class TopicBridge {
   async follow(channel: string): Promise<void> {
     let feed = this.#feeds.get(channel);
     if (!feed) {
-      const subscription = this.topics.subscribe(channel, undefined, this.publish).catch((err) => {
+      const subscription = this.topics.subscribe(channel, undefined, { deliver: this.publish }).catch((err) => {
         this.log.warn(`MQTT topic bridge cannot follow ${channel}: ${describeError(err)}`);
         this.#feeds.delete(channel);
         return null;

@@ -126,9 +126,9 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
               controller.enqueue(encoder.encode(`id: ${m.seq}\ndata: ${data}\n\n`));
             };
             try {
-              // A catch-up from the log goes as fast as the client reads: at most a quarter of the buffer ahead.
+              // The hub keeps the client at most a quarter of the buffer ahead, the rest waiting in the log.
               const room = () => maxBuffer - (controller.desiredSize ?? 0) < maxBuffer / 4;
-              sub = await sluice.topics.subscribe(params.ch, from, send, room);
+              sub = await sluice.topics.subscribe(params.ch, from, { deliver: send, room, ended: (why) => stop(why) });
             } catch (err) {
               // An errored stream is never cancelled: end it here, or its slot stays taken.
               sluice.log.warn(`SSE subscription to ${params.ch} failed: ${describeError(err)}`);

@@ -215,9 +215,19 @@ export class WsSession {
         const { channel, from } = validate(SubscribeParams, frame.params, "params");
         await authorizeSubscribe(this.sluice.channels, this.principal, channel);
         this.#subs.get(channel)?.close();
-        // A catch-up from the log goes as fast as the client reads: at most a quarter of the buffer ahead.
+        // The hub keeps the client at most a quarter of the buffer ahead, the rest waiting in the log.
         const room = () => this.socket.bufferedAmount() < this.maxBufferBytes / 4;
-        const sub = await this.sluice.topics.subscribe(channel, from, (m) => this.#push(m), room);
+        const ended = (reason: string) => {
+          if (this.#subs.get(channel) !== sub) return;
+          this.#subs.delete(channel);
+          const frame: EndFrame = { channel, status: "failure", error: { code: "unavailable", message: reason } };
+          if (!this.#closed) this.socket.send(JSON.stringify(frame));
+        };
+        const sub: Subscription = await this.sluice.topics.subscribe(channel, from, {
+          deliver: (m) => this.#push(m),
+          room,
+          ended,
+        });
         if (this.#closed) sub.close();
         else this.#subs.set(channel, sub);
         // A change of the channel (deleted, anonymous subscribers turned off) while this subscribed was checked

@@ -365,7 +365,7 @@ inBothModes("a bulk retry also takes dead letters a clock that was ahead stamped
     const res = await s.admin("/admin/dead-letters/retry", { method: "POST", body: "{}" });
     const body = await res.json();
     assert.deepEqual([res.status, body.retried, body.left], [202, 1, 0]);
-    assert.ok(Date.parse(body.before) > deadAt, body.before);
+    assert.ok(Date.parse(body.before) < deadAt, "later calls leave alone what dies again meanwhile");
     assert.equal((await until(s, id, "done")).status, "done");
   } finally {
     await s.close();

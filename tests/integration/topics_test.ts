@@ -187,7 +187,6 @@ integration(
       }
       raw.close();
       assert.ok(ended, `the connection was still open after ${received} bytes`);
-      assert.ok(received < 200 * 40_000, `${received} bytes`);
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       assert.match(metrics, /^sluice_topic_subscribers_cut_off_total\{protocol="sse"\} 1$/m);
     } finally {
