@@ -50,7 +50,8 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
       info: {
         title: "Sluice",
         version: "0.1.0",
-        description: 'Event-sourced message platform for IoT back-ends. Errors are `{"error": {"code", "message"}}`.',
+        description: 'Event-sourced message platform for IoT back-ends. Errors are `{"error": {"code", "message"}}`. ' +
+          "A method a path does not take is answered 405 (`method_not_allowed`) with `Allow` naming those it does.",
       },
     })));
   app.get("/docs", (c) => c.html(docsPage()));

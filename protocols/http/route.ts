@@ -48,6 +48,30 @@ export interface RouteSpec<P extends Obj, Q extends Obj, B extends z.ZodType, H 
   readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
 }
 
+/** OpenAPI security of a route: "open" reads a bearer token when one is given (`{}`: none), "anyone" never. */
+export function securityOf(access: Access): Record<string, string[]>[] {
+  return access === "anyone" ? [] : access === "open" ? [{}, { bearer: [] }] : [{ bearer: [] }];
+}
+
+/** The header an Error answer 429 or 503 (but `lease_lost`) carries: asking again after a second may get past. */
+export const RETRY_AFTER = {
+  "Retry-After": { description: "Seconds to wait before asking again (1)", schema: { type: "integer" as const } },
+};
+
+/** An answer with the Error body, for routes registered without `defineRoute`; `retry`: it carries `Retry-After`. */
+export function errorAnswer(description: string, retry = false) {
+  return {
+    description,
+    content: { "application/json": { schema: ErrorSchema } },
+    ...(retry ? { headers: RETRY_AFTER } : {}),
+  };
+}
+
+/** A body schema that takes no body (it has a default, or is optional) is an optional request body. */
+function bodyRequired(schema: z.ZodType): boolean {
+  return !["default", "prefault", "optional"].includes(schema._zod.def.type);
+}
+
 /** What a handler gets: parsed, validated input and the caller. */
 export interface Call<P extends Obj, Q extends Obj, B extends z.ZodType, H extends Obj = Obj> {
   readonly c: Context;
@@ -76,17 +100,23 @@ export function defineRoute<
     summary: spec.summary,
     description: spec.description,
     tags: [...spec.tags],
-    security: spec.access === "open" || spec.access === "anyone" ? [] : [{ bearer: [] }],
+    security: securityOf(spec.access),
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
       ...(spec.headers ? { headers: spec.headers as never } : {}),
-      ...(spec.body ? { body: { content: { "application/json": { schema: spec.body } }, required: true } } : {}),
+      ...(spec.body
+        ? { body: { content: { "application/json": { schema: spec.body } }, required: bodyRequired(spec.body) } }
+        : {}),
     },
     responses: Object.fromEntries(
       Object.entries({ ...edgeErrors(spec), ...spec.responses }).map(([status, r]) => [
         status,
-        r.schema ? { description: r.description, content: { "application/json": { schema: r.schema } } } : r,
+        r.schema === ErrorSchema
+          ? errorAnswer(r.description, status === "429" || status === "503")
+          : r.schema
+          ? { description: r.description, content: { "application/json": { schema: r.schema } } }
+          : r,
       ]),
     ),
   });
@@ -119,6 +149,12 @@ function edgeErrors(
   if (spec.params || spec.query || spec.headers || spec.body || spec.ingest) {
     add(400, "Invalid input (`validation_failed`, `malformed_json`)");
   }
+  add(500, "Internal error (`internal`)");
+  add(
+    503,
+    "Unavailable for now: KV refuses writes or Sluice is busy (`unavailable`, see `Retry-After`), or another " +
+      "process took this one's KV over (`lease_lost`)",
+  );
   if (spec.access === "anyone") return out; // no token is looked at
   add(401, spec.access === "open" ? "A token was given but is not valid" : "No valid token");
   if (spec.access === "admin") add(403, "The token is valid but not the admin's");

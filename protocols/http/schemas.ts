@@ -12,7 +12,11 @@ export const ScriptPath = z.string().regex(SCRIPT_PATH, "must be a script path l
 /** The message id of a route that takes messages; an empty header is none. */
 export const IdempotencyHeaders = z.object({
   "idempotency-key": z.string().optional().transform((v) => v || undefined).pipe(MessageIdText.optional())
-    .openapi({ description: "Message id (1–200 characters): a resend with a known one is a no-op" }),
+    .openapi({
+      description: "Message id (1–200 characters; an empty one is none): a resend with a known one is a no-op",
+      minLength: 1,
+      maxLength: 200,
+    }),
 });
 
 export const DeviceParams = z.object({ id: DeviceId });
@@ -66,6 +70,11 @@ export const InvokeBody = z.unknown().openapi("InvokeBody", {
     id: "m-1",
   },
 });
+export const TopicMessage = z.unknown().openapi("TopicMessage", {
+  description: "Any JSON value (not empty): published as it is, and delivered to the topic's followers as " +
+    "`{channel, seq, message}` and to its subscriber scripts.",
+  example: { temperature: 21.5, pressure: 1.2 },
+});
 export const Accepted = z.object({ taskId: z.string(), duplicate: z.boolean().optional() }).openapi("TaskAccepted");
 export const Published = z.object({ seq: z.number().int(), duplicate: z.boolean().optional() }).openapi("Published");
 
@@ -76,10 +85,52 @@ export const TaskView = z.object({
   method: z.string(),
   device: z.string().nullable(),
   result: z.unknown().optional(),
-  error: z.string().optional(),
+  error: z.string().optional().openapi({ description: "The last failed attempt's error" }),
+  errors: z.array(z.object({
+    attempt: z.number().int(),
+    at: z.string().openapi({ description: "When it failed (ISO time)" }),
+    error: z.string(),
+  })).optional().openapi({ description: "A retrying or dead task's failed attempts (the last 20)" }),
   nextAttemptAt: z.string().optional().openapi({ description: "A retrying task's next attempt (ISO time)" }),
   discarded: z.literal(true).optional().openapi({ description: "A dead task the admin discarded" }),
 }).openapi("Task");
+
+/** The answers of the admin routes (the refused list and channel stats are not described yet). */
+export const DeviceList = z.object({
+  devices: z.array(z.object({ id: z.string(), createdAt: z.string().openapi({ description: "ISO time" }) })),
+  next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
+}).openapi("DeviceList");
+export const RevokedDevice = z.object({ id: z.string(), revoked: z.literal(true) }).openapi("RevokedDevice");
+export const Channel = z.object({
+  name: z.string(),
+  ordering: z.enum(["device", "channel", "none"]),
+  anonymousPublish: z.boolean(),
+  anonymousSubscribe: z.boolean(),
+  subscribers: z.array(z.string()),
+  defaultScript: z.string().optional(),
+  createdAt: z.string().openapi({ description: "ISO time" }),
+}).openapi("Channel");
+export const ChannelList = z.object({ channels: z.array(Channel) }).openapi("ChannelList");
+export const DeletedChannel = z.object({ name: z.string(), deleted: z.literal(true) }).openapi("DeletedChannel");
+export const DeadLetterList = z.object({
+  deadLetters: z.array(z.object({
+    taskId: z.string(),
+    stream: z.string(),
+    consumer: z.string(),
+    seq: z.number().int().openapi({ description: "Where it died" }),
+    firstSeq: z.number().int().optional().openapi({
+      description: "Where it was first queued, when it died after a retry from the dead letters",
+    }),
+    method: z.string(),
+    params: z.unknown(),
+    device: z.string().nullable(),
+    receivedAt: z.string().optional().openapi({ description: "When Sluice received the message (ISO time)" }),
+    attempts: z.number().int(),
+    errors: z.array(z.object({ attempt: z.number().int(), at: z.string(), error: z.string() })),
+    deadAt: z.string().openapi({ description: "ISO time" }),
+  })),
+  next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
+}).openapi("DeadLetterList");
 
 export const PumpQuery = z.object({
   at: z.string().optional().openapi({

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { errorResponse } from "../http/errors.ts";
-import { remoteAddress } from "../http/route.ts";
+import { errorAnswer, remoteAddress } from "../http/route.ts";
 import { ValidationError } from "../../core/errors.ts";
 import { type ByteDuplex, duplexOfWebSocket } from "./byte_duplex.ts";
 
@@ -26,7 +26,7 @@ export function mountMqttWebSocket(
     tags: ["channels"],
     responses: {
       101: { description: "Switching to the WebSocket protocol" },
-      400: { description: "Not a WebSocket upgrade" },
+      400: errorAnswer("Not a WebSocket upgrade"),
     },
   });
   app.get("/mqtt", (c) => {

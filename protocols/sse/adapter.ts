@@ -26,6 +26,15 @@ const Query = z.object({
   token: z.string().optional(),
 });
 
+/** Read and checked by the handler (`resumeFrom`); declared here to be documented. */
+const LastEventHeaders = z.object({
+  "last-event-id": z.string().optional().openapi({
+    description:
+      "The seq of the last message seen: the stream resumes after it (what a reconnecting EventSource sends)",
+    pattern: SEQ_TEXT.source,
+  }),
+});
+
 const encoder = new TextEncoder();
 
 const SSE_HEADERS = {
@@ -72,9 +81,13 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         queryToken: true,
         params: ChannelParams,
         query: Query,
+        headers: LastEventHeaders,
         responses: {
           200: { description: "text/event-stream of `{channel, seq, message}`" },
-          401: { description: "Anonymous subscribers not allowed here", schema: ErrorSchema },
+          401: {
+            description: "Anonymous subscribers not allowed here, or a token that is not valid",
+            schema: ErrorSchema,
+          },
           403: {
             description: "A channel of Sluice's own (`_pumps`) followed with a device token",
             schema: ErrorSchema,

@@ -1,7 +1,8 @@
 import type { Sluice } from "../../sluice.ts";
 import type { Adapter } from "../adapter.ts";
 import { principalOf } from "../http/auth.ts";
-import { authenticate, remoteAddress, throttled } from "../http/route.ts";
+import { z } from "@hono/zod-openapi";
+import { authenticate, errorAnswer, remoteAddress, securityOf, throttled } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
 import { REVOKED, WsSession } from "./session.ts";
 import { WaitingBudget } from "./waiting_budget.ts";
@@ -58,16 +59,24 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
           "public script runs and answers its result. Frames take effect in the order sent; replies may come out " +
           "of order (match them by id). A client that reads nothing for SLOW_CLIENT_TIMEOUT, then passes MAX_SEND_BUFFER_BYTES of unsent data, is closed (1008).",
         tags: ["channels"],
-        security: [{ bearer: [] }],
+        // Anonymous upgrades are taken: the token may come as ?token= or later in an Authenticate frame.
+        security: securityOf("open"),
+        request: {
+          query: z.object({
+            token: z.string().optional().openapi({ description: "The token (a WebSocket cannot set headers)" }),
+          }),
+        },
         responses: {
           101: { description: "Switching to the WebSocket protocol" },
-          401: { description: "A token was given but is not valid" },
-          426: { description: "Not a WebSocket upgrade" },
-          429: {
-            description:
-              "The device has 100 connections open (WebSocket, SSE and MQTT together), or too many failed tokens from this address",
-          },
-          503: { description: "Too many connections" },
+          400: errorAnswer("A WebSocket upgrade Deno cannot answer (no Sec-WebSocket-Key, no Connection: Upgrade)"),
+          401: errorAnswer("A token was given but is not valid"),
+          426: errorAnswer("Not a WebSocket upgrade"),
+          429: errorAnswer(
+            "The device has 100 connections open (WebSocket, SSE and MQTT together), or too many failed tokens from this address",
+            true,
+          ),
+          500: errorAnswer("Internal error"),
+          503: errorAnswer("Too many connections"),
         },
       });
       app.get("/ws", async (c) => {

@@ -472,9 +472,10 @@ integration("the OpenAPI document lists every route with the errors it can give,
     );
     // The errors a route's kind gives before its handler are listed too.
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
-    assert.deepEqual(statuses("/channels/{ch}/invoke", "post"), ["202", "400", "401", "403", "404", "413", "429"]);
-    assert.deepEqual(statuses("/channels/{ch}/messages", "post"), ["202", "400", "401", "403", "404", "413", "429"]);
-    assert.deepEqual(statuses("/healthz", "get"), ["200", "503"]);
+    const ingest = ["202", "400", "401", "403", "404", "413", "429", "500", "503"];
+    assert.deepEqual(statuses("/channels/{ch}/invoke", "post"), ingest);
+    assert.deepEqual(statuses("/channels/{ch}/messages", "post"), ingest);
+    assert.deepEqual(statuses("/healthz", "get"), ["200", "500", "503"]);
     assert.equal(
       doc.paths["/admin/devices"].get.responses["403"].description,
       "The token is valid but not the admin's",

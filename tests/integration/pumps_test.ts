@@ -251,9 +251,9 @@ integration("the OpenAPI document describes the pump routes' answers and errors"
     const doc = await (await fetch(`${s.url}/openapi.json`)).json();
     const responses = (path: string) => doc.paths[path].get.responses;
     const statuses = (path: string) => Object.keys(responses(path)).sort();
-    assert.deepEqual(statuses("/pumps"), ["200", "400", "401", "429"]);
-    assert.deepEqual(statuses("/pumps/{id}"), ["200", "400", "401", "403", "404", "429"]);
-    assert.deepEqual(statuses("/pumps/{id}/events"), ["200", "400", "401", "403", "404", "429"]);
+    assert.deepEqual(statuses("/pumps"), ["200", "400", "401", "429", "500", "503"]);
+    assert.deepEqual(statuses("/pumps/{id}"), ["200", "400", "401", "403", "404", "429", "500", "503"]);
+    assert.deepEqual(statuses("/pumps/{id}/events"), ["200", "400", "401", "403", "404", "429", "500", "503"]);
     const schemaOf = (path: string) => responses(path)["200"].content["application/json"].schema.$ref;
     assert.equal(schemaOf("/pumps"), "#/components/schemas/PumpList");
     assert.equal(schemaOf("/pumps/{id}"), "#/components/schemas/PumpState");

@@ -3,15 +3,21 @@ import { z } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
 import {
+  Channel,
   ChannelChanges,
+  ChannelList,
   ChannelParams,
   CreatedDevice,
+  DeadLetterList,
   DeadLetterRetry,
+  DeletedChannel,
+  DeviceList,
   DeviceParams,
   ListQuery,
   NewChannel,
   NewDevice,
   NewSubscriber,
+  RevokedDevice,
   TaskParams,
 } from "../schemas.ts";
 import { channelStats } from "../../../engine/channel_stats.ts";
@@ -41,7 +47,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     query: ListQuery,
-    responses: { 200: { description: "Devices" } },
+    responses: { 200: { description: "Devices", schema: DeviceList } },
   }, async ({ c, query }) => c.json(await sluice.devices.list(query.limit, query.after)));
 
   defineRoute(app, deps, {
@@ -51,7 +57,10 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     params: DeviceParams,
-    responses: { 200: { description: "Revoked" }, 404: { description: "No such device", schema: ErrorSchema } },
+    responses: {
+      200: { description: "Revoked", schema: RevokedDevice },
+      404: { description: "No such device", schema: ErrorSchema },
+    },
   }, async ({ c, params }) => {
     await sluice.devices.revoke(params.id);
     return c.json({ id: params.id, revoked: true });
@@ -64,7 +73,10 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     body: NewChannel,
-    responses: { 201: { description: "Created" }, 409: { description: "Name taken", schema: ErrorSchema } },
+    responses: {
+      201: { description: "Created", schema: Channel },
+      409: { description: "Name taken", schema: ErrorSchema },
+    },
   }, async ({ c, body }) => c.json(await sluice.channelAdmin.create(body), 201));
 
   defineRoute(app, deps, {
@@ -74,7 +86,10 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     params: ChannelParams,
-    responses: { 200: { description: "Settings" }, 404: { description: "No such channel", schema: ErrorSchema } },
+    responses: {
+      200: { description: "Settings", schema: Channel },
+      404: { description: "No such channel", schema: ErrorSchema },
+    },
   }, async ({ c, params }) => {
     const channel = await sluice.channels.get(params.ch);
     if (channel) return c.json(channel);
@@ -99,7 +114,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     params: ChannelParams,
     body: ChannelChanges,
     responses: {
-      200: { description: "The channel's settings now" },
+      200: { description: "The channel's settings now", schema: Channel },
       400: { description: "Bad field, unknown script, or an ordering change", schema: ErrorSchema },
       403: { description: "A channel of Sluice's own", schema: ErrorSchema },
       404: { description: "No such channel", schema: ErrorSchema },
@@ -118,7 +133,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     access: "admin",
     params: ChannelParams,
     responses: {
-      200: { description: "Deleted" },
+      200: { description: "Deleted", schema: DeletedChannel },
       403: { description: "A channel of Sluice's own", schema: ErrorSchema },
       404: { description: "No such channel", schema: ErrorSchema },
     },
@@ -133,7 +148,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     summary: "List channels",
     tags,
     access: "admin",
-    responses: { 200: { description: "Channels" } },
+    responses: { 200: { description: "Channels", schema: ChannelList } },
   }, async ({ c }) => c.json({ channels: await sluice.channels.list() }));
 
   defineRoute(
@@ -193,7 +208,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     query: ListQuery,
-    responses: { 200: { description: "Dead letters" } },
+    responses: { 200: { description: "Dead letters", schema: DeadLetterList } },
   }, async ({ c, query }) => {
     const { deadLetters, next } = await sluice.deadLetters.list(query.limit, query.after);
     return c.json({

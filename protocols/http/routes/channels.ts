@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../../sluice.ts";
 import { defineRoute, ErrorSchema, type RouteDeps } from "../route.ts";
-import { Accepted, ChannelParams, IdempotencyHeaders, InvokeBody, Published } from "../schemas.ts";
+import { Accepted, ChannelParams, IdempotencyHeaders, InvokeBody, Published, TopicMessage } from "../schemas.ts";
 
 /** Queue a task, publish a message. */
 export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -47,7 +47,7 @@ export function channelRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice)
     ingest: true,
     params: ChannelParams,
     headers: IdempotencyHeaders,
-    body: InvokeBody,
+    body: TopicMessage,
     responses: {
       202: { description: "Published", schema: Published },
       400: { description: "Empty or malformed body", schema: ErrorSchema },

@@ -12,6 +12,7 @@ export function healthRoutes(
   sluice: Sluice,
   checks: () => Record<string, Check>,
 ): void {
+  const Health = z.object({ status: z.enum(["ok", "degraded"]), checks: z.record(z.string(), z.string()) });
   defineRoute(app, deps, {
     method: "get",
     path: "/healthz",
@@ -21,9 +22,9 @@ export function healthRoutes(
     responses: {
       200: {
         description: "Serving",
-        schema: z.object({ status: z.enum(["ok", "degraded"]), checks: z.record(z.string(), z.string()) }),
+        schema: Health,
       },
-      503: { description: "KV unreachable, or taken over by another process (writes refused)" },
+      503: { description: "KV unreachable, or taken over by another process (writes refused)", schema: Health },
     },
   }, async ({ c }) => {
     let kv: Check = "ok";

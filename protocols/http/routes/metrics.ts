@@ -7,7 +7,7 @@ import { kvFileBytes } from "../../../store/kv_file_size.ts";
 import { hashSecret, sameHash } from "../../../store/hash.ts";
 import { tokenOf } from "../auth.ts";
 import { errorResponse } from "../errors.ts";
-import { remoteAddress, type RouteDeps, throttled } from "../route.ts";
+import { errorAnswer, remoteAddress, type RouteDeps, throttled } from "../route.ts";
 
 /** `GET /metrics` in Prometheus' text format; needs `METRICS_TOKEN` (or the admin token) when it is set. */
 export function metricsRoutes(
@@ -22,7 +22,21 @@ export function metricsRoutes(
     path: "/metrics",
     summary: "Prometheus metrics (open, or with METRICS_TOKEN as bearer token when that is set)",
     tags: ["ops"],
-    responses: { 200: { description: "text/plain; version=0.0.4" } },
+    // With METRICS_TOKEN set, the metrics token (or the admin's) is required; without it, no token is read.
+    security: required ? [{ bearer: [] }] : [],
+    responses: {
+      200: {
+        description: "Prometheus' text format",
+        content: { "text/plain; version=0.0.4": { schema: { type: "string" } } },
+      },
+      ...(required
+        ? {
+          401: errorAnswer("No token, or not the metrics token or the admin's"),
+          429: errorAnswer("Too many failed authentications from this address", true),
+        }
+        : {}),
+      500: errorAnswer("Internal error"),
+    },
   });
   const where = kvLocation(sluice.config);
   const gauges = reusedFor(async () => [

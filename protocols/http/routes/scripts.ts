@@ -7,9 +7,8 @@ import { requireAccess } from "../auth.ts";
 import { readBody } from "../body.ts";
 import { scriptAt } from "../../../engine/manifest.ts";
 import { errorResponse } from "../errors.ts";
-import { authenticate, ErrorSchema, methodsAt, noRoute, type RouteDeps } from "../route.ts";
-
-const errorJson = { "application/json": { schema: ErrorSchema } };
+import { authenticate, errorAnswer, methodsAt, noRoute, type RouteDeps } from "../route.ts";
+import { IdempotencyHeaders } from "../schemas.ts";
 
 /** `POST /<script path>`: a public script runs inline and answers with what it returns. */
 export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): void {
@@ -21,26 +20,33 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       summary: `Public script ${path}: runs at once and answers with its result`,
       tags: ["scripts"],
       security: [{ bearer: [] }],
-      requestBody: {
-        content: { "application/json": { schema: { description: "Whatever the script takes (JSON)" } } },
+      request: {
+        headers: IdempotencyHeaders,
+        // Not required: an empty body reaches the script as none, which it may take or refuse (400).
+        body: {
+          content: {
+            "application/json": {
+              schema: { description: "Whatever the script takes (JSON); an empty body reaches it as none" },
+            },
+          },
+          required: false,
+        },
       },
       responses: {
         200: { description: "What the script returned" },
-        400: { description: "A body that is not JSON, or that the script refused as invalid", content: errorJson },
-        401: { description: "No token, or an unknown or revoked one", content: errorJson },
-        403: { description: "Not a device token (a public script runs for a device)", content: errorJson },
-        409: {
-          description: "A document the script read changed meanwhile (after retries), or a resend whose answer " +
+        400: errorAnswer(
+          "An empty body or one that is not JSON, a bad `Idempotency-Key`, or a body the script refused as invalid",
+        ),
+        401: errorAnswer("No token, or an unknown or revoked one"),
+        403: errorAnswer("Not a device token (a public script runs for a device)"),
+        409: errorAnswer(
+          "A document the script read changed meanwhile (after retries), or a resend whose answer " +
             "was too big to keep",
-          content: errorJson,
-        },
-        413: { description: "A body over MAX_BODY_BYTES", content: errorJson },
-        429: { description: "Over the device's RATE_LIMIT", content: errorJson },
-        500: {
-          description: "The script threw (script_failed), or a write it asked for was refused",
-          content: errorJson,
-        },
-        503: { description: "Sluice is busy or KV refuses writes: try again", content: errorJson },
+        ),
+        413: errorAnswer("A body over MAX_BODY_BYTES"),
+        429: errorAnswer("Over the device's RATE_LIMIT, or too many failed tokens from this address", true),
+        500: errorAnswer("The script threw (script_failed), or a write it asked for was refused"),
+        503: errorAnswer("Sluice is busy or KV refuses writes: try again", true),
       },
     });
   }
