@@ -1,3 +1,4 @@
+import { StreamCutOff } from "./core/errors.ts";
 import { urlHost } from "./core/url_host.ts";
 import type { Adapter, Check } from "./protocols/adapter.ts";
 import { createHttpApp } from "./protocols/http/app.ts";
@@ -67,7 +68,9 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     hostname: options.hostname ?? "0.0.0.0",
     log: sluice.log,
     onError: (err) => {
-      sluice.log.error(`HTTP handler failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (!(err instanceof StreamCutOff)) {
+        sluice.log.error(`HTTP handler failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
       return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
     },
   }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT));

@@ -151,3 +151,11 @@ function plain(text: string): string {
   // deno-lint-ignore no-control-regex
   return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 }
+
+/**
+ * A response stream Sluice ends on purpose, dropping what it has not sent (an SSE client cut off
+ * for reading nothing): told where it happens, not again as a failed handler.
+ */
+export class StreamCutOff extends Error {
+  override name = "StreamCutOff";
+}

@@ -36,6 +36,8 @@ interface Sub extends Subscriber {
   next: number;
   catchingUp: boolean;
   closed: boolean;
+  /** Messages its catch-up reads at a time: what it took of the last page, doubled (a slow one reads few). */
+  pageSize: number;
   readonly subscription: Subscription;
 }
 
@@ -46,6 +48,8 @@ const PAGE = 500;
  * hold (up to 100 × 48 KiB while they are handed over; none while it waits).
  */
 const CATCH_UP_PAGE = 100;
+/** A catch-up's first page: many subscribers that start at once read little until they show how fast they read. */
+const FIRST_CATCH_UP_PAGE = 8;
 /** Waits before a failed read of the log is tried again; after the last, the subscription ends. */
 const READ_RETRIES_MS = [100, 500, 2000];
 
@@ -179,6 +183,7 @@ class Feed {
       next: from === undefined ? this.#head + 1 : Math.max(1, from),
       catchingUp: false,
       closed: false,
+      pageSize: FIRST_CATCH_UP_PAGE,
       subscription,
     };
     this.#subs.add(sub);
@@ -195,10 +200,12 @@ class Feed {
   }
 
   async #start(): Promise<void> {
+    let known = false; // until the head is read, a ring would read the log from its start
     this.#unwatch = this.context.doorbell(this.#stream, (head) => {
-      if (head > this.#head) this.#pull();
+      if (known && head > this.#head) this.#pull();
     });
     this.#head = await trueHead(this.context.kv, this.#stream);
+    known = true;
     this.#pull(); // what landed between the doorbell's start and the head read
   }
 
@@ -263,16 +270,19 @@ class Feed {
           patient = await this.context.ticker.until(() => sub.closed || sub.room!(), this.context.roomWaitMs);
         }
         if (sub.closed || this.#stopped) return;
-        const page = await this.#pageFrom(sub.next, target);
+        const page = await this.#pageFrom(sub.next, target, sub.pageSize);
         if (page.length === 0) {
           sub.next = target + 1; // expired messages: nothing left to replay
           break;
         }
+        let taken = 0;
         for (const m of page) {
           if (sub.closed || (patient && sub.room && !sub.room())) break;
           sub.next = m.seq + 1;
           sub.deliver(m);
+          taken++;
         }
+        sub.pageSize = Math.min(CATCH_UP_PAGE, Math.max(1, taken * 2)); // a page taken whole: twice as many next
       }
       if (this.#head <= target || sub.next > this.#head) {
         sub.catchingUp = false; // from here the live feed delivers, synchronously after this point
@@ -282,11 +292,11 @@ class Feed {
   }
 
   /**
-   * Up to CATCH_UP_PAGE messages from `next` on (at most to `target`): from `#recent` when it holds
-   * `next`, else from the log (a failed read tried again after each of READ_RETRIES_MS).
+   * Up to `size` messages from `next` on (at most to `target`): from `#recent` when it holds `next`,
+   * else from the log (a failed read tried again after each of READ_RETRIES_MS).
    */
-  async #pageFrom(next: number, target: number): Promise<TopicMessage[]> {
-    const limit = Math.min(CATCH_UP_PAGE, target - next + 1);
+  async #pageFrom(next: number, target: number, size: number): Promise<TopicMessage[]> {
+    const limit = Math.min(size, target - next + 1);
     const recent = this.#recent;
     if (recent.length > 0 && recent[0]!.seq <= next && next <= recent.at(-1)!.seq) {
       const i = recent.findIndex((m) => m.seq >= next);

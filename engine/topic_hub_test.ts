@@ -59,6 +59,8 @@ async function topicFixture() {
     hub,
     reads,
     publish,
+    /** Rings as a commit of another writer would. */
+    ring: () => rings.forEach((ring) => ring(head)),
     close: async () => {
       hub.close();
       await committer.close();
@@ -146,6 +148,27 @@ Deno.test("a subscriber that makes no room is handed its messages anyway after t
     await until(() => got.length === 20, "the rest after the 2 s wait");
     assert.deepEqual(seqs(got), upTo(20));
     a.close();
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("subscribers without from get only what comes after them, though a commit rings while their feed starts", async () => {
+  const f = await topicFixture();
+  const a: TopicMessage[] = [], b: TopicMessage[] = [];
+  try {
+    await f.publish(1200); // more than one page of the feed
+    const subscribing = f.hub.subscribe("news", undefined, { deliver: (m) => a.push(m) });
+    f.ring(); // before the feed has read the head
+    const subs = [await subscribing];
+    // B joins between the pages of that read (the feed's first read of the log, and the next).
+    for (let i = 0; i < 200 && f.reads.count < 3; i++) await new Promise((r) => setTimeout(r, 0));
+    subs.push(await f.hub.subscribe("news", undefined, { deliver: (m) => b.push(m) }));
+    await f.publish(1);
+    await until(() => a.length > 0 && b.length > 0, "the next message");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([seqs(a), seqs(b)], [[1201], [1201]]);
+    for (const sub of subs) sub.close();
   } finally {
     await f.close();
   }

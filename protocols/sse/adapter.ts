@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { Principal } from "../../core/envelope.ts";
-import { describeError, SluiceError, UnavailableError, ValidationError } from "../../core/errors.ts";
+import { describeError, SluiceError, StreamCutOff, UnavailableError, ValidationError } from "../../core/errors.ts";
 import { authorizeSubscribe } from "../../engine/access.ts";
 import type { Subscription, TopicMessage } from "../../engine/topic_hub.ts";
 import type { Sluice } from "../../sluice.ts";
@@ -113,15 +113,15 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         let stop = (_why?: string, _cut?: boolean) => {};
         const body = new ReadableStream<Uint8Array>({
           start: async (controller) => {
-            // `cut`: the client reads nothing; its unsent data is dropped with the connection, or both would
-            // stay (outside every cap) until it reads.
+            // `cut`: the client reads nothing; the stream ends with its unsent data dropped (closed, it would
+            // keep it, outside every cap, until the client reads). What the OS holds stays until then.
             stop = (why, cut = false) => {
               release();
               clearInterval(heartbeat);
               sub?.close();
               open.delete(stop);
               try {
-                if (cut) return controller.error(`SSE subscriber cut off: ${why}`);
+                if (cut) return controller.error(new StreamCutOff(`SSE subscriber cut off: ${why}`));
                 if (why) controller.enqueue(encoder.encode(`event: error\ndata: ${JSON.stringify(why)}\n\n`));
                 controller.close();
               } catch { /* already closed */ }

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { SseClient, WsClient } from "../helpers/clients.ts";
-import { ADMIN, integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import {
+  ADMIN,
+  integration,
+  post,
+  recordingLogger,
+  startTestSluice,
+  type TestSluice,
+  waitFor,
+} from "../helpers/sluice.ts";
 
 async function channel(s: TestSluice, body: Record<string, unknown>) {
   const res = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) });
@@ -155,9 +163,10 @@ integration(
 );
 
 integration(
-  "an SSE subscriber that reads nothing is cut off after SLOW_CLIENT_TIMEOUT and its connection dropped",
+  "an SSE subscriber that reads nothing is cut off after SLOW_CLIENT_TIMEOUT: its unsent data dropped, the stream ended",
   async () => {
-    const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536", SLOW_CLIENT_TIMEOUT: "1s" });
+    const log = recordingLogger();
+    const s = await startTestSluice({ MAX_SEND_BUFFER_BYTES: "65536", SLOW_CLIENT_TIMEOUT: "1s" }, undefined, { log });
     try {
       await channel(s, { name: "stuck" });
       const token = await s.device("stuck-1");
@@ -187,6 +196,8 @@ integration(
       }
       raw.close();
       assert.ok(ended, `the connection was still open after ${received} bytes`);
+      assert.deepEqual(log.lines.filter((l) => l.startsWith("error")), [], "a cut-off is no failed handler");
+      assert.ok(log.lines.some((l) => l.startsWith("warn SSE subscriber of stuck cut off")), log.lines.join("\n"));
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       assert.match(metrics, /^sluice_topic_subscribers_cut_off_total\{protocol="sse"\} 1$/m);
     } finally {
