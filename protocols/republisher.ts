@@ -35,6 +35,8 @@ export interface RepublisherDeps {
   readonly onPublished?: (count: number) => void;
   /** The last confirmed message of each channel, in KV; without it re-publishing starts at the head. */
   readonly cursors?: RepublishCursorStore;
+  /** How long re-publishing a channel pauses when its log cannot be read (5 s). */
+  readonly pauseMs?: number;
 }
 
 /** A Republisher for one protocol of a running Sluice, its cursors kept in KV under the protocol's name. */
@@ -211,6 +213,19 @@ class Follower {
     const publish = this.#publish;
     const sub = await this.deps.topics.subscribe(this.channel, this.next, {
       deliver: (m) => this.#deliver(publish, m),
+      // The channel's log could not be read: follow it again a little later, from where it stands.
+      ended: (reason) => {
+        if (this.#publish !== publish) return;
+        this.#sub = null;
+        const pauseMs = this.deps.pauseMs ?? 5_000;
+        this.deps.log.warn(`${this.deps.protocol}: re-publishing ${this.channel} paused for ${pauseMs} ms: ${reason}`);
+        setTimeout(() => {
+          if (this.#publish !== publish || this.#sub !== null || this.#cut) return;
+          this.#subscribe().catch((err) =>
+            this.deps.onFailure(`following ${this.channel} failed: ${describeError(err)}`)
+          );
+        }, pauseMs);
+      },
     });
     if (this.#publish !== publish) sub.close();
     else this.#sub = sub;

@@ -1,27 +1,31 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../core/log.ts";
-import type { TopicHub, TopicMessage } from "../engine/topic_hub.ts";
+import type { Subscriber, TopicHub, TopicMessage } from "../engine/topic_hub.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
 import { type Publish, type RepublishCursorStore, Republisher } from "./republisher.ts";
 
 /** One channel "a" in memory: `subscribe(from)` replays the log from `from`, then delivers live. */
 function fakeTopic() {
   const log: TopicMessage[] = [];
-  const subs = new Set<(m: TopicMessage) => void>();
+  const subs = new Set<Subscriber>();
   const topics = {
     head: () => Promise.resolve(log.length),
-    subscribe: (_channel: string, from: number, deliver: (m: TopicMessage) => void) => {
-      for (const m of log) if (m.seq >= from) deliver(m);
-      subs.add(deliver);
-      return Promise.resolve({ close: () => subs.delete(deliver) });
+    subscribe: (_channel: string, from: number, subscriber: Subscriber) => {
+      for (const m of log) if (m.seq >= from) subscriber.deliver(m);
+      subs.add(subscriber);
+      return Promise.resolve({ close: () => subs.delete(subscriber) });
     },
   } as unknown as TopicHub;
   const publish = (message: unknown) => {
     const m = { channel: "a", seq: log.length + 1, message, sender: "d", at: 0 };
     log.push(m);
-    for (const deliver of subs) deliver(m);
+    for (const sub of subs) sub.deliver(m);
   };
-  return { topics, publish };
+  /** The hub ends every subscription, as when it cannot read the channel's log. */
+  const end = () => {
+    for (const sub of [...subs]) subs.delete(sub), sub.ended?.("Cannot read the channel now");
+  };
+  return { topics, publish, end, subscribers: () => subs.size };
 }
 
 function republisher(
@@ -39,6 +43,7 @@ function republisher(
     pollMs: 60_000,
     onFailure: () => {},
     cursors,
+    pauseMs: 20,
   });
 }
 
@@ -276,4 +281,25 @@ Deno.test("a first start whose starting points KV did not take starts at the hea
   await ticks();
   assert.deepEqual(conn.sent, [2], "its next message, not the whole channel again");
   after.close();
+});
+
+Deno.test("a channel whose log the hub cannot read is followed again after a pause, from the first message not sent", async () => {
+  const { topics, publish, end, subscribers } = fakeTopic();
+  const r = republisher(topics);
+  await r.init();
+  const conn = connection();
+  await r.attach(conn.publish);
+  publish("m1");
+  await ticks();
+  conn.pending.shift()!.resolve();
+  await ticks();
+  end();
+  publish("m2"); // while nobody follows the channel
+  assert.equal(subscribers(), 0);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(subscribers(), 1);
+  await ticks();
+  assert.deepEqual(conn.sent, [1, 2]);
+  conn.pending.shift()!.resolve();
+  r.close();
 });
