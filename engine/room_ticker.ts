@@ -6,6 +6,7 @@
 export class RoomTicker {
   readonly #waiting = new Set<{ ready: () => boolean; until: number; resolve: (ready: boolean) => void }>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
   constructor(private readonly tickMs = 50) {}
 
@@ -14,18 +15,24 @@ export class RoomTicker {
     const until = Date.now() + waitMs;
     for (const ms of [1, 4, 10]) {
       if (ready()) return true;
-      if (Date.now() >= until) return false;
+      if (Date.now() >= until || this.#closed) return false;
       await new Promise((r) => setTimeout(r, ms));
     }
     if (ready()) return true;
+    if (this.#closed) return false;
     return await new Promise<boolean>((resolve) => {
       this.#waiting.add({ ready, until, resolve });
       this.#timer ??= setInterval(() => this.#tick(), this.tickMs);
     });
   }
 
-  /** Ends every wait (false) and the timer. */
+  /** Ends every wait (false) and the timer, for good. */
   close(): void {
+    this.#closed = true;
+    this.#stopTimer();
+  }
+
+  #stopTimer(): void {
     for (const w of this.#waiting) w.resolve(false);
     this.#waiting.clear();
     clearInterval(this.#timer);
@@ -40,6 +47,6 @@ export class RoomTicker {
       else continue;
       this.#waiting.delete(w);
     }
-    if (this.#waiting.size === 0) this.close();
+    if (this.#waiting.size === 0) this.#stopTimer();
   }
 }

@@ -109,16 +109,20 @@ export class TopicHub {
 
   /** Delivers the channel's messages from `from` (undefined: only new ones) to the subscriber, in order. */
   async subscribe(channel: string, from: number | undefined, subscriber: Subscriber): Promise<Subscription> {
-    let feed = this.#feeds.get(channel);
-    if (!feed) {
-      const created: Feed = new Feed(
-        this.#context,
-        channel,
-        () => this.#feeds.get(channel) === created && this.#feeds.delete(channel),
-      );
-      this.#feeds.set(channel, feed = created);
+    for (;;) {
+      let feed = this.#feeds.get(channel);
+      if (!feed) {
+        const created: Feed = new Feed(
+          this.#context,
+          channel,
+          () => this.#feeds.get(channel) === created && this.#feeds.delete(channel),
+        );
+        this.#feeds.set(channel, feed = created);
+      }
+      // null: the feed stopped (its last subscriber left) while this one waited for it to start.
+      const subscription = await feed.add(from, subscriber);
+      if (subscription) return subscription;
     }
-    return await feed.add(from, subscriber);
   }
 
   /** The seq of a channel's last message (0 when empty). */
@@ -143,7 +147,10 @@ class Feed {
   readonly #subs = new Set<Sub>();
   readonly #stream: string;
   #head = 0;
-  /** The latest messages the feed read (at most PAGE): a burst's, which those that fell behind in it need next. */
+  /**
+   * The latest messages the feed read (at most PAGE), kept while a subscriber catches up: a burst's,
+   * which those that fell behind in it need next.
+   */
   #recent: TopicMessage[] = [];
   #ready: Promise<void>;
   #unwatch: (() => void) | null = null;
@@ -164,13 +171,14 @@ class Feed {
     return this.#subs.size;
   }
 
-  async add(from: number | undefined, subscriber: Subscriber): Promise<Subscription> {
+  async add(from: number | undefined, subscriber: Subscriber): Promise<Subscription | null> {
     try {
       await this.#ready;
     } catch (err) {
       this.stop(); // a feed that could not start is dropped: the next subscription starts a new one
       throw err;
     }
+    if (this.#stopped) return null;
     const subscription = {
       close: () => {
         sub.closed = true;
@@ -213,6 +221,7 @@ class Feed {
   #fallBehind(sub: Sub): void {
     sub.catchingUp = true;
     this.#catchUp(sub).catch((err) => {
+      if (sub.closed || this.#stopped) return;
       const why = describeError(err);
       this.context.log.warn(`A subscription to ${this.channel} ended: its catch-up failed: ${why}`);
       sub.subscription.close();
@@ -234,7 +243,7 @@ class Feed {
           for (;;) {
             const page = await readEvents<MessagePublishedData>(this.context.kv, this.#stream, this.#head + 1, PAGE);
             const messages = page.map((e) => toMessage(this.channel, e));
-            if (messages.length > 0) this.#recent = this.#recent.concat(messages).slice(-PAGE);
+            this.#remember(messages);
             for (const m of messages) {
               this.#head = m.seq;
               for (const sub of this.#subs) {
@@ -248,12 +257,30 @@ class Feed {
             if (page.length < PAGE) break;
           }
         } while (this.#again && !this.#stopped);
+        this.#forgetCaughtUp();
       } catch (err) {
         this.context.log.warn(`Reading ${this.channel} failed: ${describeError(err)}`);
       } finally {
         this.#pulling = false;
       }
     })();
+  }
+
+  /** Adds what the feed read to `#recent` (what it holds already is not added again), at most PAGE. */
+  #remember(messages: readonly TopicMessage[]): void {
+    const last = this.#recent.at(-1)?.seq ?? 0;
+    const fresh = messages.filter((m) => m.seq > last);
+    if (fresh.length > 0) this.#recent = this.#recent.concat(fresh).slice(-PAGE);
+  }
+
+  /** Keeps of `#recent` only what a subscriber catching up still needs (nothing when none is). */
+  #forgetCaughtUp(): void {
+    let lowest = Infinity;
+    for (const sub of this.#subs) if (sub.catchingUp) lowest = Math.min(lowest, sub.next);
+    if (lowest === Infinity) this.#recent = [];
+    else if (this.#recent.length > 0 && this.#recent[0]!.seq < lowest) {
+      this.#recent = this.#recent.filter((m) => m.seq >= lowest);
+    }
   }
 
   /**
@@ -267,10 +294,13 @@ class Feed {
       const target = this.#head;
       while (sub.next <= target && !sub.closed) {
         if (patient && sub.room && !sub.room()) {
-          patient = await this.context.ticker.until(() => sub.closed || sub.room!(), this.context.roomWaitMs);
+          patient = await this.context.ticker.until(
+            () => sub.closed || this.#stopped || sub.room!(),
+            this.context.roomWaitMs,
+          );
         }
         if (sub.closed || this.#stopped) return;
-        const page = await this.#pageFrom(sub.next, target, sub.pageSize);
+        const page = await this.#pageFrom(sub, target);
         if (page.length === 0) {
           sub.next = target + 1; // expired messages: nothing left to replay
           break;
@@ -286,17 +316,20 @@ class Feed {
       }
       if (this.#head <= target || sub.next > this.#head) {
         sub.catchingUp = false; // from here the live feed delivers, synchronously after this point
+        this.#forgetCaughtUp();
         return;
       }
     }
   }
 
   /**
-   * Up to `size` messages from `next` on (at most to `target`): from `#recent` when it holds `next`,
-   * else from the log (a failed read tried again after each of READ_RETRIES_MS).
+   * Up to the subscriber's page size of messages from its next on (at most to `target`): from
+   * `#recent` when it holds them, else from the log (a failed read tried again after each of
+   * READ_RETRIES_MS, while the subscription lasts).
    */
-  async #pageFrom(next: number, target: number, size: number): Promise<TopicMessage[]> {
-    const limit = Math.min(size, target - next + 1);
+  async #pageFrom(sub: Sub, target: number): Promise<TopicMessage[]> {
+    const next = sub.next;
+    const limit = Math.min(sub.pageSize, target - next + 1);
     const recent = this.#recent;
     if (recent.length > 0 && recent[0]!.seq <= next && next <= recent.at(-1)!.seq) {
       const i = recent.findIndex((m) => m.seq >= next);
@@ -309,6 +342,7 @@ class Feed {
       } catch (err) {
         if (attempt >= READ_RETRIES_MS.length) throw err;
         await new Promise((r) => setTimeout(r, READ_RETRIES_MS[attempt]));
+        if (sub.closed || this.#stopped) return [];
       }
     }
   }

@@ -28,13 +28,23 @@ Deno.test("a channel's feed that could not start is dropped: the next subscripti
   hub.close();
 });
 
-/** A KV whose `list` calls (log reads) are counted, a committer, and a doorbell the test rings. */
+/**
+ * A KV whose `list` calls (log reads) are counted (and fail while `reads.failing`), a committer, and
+ * a doorbell the test rings.
+ */
 async function topicFixture() {
   const kv = await Deno.openKv(":memory:");
-  const reads = { count: 0 };
+  const reads = { count: 0, failing: false };
   const counted = new Proxy(kv, {
     get(target, name) {
       if (name === "list") reads.count++;
+      if (name === "list" && reads.failing) {
+        // Reads of the log fail; the head's (a reverse read of one) does not.
+        return (selector: Deno.KvListSelector, options?: Deno.KvListOptions) =>
+          options?.reverse ? target.list(selector, options) : {
+            [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("disk I/O error")) }),
+          };
+      }
       const value = Reflect.get(target, name);
       return typeof value === "function" ? value.bind(target) : value;
     },
@@ -170,6 +180,29 @@ Deno.test("subscribers without from get only what comes after them, though a com
     assert.deepEqual([seqs(a), seqs(b)], [[1201], [1201]]);
     for (const sub of subs) sub.close();
   } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a subscription whose log cannot be read after three tries ends and says so; one closed meanwhile hears nothing", async () => {
+  const f = await topicFixture();
+  const ends: string[] = [], closedEnds: string[] = [];
+  try {
+    await f.publish(5);
+    const hub = f.hub;
+    f.reads.failing = true; // from the start of the catch-ups
+    const got: TopicMessage[] = [];
+    await hub.subscribe("news", 1, { deliver: (m) => got.push(m), ended: (why) => ends.push(why) });
+    const closed = await hub.subscribe("news", 1, { deliver: () => {}, ended: (why) => closedEnds.push(why) });
+    closed.close();
+    await until(() => ends.length > 0, "the end");
+    assert.deepEqual(got, []);
+    assert.match(ends[0]!, /Cannot read the channel now \(disk I\/O error\); subscribe again/);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(closedEnds, []);
+    assert.equal(hub.subscriberCount(), 0);
+  } finally {
+    f.reads.failing = false;
     await f.close();
   }
 });

@@ -35,8 +35,6 @@ export interface RepublisherDeps {
   readonly onPublished?: (count: number) => void;
   /** The last confirmed message of each channel, in KV; without it re-publishing starts at the head. */
   readonly cursors?: RepublishCursorStore;
-  /** How long re-publishing a channel pauses when its log cannot be read (5 s). */
-  readonly pauseMs?: number;
 }
 
 /** A Republisher for one protocol of a running Sluice, its cursors kept in KV under the protocol's name. */
@@ -213,18 +211,14 @@ class Follower {
     const publish = this.#publish;
     const sub = await this.deps.topics.subscribe(this.channel, this.next, {
       deliver: (m) => this.#deliver(publish, m),
-      // The channel's log could not be read: follow it again a little later, from where it stands.
+      // The channel's log could not be read: as when the buffer is cut, what is buffered goes out, then the
+      // channel is followed again from the first message not sent (the hub's retries pace the attempts).
       ended: (reason) => {
-        if (this.#publish !== publish) return;
+        if (publish === null || this.#publish !== publish) return;
         this.#sub = null;
-        const pauseMs = this.deps.pauseMs ?? 5_000;
-        this.deps.log.warn(`${this.deps.protocol}: re-publishing ${this.channel} paused for ${pauseMs} ms: ${reason}`);
-        setTimeout(() => {
-          if (this.#publish !== publish || this.#sub !== null || this.#cut) return;
-          this.#subscribe().catch((err) =>
-            this.deps.onFailure(`following ${this.channel} failed: ${describeError(err)}`)
-          );
-        }, pauseMs);
+        this.#cut = true;
+        this.deps.log.warn(`${this.deps.protocol}: following ${this.channel} again: ${reason}`);
+        if (!this.#draining) void this.#drain(publish);
       },
     });
     if (this.#publish !== publish) sub.close();

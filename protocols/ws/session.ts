@@ -5,6 +5,7 @@ import {
   NotFoundError,
   SluiceError,
   UnauthorizedError,
+  UnavailableError,
   ValidationError,
 } from "../../core/errors.ts";
 import { authorizeSubscribe } from "../../engine/access.ts";
@@ -217,23 +218,27 @@ export class WsSession {
         this.#subs.get(channel)?.close();
         // The hub keeps the client at most a quarter of the buffer ahead, the rest waiting in the log.
         const room = () => this.socket.bufferedAmount() < this.maxBufferBytes / 4;
+        // Sluice ended it (the channel's log could not be read): the client is told, as for a deleted channel.
+        let sub: Subscription | undefined, endedEarly = false;
         const ended = (reason: string) => {
+          if (sub === undefined) return void (endedEarly = true);
           if (this.#subs.get(channel) !== sub) return;
           this.#subs.delete(channel);
           const frame: EndFrame = { channel, status: "failure", error: { code: "unavailable", message: reason } };
           if (!this.#closed) this.socket.send(JSON.stringify(frame));
         };
-        const sub: Subscription = await this.sluice.topics.subscribe(channel, from, {
+        const subscription = sub = await this.sluice.topics.subscribe(channel, from, {
           deliver: (m) => this.#push(m),
           room,
           ended,
         });
-        if (this.#closed) sub.close();
-        else this.#subs.set(channel, sub);
+        if (endedEarly) throw new UnavailableError(`Cannot follow ${channel} now; subscribe again`);
+        if (this.#closed) subscription.close();
+        else this.#subs.set(channel, subscription);
         // A change of the channel (deleted, anonymous subscribers turned off) while this subscribed was checked
         // against the subscriptions before this one joined them: checked again, now that it is one of them.
         await authorizeSubscribe(this.sluice.channels, this.principal, channel).catch((err) => {
-          if (this.#subs.get(channel) === sub) sub.close(), this.#subs.delete(channel);
+          if (this.#subs.get(channel) === subscription) subscription.close(), this.#subs.delete(channel);
           throw err;
         });
         return { channel, head: await this.sluice.topics.head(channel) };
