@@ -1,4 +1,4 @@
-import { describeError } from "../core/errors.ts";
+import { describeError, ValidationError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { topicStream } from "../core/streams.ts";
 import type { MessagePublishedData } from "../core/tasks.ts";
@@ -128,6 +128,21 @@ export class TopicHub {
   /** The seq of a channel's last message (0 when empty). */
   head(channel: string): Promise<number> {
     return trueHead(this.#context.kv, topicStream(channel));
+  }
+
+  /**
+   * Refuses a start past the channel's next message: such a subscription would wait, silent, for
+   * messages that are not there (a seq from another channel, or from before a restore).
+   */
+  async checkStart(channel: string, from: number | undefined): Promise<void> {
+    if (from === undefined) return;
+    const head = await this.head(channel);
+    if (from > head + 1) {
+      throw new ValidationError(
+        `Message ${from} is not reached yet: channel "${channel}" has ${head} message(s), so a subscription starts ` +
+          `at ${head + 1} at most`,
+      );
+    }
   }
 
   /** Number of live subscriptions (for metrics). */

@@ -74,8 +74,8 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         path: "/channels/:ch/events",
         summary: "Follow a topic as Server-Sent Events",
         description: "Without `from`, only new messages; `?from=N` starts at N; `Last-Event-ID: N` resumes at N+1 " +
-          "(and wins over the URL's `from`, which a reconnecting EventSource repeats). " +
-          "The token may be given as `?token=` (EventSource cannot set headers).",
+          "(and wins over the URL's `from`, which a reconnecting EventSource repeats); a start past the channel's " +
+          "next message is a 400. The token may be given as `?token=` (EventSource cannot set headers).",
         tags: ["channels"],
         access: "open",
         queryToken: true,
@@ -103,6 +103,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
         await authorizeSubscribe(sluice.channels, principal, params.ch);
         // A reconnecting EventSource repeats the URL (its `from`) and says what it saw: the latter wins.
         const from = resumeFrom(c.req.header("last-event-id")) ?? query.from;
+        await sluice.topics.checkStart(params.ch, from);
         // HEAD (which Hono serves with this GET handler, dropping the body unread) opens no stream.
         if (c.req.method === "HEAD") return new Response(null, { headers: SSE_HEADERS });
         // Each open stream holds a subscription and up to `maxBuffer` of unsent data.

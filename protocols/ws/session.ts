@@ -215,6 +215,7 @@ export class WsSession {
       case "Subscribe": {
         const { channel, from } = validate(SubscribeParams, frame.params, "params");
         await authorizeSubscribe(this.sluice.channels, this.principal, channel);
+        await this.sluice.topics.checkStart(channel, from);
         this.#subs.get(channel)?.close();
         // The hub keeps the client at most a quarter of the buffer ahead, the rest waiting in the log.
         const room = () => this.socket.bufferedAmount() < this.maxBufferBytes / 4;

@@ -238,6 +238,34 @@ integration("a WebSocket subscriber that does not read is cut off while the othe
   }
 });
 
+integration("a subscription starting past the channel's next message is refused, on WebSocket and SSE", async () => {
+  const s = await startTestSluice();
+  try {
+    await channel(s, { name: "short" });
+    const token = await s.device("short-1");
+    for (let n = 1; n <= 3; n++) await post(`${s.url}/channels/short/messages`, token, { n }).then((r) => r.json());
+    const ws = await WsClient.connect(`${s.url}/ws?token=${token}`);
+    const past = await ws.request("Subscribe", { channel: "short", from: 5 });
+    assert.equal(past.status, "failure", JSON.stringify(past));
+    assert.match(
+      JSON.stringify(past.error),
+      /validation_failed.*Message 5 is not reached yet.*has 3 message\(s\).*at 4 at most/,
+    );
+    assert.equal((await ws.request("Subscribe", { channel: "short", from: 4 })).status, "success");
+    await ws.close();
+    for (const [query, headers] of [["&from=5", {}], ["", { "last-event-id": "4" }]] as const) {
+      const res = await fetch(`${s.url}/channels/short/events?token=${token}${query}`, { headers });
+      assert.equal(res.status, 400, query || "Last-Event-ID");
+      assert.match(await res.text(), /Message 5 is not reached yet/);
+    }
+    const resumed = await SseClient.open(`${s.url}/channels/short/events?token=${token}`, { "last-event-id": "3" });
+    assert.equal(resumed.response.status, 200);
+    await resumed.close();
+  } finally {
+    await s.close();
+  }
+});
+
 integration("anonymous subscribers are refused unless the channel allows them", async () => {
   const s = await startTestSluice();
   try {
