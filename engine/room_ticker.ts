@@ -1,3 +1,5 @@
+import { sleep } from "../core/sleep.ts";
+
 /**
  * Wakes the subscribers waiting for room in their send buffers. A wait first looks a few times
  * within milliseconds (a socket writes out a burst that fast), then joins one shared tick: a
@@ -16,7 +18,7 @@ export class RoomTicker {
     for (const ms of [1, 4, 10]) {
       if (ready()) return true;
       if (Date.now() >= until || this.#closed) return false;
-      await new Promise((r) => setTimeout(r, ms));
+      await sleep(ms);
     }
     if (ready()) return true;
     if (this.#closed) return false;

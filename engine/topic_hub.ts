@@ -1,4 +1,5 @@
 import { describeError, ValidationError } from "../core/errors.ts";
+import { sleep } from "../core/sleep.ts";
 import type { Logger } from "../core/log.ts";
 import { topicStream } from "../core/streams.ts";
 import type { MessagePublishedData } from "../core/tasks.ts";
@@ -356,7 +357,7 @@ class Feed {
         return page.map((e) => toMessage(this.channel, e));
       } catch (err) {
         if (attempt >= READ_RETRIES_MS.length) throw err;
-        await new Promise((r) => setTimeout(r, READ_RETRIES_MS[attempt]));
+        await sleep(READ_RETRIES_MS[attempt]!);
         if (sub.closed || this.#stopped) return [];
       }
     }
