@@ -117,6 +117,7 @@ export const ConfigSchema = z.object({
   MQTT_TLS_CERT: z.string().optional(),
   MQTT_TLS_KEY: z.string().optional(),
   MQTT_ANONYMOUS_CONNECT: Bool.default(false),
+  MQTT_MAX_QUEUED: Int(1, 1_000_000).default(1000),
   AMQP_URL: BrokerUrl(["amqp", "amqps"], "amqp://user:password@host:5672").optional(),
   WEATHER_API_URL: z.union([
     z.literal("off").transform(() => null),
@@ -234,6 +235,7 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["MQTT_TLS_CERT", "-", "PEM certificate chain (path or text): mqtts on MQTT_PORT"],
   ["MQTT_TLS_KEY", "-", "PEM key (path or text)"],
   ["MQTT_ANONYMOUS_CONNECT", "false", "accept a CONNECT without credentials"],
+  ["MQTT_MAX_QUEUED", "1000", "messages queued for one kept MQTT session (clean session off); newer ones dropped"],
   ["AMQP_URL", "-", "RabbitMQ to use, amqp:// or amqps:// (AMQP adapter on when set)"],
   ["TOPIC_RETENTION", "7d", "how long topic messages are kept"],
   ["TASK_RETENTION", "-", "how long queued tasks are kept, at least 1h (unset: for good)"],

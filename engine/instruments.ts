@@ -15,6 +15,8 @@ export interface Instruments {
   ran(method: string, outcome: Outcome): void;
   /** A WebSocket or SSE subscriber cut off for reading nothing. */
   cutOff(protocol: "ws" | "sse"): void;
+  /** A message not queued for a kept MQTT session whose queue is full (`MQTT_MAX_QUEUED`). */
+  mqttQueueDropped(): void;
 }
 
 /** Creates the registry with Sluice's counters and histograms. */
@@ -59,6 +61,10 @@ export function createInstruments(): Instruments {
     "sluice_topic_subscribers_cut_off_total",
     "WebSocket and SSE subscribers cut off for reading nothing for SLOW_CLIENT_TIMEOUT, by protocol",
   );
+  const queueDropped = metrics.counter(
+    "sluice_mqtt_queue_dropped_total",
+    "Messages not queued for a kept MQTT session (clean session off) because MQTT_MAX_QUEUED were queued for it",
+  );
   return {
     metrics,
     accepted(envelope, result, ms) {
@@ -83,5 +89,6 @@ export function createInstruments(): Instruments {
       scriptSeconds.observe(outcome.ms / 1000, { outcome: result });
     },
     cutOff: (protocol) => cutOff.inc({ protocol }),
+    mqttQueueDropped: () => queueDropped.inc(),
   };
 }

@@ -34,6 +34,8 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     refused: sluice.refused,
     log,
     deviceStreams: sluice.deviceStreams,
+    maxQueued: config.MQTT_MAX_QUEUED,
+    onQueueDrop: () => sluice.instruments.mqttQueueDropped(),
   });
   let listener: MqttListener | null = null;
   let health: Check = "ok";

@@ -17,10 +17,12 @@ import {
   authenticateConnect,
   clientIdProblem,
   type ConnectAuthOptions,
+  deviceSessions,
   type Session,
   sessionClientId,
   stringProblem,
 } from "./session.ts";
+import { type OutgoingQueues, SessionQueues } from "./session_queues.ts";
 import { subscribeRefusal } from "./subscribe_acl.ts";
 import { TopicBridge } from "./topic_bridge.ts";
 
@@ -37,10 +39,16 @@ export interface EmbeddedBrokerOptions {
   readonly maxConnections?: number;
   /** The connections each device holds, with its WebSocket sessions and SSE streams. */
   readonly deviceStreams?: DeviceStreams;
+  /** Most messages queued for one kept session (clean session off); newer ones are dropped for it. */
+  readonly maxQueued?: number;
+  /** A message not queued for a kept session whose queue is full. */
+  readonly onQueueDrop?: () => void;
 }
 
 /** Default cap on open MQTT connections, as for WebSocket. */
 export const MAX_MQTT_CONNECTIONS = 10_000;
+/** Default cap on the messages queued for one kept session, as Mosquitto's `max_queued_messages`. */
+export const MAX_QUEUED_MESSAGES = 1000;
 /** How long a new connection may take to send its CONNECT (slow-loris). */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -57,6 +65,11 @@ const CLOSE_WAIT_MS = 3_000;
 /** What Sluice asks of aedes's persistence: the QoS 2 packets received and not yet released. */
 interface IncomingPackets {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
+}
+
+/** ... and the subscriptions it keeps for a session. */
+interface SubscriptionStore {
+  removeSubscriptions(client: Client, topics: string[]): Promise<unknown>;
 }
 
 /** Sends a handled publish where nobody gets it. */
@@ -101,6 +114,7 @@ export class EmbeddedBroker {
    * filters with its granted ones, and delivers its offline queue before a reconnect's subscriptions are checked).
    */
   readonly #persistent = new Map<string, { subscribed: Set<string>; refused: Set<string> }>();
+  readonly #queues: SessionQueues;
   #closing = false;
   #atCap = false;
 
@@ -120,6 +134,18 @@ export class EmbeddedBroker {
         if (err) options.log.warn(`MQTT re-publish on ${m.channel} failed: ${describeError(err)}`);
       });
     }, options.log);
+    const max = options.maxQueued ?? MAX_QUEUED_MESSAGES;
+    // Registered with aedes (from its CONNECT on): its subscriptions may be live, so each message must be queued.
+    const connected = (clientId: string) => this.#clients()[clientId] !== undefined;
+    this.#queues = new SessionQueues(this.#persistence<OutgoingQueues>(), max, connected, (clientId, first) => {
+      options.onQueueDrop?.();
+      if (first) {
+        options.log.warn(
+          `MQTT: ${max} messages are queued for the kept session of ${sessionName(clientId)}, away ` +
+            `(MQTT_MAX_QUEUED): newer ones are dropped for it until it comes back`,
+        );
+      }
+    });
     this.#stopRevocations = options.devices.onRevoke((id) => this.#disconnectDevice(id));
     this.#stopChanges = options.channels.onChange((channel) => this.#recheckSubscriptions(channel));
     this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
@@ -300,8 +326,7 @@ export class EmbeddedBroker {
   }
 
   async #awaitsPubrel(client: Client, packet: PublishPacket): Promise<boolean> {
-    const persistence = (this.#aedes as unknown as { persistence: IncomingPackets }).persistence;
-    return await persistence.incomingGetPacket(client, packet).then(() => true, () => false);
+    return await this.#persistence<IncomingPackets>().incomingGetPacket(client, packet).then(() => true, () => false);
   }
 
   #authorizeSubscribe(
@@ -353,6 +378,7 @@ export class EmbeddedBroker {
       .catch(this.#bug);
   }
 
+  /** A revoked (or deleted) device: its connections are closed and its kept sessions ended with what they queued. */
   #disconnectDevice(id: string): void {
     for (const client of Object.values(this.#clients())) {
       const session = this.#sessions.get(client);
@@ -360,6 +386,11 @@ export class EmbeddedBroker {
         session.revoked = true;
         client.close();
       }
+    }
+    const prefix = deviceSessions(id);
+    for (const clientId of [...this.#persistent.keys()].filter((c) => c.startsWith(prefix))) {
+      this.#persistent.delete(clientId);
+      this.#queues.forget(clientId).catch(this.#bug);
     }
   }
 
@@ -430,10 +461,12 @@ export class EmbeddedBroker {
   /** Removes subscriptions from the client's stored session (kept for a `clean: false` session). */
   async #forgetSubscriptions(client: Client, topics: string[]): Promise<void> {
     this.#unsubscribed(client, topics);
-    const persistence = (this.#aedes as unknown as {
-      persistence: { removeSubscriptions(client: Client, topics: string[]): Promise<unknown> };
-    }).persistence;
-    await persistence.removeSubscriptions(client, topics);
+    await this.#persistence<SubscriptionStore>().removeSubscriptions(client, topics);
+  }
+
+  /** aedes's persistence (in memory), as far as Sluice uses it. */
+  #persistence<T>(): T {
+    return (this.#aedes as unknown as { persistence: T }).persistence;
   }
 
   /** Stops following channels nobody subscribes to any more (a persistent session away still does). */
@@ -449,6 +482,14 @@ export class EmbeddedBroker {
   #clients(): Record<string, Client> {
     return (this.#aedes as unknown as { clients: Record<string, Client> }).clients;
   }
+}
+
+/** Who holds a session, for the log: its device (or the admin, or anyone) and its client id. */
+function sessionName(clientId: string): string {
+  const device = /^d:([^/]+)\/(.*)$/s.exec(clientId);
+  if (device) return `device ${device[1]} (client id "${device[2]}")`;
+  const who = clientId.startsWith("a:") ? "the admin" : "an anonymous client";
+  return `${who} (client id "${clientId.slice(2)}")`;
 }
 
 /** The channels whose messages a client subscribed to. */

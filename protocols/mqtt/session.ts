@@ -98,5 +98,14 @@ export function stringProblem(what: string, text: string): string | null {
 export function sessionClientId(session: Session, clientId: string): string {
   if (session.external) return `x:${clientId}`;
   const p = session.principal;
-  return p.kind === "device" ? `d:${p.id}/${clientId}` : p.kind === "admin" ? `a:${clientId}` : `n:${clientId}`;
+  return p.kind === "device"
+    ? `${deviceSessions(p.id)}${clientId}`
+    : p.kind === "admin"
+    ? `a:${clientId}`
+    : `n:${clientId}`;
+}
+
+/** How the broker's client ids of a device's sessions begin. */
+export function deviceSessions(deviceId: string): string {
+  return `d:${deviceId}/`;
 }

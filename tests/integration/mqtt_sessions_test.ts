@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import mqtt from "mqtt";
+import { integration, post, recordingLogger, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
+import { brokerUrl, connectDevice, mqttAdapter } from "../helpers/mqtt.ts";
+import { CONNACK, connectPacket, packet, PINGREQ, PINGRESP, RawMqtt, str, SUBACK } from "../helpers/mqtt_raw.ts";
+
+const PUBLISH = 3;
+
+/** Connects `clientId` again without clean session and collects what it is sent (the queue of its session). */
+function comeBack(s: TestSluice, device: string, token: string, clientId: string) {
+  const got: string[] = [];
+  const client = mqtt.connect(brokerUrl(s), {
+    username: device,
+    password: token,
+    clientId,
+    clean: false,
+    reconnectPeriod: 0,
+  });
+  client.on("message", (_topic, payload) => got.push(new TextDecoder().decode(payload)));
+  const connack = new Promise<boolean>((resolve, reject) => {
+    client.once("connect", (packet) => resolve(packet.sessionPresent));
+    client.once("error", reject);
+  });
+  return { client, got, connack };
+}
+
+/** Leaves a kept session subscribed to `channel` behind, away. */
+async function leaveAway(s: TestSluice, device: string, token: string, clientId: string, channel: string) {
+  const away = await connectDevice(brokerUrl(s), device, token, { clientId, clean: false });
+  await away.subscribeAsync(`${channel}/messages`, { qos: 1 });
+  await away.endAsync();
+}
+
+async function publish(s: TestSluice, token: string, channel: string, n: number): Promise<void> {
+  for (let i = 1; i <= n; i++) {
+    const res = await post(`${s.url}/channels/${channel}/messages`, token, { n: i });
+    assert.equal(res.status, 202);
+    await res.body?.cancel();
+  }
+}
+
+integration(
+  "a kept MQTT session away is queued at most MQTT_MAX_QUEUED messages, the oldest, and the drops are counted",
+  async () => {
+    const log = recordingLogger();
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_MAX_QUEUED: "5" }, undefined, { log });
+    let back: mqtt.MqttClient | null = null;
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      const token = await s.device("q1");
+      await leaveAway(s, "q1", token, "q1-away", "alerts");
+      await publish(s, token, "alerts", 8);
+      const metrics = async () => await (await s.admin("/metrics")).text();
+      await waitFor(
+        async () => /^sluice_mqtt_queue_dropped_total 3$/m.test(await metrics()),
+        10_000,
+        "three drops counted",
+      );
+
+      const again = comeBack(s, "q1", token, "q1-away");
+      back = again.client;
+      assert.equal(await again.connack, true);
+      await waitFor(() => again.got.length >= 5, 5_000, "the queued messages");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(again.got, [1, 2, 3, 4, 5].map((n) => JSON.stringify({ n })));
+      // Its queue taken, the session is queued messages again.
+      await publish(s, token, "alerts", 1);
+      await waitFor(() => again.got.length === 6, 5_000, "a message published after it came back");
+      const warnings = log.lines.filter((l) => l.includes("MQTT_MAX_QUEUED"));
+      assert.equal(warnings.length, 1, "one warning for the three drops");
+      assert.match(warnings[0]!, /device q1 \(client id "q1-away"\)/);
+    } finally {
+      await back?.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a connected kept session gets a burst over MQTT_MAX_QUEUED while it acknowledges nothing, and stays connected",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_MAX_QUEUED: "5" });
+    let raw: RawMqtt | null = null;
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      const token = await s.device("b1");
+      // A raw client that sends no PUBACK: every message of the burst stays in flight to it, queued for its session.
+      raw = await RawMqtt.open(mqttAdapter(s).port!);
+      await raw.send(connectPacket({ clientId: "b1-late", username: "b1", password: token, flags: 0xc0 }));
+      assert.ok(await raw.expect(CONNACK));
+      await raw.send(packet(0x82, [0, 1, ...str("alerts/messages"), 1]));
+      assert.ok(await raw.expect(SUBACK));
+      await publish(s, token, "alerts", 20);
+      const published = () => raw!.packets.filter((p) => p.type === PUBLISH);
+      await waitFor(() => published().length >= 20, 10_000, "the whole burst");
+      await raw.send(PINGREQ);
+      assert.ok(await raw.expect(PINGRESP), "still connected");
+      assert.doesNotMatch(await (await s.admin("/metrics")).text(), /^sluice_mqtt_queue_dropped_total/m);
+    } finally {
+      raw?.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "revoking a device ends its kept MQTT sessions: created again, it finds no session and nothing queued",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    let back: mqtt.MqttClient | null = null;
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      const publisher = await s.device("pub-1");
+      await leaveAway(s, "r1", await s.device("r1"), "r1-away", "alerts");
+      await publish(s, publisher, "alerts", 3);
+      const revoked = await s.admin("/admin/devices/r1", { method: "DELETE" });
+      assert.ok(revoked.status < 300, `revoked: ${revoked.status}`);
+      await revoked.body?.cancel();
+      await publish(s, publisher, "alerts", 2);
+
+      const again = comeBack(s, "r1", await s.device("r1"), "r1-away");
+      back = again.client;
+      assert.equal(await again.connack, false, "the revoked device's session is gone");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(again.got, []);
+    } finally {
+      await back?.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
