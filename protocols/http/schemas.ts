@@ -9,11 +9,21 @@ export const ChannelName = z.string().regex(CHANNEL_NAME, "must be 1–64 letter
   .openapi({ example: "blog_queuing" });
 export const ScriptPath = z.string().regex(SCRIPT_PATH, "must be a script path like blog/queues/processor");
 
+/**
+ * A message id in a header: ASCII only. A header value reaches Sluice as bytes, one character each (`ü` sent as UTF-8
+ * would read `Ã¼`), so other text could not match the same id given in a body.
+ */
+const HeaderMessageId = MessageIdText.regex(
+  /^[\x20-\x7e]+$/,
+  "must be ASCII letters, digits, punctuation or spaces (a header carries bytes, not text): give an id with other characters as the body's id",
+);
+
 /** The message id of a route that takes messages; an empty header is none. */
 export const IdempotencyHeaders = z.object({
-  "idempotency-key": z.string().optional().transform((v) => v || undefined).pipe(MessageIdText.optional())
+  "idempotency-key": z.string().optional().transform((v) => v || undefined).pipe(HeaderMessageId.optional())
     .openapi({
-      description: "Message id (1–200 characters; an empty one is none): a resend with a known one is a no-op",
+      description:
+        "Message id (1–200 visible ASCII characters or spaces; an empty one is none): a resend with a known one is a no-op",
       minLength: 1,
       maxLength: 200,
     }),

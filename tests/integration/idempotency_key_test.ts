@@ -33,3 +33,37 @@ integration(
     }
   },
 );
+
+integration(
+  "an Idempotency-Key with bytes outside ASCII is refused, so it cannot match another id given in a body",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("keyed");
+      const invoke = (id?: string) => ({
+        method: "blog/queues/processor",
+        params: { data: "1,1,1:1,2026-11-25T10:00:00Z" },
+        ...(id === undefined ? {} : { id }),
+      });
+      // "k-ü" sent as UTF-8: a header value reaches Sluice one character a byte, "k-Ã¼".
+      const utf8Key = { "idempotency-key": "k-\u00c3\u00bc" };
+      const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, invoke(), utf8Key);
+      const answer = await res.json();
+      assert.equal(res.status, 400, JSON.stringify(answer));
+      assert.equal(answer.error.code, "validation_failed");
+      assert.match(answer.error.message, /ASCII/);
+      // The id it would have been read as is still free, and "k-ü" in a body is an id of its own.
+      for (const id of ["k-\u00c3\u00bc", "k-ü"]) {
+        const sent = await post(`${s.url}/channels/blog_queuing/invoke`, token, invoke(id));
+        const body = await sent.json();
+        assert.equal(sent.status, 202, JSON.stringify(body));
+        assert.equal(body.duplicate, undefined);
+      }
+      const ascii = await post(`${s.url}/channels/blog_queuing/invoke`, token, invoke(), { "idempotency-key": "k 1" });
+      assert.equal(ascii.status, 202);
+      await ascii.body?.cancel();
+    } finally {
+      await s.close();
+    }
+  },
+);
