@@ -187,3 +187,24 @@ integration(
     }
   },
 );
+
+integration(
+  "a message within MAX_BODY_BYTES that KV would store over its 64 KiB (two-byte text) is refused (413) saying why",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "notes" }) });
+      const token = await s.device("writer");
+      // One character beyond U+00FF makes V8 store the whole string at 2 bytes a character.
+      const fits = await post(`${s.url}/channels/notes/messages`, token, JSON.stringify("a".repeat(32_000) + "€"));
+      assert.equal(fits.status, 202, await fits.text());
+      const over = await post(`${s.url}/channels/notes/messages`, token, JSON.stringify("a".repeat(33_000) + "€"));
+      const answer = await over.json();
+      assert.equal(over.status, 413, JSON.stringify(answer));
+      assert.equal(answer.error.code, "payload_too_large");
+      assert.match(answer.error.message, /^Message is 3300\d bytes, but \d+ as KV stores it, over the 64512 .*U\+00FF/);
+    } finally {
+      await s.close();
+    }
+  },
+);
