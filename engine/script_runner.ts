@@ -111,15 +111,49 @@ export async function runOne(
     return { ok: true, result: result.value, resultSize: result.size, ...seal(), ms: performance.now() - started };
   } catch (err) {
     seal();
+    const permanent = isPermanent(err);
     return {
       ok: false,
-      error: describeError(err).slice(0, 2000),
+      error: scriptError(err, permanent),
       ms: performance.now() - started,
-      ...(isPermanent(err) ? { permanent: "input" } : {}),
+      ...(permanent ? { permanent: "input" } : {}),
     };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Sluice's folder: file URLs under it are named from it (`scripts/app/x.ts`), never with the server's own path. */
+const ROOT = new URL("../", import.meta.url).href;
+/** Sluice's own code, which a script's error may pass through (its `ctx`): not where the script went wrong. */
+const OWN_CODE = /^(?:engine|core|store|actors|protocols)\//;
+
+/**
+ * What a script threw, as its run's error: the message, with where in the script it was thrown (`at scripts/app/x.ts:3:21`;
+ * not for a `PermanentError`, whose message is for the sender), file paths from Sluice's folder.
+ */
+function scriptError(err: unknown, permanent: boolean): string {
+  let text = describeError(err);
+  const at = permanent ? null : scriptFrame(err);
+  if (at !== null && !text.includes(at)) text += ` (at ${at})`;
+  return text.replaceAll(ROOT, "").slice(0, 2000);
+}
+
+/** The first place in the stack of `err` that is a script's code, from Sluice's folder; null if none. */
+function scriptFrame(err: unknown): string | null {
+  let stack: unknown;
+  try {
+    stack = (err as { stack?: unknown } | null)?.stack;
+  } catch {
+    return null; // a stack getter that throws: user code can throw anything
+  }
+  if (typeof stack !== "string") return null;
+  for (const [, url, line, column] of stack.matchAll(/(file:\/\/\/[^\s()]+?):(\d+):(\d+)/g)) {
+    if (!url!.startsWith(ROOT)) continue; // a dependency's code
+    const path = url!.slice(ROOT.length);
+    if (!OWN_CODE.test(path)) return `${path}:${line}:${column}`;
+  }
+  return null;
 }
 
 /** Whether a thrown value asks not to be tried again (`PermanentError`); false when asking throws. */
