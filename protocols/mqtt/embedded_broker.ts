@@ -20,6 +20,7 @@ import {
   deviceSessions,
   type Session,
   sessionClientId,
+  sessionPrincipal,
   stringProblem,
 } from "./session.ts";
 import { type OutgoingQueues, SessionQueues } from "./session_queues.ts";
@@ -415,6 +416,30 @@ export class EmbeddedBroker {
         })
         .catch((err) => this.#options.log.warn(`MQTT subscriptions not rechecked: ${describeError(err)}`));
     }
+    this.#recheckAway(changed);
+  }
+
+  /**
+   * The same for kept sessions whose client is away: the subscriptions no longer allowed end (and what was queued for
+   * them is not sent), so that a channel deleted and created again is not followed by sessions that subscribed to the
+   * old one.
+   */
+  #recheckAway(changed: string | null): void {
+    const online = this.#clients();
+    for (const [clientId, kept] of this.#persistent) {
+      const principal = sessionPrincipal(clientId);
+      if (online[clientId] || !principal) continue;
+      const channels = [...kept.subscribed].filter((c) => changed === null || c === changed);
+      Promise.all(channels.map((c) => subscribeRefusal(principal, c, this.#options.channels)))
+        .then(async (refusals) => {
+          const refused = channels.filter((_, i) => refusals[i] !== null);
+          if (refused.length === 0) return;
+          for (const c of refused) kept.refused.add(c), kept.subscribed.delete(c);
+          const away = { id: clientId } as Client;
+          await this.#persistence<SubscriptionStore>().removeSubscriptions(away, refused.map(messagesTopic));
+        })
+        .catch((err) => this.#options.log.warn(`MQTT subscriptions not rechecked: ${describeError(err)}`));
+    }
   }
 
   /** What Sluice keeps of a persistent session (undefined for a clean one, whose subscriptions end with it). */
@@ -486,10 +511,9 @@ export class EmbeddedBroker {
 
 /** Who holds a session, for the log: its device (or the admin, or anyone) and its client id. */
 function sessionName(clientId: string): string {
-  const device = /^d:([^/]+)\/(.*)$/s.exec(clientId);
-  if (device) return `device ${device[1]} (client id "${device[2]}")`;
-  const who = clientId.startsWith("a:") ? "the admin" : "an anonymous client";
-  return `${who} (client id "${clientId.slice(2)}")`;
+  const p = sessionPrincipal(clientId);
+  if (p?.kind === "device") return `device ${p.id} (client id "${clientId.slice(deviceSessions(p.id).length)}")`;
+  return `${p?.kind === "admin" ? "the admin" : "an anonymous client"} (client id "${clientId.slice(2)}")`;
 }
 
 /** The channels whose messages a client subscribed to. */

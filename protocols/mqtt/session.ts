@@ -109,3 +109,12 @@ export function sessionClientId(session: Session, clientId: string): string {
 export function deviceSessions(deviceId: string): string {
   return `d:${deviceId}/`;
 }
+
+/** Who holds a session, from its broker-side client id (`sessionClientId`); null for Sluice's own on an external broker. */
+export function sessionPrincipal(clientId: string): Principal | null {
+  const device = /^d:([^/]+)\//.exec(clientId);
+  if (device) return { kind: "device", id: device[1]! };
+  if (clientId.startsWith("a:")) return { kind: "admin" };
+  if (clientId.startsWith("n:")) return { kind: "anonymous" };
+  return null;
+}

@@ -129,3 +129,45 @@ integration(
     }
   },
 );
+
+integration(
+  "a kept session away loses its subscription to a channel deleted meanwhile: the channel created again is not sent to it",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    let back: mqtt.MqttClient | null = null;
+    try {
+      const create = (name = "alerts") =>
+        s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
+      await create();
+      await create("others");
+      const token = await s.device("g1");
+      const away = await connectDevice(brokerUrl(s), "g1", token, { clientId: "g1-away", clean: false });
+      await away.subscribeAsync(["alerts/messages", "others/messages"], { qos: 1 });
+      await away.endAsync();
+      await publish(s, token, "alerts", 1); // queued for it before the delete: not sent either
+      const deleted = await s.admin("/admin/channels/alerts", { method: "DELETE" });
+      assert.ok(deleted.status < 300, `deleted: ${deleted.status}`);
+      await deleted.body?.cancel();
+      await new Promise((r) => setTimeout(r, 200));
+      await create();
+      await publish(s, token, "alerts", 2);
+
+      const again = comeBack(s, "g1", token, "g1-away");
+      back = again.client;
+      assert.equal(await again.connack, true, "the session is kept, with its other subscription");
+      await new Promise((r) => setTimeout(r, 500));
+      await publish(s, token, "alerts", 1);
+      await publish(s, token, "others", 1);
+      await waitFor(() => again.got.length > 0, 5_000, "the other channel's message");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(again.got, [JSON.stringify({ n: 1 })], "only the other channel's message");
+      // Subscribing again follows the new channel.
+      await back.subscribeAsync("alerts/messages", { qos: 1 });
+      await publish(s, token, "alerts", 1);
+      await waitFor(() => again.got.length === 2, 5_000, "a message after subscribing again");
+    } finally {
+      await back?.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
