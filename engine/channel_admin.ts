@@ -6,6 +6,7 @@ import { trueHead } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
 import { chunked, deleteKeys } from "../store/kv_limits.ts";
 import { subscriberRunOf, subscriberRunPrefix } from "../core/task_id.ts";
+import { queueDepth } from "./channel_stats.ts";
 import { type Lane, subscriberConsumer } from "./lanes.ts";
 
 /** What may change on a channel; `defaultScript: null` removes it. Its ordering cannot change. */
@@ -57,7 +58,23 @@ export class ChannelAdmin {
   async create(channel: NewChannel): Promise<ChannelConfig> {
     if (isSystemChannel(channel.name)) throw new ValidationError(`Channel names starting with "_" belong to Sluice`);
     this.#checkScripts([...channel.subscribers, ...(channel.defaultScript ? [channel.defaultScript] : [])]);
+    await this.#checkOrderingKept(channel);
     return await this.options.channels.create(channel, await this.#starts(channel.name, channel.subscribers));
+  }
+
+  /**
+   * A channel created again under the name of one deleted with tasks still queued: those run in the partitions of the
+   * old ordering, so another one (but none) would let a device's new tasks pass its old ones.
+   */
+  async #checkOrderingKept(channel: NewChannel): Promise<void> {
+    const gone = await this.options.channels.goneOrdering(channel.name);
+    if (gone === null || gone === "none" || channel.ordering === "none" || gone === channel.ordering) return;
+    const { queued } = await queueDepth(this.options.kv, channel.name, this.options.headOf);
+    if (queued === 0) return;
+    throw new ConflictError(
+      `Channel "${channel.name}" was deleted with ${queued} task${queued === 1 ? "" : "s"} still queued, ordered by ` +
+        `"${gone}": create it again with "ordering": "${gone}", or once they are done (its stats count them)`,
+    );
   }
 
   async update(name: string, patch: ChannelPatch): Promise<ChannelConfig> {

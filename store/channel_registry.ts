@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.ts";
-import { ConflictError } from "../core/errors.ts";
+import { ConcurrencyError, ConflictError } from "../core/errors.ts";
 import { onKeyChange } from "./key_watch.ts";
 import { keys } from "./keys.ts";
 
@@ -56,6 +56,7 @@ export class ChannelRegistry {
     const op = this.kv.atomic()
       .check({ key: keys.channel(channel.name), versionstamp: null })
       .set(keys.channel(channel.name), config)
+      .delete(keys.channelGone(channel.name))
       .sum(keys.channelsRevision(), 1n);
     for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
     if (!(await op.commit()).ok) throw new ConflictError(`Channel "${channel.name}" already exists`);
@@ -82,23 +83,38 @@ export class ChannelRegistry {
       .set(keys.channel(name), config)
       .sum(keys.channelsRevision(), 1n);
     for (const s of starts) s.value === undefined ? op.delete(s.key) : op.set(s.key, s.value);
-    if (!(await op.commit()).ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
+    if (!(await op.commit()).ok) {
+      if (!(await this.kv.get(keys.channel(name))).value) return null; // deleted meanwhile
+      throw new ConcurrencyError(`Channel "${name}" changed meanwhile; try again`);
+    }
     this.#generation++;
     this.#cache.set(name, config);
     this.#changed(name);
     return config;
   }
 
-  /** Deletes a channel's settings (its logs stay until they expire); false when there was none. */
+  /** The ordering a channel had when it was deleted (null: never deleted, or created again since). */
+  async goneOrdering(name: string): Promise<ChannelConfig["ordering"] | null> {
+    return (await this.kv.get<ChannelConfig["ordering"]>(keys.channelGone(name))).value;
+  }
+
+  /**
+   * Deletes a channel's settings (its logs stay until they expire), keeping its ordering for a channel created again
+   * under the name; false when there was none.
+   */
   async delete(name: string): Promise<boolean> {
     const entry = await this.kv.get<ChannelConfig>(keys.channel(name));
     if (!entry.value) return false;
     const res = await this.kv.atomic()
       .check(entry)
       .delete(keys.channel(name))
+      .set(keys.channelGone(name), entry.value.ordering)
       .sum(keys.channelsRevision(), 1n)
       .commit();
-    if (!res.ok) throw new ConflictError(`Channel "${name}" changed meanwhile; try again`);
+    if (!res.ok) {
+      if (!(await this.kv.get(keys.channel(name))).value) return false; // another delete went first
+      throw new ConcurrencyError(`Channel "${name}" changed meanwhile; try again`);
+    }
     this.#generation++;
     this.#cache.delete(name);
     this.#changed(name);

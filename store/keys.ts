@@ -43,6 +43,8 @@ export const keys = {
   admin: (): Deno.KvKey => ["admin"],
   channel: (name: string): Deno.KvKey => ["ch", name],
   channels: (): Deno.KvKey => ["ch"],
+  /** The ordering of a channel when it was deleted (its queued tasks, partitioned by it, still run). */
+  channelGone: (name: string): Deno.KvKey => ["ch-gone", name],
   /** Bumped on every channel change so other instances drop their caches. */
   channelsRevision: (): Deno.KvKey => ["ch-rev"],
   /** Set once the default channels were created: a default channel deleted later stays deleted. */

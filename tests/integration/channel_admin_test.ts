@@ -757,3 +757,57 @@ integration("a subscriber add refused for the channel's limit of 20 leaves the s
     await s.close();
   }
 });
+
+integration(
+  "a channel deleted with tasks queued is created again only with its ordering until they are done",
+  async () => {
+    const s = await startTestSluice({ RETRY_BASE_MS: "600000" });
+    try {
+      const create = (ordering: string) =>
+        s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "line", ordering }) });
+      assert.equal((await create("channel")).status, 201);
+      const token = await s.device("d-line");
+      for (let i = 0; i < 2; i++) {
+        const res = await post(`${s.url}/channels/line/invoke`, token, { method: "test/fail", params: { i } });
+        assert.equal(res.status, 202);
+      }
+      // The first fails and waits 10 minutes for its retry: both stay queued in the channel's one partition.
+      await waitFor(async () => (await (await s.admin("/admin/channels/line/stats")).json()).retrying === 1);
+      assert.equal((await s.admin("/admin/channels/line", { method: "DELETE" })).status, 200);
+      // By device, the device's next tasks would run in a partition of their own, before its two old ones.
+      const refused = await create("device");
+      const answer = await refused.json();
+      assert.equal(refused.status, 409, JSON.stringify(answer));
+      assert.equal(answer.error.code, "conflict");
+      assert.match(answer.error.message, /deleted with 2 tasks still queued, ordered by "channel"/);
+      assert.equal((await create("channel")).status, 201);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "concurrent changes of one channel: one DELETE wins and the others find no channel (404); PATCHes that lose say so",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "busy" }) });
+      const patches = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => patch(s, "busy", { anonymousPublish: i % 2 === 0 })),
+      );
+      const patched = await Promise.all(patches.map(async (r) => [r.status, (await r.json()).error?.code]));
+      assert.ok(patched.some(([status]) => status === 200));
+      for (const [status, code] of patched) {
+        assert.ok(status === 200 || (status === 409 && code === "concurrency_conflict"), `${status} ${code}`);
+      }
+      const deletes = await Promise.all(
+        Array.from({ length: 10 }, () => s.admin("/admin/channels/busy", { method: "DELETE" })),
+      );
+      await Promise.all(deletes.map((r) => r.body?.cancel()));
+      assert.deepEqual(deletes.map((r) => r.status).sort(), [200, ...Array(9).fill(404)]);
+    } finally {
+      await s.close();
+    }
+  },
+);

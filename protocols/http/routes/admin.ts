@@ -75,7 +75,11 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     body: NewChannel,
     responses: {
       201: { description: "Created", schema: Channel },
-      409: { description: "Name taken", schema: ErrorSchema },
+      409: {
+        description: "Name taken (`conflict`), or the name of a channel deleted with tasks still queued under " +
+          "another ordering (`conflict`: create it again with that ordering, or once they are done)",
+        schema: ErrorSchema,
+      },
     },
   }, async ({ c, body }) => c.json(await sluice.channelAdmin.create(body), 201));
 
@@ -118,7 +122,7 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
       400: { description: "Bad field, unknown script, or an ordering change", schema: ErrorSchema },
       403: { description: "A channel of Sluice's own", schema: ErrorSchema },
       404: { description: "No such channel", schema: ErrorSchema },
-      409: { description: "Changed by another request meanwhile", schema: ErrorSchema },
+      409: { description: "Changed by another request meanwhile (`concurrency_conflict`)", schema: ErrorSchema },
     },
   }, async ({ c, params, body }) => c.json(await sluice.channelAdmin.update(params.ch, body)));
 
@@ -135,7 +139,8 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     responses: {
       200: { description: "Deleted", schema: DeletedChannel },
       403: { description: "A channel of Sluice's own", schema: ErrorSchema },
-      404: { description: "No such channel", schema: ErrorSchema },
+      404: { description: "No such channel (or another request deleted it first)", schema: ErrorSchema },
+      409: { description: "Changed by another request meanwhile (`concurrency_conflict`)", schema: ErrorSchema },
     },
   }, async ({ c, params }) => {
     await sluice.channelAdmin.delete(params.ch);
