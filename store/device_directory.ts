@@ -65,11 +65,14 @@ export class DeviceDirectory {
   async revoke(id: string): Promise<void> {
     const entry = await this.kv.get<DeviceRecord>(keys.device(id));
     if (!entry.value) throw new NotFoundError(`Device "${id}" does not exist`);
-    await this.kv.atomic()
+    const res = await this.kv.atomic()
+      .check(entry)
       .delete(keys.device(id))
       .delete(keys.deviceToken(entry.value.tokenHash))
       .sum(keys.revocations(), 1n)
       .commit();
+    // Only a revoke changes a device's record: another one went first (and a device created since is not this one).
+    if (!res.ok) throw new NotFoundError(`Device "${id}" does not exist (revoked meanwhile)`);
     this.#forget(id);
   }
 

@@ -143,3 +143,20 @@ integration(
     }
   },
 );
+
+integration(
+  "of concurrent revocations of one device one answers 200 and the others 404, as one after another",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      await s.device("twice");
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () => s.admin("/admin/devices/twice", { method: "DELETE" })),
+      );
+      await Promise.all(answers.map((r) => r.body?.cancel()));
+      assert.deepEqual(answers.map((r) => r.status).sort(), [200, ...Array(9).fill(404)]);
+    } finally {
+      await s.close();
+    }
+  },
+);
