@@ -16,9 +16,9 @@ type Sink = Pick<Console, "info" | "warn" | "error">;
 export function consoleLoggerFor(otel: boolean, sink: Sink = console): Logger {
   const info = otel ? sink.info : sink.error;
   return {
-    info: (m) => info.call(sink, `${new Date().toISOString()} info  ${logText(m)}`),
-    warn: (m) => sink.warn(`${new Date().toISOString()} warn  ${logText(m)}`),
-    error: (m) => sink.error(`${new Date().toISOString()} error ${logText(m)}`),
+    info: (m) => info.call(sink, `${new Date().toISOString()} info  ${logSafe(m)}`),
+    warn: (m) => sink.warn(`${new Date().toISOString()} warn  ${logSafe(m)}`),
+    error: (m) => sink.error(`${new Date().toISOString()} error ${logSafe(m)}`),
   };
 }
 
@@ -30,7 +30,7 @@ const CONTROL = /\r?\n|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
  * goes on an indented line, so that it cannot pass for a line of its own, and other control characters (a NUL, a
  * carriage return, a terminal's escape) are written as `\u{…}`.
  */
-export function logText(message: string): string {
+export function logSafe(message: string): string {
   return message.replace(
     CONTROL,
     (c) => c.endsWith("\n") ? "\n    " : `\\u{${c.charCodeAt(0).toString(16)}}`,

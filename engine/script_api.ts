@@ -88,6 +88,10 @@ export interface ScriptContext {
   };
   /** Calls to the outside; they may repeat when a run is retried. */
   readonly http: {
+    /**
+     * `fetch`, cut after `timeoutMs` (10 s when not given; a `TimeoutError` naming the URL and the limit) and at the
+     * run's end in any case (`SCRIPT_TIMEOUT_MS`).
+     */
     fetch(url: string | URL, init?: RequestInit & { timeoutMs?: number }): Promise<Response>;
   };
   /** A small JSON document store. */

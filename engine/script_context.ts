@@ -2,6 +2,7 @@ import { randomTaskId } from "../core/task_id.ts";
 import { ValidationError } from "../core/errors.ts";
 import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
 import { checkJson } from "../core/json_check.ts";
+import { logSafe } from "../core/log.ts";
 import { redactTokens } from "../core/names.ts";
 
 /** A stored document and its version. */
@@ -60,8 +61,17 @@ export function bufferedContext(
         const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
         // The time limit and the run's end hold with a signal of the script's own too.
         ended ??= new AbortController();
-        const signals = [AbortSignal.timeout(timeoutMs), ended.signal, ...(rest.signal ? [rest.signal] : [])];
-        const call = fetch(url, { ...rest, signal: AbortSignal.any(signals) });
+        const timeout = AbortSignal.timeout(timeoutMs);
+        const signals = [timeout, ended.signal, ...(rest.signal ? [rest.signal] : [])];
+        const call = fetch(url, { ...rest, signal: AbortSignal.any(signals) }).catch((err) => {
+          if (!timeout.aborted || !signals.every((s) => s === timeout || !s.aborted)) throw err;
+          // Said with what was called and the limit (not the query, which may hold a key).
+          throw new DOMException(
+            `ctx.http.fetch of ${calledUrl(url)} had no answer within ${timeoutMs} ms (timeoutMs; ` +
+              `${host.httpTimeoutMs} ms when not given)`,
+            "TimeoutError",
+          );
+        });
         // A call the run did not wait for fails at its end with nobody to hear it: that must not end the process
         // (scripts run in-process without Workers). One the run awaits still gets the failure.
         call.catch(() => {});
@@ -116,8 +126,18 @@ export function bufferedContext(
 }
 
 /** A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden. */
+/** Where a fetch went, for an error: its origin and path. */
+function calledUrl(url: string | URL | Request): string {
+  try {
+    const u = new URL(url instanceof Request ? url.url : url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return "its URL";
+  }
+}
+
 function logText(args: readonly unknown[]): string {
-  return redactTokens(args.map((a) => typeof a === "string" ? a : Deno.inspect(a)).join(" "));
+  return logSafe(redactTokens(args.map((a) => typeof a === "string" ? a : Deno.inspect(a)).join(" ")));
 }
 
 /** The key of a document in a batch's pending writes. */

@@ -39,6 +39,20 @@ Deno.test("a script's log lines hide token-shaped text, in strings and in object
   assert.match(lines[0]!, /^\S+ info {2}\[app\/x t\.1\] got sl_… \{ body: \{ token: "sl_…" \}, n: 1 \}$/, lines[0]);
 });
 
+Deno.test("a script's log line cannot pass for another: a line break in what it logs goes on an indented line", () => {
+  const { ctx } = bufferedContext(request, host());
+  const lines: string[] = [];
+  const warn = console.warn;
+  console.warn = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    ctx.log.warn("bad reading:", "A\n2026-11-27T23:59:59.000Z error  FORGED\u0000");
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(lines.length, 1);
+  assert.deepEqual(lines[0]!.split("\n").slice(1), ["    2026-11-27T23:59:59.000Z error  FORGED\\u{0}"]);
+});
+
 Deno.test("ctx.http.fetch times out even when the script passes a signal of its own", async () => {
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {
     await new Promise((r) => setTimeout(r, 1000));
@@ -47,12 +61,18 @@ Deno.test("ctx.http.fetch times out even when the script passes a signal of its 
   try {
     const { ctx } = bufferedContext(request, host({ httpTimeoutMs: 10_000 }));
     const started = Date.now();
-    const err = await ctx.http.fetch(`http://127.0.0.1:${server.addr.port}/`, {
+    const err = await ctx.http.fetch(`http://127.0.0.1:${server.addr.port}/slow?key=secret`, {
       signal: new AbortController().signal,
       timeoutMs: 150,
     }).then(() => null, (e: unknown) => e);
     assert.equal((err as Error | null)?.name, "TimeoutError", String(err));
     assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    // Said with what was called and the limit, not the query (it may hold a key).
+    assert.equal(
+      (err as Error).message,
+      `ctx.http.fetch of http://127.0.0.1:${server.addr.port}/slow had no answer within 150 ms (timeoutMs; 10000 ms ` +
+        "when not given)",
+    );
   } finally {
     await server.shutdown();
   }

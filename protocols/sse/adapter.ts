@@ -20,9 +20,11 @@ export interface SseOptions {
 /** A seq as written in a URL or header: decimal digits, at most 15 (a safe integer). */
 const SEQ_TEXT = /^\d{1,15}$/;
 
+/** A seq to start from: as `SEQ_TEXT`, but 1 or more (the pattern the OpenAPI document gives says so too). */
+const FROM_TEXT = /^(?=\d{1,15}$)0*[1-9]\d*$/;
+
 const Query = z.object({
-  from: z.string().regex(SEQ_TEXT, "must be a message seq (a whole number, 1 or more)").transform(Number)
-    .pipe(z.number().min(1, "must be a message seq (a whole number, 1 or more)")).optional(),
+  from: z.string().regex(FROM_TEXT, "must be a message seq (a whole number, 1 or more)").transform(Number).optional(),
   token: z.string().optional(),
 });
 

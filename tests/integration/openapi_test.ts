@@ -101,3 +101,23 @@ integration("the OpenAPI document declares the tokens, headers, bodies and error
     await s.close();
   }
 });
+
+integration("an SSE stream's from is declared with the pattern the server takes: a seq of 1 or more", async () => {
+  const s = await startTestSluice();
+  try {
+    const doc: Doc = await (await fetch(`${s.url}/openapi.json`)).json();
+    const from = doc.paths["/channels/{ch}/events"].get.parameters.find((p: { name: string }) => p.name === "from");
+    const pattern = new RegExp(from.schema.pattern);
+    const token = await s.device("oa-2");
+    for (let n = 0; n < 7; n++) {
+      await (await post(`${s.url}/channels/blog_queuing/messages`, token, { n })).body?.cancel();
+    }
+    for (const value of ["0", "1", "007", "000", "1234567890123456"]) {
+      const res = await fetch(`${s.url}/channels/blog_queuing/events?from=${value}&token=${token}`);
+      await res.body?.cancel();
+      assert.equal(pattern.test(value), res.status === 200, `from=${value}: ${res.status}, pattern ${pattern}`);
+    }
+  } finally {
+    await s.close();
+  }
+});
