@@ -34,6 +34,9 @@ async function main(): Promise<void> {
     console.error(err instanceof Error ? err.message : String(err));
     Deno.exit(1);
   }
+  // Listened to before anything starts: a stop asked for during start-up waits for it, then stops what started
+  // cleanly (a kill then would cut the queued work it resumed and count that against the tasks).
+  const stop = stopOnSignals();
   let sluice: Sluice;
   try {
     sluice = await openSluice({ config });
@@ -42,6 +45,8 @@ async function main(): Promise<void> {
     started.resolve(null);
     Deno.exit(1);
   }
+  // (A signal while the protocols start waits for them: closing the core under them would fail the start.)
+  if (stop.whenAsked(() => sluice.close(), false)) return;
   if (sluice.mode === "deploy") {
     consoleLogger.info(
       "Deploy mode: no KV queues (work is drained by the instance that took it, a cron sweep every minute " +
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
     );
     Deno.exit(1);
   }
+  if (stop.whenAsked(() => server.close())) return;
   const amqp = server.adapters.find((a) => a.name === "amqp") as AmqpAdapter | undefined;
   started.resolve({
     sluice,
@@ -80,27 +86,53 @@ async function main(): Promise<void> {
         `  Dashboard: ${server.url}/#token=${sluice.admin.generated}\n\n`,
     );
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    consoleLogger.info(`${signal}: stopping (finishing work in flight)`);
-    const force = setTimeout(() => {
-      consoleLogger.warn("Stop took over 5 s; exiting");
-      Deno.exit(1);
-    }, 5000);
-    await server.close();
-    clearTimeout(force);
+}
+
+/**
+ * SIGINT and SIGTERM stop Sluice, finishing the work in flight, within 5 s of the signal (then it exits anyway). Start-up
+ * gives what a stop closes as it goes on (`whenAsked`); a signal before the first waits for it.
+ */
+function stopOnSignals(): { whenAsked(close: () => Promise<void>, later?: boolean): boolean } {
+  let asked: string | null = null;
+  let close: (() => Promise<void>) | null = null;
+  let closing = false;
+  const stop = async () => {
+    if (closing || close === null || asked === null) return;
+    closing = true;
+    consoleLogger.info(`${asked}: stopping (finishing work in flight)`);
+    await close();
     consoleLogger.info("Stopped");
     Deno.exit(0);
   };
+  const onSignal = (signal: string) => {
+    if (asked !== null) return consoleLogger.info(`${signal}: already stopping (within 5 s of the first signal)`);
+    asked = signal;
+    setTimeout(() => {
+      consoleLogger.warn("Stop took over 5 s; exiting");
+      Deno.exit(1);
+    }, 5000);
+    if (close) stop();
+    else consoleLogger.info(`${signal}: stopping once start-up has got far enough to stop cleanly`);
+  };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     try {
-      Deno.addSignalListener(signal, () => stop(signal));
+      Deno.addSignalListener(signal, () => onSignal(signal));
     } catch {
       // not every platform lets a program listen to every signal
     }
   }
+  return {
+    /**
+     * What a stop asked for closes: now, if one was (then true: start-up should go no further); until the next call
+     * when `later` (else a signal from now on waits for that call).
+     */
+    whenAsked(next, later = true) {
+      close = next;
+      stop();
+      if (!later) close = null;
+      return asked !== null;
+    },
+  };
 }
 
 if (import.meta.main) await main();

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { freePort, SluiceProcess } from "../crash/child.ts";
 import { claimWriterEpoch } from "../../store/writer_epoch.ts";
 import { keys } from "../../store/keys.ts";
-import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { fakeWeather } from "../helpers/weather.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -204,6 +205,58 @@ integration(
       assert.equal((await after.get(keys.kvFormat())).value, 99);
       after.close();
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+integration(
+  "a SIGTERM during start-up, once queued work resumed, stops Sluice cleanly (exit 0) instead of killing it",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sluice-early-stop-" });
+    const weather = fakeWeather();
+    weather.mode = "hang"; // the processor's run waits 2 s for the weather: a run is under way at each stop
+    const env = { KV_PATH: `${dir}/sluice.kv`, MQTT_PORT: "off", WEATHER_API_URL: weather.url, ADMIN_TOKEN: ADMIN };
+    const first = new SluiceProcess(freePort(), env);
+    try {
+      await first.start();
+      const created = await fetch(`${first.url}/admin/devices`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ id: "early-1" }),
+      });
+      const { token } = await created.json();
+      for (let n = 0; n < 3; n++) {
+        const res = await post(`${first.url}/channels/blog_queuing/invoke`, token, {
+          method: "blog/queues/processor",
+          params: { data: `2${n},1,1:1,2026-11-25T10:00:0${n}Z` },
+        });
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+      }
+      await waitFor(() => weather.calls.length > 0, 10_000, "a run under way");
+      await first.kill(); // it stopped dead: the next start resumes the queued work
+
+      const second = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", "--unstable-kv", "--unstable-cron", `${root}main.ts`],
+        env: { ...env, HOSTNAME: "127.0.0.1", PORT: String(freePort()), NO_COLOR: "1" },
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      let log = "";
+      for await (const chunk of second.stderr.pipeThrough(new TextDecoderStream())) {
+        if (!log.includes("Resuming queued work") && (log + chunk).includes("Resuming queued work")) {
+          second.kill("SIGTERM"); // start-up is not over: the listeners are still to start
+        }
+        log += chunk;
+      }
+      const status = await second.status;
+      assert.equal(status.code, 0, log);
+      assert.match(log, /SIGTERM: stopping/);
+      assert.match(log, /Stopped/);
+    } finally {
+      await first.stop();
+      await weather.close();
       await Deno.remove(dir, { recursive: true });
     }
   },
