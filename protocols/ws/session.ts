@@ -138,7 +138,8 @@ export class WsSession {
     try {
       let raw: unknown;
       try {
-        raw = JSON.parse(text);
+        // A byte order mark before the JSON is dropped, as HTTP's and MQTT's UTF-8 decoding drops it.
+        raw = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
       } catch {
         throw new MalformedJsonError("Frame is not valid JSON");
       }

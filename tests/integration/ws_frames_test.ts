@@ -80,3 +80,24 @@ integration("over WebSocket, the admin calling a public script is forbidden, as 
     await s.close();
   }
 });
+
+integration("a WebSocket frame starting with a byte order mark is read as over HTTP: the mark is dropped", async () => {
+  const s = await startTestSluice();
+  try {
+    const token = await s.device("bom");
+    const ws = new WebSocket(`${s.url.replace(/^http/, "ws")}/ws?token=${token}`);
+    await new Promise((resolve, reject) => (ws.onopen = resolve, ws.onerror = reject));
+    const replies: Record<string, unknown>[] = [];
+    ws.onmessage = (e) => replies.push(JSON.parse(e.data));
+    const frame = JSON.stringify({ id: "b", method: "Publish", params: { channel: "blog_queuing", message: 1 } });
+    ws.send(`\uFEFF${frame}`);
+    await waitFor(() => replies.length >= 1, 10_000, "a reply");
+    assert.deepEqual(replies[0], { id: "b", status: "success", result: { seq: 1 } });
+    const http = await post(`${s.url}/channels/blog_queuing/messages`, token, `\uFEFF${JSON.stringify(2)}`);
+    assert.equal(http.status, 202, "HTTP takes it too");
+    await http.body?.cancel();
+    ws.close();
+  } finally {
+    await s.close();
+  }
+});
