@@ -116,6 +116,11 @@ export class EmbeddedBroker {
    */
   readonly #persistent = new Map<string, { subscribed: Set<string>; refused: Set<string> }>();
   readonly #queues: SessionQueues;
+  /**
+   * Connections open under each session's client id once authenticated: aedes makes a reconnecting client's kept
+   * subscriptions live before it lists the client, and every message then delivered must be in its queue.
+   */
+  readonly #live = new Map<string, number>();
   #closing = false;
   #atCap = false;
 
@@ -136,8 +141,7 @@ export class EmbeddedBroker {
       });
     }, options.log);
     const max = options.maxQueued ?? MAX_QUEUED_MESSAGES;
-    // Registered with aedes (from its CONNECT on): its subscriptions may be live, so each message must be queued.
-    const connected = (clientId: string) => this.#clients()[clientId] !== undefined;
+    const connected = (clientId: string) => this.#live.has(clientId);
     this.#queues = new SessionQueues(this.#persistence<OutgoingQueues>(), max, connected, (clientId, first) => {
       options.onQueueDrop?.();
       if (first) {
@@ -250,7 +254,15 @@ export class EmbeddedBroker {
         return done(Object.assign(err as Error, { returnCode: 3 }), false);
       }
       this.#sessions.set(client, answer.session);
-      (client as { id: string }).id = sessionClientId(answer.session, client.id);
+      const id = sessionClientId(answer.session, client.id);
+      (client as { id: string }).id = id;
+      this.#live.set(id, (this.#live.get(id) ?? 0) + 1);
+      if (client.clean === false) holdUntilConnack(client);
+      conn.once("close", () => {
+        const left = this.#live.get(id)! - 1;
+        if (left > 0) this.#live.set(id, left);
+        else this.#live.delete(id);
+      });
       done(null, true);
     }, (err) => {
       this.#options.log.warn(`MQTT authentication failed: ${describeError(err)}`);
@@ -428,7 +440,8 @@ export class EmbeddedBroker {
     const online = this.#clients();
     for (const [clientId, kept] of this.#persistent) {
       const principal = sessionPrincipal(clientId);
-      if (online[clientId] || !principal) continue;
+      // A client coming back has its subscriptions checked again as they are restored.
+      if (online[clientId] || this.#live.has(clientId) || !principal) continue;
       const channels = [...kept.subscribed].filter((c) => changed === null || c === changed);
       Promise.all(channels.map((c) => subscribeRefusal(principal, c, this.#options.channels)))
         .then(async (refusals) => {
@@ -506,6 +519,23 @@ export class EmbeddedBroker {
 
   #clients(): Record<string, Client> {
     return (this.#aedes as unknown as { clients: Record<string, Client> }).clients;
+  }
+}
+
+/** How aedes hands a client one message of its subscriptions. */
+type Deliver = (packet: unknown, done: () => void) => void;
+
+/**
+ * aedes makes a kept session's subscriptions live as it restores them, before its CONNACK: a message then was written
+ * to the client first, against MQTT [MQTT-3.2.0-1], and mqtt.js, which holds its PUBACK until connected and reads one
+ * packet at a time, then never read the CONNACK. Such a message is not sent live: it is in the session's queue (aedes
+ * queues every message for a kept session), which aedes sends, in order, right after the CONNACK.
+ */
+function holdUntilConnack(client: Client): void {
+  const c = client as unknown as { deliverQoS: Deliver; deliver0: Deliver; connackSent?: boolean };
+  for (const name of ["deliverQoS", "deliver0"] as const) {
+    const deliver = c[name];
+    c[name] = (packet, done) => c.connackSent ? deliver(packet, done) : queueMicrotask(done);
   }
 }
 

@@ -31,6 +31,8 @@ export class SessionQueues {
   readonly #counts = new Map<string, number>();
   /** Sessions that dropped a message since their queue was last below `max`. */
   readonly #full = new Set<string>();
+  /** Sessions being ended (`forget`): a message a publish looked them up for before then is not queued. */
+  readonly #ending = new Set<string>();
 
   constructor(
     queues: OutgoingQueues,
@@ -58,21 +60,27 @@ export class SessionQueues {
     return this.#counts.get(clientId) ?? 0;
   }
 
-  /** Ends a kept session: its subscriptions and every message queued for it. */
+  /** Ends a kept session: its subscriptions and every message queued for it (also one that comes meanwhile). */
   async forget(clientId: string): Promise<void> {
+    this.#ending.add(clientId);
     const client = { id: clientId };
-    await this.#queues.cleanSubscriptions(client);
-    const queued: Queued[] = [];
-    for await (const packet of this.#queues.outgoingStream(client)) queued.push(packet);
-    for (const packet of queued) await this.#queues.outgoingClearMessageId(client, { messageId: packet.messageId });
-    this.#counts.delete(clientId);
-    this.#full.delete(clientId);
+    try {
+      await this.#queues.cleanSubscriptions(client);
+      const queued: Queued[] = [];
+      for await (const packet of this.#queues.outgoingStream(client)) queued.push(packet);
+      for (const packet of queued) await this.#queues.outgoingClearMessageId(client, { messageId: packet.messageId });
+    } finally {
+      this.#ending.delete(clientId);
+      this.#counts.delete(clientId);
+      this.#full.delete(clientId);
+    }
   }
 
   /** The sessions among `subs` with room in their queue (or connected), each counted one more. */
   #room(subs: { clientId: string }[]): { clientId: string }[] {
     const kept = [];
     for (const sub of subs) {
+      if (this.#ending.has(sub.clientId)) continue;
       const n = this.size(sub.clientId);
       if (n < this.#max || this.#connected(sub.clientId)) {
         this.#counts.set(sub.clientId, n + 1);

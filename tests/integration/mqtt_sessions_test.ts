@@ -15,6 +15,7 @@ function comeBack(s: TestSluice, device: string, token: string, clientId: string
     clientId,
     clean: false,
     reconnectPeriod: 0,
+    connectTimeout: 5_000,
   });
   client.on("message", (_topic, payload) => got.push(new TextDecoder().decode(payload)));
   const connack = new Promise<boolean>((resolve, reject) => {
@@ -22,6 +23,19 @@ function comeBack(s: TestSluice, device: string, token: string, clientId: string
     client.once("error", reject);
   });
   return { client, got, connack };
+}
+
+/** `promise`, or a failure once `ms` passed without it. */
+async function inTime<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) =>
+    timer = setTimeout(() => reject(new Error(`No ${what} in ${ms} ms`)), ms)
+  );
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Leaves a kept session subscribed to `channel` behind, away. */
@@ -165,6 +179,51 @@ integration(
       await back.subscribeAsync("alerts/messages", { qos: 1 });
       await publish(s, token, "alerts", 1);
       await waitFor(() => again.got.length === 2, 5_000, "a message after subscribing again");
+    } finally {
+      await back?.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "a kept session coming back gets its CONNACK first, then what was queued and what came while it was restored, in order",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0", MQTT_MAX_QUEUED: "2" });
+    let back: mqtt.MqttClient | null = null;
+    try {
+      for (const name of ["a", "b"]) {
+        await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
+      }
+      const token = await s.device("w1");
+      const away = await connectDevice(brokerUrl(s), "w1", token, { clientId: "w1-away", clean: false });
+      await away.subscribeAsync(["a/messages", "b/messages"], { qos: 1 });
+      await away.endAsync();
+      await publish(s, token, "a", 3); // two queued, one dropped: the queue is full
+      const dropped = async () => /^sluice_mqtt_queue_dropped_total 1$/m.test(await (await s.admin("/metrics")).text());
+      await waitFor(dropped, 10_000, "one drop counted");
+      // Restoring its subscription to b takes a while (a slow channel read): a's is live meanwhile.
+      const channels = s.server.sluice.channels;
+      const get = channels.get.bind(channels);
+      let slow = true;
+      channels.get = async (name: string) => {
+        if (slow && name === "b") await new Promise((r) => setTimeout(r, 400));
+        return await get(name);
+      };
+      const again = comeBack(s, "w1", token, "w1-away");
+      back = again.client;
+      let closed = false;
+      back.on("close", () => closed = true);
+      await new Promise((r) => setTimeout(r, 150));
+      await publish(s, token, "a", 1); // while a is live and b is being restored: before the CONNACK
+      // A message written before the CONNACK left mqtt.js waiting for the CONNACK for ever.
+      assert.equal(await inTime(again.connack, 10_000, "CONNACK"), true);
+      slow = false;
+      await waitFor(() => again.got.length >= 3, 5_000, "the two queued messages and the one sent meanwhile");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(again.got, [1, 2, 1].map((n) => JSON.stringify({ n })));
+      assert.equal(closed, false, "still connected");
+      assert.ok(await dropped(), "no more drops");
     } finally {
       await back?.endAsync(true).catch(() => {});
       await s.close();
