@@ -23,12 +23,12 @@ export function consoleLoggerFor(otel: boolean, sink: Sink = console): Logger {
 }
 
 // deno-lint-ignore no-control-regex
-const CONTROL = /\r?\n|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const CONTROL = /\r?\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/g;
 
 /**
  * A message as it goes in the log. Messages quote what clients sent (a payload, a script's error): a line break there
  * goes on an indented line, so that it cannot pass for a line of its own, and other control characters (a NUL, a
- * carriage return, a terminal's escape) are written as `\u{…}`.
+ * carriage return, a terminal's escape, U+2028 and U+2029, which some viewers break lines at) are written as `\u{…}`.
  */
 export function logSafe(message: string): string {
   return message.replace(

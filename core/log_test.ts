@@ -32,11 +32,14 @@ Deno.test("OTEL_DENO is read as Deno reads it: true in any case turns the log's 
 Deno.test("text quoted from clients cannot forge a log line: a line break is indented, other control characters escaped", () => {
   const { lines, sink } = recording();
   const log = consoleLoggerFor(false, sink);
-  log.warn("Reading refused: A\n2026-11-27T23:59:59.000Z error  FORGED\r\nB\u0000\u001b[31mred\u009b2J");
+  log.warn("Reading refused: A\n2026-11-27T23:59:59.000Z error  FORGED\r\nB\u0000\u001b[31mred\u009b2J\u2028C");
   assert.equal(lines.length, 1);
   const [line] = lines[0]!.slice(1) as [string];
   const [first, ...rest] = line.split("\n");
   assert.match(first!, / warn {2}Reading refused: A$/);
-  assert.deepEqual(rest, ["    2026-11-27T23:59:59.000Z error  FORGED", "    B\\u{0}\\u{1b}[31mred\\u{9b}2J"]);
+  assert.deepEqual(rest, [
+    "    2026-11-27T23:59:59.000Z error  FORGED",
+    "    B\\u{0}\\u{1b}[31mred\\u{9b}2J\\u{2028}C",
+  ]);
   assert.ok(rest.every((l) => !/^\d{4}-/.test(l)), "no continuation line starts like a log line");
 });
