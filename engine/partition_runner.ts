@@ -129,6 +129,13 @@ const DEAD_LINES_PER_MINUTE = 10;
 const KEPT_PER_BATCH = 128 * 1024;
 /** How long a lane whose read or write failed waits before it tries again. */
 const LANE_RETRY_MS = 1000;
+/**
+ * Most lanes a sweep has draining at once (others wait their turn): a start with thousands of streams behind neither
+ * holds a batch of each in memory at once nor buries the KV under their reads.
+ */
+export const SWEEP_WAVE = 256;
+/** Streams whose head a sweep reads at once. */
+const SWEEP_READS = 256;
 
 /** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
 const TAIL_BUDGET = 20_000;
@@ -285,8 +292,24 @@ export class PartitionRunner {
   wake(lane: Lane, seq?: number): void {
     if (this.#stopping) return;
     const key = laneKey(lane);
+    const known = this.#lanes.get(key);
+    if (known && seq !== undefined && known.loaded && !known.active && known.cursor >= seq && !known.retry) return;
+    const st = known ?? this.#stateOf(lane);
+    st.dirty = true;
+    if (st.active) return;
+    st.active = true;
+    const run = this.#drain(st).catch((err) =>
+      this.#failedLines.say(`Lane ${key} failed (${describeError(err)}); trying again in ${LANE_RETRY_MS / 1000} s`)
+    );
+    st.drain = run;
+    this.#active.add(run);
+    run.finally(() => this.#active.delete(run));
+  }
+
+  /** A lane's state, made on first use. */
+  #stateOf(lane: Lane): LaneState {
+    const key = laneKey(lane);
     let st = this.#lanes.get(key);
-    if (st && seq !== undefined && st.loaded && !st.active && st.cursor >= seq && !st.retry) return;
     if (!st) {
       st = {
         lane,
@@ -300,19 +323,12 @@ export class PartitionRunner {
       };
       this.#lanes.set(key, st);
     }
-    st.dirty = true;
-    if (st.active) return;
-    st.active = true;
-    const run = this.#drain(st).catch((err) =>
-      this.#failedLines.say(`Lane ${key} failed (${describeError(err)}); trying again in ${LANE_RETRY_MS / 1000} s`)
-    );
-    st.drain = run;
-    this.#active.add(run);
-    run.finally(() => this.#active.delete(run));
+    return st;
   }
 
   /**
-   * Wakes every lane whose cursor is behind its head (work left by a stopped process); `topicsOnly`:
+   * Wakes every lane whose cursor is behind its head (work left by a stopped process), at most `SWEEP_WAVE` draining
+   * at once, and says how many (not waiting for them to be woken); `topicsOnly`:
    * only the subscriber scripts' lanes (a channel changed elsewhere).
    */
   async sweep(topicsOnly = false, afterCrash = false): Promise<number> {
@@ -324,25 +340,43 @@ export class PartitionRunner {
       });
       for await (const e of iter) heads.set(e.key[1] as string, e.value);
     }
-    await Promise.all(
-      [...heads].map(async ([stream, hinted]) => heads.set(stream, await headFrom(this.options.kv, stream, hinted))),
-    );
+    const streams = [...heads];
+    for (let at = 0; at < streams.length; at += SWEEP_READS) {
+      await Promise.all(
+        streams.slice(at, at + SWEEP_READS).map(async ([stream, hinted]) =>
+          heads.set(stream, await headFrom(this.options.kv, stream, hinted))
+        ),
+      );
+    }
     const cursors = new Map<string, number>();
     // Subscriber scripts' cursors too: a lane without one counts as never run, and is woken.
     for await (const e of this.options.kv.list<number>({ prefix: keys.allCursors() })) {
       cursors.set(laneKey({ consumer: String(e.key[1]), stream: String(e.key[2]) }), e.value);
     }
-    let woken = 0;
+    const behind: Lane[] = [];
     for (const [stream, head] of heads) {
       for (const lane of await this.#lanesOf(stream)) {
-        if ((cursors.get(laneKey(lane)) ?? 0) >= head) continue;
-        this.wake(lane);
-        woken++;
-        const st = this.#lanes.get(laneKey(lane));
-        if (st && afterCrash) st.suspect = true;
+        if ((cursors.get(laneKey(lane)) ?? 0) < head) behind.push(lane);
       }
     }
-    return woken;
+    // Marked before any is woken: a message arriving meanwhile must not run a lane's next task unmarked.
+    if (afterCrash) { for (const lane of behind) this.#stateOf(lane).suspect = true; }
+    this.#wakeInWaves(behind).catch((err) => this.#log(`Resuming queued work failed: ${describeError(err)}`));
+    return behind.length;
+  }
+
+  /** Lanes draining now. */
+  get draining(): number {
+    return this.#active.size;
+  }
+
+  /** Wakes `lanes` while fewer than `SWEEP_WAVE` lanes drain; the rest as drains end. */
+  async #wakeInWaves(lanes: readonly Lane[]): Promise<void> {
+    for (const lane of lanes) {
+      while (this.#active.size >= SWEEP_WAVE && !this.#stopping) await Promise.race(this.#active);
+      if (this.#stopping) return;
+      this.wake(lane);
+    }
   }
 
   /**
