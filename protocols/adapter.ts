@@ -11,6 +11,8 @@ export interface Adapter {
   health?(): Check;
   /** Its counters (numbers, or records of numbers by key), shown at `/metrics`. */
   readonly stats?: object;
+  /** Client connections open to it now (`sluice_connections`); omitted where clients do not connect to Sluice. */
+  connections?(): number;
   /** Adds its routes to the HTTP server (WebSocket upgrades, SSE). */
   mount?(app: OpenAPIHono, deps: RouteDeps): void;
   /** Stops taking messages; what is in flight is committed or handed back. */

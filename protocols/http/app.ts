@@ -7,7 +7,7 @@ import { errorResponse } from "./errors.ts";
 import { methodsAt, noRoute, type RouteDeps } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { channelRoutes } from "./routes/channels.ts";
-import type { Check } from "../adapter.ts";
+import type { Adapter, Check } from "../adapter.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { pumpRoutes } from "./routes/pumps.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -18,7 +18,7 @@ export interface HttpAppOptions {
   /** Health of the adapters besides KV (mqtt, amqp). */
   readonly checks?: () => Record<string, Check>;
   /** The protocol adapters, whose counters `/metrics` shows. */
-  readonly adapters?: () => readonly { name: string; stats?: object }[];
+  readonly adapters?: () => readonly Pick<Adapter, "name" | "stats" | "connections">[];
   /** Adds routes that must come before the public scripts' catch-all (WebSocket, SSE, dashboard). */
   readonly mount?: (app: OpenAPIHono, deps: RouteDeps) => void;
 }

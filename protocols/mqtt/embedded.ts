@@ -70,6 +70,7 @@ export async function startEmbedded(sluice: Sluice, handler: PublishHandler): Pr
     clientId: null,
     ready: health === "ok",
     stats: handler.stats,
+    connections: () => broker.connections,
     health: () => health,
     mount: (app) => mountMqttWebSocket(app, maxPacketBytes, (conn) => broker.handle(conn), config.TRUSTED_PROXIES),
     close: async () => {

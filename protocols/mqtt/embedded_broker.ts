@@ -207,9 +207,9 @@ export class EmbeddedBroker {
     this.#aedes.handle(conn);
   }
 
-  /** Number of connected MQTT clients. */
-  get clients(): number {
-    return this.#aedes.connectedClients;
+  /** Open connections: TCP, TLS and WebSocket together, CONNECTed or not. */
+  get connections(): number {
+    return this.#connections.size;
   }
 
   /** Stops taking publishes, lets those in flight commit and get their PUBACK, then closes. */

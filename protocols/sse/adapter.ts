@@ -70,6 +70,7 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
   });
   return {
     name: "sse",
+    connections: () => open.size,
     mount(app, deps) {
       defineRoute(app, deps, {
         method: "get",

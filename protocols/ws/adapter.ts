@@ -46,6 +46,7 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
   });
   return {
     name: "ws",
+    connections: () => sockets.size + opening.size,
     mount(app, deps) {
       app.openAPIRegistry.registerPath({
         method: "get",

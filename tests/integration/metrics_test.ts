@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { WsClient } from "../helpers/clients.ts";
+import { SseClient, WsClient } from "../helpers/clients.ts";
+import { brokerUrl, connectDevice } from "../helpers/mqtt.ts";
 import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 integration("/metrics counts ingest, runs, commits and queue depth in Prometheus text", async () => {
@@ -148,6 +149,28 @@ integration("every counter and histogram is named in /metrics before its first e
       assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
     }
     assert.doesNotMatch(text, /^sluice_ingest_refused_total\{/m, "no sample yet");
+  } finally {
+    await s.close();
+  }
+});
+
+integration("sluice_connections counts the WebSocket, SSE and MQTT connections open now, by protocol", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  try {
+    const token = await s.device("c1");
+    const connections = async () => {
+      const text = await (await s.admin("/metrics")).text();
+      return Object.fromEntries(
+        [...text.matchAll(/^sluice_connections\{protocol="(\w+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]),
+      );
+    };
+    assert.deepEqual(await connections(), { ws: 0, sse: 0, mqtt: 0 });
+    const ws = await WsClient.connect(`${s.url.replace(/^http/, "ws")}/ws?token=${token}`);
+    const sse = await SseClient.open(`${s.url}/channels/blog_queuing/events?token=${token}`);
+    const device = await connectDevice(brokerUrl(s), "c1", token);
+    await waitFor(async () => JSON.stringify(await connections()) === '{"ws":1,"sse":1,"mqtt":1}', 5_000, "1 each");
+    await Promise.all([ws.close(), sse.close(), device.endAsync()]);
+    await waitFor(async () => JSON.stringify(await connections()) === '{"ws":0,"sse":0,"mqtt":0}', 5_000, "0 each");
   } finally {
     await s.close();
   }

@@ -8,13 +8,14 @@ import { hashSecret, sameHash } from "../../../store/hash.ts";
 import { tokenOf } from "../auth.ts";
 import { errorResponse } from "../errors.ts";
 import { errorAnswer, remoteAddress, type RouteDeps, throttled } from "../route.ts";
+import type { Adapter } from "../../adapter.ts";
 
 /** `GET /metrics` in Prometheus' text format; needs `METRICS_TOKEN` (or the admin token) when it is set. */
 export function metricsRoutes(
   app: OpenAPIHono,
   deps: RouteDeps,
   sluice: Sluice,
-  adapters: () => readonly { name: string; stats?: object }[],
+  adapters: () => readonly Pick<Adapter, "name" | "stats" | "connections">[],
 ): void {
   const required = sluice.config.METRICS_TOKEN ? hashSecret(sluice.config.METRICS_TOKEN) : null;
   app.openAPIRegistry.registerPath({
@@ -109,6 +110,14 @@ export function metricsRoutes(
           name: "sluice_topic_subscribers",
           help: "Live topic subscriptions (WebSocket, SSE, bridges)",
           samples: [{ value: sluice.topics.subscriberCount() }],
+        },
+        {
+          name: "sluice_connections",
+          help:
+            "Client connections open, by protocol: WebSocket sessions, SSE streams, MQTT connections (embedded broker)",
+          samples: adapters().flatMap((a) =>
+            a.connections ? [{ labels: { protocol: a.name }, value: a.connections() }] : []
+          ),
         },
         {
           name: "sluice_inbox_events",
