@@ -139,7 +139,8 @@ export class ReconnectingConnection {
         );
         failures = 0;
       } catch (err) {
-        if (failures === 0 || failures % 10 === 0) {
+        // Closed while it was being set up (Sluice stopping): its channels ending is no failure, and nothing is retried.
+        if (!this.#closed && (failures === 0 || failures % 10 === 0)) {
           this.options.log.warn(
             `AMQP: cannot use ${this.#where}: ${describeConnectError(err, this.options.url)} (retrying)`,
           );
