@@ -370,12 +370,27 @@ export class PartitionRunner {
     return this.#active.size;
   }
 
-  /** Wakes `lanes` while fewer than `SWEEP_WAVE` lanes drain; the rest as drains end. */
+  /**
+   * Wakes `lanes` while fewer than `SWEEP_WAVE` of the drains it started go on; the rest as those end. Drains that
+   * messages started do not count: lanes busy with new work must not hold back those the sweep resumes.
+   */
   async #wakeInWaves(lanes: readonly Lane[]): Promise<void> {
+    let going = 0;
+    let room: (() => void) | null = null;
     for (const lane of lanes) {
-      while (this.#active.size >= SWEEP_WAVE && !this.#stopping) await Promise.race(this.#active);
+      while (going >= SWEEP_WAVE && !this.#stopping) await new Promise<void>((resolve) => room = resolve);
       if (this.#stopping) return;
+      const st = this.#lanes.get(laneKey(lane));
+      if (st?.active) continue; // draining already: it goes on to its head
       this.wake(lane);
+      const drain = this.#lanes.get(laneKey(lane))?.drain;
+      if (!drain) continue;
+      going++;
+      drain.finally(() => {
+        going--;
+        room?.();
+        room = null;
+      });
     }
   }
 

@@ -121,6 +121,8 @@ export class EmbeddedBroker {
    * subscriptions live before it lists the client, and every message then delivered must be in its queue.
    */
   readonly #live = new Map<string, number>();
+  /** QoS 0 messages held for a kept session until its CONNACK (`holdUntilConnack`). */
+  readonly #held = new WeakMap<Client, (() => void)[]>();
   #closing = false;
   #atCap = false;
 
@@ -157,6 +159,11 @@ export class EmbeddedBroker {
     const events = aedes as unknown as EventEmitter;
     events.on("subscribe", (subs: Subscription[], client: Client) => this.#subscribed(client, subs));
     events.on("unsubscribe", (topics: string[], client: Client) => this.#unsubscribed(client, topics));
+    events.on("connackSent", (_: unknown, client: Client) => {
+      const held = this.#held.get(client);
+      this.#held.delete(client);
+      for (const send of held ?? []) send();
+    });
     // A clean session replaces a persistent one of the same client id (aedes drops what it stored).
     events.on("client", (client: Client) => client.clean !== false && this.#persistent.delete(client.id));
     // Persistence failures are emitted as "error"; without a listener they would end the process.
@@ -257,7 +264,7 @@ export class EmbeddedBroker {
       const id = sessionClientId(answer.session, client.id);
       (client as { id: string }).id = id;
       this.#live.set(id, (this.#live.get(id) ?? 0) + 1);
-      if (client.clean === false) holdUntilConnack(client);
+      if (client.clean === false) holdUntilConnack(client, this.#held);
       conn.once("close", () => {
         const left = this.#live.get(id)! - 1;
         if (left > 0) this.#live.set(id, left);
@@ -440,8 +447,8 @@ export class EmbeddedBroker {
     const online = this.#clients();
     for (const [clientId, kept] of this.#persistent) {
       const principal = sessionPrincipal(clientId);
-      // A client coming back has its subscriptions checked again as they are restored.
-      if (online[clientId] || this.#live.has(clientId) || !principal) continue;
+      // (Also one coming back whose subscriptions are being restored: those checked already are live.)
+      if (online[clientId] || !principal) continue;
       const channels = [...kept.subscribed].filter((c) => changed === null || c === changed);
       Promise.all(channels.map((c) => subscribeRefusal(principal, c, this.#options.channels)))
         .then(async (refusals) => {
@@ -528,15 +535,21 @@ type Deliver = (packet: unknown, done: () => void) => void;
 /**
  * aedes makes a kept session's subscriptions live as it restores them, before its CONNACK: a message then was written
  * to the client first, against MQTT [MQTT-3.2.0-1], and mqtt.js, which holds its PUBACK until connected and reads one
- * packet at a time, then never read the CONNACK. Such a message is not sent live: it is in the session's queue (aedes
- * queues every message for a kept session), which aedes sends, in order, right after the CONNACK.
+ * packet at a time, then never read the CONNACK. Such a message is held: at QoS 1 it is in the session's queue (aedes
+ * queues each one for the QoS 1 subscriptions of a kept session), which aedes sends, in order, right after the
+ * CONNACK; at QoS 0 it is sent then (`sendHeld`).
  */
-function holdUntilConnack(client: Client): void {
+function holdUntilConnack(client: Client, held: WeakMap<Client, (() => void)[]>): void {
   const c = client as unknown as { deliverQoS: Deliver; deliver0: Deliver; connackSent?: boolean };
-  for (const name of ["deliverQoS", "deliver0"] as const) {
-    const deliver = c[name];
-    c[name] = (packet, done) => c.connackSent ? deliver(packet, done) : queueMicrotask(done);
-  }
+  const deliverQoS = c.deliverQoS, deliver0 = c.deliver0;
+  c.deliverQoS = (packet, done) => c.connackSent ? deliverQoS(packet, done) : queueMicrotask(done);
+  c.deliver0 = (packet, done) => {
+    if (c.connackSent) return deliver0(packet, done);
+    let later = held.get(client);
+    if (!later) held.set(client, later = []);
+    later.push(() => deliver0(packet, () => {}));
+    queueMicrotask(done);
+  };
 }
 
 /** Who holds a session, for the log: its device (or the admin, or anyone) and its client id. */

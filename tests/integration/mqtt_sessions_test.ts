@@ -38,6 +38,18 @@ async function inTime<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+/** Makes reading channel `name` take 400 ms while `slow`: restoring a kept session's subscription to it waits. */
+function slowChannel(s: TestSluice, name: string): { slow: boolean } {
+  const channels = s.server.sluice.channels;
+  const get = channels.get.bind(channels);
+  const control = { slow: true };
+  channels.get = async (channel: string) => {
+    if (control.slow && channel === name) await new Promise((r) => setTimeout(r, 400));
+    return await get(channel);
+  };
+  return control;
+}
+
 /** Leaves a kept session subscribed to `channel` behind, away. */
 async function leaveAway(s: TestSluice, device: string, token: string, clientId: string, channel: string) {
   const away = await connectDevice(brokerUrl(s), device, token, { clientId, clean: false });
@@ -203,13 +215,7 @@ integration(
       const dropped = async () => /^sluice_mqtt_queue_dropped_total 1$/m.test(await (await s.admin("/metrics")).text());
       await waitFor(dropped, 10_000, "one drop counted");
       // Restoring its subscription to b takes a while (a slow channel read): a's is live meanwhile.
-      const channels = s.server.sluice.channels;
-      const get = channels.get.bind(channels);
-      let slow = true;
-      channels.get = async (name: string) => {
-        if (slow && name === "b") await new Promise((r) => setTimeout(r, 400));
-        return await get(name);
-      };
+      const b = slowChannel(s, "b");
       const again = comeBack(s, "w1", token, "w1-away");
       back = again.client;
       let closed = false;
@@ -218,12 +224,71 @@ integration(
       await publish(s, token, "a", 1); // while a is live and b is being restored: before the CONNACK
       // A message written before the CONNACK left mqtt.js waiting for the CONNACK for ever.
       assert.equal(await inTime(again.connack, 10_000, "CONNACK"), true);
-      slow = false;
+      b.slow = false;
       await waitFor(() => again.got.length >= 3, 5_000, "the two queued messages and the one sent meanwhile");
       await new Promise((r) => setTimeout(r, 300));
       assert.deepEqual(again.got, [1, 2, 1].map((n) => JSON.stringify({ n })));
       assert.equal(closed, false, "still connected");
       assert.ok(await dropped(), "no more drops");
+    } finally {
+      await back?.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
+
+integration("a kept session's QoS 0 subscription gets a message published while the session is restored", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  let back: mqtt.MqttClient | null = null;
+  try {
+    for (const name of ["a", "b"]) await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
+    const token = await s.device("q0");
+    const away = await connectDevice(brokerUrl(s), "q0", token, { clientId: "q0-away", clean: false });
+    await away.subscribeAsync("a/messages", { qos: 0 });
+    await away.subscribeAsync("b/messages", { qos: 1 });
+    await away.endAsync();
+    const b = slowChannel(s, "b");
+    const again = comeBack(s, "q0", token, "q0-away");
+    back = again.client;
+    await new Promise((r) => setTimeout(r, 150));
+    await publish(s, token, "a", 1); // before the CONNACK
+    assert.equal(await inTime(again.connack, 10_000, "CONNACK"), true);
+    b.slow = false;
+    await waitFor(() => again.got.length >= 1, 5_000, "the message held until the CONNACK");
+    assert.deepEqual(again.got, [JSON.stringify({ n: 1 })]);
+  } finally {
+    await back?.endAsync(true).catch(() => {});
+    await s.close();
+  }
+});
+
+integration(
+  "a channel deleted and created again while a kept session is restored is not followed by it",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    let back: mqtt.MqttClient | null = null;
+    try {
+      const create = (name: string) => s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
+      for (const name of ["a", "b"]) await (await create(name)).body?.cancel();
+      const token = await s.device("rd");
+      const away = await connectDevice(brokerUrl(s), "rd", token, { clientId: "rd-away", clean: false });
+      await away.subscribeAsync(["a/messages", "b/messages"], { qos: 1 });
+      await away.endAsync();
+      const b = slowChannel(s, "b");
+      const again = comeBack(s, "rd", token, "rd-away");
+      back = again.client;
+      await new Promise((r) => setTimeout(r, 150)); // a restored (checked), b still being checked
+      const deleted = await s.admin("/admin/channels/a", { method: "DELETE" });
+      assert.ok(deleted.status < 300);
+      await deleted.body?.cancel();
+      await (await create("a")).body?.cancel();
+      assert.equal(await inTime(again.connack, 10_000, "CONNACK"), true);
+      b.slow = false;
+      await new Promise((r) => setTimeout(r, 300));
+      for (const on of ["a", "b"]) await (await post(`${s.url}/channels/${on}/messages`, token, { on })).body?.cancel();
+      await waitFor(() => again.got.length >= 1, 5_000, "b's message");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(again.got, [JSON.stringify({ on: "b" })], "the channel a created again is not followed");
     } finally {
       await back?.endAsync(true).catch(() => {});
       await s.close();
