@@ -121,7 +121,7 @@ export class EmbeddedBroker {
    * subscriptions live before it lists the client, and every message then delivered must be in its queue.
    */
   readonly #live = new Map<string, number>();
-  /** QoS 0 messages held for a kept session until its CONNACK (`holdUntilConnack`). */
+  /** Messages held for a kept session coming back until its queue is sent (`holdUntilReady`). */
   readonly #held = new WeakMap<Client, (() => void)[]>();
   #closing = false;
   #atCap = false;
@@ -159,7 +159,7 @@ export class EmbeddedBroker {
     const events = aedes as unknown as EventEmitter;
     events.on("subscribe", (subs: Subscription[], client: Client) => this.#subscribed(client, subs));
     events.on("unsubscribe", (topics: string[], client: Client) => this.#unsubscribed(client, topics));
-    events.on("connackSent", (_: unknown, client: Client) => {
+    events.on("clientReady", (client: Client) => {
       const held = this.#held.get(client);
       this.#held.delete(client);
       for (const send of held ?? []) send();
@@ -264,7 +264,7 @@ export class EmbeddedBroker {
       const id = sessionClientId(answer.session, client.id);
       (client as { id: string }).id = id;
       this.#live.set(id, (this.#live.get(id) ?? 0) + 1);
-      if (client.clean === false) holdUntilConnack(client, this.#held);
+      if (client.clean === false) holdUntilReady(client, this.#held);
       conn.once("close", () => {
         const left = this.#live.get(id)! - 1;
         if (left > 0) this.#live.set(id, left);
@@ -533,23 +533,28 @@ export class EmbeddedBroker {
 type Deliver = (packet: unknown, done: () => void) => void;
 
 /**
- * aedes makes a kept session's subscriptions live as it restores them, before its CONNACK: a message then was written
- * to the client first, against MQTT [MQTT-3.2.0-1], and mqtt.js, which holds its PUBACK until connected and reads one
- * packet at a time, then never read the CONNACK. Such a message is held: at QoS 1 it is in the session's queue (aedes
- * queues each one for the QoS 1 subscriptions of a kept session), which aedes sends, in order, right after the
- * CONNACK; at QoS 0 it is sent then (`sendHeld`).
+ * aedes makes a kept session's subscriptions live as it restores them, before its CONNACK, and sends the session's
+ * queue after the CONNACK, from a copy taken then. A message delivered live meanwhile was written first (before the
+ * CONNACK: against MQTT [MQTT-3.2.0-1], and mqtt.js, which holds its PUBACK until connected and reads one packet at a
+ * time, then never read the CONNACK) or in the middle of the queue (out of order). Held instead: one at QoS 1 that came
+ * before the CONNACK is in that copy (aedes queues each message for a kept session's QoS 1 subscriptions first); the
+ * others are sent once the queue has been (`clientReady`), in the order they came.
  */
-function holdUntilConnack(client: Client, held: WeakMap<Client, (() => void)[]>): void {
-  const c = client as unknown as { deliverQoS: Deliver; deliver0: Deliver; connackSent?: boolean };
-  const deliverQoS = c.deliverQoS, deliver0 = c.deliver0;
-  c.deliverQoS = (packet, done) => c.connackSent ? deliverQoS(packet, done) : queueMicrotask(done);
-  c.deliver0 = (packet, done) => {
-    if (c.connackSent) return deliver0(packet, done);
-    let later = held.get(client);
-    if (!later) held.set(client, later = []);
-    later.push(() => deliver0(packet, () => {}));
+function holdUntilReady(client: Client, held: WeakMap<Client, (() => void)[]>): void {
+  const c = client as unknown as { deliverQoS: Deliver; deliver0: Deliver; connackSent?: boolean; connected: boolean };
+  const hold = (deliver: Deliver, queued: boolean): Deliver => (packet, done) => {
+    if (c.connected) return deliver(packet, done);
+    // Queued for the session before the CONNACK: in the copy aedes sends (Sluice re-publishes at QoS 1).
+    const inCopy = queued && !c.connackSent && (packet as { qos?: number }).qos !== 0;
+    if (!inCopy) {
+      let later = held.get(client);
+      if (!later) held.set(client, later = []);
+      later.push(() => deliver(packet, () => {}));
+    }
     queueMicrotask(done);
   };
+  c.deliverQoS = hold(c.deliverQoS, true);
+  c.deliver0 = hold(c.deliver0, false);
 }
 
 /** Who holds a session, for the log: its device (or the admin, or anyone) and its client id. */

@@ -295,3 +295,36 @@ integration(
     }
   },
 );
+
+integration(
+  "a kept session coming back gets its queue and what is published meanwhile in the order published",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    let back: mqtt.MqttClient | null = null;
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "ordered" }) });
+      const token = await s.device("o1");
+      await leaveAway(s, "o1", token, "o1-away", "ordered");
+      const send = async (n: number) => {
+        const res = await post(`${s.url}/channels/ordered/messages`, token, { n });
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+      };
+      for (let n = 1; n <= 300; n++) await send(n);
+      await new Promise((r) => setTimeout(r, 300)); // re-published into its queue
+      const again = comeBack(s, "o1", token, "o1-away");
+      back = again.client;
+      assert.equal(await inTime(again.connack, 10_000, "CONNACK"), true);
+      // Published while its queue of 300 is being sent.
+      await Promise.all(Array.from({ length: 30 }, (_, i) => send(301 + i)));
+      await waitFor(() => again.got.length >= 330, 10_000, "all 330");
+      const ns = again.got.map((m) => (JSON.parse(m) as { n: number }).n);
+      const late = ns.slice(300).sort((a, b) => a - b);
+      assert.deepEqual(ns.slice(0, 300), Array.from({ length: 300 }, (_, i) => i + 1), "the queue first, in order");
+      assert.deepEqual(late, Array.from({ length: 30 }, (_, i) => 301 + i));
+    } finally {
+      await back?.endAsync(true).catch(() => {});
+      await s.close();
+    }
+  },
+);
