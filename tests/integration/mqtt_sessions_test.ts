@@ -50,10 +50,17 @@ function slowChannel(s: TestSluice, name: string): { slow: boolean } {
   return control;
 }
 
-/** Leaves a kept session subscribed to `channel` behind, away. */
-async function leaveAway(s: TestSluice, device: string, token: string, clientId: string, channel: string) {
+/** Leaves a kept session subscribed to `channels` (each at its QoS; one name: at QoS 1) behind, away. */
+async function leaveAway(
+  s: TestSluice,
+  device: string,
+  token: string,
+  clientId: string,
+  channels: Record<string, 0 | 1> | string,
+) {
   const away = await connectDevice(brokerUrl(s), device, token, { clientId, clean: false });
-  await away.subscribeAsync(`${channel}/messages`, { qos: 1 });
+  const qos: Record<string, 0 | 1> = typeof channels === "string" ? { [channels]: 1 } : channels;
+  for (const channel of Object.keys(qos)) await away.subscribeAsync(`${channel}/messages`, { qos: qos[channel]! });
   await away.endAsync();
 }
 
@@ -167,9 +174,7 @@ integration(
       await create();
       await create("others");
       const token = await s.device("g1");
-      const away = await connectDevice(brokerUrl(s), "g1", token, { clientId: "g1-away", clean: false });
-      await away.subscribeAsync(["alerts/messages", "others/messages"], { qos: 1 });
-      await away.endAsync();
+      await leaveAway(s, "g1", token, "g1-away", { alerts: 1, others: 1 });
       await publish(s, token, "alerts", 1); // queued for it before the delete: not sent either
       const deleted = await s.admin("/admin/channels/alerts", { method: "DELETE" });
       assert.ok(deleted.status < 300, `deleted: ${deleted.status}`);
@@ -208,9 +213,7 @@ integration(
         await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
       }
       const token = await s.device("w1");
-      const away = await connectDevice(brokerUrl(s), "w1", token, { clientId: "w1-away", clean: false });
-      await away.subscribeAsync(["a/messages", "b/messages"], { qos: 1 });
-      await away.endAsync();
+      await leaveAway(s, "w1", token, "w1-away", { a: 1, b: 1 });
       await publish(s, token, "a", 3); // two queued, one dropped: the queue is full
       const dropped = async () => /^sluice_mqtt_queue_dropped_total 1$/m.test(await (await s.admin("/metrics")).text());
       await waitFor(dropped, 10_000, "one drop counted");
@@ -243,10 +246,7 @@ integration("a kept session's QoS 0 subscription gets a message published while 
   try {
     for (const name of ["a", "b"]) await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
     const token = await s.device("q0");
-    const away = await connectDevice(brokerUrl(s), "q0", token, { clientId: "q0-away", clean: false });
-    await away.subscribeAsync("a/messages", { qos: 0 });
-    await away.subscribeAsync("b/messages", { qos: 1 });
-    await away.endAsync();
+    await leaveAway(s, "q0", token, "q0-away", { a: 0, b: 1 });
     const b = slowChannel(s, "b");
     const again = comeBack(s, "q0", token, "q0-away");
     back = again.client;
@@ -271,9 +271,7 @@ integration(
       const create = (name: string) => s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
       for (const name of ["a", "b"]) await (await create(name)).body?.cancel();
       const token = await s.device("rd");
-      const away = await connectDevice(brokerUrl(s), "rd", token, { clientId: "rd-away", clean: false });
-      await away.subscribeAsync(["a/messages", "b/messages"], { qos: 1 });
-      await away.endAsync();
+      await leaveAway(s, "rd", token, "rd-away", { a: 1, b: 1 });
       const b = slowChannel(s, "b");
       const again = comeBack(s, "rd", token, "rd-away");
       back = again.client;
