@@ -111,6 +111,11 @@ function evolve(state: PumpState, event: Logged): PumpState {
         outside = { value: reading.outsideTemperature, at: reading.time };
       } else if (latest && !sameCoordinates(reading, last)) {
         outside = { value: null, at: null }; // another place's temperature would be silently wrong here
+      } else if (!latest && typeof reading.outsideTemperature === "number" && sameCoordinates(reading, last)) {
+        // A late reading at the latest one's place brings a newer outside temperature than the one shown (or one
+        // where none is): whatever the order readings arrive in, it is the latest taken there that had one.
+        const newer = outside.value === null || (outside.at !== null && !takenBefore(reading, { time: outside.at }));
+        if (newer) outside = { value: reading.outsideTemperature, at: reading.time };
       }
       return {
         ...recorded,
@@ -134,13 +139,13 @@ function evolve(state: PumpState, event: Logged): PumpState {
  * runs for every reading); a time an older log entry may hold that is not ISO 8601 counts as the
  * latest, as arrival order did.
  */
-function takenBefore(a: Reading, b: Reading): boolean {
+function takenBefore(a: Pick<Reading, "time">, b: Pick<Reading, "time">): boolean {
   if (isCanonicalIsoTime(a.time) && isCanonicalIsoTime(b.time)) return a.time < b.time;
   return takenAt(a) < takenAt(b);
 }
 
 /** When a reading was taken (ms); NaN for a time that is not ISO 8601. */
-function takenAt(r: Reading): number {
+function takenAt(r: Pick<Reading, "time">): number {
   return (typeof r.time === "string" ? parseIsoTime(r.time) : null) ?? NaN;
 }
 

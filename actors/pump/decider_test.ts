@@ -204,3 +204,26 @@ Deno.test("a pump state saved by the previous version (shape 1) is brought up to
   );
   assert.equal(pumpDecider.upcast!(old, 3, at), null);
 });
+
+Deno.test("the outside temperature is the latest taken at the pump's place that had one, whatever the arrival order", () => {
+  const at = (h: number) => `2026-11-25T${String(h).padStart(2, "0")}:00:00.000Z`;
+  const r1 = reading(20, 1, 50.1, at(10));
+  const r2 = reading(21, 1, undefined, at(12)); // the weather API was down
+  const r3 = reading(22, 1, 52.1, at(11));
+  for (const order of [[r1, r2, r3], [r1, r3, r2], [r3, r1, r2], [r2, r3, r1]]) {
+    const s = fold(order.map((r, i) => recorded(r, t0 + i)));
+    assert.deepEqual([s.outsideTemperature, s.outsideTemperatureAt], [52.1, at(11)], JSON.stringify(order));
+    assert.deepEqual(s.lastReading, r2);
+  }
+  // Moved to another place by the latest reading, without a value: a late reading there brings one.
+  const there = { lat: 48.85, lon: 2.35 };
+  const moved = fold([
+    recorded(r1, t0),
+    recorded(reading(21, 1, undefined, at(12), there), t0 + 1),
+    recorded(reading(22, 1, 7.5, at(11), there), t0 + 2),
+  ]);
+  assert.deepEqual([moved.outsideTemperature, moved.outsideTemperatureAt], [7.5, at(11)]);
+  // A late reading from another place than the latest's brings nothing.
+  const elsewhere = fold([recorded(r1, t0), recorded(r2, t0 + 1), recorded(reading(22, 1, 9, at(11), there), t0 + 2)]);
+  assert.deepEqual([elsewhere.outsideTemperature, elsewhere.outsideTemperatureAt], [50.1, at(10)]);
+});
