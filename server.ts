@@ -25,15 +25,18 @@ export interface ServerOptions {
 
 /**
  * At most `max` HTTP requests handled at once (a streamed response counts until its handler
- * returned): past it, 503 at once instead of queueing without bound.
+ * returned): past it, 503 at once instead of queueing without bound (`refused` counts them). `/healthz` and `/metrics`
+ * are answered still: monitoring must see an overload.
  */
 function capInFlight(
   handler: (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
   max: number,
+  refused: () => void,
 ): (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   let inFlight = 0;
   return async (req, info) => {
-    if (inFlight >= max) {
+    if (inFlight >= max && !isMonitoring(req.url)) {
+      refused();
       return Response.json({ error: { code: "unavailable", message: "Too many requests in flight; retry shortly" } }, {
         status: 503,
         headers: { "retry-after": "1" },
@@ -46,6 +49,12 @@ function capInFlight(
       inFlight--;
     }
   };
+}
+
+/** Whether a URL is `/healthz` or `/metrics` (with a query or not), without parsing it. */
+function isMonitoring(url: string): boolean {
+  const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).split("?", 1)[0];
+  return path === "/healthz" || path === "/metrics";
 }
 
 /** Starts the HTTP listener with the adapters' routes on a running core. */
@@ -73,7 +82,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
       }
       return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
     },
-  }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT));
+  }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT, () => sluice.instruments.httpBusy()));
   const host = urlHost(addr.hostname);
   let closing: Promise<void> | null = null;
   return {

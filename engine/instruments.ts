@@ -17,6 +17,8 @@ export interface Instruments {
   cutOff(protocol: "ws" | "sse"): void;
   /** A message not queued for a kept MQTT session whose queue is full (`MQTT_MAX_QUEUED`). */
   mqttQueueDropped(): void;
+  /** An HTTP request answered 503 at once: `MAX_HTTP_IN_FLIGHT` were being handled. */
+  httpBusy(): void;
 }
 
 /** Creates the registry with Sluice's counters and histograms. */
@@ -65,6 +67,10 @@ export function createInstruments(): Instruments {
     "sluice_mqtt_queue_dropped_total",
     "Messages not queued for a kept MQTT session (clean session off) because MQTT_MAX_QUEUED were queued for it",
   );
+  const httpBusy = metrics.counter(
+    "sluice_http_requests_refused_total",
+    "HTTP requests answered 503 at once because MAX_HTTP_IN_FLIGHT requests were being handled",
+  );
   return {
     metrics,
     accepted(envelope, result, ms) {
@@ -90,5 +96,6 @@ export function createInstruments(): Instruments {
     },
     cutOff: (protocol) => cutOff.inc({ protocol }),
     mqttQueueDropped: () => queueDropped.inc(),
+    httpBusy: () => httpBusy.inc(),
   };
 }

@@ -31,6 +31,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     admin: sluice.admin,
     devices: sluice.devices,
     maxBodyBytes: sluice.config.MAX_BODY_BYTES,
+    bodyTimeoutMs: sluice.config.BODY_TIMEOUT,
     log: (line) => sluice.log.error(line),
     throttle: sluice.authThrottle,
     refusedAtEdge: (err) => sluice.ingest.refused("http", err),

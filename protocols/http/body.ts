@@ -3,15 +3,25 @@ import { checkJson } from "../../core/json_check.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * How long a request body may take to arrive by default (`BODY_TIMEOUT`). `Deno.serve` has no body timeout: a client
+ * trickling its body held its request, one of `MAX_HTTP_IN_FLIGHT`, for as long as it liked, and fifty of them kept
+ * every other request out.
+ */
+export const BODY_TIMEOUT_MS = 10_000;
+
 /** Reads a request body as text, refusing more than `max` bytes without reading them all. */
-export async function readText(req: Request, max: number): Promise<string> {
+export async function readText(req: Request, max: number, timeoutMs = BODY_TIMEOUT_MS): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > max) throw tooLarge(`${declared} bytes`, max);
   if (!req.body) return "";
   let bytes: Uint8Array;
   try {
     // A declared length (within the limit) is the body's length: read it in one go.
-    bytes = Number.isInteger(declared) ? new Uint8Array(await req.arrayBuffer()) : await readCapped(req.body, max);
+    const read = Number.isInteger(declared)
+      ? req.arrayBuffer().then((b) => new Uint8Array(b))
+      : readCapped(req.body, max);
+    bytes = await withinBodyTime(read, timeoutMs);
   } catch (err) {
     if (err instanceof SluiceError) throw err;
     // The client went away mid-body or broke its chunked encoding: its mistake, not an internal error.
@@ -22,6 +32,22 @@ export async function readText(req: Request, max: number): Promise<string> {
     return UTF8.decode(bytes);
   } catch {
     throw new MalformedJsonError("Body is not valid UTF-8");
+  }
+}
+
+/** `read`, or a refusal once the body has taken `timeoutMs` (its rest is not waited for). */
+async function withinBodyTime<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new ValidationError(`Body not received within ${timeoutMs / 1000} s (BODY_TIMEOUT): send it at once`));
+    }, timeoutMs);
+  });
+  read.catch(() => {}); // a body given up on fails later, with its connection
+  try {
+    return await Promise.race([read, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -47,8 +73,8 @@ async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promis
 }
 
 /** Reads a JSON body whatever its Content-Type says; an empty body is `undefined`. */
-export async function readBody(req: Request, max: number): Promise<unknown> {
-  const text = await readText(req, max);
+export async function readBody(req: Request, max: number, timeoutMs = BODY_TIMEOUT_MS): Promise<unknown> {
+  const text = await readText(req, max, timeoutMs);
   if (text.trim() === "") return undefined;
   let value: unknown;
   try {

@@ -16,6 +16,8 @@ export interface RouteDeps {
   readonly admin: AdminToken;
   readonly devices: DeviceDirectory;
   readonly maxBodyBytes: number;
+  /** `BODY_TIMEOUT`: how long a request body may take to arrive. */
+  readonly bodyTimeoutMs: number;
   readonly log: (line: string) => void;
   /** Slows down and then refuses addresses that keep failing to authenticate. */
   readonly throttle?: AuthThrottle;
@@ -130,7 +132,9 @@ export function defineRoute<
       const params = parse(spec.params, c.req.param(), "path");
       const query = parse(spec.query, c.req.query(), "query");
       const headers = parse(spec.headers, spec.headers ? c.req.header() : {}, "header");
-      const body = spec.body ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes), "body") : undefined;
+      const body = spec.body
+        ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes, deps.bodyTimeoutMs), "body")
+        : undefined;
       handled = true;
       return await handler({ c, principal, params, query, headers, body } as Call<P, Q, B, H>);
     } catch (err) {
