@@ -35,20 +35,31 @@ export async function readText(req: Request, max: number, timeoutMs = BODY_TIMEO
   }
 }
 
-/** `read`, or a refusal once the body has taken `timeoutMs` (its rest is not waited for). */
-async function withinBodyTime<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new ValidationError(`Body not received within ${timeoutMs / 1000} s (BODY_TIMEOUT): send it at once`));
-    }, timeoutMs);
+/** Body reads under way: when each must be done, and how to give up on it. One watchdog checks them all. */
+const reading = new Set<{ readonly by: number; readonly giveUp: () => void }>();
+let watchdog: ReturnType<typeof setInterval> | undefined;
+
+function checkReads(): void {
+  const now = Date.now();
+  for (const r of reading) if (r.by <= now) reading.delete(r), r.giveUp();
+  if (reading.size === 0) watchdog = void clearInterval(watchdog);
+}
+
+/** `read`, or a refusal once the body has taken `timeoutMs` (its rest is not waited for); no timer a request. */
+function withinBodyTime<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const entry = {
+      by: Date.now() + timeoutMs,
+      giveUp: () =>
+        reject(new ValidationError(`Body not received within ${timeoutMs / 1000} s (BODY_TIMEOUT): send it at once`)),
+    };
+    reading.add(entry);
+    if (watchdog === undefined) {
+      watchdog = setInterval(checkReads, Math.min(250, timeoutMs / 4));
+      Deno.unrefTimer(watchdog);
+    }
+    read.then((value) => (reading.delete(entry), resolve(value)), (err) => (reading.delete(entry), reject(err)));
   });
-  read.catch(() => {}); // a body given up on fails later, with its connection
-  try {
-    return await Promise.race([read, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads a body of unknown length, refusing more than `max` bytes without reading them all. */
