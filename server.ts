@@ -2,6 +2,7 @@ import { StreamCutOff } from "./core/errors.ts";
 import { urlHost } from "./core/url_host.ts";
 import type { Adapter, Check } from "./protocols/adapter.ts";
 import { createHttpApp } from "./protocols/http/app.ts";
+import { BodyDeadlines } from "./protocols/http/body.ts";
 import { listenHttp } from "./protocols/http/listen.ts";
 import type { Sluice } from "./sluice.ts";
 
@@ -65,14 +66,16 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     amqp: "off",
     ...Object.fromEntries(adapters.flatMap((a) => a.health ? [[a.name, a.health()]] : [])),
   });
+  const bodyDeadline = new BodyDeadlines(sluice.config.BODY_TIMEOUT);
   const app = createHttpApp(sluice, {
+    bodyDeadline,
     checks,
     adapters: () => adapters,
     mount: (app, deps) => {
       for (const a of adapters) a.mount?.(app, deps);
     },
   });
-  const { addr, shutdown } = await listenHttp({
+  const listening = listenHttp({
     port: options.port,
     hostname: options.hostname ?? "0.0.0.0",
     log: sluice.log,
@@ -83,6 +86,10 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
       return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
     },
   }, capInFlight(app.fetch, sluice.config.MAX_HTTP_IN_FLIGHT, () => sluice.instruments.httpBusy()));
+  const { addr, shutdown } = await listening.catch((err) => {
+    bodyDeadline.close();
+    throw err;
+  });
   const host = urlHost(addr.hostname);
   let closing: Promise<void> | null = null;
   return {
@@ -98,6 +105,7 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([shutdown(), new Promise((r) => timer = setTimeout(r, 2000))]);
         clearTimeout(timer);
+        bodyDeadline.close();
         await sluice.close(closeOptions);
       })(),
   };

@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Sluice } from "../../sluice.ts";
 import { MethodNotAllowedError } from "../../core/errors.ts";
+import { type BodyDeadline, NO_DEADLINE } from "./body.ts";
 import { docsPage } from "./docs_page.ts";
 import { scriptAt } from "../../engine/manifest.ts";
 import { errorResponse } from "./errors.ts";
@@ -19,6 +20,8 @@ export interface HttpAppOptions {
   readonly checks?: () => Record<string, Check>;
   /** The protocol adapters, whose counters `/metrics` shows. */
   readonly adapters?: () => readonly Pick<Adapter, "name" | "stats" | "connections">[];
+  /** How long a request body may take to arrive (none: as long as it takes). */
+  readonly bodyDeadline?: BodyDeadline;
   /** Adds routes that must come before the public scripts' catch-all (WebSocket, SSE, dashboard). */
   readonly mount?: (app: OpenAPIHono, deps: RouteDeps) => void;
 }
@@ -31,7 +34,7 @@ export function createHttpApp(sluice: Sluice, options: HttpAppOptions = {}): Ope
     admin: sluice.admin,
     devices: sluice.devices,
     maxBodyBytes: sluice.config.MAX_BODY_BYTES,
-    bodyTimeoutMs: sluice.config.BODY_TIMEOUT,
+    bodyDeadline: options.bodyDeadline ?? NO_DEADLINE,
     log: (line) => sluice.log.error(line),
     throttle: sluice.authThrottle,
     refusedAtEdge: (err) => sluice.ingest.refused("http", err),

@@ -3,15 +3,58 @@ import { checkJson } from "../../core/json_check.ts";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
+/** How a body read is bounded in time. */
+export interface BodyDeadline {
+  /** `read`, or a refusal once it has taken too long (its rest is not waited for). */
+  within<T>(read: Promise<T>): Promise<T>;
+}
+
+/** Reads wait for their body as long as it takes. */
+export const NO_DEADLINE: BodyDeadline = { within: (read) => read };
+
 /**
- * How long a request body may take to arrive by default (`BODY_TIMEOUT`). `Deno.serve` has no body timeout: a client
- * trickling its body held its request, one of `MAX_HTTP_IN_FLIGHT`, for as long as it liked, and fifty of them kept
- * every other request out.
+ * `BODY_TIMEOUT`: how long a request body may take to arrive. `Deno.serve` has no body timeout: a client trickling its
+ * body held its request, one of `MAX_HTTP_IN_FLIGHT`, for as long as it liked, and fifty of them kept every other
+ * request out. The reads under way are checked by one timer the server owns (`close` stops it), not a timer a request.
  */
-export const BODY_TIMEOUT_MS = 10_000;
+export class BodyDeadlines implements BodyDeadline {
+  readonly #reading = new Set<{ readonly by: number; readonly giveUp: () => void }>();
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  constructor(readonly timeoutMs: number) {
+    this.#timer = setInterval(() => this.#check(), Math.min(250, timeoutMs / 4));
+    Deno.unrefTimer(this.#timer);
+  }
+
+  within<T>(read: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = {
+        by: Date.now() + this.timeoutMs,
+        giveUp: () =>
+          reject(
+            new ValidationError(`Body not received within ${this.timeoutMs / 1000} s (BODY_TIMEOUT): send it at once`),
+          ),
+      };
+      this.#reading.add(entry);
+      read.then(
+        (value) => (this.#reading.delete(entry), resolve(value)),
+        (err) => (this.#reading.delete(entry), reject(err)),
+      );
+    });
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #check(): void {
+    const now = Date.now();
+    for (const r of this.#reading) if (r.by <= now) this.#reading.delete(r), r.giveUp();
+  }
+}
 
 /** Reads a request body as text, refusing more than `max` bytes without reading them all. */
-export async function readText(req: Request, max: number, timeoutMs = BODY_TIMEOUT_MS): Promise<string> {
+export async function readText(req: Request, max: number, deadline = NO_DEADLINE): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > max) throw tooLarge(`${declared} bytes`, max);
   if (!req.body) return "";
@@ -21,7 +64,7 @@ export async function readText(req: Request, max: number, timeoutMs = BODY_TIMEO
     const read = Number.isInteger(declared)
       ? req.arrayBuffer().then((b) => new Uint8Array(b))
       : readCapped(req.body, max);
-    bytes = await withinBodyTime(read, timeoutMs);
+    bytes = await deadline.within(read);
   } catch (err) {
     if (err instanceof SluiceError) throw err;
     // The client went away mid-body or broke its chunked encoding: its mistake, not an internal error.
@@ -33,33 +76,6 @@ export async function readText(req: Request, max: number, timeoutMs = BODY_TIMEO
   } catch {
     throw new MalformedJsonError("Body is not valid UTF-8");
   }
-}
-
-/** Body reads under way: when each must be done, and how to give up on it. One watchdog checks them all. */
-const reading = new Set<{ readonly by: number; readonly giveUp: () => void }>();
-let watchdog: ReturnType<typeof setInterval> | undefined;
-
-function checkReads(): void {
-  const now = Date.now();
-  for (const r of reading) if (r.by <= now) reading.delete(r), r.giveUp();
-  if (reading.size === 0) watchdog = void clearInterval(watchdog);
-}
-
-/** `read`, or a refusal once the body has taken `timeoutMs` (its rest is not waited for); no timer a request. */
-function withinBodyTime<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const entry = {
-      by: Date.now() + timeoutMs,
-      giveUp: () =>
-        reject(new ValidationError(`Body not received within ${timeoutMs / 1000} s (BODY_TIMEOUT): send it at once`)),
-    };
-    reading.add(entry);
-    if (watchdog === undefined) {
-      watchdog = setInterval(checkReads, Math.min(250, timeoutMs / 4));
-      Deno.unrefTimer(watchdog);
-    }
-    read.then((value) => (reading.delete(entry), resolve(value)), (err) => (reading.delete(entry), reject(err)));
-  });
 }
 
 /** Reads a body of unknown length, refusing more than `max` bytes without reading them all. */
@@ -84,8 +100,8 @@ async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promis
 }
 
 /** Reads a JSON body whatever its Content-Type says; an empty body is `undefined`. */
-export async function readBody(req: Request, max: number, timeoutMs = BODY_TIMEOUT_MS): Promise<unknown> {
-  const text = await readText(req, max, timeoutMs);
+export async function readBody(req: Request, max: number, deadline = NO_DEADLINE): Promise<unknown> {
+  const text = await readText(req, max, deadline);
   if (text.trim() === "") return undefined;
   let value: unknown;
   try {

@@ -7,7 +7,7 @@ import type { DeviceDirectory } from "../../store/device_directory.ts";
 import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
 import type { AuthThrottle } from "../../core/auth_throttle.ts";
 import { NotFoundError, RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
-import { readBody } from "./body.ts";
+import { type BodyDeadline, readBody } from "./body.ts";
 import { validate } from "../../core/validate.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -16,8 +16,8 @@ export interface RouteDeps {
   readonly admin: AdminToken;
   readonly devices: DeviceDirectory;
   readonly maxBodyBytes: number;
-  /** `BODY_TIMEOUT`: how long a request body may take to arrive. */
-  readonly bodyTimeoutMs: number;
+  /** How long a request body may take to arrive (`BODY_TIMEOUT`). */
+  readonly bodyDeadline: BodyDeadline;
   readonly log: (line: string) => void;
   /** Slows down and then refuses addresses that keep failing to authenticate. */
   readonly throttle?: AuthThrottle;
@@ -133,7 +133,7 @@ export function defineRoute<
       const query = parse(spec.query, c.req.query(), "query");
       const headers = parse(spec.headers, spec.headers ? c.req.header() : {}, "header");
       const body = spec.body
-        ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes, deps.bodyTimeoutMs), "body")
+        ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes, deps.bodyDeadline), "body")
         : undefined;
       handled = true;
       return await handler({ c, principal, params, query, headers, body } as Call<P, Q, B, H>);

@@ -64,7 +64,7 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
       const principal = await authenticate(c, deps, false);
       requireAccess(principal, "device");
       if (principal.kind !== "device") throw new Error("requireAccess let a non-device through");
-      const body = await readBody(c.req.raw, deps.maxBodyBytes, deps.bodyTimeoutMs);
+      const body = await readBody(c.req.raw, deps.maxBodyBytes, deps.bodyDeadline);
       const id = parseMessageId(c.req.header("idempotency-key"));
       atEdge = false;
       const result = await sluice.inline.callFor("http", path, body, principal.id, sluice.clock.now(), id);
