@@ -497,16 +497,21 @@ integration(
         body: JSON.stringify({ name: "long", subscribers: ["test/slow"] }),
       });
       const token = await s.device("long-runner");
-      // 50 runs of 250 ms each: one batch of 12.5 s, longer than the 10 s a change waits for it.
-      for (let n = 1; n <= 50; n++) {
-        await (await post(`${s.url}/channels/long/messages`, token, { n, ms: 250 })).body?.cancel();
-      }
-      await new Promise((r) => setTimeout(r, 500));
+      const send = async (n: number, ms: number) =>
+        await (await post(`${s.url}/channels/long/messages`, token, { n, ms })).body?.cancel();
+      const runOf = (n: number) => s.admin(`/tasks/${subscriberRunId("m/long", n, "test/slow")}`);
+      const statusOf = async (n: number) => (await (await runOf(n)).json()).status;
+      // Message 1 runs alone for 2 s (the tests' time limit is 3 s); meanwhile 49 more of 300 ms each are sent, which the next batch takes
+      // together: 14.7 s, longer than the 10 s a change waits for it. (Timed sleeps raced on a slow machine.)
+      await send(1, 2000);
+      await waitFor(async () => (await statusOf(1)) === "running", 10_000, "message 1 running");
+      await Promise.all(Array.from({ length: 49 }, (_, i) => send(i + 2, 300)));
+      assert.equal(await statusOf(1), "running", "the 49 messages took longer to send than message 1 to run");
+      await waitFor(async () => (await statusOf(2)) === "running", 10_000, "the batch of messages 2–50 running");
       const patch = (subscribers: string[]) =>
         s.admin("/admin/channels/long", { method: "PATCH", body: JSON.stringify({ subscribers }) });
       assert.equal((await patch([]).then(async (r) => (await r.body?.cancel(), r))).status, 200);
       // The batch goes on: a message of it waits its turn (queued); one after it will not run, and its run says so.
-      const runOf = (n: number) => s.admin(`/tasks/${subscriberRunId("m/long", n, "test/slow")}`);
       assert.equal((await (await runOf(50)).json()).status, "queued");
       const unrun = await runOf(
         1 + (await (await post(`${s.url}/channels/long/messages`, token, { n: 51 })).json()).seq - 1,
