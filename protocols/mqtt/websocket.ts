@@ -26,7 +26,7 @@ export function mountMqttWebSocket(
     tags: ["channels"],
     responses: {
       101: { description: "Switching to the WebSocket protocol" },
-      400: errorAnswer("Not a WebSocket upgrade"),
+      400: errorAnswer("Not a WebSocket upgrade, or one without what the handshake needs (Sec-WebSocket-Key)"),
     },
   });
   app.get("/mqtt", (c) => {
@@ -37,7 +37,15 @@ export function mountMqttWebSocket(
     const address = remoteAddress(c, trustedProxies);
     const offered = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const protocol = offered.find((p) => SUBPROTOCOLS.includes(p));
-    const { socket, response } = Deno.upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
+    let upgraded: ReturnType<typeof Deno.upgradeWebSocket>;
+    try {
+      upgraded = Deno.upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
+    } catch (err) {
+      // A handshake Deno cannot answer (no Sec-WebSocket-Key, no Connection: Upgrade) is the client's.
+      const reason = err instanceof Error ? err.message : String(err);
+      return errorResponse(new ValidationError(`Not a valid WebSocket upgrade: ${reason}`));
+    }
+    const { socket, response } = upgraded;
     const conn = duplexOfWebSocket(socket, maxPacketBytes, address);
     socket.addEventListener("open", () => serve(conn), { once: true });
     return response;

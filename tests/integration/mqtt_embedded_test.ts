@@ -45,6 +45,10 @@ integration("MQTT over WebSocket at /mqtt works with mqtt.js ws://", async () =>
     const plain = await fetch(`${s.url}/mqtt`);
     assert.equal(plain.status, 400, "a plain GET /mqtt is told to use a WebSocket");
     await plain.body?.cancel();
+    // An upgrade without the key the handshake needs is the client's fault too, not Sluice's (it was a 500).
+    const keyless = await fetch(`${s.url}/mqtt`, { headers: { upgrade: "websocket", connection: "Upgrade" } });
+    assert.equal(keyless.status, 400);
+    assert.match((await keyless.json()).error.message, /Not a valid WebSocket upgrade/);
     const doc = await (await fetch(`${s.url}/openapi.json`)).json();
     assert.match(doc.paths["/mqtt"].get.description, /Publish on <channel>\/invoke .* or <channel>\/messages/);
   } finally {
