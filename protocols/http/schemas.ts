@@ -142,6 +142,43 @@ export const DeadLetterList = z.object({
   next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
 }).openapi("DeadLetterList");
 
+export const ChannelStatsView = z.object({
+  channel: z.string(),
+  partitions: z.number().int().openapi({ description: "Task partitions (one a device) with tasks left" }),
+  queued: z.number().int().openapi({ description: "Tasks appended and not yet done or dead" }),
+  retrying: z.number().int().openapi({ description: "Partitions waiting for a retry of their head task" }),
+  messages: z.number().int().openapi({ description: "Seq of the topic's last message (0: none)" }),
+  subscribers: z.array(z.object({
+    script: z.string(),
+    done: z.number().int().openapi({ description: "Seq of the last message it is done with (run or dead)" }),
+    behind: z.number().int().openapi({ description: "Messages it has still to run" }),
+    retrying: z.object({
+      seq: z.number().int(),
+      nextAttemptAt: z.string().openapi({ description: "ISO time" }),
+      error: z.string().optional(),
+    }).nullable().openapi({ description: "Its next message failed and waits for another attempt" }),
+  })),
+  deleted: z.literal(true).optional().openapi({
+    description: "The channel was deleted while tasks were still queued; they run, and these are the ones left",
+  }),
+}).openapi("ChannelStats");
+
+export const RefusedList = z.object({
+  refused: z.array(z.object({
+    at: z.string().openapi({ description: "ISO time" }),
+    protocol: z.string().openapi({ description: "http, ws, mqtt or amqp" }),
+    device: z.string().nullable().openapi({ description: "The device it came from, when known" }),
+    channel: z.string().optional(),
+    code: z.string().openapi({ description: "Error code: malformed_json, not_found, unauthorized …" }),
+    reason: z.string(),
+    preview: z.string().openapi({ description: "The start of the payload, as text (token-shaped text hidden)" }),
+    suppressed: z.number().int().openapi({
+      description: "Refusals of the same device and reason in the second before this one, only counted",
+    }),
+  })),
+  next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
+}).openapi("RefusedList");
+
 export const PumpQuery = z.object({
   at: z.string().optional().openapi({
     description: "A version number, or an ISO 8601 time (UTC without a zone): the state after the events " +

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { integration, post, startTestSluice } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
+import { brokerUrl, connectDevice } from "../helpers/mqtt.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
@@ -97,6 +98,24 @@ integration("the OpenAPI document declares the tokens, headers, bodies and error
     const devices = await (await s.admin("/admin/devices")).json();
     const item = doc.components.schemas.DeviceList.properties.devices.items.properties;
     for (const d of devices.devices) assert.deepEqual(Object.keys(d).sort(), Object.keys(item).sort());
+    const fieldsOf = (name: string) => Object.keys(doc.components.schemas[name].properties);
+    assert.equal(okSchema("/admin/channels/{ch}/stats").$ref, "#/components/schemas/ChannelStats");
+    await s.admin("/admin/channels", {
+      method: "POST",
+      body: JSON.stringify({ name: "oa_topic", subscribers: ["test/echo"] }),
+    });
+    await (await post(`${s.url}/channels/oa_topic/messages`, device, { n: 1 })).body?.cancel();
+    const stats = await (await s.admin("/admin/channels/oa_topic/stats")).json();
+    for (const k of Object.keys(stats)) assert.ok(fieldsOf("ChannelStats").includes(k), `ChannelStats.${k}`);
+    const progress = doc.components.schemas.ChannelStats.properties.subscribers.items.properties;
+    assert.deepEqual(Object.keys(stats.subscribers[0]).sort(), Object.keys(progress).sort());
+    assert.equal(okSchema("/admin/refused").$ref, "#/components/schemas/RefusedList");
+    const client = await connectDevice(brokerUrl(s), "oa-1", device);
+    await client.publishAsync("blog_queuing/invoke", "{not json", { qos: 1 });
+    await client.endAsync();
+    const refused = await waitFor(async () => (await (await s.admin("/admin/refused")).json()).refused[0]);
+    const record = doc.components.schemas.RefusedList.properties.refused.items.properties;
+    for (const k of Object.keys(refused)) assert.ok(Object.keys(record).includes(k), `RefusedList.refused.${k}`);
   } finally {
     await s.close();
   }

@@ -7,6 +7,7 @@ import {
   ChannelChanges,
   ChannelList,
   ChannelParams,
+  ChannelStatsView,
   CreatedDevice,
   DeadLetterList,
   DeadLetterRetry,
@@ -17,6 +18,7 @@ import {
   NewChannel,
   NewDevice,
   NewSubscriber,
+  RefusedList,
   RevokedDevice,
   TaskParams,
 } from "../schemas.ts";
@@ -194,7 +196,10 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     access: "admin",
     params: ChannelParams,
     responses: {
-      200: { description: "Stats (`deleted: true` for a channel deleted with tasks still queued, which run)" },
+      200: {
+        description: "Stats (`deleted: true` for a channel deleted with tasks still queued, which run)",
+        schema: ChannelStatsView,
+      },
       404: { description: "No such channel", schema: ErrorSchema },
     },
   }, async ({ c, params }) => {
@@ -293,6 +298,6 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     tags,
     access: "admin",
     query: ListQuery,
-    responses: { 200: { description: "Refused messages" } },
+    responses: { 200: { description: "Refused messages", schema: RefusedList } },
   }, async ({ c, query }) => c.json(await sluice.refused.list(query.limit, query.after)));
 }
