@@ -163,7 +163,7 @@ export async function runSim(options: SimOptions, transport: Transport, hooks: S
       // the last tick stopped: with fewer messages due a tick than devices, every device still sends its share
       // all along the run (not the first devices first). Once a whole round of devices in a row could not send,
       // the tick ends (a saturated fleet must not spin).
-      for (let idle = 0; idle < senders.length && counts.sent < due;) {
+      for (let idle = 0; idle < senders.length && counts.sent < due && !hooks.signal?.aborted;) {
         const i = cursor;
         cursor = (cursor + 1) % senders.length;
         if (sent[i]! >= perDevice(i) || inflight[i]! >= options.inflight) {
