@@ -428,7 +428,8 @@ integration(
       const token = await s.device("d1");
       const ran = async (n: number) => (await s.server.sluice.kv.get(["doc", "slow", String(n)])).value !== null;
       assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 1, ms: 1500 })).status, 202);
-      await new Promise((r) => setTimeout(r, 300)); // message 1 is running
+      const run1 = subscriberRunId("m/feed", 1, "test/slow");
+      await waitFor(async () => (await (await s.admin(`/tasks/${run1}`)).json()).status === "running", 10_000, "run 1");
       assert.equal((await patch(s, "feed", { subscribers: [] })).status, 200);
       assert.equal((await post(`${s.url}/channels/feed/messages`, token, { n: 2, ms: 10 })).status, 202);
       assert.equal((await patch(s, "feed", { subscribers: ["test/slow"] })).status, 200);

@@ -169,14 +169,15 @@ integration(
         params: { ms: 800 },
       });
       assert.equal(res.status, 202);
-      await res.body?.cancel();
+      const { taskId } = await res.json();
       const runs = async () =>
         Number(
           /sluice_script_runs_total\{method="test\/slow",outcome="ok"\} (\d+)/.exec(
             await (await fetch(`${s.url}/metrics`)).text(),
           )?.[1] ?? 0,
         );
-      await new Promise((r) => setTimeout(r, 200)); // the run is under way
+      const status = async () => (await (await s.admin(`/tasks/${taskId}`)).json()).status;
+      await waitFor(async () => (await status()) === "running", 10_000, "the run under way");
       const kv = await Deno.openKv(`${s.kvDir}/sluice.kv`);
       await claimWriterEpoch(kv, "intruder");
       kv.close();
