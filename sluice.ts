@@ -58,6 +58,11 @@ export interface SluiceOptions {
   readonly kv?: Deno.Kv;
   /** Lease TTL of partitions in deploy mode (ms). */
   readonly leaseTtlMs?: number;
+  /**
+   * Streams' heads and lanes kept in memory before those idle for `afterMs` are forgotten (tests make them few; the
+   * defaults: 20,000 heads and 10,000 lanes, idle for 10 minutes).
+   */
+  readonly idleMemory?: { readonly from: number; readonly afterMs: number };
 }
 
 /** The running core: every service the protocol adapters use. */
@@ -191,6 +196,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       log: (line) => log.warn(line),
       shortage,
       onWritesAgain,
+      idleHeads: options.idleMemory,
     })
     : new Committer({
       kv,
@@ -202,6 +208,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       log: (line) => log.warn(line),
       shortage,
       onWritesAgain,
+      idleHeads: options.idleMemory,
     });
   const recovered = await committer.recover();
   // (Several writers taking over one writer's KV say what they did themselves.)
@@ -297,6 +304,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     leases,
     onRun: (method, outcome) => instruments.ran(method, outcome),
     log: (line) => log.warn(line),
+    idleLanes: options.idleMemory,
   });
   resumeStalled = () => runner.resumeStalled();
   // One process: a start after a crash guards the lanes it resumes (see `PartitionRunner`); after a graceful stop,

@@ -66,6 +66,8 @@ export interface PartitionRunnerOptions {
   /** Partition leases, when several instances share the KV (Deploy); absent for one process. */
   readonly leases?: LeaseManager;
   readonly log?: (line: string) => void;
+  /** Lanes kept in memory before idle ones are forgotten, and how long idle that is (see `IDLE_LANES`). */
+  readonly idleLanes?: { readonly from: number; readonly afterMs: number };
 }
 
 type LaneJob = ReturnType<typeof jobOf>;
@@ -111,6 +113,8 @@ interface LaneState {
   suspect?: boolean;
   /** The seq this process marked as running (see `suspect`). */
   marked?: number;
+  /** When its last drain ended (or it was made): a lane idle long enough is forgotten. */
+  idleSince: number;
 }
 
 /** The longest a lane whose writes KV keeps refusing waits before it tries again. */
@@ -137,6 +141,12 @@ export const SWEEP_WAVE = 256;
 /** Streams whose head a sweep reads at once. */
 const SWEEP_READS = 256;
 
+/**
+ * Lanes kept in memory before a new one has idle ones forgotten: a device that sent once keeps no memory for good (a
+ * fleet's devices come and go). A lane forgotten costs one read of its cursor when its device sends again.
+ */
+const IDLE_LANES = { from: 10_000, afterMs: 10 * 60_000 };
+
 /** Most events kept in lanes' tails at once (beyond that, lanes read from KV). */
 const TAIL_BUDGET = 20_000;
 
@@ -153,6 +163,8 @@ export class PartitionRunner {
   readonly #active = new Set<Promise<void>>();
   readonly #batchSize: number;
   #tailed = 0;
+  /** When a new lane may next have idle ones forgotten. */
+  #scanAt = 0;
   #stopping = false;
   #suspectTurn = Promise.resolve();
   readonly #deadLines = new LogBudget(
@@ -320,10 +332,37 @@ export class PartitionRunner {
         dirty: false,
         batchLimit: this.#batchSize,
         tail: new Map(),
+        idleSince: this.options.clock.now(),
       };
+      if (this.#lanes.size >= (this.options.idleLanes ?? IDLE_LANES).from) this.#forgetIdle();
       this.#lanes.set(key, st);
     }
     return st;
+  }
+
+  /**
+   * Forgets the lanes idle for a while whose state KV holds whole: not draining, nothing pending in memory (no retry
+   * or stall timer, tail, lease, or mark of a crash's resumption). A drain ends once its lane has caught up, and an
+   * event appended after wakes the lane again (made anew). A scan at most every quarter of the idle time: memory
+   * stays within the lanes used in the last 1.25 idle times (at least `from`).
+   */
+  #forgetIdle(): void {
+    const { afterMs } = this.options.idleLanes ?? IDLE_LANES;
+    const now = this.options.clock.now();
+    if (now < this.#scanAt) return;
+    this.#scanAt = now + afterMs / 4;
+    const before = now - afterMs;
+    for (const st of this.#lanes.values()) {
+      const idle = !st.active && st.idleSince <= before && st.timer === undefined && st.retry === null &&
+        st.stalledUntil === undefined && !st.suspect && st.lease === undefined &&
+        st.tail.size === 0;
+      if (idle) this.#drop(st);
+    }
+  }
+
+  /** Lanes this process keeps in memory. */
+  get lanes(): number {
+    return this.#lanes.size;
   }
 
   /**
@@ -527,6 +566,8 @@ export class PartitionRunner {
     } finally {
       st.active = false;
       st.running = undefined;
+      st.drain = undefined;
+      st.idleSince = this.options.clock.now();
       if (st.dirty && !this.#stopping) this.wake(st.lane);
     }
   }
@@ -846,7 +887,10 @@ export class PartitionRunner {
 
   #wakeAt(st: LaneState, delayMs: number): void {
     clearTimeout(st.timer);
-    st.timer = setTimeout(() => this.wake(st.lane), delayMs + 1);
+    st.timer = setTimeout(() => {
+      st.timer = undefined;
+      this.wake(st.lane);
+    }, delayMs + 1);
   }
 
   #log(line: string): void {

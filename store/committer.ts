@@ -122,6 +122,8 @@ export interface CommitterOptions {
   readonly shortage?: () => string | null;
   /** Told when a write lands after KV refused them (work waiting out the refusals may go on now). */
   readonly onWritesAgain?: () => void;
+  /** Heads kept in memory before idle ones are forgotten, and how long idle that is (see `IDLE_HEADS`). */
+  readonly idleHeads?: { readonly from: number; readonly afterMs: number };
 }
 
 interface Pending {
@@ -152,7 +154,15 @@ interface Head {
   /** The seq its head key holds, and when that was written (single mode writes head keys lazily). */
   persisted: number;
   persistedAt: number;
+  /** When it was last read from KV or moved by a commit: one idle long enough is forgotten. */
+  usedAt: number;
 }
+
+/**
+ * Heads kept in memory before idle ones are forgotten: a stream written once (a device that sent once) keeps no
+ * memory for good. A head forgotten is read again (its key, then the events past it) when its stream is next used.
+ */
+const IDLE_HEADS = { from: 20_000, afterMs: 10 * 60_000 };
 
 /** A batch's atomic operation, built, and what its commit's answer needs. */
 interface Built {
@@ -225,6 +235,9 @@ export class Committer {
   readonly #onCommit?: (stats: CommitStats) => void;
   readonly #maxRetries: number;
   readonly #heads = new Map<string, Head>();
+  readonly #idleHeads: { readonly from: number; readonly afterMs: number };
+  /** When idle heads may next be forgotten. */
+  #scanAt = 0;
   #pending: Pending[] = [];
   #running: Promise<void> | null = null;
   #lost: LeaseLostError | null = null;
@@ -263,6 +276,7 @@ export class Committer {
     this.#shortage = options.shortage;
     this.#onWritesAgain = options.onWritesAgain;
     this.#maxRetries = options.maxRetries ?? 50;
+    this.#idleHeads = options.idleHeads ?? IDLE_HEADS;
     if (this.#mode === "single" && this.#epoch === undefined) {
       throw new Error("Single-writer mode needs the claimed writer epoch");
     }
@@ -457,6 +471,7 @@ export class Committer {
   async #drain(): Promise<void> {
     try {
       while (this.#pending.length > 0) {
+        if (this.#heads.size >= this.#idleHeads.from) this.#forgetIdleHeads();
         const batch = this.#take();
         await traced("sluice.kv.commit", { requests: batch.length }, () => this.#commit(batch, 0));
       }
@@ -568,6 +583,7 @@ export class Committer {
         const h = this.#heads.get(stream)!;
         h.seq = seq;
         h.versionstamp = res.versionstamp;
+        h.usedAt = at;
         if (persisted.has(stream)) h.persisted = seq, h.persistedAt = at;
       }
       for (const s of live.flatMap((p) => p.req.sets ?? [])) this.#notePersistedHead(s, at);
@@ -823,6 +839,28 @@ export class Committer {
     return live;
   }
 
+  /**
+   * Forgets the heads idle for a while that KV holds exactly (the head key written, no event of the stream waiting
+   * in the inbox). Called between commits, none in flight: every commit loads the heads it needs. A scan at most
+   * every quarter of the idle time: memory stays within the streams used in the last 1.25 idle times.
+   */
+  #forgetIdleHeads(): void {
+    const now = this.#clock.now();
+    if (now < this.#scanAt) return;
+    this.#scanAt = now + this.#idleHeads.afterMs / 4;
+    const before = now - this.#idleHeads.afterMs;
+    for (const [stream, h] of this.#heads) {
+      if (h.usedAt <= before && h.seq === h.persisted && this.#inbox.firstUnmoved(stream, 0) === undefined) {
+        this.#heads.delete(stream);
+      }
+    }
+  }
+
+  /** Heads this writer keeps in memory. */
+  get heads(): number {
+    return this.#heads.size;
+  }
+
   /** A head key written by a plain set (the lazy flush) counts as persisted. */
   #notePersistedHead(s: SetOp, at: number): void {
     if (s.key[0] !== "head" || !("value" in s)) return;
@@ -853,7 +891,13 @@ export class Committer {
           const seq = this.#mode === "single"
             ? Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0)
             : hinted;
-          this.#heads.set(stream, { seq, versionstamp: e.versionstamp, persisted: hinted, persistedAt: 0 });
+          this.#heads.set(stream, {
+            seq,
+            versionstamp: e.versionstamp,
+            persisted: hinted,
+            persistedAt: 0,
+            usedAt: this.#clock.now(),
+          });
         }));
       }),
     );

@@ -2,7 +2,7 @@ import { loadConfig } from "../../config.ts";
 import { type Logger, silentLogger } from "../../core/log.ts";
 import { startAdapters } from "../../adapters.ts";
 import { type Server, startServer } from "../../server.ts";
-import { openSluice } from "../../sluice.ts";
+import { openSluice, type SluiceOptions } from "../../sluice.ts";
 import { testManifest } from "../fixtures/manifest.ts";
 import { type FakeWeather, fakeWeather } from "./weather.ts";
 
@@ -60,7 +60,7 @@ export async function deployInstance(
 export async function startTestSluice(
   env: Record<string, string> = {},
   kvDir?: string,
-  options: { log?: Logger } = {},
+  options: { log?: Logger; idleMemory?: SluiceOptions["idleMemory"] } = {},
 ): Promise<TestSluice> {
   const dir = kvDir ?? await Deno.makeTempDir({ prefix: "sluice-test-" });
   const weather = fakeWeather();
@@ -80,6 +80,7 @@ export async function startTestSluice(
       manifest: testManifest,
       workerUrl: new URL("../fixtures/worker_entry.ts", import.meta.url),
       log: options.log ?? (Deno.env.get("SLUICE_TEST_LOG") ? undefined : silentLogger),
+      idleMemory: options.idleMemory,
     });
     return await startServer(sluice, { port: 0, hostname: "127.0.0.1", adapters: await startAdapters(sluice) });
   };
