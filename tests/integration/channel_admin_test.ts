@@ -457,7 +457,7 @@ integration(
       const N = 800;
       for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => publish(i + j + 1)));
       const dead = async () => (await Array.fromAsync(s.server.sluice.kv.list({ prefix: ["dead"] }))).length;
-      await waitFor(async () => (await dead()) >= N, 30_000, "every run dead");
+      await waitFor(async () => (await dead()) >= N, 90_000, "every run dead");
       await s.admin("/admin/channels/again", { method: "PATCH", body: JSON.stringify({ subscribers: [] }) });
       // Publishing goes on while the script is added again from 1: a publish wakes its lane at once.
       let stop = false;
@@ -473,7 +473,7 @@ integration(
       await publishing;
       await waitFor(
         async () => (await (await s.admin("/admin/channels/again/stats")).json()).subscribers[0].behind === 0,
-        30_000,
+        90_000,
         "the replay",
       );
       const missing = [];
@@ -491,7 +491,7 @@ integration(
 integration(
   "a subscriber added again while its earlier subscription still runs a long batch is refused (409), not started twice",
   async () => {
-    const s = await startTestSluice();
+    const s = await startTestSluice({ SCRIPT_TIMEOUT_MS: "10000" });
     try {
       await s.admin("/admin/channels", {
         method: "POST",
@@ -502,9 +502,9 @@ integration(
         await (await post(`${s.url}/channels/long/messages`, token, { n, ms })).body?.cancel();
       const runOf = (n: number) => s.admin(`/tasks/${subscriberRunId("m/long", n, "test/slow")}`);
       const statusOf = async (n: number) => (await (await runOf(n)).json()).status;
-      // Message 1 runs alone for 2 s (the tests' time limit is 3 s); meanwhile 49 more of 300 ms each are sent, which the next batch takes
-      // together: 14.7 s, longer than the 10 s a change waits for it. (Timed sleeps raced on a slow machine.)
-      await send(1, 2000);
+      // Message 1 runs alone for 6 s; meanwhile 49 more of 300 ms each are sent, which the next batch takes together:
+      // 14.7 s, longer than the 10 s a change waits for it. (Timed sleeps raced on a slow machine.)
+      await send(1, 6000);
       await waitFor(async () => (await statusOf(1)) === "running", 10_000, "message 1 running");
       await Promise.all(Array.from({ length: 49 }, (_, i) => send(i + 2, 300)));
       assert.equal(await statusOf(1), "running", "the 49 messages took longer to send than message 1 to run");

@@ -23,12 +23,20 @@ inBothModes(
       for (let n = 0; n < 8; n++) {
         const res = await post(`${s.url}/channels/blog_queuing/invoke`, token, {
           method: "test/slow",
-          params: { ms: 150, n },
+          params: { ms: n === 0 ? 1500 : 150, n },
         });
         slow.push((await res.json()).taskId);
       }
-      // Tasks queued together run as one batch: stop while its first task runs.
-      await waitFor(async () => (await (await s.admin(`/tasks/${slow[0]}`)).json()).status === "running");
+      // Stop while one of them runs with others queued behind it. (Waiting for the first to run raced the posts on a
+      // loaded machine: it could be done before they were, and never show "running".)
+      await waitFor(
+        async () => {
+          const st = await Promise.all(slow.map(async (id) => (await (await s.admin(`/tasks/${id}`)).json()).status));
+          return st.includes("running") && st.lastIndexOf("queued") > st.indexOf("running");
+        },
+        10_000,
+        "a slow task running with others queued behind it",
+      );
       await s.restart();
       const statuses = await Promise.all(slow.map(async (id) => (await (await s.admin(`/tasks/${id}`)).json()).status));
       assert.ok(
