@@ -698,6 +698,7 @@ export class PartitionRunner {
       settled = this.#failure(st, jobs[0]!, `Could not commit the run's writes: ${describeError(err)}`, now, {
         permanent,
       });
+      if (marked) settled.plan.deletes.push(keys.runMarker(st.lane.stream, st.lane.consumer));
       if (st.lease) settled.plan.checks.push(st.lease.check);
       try {
         await this.options.committer.write(settled.plan.toRequest());

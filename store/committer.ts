@@ -891,6 +891,8 @@ export class Committer {
           const seq = this.#mode === "single"
             ? Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0)
             : hinted;
+          // Not over a head set meanwhile (a commit that loaded it too and landed since): that one is newer.
+          if (this.#heads.has(stream)) return;
           this.#heads.set(stream, {
             seq,
             versionstamp: e.versionstamp,

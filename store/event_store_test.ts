@@ -565,6 +565,55 @@ Deno.test("a landed write's answer does not wait for the head reads of the next 
   }
 });
 
+Deno.test("a head read that lands after a commit of the same stream does not take its seq back", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const epoch = await claimWriterEpoch(kv, "test");
+  const readGate = Promise.withResolvers<void>();
+  const moveGate = Promise.withResolvers<void>();
+  let reads = 0, commits = 0;
+  // The first head read waits until released, while a commit of the same stream loads the head and lands; the
+  // second commit (its event's move out of the inbox) waits too, so that the late read cannot find the event.
+  const gatedKv = new Proxy(kv, {
+    get(target, key) {
+      const v = Reflect.get(target, key);
+      if (key === "getMany") {
+        return async (...args: Parameters<Deno.Kv["getMany"]>) => {
+          const first = reads++ === 0;
+          const read = await target.getMany(...args);
+          if (first) await readGate.promise;
+          return read;
+        };
+      }
+      if (key === "atomic") {
+        return () => {
+          const op = target.atomic();
+          const commit = op.commit.bind(op);
+          const nth = ++commits;
+          op.commit = async () => (nth === 2 && await moveGate.promise, await commit());
+          return op;
+        };
+      }
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const committer = new Committer({ kv: gatedKv, mode: "single", clock: systemClock, epoch, inbox: () => true });
+  try {
+    const late = committer.head("s");
+    const first = await committer.write({ appends: [{ stream: "s", event: { type: "e", data: 1 } }] });
+    readGate.resolve();
+    await late;
+    moveGate.resolve();
+    const second = await committer.write({ appends: [{ stream: "s", event: { type: "e", data: 2 } }] });
+    assert.deepEqual([first.positions[0]!.seq, second.positions[0]!.seq], [1, 2]);
+  } finally {
+    moveGate.resolve();
+    await committer.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** A KV whose atomic operations note each key they set and its expiry. */
 function notingSets(kv: Deno.Kv, noted: Map<string, number | undefined>): Deno.Kv {
   return new Proxy(kv, {
