@@ -44,7 +44,9 @@ Deno.test("a cron tick with AMQP stays busy while deliveries come, and ends once
   let connected = false;
   // A delivery comes each time the tick looks, 30 in all: a stalled event loop cannot pass for a pause (a timer
   // feeding them every 10 ms did, on a loaded machine).
+  let looksAfter = 0;
   const deliveries = () => {
+    if (received === 30) looksAfter++;
     if (connected && received < 30) received++, lastDelivery = Date.now();
     return received;
   };
@@ -54,6 +56,7 @@ Deno.test("a cron tick with AMQP stays busy while deliveries come, and ends once
   const ended = Date.now();
   assert.equal(received, 30);
   assert.ok(ended >= lastDelivery + 50, "the tick ended only once the deliveries had paused");
+  assert.ok(looksAfter <= 2, `the tick looked ${looksAfter} times after the deliveries paused: it should end at once`);
   assert.ok(lines.some((l) => /^Cron tick: took \d+ AMQP message\(s\) from iot.ingest$/.test(l)), lines.join("\n"));
 });
 

@@ -59,8 +59,8 @@ export interface SluiceOptions {
   /** Lease TTL of partitions in deploy mode (ms). */
   readonly leaseTtlMs?: number;
   /**
-   * Streams' heads and lanes kept in memory before those idle for `afterMs` are forgotten (tests make them few; the
-   * defaults: 20,000 heads and 10,000 lanes, idle for 10 minutes).
+   * Streams' heads and lanes kept in memory (each) before those idle for `afterMs` are forgotten: one figure for both
+   * (tests make it small; the defaults: 20,000 heads and 10,000 lanes, idle for 10 minutes).
    */
   readonly idleMemory?: { readonly from: number; readonly afterMs: number };
 }

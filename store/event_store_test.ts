@@ -569,17 +569,22 @@ Deno.test("a head read that lands after a commit of the same stream does not tak
   const dir = await Deno.makeTempDir();
   const kv = await Deno.openKv(`${dir}/test.kv`);
   const epoch = await claimWriterEpoch(kv, "test");
-  const readGate = Promise.withResolvers<void>();
-  const moveGate = Promise.withResolvers<void>();
-  let reads = 0, commits = 0;
-  // The first head read waits until released, while a commit of the same stream loads the head and lands; the
-  // second commit (its event's move out of the inbox) waits too, so that the late read cannot find the event.
+  // Each gate opens by itself after 5 s at the latest: a change in the committer's reads must fail this, not hang it.
+  const gate = () => {
+    const g = Promise.withResolvers<void>();
+    const timer = setTimeout(g.resolve, 5000);
+    return { promise: g.promise, open: () => (clearTimeout(timer), g.resolve()) };
+  };
+  const readGate = gate(), moveGate = gate();
+  let headReads = 0, commits = 0, holdCommits = true;
+  // The first read of the head of "s" waits until released, while a commit of "s" loads the head itself and lands;
+  // the commits after that one (its event's move out of the inbox) wait too, so that the late read cannot find it.
   const gatedKv = new Proxy(kv, {
     get(target, key) {
       const v = Reflect.get(target, key);
       if (key === "getMany") {
         return async (...args: Parameters<Deno.Kv["getMany"]>) => {
-          const first = reads++ === 0;
+          const first = args[0].some((k) => k[0] === "head" && k[1] === "s") && headReads++ === 0;
           const read = await target.getMany(...args);
           if (first) await readGate.promise;
           return read;
@@ -589,8 +594,7 @@ Deno.test("a head read that lands after a commit of the same stream does not tak
         return () => {
           const op = target.atomic();
           const commit = op.commit.bind(op);
-          const nth = ++commits;
-          op.commit = async () => (nth === 2 && await moveGate.promise, await commit());
+          op.commit = async () => (commits++ > 0 && holdCommits && await moveGate.promise, await commit());
           return op;
         };
       }
@@ -601,13 +605,14 @@ Deno.test("a head read that lands after a commit of the same stream does not tak
   try {
     const late = committer.head("s");
     const first = await committer.write({ appends: [{ stream: "s", event: { type: "e", data: 1 } }] });
-    readGate.resolve();
+    readGate.open();
     await late;
-    moveGate.resolve();
+    holdCommits = false;
+    moveGate.open();
     const second = await committer.write({ appends: [{ stream: "s", event: { type: "e", data: 2 } }] });
     assert.deepEqual([first.positions[0]!.seq, second.positions[0]!.seq], [1, 2]);
   } finally {
-    moveGate.resolve();
+    moveGate.open();
     await committer.close();
     kv.close();
     await Deno.remove(dir, { recursive: true });

@@ -144,7 +144,7 @@ export const DeadLetterList = z.object({
 
 export const ChannelStatsView = z.object({
   channel: z.string(),
-  partitions: z.number().int().openapi({ description: "Task partitions (one a device) with tasks left" }),
+  partitions: z.number().int().openapi({ description: "Task partitions (one a device) the channel has" }),
   queued: z.number().int().openapi({ description: "Tasks appended and not yet done or dead" }),
   retrying: z.number().int().openapi({ description: "Partitions waiting for a retry of their head task" }),
   messages: z.number().int().openapi({ description: "Seq of the topic's last message (0: none)" }),
@@ -166,7 +166,9 @@ export const ChannelStatsView = z.object({
 export const RefusedList = z.object({
   refused: z.array(z.object({
     at: z.string().openapi({ description: "ISO time" }),
-    protocol: z.string().openapi({ description: "http, ws, mqtt or amqp" }),
+    protocol: z.string().openapi({
+      description: "mqtt or amqp (HTTP and WebSocket clients are told of a refusal in their answer instead)",
+    }),
     device: z.string().nullable().openapi({ description: "The device it came from, when known" }),
     channel: z.string().optional(),
     code: z.string().openapi({ description: "Error code: malformed_json, not_found, unauthorized …" }),

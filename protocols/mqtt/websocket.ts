@@ -3,6 +3,7 @@ import { errorResponse } from "../http/errors.ts";
 import { errorAnswer, remoteAddress } from "../http/route.ts";
 import { ValidationError } from "../../core/errors.ts";
 import { type ByteDuplex, duplexOfWebSocket } from "./byte_duplex.ts";
+import { upgradeWebSocket } from "../http/upgrade.ts";
 
 /** The subprotocols MQTT clients offer over WebSocket; the first offered one is chosen. */
 const SUBPROTOCOLS = ["mqtt", "mqttv3.1"];
@@ -37,13 +38,11 @@ export function mountMqttWebSocket(
     const address = remoteAddress(c, trustedProxies);
     const offered = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const protocol = offered.find((p) => SUBPROTOCOLS.includes(p));
-    let upgraded: ReturnType<typeof Deno.upgradeWebSocket>;
+    let upgraded: Deno.WebSocketUpgrade;
     try {
-      upgraded = Deno.upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
+      upgraded = upgradeWebSocket(c.req.raw, protocol ? { protocol } : {});
     } catch (err) {
-      // A handshake Deno cannot answer (no Sec-WebSocket-Key, no Connection: Upgrade) is the client's.
-      const reason = err instanceof Error ? err.message : String(err);
-      return errorResponse(new ValidationError(`Not a valid WebSocket upgrade: ${reason}`));
+      return errorResponse(err);
     }
     const { socket, response } = upgraded;
     const conn = duplexOfWebSocket(socket, maxPacketBytes, address);

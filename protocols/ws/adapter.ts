@@ -4,6 +4,7 @@ import { principalOf } from "../http/auth.ts";
 import { z } from "@hono/zod-openapi";
 import { authenticate, errorAnswer, remoteAddress, securityOf, throttled } from "../http/route.ts";
 import { errorResponse } from "../http/errors.ts";
+import { upgradeWebSocket } from "../http/upgrade.ts";
 import { REVOKED, WsSession } from "./session.ts";
 import { WaitingBudget } from "./waiting_budget.ts";
 import { utf8Over } from "../../core/kv_size.ts";
@@ -95,14 +96,12 @@ export function wsAdapter(sluice: Sluice, options: WsOptions = {}): Adapter {
           }
           const address = remoteAddress(c, deps.trustedProxies);
           const release = sluice.deviceStreams.take(principal);
-          let upgraded: ReturnType<typeof Deno.upgradeWebSocket>;
+          let upgraded: Deno.WebSocketUpgrade;
           try {
-            upgraded = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
+            upgraded = upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
           } catch (err) {
             release();
-            // A handshake Deno cannot answer (no Sec-WebSocket-Key, no Connection: Upgrade) is the client's.
-            const message = `Not a valid WebSocket upgrade: ${err instanceof Error ? err.message : String(err)}`;
-            return Response.json({ error: { code: "validation_failed", message } }, { status: 400 });
+            return errorResponse(err);
           }
           const { socket, response } = upgraded;
           const session = new WsSession(
