@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import { ConcurrencyError, ConflictError } from "../core/errors.ts";
 import { onKeyChange } from "./key_watch.ts";
 import { keys } from "./keys.ts";
+import { kvPage } from "./kv_page.ts";
 
 /** How a channel's tasks are partitioned: per device, one stream for the channel, or spread. */
 export type Ordering = "device" | "channel" | "none";
@@ -167,6 +168,12 @@ export class ChannelRegistry {
     const entry = await this.kv.get<ChannelConfig>(keys.channel(name));
     if (entry.value && generation === this.#generation) this.#cache.set(name, entry.value);
     return entry.value;
+  }
+
+  /** Channels by name, at most `limit`, after the name `after`; `next` pages on (null at the end). */
+  async page(limit: number, after?: string): Promise<{ channels: ChannelConfig[]; next: string | null }> {
+    const page = await kvPage<ChannelConfig>(this.kv, keys.channels(), limit, after);
+    return { channels: page.values, next: page.more ? page.values.at(-1)!.name : null };
   }
 
   /** Every channel. */

@@ -99,3 +99,21 @@ Deno.test("a refused payload's preview hides a token the 256-character cut falls
     kv.close();
   }
 });
+
+Deno.test("records of one millisecond are listed newest first, the tenth before the ninth", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = { now: () => 2_000_000 };
+  const committer = new Committer({ kv, mode: "single", clock, epoch: await claimWriterEpoch(kv, "t") });
+  try {
+    const log = new RefusedLog(kv, committer, clock);
+    for (let n = 1; n <= 12; n++) {
+      log.record({ protocol: "mqtt", device: `d${n}`, code: "not_found", reason: "No such channel", payload: "{}" });
+    }
+    await committer.flush();
+    const devices = (await log.list()).refused.map((r) => r.device);
+    assert.deepEqual(devices, Array.from({ length: 12 }, (_, i) => `d${12 - i}`));
+  } finally {
+    await committer.close();
+    kv.close();
+  }
+});

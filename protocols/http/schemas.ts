@@ -120,7 +120,10 @@ export const Channel = z.object({
   defaultScript: z.string().optional(),
   createdAt: z.string().openapi({ description: "ISO time" }),
 }).openapi("Channel");
-export const ChannelList = z.object({ channels: z.array(Channel) }).openapi("ChannelList");
+export const ChannelList = z.object({
+  channels: z.array(Channel),
+  next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
+}).openapi("ChannelList");
 export const DeletedChannel = z.object({ name: z.string(), deleted: z.literal(true) }).openapi("DeletedChannel");
 export const DeadLetterList = z.object({
   deadLetters: z.array(z.object({

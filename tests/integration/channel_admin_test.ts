@@ -79,6 +79,43 @@ inBothModes(
   },
 );
 
+integration("channels are listed a page at a time, by name, each once, with next to page on", async () => {
+  const s = await startTestSluice();
+  try {
+    const made: string[] = [];
+    for (let i = 0; i < 230; i += 46) {
+      await Promise.all(Array.from({ length: 46 }, async (_, j) => {
+        const name = `paged_${String(i + j).padStart(3, "0")}`;
+        made.push(name);
+        const res = await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name }) });
+        assert.equal(res.status, 201);
+        await res.body?.cancel();
+      }));
+    }
+    const seen: string[] = [];
+    let pages = 0;
+    for (let after: string | null = ""; after !== null; pages++) {
+      const page = await (await s.admin(`/admin/channels?limit=100&after=${encodeURIComponent(after)}`)).json();
+      seen.push(...page.channels.map((c: { name: string }) => c.name));
+      after = page.next ?? null; // (an answer without next ends the paging)
+    }
+    const paged = seen.filter((n) => n.startsWith("paged_"));
+    assert.deepEqual(paged, made.sort(), "every channel once, by name");
+    assert.equal(new Set(seen).size, seen.length);
+    assert.equal(pages, Math.ceil(seen.length / 100));
+    const first = await (await s.admin("/admin/channels")).json();
+    assert.equal(first.channels.length, 100, "100 a page unless asked");
+    assert.equal(first.next, first.channels[99].name);
+    for (const limit of ["0", "1001", "abc"]) {
+      const res = await s.admin(`/admin/channels?limit=${limit}`);
+      assert.equal(res.status, 400, `limit=${limit}`);
+      await res.body?.cancel();
+    }
+  } finally {
+    await s.close();
+  }
+});
+
 inBothModes(
   "a subscriber script added with from: 1 replays the topic's kept history in order, then goes on with new messages",
   async (env) => {

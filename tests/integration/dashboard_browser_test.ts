@@ -210,7 +210,7 @@ integration(
       // Sluice "down" for a list's reads (answered 503 by the browser's network layer), then back.
       let down: RegExp | null = /\/pumps\?/;
       await page.route(
-        /\/(pumps\?|admin\/channels$)/,
+        /\/(pumps\?|admin\/channels\?limit=1000)/,
         (route) =>
           down?.test(route.request().url())
             ? route.fulfill({ status: 503, body: '{"error":{"code":"unavailable","message":"down"}}' })
@@ -220,7 +220,7 @@ integration(
       await page.getByText("Cannot load the pumps").waitFor(SLOW);
       down = null;
       await page.locator('#pumps tr[data-pump-id="pump-o"]').waitFor(SLOW); // no click: it tried again
-      down = /\/admin\/channels$/;
+      down = /\/admin\/channels\?limit=1000/;
       await page.getByRole("link", { name: "Channels" }).click();
       await page.getByText("Cannot load the channels").waitFor(SLOW);
       down = null;
@@ -971,6 +971,41 @@ integration(
       await page.getByText("New channel").click();
       await page.locator("details[open] .settings").waitFor(SLOW);
       assert.ok((await scrollWidth()) <= 360, `the channels page is ${await scrollWidth()} px wide`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
+  "with more channels than the API gives a page, the channel list shows them all with their counts",
+  async () => {
+    const s = await startTestSluice();
+    const browser = await launchChromium();
+    try {
+      // 130 of them: more than the 100 GET /admin/channels answers unless asked for more.
+      for (let i = 0; i < 130; i += 26) {
+        await Promise.all(Array.from({ length: 26 }, async (_, j) => {
+          const body = JSON.stringify({ name: `ch_${String(i + j).padStart(3, "0")}` });
+          const res = await s.admin("/admin/channels", { method: "POST", body });
+          assert.equal(res.status, 201, await res.text());
+        }));
+      }
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/#token=${ADMIN}`);
+      await page.getByRole("link", { name: "Channels" }).click();
+      await page.locator('#channels tr[data-channel="ch_129"] [data-field="queued"]', { hasText: /^\d+$/ }).waitFor(
+        SLOW,
+      );
+      const rows = await page.locator('#channels tr[data-channel^="ch_"]').count();
+      assert.equal(rows, 130);
+      assert.equal(
+        await page.locator('#channels tr[data-channel^="ch_"] [data-field="queued"]', { hasText: "error" }).count(),
+        0,
+      );
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

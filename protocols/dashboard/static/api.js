@@ -142,7 +142,7 @@ export function follow(channel, { from, onMessage, onOpen } = {}) {
       });
       if (!res.ok || !res.body) {
         await res.body?.cancel();
-        api("/admin/channels").catch(() => {}); // a refused token signs out (see `api`)
+        api("/admin/channels?limit=1").catch(() => {}); // a refused token signs out (see `api`)
         return again();
       }
       delay = 1000;

@@ -101,7 +101,7 @@ async function verify(candidate, status) {
   token.set(candidate);
   status?.replaceChildren(note("info", "Checking the token…"));
   try {
-    await api("/admin/channels");
+    await api("/admin/channels?limit=1");
   } catch (err) {
     if (err.status === 429) {
       // Too many refused tokens from this address: whether this one is right cannot be told yet.

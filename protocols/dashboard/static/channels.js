@@ -9,6 +9,19 @@ const SYSTEM = [{ name: "_pumps", system: true, about: "every pump state change 
 const byName = new Intl.Collator(undefined, { numeric: true });
 /** Each channel's counts are one call: with many channels, the list is read less often. */
 const CALLS_A_SECOND = 10;
+/** Stats asked for at once. */
+const STATS_AT_ONCE = 6;
+
+/** Every channel's settings, a page of 1,000 at a time. */
+async function allChannels() {
+  const all = [];
+  for (let after = null;;) {
+    const page = await api(`/admin/channels?limit=1000${after === null ? "" : `&after=${encodeURIComponent(after)}`}`);
+    all.push(...page.channels);
+    if (!page.next) return all;
+    after = page.next;
+  }
+}
 
 /** Renders the channel list into `root`; returns its clean-up. */
 export function channelsView(root) {
@@ -58,13 +71,17 @@ export function channelsView(root) {
   /** Reads the list (channels come and go elsewhere too) and each one's counts; again in a few seconds. */
   const refresh = async () => {
     try {
-      channels = (await api("/admin/channels")).channels.sort((a, b) => byName.compare(a.name, b.name));
+      channels = (await allChannels()).sort((a, b) => byName.compare(a.name, b.name));
       const stats = new Map();
-      await Promise.all(channels.map(async (c) => {
-        try {
-          stats.set(c.name, await api(`/admin/channels/${encodeURIComponent(c.name)}/stats`));
-        } catch (err) {
-          stats.set(c.name, { error: err.message });
+      // A few at a time: a thousand channels must not be a thousand requests at once (Sluice refuses past its cap).
+      const left = [...channels];
+      await Promise.all(Array.from({ length: Math.min(STATS_AT_ONCE, left.length) }, async () => {
+        for (let c = left.shift(); c; c = left.shift()) {
+          try {
+            stats.set(c.name, await api(`/admin/channels/${encodeURIComponent(c.name)}/stats`));
+          } catch (err) {
+            stats.set(c.name, { error: err.message });
+          }
         }
       }));
       if (gone) return;

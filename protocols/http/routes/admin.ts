@@ -152,11 +152,12 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
   defineRoute(app, deps, {
     method: "get",
     path: "/admin/channels",
-    summary: "List channels",
+    summary: "List channels' settings, by name, with `next` to page on",
     tags,
     access: "admin",
+    query: ListQuery,
     responses: { 200: { description: "Channels", schema: ChannelList } },
-  }, async ({ c }) => c.json({ channels: await sluice.channels.list() }));
+  }, async ({ c, query }) => c.json(await sluice.channels.page(query.limit, query.after)));
 
   defineRoute(
     app,
