@@ -22,6 +22,12 @@ export class Counter implements Family {
     else this.#values.set(key, { labels, value: n });
   }
 
+  /** Shows the series at 0 until it counts (alerts on `increase()` need a first sample before the first event). */
+  declare(labels: Labels = {}): this {
+    this.inc(labels, 0);
+    return this;
+  }
+
   render(): string[] {
     return [...this.#values.values()].map((v) => `${this.name}${labelText(v.labels)} ${v.value}`);
   }

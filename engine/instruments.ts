@@ -62,15 +62,15 @@ export function createInstruments(): Instruments {
   const cutOff = metrics.counter(
     "sluice_topic_subscribers_cut_off_total",
     "WebSocket and SSE subscribers cut off for reading nothing for SLOW_CLIENT_TIMEOUT, by protocol",
-  );
+  ).declare({ protocol: "ws" }).declare({ protocol: "sse" });
   const queueDropped = metrics.counter(
     "sluice_mqtt_queue_dropped_total",
     "Messages not queued for a kept MQTT session (clean session off) because MQTT_MAX_QUEUED were queued for it",
-  );
+  ).declare();
   const httpBusy = metrics.counter(
     "sluice_http_requests_refused_total",
     "HTTP requests answered 503 at once because MAX_HTTP_IN_FLIGHT requests were being handled",
-  );
+  ).declare();
   return {
     metrics,
     accepted(envelope, result, ms) {

@@ -110,7 +110,8 @@ export function parseAccepted(text: string, protocol: string): number | null {
 /**
  * Why a run's acknowledgements may not have reached Sluice, or null: `acked` messages were acknowledged while
  * neither Sluice's accepted count nor its refusals for the protocol grew (the acknowledgements came from a broker
- * Sluice does not take messages from). Null when it cannot be told (no `/metrics` reading, no accepted count).
+ * Sluice does not take messages from), or Sluice has no adapter for the protocol (MQTT and AMQP count what they accept;
+ * no count: none). Null when it cannot be told (no `/metrics` reading; HTTP has no accepted count).
  */
 export function unseenNote(
   before: Refusals | null,
@@ -118,7 +119,14 @@ export function unseenNote(
   acked: number,
   protocol: string,
 ): string | null {
-  if (acked === 0 || !before || !after || after.accepted == null) return null;
+  if (acked === 0 || !before || !after) return null;
+  if (after.accepted == null) {
+    if (protocol === "http") return null;
+    const how = protocol === "amqp" ? "AMQP_URL" : "MQTT_PORT (the embedded broker) or MQTT_URL";
+    return `Error: ${acked} message(s) were acknowledged, but the Sluice at --admin-url takes no ` +
+      `${protocol.toUpperCase()} messages (its /metrics has no sluice_${protocol}_accepted_total): what acknowledged ` +
+      `them (--url) is a broker Sluice does not read; start Sluice with ${how}`;
+  }
   const restarted = before.startedAt !== after.startedAt;
   const accepted = after.accepted - (restarted ? 0 : before.accepted ?? 0);
   const refused = refusalsBetween(restarted ? new Map() : before.byCode, after.byCode).reduce(

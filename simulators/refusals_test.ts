@@ -48,6 +48,10 @@ Deno.test("acknowledged messages Sluice took none of are told, unless its accept
   assert.equal(unseenNote(reading(7), reading(7, 2), 10, "mqtt"), null, "refused: told by the refusals");
   assert.equal(unseenNote(reading(7), reading(3, 0, 200), 10, "mqtt"), null, "restarted: counted from zero");
   assert.equal(unseenNote(reading(7), reading(7), 0, "mqtt"), null, "nothing acknowledged");
-  assert.equal(unseenNote(reading(null), reading(null), 10, "http"), null, "no accepted count");
+  assert.equal(unseenNote(reading(null), reading(null), 10, "http"), null, "HTTP has no accepted count");
+  assert.match(
+    unseenNote(reading(null), reading(null), 10, "amqp")!,
+    /^Error: 10 message\(s\) were acknowledged, but the Sluice at --admin-url takes no AMQP messages .* AMQP_URL$/,
+  );
   assert.equal(unseenNote(null, reading(7), 10, "mqtt"), null, "unread");
 });

@@ -45,7 +45,12 @@ export class DeviceDirectory {
       .set(keys.device(id), record)
       .set(keys.deviceToken(tokenHash), id)
       .commit();
-    if (!res.ok) throw new ConflictError(`Device "${id}" already exists`);
+    if (!res.ok) {
+      throw new ConflictError(
+        `Device "${id}" already exists (its token was shown only when it was created: for a new one, ` +
+          `DELETE /admin/devices/${encodeURIComponent(id)} and create it again)`,
+      );
+    }
     return { id, token };
   }
 

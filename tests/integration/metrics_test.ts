@@ -149,6 +149,15 @@ integration("every counter and histogram is named in /metrics before its first e
       assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
     }
     assert.doesNotMatch(text, /^sluice_ingest_refused_total\{/m, "no sample yet");
+    // Counters of rare events that have no label, or a known few, start at 0: an alert on increase() sees the first.
+    for (
+      const series of [
+        "sluice_http_requests_refused_total",
+        "sluice_mqtt_queue_dropped_total",
+        'sluice_topic_subscribers_cut_off_total{protocol="ws"}',
+        'sluice_topic_subscribers_cut_off_total{protocol="sse"}',
+      ]
+    ) assert.ok(text.split("\n").includes(`${series} 0`), series);
   } finally {
     await s.close();
   }

@@ -25,9 +25,16 @@ integration("a POST that no route or public script takes says which of the two i
     for (const path of ["/no/such/script", "/constructor", "/toString"]) {
       assert.equal(
         await refusal(await post(`${s.url}${path}`, token, {}), 404, "not_found"),
-        `No public script at ${path}`,
+        `No public script at ${path} (a script runs once it is in scripts/manifest.ts, public: true, and Sluice ` +
+          "restarted)",
       );
     }
+    // A device made again, its token lost: how to get a new one.
+    const again = await s.admin("/admin/devices", { method: "POST", body: JSON.stringify({ id: "newcomer" }) });
+    assert.match(
+      await refusal(again, 409, "conflict"),
+      /^Device "newcomer" already exists \(its token was shown only when it was created: for a new one, DELETE \/admin\/devices\/newcomer and create it again\)$/,
+    );
   } finally {
     await s.close();
   }

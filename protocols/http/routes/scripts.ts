@@ -85,5 +85,7 @@ function notAScript(app: OpenAPIHono, sluice: Sluice, path: string): NotFoundErr
       `Script "${path}" is not public: queue it with POST /channels/<channel>/invoke {"method": "${path}", "params": …}`,
     );
   }
-  return new NotFoundError(`No public script at /${path}`);
+  return new NotFoundError(
+    `No public script at /${path} (a script runs once it is in scripts/manifest.ts, public: true, and Sluice restarted)`,
+  );
 }

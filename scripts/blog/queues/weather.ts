@@ -35,9 +35,16 @@ export async function outsideTemperature(
     }
     value = t;
   } catch (err) {
-    ctx.log.warn(`No outside temperature for ${key}: ${err instanceof Error ? err.message : String(err)}`);
+    ctx.log.warn(`No outside temperature for ${key}: ${why(err)}`);
   }
   cache.set(key, { value, until: now + (value === null ? MISS_TTL_MS : HIT_TTL_MS) });
   if (cache.size > 50_000) cache.delete(cache.keys().next().value!);
   return value ?? undefined;
+}
+
+/** An error's message and its cause's ("fetch failed" says nothing; its cause names the DNS or connection error). */
+function why(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : err.cause === undefined ? "" : String(err.cause);
+  return cause && !err.message.includes(cause) ? `${err.message} (${cause})` : err.message;
 }
