@@ -1,5 +1,7 @@
 import { randomTaskId } from "../core/task_id.ts";
 import { ValidationError } from "../core/errors.ts";
+import { KV_LIMITS } from "../store/kv_limits.ts";
+import { PermanentError } from "./script_api.ts";
 import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
 import { checkJson } from "../core/json_check.ts";
 import { logSafe } from "../core/log.ts";
@@ -34,6 +36,13 @@ export function bufferedContext(
   const written = new Map<string, unknown | null>();
   const push = (e: Effect) => {
     if (!effects) throw new Error("This run has ended; its context can no longer write");
+    // Past this the run's writes can never land (one KV commit holds them all): said at once, not held in memory.
+    if (effects.length >= KV_LIMITS.mutations) {
+      throw new PermanentError(
+        `This run wrote more than ${KV_LIMITS.mutations} times (queued tasks, publishes and document writes ` +
+          "together), more than one KV commit holds: split the work across runs (queue a task that goes on with the rest)",
+      );
+    }
     effects.push(e);
   };
   const prefix = `[${request.method}${request.taskId ? ` ${request.taskId}` : ""}]`;

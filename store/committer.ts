@@ -424,7 +424,12 @@ export class Committer {
     if (short) return Promise.reject(this.#refused(new UnavailableError(short)));
     const cost = costOf(req);
     if (cost.mutations + cost.streams.length + 2 > KV_LIMITS.mutations) {
-      return Promise.reject(new PayloadTooLargeError("Too many writes for one commit"));
+      return Promise.reject(
+        new PayloadTooLargeError(
+          `Too many writes for one commit: ${cost.mutations} KV mutations (with ${cost.streams.length} stream ` +
+            `head(s)), over the ${KV_LIMITS.mutations} one commit holds (a queued task or a publish takes about 2)`,
+        ),
+      );
     }
     if (cost.bytes > KV_LIMITS.commitBytes || cost.keyBytes > KV_LIMITS.commitKeyBytes) {
       return Promise.reject(

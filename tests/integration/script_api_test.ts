@@ -79,3 +79,31 @@ integration("a thrown error's cause is shown with its message, to the caller and
     await s.close();
   }
 });
+
+integration(
+  "a run that writes more than one KV commit holds is told so, with the figures, and at once past its limit",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("writer");
+      // Past the limit (990 writes): refused at the call after it, however many more the script meant (not held in memory).
+      const many = await post(`${s.url}/test/queues-many`, token, { n: 300_000 });
+      const manyBody = await many.json();
+      assert.equal(many.status, 400, JSON.stringify(manyBody));
+      assert.match(manyBody.error.message, /^This run wrote more than \d+ times .* split the work across runs/);
+      // Fewer, but still too many for one commit: said at the commit, with the count.
+      const some = await post(`${s.url}/test/queues-many`, token, { n: 600 });
+      const someBody = await some.json();
+      assert.equal(some.status, 413, JSON.stringify(someBody));
+      assert.match(
+        someBody.error.message,
+        /^Too many writes for one commit: \d+ KV mutations .* over the \d+ one commit/,
+      );
+      // Within it: every task queued.
+      const fine = await post(`${s.url}/test/queues-many`, token, { n: 300 });
+      assert.deepEqual(await fine.json(), { queued: 300 });
+    } finally {
+      await s.close();
+    }
+  },
+);
