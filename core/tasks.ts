@@ -12,6 +12,8 @@ export interface TaskQueuedData {
   readonly firstSeq?: number;
   readonly receivedAt: number;
   readonly protocol: Protocol;
+  /** Script runs in the chain that made it: 1 for a task a script queued, … (absent: 0, a sender's own). */
+  readonly depth?: number;
 }
 
 export const TASK_QUEUED = "TaskQueued";
@@ -21,6 +23,8 @@ export interface MessagePublishedData {
   readonly message: unknown;
   readonly sender: string;
   readonly protocol: Protocol;
+  /** Script runs in the chain that made it, as a task's (absent: 0, a sender's own). */
+  readonly depth?: number;
 }
 
 export const MESSAGE_PUBLISHED = "MessagePublished";

@@ -25,6 +25,8 @@ export interface EffectSource {
   readonly device: string | null;
   readonly receivedAt: number;
   readonly taskId?: string;
+  /** Script runs in the chain that made the run's task or message (absent: 0). */
+  readonly depth?: number;
 }
 
 export interface EffectPlannerOptions {
@@ -35,7 +37,12 @@ export interface EffectPlannerOptions {
   readonly topicRetentionMs: number;
   /** How long a queued task (and its id's index key) is kept (undefined: for good). */
   readonly taskRetentionMs?: number;
+  /** The longest chain of script-made tasks and messages (`MAX_CHAIN_DEPTH`): past it, a loop is assumed. */
+  readonly maxChainDepth?: number;
 }
+
+/** The longest chain of script-made work unless `MAX_CHAIN_DEPTH` says otherwise. */
+export const MAX_CHAIN_DEPTH = 10_000;
 
 /** Turns a script run's buffered effects into writes; an invalid effect fails the run. */
 export class EffectPlanner {
@@ -62,6 +69,20 @@ export class EffectPlanner {
     return plan;
   }
 
+  /** The chain depth of what a run makes: one more than its own, refused past `MAX_CHAIN_DEPTH` (a loop, surely). */
+  #depth(source: EffectSource, what: string): number {
+    const depth = (source.depth ?? 0) + 1;
+    const max = this.options.maxChainDepth ?? MAX_CHAIN_DEPTH;
+    if (depth > max) {
+      throw new ValidationError(
+        `Loop? This run would ${what} as the work of a chain of ${depth} script runs, each made by the one before, ` +
+          `over MAX_CHAIN_DEPTH (${max}): a script that queues itself, or subscribers that publish on their own ` +
+          "channels, go on for ever; raise MAX_CHAIN_DEPTH if the chain is meant",
+      );
+    }
+    return depth;
+  }
+
   async #planOne(effect: Effect, source: EffectSource, plan: WritePlan): Promise<void> {
     switch (effect.kind) {
       case "queue": {
@@ -75,6 +96,7 @@ export class EffectPlanner {
           taskId: effect.taskId,
           receivedAt: source.receivedAt,
           protocol: "script",
+          depth: this.#depth(source, `queue ${effect.script} on ${channel.name}`),
         };
         plan.append(stream, { type: TASK_QUEUED, data }, undefined, undefined, this.#fits(data, "queued task"));
         plan.setFromLastAppend(keys.taskIndex(effect.taskId), (p) => p, this.options.taskRetentionMs);
@@ -87,6 +109,7 @@ export class EffectPlanner {
           message: effect.message,
           sender: source.device ?? "_script",
           protocol: "script",
+          depth: this.#depth(source, `publish on ${channel.name}`),
         };
         const size = this.#fits(data, "message");
         plan.append(

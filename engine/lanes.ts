@@ -34,6 +34,8 @@ export interface Job {
   readonly receivedAt: number;
   /** A dead letter queued again: where it was first queued. */
   readonly firstSeq?: number;
+  /** Script runs in the chain that made it (absent: 0). */
+  readonly depth?: number;
 }
 
 /** The job an event of a lane stands for, or an error for an event that cannot run. */
@@ -42,8 +44,17 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
     if (lane.stream.startsWith(TASK_STREAM_PREFIX) && event.type === TASK_QUEUED) {
       const d = event.data as TaskQueuedData;
       const taskId = d.taskId ?? positionalTaskId(lane.stream, event.seq);
-      const { method, params, device, receivedAt, firstSeq } = d;
-      return { seq: event.seq, taskId, method, params, device, receivedAt, ...(firstSeq ? { firstSeq } : {}) };
+      const { method, params, device, receivedAt, firstSeq, depth } = d;
+      return {
+        seq: event.seq,
+        taskId,
+        method,
+        params,
+        device,
+        receivedAt,
+        ...(firstSeq ? { firstSeq } : {}),
+        ...(depth ? { depth } : {}),
+      };
     }
     if (lane.stream.startsWith(TOPIC_STREAM_PREFIX) && event.type === MESSAGE_PUBLISHED) {
       const d = event.data as MessagePublishedData;
@@ -55,6 +66,7 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
         params: d.message,
         device: d.sender.startsWith("_") ? null : d.sender,
         receivedAt: event.at,
+        ...(d.depth ? { depth: d.depth } : {}),
       };
     }
     return {

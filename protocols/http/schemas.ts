@@ -138,6 +138,9 @@ export const DeadLetterList = z.object({
     params: z.unknown(),
     device: z.string().nullable(),
     receivedAt: z.string().optional().openapi({ description: "When Sluice received the message (ISO time)" }),
+    depth: z.number().int().optional().openapi({
+      description: "For a task a script made: the script runs in its chain (MAX_CHAIN_DEPTH bounds it)",
+    }),
     attempts: z.number().int(),
     errors: z.array(z.object({ attempt: z.number().int(), at: z.string(), error: z.string() })),
     deadAt: z.string().openapi({ description: "ISO time" }),
