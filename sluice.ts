@@ -271,7 +271,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     maxValueBytes: 60 * 1024,
     topicRetentionMs: config.TOPIC_RETENTION,
     taskRetentionMs: config.TASK_RETENTION,
-    maxChainDepth: config.MAX_CHAIN_DEPTH,
+    maxChainWork: config.MAX_CHAIN_WORK,
   });
   /** One bucket per device for every message it sends: ingest and public script calls alike. */
   const rateLimiter = config.RATE_LIMIT === null

@@ -12,8 +12,8 @@ export interface TaskQueuedData {
   readonly firstSeq?: number;
   readonly receivedAt: number;
   readonly protocol: Protocol;
-  /** Script runs in the chain that made it: 1 for a task a script queued, … (absent: 0, a sender's own). */
-  readonly depth?: number;
+  /** For a task a script queued: the script runs it may lead to, itself included (see `MAX_CHAIN_WORK`). */
+  readonly budget?: number;
 }
 
 export const TASK_QUEUED = "TaskQueued";
@@ -23,8 +23,8 @@ export interface MessagePublishedData {
   readonly message: unknown;
   readonly sender: string;
   readonly protocol: Protocol;
-  /** Script runs in the chain that made it, as a task's (absent: 0, a sender's own). */
-  readonly depth?: number;
+  /** For a message a script published: the runs each subscriber's run of it may lead to, as a task's. */
+  readonly budget?: number;
 }
 
 export const MESSAGE_PUBLISHED = "MessagePublished";

@@ -22,8 +22,8 @@ export interface DeadLetter {
   readonly device: string | null;
   /** When Sluice received the message (ms): a retry runs it as received then (absent in letters before 2026-11-27). */
   readonly receivedAt?: number;
-  /** Script runs in the chain that made it (absent: 0): a retry keeps it, so a loop's task stays one. */
-  readonly depth?: number;
+  /** For work a script made, what it may lead to (see `MAX_CHAIN_WORK`): a retry keeps it, so a loop's task stays one. */
+  readonly budget?: number;
   readonly attempts: number;
   /** Every attempt's error, oldest first. */
   readonly errors: readonly AttemptError[];
@@ -180,7 +180,7 @@ export class DeadLetters {
       firstSeq: firstSeq(dead),
       receivedAt: dead.receivedAt ?? dead.deadAt,
       protocol: "http",
-      ...(dead.depth ? { depth: dead.depth } : {}),
+      ...(dead.budget !== undefined ? { budget: dead.budget } : {}),
     };
     const res = await this.committer.write({
       urgent,

@@ -25,8 +25,8 @@ export interface EffectSource {
   readonly device: string | null;
   readonly receivedAt: number;
   readonly taskId?: string;
-  /** Script runs in the chain that made the run's task or message (absent: 0). */
-  readonly depth?: number;
+  /** The script runs the run's task or message may still lead to, itself included (absent: `MAX_CHAIN_WORK`). */
+  readonly budget?: number;
 }
 
 export interface EffectPlannerOptions {
@@ -37,12 +37,9 @@ export interface EffectPlannerOptions {
   readonly topicRetentionMs: number;
   /** How long a queued task (and its id's index key) is kept (undefined: for good). */
   readonly taskRetentionMs?: number;
-  /** The longest chain of script-made tasks and messages (`MAX_CHAIN_DEPTH`): past it, a loop is assumed. */
-  readonly maxChainDepth?: number;
+  /** The script runs one sender's message may lead to in all (`MAX_CHAIN_WORK`): past it, a loop is assumed. */
+  readonly maxChainWork: number;
 }
-
-/** The longest chain of script-made work unless `MAX_CHAIN_DEPTH` says otherwise. */
-export const MAX_CHAIN_DEPTH = 10_000;
 
 /** Turns a script run's buffered effects into writes; an invalid effect fails the run. */
 export class EffectPlanner {
@@ -55,7 +52,8 @@ export class EffectPlanner {
     reads: readonly DocumentRead[] = [],
   ): Promise<WritePlan> {
     const plan = new WritePlan();
-    for (const effect of effects) await this.#planOne(effect, source, plan);
+    const share = this.#share(effects, source);
+    for (const effect of effects) await this.#planOne(effect, source, plan, share);
     for (const r of reads) plan.checks.push({ key: keys.document(r.collection, r.id), versionstamp: r.versionstamp });
     // Where instances share the KV (Deploy), each stream appended to is checked in the commit, as each document
     // read is: one commit takes 100 checks. Refused in every mode, so a script behaves the same here and there.
@@ -69,21 +67,40 @@ export class EffectPlanner {
     return plan;
   }
 
-  /** The chain depth of what a run makes: one more than its own, refused past `MAX_CHAIN_DEPTH` (a loop, surely). */
-  #depth(source: EffectSource, what: string): number {
-    const depth = (source.depth ?? 0) + 1;
-    const max = this.options.maxChainDepth ?? MAX_CHAIN_DEPTH;
-    if (depth > max) {
+  /**
+   * What each task or message the run makes may lead to: an equal share of what its own work may still lead to, less
+   * its own run. So all the work one sender's message leads to, however it branches, is at most `MAX_CHAIN_WORK` runs;
+   * a run that would make work with no share left is refused (a loop, surely).
+   */
+  #share(effects: readonly Effect[], source: EffectSource): number {
+    const made = effects.filter((e) => e.kind === "queue" || e.kind === "publish").length;
+    if (made === 0) return 0;
+    const budget = source.budget ?? this.options.maxChainWork;
+    const share = Math.floor((budget - 1) / made);
+    if (share < 1) {
       throw new ValidationError(
-        `Loop? This run would ${what} as the work of a chain of ${depth} script runs, each made by the one before, ` +
-          `over MAX_CHAIN_DEPTH (${max}): a script that queues itself, or subscribers that publish on their own ` +
-          "channels, go on for ever; raise MAX_CHAIN_DEPTH if the chain is meant",
+        `Loop? This run would queue or publish ${made} more, past the ${this.options.maxChainWork} script runs ` +
+          "that one sender's message may lead to in all (MAX_CHAIN_WORK): a script that queues itself, or " +
+          "subscribers that publish on their own channels, go on for ever; raise MAX_CHAIN_WORK if the work is meant",
       );
     }
-    return depth;
+    return share;
   }
 
-  async #planOne(effect: Effect, source: EffectSource, plan: WritePlan): Promise<void> {
+  /** A message's share for each of its channel's subscriber scripts. */
+  #perSubscriber(share: number, subscribers: number, channel: string): number {
+    const each = Math.floor(share / Math.max(1, subscribers));
+    if (each < 1) {
+      throw new ValidationError(
+        `Loop? This run would publish on ${channel} for its ${subscribers} subscriber scripts, past the ` +
+          `${this.options.maxChainWork} script runs that one sender's message may lead to in all (MAX_CHAIN_WORK); ` +
+          "raise MAX_CHAIN_WORK if the work is meant",
+      );
+    }
+    return each;
+  }
+
+  async #planOne(effect: Effect, source: EffectSource, plan: WritePlan, share: number): Promise<void> {
     switch (effect.kind) {
       case "queue": {
         const channel = await this.#channel(effect.channel);
@@ -96,7 +113,7 @@ export class EffectPlanner {
           taskId: effect.taskId,
           receivedAt: source.receivedAt,
           protocol: "script",
-          depth: this.#depth(source, `queue ${effect.script} on ${channel.name}`),
+          budget: share,
         };
         plan.append(stream, { type: TASK_QUEUED, data }, undefined, undefined, this.#fits(data, "queued task"));
         plan.setFromLastAppend(keys.taskIndex(effect.taskId), (p) => p, this.options.taskRetentionMs);
@@ -109,7 +126,8 @@ export class EffectPlanner {
           message: effect.message,
           sender: source.device ?? "_script",
           protocol: "script",
-          depth: this.#depth(source, `publish on ${channel.name}`),
+          // Each subscriber script runs it: they share it.
+          budget: this.#perSubscriber(share, channel.subscribers.length, channel.name),
         };
         const size = this.#fits(data, "message");
         plan.append(

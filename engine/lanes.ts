@@ -34,8 +34,8 @@ export interface Job {
   readonly receivedAt: number;
   /** A dead letter queued again: where it was first queued. */
   readonly firstSeq?: number;
-  /** Script runs in the chain that made it (absent: 0). */
-  readonly depth?: number;
+  /** For work a script made: the script runs it may lead to, itself included (absent: `MAX_CHAIN_WORK`). */
+  readonly budget?: number;
 }
 
 /** The job an event of a lane stands for, or an error for an event that cannot run. */
@@ -44,7 +44,7 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
     if (lane.stream.startsWith(TASK_STREAM_PREFIX) && event.type === TASK_QUEUED) {
       const d = event.data as TaskQueuedData;
       const taskId = d.taskId ?? positionalTaskId(lane.stream, event.seq);
-      const { method, params, device, receivedAt, firstSeq, depth } = d;
+      const { method, params, device, receivedAt, firstSeq, budget } = d;
       return {
         seq: event.seq,
         taskId,
@@ -53,7 +53,7 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
         device,
         receivedAt,
         ...(firstSeq ? { firstSeq } : {}),
-        ...(depth ? { depth } : {}),
+        ...(budget !== undefined ? { budget } : {}),
       };
     }
     if (lane.stream.startsWith(TOPIC_STREAM_PREFIX) && event.type === MESSAGE_PUBLISHED) {
@@ -66,7 +66,7 @@ export function jobOf(lane: Lane, event: StoredEvent): Job | { seq: number; task
         params: d.message,
         device: d.sender.startsWith("_") ? null : d.sender,
         receivedAt: event.at,
-        ...(d.depth ? { depth: d.depth } : {}),
+        ...(d.budget !== undefined ? { budget: d.budget } : {}),
       };
     }
     return {

@@ -855,7 +855,7 @@ export class PartitionRunner {
       params: "params" in job ? job.params : null,
       device: "device" in job ? job.device : null,
       ...("receivedAt" in job ? { receivedAt: job.receivedAt } : {}),
-      ...("depth" in job && job.depth ? { depth: job.depth } : {}),
+      ...("budget" in job && job.budget !== undefined ? { budget: job.budget } : {}),
       attempts: decision.attempts,
       errors: decision.errors,
       deadAt: now,

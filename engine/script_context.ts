@@ -39,7 +39,7 @@ export function bufferedContext(
     // Past this the run's writes can never land (one KV commit holds them all): said at once, not held in memory.
     if (effects.length >= KV_LIMITS.mutations) {
       throw new PermanentError(
-        `This run wrote more than ${KV_LIMITS.mutations} times (queued tasks, publishes and document writes ` +
+        `This run wrote more than ${KV_LIMITS.mutations} times (queued tasks, publishes, documents and readings ` +
           "together), more than one KV commit holds: split the work across runs (queue a task that goes on with the rest)",
       );
     }

@@ -122,7 +122,7 @@ export function unseenNote(
   if (acked === 0 || !before || !after) return null;
   if (after.accepted == null) {
     if (protocol === "http") return null;
-    const how = protocol === "amqp" ? "AMQP_URL" : "MQTT_PORT (the embedded broker) or MQTT_URL";
+    const how = protocol === "amqp" ? "AMQP_URL" : "MQTT_PORT not off (the embedded broker) or MQTT_URL";
     return `Error: ${acked} message(s) were acknowledged, but the Sluice at --admin-url takes no ` +
       `${protocol.toUpperCase()} messages (its /metrics has no sluice_${protocol}_accepted_total): what acknowledged ` +
       `them (--url) is a broker Sluice does not read; start Sluice with ${how}`;

@@ -138,8 +138,8 @@ export const DeadLetterList = z.object({
     params: z.unknown(),
     device: z.string().nullable(),
     receivedAt: z.string().optional().openapi({ description: "When Sluice received the message (ISO time)" }),
-    depth: z.number().int().optional().openapi({
-      description: "For a task a script made: the script runs in its chain (MAX_CHAIN_DEPTH bounds it)",
+    budget: z.number().int().optional().openapi({
+      description: "For work a script made: the script runs it could still lead to, itself included (MAX_CHAIN_WORK)",
     }),
     attempts: z.number().int(),
     errors: z.array(z.object({ attempt: z.number().int(), at: z.string(), error: z.string() })),

@@ -108,71 +108,78 @@ integration(
   },
 );
 
-integration(
-  "a script that queues itself is stopped at MAX_CHAIN_DEPTH with a dead letter that says Loop?",
-  async () => {
-    const s = await startTestSluice({ MAX_CHAIN_DEPTH: "20" });
-    try {
-      const token = await s.device("looper");
-      await invoke(s, token, "test/queues-itself", { n: 1 });
-      const dead = await waitFor(
-        async () => {
-          const page = await (await s.admin("/admin/dead-letters")).json();
-          return page.deadLetters.find((d: { method: string }) => d.method === "test/queues-itself");
-        },
-        20_000,
-        "the loop's dead letter",
-      );
-      assert.equal(dead.depth, 20, "the 20th task of the chain tried to queue a 21st");
-      assert.equal(dead.attempts, 1, "dead at once: no attempt can pass");
-      assert.match(
-        dead.errors[0].error,
-        /^Loop\? This run would queue test\/queues-itself on blog_queuing .* chain of 21 script runs.* MAX_CHAIN_DEPTH \(20\)/,
-      );
-      const runs = async (outcome: string) =>
-        new RegExp(`sluice_script_runs_total\\{method="test/queues-itself",outcome="${outcome}"\\} (\\d+)`).exec(
-          await (await s.admin("/metrics")).text(),
-        )?.[1];
-      assert.equal(await runs("ok"), "21", "the device's task and the 20 it chained");
-      // A retry from the dead letters keeps its place in the chain: it fails again at once, and starts no loop.
-      const retried = await s.admin(`/admin/dead-letters/${dead.taskId}/retry`, { method: "POST" });
-      assert.equal(retried.status, 202);
-      await retried.body?.cancel();
-      await waitFor(async () => (await runs("ok")) === "22", 10_000, "the retry's run");
-      await waitFor(
-        async () => {
-          const page = await (await s.admin("/admin/dead-letters")).json();
-          return page.deadLetters.some((d: { taskId: string }) => d.taskId === dead.taskId);
-        },
-        10_000,
-        "dead again",
-      );
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(await runs("ok"), "22", "no loop started again");
-    } finally {
-      await s.close();
-    }
-  },
-);
-
-integration("a subscriber that publishes on its own channel is stopped at MAX_CHAIN_DEPTH", async () => {
-  const s = await startTestSluice({ MAX_CHAIN_DEPTH: "15" });
+integration("a script that queues itself is stopped by MAX_CHAIN_WORK with a dead letter that says Loop?", async () => {
+  const s = await startTestSluice({ MAX_CHAIN_WORK: "20" });
   try {
-    const body = { name: "echoes", subscribers: ["test/publishes-back"] };
-    assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) })).status, 201);
-    const token = await s.device("shouter");
-    assert.equal((await post(`${s.url}/channels/echoes/messages`, token, { hello: 1 })).status, 202);
+    const token = await s.device("looper");
+    await invoke(s, token, "test/queues-itself", { n: 1 });
     const dead = await waitFor(
       async () => {
         const page = await (await s.admin("/admin/dead-letters")).json();
-        return page.deadLetters.find((d: { method: string }) => d.method === "test/publishes-back");
+        return page.deadLetters.find((d: { method: string }) => d.method === "test/queues-itself");
       },
       20_000,
       "the loop's dead letter",
     );
-    assert.match(dead.errors[0].error, /^Loop\? This run would publish on echoes .* MAX_CHAIN_DEPTH \(15\)/);
-    const stats = await (await s.admin("/admin/channels/echoes/stats")).json();
-    assert.equal(stats.messages, 16, "the device's message and the 15 its subscriber made");
+    assert.equal(dead.budget, 1, "the 20th run of the chain had nothing left to give");
+    assert.equal(dead.attempts, 1, "dead at once: no attempt can pass");
+    assert.match(dead.errors[0].error, /^Loop\? This run would queue or publish 1 more, past the 20 script runs/);
+    const runs = async (outcome: string) =>
+      new RegExp(`sluice_script_runs_total\\{method="test/queues-itself",outcome="${outcome}"\\} (\\d+)`).exec(
+        await (await s.admin("/metrics")).text(),
+      )?.[1];
+    assert.equal(await runs("ok"), "20", "the device's task and the 19 it chained");
+    // A retry from the dead letters keeps what its chain had left: it fails again at once, and starts no loop.
+    const retried = await s.admin(`/admin/dead-letters/${dead.taskId}/retry`, { method: "POST" });
+    assert.equal(retried.status, 202);
+    await retried.body?.cancel();
+    await waitFor(async () => (await runs("ok")) === "21", 10_000, "the retry's run");
+    await waitFor(
+      async () => {
+        const page = await (await s.admin("/admin/dead-letters")).json();
+        return page.deadLetters.some((d: { taskId: string }) => d.taskId === dead.taskId);
+      },
+      10_000,
+      "dead again",
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await runs("ok"), "21", "no loop started again");
+  } finally {
+    await s.close();
+  }
+});
+
+integration("two subscribers that publish back on their own channel stop within MAX_CHAIN_WORK runs each", async () => {
+  const s = await startTestSluice({ MAX_CHAIN_WORK: "30" });
+  try {
+    const body = { name: "echoes", subscribers: ["test/publishes-back", "test/publishes-back-too"] };
+    assert.equal((await s.admin("/admin/channels", { method: "POST", body: JSON.stringify(body) })).status, 201);
+    const token = await s.device("shouter");
+    assert.equal((await post(`${s.url}/channels/echoes/messages`, token, { hello: 1 })).status, 202);
+    // Each message is run by both: without a bound on the whole of it, the messages double at every turn.
+    const messages = async () => (await (await s.admin("/admin/channels/echoes/stats")).json()).messages;
+    const dead = await waitFor(
+      async () => {
+        const page = await (await s.admin("/admin/dead-letters")).json();
+        return page.deadLetters.find((d: { method: string }) => d.method.startsWith("test/publishes-back"));
+      },
+      20_000,
+      "a dead letter of the loop",
+    );
+    assert.match(dead.errors[0].error, /^Loop\? This run would (queue or publish 1 more|publish on echoes)/);
+    await waitFor(
+      async () => {
+        const stats = await (await s.admin("/admin/channels/echoes/stats")).json();
+        return stats.subscribers.every((sub: { behind: number }) => sub.behind === 0);
+      },
+      20_000,
+      "both subscribers caught up",
+    );
+    const settled = await messages();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await messages(), settled, "the loop stopped");
+    // The device's message and at most 30 runs of each subscriber's, each publishing one.
+    assert.ok(settled <= 61, `${settled} messages`);
   } finally {
     await s.close();
   }
