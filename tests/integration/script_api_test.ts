@@ -108,19 +108,26 @@ integration(
   },
 );
 
+/** The first dead letter `match` finds, waited for. */
+function deadLetter(
+  s: TestSluice,
+  match: (d: { method: string; taskId: string }) => boolean,
+  what: string,
+  // deno-lint-ignore no-explicit-any
+): Promise<any> {
+  return waitFor(
+    async () => (await (await s.admin("/admin/dead-letters")).json()).deadLetters.find(match),
+    20_000,
+    what,
+  );
+}
+
 integration("a script that queues itself is stopped by MAX_CHAIN_WORK with a dead letter that says Loop?", async () => {
   const s = await startTestSluice({ MAX_CHAIN_WORK: "20" });
   try {
     const token = await s.device("looper");
     await invoke(s, token, "test/queues-itself", { n: 1 });
-    const dead = await waitFor(
-      async () => {
-        const page = await (await s.admin("/admin/dead-letters")).json();
-        return page.deadLetters.find((d: { method: string }) => d.method === "test/queues-itself");
-      },
-      20_000,
-      "the loop's dead letter",
-    );
+    const dead = await deadLetter(s, (d) => d.method === "test/queues-itself", "the loop's dead letter");
     assert.equal(dead.budget, 1, "the 20th run of the chain had nothing left to give");
     assert.equal(dead.attempts, 1, "dead at once: no attempt can pass");
     assert.match(dead.errors[0].error, /^Loop\? This run would queue or publish 1 more, past the 20 script runs/);
@@ -134,14 +141,7 @@ integration("a script that queues itself is stopped by MAX_CHAIN_WORK with a dea
     assert.equal(retried.status, 202);
     await retried.body?.cancel();
     await waitFor(async () => (await runs("ok")) === "21", 10_000, "the retry's run");
-    await waitFor(
-      async () => {
-        const page = await (await s.admin("/admin/dead-letters")).json();
-        return page.deadLetters.some((d: { taskId: string }) => d.taskId === dead.taskId);
-      },
-      10_000,
-      "dead again",
-    );
+    await deadLetter(s, (d) => d.taskId === dead.taskId, "dead again");
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await runs("ok"), "21", "no loop started again");
   } finally {
@@ -158,14 +158,7 @@ integration("two subscribers that publish back on their own channel stop within 
     assert.equal((await post(`${s.url}/channels/echoes/messages`, token, { hello: 1 })).status, 202);
     // Each message is run by both: without a bound on the whole of it, the messages double at every turn.
     const messages = async () => (await (await s.admin("/admin/channels/echoes/stats")).json()).messages;
-    const dead = await waitFor(
-      async () => {
-        const page = await (await s.admin("/admin/dead-letters")).json();
-        return page.deadLetters.find((d: { method: string }) => d.method.startsWith("test/publishes-back"));
-      },
-      20_000,
-      "a dead letter of the loop",
-    );
+    const dead = await deadLetter(s, (d) => d.method.startsWith("test/publishes-back"), "a dead letter of the loop");
     assert.match(dead.errors[0].error, /^Loop\? This run would (queue or publish 1 more|publish on echoes)/);
     await waitFor(
       async () => {
