@@ -75,29 +75,27 @@ export class EffectPlanner {
   #share(effects: readonly Effect[], source: EffectSource): number {
     const made = effects.filter((e) => e.kind === "queue" || e.kind === "publish").length;
     if (made === 0) return 0;
-    const budget = source.budget ?? this.options.maxChainWork;
-    const share = Math.floor((budget - 1) / made);
-    if (share < 1) {
-      throw new ValidationError(
-        `Loop? This run would queue or publish ${made} more, past the ${this.options.maxChainWork} script runs ` +
-          "that one sender's message may lead to in all (MAX_CHAIN_WORK): a script that queues itself, or " +
-          "subscribers that publish on their own channels, go on for ever; raise MAX_CHAIN_WORK if the work is meant",
-      );
-    }
-    return share;
+    return this.#portion((source.budget ?? this.options.maxChainWork) - 1, made, `queue or publish ${made} more`);
   }
 
   /** A message's share for each of its channel's subscriber scripts. */
   #perSubscriber(share: number, subscribers: number, channel: string): number {
-    const each = Math.floor(share / Math.max(1, subscribers));
-    if (each < 1) {
-      throw new ValidationError(
-        `Loop? This run would publish on ${channel} for its ${subscribers} subscriber scripts, past the ` +
-          `${this.options.maxChainWork} script runs that one sender's message may lead to in all (MAX_CHAIN_WORK); ` +
-          "raise MAX_CHAIN_WORK if the work is meant",
-      );
-    }
-    return each;
+    return this.#portion(
+      share,
+      Math.max(1, subscribers),
+      `publish on ${channel} for its ${subscribers} subscriber scripts`,
+    );
+  }
+
+  /** `left` split in `parts`, each at least one run, else the work is refused: `what` the run would do. */
+  #portion(left: number, parts: number, what: string): number {
+    const each = Math.floor(left / parts);
+    if (each >= 1) return each;
+    throw new ValidationError(
+      `Loop? This run would ${what}, past the ${this.options.maxChainWork} script runs that one sender's message may ` +
+        "lead to in all (MAX_CHAIN_WORK): a script that queues itself, or subscribers that publish on their own " +
+        "channels, go on for ever; raise MAX_CHAIN_WORK if the work is meant",
+    );
   }
 
   async #planOne(effect: Effect, source: EffectSource, plan: WritePlan, share: number): Promise<void> {
