@@ -6,7 +6,7 @@ import type { AdminToken } from "../../store/admin_token.ts";
 import type { DeviceDirectory } from "../../store/device_directory.ts";
 import { type Access, principalOf, requireAccess, tokenOf } from "./auth.ts";
 import type { AuthThrottle } from "../../core/auth_throttle.ts";
-import { NotFoundError, RateLimitedError, UnauthorizedError } from "../../core/errors.ts";
+import { NotFoundError, RateLimitedError, UnauthorizedError, ValidationError } from "../../core/errors.ts";
 import { type BodyDeadline, readBody } from "./body.ts";
 import { validate } from "../../core/validate.ts";
 import { errorResponse } from "./errors.ts";
@@ -130,7 +130,7 @@ export function defineRoute<
         : await authenticate(c, deps, spec.queryToken ?? false);
       requireAccess(principal, spec.access);
       const params = parse(spec.params, c.req.param(), "path");
-      const query = parse(spec.query, c.req.query(), "query");
+      const query = parse(spec.query, spec.query ? singleQuery(c) : {}, "query");
       const headers = parse(spec.headers, spec.headers ? c.req.header() : {}, "header");
       const body = spec.body
         ? parse(spec.body, await readBody(c.req.raw, deps.maxBodyBytes, deps.bodyDeadline), "body")
@@ -239,6 +239,16 @@ export function forwardedClient(header: string | undefined, trustedProxies: read
  */
 function unmapped(address: string): string {
   return /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i.exec(address)?.[1] ?? address;
+}
+
+/** The query's parameters, each given once: a repeated one (`?limit=5&limit=500`) is refused, not half read. */
+function singleQuery(c: Context): Record<string, string> {
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    if (values.length > 1) {
+      throw new ValidationError(`Invalid query.${name}: given ${values.length} times; give it once`);
+    }
+  }
+  return c.req.query();
 }
 
 function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {

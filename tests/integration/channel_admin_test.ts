@@ -111,6 +111,10 @@ integration("channels are listed a page at a time, by name, each once, with next
       assert.equal(res.status, 400, `limit=${limit}`);
       await res.body?.cancel();
     }
+    // A repeated parameter is refused, not read as its first value (a page of 1 where 500 was meant too).
+    const twice = await s.admin("/admin/channels?limit=1&limit=500");
+    assert.equal(twice.status, 400);
+    assert.match((await twice.json()).error.message, /query\.limit: given 2 times; give it once/);
   } finally {
     await s.close();
   }
