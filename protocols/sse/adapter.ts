@@ -171,7 +171,8 @@ export function sseAdapter(sluice: Sluice, options: SseOptions = {}): Adapter {
     close() {
       stopRevocations();
       stopChanges();
-      for (const stop of [...open.keys()]) stop();
+      // Told why, as WebSocket subscribers are (1001): an EventSource reconnects by itself after `retry`.
+      for (const stop of [...open.keys()]) stop("Sluice is stopping; reconnect in a moment");
       return Promise.resolve();
     },
   };

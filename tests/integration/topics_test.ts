@@ -43,6 +43,32 @@ integration("two WebSocket subscribers both get all 200 messages a third client 
   }
 });
 
+integration(
+  "subscribers are told when Sluice stops: WebSocket closes with 1001, SSE ends with an error event",
+  async () => {
+    const s = await startTestSluice();
+    let stopped = false;
+    try {
+      await channel(s, { name: "told" });
+      const token = await s.device("t1");
+      const ws = await WsClient.connect(`${s.url}/ws?token=${token}`);
+      assert.equal((await ws.request("Subscribe", { channel: "told" })).status, "success");
+      const sse = await SseClient.open(`${s.url}/channels/told/events?token=${token}`);
+      await waitFor(() => sse.comments.some((c) => c.startsWith("subscribed")));
+      await s.close();
+      stopped = true;
+      const closed = await ws.closed;
+      assert.equal(closed.code, 1001, closed.reason);
+      await sse.done;
+      assert.deepEqual(sse.events.map((e) => [e.event, JSON.parse(e.data)]), [
+        ["error", "Sluice is stopping; reconnect in a moment"],
+      ]);
+    } finally {
+      if (!stopped) await s.close();
+    }
+  },
+);
+
 integration("a WebSocket client that resumes with from = last seq + 1 gets exactly the rest", async () => {
   const s = await startTestSluice();
   try {
