@@ -16,7 +16,7 @@ export interface NormalInvoke {
 export const MessageId = z.union([
   z.string().min(1).max(200).refine((s) => s.isWellFormed(), "must be well-formed Unicode (no lone surrogates)"),
   z.number().int().safe().transform(String),
-]);
+], { error: "must be 1–200 characters of text or a whole number (up to 2^53 − 1)" });
 
 /** A message id given as text (a header): `MessageId`'s string form. */
 export const MessageIdText = MessageId.options[0];

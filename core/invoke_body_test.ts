@@ -37,3 +37,15 @@ Deno.test("message ids with a lone surrogate are refused, in the body and outsid
   }
   assert.equal(normaliseInvoke({ method: m, id: "a\ud83d\ude00" }).id, "a\u{1F600}");
 });
+
+Deno.test("an id that is neither text nor a whole number is refused with what an id must be", () => {
+  const m = "app/x";
+  for (const id of [1.5, true, {}, 1e300, -0.5]) {
+    assert.throws(
+      () => normaliseInvoke({ method: m, id }),
+      /^ValidationError: Invalid invoke body: id must be 1–200 characters of text or a whole number/,
+      JSON.stringify(id),
+    );
+  }
+  assert.throws(() => normaliseInvoke({ method: m, id: "" }), /id Too small/, "an empty id says why");
+});

@@ -34,7 +34,7 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
       rate: { type: "string", default: String(defaults.rate ?? 10) },
       duration: { type: "string", default: "10" },
       url: { type: "string", default: defaults.url },
-      "admin-url": { type: "string", default: "http://localhost:8000" },
+      "admin-url": { type: "string" },
       "admin-token": { type: "string" },
       tokens: { type: "string" },
       prefix: { type: "string", default: "sim" },
@@ -63,7 +63,7 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
     rate,
     duration,
     url: values.url!,
-    adminUrl: values["admin-url"]!,
+    adminUrl: values["admin-url"] ?? adminUrlOf(values.url!),
     adminToken: values["admin-token"] ?? Deno.env.get("ADMIN_TOKEN"),
     tokens: values.tokens === undefined ? undefined : await readTokens(values.tokens),
     prefix: values.prefix!,
@@ -71,6 +71,19 @@ export async function parseSimArgs(args: readonly string[], defaults: { url: str
     inflight: number("inflight", values.inflight, 1, true),
     tokenInTopic: values["token-in-topic"],
   };
+}
+
+/**
+ * Where Sluice's admin API is when `--admin-url` is not given: the origin of an `http(s)://` or
+ * `ws(s)://` `--url` (the same server), else the default port on this machine (a broker's URL).
+ */
+export function adminUrlOf(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.protocol === "http:" || u.protocol === "https:") return u.origin;
+    if (u.protocol === "ws:" || u.protocol === "wss:") return `${u.protocol === "ws:" ? "http" : "https"}://${u.host}`;
+  } catch { /* not a URL: the protocol's own check says so */ }
+  return "http://localhost:8000";
 }
 
 /** A `--tokens` file: a JSON object of device id → token. */
@@ -100,7 +113,7 @@ async function readTokens(path: string): Promise<Record<string, string>> {
 export function usage(task: string, url: string): string {
   const mqtt = task === "sim:mqtt";
   return `deno task ${task} [--devices N (10)] [--rate R msg/s, all devices (10)] [--duration S of sending (10)]
-  [--url ${url}] [--admin-url http://localhost:8000]
+  [--url ${url}] [--admin-url (--url's origin for http and ws, else http://localhost:8000)]
   [--admin-token TOKEN (ADMIN_TOKEN) | --tokens file.json] [--prefix sim] [--seed N (1)]
   [--inflight K unacknowledged per device (8)]${mqtt ? " [--token-in-topic]" : ""}
 Devices <prefix>-1 … <prefix>-N are created through the admin API. Existing ones are revoked and created again

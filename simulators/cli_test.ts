@@ -92,3 +92,13 @@ Deno.test("a summary lists the top causes of errors and Sluice's refusals, which
   assert.equal(exitCode(REPORT), 0);
   assert.equal(exitCode({ ...report, interrupted: true }), 130);
 });
+
+Deno.test("the admin API is looked for at --url's origin for HTTP and WebSocket URLs, else on port 8000", async () => {
+  const adminUrl = async (...args: string[]) => (await parseSimArgs(args, DEFAULTS))!.adminUrl;
+  assert.equal(await adminUrl("--url", "http://localhost:18731/blog/queues/feed"), "http://localhost:18731");
+  assert.equal(await adminUrl("--url", "wss://sluice.example:8443/mqtt"), "https://sluice.example:8443");
+  assert.equal(await adminUrl("--url", "ws://127.0.0.1:9000/mqtt"), "http://127.0.0.1:9000");
+  assert.equal(await adminUrl(), "http://localhost:8000", "a broker's URL says nothing of Sluice's");
+  assert.equal(await adminUrl("--url", "amqp://guest:guest@127.0.0.1:5672"), "http://localhost:8000");
+  assert.equal(await adminUrl("--url", "http://a:1/x", "--admin-url", "http://b:2"), "http://b:2", "given wins");
+});

@@ -348,6 +348,17 @@ inBothModes(
       await waitFor(async () => (await left()).length === 1, 10_000, "dead again");
       assert.deepEqual((await retry({ before: once.before })).retried, 0);
       assert.deepEqual((await retry({})).retried, 1);
+      // A filter naming what is not there is a 404 that says so, not "nothing left" (a known name matching none is 202).
+      const typo = await s.admin("/admin/dead-letters/retry", {
+        method: "POST",
+        body: JSON.stringify({ channel: "blog_queueing", method: "test/fixable" }),
+      });
+      assert.equal(typo.status, 404);
+      assert.match(
+        (await typo.json()).error.message,
+        /there is no channel "blog_queueing" \(GET \/admin\/dead-letters\)/,
+      );
+      assert.deepEqual([(await retry({ device: "bulk-a" })).retried, (await retry({ device: "bulk-a" })).left], [0, 0]);
     } finally {
       await s.close();
     }

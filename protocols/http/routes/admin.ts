@@ -23,6 +23,7 @@ import {
   TaskParams,
 } from "../schemas.ts";
 import { channelStats } from "../../../engine/channel_stats.ts";
+import { scriptAt } from "../../../engine/manifest.ts";
 import { NotFoundError } from "../../../core/errors.ts";
 import { PUMPS_CHANNEL } from "../../../core/names.ts";
 
@@ -265,11 +266,13 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
         description: "How many were queued again",
         schema: z.object({ retried: z.number().int(), left: z.number().int(), before: z.string() }),
       },
+      404: { description: "None matched, and the filter names no channel, script or device there is", schema: ErrorSchema },
     },
   }, async ({ c, body }) => {
     const { limit, before, ...filter } = body;
     const cutoff = before === undefined ? undefined : Date.parse(before);
     const done = await sluice.deadLetters.retryMatching({ ...filter, before: cutoff }, limit, sluice.clock.now());
+    if (done.retried === 0 && done.left === 0) await explainNoMatch(sluice, filter);
     return c.json({ ...done, before: new Date(done.before).toISOString() }, 202);
   });
 
@@ -301,4 +304,23 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     query: ListQuery,
     responses: { 200: { description: "Refused messages", schema: RefusedList } },
   }, async ({ c, query }) => c.json(await sluice.refused.list(query.limit, query.after)));
+}
+
+/**
+ * A bulk retry that matched nothing because its filter names no channel, script or device Sluice knows is a 404 that
+ * says so: a mistyped name would otherwise read as "no dead letter left". (Dead letters of a deleted channel or
+ * device still match, and are retried, by their name.)
+ */
+async function explainNoMatch(
+  sluice: Sluice,
+  filter: { readonly channel?: string; readonly method?: string; readonly device?: string },
+): Promise<void> {
+  const unknown = [
+    filter.channel !== undefined && !(await sluice.channels.get(filter.channel)) && `no channel "${filter.channel}"`,
+    filter.method !== undefined && !scriptAt(sluice.manifest, filter.method) && `no script "${filter.method}"`,
+    filter.device !== undefined && !(await sluice.devices.exists(filter.device)) && `no device "${filter.device}"`,
+  ].filter((s) => s !== false);
+  if (unknown.length > 0) {
+    throw new NotFoundError(`No dead letter matches: there is ${unknown.join(", and ")} (GET /admin/dead-letters)`);
+  }
 }
