@@ -58,15 +58,22 @@ export async function readText(req: Request, max: number, deadline = NO_DEADLINE
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > max) throw tooLarge(`${declared} bytes`, max);
   if (!req.body) return "";
+  const format = compression(req.headers.get("content-encoding"));
   let bytes: Uint8Array;
   try {
-    // A declared length (within the limit) is the body's length: read it in one go.
-    const read = Number.isInteger(declared)
+    // A declared length (within the limit) is the body's length: read it in one go. A compressed body is read as
+    // it unpacks, the limit counting what it unpacks to: a small body that unpacks to gigabytes stops at the limit.
+    const read = format
+      ? readCapped(req.body.pipeThrough(new DecompressionStream(format)), max)
+      : Number.isInteger(declared)
       ? req.arrayBuffer().then((b) => new Uint8Array(b))
       : readCapped(req.body, max);
     bytes = await deadline.within(read);
   } catch (err) {
     if (err instanceof SluiceError) throw err;
+    if (format && err instanceof TypeError) {
+      throw new ValidationError(`Body is not valid ${format} data (Content-Encoding: ${format})`);
+    }
     // The client went away mid-body or broke its chunked encoding: its mistake, not an internal error.
     throw new ValidationError("Body could not be read to its end (connection closed or broken chunked encoding)");
   }
@@ -76,6 +83,19 @@ export async function readText(req: Request, max: number, deadline = NO_DEADLINE
   } catch {
     throw new MalformedJsonError("Body is not valid UTF-8");
   }
+}
+
+/** The format a `Content-Encoding` names (null: none, or `identity`); one Sluice cannot unpack is refused. */
+function compression(encoding: string | null): CompressionFormat | null {
+  const name = encoding?.trim().toLowerCase() ?? "";
+  if (name === "" || name === "identity") return null;
+  if (name === "gzip" || name === "x-gzip") return "gzip";
+  if (name === "deflate") return "deflate";
+  throw new ValidationError(
+    `Content-Encoding ${
+      JSON.stringify(encoding!.slice(0, 40))
+    } is not supported: send the body uncompressed, or gzip or deflate`,
+  );
 }
 
 /** Reads a body of unknown length, refusing more than `max` bytes without reading them all. */

@@ -159,7 +159,7 @@ export function post(url: string, token: string | null, body: unknown, headers: 
   return fetch(url, {
     method: "POST",
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": "application/json", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
+    body: typeof body === "string" || body instanceof Uint8Array ? body as BodyInit : JSON.stringify(body),
   });
 }
 

@@ -584,6 +584,30 @@ integration("a bare CSV reading that is not sent as a JSON string gets a 400 tha
   }
 });
 
+integration(
+  "a gzip body is unpacked before it is read (curl --compressed-style gateways), its size limit unpacked",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const token = await s.device("gz-pump");
+      const gzip = async (text: string) =>
+        new Uint8Array(
+          await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+        );
+      const res = await post(`${s.url}/test/echo`, token, await gzip('{"n":1}'), { "content-encoding": "gzip" });
+      assert.equal(res.status, 200);
+      assert.deepEqual((await res.json()).echoed, { n: 1 });
+      const big = await post(`${s.url}/test/echo`, token, await gzip(`"${" ".repeat(2_000_000)}"`), {
+        "content-encoding": "gzip",
+      });
+      assert.equal(big.status, 413);
+      assert.match((await big.json()).error.message, /MAX_BODY_BYTES/);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 integration("a public script whose write Sluice refuses answers 500 script_failed, naming the script", async () => {
   const s = await startTestSluice();
   try {
