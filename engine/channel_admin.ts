@@ -17,6 +17,7 @@ export interface ChannelPatch {
   readonly anonymousSubscribe?: boolean;
   readonly subscribers?: readonly string[];
   readonly defaultScript?: string | null;
+  readonly paused?: boolean;
 }
 
 /** Subscriber scripts a channel may have (as the channel routes' schemas say). */
@@ -44,6 +45,8 @@ export interface ChannelAdminOptions {
     wake(lane: Lane): void;
     /** Resolves once this process is not draining the lane, waiting a few seconds at most (false: it still is). */
     settle(lane: Lane): Promise<boolean>;
+    /** Wakes the lanes of a channel whose scripts were paused; says how many are behind. */
+    resumeChannel(name: string): Promise<number>;
   };
 }
 
@@ -82,15 +85,17 @@ export class ChannelAdmin {
     const subscribers = patch.subscribers ? [...new Set(patch.subscribers)] : undefined;
     this.#checkScripts([...(subscribers ?? []), ...(patch.defaultScript ? [patch.defaultScript] : [])]);
     let before: readonly string[] = [];
+    let wasPaused = false;
     const updated = await this.options.channels.update(name, async (current) => {
       before = current.subscribers;
+      wasPaused = current.paused === true;
       if (patch.ordering !== undefined && patch.ordering !== current.ordering) {
         throw new ValidationError(
           `The ordering of channel "${name}" cannot change (its queued tasks are partitioned by it): ` +
             "create a new channel",
         );
       }
-      const { defaultScript: _, ...kept } = current;
+      const { defaultScript: _, paused: __, ...kept } = current;
       const defaultScript = patch.defaultScript === undefined ? current.defaultScript : patch.defaultScript;
       const config: ChannelConfig = {
         ...kept,
@@ -98,6 +103,7 @@ export class ChannelAdmin {
         anonymousSubscribe: patch.anonymousSubscribe ?? current.anonymousSubscribe,
         subscribers: subscribers ?? current.subscribers,
         ...(defaultScript ? { defaultScript } : {}),
+        ...(patch.paused ?? current.paused ? { paused: true } : {}),
       };
       const added = config.subscribers.filter((s) => !current.subscribers.includes(s));
       return { config, starts: await this.#starts(name, added) };
@@ -107,6 +113,8 @@ export class ChannelAdmin {
     this.#forget(name, [...before.filter((s) => !updated.subscribers.includes(s)), ...added]);
     // A message published while the change was under way woke only the scripts subscribed before.
     for (const s of added) this.options.lanes.wake(this.#lane(name, s));
+    // Resumed: its lanes behind go on (they stopped draining, and what came meanwhile woke them in vain).
+    if (wasPaused && !updated.paused) await this.options.lanes.resumeChannel(name);
     return updated;
   }
 

@@ -9,7 +9,14 @@ import {
   UnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import { channelOfTaskStream, channelOfTopicStream, TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX } from "../core/streams.ts";
+import {
+  channelOfTaskStream,
+  channelOfTopicStream,
+  TASK_STREAM_PREFIX,
+  taskStream,
+  TOPIC_STREAM_PREFIX,
+  topicStream,
+} from "../core/streams.ts";
 import { redactTokens } from "../core/names.ts";
 import type { Waker } from "../core/waker.ts";
 import type { ChannelRegistry } from "../store/channel_registry.ts";
@@ -17,6 +24,7 @@ import type { Committer } from "../store/committer.ts";
 import type { Lease, LeaseManager } from "../store/leases.ts";
 import { headFrom } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
+import { chunked } from "../store/kv_limits.ts";
 import { readEvents } from "../store/kv_event_store.ts";
 import type { StoredEvent } from "../store/event_store.ts";
 import { type DeadLetter, withinValueLimit } from "./dead_letters.ts";
@@ -371,22 +379,8 @@ export class PartitionRunner {
    * only the subscriber scripts' lanes (a channel changed elsewhere).
    */
   async sweep(topicsOnly = false, afterCrash = false): Promise<number> {
-    const heads = new Map<string, number>();
-    for (const prefix of topicsOnly ? [TOPIC_STREAM_PREFIX] : [TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX]) {
-      const iter = this.options.kv.list<number>({
-        start: keys.head(prefix),
-        end: keys.head(prefix.slice(0, -1) + "0"),
-      });
-      for await (const e of iter) heads.set(e.key[1] as string, e.value);
-    }
-    const streams = [...heads];
-    for (let at = 0; at < streams.length; at += SWEEP_READS) {
-      await Promise.all(
-        streams.slice(at, at + SWEEP_READS).map(async ([stream, hinted]) =>
-          heads.set(stream, await headFrom(this.options.kv, stream, hinted))
-        ),
-      );
-    }
+    const prefixes = topicsOnly ? [TOPIC_STREAM_PREFIX] : [TASK_STREAM_PREFIX, TOPIC_STREAM_PREFIX];
+    const heads = await this.#headsIn(prefixes.map((p) => [p, p.slice(0, -1) + "0"] as const));
     const cursors = new Map<string, number>();
     // Subscriber scripts' cursors too: a lane without one counts as never run, and is woken.
     for await (const e of this.options.kv.list<number>({ prefix: keys.allCursors() })) {
@@ -402,6 +396,42 @@ export class PartitionRunner {
     if (afterCrash) { for (const lane of behind) this.#stateOf(lane).suspect = true; }
     this.#wakeInWaves(behind).catch((err) => this.#log(`Resuming queued work failed: ${describeError(err)}`));
     return behind.length;
+  }
+
+  /**
+   * Wakes the lanes of channel `name` behind their head, in waves as a sweep does, and says how many (not waiting for
+   * them): its scripts were paused, and the messages that came meanwhile woke its lanes in vain.
+   */
+  async resumeChannel(name: string): Promise<number> {
+    const tasks = taskStream(name, ""), topic = topicStream(name);
+    const heads = await this.#headsIn([[tasks, tasks.slice(0, -1) + "0"], [topic, topic + "\0"]]);
+    const lanes: Lane[] = [];
+    for (const stream of heads.keys()) lanes.push(...await this.#lanesOf(stream));
+    const cursors = (await Promise.all(
+      chunked(lanes.map((l) => keys.cursor(l.stream, l.consumer))).map((c) => this.options.kv.getMany<number[]>(c)),
+    )).flat();
+    const behind = lanes.filter((l, i) => (cursors[i]!.value ?? 0) < heads.get(l.stream)!);
+    this.#wakeInWaves(behind).catch((err) => this.#log(`Resuming channel ${name} failed: ${describeError(err)}`));
+    return behind.length;
+  }
+
+  /** The heads of the streams in the ranges `[start, end)` of stream ids, read past their head keys (which may lag). */
+  async #headsIn(ranges: readonly (readonly [string, string])[]): Promise<Map<string, number>> {
+    const heads = new Map<string, number>();
+    for (const [start, end] of ranges) {
+      for await (const e of this.options.kv.list<number>({ start: keys.head(start), end: keys.head(end) })) {
+        heads.set(e.key[1] as string, e.value);
+      }
+    }
+    const streams = [...heads];
+    for (let at = 0; at < streams.length; at += SWEEP_READS) {
+      await Promise.all(
+        streams.slice(at, at + SWEEP_READS).map(async ([stream, hinted]) =>
+          heads.set(stream, await headFrom(this.options.kv, stream, hinted))
+        ),
+      );
+    }
+    return heads;
   }
 
   /** Lanes draining now. */
@@ -420,7 +450,10 @@ export class PartitionRunner {
       while (going >= SWEEP_WAVE && !this.#stopping) await new Promise<void>((resolve) => room = resolve);
       if (this.#stopping) return;
       const st = this.#lanes.get(laneKey(lane));
-      if (st?.active) continue; // draining already: it goes on to its head
+      if (st?.active) {
+        st.dirty = true; // draining already: it goes on to its head (or, stopping for a pause, looks again)
+        continue;
+      }
       this.wake(lane);
       const drain = this.#lanes.get(laneKey(lane))?.drain;
       if (!drain) continue;
@@ -512,6 +545,13 @@ export class PartitionRunner {
     return lanes.some((l) => l.consumer === lane.consumer);
   }
 
+  /** Whether the lane's channel is paused: its scripts wait for `resumeChannel` (a deleted channel's go on). */
+  async #paused(lane: Lane): Promise<boolean> {
+    const s = lane.stream;
+    const name = s.startsWith(TASK_STREAM_PREFIX) ? channelOfTaskStream(s) : channelOfTopicStream(s);
+    return (await this.options.channels.get(name))?.paused === true;
+  }
+
   async #drain(st: LaneState): Promise<void> {
     try {
       while (!this.#stopping) {
@@ -519,6 +559,11 @@ export class PartitionRunner {
           st.dirty = false;
           await this.#letGo(st);
           this.#drop(st);
+          return;
+        }
+        if (await this.#paused(st.lane)) {
+          st.dirty = false; // the channel's resume wakes it
+          await this.#letGo(st);
           return;
         }
         if (!(await this.#hold(st))) return;

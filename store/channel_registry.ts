@@ -17,6 +17,8 @@ export interface ChannelConfig {
   readonly subscribers: readonly string[];
   /** Script queued for an invoke body that names none (a bare CSV string, say). */
   readonly defaultScript?: string;
+  /** While true, none of the channel's scripts run (its tasks and subscriber scripts); messages are still taken. */
+  readonly paused?: boolean;
   readonly createdAt: string;
 }
 

@@ -51,6 +51,10 @@ export const ChannelChanges = z.object({
   anonymousSubscribe: z.boolean().optional(),
   subscribers: z.array(ScriptPath).max(MAX_SUBSCRIBERS).optional(),
   defaultScript: ScriptPath.nullable().optional(),
+  paused: z.boolean().optional().openapi({
+    description: "true: the channel's scripts stop before their next batch (messages are still taken and queued); " +
+      "false: they go on where they stopped",
+  }),
 }).strict().openapi("ChannelChanges");
 
 /** A subscriber script to add to a channel, from a message on (1: the whole history the topic keeps). */
@@ -118,6 +122,7 @@ export const Channel = z.object({
   anonymousSubscribe: z.boolean(),
   subscribers: z.array(z.string()),
   defaultScript: z.string().optional(),
+  paused: z.boolean().optional().openapi({ description: "true while its scripts are paused (absent: running)" }),
   createdAt: z.string().openapi({ description: "ISO time" }),
 }).openapi("Channel");
 export const ChannelList = z.object({

@@ -858,3 +858,58 @@ integration(
     }
   },
 );
+
+inBothModes(
+  "a paused channel takes messages but runs none of its scripts, through a restart, and resumed runs them in order",
+  async (env) => {
+    const s = await startTestSluice(env);
+    try {
+      const made = await s.admin("/admin/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "held", subscribers: ["test/collect"] }),
+      });
+      assert.equal(made.status, 201);
+      const paused = await patch(s, "held", { paused: true });
+      assert.equal(paused.status, 200);
+      assert.equal((await paused.json()).paused, true);
+      const token = await s.device("held-1");
+      const invoke = async (channel: string, n: number) => {
+        const res = await post(`${s.url}/channels/${channel}/invoke`, token, { method: "test/echo", params: { n } });
+        assert.equal(res.status, 202);
+        return (await res.json()).taskId as string;
+      };
+      const tasks = [await invoke("held", 1), await invoke("held", 2)];
+      for (const n of [1, 2, 4]) {
+        assert.equal((await post(`${s.url}/channels/held/messages`, token, { n })).status, 202);
+      }
+      const status = async (id: string) => (await (await s.admin(`/tasks/${id}`)).json()).status;
+      // Nothing of the channel runs, while a task queued after them on another channel is done.
+      const quiet = async () => {
+        const other = await invoke("blog_queuing", 0);
+        await waitFor(async () => (await status(other)) === "done", 10_000, "the other channel's task");
+        await waitFor(() => s.server.sluice.runner.draining === 0, 10_000, "no lane draining");
+        assert.deepEqual([await status(tasks[0]!), await status(tasks[1]!)], ["queued", "queued"]);
+        assert.deepEqual(await collected(s), []);
+      };
+      await quiet();
+      const stats = await (await s.admin("/admin/channels/held/stats")).json();
+      assert.equal(stats.queued, 2);
+      await s.restart(); // the start-up sweep finds the lanes behind, and leaves them
+      await quiet();
+      const listed = await (await s.admin("/admin/channels")).json();
+      assert.equal(listed.channels.find((c: { name: string }) => c.name === "held").paused, true);
+
+      const resumed = await patch(s, "held", { paused: false });
+      assert.equal(resumed.status, 200);
+      assert.equal((await resumed.json()).paused, undefined);
+      for (const id of tasks) await waitFor(async () => (await status(id)) === "done", 10_000, `task ${id}`);
+      await waitFor(async () => (await collected(s)).length === 3, 10_000, "messages collected");
+      assert.deepEqual(await collected(s), [1, 2, 4]);
+      const bad = await patch(s, "held", { paused: "yes" });
+      assert.equal(bad.status, 400);
+      await bad.body?.cancel();
+    } finally {
+      await s.close();
+    }
+  },
+);

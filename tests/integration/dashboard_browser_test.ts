@@ -391,6 +391,7 @@ integration(
       await page.locator('#subscribers tr[data-script="test/collect"]', { hasText: "up to date" }).waitFor(SLOW);
 
       await page.locator("#channel-settings #channel-anonymousSubscribe").check();
+      await page.locator("#channel-settings #channel-paused").check();
       await page.locator("#channel-settings #channel-subscribers").fill("");
       await page.locator("#channel-settings #channel-defaultScript").fill("test/echo");
       await page.getByRole("button", { name: "Save settings" }).click();
@@ -399,9 +400,12 @@ integration(
       await page.locator('#subscribers tr[data-script="test/collect"]').waitFor({ state: "detached", timeout: 2500 });
       const changed = await stored();
       assert.deepEqual(
-        [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript],
-        [true, [], "test/echo"],
+        [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript, changed.paused],
+        [true, [], "test/echo", true],
       );
+      await page.locator("#channel-settings #channel-paused").uncheck();
+      await page.getByRole("button", { name: "Save settings" }).click();
+      await waitFor(async () => (await stored()).paused === undefined, 10_000, "resumed from the page");
 
       // A script added from message 1 runs the topic's kept messages (a replay), then new ones.
       for (const n of [1, 2]) await post(`${s.url}/channels/alerts/messages`, ADMIN, { n });

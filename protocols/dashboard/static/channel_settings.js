@@ -30,6 +30,10 @@ export function channelSettings({ channel = null, onSaved = () => {}, onDeleted 
   };
   const [anonymousPublish, publishLabel] = checkbox("anonymousPublish", "Anyone may publish, without a token");
   const [anonymousSubscribe, subscribeLabel] = checkbox("anonymousSubscribe", "Anyone may subscribe, without a token");
+  const [paused, pausedLabel] = checkbox(
+    "paused",
+    "Paused: its scripts do not run (messages are still taken and queued)",
+  );
   const subscribers = h("input", {
     id: id("subscribers"),
     value: (channel?.subscribers ?? []).join(", "),
@@ -67,7 +71,7 @@ export function channelSettings({ channel = null, onSaved = () => {}, onDeleted 
         })
         : await api(`/admin/channels/${encodeURIComponent(channel.name)}`, {
           method: "PATCH",
-          body: { ...settings, defaultScript: script || null },
+          body: { ...settings, defaultScript: script || null, paused: paused.checked },
         });
       status.replaceChildren(note("info", creating ? `Channel ${saved.name} created.` : "Settings saved."));
       onSaved(saved);
@@ -92,6 +96,7 @@ export function channelSettings({ channel = null, onSaved = () => {}, onDeleted 
     field(ordering, "Ordering", creating ? null : "cannot change: the queued tasks are partitioned by it"),
     publishLabel,
     subscribeLabel,
+    creating ? null : pausedLabel,
     field(subscribers, "Subscriber scripts", "run once per message published from now on"),
     field(defaultScript, "Default script", "queued for a bare CSV reading that names no script"),
     h(

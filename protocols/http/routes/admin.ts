@@ -115,7 +115,8 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     summary: "Change a channel's settings",
     description: "Only the fields given change; `defaultScript: null` removes it. The ordering cannot change " +
       "(queued tasks are partitioned by it). A subscriber script added runs for the messages published from " +
-      "then on; one removed stops before its next batch.",
+      "then on; one removed stops before its next batch. `paused: true` stops every script of the channel " +
+      "before its next batch while messages are still taken; `paused: false` runs what waited.",
     tags,
     access: "admin",
     params: ChannelParams,
@@ -266,7 +267,10 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
         description: "How many were queued again",
         schema: z.object({ retried: z.number().int(), left: z.number().int(), before: z.string() }),
       },
-      404: { description: "None matched, and the filter names no channel, script or device there is", schema: ErrorSchema },
+      404: {
+        description: "None matched, and the filter names no channel, script or device there is",
+        schema: ErrorSchema,
+      },
     },
   }, async ({ c, body }) => {
     const { limit, before, ...filter } = body;
