@@ -47,6 +47,8 @@ export interface ChannelAdminOptions {
     settle(lane: Lane): Promise<boolean>;
     /** Wakes the lanes of a channel whose scripts were paused; says how many are behind. */
     resumeChannel(name: string): Promise<number>;
+    /** Drops what a paused channel's lanes have queued. */
+    purgeChannel(name: string): Promise<{ tasks: number; lanes: number; busy: number }>;
   };
 }
 
@@ -155,6 +157,24 @@ export class ChannelAdmin {
     this.#forget(name, [script]);
     this.options.lanes.wake(this.#lane(name, script));
     return { channel: name, script, from: start, head };
+  }
+
+  /**
+   * Drops what a paused channel has queued: its tasks, and the messages its subscriber scripts have not run (its
+   * topic's followers and log keep them). Paused first, so that nothing of it runs meanwhile.
+   */
+  async purge(name: string): Promise<{ purged: number; streams: number; busy: number }> {
+    this.#notSystem(name);
+    const channel = await this.options.channels.get(name);
+    if (!channel) throw new NotFoundError(`Channel "${name}" does not exist`);
+    if (!channel.paused) {
+      throw new ConflictError(
+        `Channel "${name}" is not paused: pause it first (PATCH /admin/channels/${name} {"paused": true}), so that ` +
+          "nothing of it runs while its queue is dropped",
+      );
+    }
+    const { tasks, lanes, busy } = await this.options.lanes.purgeChannel(name);
+    return { purged: tasks, streams: lanes, busy };
   }
 
   async delete(name: string): Promise<void> {

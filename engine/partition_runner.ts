@@ -146,6 +146,16 @@ const LANE_RETRY_MS = 1000;
  * holds a batch of each in memory at once nor buries the KV under their reads.
  */
 export const SWEEP_WAVE = 256;
+
+/** A range of a lane's queue a purge dropped, and when. */
+export interface PurgedRange {
+  readonly from: number;
+  readonly to: number;
+  readonly at: number;
+}
+
+/** Purged ranges kept a lane (the newest): an older one's tasks then show as done. */
+const MAX_PURGED_RANGES = 20;
 /** Streams whose head a sweep reads at once. */
 const SWEEP_READS = 256;
 
@@ -432,6 +442,67 @@ export class PartitionRunner {
       );
     }
     return heads;
+  }
+
+  /**
+   * Drops what channel `name`'s lanes have queued up to now: its tasks, and the topic messages its subscriber scripts
+   * have not run. Each lane's cursor moves to its head and its retry record goes, and the range dropped is recorded
+   * (`GET /tasks/:id` shows those dead and discarded). The channel is paused, so its lanes take no batch: one under way
+   * is waited for. A lane still draining then, or held by another instance, is left as it is (`busy`).
+   */
+  async purgeChannel(name: string): Promise<{ tasks: number; lanes: number; busy: number }> {
+    const tasks = taskStream(name, ""), topic = topicStream(name);
+    const heads = await this.#headsIn([[tasks, tasks.slice(0, -1) + "0"], [topic, topic + "\0"]]);
+    const lanes: Lane[] = [];
+    for (const stream of heads.keys()) lanes.push(...await this.#lanesOf(stream));
+    const done = { tasks: 0, lanes: 0, busy: 0 };
+    for (let at = 0; at < lanes.length; at += SWEEP_READS) {
+      await Promise.all(lanes.slice(at, at + SWEEP_READS).map(async (lane) => {
+        // Acked tasks may still wait in the inbox, past the head KV has: the writer knows the exact one.
+        const head = Math.max(heads.get(lane.stream)!, this.options.committer.exactHead(lane.stream) ?? 0);
+        const dropped = await this.#purgeLane(lane, head);
+        if (dropped === null) done.busy++;
+        else if (dropped > 0) done.tasks += dropped, done.lanes++;
+      }));
+    }
+    if (done.tasks > 0) {
+      this.#log(`Purged channel ${name}: ${done.tasks} queued task(s) or run(s) dropped on ${done.lanes} stream(s)`);
+    }
+    return done;
+  }
+
+  /** Moves a lane's cursor to `head`, as a drain would (holding it meanwhile); how many it dropped, null: busy. */
+  async #purgeLane(lane: Lane, head: number): Promise<number | null> {
+    if (!(await this.settle(lane, 2_000))) return null;
+    const st = this.#stateOf(lane);
+    if (st.active) return null;
+    // Held as a drain holds it: a wake-up meanwhile only marks it dirty, and `settle` waits for this.
+    st.active = true;
+    let release = () => {};
+    st.drain = new Promise<void>((r) => release = r);
+    try {
+      if (!(await this.#hold(st))) return null;
+      st.loaded = false;
+      await this.#load(st);
+      const from = st.cursor + 1;
+      if (head < from) return 0;
+      const { plan, retry } = this.#advance(st, new WritePlan(), head);
+      const key = keys.purged(lane.stream, lane.consumer);
+      const ranges = (await this.options.kv.get<PurgedRange[]>(key)).value ?? [];
+      ranges.push({ from, to: head, at: this.options.clock.now() });
+      plan.sets.push({ key, value: ranges.slice(-MAX_PURGED_RANGES) });
+      if (st.lease) plan.checks.push(st.lease.check);
+      await this.options.committer.write(plan.toRequest());
+      st.cursor = head;
+      st.retry = retry;
+      return head - from + 1;
+    } finally {
+      await this.#letGo(st).catch(() => {});
+      st.active = false;
+      st.drain = undefined;
+      release();
+      if (st.dirty) this.wake(lane); // (paused: it looks and stops)
+    }
   }
 
   /** Lanes draining now. */

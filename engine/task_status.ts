@@ -5,7 +5,7 @@ import { keys } from "../store/keys.ts";
 import type { RetryState } from "../actors/task_stream/retry_policy.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 import { subscriberConsumer, TASKS } from "./lanes.ts";
-import type { TaskResult } from "./partition_runner.ts";
+import type { PurgedRange, TaskResult } from "./partition_runner.ts";
 
 /** What `GET /tasks/:id` shows. */
 export interface TaskView {
@@ -47,8 +47,8 @@ export async function taskStatus(
   if (!position) throw new NotFoundError(`No task with id "${taskId}"`);
   const { stream, seq } = position;
   const consumer = run ? subscriberConsumer(run.script) : TASKS;
-  const [event, cursor, retry, dead, result, discarded, from] = await kv.getMany<
-    [{ data: unknown }, number, RetryState, DeadLetter, TaskResult, DeadLetter, number]
+  const [event, cursor, retry, dead, result, discarded, from, purged] = await kv.getMany<
+    [{ data: unknown }, number, RetryState, DeadLetter, TaskResult, DeadLetter, number, PurgedRange[]]
   >([
     keys.event(stream, seq),
     keys.cursor(stream, consumer),
@@ -57,6 +57,7 @@ export async function taskStatus(
     keys.taskResult(taskId),
     keys.discarded(taskId),
     keys.subscribedFrom(stream, consumer),
+    keys.purged(stream, consumer),
   ]);
   const data = (event.value ?? unmoved(stream, seq))?.data;
   const d = dead.value ?? discarded.value;
@@ -78,6 +79,11 @@ export async function taskStatus(
       errors: errors(d.errors),
       ...(dead.value ? {} : { discarded: true as const }),
     };
+  }
+  const dropped = purged.value?.find((r) => r.from <= seq && seq <= r.to);
+  if (dropped && (cursor.value ?? 0) >= seq) {
+    const at = new Date(dropped.at).toISOString();
+    return { ...base, status: "dead", attempts: 0, error: `Dropped by a purge of its channel at ${at}`, discarded: true };
   }
   if ((cursor.value ?? 0) >= seq) {
     // Results are kept in memory for recent tasks; a task that took retries has its record in KV.

@@ -62,6 +62,8 @@ export const keys = {
   taskResults: (): Deno.KvKey => ["res"],
   /** The failing head-of-line task of a stream and its attempts. */
   retry: (stream: string, consumer = "tasks"): Deno.KvKey => ["retry", consumer, stream],
+  /** The ranges of a lane's queue an admin's purge dropped (`PurgedRange[]`, newest last): `GET /tasks/:id` says so. */
+  purged: (stream: string, consumer = "tasks"): Deno.KvKey => ["purged", consumer, stream],
   /** The seq a lane resumed after a crash started running, alone, until its outcome lands (see `PartitionRunner`). */
   runMarker: (stream: string, consumer = "tasks"): Deno.KvKey => ["running", consumer, stream],
   runMarkers: (): Deno.KvKey => ["running"],

@@ -129,6 +129,12 @@ export const ChannelList = z.object({
   channels: z.array(Channel),
   next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
 }).openapi("ChannelList");
+export const PurgedQueue = z.object({
+  channel: z.string(),
+  purged: z.number().int().openapi({ description: "Tasks and subscriber runs dropped" }),
+  streams: z.number().int().openapi({ description: "Streams (partitions, subscriber scripts) they were on" }),
+  busy: z.number().int().openapi({ description: "Streams left as they were: purge again" }),
+}).openapi("PurgedQueue");
 export const DeletedChannel = z.object({ name: z.string(), deleted: z.literal(true) }).openapi("DeletedChannel");
 export const DeadLetterList = z.object({
   deadLetters: z.array(z.object({

@@ -913,3 +913,64 @@ inBothModes(
     }
   },
 );
+
+inBothModes(
+  "a paused channel's queue can be purged: its tasks and subscriber runs are dropped, shown dead, and what comes after runs",
+  async (env) => {
+    const s = await startTestSluice(env);
+    try {
+      const made = await s.admin("/admin/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "jam", subscribers: ["test/collect"] }),
+      });
+      assert.equal(made.status, 201);
+      const purge = (name: string) => s.admin(`/admin/channels/${name}/purge`, { method: "POST" });
+      const running = await purge("jam");
+      assert.equal(running.status, 409);
+      assert.match((await running.json()).error.message, /is not paused: pause it first/);
+      for (const [name, status] of [["nosuch", 404], ["_pumps", 403]] as const) {
+        const res = await purge(name);
+        assert.equal(res.status, status, name);
+        await res.body?.cancel();
+      }
+      assert.equal((await patch(s, "jam", { paused: true })).status, 200);
+      const [a, b] = [await s.device("jam-a"), await s.device("jam-b")];
+      const invoke = async (token: string, n: number) => {
+        const res = await post(`${s.url}/channels/jam/invoke`, token, { method: "test/echo", params: { n } });
+        assert.equal(res.status, 202);
+        return (await res.json()).taskId as string;
+      };
+      const dropped = [
+        await invoke(a, 1),
+        await invoke(a, 2),
+        await invoke(a, 3),
+        await invoke(b, 1),
+        await invoke(b, 2),
+      ];
+      for (const n of [1, 2]) assert.equal((await post(`${s.url}/channels/jam/messages`, a, { n })).status, 202);
+      const purged = await purge("jam");
+      assert.equal(purged.status, 200);
+      assert.deepEqual(await purged.json(), { channel: "jam", purged: 7, streams: 3, busy: 0 });
+      assert.equal((await (await s.admin("/admin/channels/jam/stats")).json()).queued, 0);
+      const view = async (id: string) => await (await s.admin(`/tasks/${encodeURIComponent(id)}`)).json();
+      for (const id of dropped) {
+        const t = await view(id);
+        assert.deepEqual([t.status, t.discarded], ["dead", true], id);
+        assert.match(t.error, /^Dropped by a purge of its channel at \d{4}-/);
+      }
+      // What comes after the purge waits for the resume, then runs.
+      const after = await invoke(a, 4);
+      assert.equal((await post(`${s.url}/channels/jam/messages`, a, { n: 4 })).status, 202);
+      assert.equal((await patch(s, "jam", { paused: false })).status, 200);
+      await waitFor(async () => (await view(after)).status === "done", 10_000, "the task after the purge");
+      await waitFor(async () => (await collected(s)).length === 1, 10_000, "the message after the purge");
+      assert.deepEqual(await collected(s), [4]);
+      assert.equal((await view(dropped[0]!)).status, "dead");
+      const again = await purge("jam");
+      assert.equal(again.status, 409, "resumed: not paused any more");
+      await again.body?.cancel();
+    } finally {
+      await s.close();
+    }
+  },
+);

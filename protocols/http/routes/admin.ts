@@ -18,6 +18,7 @@ import {
   NewChannel,
   NewDevice,
   NewSubscriber,
+  PurgedQueue,
   RefusedList,
   RevokedDevice,
   TaskParams,
@@ -213,6 +214,28 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     if (stats.queued > 0) return c.json({ ...stats, deleted: true });
     throw new NotFoundError(`Channel "${params.ch}" does not exist`);
   });
+
+  defineRoute(app, deps, {
+    method: "post",
+    path: "/admin/channels/:ch/purge",
+    summary: "Drop what a paused channel has queued: its tasks, and the messages its subscriber scripts have not run",
+    description: "The channel must be paused (`PATCH` it with `paused: true`), so that nothing of it runs " +
+      "meanwhile. What comes after the purge waits as usual, to run when the channel is resumed. The tasks dropped " +
+      "show as dead and discarded at `GET /tasks/:id`; topic messages stay in the topic for its followers.",
+    tags,
+    access: "admin",
+    params: ChannelParams,
+    responses: {
+      200: {
+        description: "What was dropped, and on how many streams; `busy`: streams left as they were (draining " +
+          "still, or held by another instance): purge again",
+        schema: PurgedQueue,
+      },
+      403: { description: "A channel of Sluice's own", schema: ErrorSchema },
+      404: { description: "No such channel", schema: ErrorSchema },
+      409: { description: "The channel is not paused", schema: ErrorSchema },
+    },
+  }, async ({ c, params }) => c.json({ channel: params.ch, ...await sluice.channelAdmin.purge(params.ch) }));
 
   defineRoute(app, deps, {
     method: "get",
