@@ -7,6 +7,11 @@ export interface ByteSink {
   /** Resolves once the bytes are handed to the connection (backpressure for the broker). */
   write(bytes: Uint8Array): Promise<void>;
   close(): void;
+  /**
+   * Resolves once the connection is gone for good, which may be well after `close()`: a WebSocket waits for its
+   * client to answer the close frame (Deno cannot drop an upgraded socket). None: gone at `close()`.
+   */
+  readonly gone?: Promise<void>;
 }
 
 /**
@@ -29,6 +34,14 @@ export class ByteDuplex extends Duplex {
     super({ allowHalfOpen: false });
     this.#sink = sink;
     this.#guard = new PacketSizeGuard(maxPacketBytes);
+  }
+
+  /** Resolves once the connection is gone for good (its socket released), closed as a stream or not. */
+  get gone(): Promise<void> {
+    const closed = this.closed
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.once("close", () => resolve()));
+    return this.#sink.gone ? Promise.all([closed, this.#sink.gone]).then(() => {}) : closed;
   }
 
   /** Hands received bytes to the broker; false when the reader should wait for `wanted()`. */
@@ -138,6 +151,9 @@ const WS_HIGH_WATER = 1 << 20;
 /** A `ByteDuplex` over a server-side WebSocket carrying MQTT in binary frames. */
 export function duplexOfWebSocket(socket: WebSocket, maxPacketBytes: number, remoteAddress?: string): ByteDuplex {
   socket.binaryType = "arraybuffer";
+  let released = () => {};
+  const gone = new Promise<void>((resolve) => released = resolve);
+  socket.addEventListener("close", () => released(), { once: true });
   const duplex = new ByteDuplex(
     {
       write: async (bytes) => {
@@ -151,6 +167,7 @@ export function duplexOfWebSocket(socket: WebSocket, maxPacketBytes: number, rem
       close: () => {
         if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
       },
+      gone,
     },
     maxPacketBytes,
     remoteAddress,

@@ -208,9 +208,12 @@ export class EmbeddedBroker {
     this.#atCap = false;
     this.#connections.set(conn, () => {});
     conn.once("close", () => {
-      this.#connections.get(conn)?.();
-      this.#connections.delete(conn);
+      this.#connections.get(conn)?.(); // the device's slot: it may connect again at once
+      this.#connections.set(conn, () => {});
     });
+    // Counted until its socket is released: a WebSocket client that never answers the close frame keeps its
+    // socket, and the cap must go on bounding those.
+    conn.gone.then(() => this.#connections.delete(conn));
     this.#aedes.handle(conn);
   }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { SseClient, WsClient } from "../helpers/clients.ts";
 import { brokerUrl, connectDevice } from "../helpers/mqtt.ts";
+import { connectPacket } from "../helpers/mqtt_raw.ts";
 import { ADMIN, integration, post, startTestSluice, waitFor } from "../helpers/sluice.ts";
 
 integration("/metrics counts ingest, runs, commits and queue depth in Prometheus text", async () => {
@@ -162,6 +163,49 @@ integration("every counter and histogram is named in /metrics before its first e
     await s.close();
   }
 });
+
+integration(
+  "an MQTT-over-WebSocket client that never answers the close frame stays counted (and capped) until its socket goes",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(s.url).port) });
+    try {
+      const mqttCount = async () =>
+        Number(/^sluice_connections\{protocol="mqtt"\} (\d+)$/m.exec(await (await s.admin("/metrics")).text())![1]);
+      const text = new TextEncoder();
+      await tcp.write(text.encode(
+        "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
+      ));
+      // A CONNECT with a wrong password, in one masked binary frame (mask 0: the payload as it is).
+      const connect = connectPacket({ username: "nobody", password: "wrong" });
+      await tcp.write(new Uint8Array([0x82, 0x80 | connect.length, 0, 0, 0, 0, ...connect]));
+      // Read until the server's close frame (opcode 8) comes, after its CONNACK; never answer it.
+      const seen: number[] = [];
+      const buf = new Uint8Array(4096);
+      await waitFor(
+        async () => {
+          const n = await tcp.read(buf);
+          if (n === null) throw new Error("the server dropped the socket");
+          seen.push(...buf.subarray(0, n));
+          const headers = new TextDecoder().decode(new Uint8Array(seen)).indexOf("\r\n\r\n");
+          return headers >= 0 && seen.slice(headers + 4).includes(0x88); // a frame byte of opcode 8, FIN set
+        },
+        15_000,
+        "the server's close frame",
+      );
+      await new Promise((r) => setTimeout(r, 300)); // a release at the close would have come by now
+      assert.equal(await mqttCount(), 1, "its socket is still open: it still counts");
+      tcp.close();
+      await waitFor(async () => (await mqttCount()) === 0, 10_000, "released once the client's socket is gone");
+    } finally {
+      try {
+        tcp.close();
+      } catch { /* closed */ }
+      await s.close();
+    }
+  },
+);
 
 integration("sluice_connections counts the WebSocket, SSE and MQTT connections open now, by protocol", async () => {
   const s = await startTestSluice({ MQTT_PORT: "0" });
