@@ -213,6 +213,7 @@ export class ChannelAdmin {
       // What came before is not its (absent: from 1).
       { key: keys.subscribedFrom(stream, subscriberConsumer(s)), value: start > 1 ? start : undefined },
       { key: keys.retry(stream, subscriberConsumer(s)) }, // a retry left from when it was removed
+      { key: keys.purged(stream, subscriberConsumer(s)) }, // runs a purge dropped run again if replayed
     ]);
   }
 

@@ -178,6 +178,8 @@ export class PartitionRunner {
   /** Results of recently finished tasks. */
   readonly results = new RecentResults();
   readonly #lanes = new Map<string, LaneState>();
+  /** The stop under way (`stop` is asked by the server as it starts closing, and by Sluice's own close). */
+  #stopped: Promise<void> | null = null;
   readonly #active = new Set<Promise<void>>();
   readonly #batchSize: number;
   #tailed = 0;
@@ -420,9 +422,14 @@ export class PartitionRunner {
     const cursors = (await Promise.all(
       chunked(lanes.map((l) => keys.cursor(l.stream, l.consumer))).map((c) => this.options.kv.getMany<number[]>(c)),
     )).flat();
-    const behind = lanes.filter((l, i) => (cursors[i]!.value ?? 0) < heads.get(l.stream)!);
+    const behind = lanes.filter((l, i) => (cursors[i]!.value ?? 0) < this.#exactHead(l.stream, heads.get(l.stream)!));
     this.#wakeInWaves(behind).catch((err) => this.#log(`Resuming channel ${name} failed: ${describeError(err)}`));
     return behind.length;
+  }
+
+  /** A stream's head: the writer's own when it knows it (acked tasks may still wait in its inbox), else KV's. */
+  #exactHead(stream: string, inKv: number): number {
+    return Math.max(inKv, this.options.committer.exactHead(stream) ?? 0);
   }
 
   /** The heads of the streams in the ranges `[start, end)` of stream ids, read past their head keys (which may lag). */
@@ -451,6 +458,7 @@ export class PartitionRunner {
    * is waited for. A lane still draining then, or held by another instance, is left as it is (`busy`).
    */
   async purgeChannel(name: string): Promise<{ tasks: number; lanes: number; busy: number }> {
+    const asked = this.options.clock.now();
     const tasks = taskStream(name, ""), topic = topicStream(name);
     const heads = await this.#headsIn([[tasks, tasks.slice(0, -1) + "0"], [topic, topic + "\0"]]);
     const lanes: Lane[] = [];
@@ -458,9 +466,7 @@ export class PartitionRunner {
     const done = { tasks: 0, lanes: 0, busy: 0 };
     for (let at = 0; at < lanes.length; at += SWEEP_READS) {
       await Promise.all(lanes.slice(at, at + SWEEP_READS).map(async (lane) => {
-        // Acked tasks may still wait in the inbox, past the head KV has: the writer knows the exact one.
-        const head = Math.max(heads.get(lane.stream)!, this.options.committer.exactHead(lane.stream) ?? 0);
-        const dropped = await this.#purgeLane(lane, head);
+        const dropped = await this.#purgeLane(lane, this.#exactHead(lane.stream, heads.get(lane.stream)!), asked);
         if (dropped === null) done.busy++;
         else if (dropped > 0) done.tasks += dropped, done.lanes++;
       }));
@@ -471,8 +477,12 @@ export class PartitionRunner {
     return done;
   }
 
-  /** Moves a lane's cursor to `head`, as a drain would (holding it meanwhile); how many it dropped, null: busy. */
-  async #purgeLane(lane: Lane, head: number): Promise<number | null> {
+  /**
+   * Moves a lane's cursor up to `head`, as a drain would (holding it meanwhile), short of the events committed at or
+   * after `asked` (the heads are read as the purge goes, lane by lane: what came after it was asked stays). How many
+   * it dropped; null: busy.
+   */
+  async #purgeLane(lane: Lane, latest: number, asked: number): Promise<number | null> {
     if (!(await this.settle(lane, 2_000))) return null;
     const st = this.#stateOf(lane);
     if (st.active) return null;
@@ -485,6 +495,8 @@ export class PartitionRunner {
       st.loaded = false;
       await this.#load(st);
       const from = st.cursor + 1;
+      let head = latest;
+      while (head >= from && (await this.#committedAt(lane.stream, head)) >= asked) head--;
       if (head < from) return 0;
       const { plan, retry } = this.#advance(st, new WritePlan(), head);
       const key = keys.purged(lane.stream, lane.consumer);
@@ -503,6 +515,13 @@ export class PartitionRunner {
       release();
       if (st.dirty) this.wake(lane); // (paused: it looks and stops)
     }
+  }
+
+  /** When an event was committed (from the inbox, else KV); -Infinity: gone (expired). */
+  async #committedAt(stream: string, seq: number): Promise<number> {
+    const held = this.options.committer.unmoved(stream, seq);
+    if (held) return held.at;
+    return (await this.options.kv.get<{ at: number }>(keys.event(stream, seq))).value?.at ?? -Infinity;
   }
 
   /** Lanes draining now. */
@@ -553,7 +572,11 @@ export class PartitionRunner {
    * the next start. Waiting out a script's whole time limit (5 s by default) would outlast the
    * 5 s a stop has.
    */
-  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+  stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    return this.#stopped ??= this.#stop(graceMs);
+  }
+
+  async #stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     this.options.executor.halt();
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
@@ -567,7 +590,12 @@ export class PartitionRunner {
     ]);
     clearTimeout(timer);
     if (cut) {
-      this.#log(`Stopping: cut the script runs still going after ${graceMs / 1000} s (they run again after the start)`);
+      this.#log(
+        this.options.executor.isolated
+          ? `Stopping: cut the script runs still going after ${graceMs / 1000} s (they run again after the start)`
+          : `Stopping: script runs still going after ${graceMs / 1000} s run in-process and cannot be cut: ` +
+            "waiting for them (they run again after the start)",
+      );
       this.options.executor.close();
       await settled;
     }
@@ -632,11 +660,15 @@ export class PartitionRunner {
           this.#drop(st);
           return;
         }
+        // Marked clean before the look: a resume's wake-up while it looks (a KV read after a channel change) marks
+        // it dirty again, and it goes on.
+        const dirty = st.dirty;
+        st.dirty = false;
         if (await this.#paused(st.lane)) {
-          st.dirty = false; // the channel's resume wakes it
           await this.#letGo(st);
-          return;
+          return; // the channel's resume wakes it
         }
+        st.dirty ||= dirty;
         if (!(await this.#hold(st))) return;
         await this.#load(st);
         const now = this.options.clock.now();

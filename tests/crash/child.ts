@@ -55,7 +55,12 @@ export class SluiceProcess {
   /** A graceful stop (SIGTERM) and its exit code. */
   async stop(): Promise<number> {
     if (!this.#child) return 0;
-    this.#child.kill("SIGTERM");
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      const { code, signal } = await this.#child.status;
+      throw new Error(`Sluice had exited by itself (code ${code}, signal ${signal}) before the stop:\n${this.log}`);
+    }
     const status = await this.#child.status;
     this.#child = null;
     return status.code;

@@ -974,3 +974,120 @@ inBothModes(
     }
   },
 );
+
+integration(
+  "a purge keeps what was queued after it was asked, and a replay over purged runs shows them done",
+  async () => {
+    const s = await startTestSluice();
+    try {
+      const made = await s.admin("/admin/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "cut", subscribers: ["test/collect"] }),
+      });
+      assert.equal(made.status, 201);
+      const token = await s.device("cut-1");
+      const invoke = async (n: number) => {
+        const res = await post(`${s.url}/channels/cut/invoke`, token, { method: "test/echo", params: { n } });
+        assert.equal(res.status, 202);
+        return (await res.json()).taskId as string;
+      };
+      assert.equal((await patch(s, "cut", { paused: true })).status, 200);
+      const before = await invoke(1);
+      for (const n of [1, 2]) assert.equal((await post(`${s.url}/channels/cut/messages`, token, { n })).status, 202);
+      // A task that lands once the purge was asked, before it reads the channel's heads.
+      const kv = s.server.sluice.kv;
+      const list = kv.list.bind(kv);
+      let late: Promise<string> | null = null;
+      kv.list = ((selector: Deno.KvListSelector, options?: Deno.KvListOptions) => {
+        if (late || !("start" in selector) || selector.start[0] !== "head") return list(selector, options);
+        late = new Promise((r) => setTimeout(r, 5)).then(() => invoke(2));
+        const pending = late;
+        return (async function* () {
+          await pending;
+          yield* list(selector, options);
+        })();
+      }) as typeof kv.list;
+      const purged = await s.admin("/admin/channels/cut/purge", { method: "POST" });
+      kv.list = list;
+      assert.deepEqual(await purged.json(), { channel: "cut", purged: 3, streams: 2, busy: 0 });
+      const view = async (id: string) => await (await s.admin(`/tasks/${encodeURIComponent(id)}`)).json();
+      assert.equal((await view(before)).status, "dead");
+      const after = await late!;
+      assert.equal((await view(after)).status, "queued", "queued after the purge was asked: kept");
+      assert.equal((await patch(s, "cut", { paused: false, subscribers: [] })).status, 200);
+      await waitFor(async () => (await view(after)).status === "done", 10_000, "the kept task");
+      // Replayed from message 1, the purged runs run, and say so.
+      const replay = await s.admin("/admin/channels/cut/subscribers", {
+        method: "POST",
+        body: JSON.stringify({ script: "test/collect", from: 1 }),
+      });
+      assert.equal(replay.status, 201);
+      await waitFor(async () => (await collected(s)).length === 2, 10_000, "the replayed runs");
+      assert.equal((await view(subscriberRunId("m/cut", 1, "test/collect"))).status, "done");
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+integration("a resume wakes a partition whose new tasks still wait in the writer's inbox", async () => {
+  const s = await startTestSluice();
+  try {
+    assert.equal((await s.admin("/admin/channels", { method: "POST", body: '{"name":"burst"}' })).status, 201);
+    const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => s.device(`burst-${i}`)));
+    const invoke = async (token: string) => {
+      const res = await post(`${s.url}/channels/burst/invoke`, token, { method: "test/echo" });
+      assert.equal(res.status, 202);
+      return (await res.json()).taskId as string;
+    };
+    const status = async (id: string) => (await (await s.admin(`/tasks/${id}`)).json()).status;
+    const first = await invoke(tokens[0]!);
+    await waitFor(async () => (await status(first)) === "done", 10_000, "the first task");
+    assert.equal((await patch(s, "burst", { paused: true })).status, 200);
+    // A burst: the inbox holds its moves back, and the caught-up partition's head key lags behind its task.
+    const ids = await Promise.all(tokens.map((t) => invoke(t)));
+    assert.ok(s.server.sluice.committer.exactHead("t/burst/burst-0")! > 1);
+    assert.equal((await patch(s, "burst", { paused: false })).status, 200);
+    for (const id of ids) await waitFor(async () => (await status(id)) === "done", 10_000, `task ${id}`);
+  } finally {
+    await s.close();
+  }
+});
+
+inBothModes("a resume that lands while a drain reads the paused setting is not lost", async (env) => {
+  const s = await startTestSluice(env);
+  try {
+    assert.equal((await s.admin("/admin/channels", { method: "POST", body: '{"name":"race"}' })).status, 201);
+    const token = await s.device("race-1");
+    const status = async (id: string) => (await (await s.admin(`/tasks/${id}`)).json()).status;
+    const invoke = async (channel: string) => {
+      const res = await post(`${s.url}/channels/${channel}/invoke`, token, { method: "test/echo" });
+      assert.equal(res.status, 202);
+      return (await res.json()).taskId as string;
+    };
+    const warm = await invoke("blog_queuing"); // the workers' first start is slow
+    await waitFor(async () => (await status(warm)) === "done", 20_000, "a first task");
+    assert.equal((await patch(s, "race", { paused: true })).status, 200);
+    // The drain's read of the setting takes a while (a KV read after a channel change), and the resume lands then.
+    const registry = s.server.sluice.channels;
+    const get = registry.get.bind(registry);
+    let reading: (() => void) | null = null;
+    const read = new Promise<void>((r) => reading = r);
+    registry.get = async (name: string) => {
+      const config = await get(name);
+      if (name === "race" && reading && new Error().stack?.includes("#paused")) {
+        reading();
+        reading = null;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return config;
+    };
+    const id = await invoke("race");
+    await read;
+    assert.equal((await patch(s, "race", { paused: false })).status, 200);
+    registry.get = get;
+    await waitFor(async () => (await status(id)) === "done", 10_000, "the task after the resume");
+  } finally {
+    await s.close();
+  }
+});
