@@ -57,3 +57,21 @@ Deno.test("aedes does not stall on packets that arrive in pieces while it authen
     await new Promise<void>((r) => broker.close(() => r()));
   }
 });
+
+Deno.test("writes to a connection that went away are refused at once, all with one shared error, none sent", async () => {
+  const sent: Uint8Array[] = [];
+  const duplex = new ByteDuplex({ write: (b) => (sent.push(b), Promise.resolve()), close: () => {} }, 1000);
+  duplex.on("error", () => {});
+  duplex.destroy(new Error("EPIPE"));
+  const errors: unknown[] = [];
+  for (let i = 0; i < 100; i++) {
+    // As mqtt-packet writes a PUBLISH: several writes, most without a callback.
+    assert.equal(duplex.write(new Uint8Array([0x30])), false);
+    assert.equal(duplex.write(new Uint8Array([0x02, 0, 0]), (err?: Error | null) => errors.push(err)), false);
+  }
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(errors.length, 100, "every callback is called");
+  assert.equal(new Set(errors).size, 1, "with one error, not one built for each write");
+  assert.match(String(errors[0]), /write after the connection closed/);
+  assert.deepEqual(sent, []);
+});
