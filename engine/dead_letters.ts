@@ -79,10 +79,28 @@ export class DeadLetters {
     private readonly taskRetentionMs?: number,
   ) {}
 
-  /** Dead letters by task id, at most `limit`, after the task id `after`; `next` pages on (null at the end). */
-  async list(limit = 100, after?: string): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
-    const page = await kvPage<DeadLetter>(this.kv, keys.deadLetters(), limit, after);
-    return { deadLetters: page.values, next: page.more ? page.values.at(-1)!.taskId : null };
+  /**
+   * Dead letters by task id, at most `limit`, after the task id `after`, those `filter` takes; `next` pages on (null
+   * at the end).
+   */
+  async list(
+    limit = 100,
+    after?: string,
+    filter: DeadLetterFilter = {},
+  ): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
+    if (Object.values(filter).every((v) => v === undefined)) {
+      const page = await kvPage<DeadLetter>(this.kv, keys.deadLetters(), limit, after);
+      return { deadLetters: page.values, next: page.more ? page.values.at(-1)!.taskId : null };
+    }
+    const prefix = keys.deadLetters();
+    const selector = after === undefined ? { prefix } : { prefix, start: [...prefix, after, ""] };
+    const deadLetters: DeadLetter[] = [];
+    for await (const { value: d } of this.kv.list<DeadLetter>(selector, { batchSize: 500 })) {
+      if (!matches(d, filter)) continue;
+      if (deadLetters.length === limit) return { deadLetters, next: deadLetters.at(-1)!.taskId };
+      deadLetters.push(d);
+    }
+    return { deadLetters, next: null };
   }
 
   async get(taskId: string): Promise<DeadLetter | null> {
@@ -122,6 +140,21 @@ export class DeadLetters {
     );
     const retried = outcomes.filter((o) => o.status === "fulfilled").length;
     return { retried, left: left + chosen.length - retried, before };
+  }
+
+  /**
+   * Discards the dead letters that match `filter`, at most `limit` of them (as `retryMatching` picks them); `left`
+   * counts the matching ones this call left.
+   */
+  async discardMatching(
+    filter: DeadLetterFilter,
+    limit: number,
+    now: number,
+  ): Promise<{ discarded: number; left: number; before: number }> {
+    const { chosen, left } = await this.#matching(filter, limit);
+    const outcomes = await Promise.allSettled(chosen.map((id) => this.discard(id)));
+    const discarded = outcomes.filter((o) => o.status === "fulfilled").length;
+    return { discarded, left: left + chosen.length - discarded, before: filter.before ?? now };
   }
 
   /** Takes a dead letter off the list without running it again (its task stays `dead`). */

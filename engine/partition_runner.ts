@@ -465,11 +465,13 @@ export class PartitionRunner {
     for (const stream of heads.keys()) lanes.push(...await this.#lanesOf(stream));
     const done = { tasks: 0, lanes: 0, busy: 0 };
     for (let at = 0; at < lanes.length; at += SWEEP_READS) {
-      await Promise.all(lanes.slice(at, at + SWEEP_READS).map(async (lane) => {
-        const dropped = await this.#purgeLane(lane, this.#exactHead(lane.stream, heads.get(lane.stream)!), asked);
-        if (dropped === null) done.busy++;
-        else if (dropped > 0) done.tasks += dropped, done.lanes++;
-      }));
+      await Promise.all(
+        lanes.slice(at, at + SWEEP_READS).map(async (lane) => {
+          const dropped = await this.#purgeLane(lane, this.#exactHead(lane.stream, heads.get(lane.stream)!), asked);
+          if (dropped === null) done.busy++;
+          else if (dropped > 0) done.tasks += dropped, done.lanes++;
+        }),
+      );
     }
     if (done.tasks > 0) {
       this.#log(`Purged channel ${name}: ${done.tasks} queued task(s) or run(s) dropped on ${done.lanes} stream(s)`);

@@ -83,7 +83,13 @@ export async function taskStatus(
   const dropped = purged.value?.find((r) => r.from <= seq && seq <= r.to);
   if (dropped && (cursor.value ?? 0) >= seq) {
     const at = new Date(dropped.at).toISOString();
-    return { ...base, status: "dead", attempts: 0, error: `Dropped by a purge of its channel at ${at}`, discarded: true };
+    return {
+      ...base,
+      status: "dead",
+      attempts: 0,
+      error: `Dropped by a purge of its channel at ${at}`,
+      discarded: true,
+    };
   }
   if ((cursor.value ?? 0) >= seq) {
     // Results are kept in memory for recent tasks; a task that took retries has its record in KV.

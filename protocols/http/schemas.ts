@@ -266,3 +266,9 @@ export const ListQuery = z.object({
   limit: wholeNumber(1, 1000, 100),
   after: z.string().max(200).optional(),
 });
+/** A page of dead letters, of a channel, script or device when given (every one given must match). */
+export const DeadLetterQuery = ListQuery.extend({
+  channel: ChannelName.optional(),
+  method: ScriptPath.optional(),
+  device: DeviceId.optional(),
+});

@@ -365,6 +365,52 @@ inBothModes(
   },
 );
 
+inBothModes(
+  "dead letters list by channel, script or device, and are discarded in bulk a page at a time",
+  async (mode) => {
+    const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "1" });
+    try {
+      const a = await s.device("dl-a"), b = await s.device("dl-b");
+      const ofA = [await invoke(s, a, "test/permanent"), await invoke(s, a, "test/permanent")];
+      const ofB = [await invoke(s, b, "test/permanent"), await invoke(s, b, "test/fixable")];
+      for (const id of [...ofA, ...ofB]) await until(s, id, "dead");
+      const listed = async (query: string) =>
+        (await (await s.admin(`/admin/dead-letters${query}`)).json()).deadLetters.map((d: { taskId: string }) =>
+          d.taskId
+        );
+      assert.deepEqual(await listed("?device=dl-a"), [...ofA].sort());
+      assert.deepEqual(await listed("?device=dl-b&method=test/fixable"), [ofB[1]]);
+      assert.deepEqual(await listed("?channel=blog_queuing&limit=3"), [...ofA, ...ofB].sort().slice(0, 3));
+      const page = await (await s.admin("/admin/dead-letters?device=dl-a&limit=1")).json();
+      assert.deepEqual([page.deadLetters.length, page.next], [1, [...ofA].sort()[0]]);
+      assert.deepEqual(await listed(`?device=dl-a&after=${encodeURIComponent(page.next)}`), [[...ofA].sort()[1]]);
+      const bad = await s.admin("/admin/dead-letters?device=not%20an%20id");
+      assert.equal(bad.status, 400);
+      await bad.body?.cancel();
+      const discard = async (body: unknown) => {
+        const res = await s.admin("/admin/dead-letters/discard", { method: "POST", body: JSON.stringify(body) });
+        assert.equal(res.status, 200);
+        return await res.json();
+      };
+      const first = await discard({ device: "dl-a", limit: 1 });
+      assert.deepEqual([first.discarded, first.left], [1, 1]);
+      const rest = await discard({ device: "dl-a", before: first.before });
+      assert.deepEqual([rest.discarded, rest.left, rest.before], [1, 0, first.before]);
+      assert.deepEqual(await listed(""), [...ofB].sort());
+      for (const id of ofA) {
+        assert.deepEqual([(await task(s, id)).status, (await task(s, id)).discarded], ["dead", true]);
+      }
+      const typo = await s.admin("/admin/dead-letters/discard", { method: "POST", body: '{"device":"dl-c"}' });
+      assert.equal(typo.status, 404);
+      await typo.body?.cancel();
+      assert.deepEqual((await discard({})).discarded, 2);
+      assert.deepEqual(await listed(""), []);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
 inBothModes("a bulk retry also takes dead letters a clock that was ahead stamped later than now", async (mode) => {
   const s = await startTestSluice({ ...mode, MAX_ATTEMPTS: "1" });
   try {

@@ -10,6 +10,7 @@ import {
   ChannelStatsView,
   CreatedDevice,
   DeadLetterList,
+  DeadLetterQuery,
   DeadLetterRetry,
   DeletedChannel,
   DeviceList,
@@ -241,12 +242,14 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     method: "get",
     path: "/admin/dead-letters",
     summary: "Tasks that failed every attempt, with the errors of their last 20 attempts",
+    description: "By task id; `channel`, `method` and `device` keep those of a channel, script or device.",
     tags,
     access: "admin",
-    query: ListQuery,
+    query: DeadLetterQuery,
     responses: { 200: { description: "Dead letters", schema: DeadLetterList } },
   }, async ({ c, query }) => {
-    const { deadLetters, next } = await sluice.deadLetters.list(query.limit, query.after);
+    const { limit, after, ...filter } = query;
+    const { deadLetters, next } = await sluice.deadLetters.list(limit, after, filter);
     return c.json({
       next,
       deadLetters: deadLetters.map((d) => ({
@@ -301,6 +304,33 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     const done = await sluice.deadLetters.retryMatching({ ...filter, before: cutoff }, limit, sluice.clock.now());
     if (done.retried === 0 && done.left === 0) await explainNoMatch(sluice, filter);
     return c.json({ ...done, before: new Date(done.before).toISOString() }, 202);
+  });
+
+  defineRoute(app, deps, {
+    method: "post",
+    path: "/admin/dead-letters/discard",
+    summary: "Discard dead tasks without running them again: all of them, or those of a channel, script or device",
+    description: "As the bulk retry picks them (`limit` a call, `left`, `before`). They leave the list, and " +
+      "`GET /tasks/:id` still shows them dead, with `discarded: true`.",
+    tags,
+    access: "admin",
+    body: DeadLetterRetry,
+    responses: {
+      200: {
+        description: "How many were discarded",
+        schema: z.object({ discarded: z.number().int(), left: z.number().int(), before: z.string() }),
+      },
+      404: {
+        description: "None matched, and the filter names no channel, script or device there is",
+        schema: ErrorSchema,
+      },
+    },
+  }, async ({ c, body }) => {
+    const { limit, before, ...filter } = body;
+    const cutoff = before === undefined ? undefined : Date.parse(before);
+    const done = await sluice.deadLetters.discardMatching({ ...filter, before: cutoff }, limit, sluice.clock.now());
+    if (done.discarded === 0 && done.left === 0) await explainNoMatch(sluice, filter);
+    return c.json({ ...done, before: new Date(done.before).toISOString() });
   });
 
   defineRoute(app, deps, {
