@@ -61,6 +61,12 @@ export class DeviceDirectory {
     return { devices, next: page.more ? devices.at(-1)!.id : null };
   }
 
+  /** A device (without its token), or null when there is none (a revoked one is gone). */
+  async get(id: string): Promise<DeviceInfo | null> {
+    const record = (await this.kv.get<DeviceRecord>(keys.device(id))).value;
+    return record ? { id: record.id, createdAt: record.createdAt } : null;
+  }
+
   /** Whether a device exists. */
   async exists(id: string): Promise<boolean> {
     return (await this.kv.get(keys.device(id))).versionstamp !== null;

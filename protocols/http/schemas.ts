@@ -110,8 +110,10 @@ export const TaskView = z.object({
 }).openapi("Task");
 
 /** The answers of the admin routes (the refused list and channel stats are not described yet). */
+export const Device = z.object({ id: z.string(), createdAt: z.string().openapi({ description: "ISO time" }) })
+  .openapi("Device");
 export const DeviceList = z.object({
-  devices: z.array(z.object({ id: z.string(), createdAt: z.string().openapi({ description: "ISO time" }) })),
+  devices: z.array(Device),
   next: z.string().nullable().openapi({ description: "The `after` of the next page, or null at the end" }),
 }).openapi("DeviceList");
 export const RevokedDevice = z.object({ id: z.string(), revoked: z.literal(true) }).openapi("RevokedDevice");

@@ -655,6 +655,14 @@ integration("the device list pages on with next, by id, without tokens", async (
       url = page.next ? `/admin/devices?limit=2&after=${page.next}` : null;
     }
     assert.deepEqual([ids, sizes], [["d-1", "d-2", "d-3", "d-4", "d-5"], [2, 2, 1]]);
+    // One device, without its token; a revoked one is gone.
+    const one = await (await s.admin("/admin/devices/d-3")).json();
+    assert.deepEqual(Object.keys(one).sort(), ["createdAt", "id"]);
+    assert.equal(one.id, "d-3");
+    assert.equal((await s.admin("/admin/devices/d-3", { method: "DELETE" })).status, 200);
+    const gone = await s.admin("/admin/devices/d-3");
+    assert.equal(gone.status, 404);
+    assert.match((await gone.json()).error.message, /Device "d-3" does not exist \(or was revoked\)/);
   } finally {
     await s.close();
   }

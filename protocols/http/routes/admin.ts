@@ -13,6 +13,7 @@ import {
   DeadLetterQuery,
   DeadLetterRetry,
   DeletedChannel,
+  Device,
   DeviceList,
   DeviceParams,
   ListQuery,
@@ -54,6 +55,23 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     query: ListQuery,
     responses: { 200: { description: "Devices", schema: DeviceList } },
   }, async ({ c, query }) => c.json(await sluice.devices.list(query.limit, query.after)));
+
+  defineRoute(app, deps, {
+    method: "get",
+    path: "/admin/devices/:id",
+    summary: "A device (without its token)",
+    tags,
+    access: "admin",
+    params: DeviceParams,
+    responses: {
+      200: { description: "The device", schema: Device },
+      404: { description: "No such device (a revoked one is gone)", schema: ErrorSchema },
+    },
+  }, async ({ c, params }) => {
+    const device = await sluice.devices.get(params.id);
+    if (!device) throw new NotFoundError(`Device "${params.id}" does not exist (or was revoked)`);
+    return c.json(device);
+  });
 
   defineRoute(app, deps, {
     method: "delete",
