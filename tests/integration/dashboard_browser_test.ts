@@ -403,6 +403,12 @@ integration(
         [changed.anonymousSubscribe, changed.subscribers, changed.defaultScript, changed.paused],
         [true, [], "test/echo", true],
       );
+      // Paused, what it has queued can be dropped from the page.
+      const dropper = await s.device("drop-1");
+      const queued = await post(`${s.url}/channels/alerts/invoke`, dropper, { method: "test/echo" });
+      assert.equal(queued.status, 202);
+      await page.getByRole("button", { name: "Drop queued" }).click();
+      await page.getByText("Dropped 1 queued on 1 stream(s).").waitFor(SLOW);
       await page.locator("#channel-settings #channel-paused").uncheck();
       await page.getByRole("button", { name: "Save settings" }).click();
       await waitFor(async () => (await stored()).paused === undefined, 10_000, "resumed from the page");

@@ -79,6 +79,19 @@ export function channelSettings({ channel = null, onSaved = () => {}, onDeleted 
       status.replaceChildren(note("error", `${creating ? "Not created" : "Not saved"}: ${err.message}`));
     }
   };
+  const purge = async () => {
+    if (!confirm(`Drop every task channel ${channel.name} has queued, and the messages its scripts have not run?`)) {
+      return;
+    }
+    try {
+      const done = await api(`/admin/channels/${encodeURIComponent(channel.name)}/purge`, { method: "POST" });
+      const busy = done.busy > 0 ? ` ${done.busy} stream(s) were busy: drop again.` : "";
+      status.replaceChildren(note("info", `Dropped ${done.purged} queued on ${done.streams} stream(s).${busy}`));
+      onSaved(channel);
+    } catch (err) {
+      status.replaceChildren(note("error", `Not dropped: ${err.message}`));
+    }
+  };
   const remove = async () => {
     if (!confirm(`Delete channel ${channel.name}? Publishing and queueing on it stop at once.`)) return;
     try {
@@ -103,6 +116,7 @@ export function channelSettings({ channel = null, onSaved = () => {}, onDeleted 
       "div",
       { class: "actions" },
       h("button", { type: "submit" }, creating ? "Create channel" : "Save settings"),
+      creating ? null : h("button", { type: "button", class: "danger", onclick: purge }, "Drop queued"),
       creating ? null : h("button", { type: "button", class: "danger", onclick: remove }, "Delete channel"),
     ),
     status,

@@ -53,7 +53,7 @@ export function channelsView(root) {
     tbody.replaceChildren(...[...channels, ...SYSTEM].map((c) => {
       const st = stats.get(c.name);
       const cells = c.system ? [h("td", { colspan: 6, class: "muted" }, c.about)] : [
-        h("td", {}, c.ordering),
+        h("td", {}, c.ordering, c.paused ? h("span", { class: "muted" }, " · paused") : null),
         h("td", { class: "num", dataset: { field: "queued" } }, st?.error ? "error" : count(st?.queued)),
         h("td", { class: "num" }, count(st?.partitions)),
         h("td", { class: "num" }, count(st?.retrying)),
