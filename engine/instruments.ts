@@ -46,8 +46,15 @@ export function createInstruments(): Instruments {
     "Public script calls, from receipt to answer (the run and its writes' commit), by protocol",
     LATENCY_BUCKETS,
   );
-  const scriptSeconds = metrics.histogram("sluice_script_seconds", "Script run time, by outcome", LATENCY_BUCKETS);
-  const runs = metrics.counter("sluice_script_runs_total", "Script runs, by outcome (ok, failed, interrupted)");
+  const scriptSeconds = metrics.histogram(
+    "sluice_script_seconds",
+    "Script run time, by script and outcome",
+    LATENCY_BUCKETS,
+  );
+  const runs = metrics.counter(
+    "sluice_script_runs_total",
+    "Script runs, by script and outcome (ok, failed, timeout, interrupted)",
+  );
   const commitRequests = metrics.histogram(
     "sluice_kv_commit_requests",
     "Write requests group-committed in one KV atomic commit",
@@ -90,9 +97,9 @@ export function createInstruments(): Instruments {
       commitSeconds.observe(stats.ms / 1000);
     },
     ran(method, outcome) {
-      const result = outcome.ok ? "ok" : outcome.interrupted ? "interrupted" : "failed";
+      const result = outcome.ok ? "ok" : outcome.interrupted ? "interrupted" : outcome.timedOut ? "timeout" : "failed";
       runs.inc({ method, outcome: result });
-      scriptSeconds.observe(outcome.ms / 1000, { outcome: result });
+      scriptSeconds.observe(outcome.ms / 1000, { method, outcome: result });
     },
     cutOff: (protocol) => cutOff.inc({ protocol }),
     mqttQueueDropped: () => queueDropped.inc(),

@@ -299,7 +299,9 @@ export class WorkerPool implements ScriptExecutor {
       const failed = blame === "all" || (onlyCulpritFails && b === culprit);
       b.resolve([
         ...b.outcomes,
-        failed ? { ok: false, error: reason, ms: now - b.currentStart } : interrupted(reason),
+        failed
+          ? { ok: false, error: reason, ms: now - b.currentStart, ...(onlyCulpritFails ? { timedOut: true } : {}) }
+          : interrupted(reason),
       ]);
     }
     slot.batches.clear();

@@ -28,6 +28,8 @@ export type Outcome =
     readonly ms: number;
     /** Cut short by no fault of its own (a neighbour's busy loop, a stop): run again, uncounted. */
     readonly interrupted?: boolean;
+    /** Failed for running past `SCRIPT_TIMEOUT_MS`. */
+    readonly timedOut?: boolean;
     /** Retrying cannot help: the script said its input will never work (`PermanentError`), or its result
      * cannot be kept (not JSON). */
     readonly permanent?: "input" | "result";
@@ -93,10 +95,7 @@ export async function runOne(
   try {
     const script = await loader.load(request.method);
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Script timed out after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      timer = setTimeout(() => reject(new ScriptTimeout(`Script timed out after ${timeoutMs} ms`)), timeoutMs);
     });
     const value = await Promise.race([Promise.resolve().then(() => script(request, ctx)), timeout]);
     let result: { value: unknown; size: number };
@@ -117,11 +116,15 @@ export async function runOne(
       error: scriptError(err, permanent),
       ms: performance.now() - started,
       ...(permanent ? { permanent: "input" } : {}),
+      ...(err instanceof ScriptTimeout ? { timedOut: true } : {}),
     };
   } finally {
     clearTimeout(timer);
   }
 }
+
+/** A run past its time limit. */
+class ScriptTimeout extends Error {}
 
 /** Sluice's folder: file URLs under it are named from it (`scripts/app/x.ts`), never with the server's own path. */
 const ROOT = new URL("../", import.meta.url).href;

@@ -20,6 +20,10 @@ async function invoke(s: TestSluice, token: string, method: string, params: unkn
   return body.taskId as string;
 }
 
+async function metrics(s: TestSluice): Promise<string> {
+  return await (await s.admin("/metrics")).text();
+}
+
 async function task(s: TestSluice, id: string) {
   return await (await s.admin(`/tasks/${id}`)).json();
 }
@@ -138,6 +142,7 @@ inBothModes("a busy-looping script is stopped, retried, dead-lettered, and the s
     await health.body?.cancel();
     const dead = await until(s, busy, "dead", 15_000);
     assert.match(dead.error, /time limit of 200 ms/);
+    assert.match(await metrics(s), /^sluice_script_runs_total\{method="test\/busy",outcome="timeout"\} 2$/m);
     const ok = await invoke(s, token, "test/echo", { after: "busy" });
     await until(s, ok, "done");
   } finally {
@@ -174,6 +179,9 @@ inBothModes("a hanging script times out, and a result that is not JSON is dead a
     const token = await s.device("d5");
     const hang = await invoke(s, token, "test/hang");
     assert.match((await until(s, hang, "dead")).error, /timed out after 200 ms/);
+    const text = await metrics(s);
+    assert.match(text, /^sluice_script_runs_total\{method="test\/hang",outcome="timeout"\} 1$/m);
+    assert.match(text, /^sluice_script_seconds_count\{method="test\/hang",outcome="timeout"\} 1$/m);
   } finally {
     await s.close();
   }
