@@ -5,6 +5,8 @@ export interface ScriptEntry {
   /** Public scripts can be called inline at `POST /<path>` by any device. */
   readonly public: boolean;
   readonly load: () => Promise<{ default: Script }>;
+  /** What a public script's page at `/docs` says of the body it takes, with an example. */
+  readonly body?: { readonly description: string; readonly example?: unknown };
 }
 
 /** The static list of scripts: explicit, reviewable, no folder scan at start-up. */

@@ -72,6 +72,12 @@ integration("the OpenAPI document declares the tokens, headers, bodies and error
     assert.equal(empty.status, 200);
     await empty.body?.cancel();
     assert.ok(param("/blog/queues/feed", "post", "header", "idempotency-key"), "script Idempotency-Key declared");
+    // The sample app's feed says what it takes, and its example is a reading it takes.
+    const feedBody = op("/blog/queues/feed", "post").requestBody.content["application/json"].schema;
+    assert.match(feedBody.description, /temperature,pressure,lat:lon\[,time\]/);
+    const tried = await post(`${s.url}/blog/queues/feed`, device, feedBody.example);
+    assert.equal(tried.status, 200, await tried.clone().text());
+    await tried.body?.cancel();
     const bad = await post(`${s.url}/test/echo`, device, {}, { "idempotency-key": "k".repeat(201) });
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
@@ -97,7 +103,8 @@ integration("the OpenAPI document declares the tokens, headers, bodies and error
     const declared = Object.keys(doc.components.schemas.Channel.properties);
     for (const c of channels.channels) for (const k of Object.keys(c)) assert.ok(declared.includes(k), `Channel.${k}`);
     const devices = await (await s.admin("/admin/devices")).json();
-    const item = doc.components.schemas.DeviceList.properties.devices.items.properties;
+    assert.equal(doc.components.schemas.DeviceList.properties.devices.items.$ref, "#/components/schemas/Device");
+    const item = doc.components.schemas.Device.properties;
     for (const d of devices.devices) assert.deepEqual(Object.keys(d).sort(), Object.keys(item).sort());
     const fieldsOf = (name: string) => Object.keys(doc.components.schemas[name].properties);
     assert.equal(okSchema("/admin/channels/{ch}/stats").$ref, "#/components/schemas/ChannelStats");

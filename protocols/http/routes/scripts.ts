@@ -26,7 +26,11 @@ export function scriptRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice):
         body: {
           content: {
             "application/json": {
-              schema: { description: "Whatever the script takes (JSON); an empty body reaches it as none" },
+              schema: {
+                description: entry.body?.description ??
+                  "Whatever the script takes (JSON); an empty body reaches it as none",
+                ...(entry.body?.example === undefined ? {} : { example: entry.body.example }),
+              },
             },
           },
           required: false,
