@@ -99,20 +99,19 @@ export async function startServer(sluice: Sluice, options: ServerOptions): Promi
     adapters,
     close: (closeOptions) =>
       closing ??= (async () => {
+        // One after the other, the waits must fit the 5 s a stop has: the adapters' (an MQTT publish in flight may take
+        // 3 s to commit), then the HTTP requests' and the script runs' (2 s each), each cut to end by `by` ms after the
+        // start (but given 0.3 s at least).
         const started = Date.now();
-        // The script runs' grace (2 s) goes on while the adapters let the messages in flight commit: one after the
-        // other, the waits could outlast the 5 s a stop has. (What comes meanwhile is queued for the next start.)
-        const runs = closeOptions?.abandon ? Promise.resolve() : sluice.runner.stop();
+        const left = (most: number, by: number) => Math.min(most, Math.max(300, by - (Date.now() - started)));
         await Promise.allSettled(adapters.map((a) => a.close()));
-        // Requests in flight finish; but clients that keep sending on kept-alive connections would hold the shutdown
-        // open for ever (Deno 2.5 waits for them), so it gets 2 s, less what the adapters took past 2 s.
+        // Requests in flight finish; but clients that keep sending on kept-alive connections would
+        // hold the shutdown open for ever (Deno 2.5 waits for them).
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const wait = Math.min(2000, Math.max(500, 4000 - (Date.now() - started)));
-        await Promise.race([shutdown(), new Promise((r) => timer = setTimeout(r, wait))]);
+        await Promise.race([shutdown(), new Promise((r) => timer = setTimeout(r, left(2000, 3500)))]);
         clearTimeout(timer);
         bodyDeadline.close();
-        await runs;
-        await sluice.close(closeOptions);
+        await sluice.close({ ...closeOptions, graceMs: left(2000, 4500) });
       })(),
   };
 }

@@ -108,7 +108,8 @@ export interface Sluice {
    * Stops taking work, lets batches in flight commit, releases leases, closes KV. With
    * `{ abandon: true }` it stops dead instead, keeping its leases, as a crashed instance would.
    */
-  close(options?: { abandon?: boolean }): Promise<void>;
+  /** `graceMs`: how long the script runs in progress may go on (2 s; less when the stop's other waits took long). */
+  close(options?: { abandon?: boolean; graceMs?: number }): Promise<void>;
 }
 
 /** Checks the manifest: valid paths, none clashing with Sluice's own routes. */
@@ -397,7 +398,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     mode,
     instance,
     signal: abort.signal,
-    close: ({ abandon = false } = {}) =>
+    close: ({ abandon = false, graceMs } = {}) =>
       closing ??= (async () => {
         abort.abort();
         clearInterval(passivation);
@@ -407,7 +408,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
           executor.close();
           await runner.stop();
         } else {
-          await runner.stop();
+          await runner.stop(graceMs);
           executor.close();
           pumpFeed.close();
         }

@@ -16,10 +16,10 @@ const post = (body: BodyInit, encoding?: string) =>
     headers: encoding ? { "content-encoding": encoding } : {},
   });
 
-Deno.test("a gzip or deflate body is read unpacked, whatever the case of its Content-Encoding", async () => {
+Deno.test("a gzip body is read unpacked, whatever the case of its Content-Encoding", async () => {
   const reading = { temperature: "21.5", pressure: "1.2", coordinates: "45.50:-73.56" };
-  for (const [format, header] of [["gzip", "gzip"], ["gzip", "X-GZIP"], ["deflate", "Deflate"]] as const) {
-    const body = await packed(JSON.stringify(reading), format);
+  for (const header of ["gzip", "X-GZIP", "x-gzip"]) {
+    const body = await packed(JSON.stringify(reading), "gzip");
     assert.deepEqual(await readBody(post(body as BodyInit, header), MAX), reading, header);
   }
   assert.equal(await readText(post("plain", "identity"), MAX), "plain");
@@ -41,8 +41,15 @@ Deno.test("a body that is not the data its Content-Encoding names, or an encodin
   );
   const cut = (await packed("x".repeat(500), "gzip")).slice(0, 12);
   await assert.rejects(readText(post(cut as BodyInit, "gzip"), MAX), /Body is not valid gzip data/);
-  await assert.rejects(
-    readText(post("{}", "br"), MAX),
-    /^ValidationError: Content-Encoding "br" is not supported: send the body uncompressed, or gzip or deflate/,
-  );
+  for (const encoding of ["br", "deflate"]) {
+    await assert.rejects(
+      readText(post("{}", encoding), MAX),
+      new RegExp(
+        `^ValidationError: Content-Encoding "${encoding}" is not supported: send the body uncompressed, or gzip$`,
+      ),
+    );
+  }
+  // (Deflate has no trailer: a body cut short would be read as the part that came, two bytes as no body at all.)
+  const cutDeflate = (await packed(JSON.stringify({ n: 123456 }), "deflate")).slice(0, 2);
+  await assert.rejects(readText(post(cutDeflate as BodyInit, "deflate"), MAX), /not supported/);
 });

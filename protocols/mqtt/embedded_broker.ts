@@ -253,7 +253,9 @@ export class EmbeddedBroker {
         return done(Object.assign(new Error("Connection refused"), { returnCode: answer.returnCode }), false);
       }
       const conn = client.conn as unknown as ByteDuplex;
-      if (!this.#connections.has(conn)) return done(Object.assign(new Error("Closed"), { returnCode: 3 }), false);
+      if (!this.#connections.has(conn) || conn.destroyed) {
+        return done(Object.assign(new Error("Closed"), { returnCode: 3 }), false);
+      }
       try {
         const { principal } = answer.session;
         if (principal && this.#options.deviceStreams) {

@@ -3,7 +3,7 @@ import type { Packet } from "mqtt";
 import type { InboxPack } from "../../store/inbox.ts";
 import { keys } from "../../store/keys.ts";
 import { gateIngest, integration, startTestSluice, waitFor } from "../helpers/sluice.ts";
-import { connectDevice, csvReading, mqttAdapter, readingNumbers, waitForReadings } from "../helpers/mqtt.ts";
+import { brokerUrl, connectDevice, csvReading, mqttAdapter, readingNumbers, waitForReadings } from "../helpers/mqtt.ts";
 
 /** A free TCP port (so a restarted Sluice can listen on the same one). */
 function freePort(): number {
@@ -109,3 +109,28 @@ async function inKv(kv: Deno.Kv, key: Deno.KvKey): Promise<boolean> {
   }
   return false;
 }
+
+integration("a public script called while a stop lets MQTT publishes commit still runs and answers", async () => {
+  const s = await startTestSluice({ MQTT_PORT: "0" });
+  const token = await s.device("stop-d1");
+  const client = await connectDevice(brokerUrl(s), "stop-d1", token);
+  try {
+    const gate = gateIngest(s);
+    client.publish("blog_queuing/invoke", csvReading(1), { qos: 1 }, () => {});
+    await waitFor(() => gate.entered > 0, 5_000, "the publish held at its commit");
+    const closing = s.server.close(); // the broker waits (up to 3 s) for that publish to commit
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await fetch(`${s.url}/test/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: '{"a":1}',
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual((await res.json()).echoed, { a: 1 });
+    gate.open();
+    await closing;
+  } finally {
+    client.end(true);
+    await s.close();
+  }
+});

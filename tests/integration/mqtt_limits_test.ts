@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { AuthThrottle } from "../../core/auth_throttle.ts";
 import { DeviceStreams } from "../../core/device_streams.ts";
 import { silentLogger } from "../../core/log.ts";
-import { duplexOfConn } from "../../protocols/mqtt/byte_duplex.ts";
+import { ByteDuplex, duplexOfConn } from "../../protocols/mqtt/byte_duplex.ts";
 import { EmbeddedBroker, type EmbeddedBrokerOptions } from "../../protocols/mqtt/embedded_broker.ts";
 import { PublishHandler } from "../../protocols/mqtt/publish_handler.ts";
 import { connect } from "../helpers/mqtt.ts";
 import { CONNACK, connectPacket, RawMqtt } from "../helpers/mqtt_raw.ts";
-import { integration, post, startTestSluice, type TestSluice } from "../helpers/sluice.ts";
+import { integration, post, startTestSluice, type TestSluice, waitFor } from "../helpers/sluice.ts";
 
 /** The embedded broker with some options of a test's own, on its own TCP port. */
 async function brokerOf(s: TestSluice, options: Partial<EmbeddedBrokerOptions> & { throttle?: AuthThrottle }) {
@@ -35,6 +35,10 @@ async function brokerOf(s: TestSluice, options: Partial<EmbeddedBrokerOptions> &
   return {
     url: `mqtt://127.0.0.1:${listener.addr.port}`,
     port: listener.addr.port,
+    handle: (conn: ByteDuplex) => broker.handle(conn),
+    get connections() {
+      return broker.connections;
+    },
     close: async () => {
       listener.close();
       await broker.close();
@@ -175,3 +179,43 @@ integration(
     }
   },
 );
+
+integration("a connection closed while its CONNECT is being checked gives its device's slot back", async () => {
+  const s = await startTestSluice();
+  const sluice = s.server.sluice;
+  const token = await s.device("slow-1");
+  // A check that takes 200 ms (a KV read under load), and the connection closed meanwhile.
+  const devices = new Proxy(sluice.devices, {
+    get(target, key) {
+      if (key === "known") return () => undefined; // not from the cache: checked against KV
+      const value = Reflect.get(target, key);
+      if (key !== "authenticateHash") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        await new Promise((r) => setTimeout(r, 200));
+        return await value.apply(target, args);
+      };
+    },
+  });
+  const deviceStreams = new DeviceStreams(3);
+  const broker = await brokerOf(s, {
+    auth: { admin: sluice.admin, devices, anonymousConnect: false },
+    deviceStreams,
+  });
+  try {
+    // A WebSocket whose client has not answered the close frame yet: its socket is not released (`gone` waits).
+    let release = () => {};
+    const gone = new Promise<void>((r) => release = r);
+    const duplex = new ByteDuplex({ write: () => Promise.resolve(), close: () => {}, gone }, 4096, "10.0.0.1");
+    broker.handle(duplex);
+    duplex.receive(new Uint8Array(connectPacket({ username: "slow-1", password: token })));
+    await new Promise((r) => setTimeout(r, 50));
+    duplex.destroy();
+    await new Promise((r) => setTimeout(r, 400)); // the check has answered by now
+    assert.equal(deviceStreams.held("slow-1"), 0, "no slot taken for a connection already closed");
+    release();
+    await waitFor(() => broker.connections === 0, 5_000, "the connection released");
+  } finally {
+    await broker.close();
+    await s.close();
+  }
+});
