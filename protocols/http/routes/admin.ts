@@ -295,61 +295,57 @@ export function adminRoutes(app: OpenAPIHono, deps: RouteDeps, sluice: Sluice): 
     return c.json({ taskId }, 202);
   });
 
-  defineRoute(app, deps, {
-    method: "post",
-    path: "/admin/dead-letters/retry",
-    summary: "Queue dead tasks again: all of them, or those of a channel, script or device",
-    description: "At most `limit` (1000 unless given, up to 10,000) a call, whole streams first, a stream's in " +
+  // The bulk retry and the bulk discard take the same body and pick the same dead letters.
+  const bulk = (
+    action: "retry" | "discard",
+    summary: string,
+    description: string,
+    answer: { readonly status: 200 | 202; readonly count: "retried" | "discarded"; readonly description: string },
+  ) =>
+    defineRoute(app, deps, {
+      method: "post",
+      path: `/admin/dead-letters/${action}`,
+      summary,
+      description,
+      tags,
+      access: "admin",
+      body: DeadLetterRetry,
+      responses: {
+        [answer.status]: {
+          description: answer.description,
+          schema: z.object({ [answer.count]: z.number().int(), left: z.number().int(), before: z.string() }),
+        },
+        404: {
+          description: "None matched, and the filter names no channel, script or device there is",
+          schema: ErrorSchema,
+        },
+      },
+    }, async ({ c, body }) => {
+      const { limit, before, ...filter } = body;
+      const matching = { ...filter, before: before === undefined ? undefined : Date.parse(before) };
+      const now = sluice.clock.now();
+      const { done, left, before: cutoff } = action === "retry"
+        ? await sluice.deadLetters.retryMatching(matching, limit, now).then((r) => ({ ...r, done: r.retried }))
+        : await sluice.deadLetters.discardMatching(matching, limit, now).then((r) => ({ ...r, done: r.discarded }));
+      if (done === 0 && left === 0) await explainNoMatch(sluice, filter);
+      return c.json({ [answer.count]: done, left, before: new Date(cutoff).toISOString() }, answer.status);
+    });
+  bulk(
+    "retry",
+    "Queue dead tasks again: all of them, or those of a channel, script or device",
+    "At most `limit` (1000 unless given, up to 10,000) a call, whole streams first, a stream's in " +
       "the order they were first queued, as background work. `left` counts the matching ones this call did not " +
       "queue: call again, with the `before` this call answered, until it is 0 (tasks that die again meanwhile are " +
       "not taken again).",
-    tags,
-    access: "admin",
-    body: DeadLetterRetry,
-    responses: {
-      202: {
-        description: "How many were queued again",
-        schema: z.object({ retried: z.number().int(), left: z.number().int(), before: z.string() }),
-      },
-      404: {
-        description: "None matched, and the filter names no channel, script or device there is",
-        schema: ErrorSchema,
-      },
-    },
-  }, async ({ c, body }) => {
-    const { limit, before, ...filter } = body;
-    const cutoff = before === undefined ? undefined : Date.parse(before);
-    const done = await sluice.deadLetters.retryMatching({ ...filter, before: cutoff }, limit, sluice.clock.now());
-    if (done.retried === 0 && done.left === 0) await explainNoMatch(sluice, filter);
-    return c.json({ ...done, before: new Date(done.before).toISOString() }, 202);
-  });
-
-  defineRoute(app, deps, {
-    method: "post",
-    path: "/admin/dead-letters/discard",
-    summary: "Discard dead tasks without running them again: all of them, or those of a channel, script or device",
-    description: "As the bulk retry picks them (`limit` a call, `left`, `before`). They leave the list, and " +
+    { status: 202, count: "retried", description: "How many were queued again" },
+  );
+  bulk(
+    "discard",
+    "Discard dead tasks without running them again: all of them, or those of a channel, script or device",
+    "As the bulk retry picks them (`limit` a call, `left`, `before`). They leave the list, and " +
       "`GET /tasks/:id` still shows them dead, with `discarded: true`.",
-    tags,
-    access: "admin",
-    body: DeadLetterRetry,
-    responses: {
-      200: {
-        description: "How many were discarded",
-        schema: z.object({ discarded: z.number().int(), left: z.number().int(), before: z.string() }),
-      },
-      404: {
-        description: "None matched, and the filter names no channel, script or device there is",
-        schema: ErrorSchema,
-      },
-    },
-  }, async ({ c, body }) => {
-    const { limit, before, ...filter } = body;
-    const cutoff = before === undefined ? undefined : Date.parse(before);
-    const done = await sluice.deadLetters.discardMatching({ ...filter, before: cutoff }, limit, sluice.clock.now());
-    if (done.discarded === 0 && done.left === 0) await explainNoMatch(sluice, filter);
-    return c.json({ ...done, before: new Date(done.before).toISOString() });
-  });
+    { status: 200, count: "discarded", description: "How many were discarded" },
+  );
 
   defineRoute(app, deps, {
     method: "delete",
