@@ -178,8 +178,6 @@ export class PartitionRunner {
   /** Results of recently finished tasks. */
   readonly results = new RecentResults();
   readonly #lanes = new Map<string, LaneState>();
-  /** The stop under way (`stop` is asked by the server as it starts closing, and by Sluice's own close). */
-  #stopped: Promise<void> | null = null;
   readonly #active = new Set<Promise<void>>();
   readonly #batchSize: number;
   #tailed = 0;
@@ -415,16 +413,22 @@ export class PartitionRunner {
    * them): its scripts were paused, and the messages that came meanwhile woke its lanes in vain.
    */
   async resumeChannel(name: string): Promise<number> {
-    const tasks = taskStream(name, ""), topic = topicStream(name);
-    const heads = await this.#headsIn([[tasks, tasks.slice(0, -1) + "0"], [topic, topic + "\0"]]);
-    const lanes: Lane[] = [];
-    for (const stream of heads.keys()) lanes.push(...await this.#lanesOf(stream));
+    const { heads, lanes } = await this.#channelLanes(name);
     const cursors = (await Promise.all(
       chunked(lanes.map((l) => keys.cursor(l.stream, l.consumer))).map((c) => this.options.kv.getMany<number[]>(c)),
     )).flat();
     const behind = lanes.filter((l, i) => (cursors[i]!.value ?? 0) < this.#exactHead(l.stream, heads.get(l.stream)!));
     this.#wakeInWaves(behind).catch((err) => this.#log(`Resuming channel ${name} failed: ${describeError(err)}`));
     return behind.length;
+  }
+
+  /** A channel's streams (its task partitions and its topic) with their heads in KV, and their lanes. */
+  async #channelLanes(name: string): Promise<{ heads: Map<string, number>; lanes: Lane[] }> {
+    const tasks = taskStream(name, ""), topic = topicStream(name);
+    const heads = await this.#headsIn([[tasks, tasks.slice(0, -1) + "0"], [topic, topic + "\0"]]);
+    const lanes: Lane[] = [];
+    for (const stream of heads.keys()) lanes.push(...await this.#lanesOf(stream));
+    return { heads, lanes };
   }
 
   /** A stream's head: the writer's own when it knows it (acked tasks may still wait in its inbox), else KV's. */
@@ -459,10 +463,7 @@ export class PartitionRunner {
    */
   async purgeChannel(name: string): Promise<{ tasks: number; lanes: number; busy: number }> {
     const asked = this.options.clock.now();
-    const tasks = taskStream(name, ""), topic = topicStream(name);
-    const heads = await this.#headsIn([[tasks, tasks.slice(0, -1) + "0"], [topic, topic + "\0"]]);
-    const lanes: Lane[] = [];
-    for (const stream of heads.keys()) lanes.push(...await this.#lanesOf(stream));
+    const { heads, lanes } = await this.#channelLanes(name);
     const done = { tasks: 0, lanes: 0, busy: 0 };
     for (let at = 0; at < lanes.length; at += SWEEP_READS) {
       await Promise.all(
@@ -574,11 +575,7 @@ export class PartitionRunner {
    * the next start. Waiting out a script's whole time limit (5 s by default) would outlast the
    * 5 s a stop has.
    */
-  stop(graceMs = STOP_GRACE_MS): Promise<void> {
-    return this.#stopped ??= this.#stop(graceMs);
-  }
-
-  async #stop(graceMs: number): Promise<void> {
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopping = true;
     this.options.executor.halt();
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
