@@ -347,7 +347,13 @@ integration(
       await page.getByRole("button", { name: "Refresh" }).click();
       await page.getByRole("button", { name: "Retry all" }).click();
       await page.getByText("Queued 1 again.").waitFor(SLOW);
-      assert.deepEqual(asked.map((m) => m.split(" ")[0]), ["Discard", "Queue"]);
+      // Dead once more, it goes with Discard all.
+      await waitFor(async () => (await deadIds()).join() === taskId, 30_000, "dead again");
+      await page.getByRole("button", { name: "Refresh" }).click();
+      await page.getByRole("button", { name: "Discard all" }).click();
+      await page.getByText("Discarded 1.").waitFor(SLOW);
+      assert.deepEqual(await deadIds(), []);
+      assert.deepEqual(asked.map((m) => m.split(" ")[0]), ["Discard", "Queue", "Discard"]);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

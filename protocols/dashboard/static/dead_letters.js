@@ -80,32 +80,50 @@ export function deadLettersView(root) {
   const refusedBox = h("div", {}, h("p", { class: "muted" }, "Loading refused messages…"));
   let gone = false;
   const reload = h("button", { type: "button", onclick: () => load() }, "Refresh");
-  // Retry all: one call per thousand, with the count so far, until none is left.
+  // Retry all and Discard all: one call per thousand, with the count so far, until none is left.
   const allResult = h("span", { class: "retry-result", role: "status" });
-  const retryAll = h("button", {
-    type: "button",
-    class: "retry-all",
-    onclick: async () => {
-      if (!confirm("Queue every dead task again (each stream's in their first order)?")) return;
-      retryAll.disabled = true;
-      let retried = 0, before;
-      try {
-        for (;;) {
-          const res = await api("/admin/dead-letters/retry", { method: "POST", body: before ? { before } : {} });
-          before = res.before; // the next calls leave alone what dies again meanwhile
-          retried += res.retried;
-          allResult.replaceChildren(`Queued ${retried} again${res.left > 0 ? `, ${res.left} to go…` : "."}`);
-          if (res.left === 0 || res.retried === 0 || gone) break;
+  const bulk = (action, label, question, done) => {
+    const button = h("button", {
+      type: "button",
+      class: action === "retry" ? "retry-all" : "discard-all danger",
+      onclick: async () => {
+        if (!confirm(question)) return;
+        for (const b of bulkButtons) b.disabled = true;
+        let count = 0, before;
+        try {
+          for (;;) {
+            const res = await api(`/admin/dead-letters/${action}`, { method: "POST", body: before ? { before } : {} });
+            before = res.before; // the next calls leave alone what dies again meanwhile
+            const now = action === "retry" ? res.retried : res.discarded;
+            count += now;
+            allResult.replaceChildren(`${done(count)}${res.left > 0 ? `, ${res.left} to go…` : "."}`);
+            if (res.left === 0 || now === 0 || gone) break;
+          }
+          load();
+        } catch (err) {
+          allResult.replaceChildren(note("error", `${label} stopped after ${count}: ${err.message}`));
+        } finally {
+          for (const b of bulkButtons) b.disabled = false;
         }
-        load();
-      } catch (err) {
-        allResult.replaceChildren(note("error", `Retry all stopped after ${retried}: ${err.message}`));
-      } finally {
-        retryAll.disabled = false;
-      }
-    },
-  }, "Retry all");
-  retryAll.hidden = true; // shown once there are dead letters
+      },
+    }, label);
+    button.hidden = true; // shown once there are dead letters
+    return button;
+  };
+  const bulkButtons = [
+    bulk(
+      "retry",
+      "Retry all",
+      "Queue every dead task again (each stream's in their first order)?",
+      (n) => `Queued ${n} again`,
+    ),
+    bulk(
+      "discard",
+      "Discard all",
+      "Discard every dead task for good? None of them will run again.",
+      (n) => `Discarded ${n}`,
+    ),
+  ];
 
   root.append(
     h("div", { class: "title" }, h("h1", {}, "Dead letters"), reload),
@@ -118,9 +136,9 @@ export function deadLettersView(root) {
         { class: "muted" },
         "Tasks that failed every attempt. Retry sends one to the tail of its stream again, with the same task id; " +
           "Discard takes it off this list for good (its task stays dead). Retry all sends every dead task back, " +
-          "a thousand a call, each stream's in their first order.",
+          "a thousand a call, each stream's in their first order; Discard all discards them all.",
       ),
-      h("div", { class: "toolbar" }, retryAll, allResult),
+      h("div", { class: "toolbar" }, ...bulkButtons, allResult),
       deadBox,
     ),
     h(
@@ -171,7 +189,7 @@ export function deadLettersView(root) {
     const [dead, refused] = await Promise.allSettled([api("/admin/dead-letters"), api("/admin/refused")]);
     reload.disabled = false;
     if (gone) return;
-    retryAll.hidden = dead.status !== "fulfilled" || dead.value.deadLetters.length === 0;
+    for (const b of bulkButtons) b.hidden = dead.status !== "fulfilled" || dead.value.deadLetters.length === 0;
     if (dead.status === "rejected") {
       deadBox.replaceChildren(note("error", `Cannot load the dead letters: ${dead.reason.message}`));
     } else if (dead.value.deadLetters.length === 0) {
