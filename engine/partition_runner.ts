@@ -183,6 +183,7 @@ export class PartitionRunner {
   #tailed = 0;
   /** When a new lane may next have idle ones forgotten. */
   #scanAt = 0;
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   #suspectTurn = Promise.resolve();
   readonly #deadLines = new LogBudget(
@@ -306,6 +307,12 @@ export class PartitionRunner {
     this.options.waker.listen((wakes) => {
       for (const w of wakes) this.wakeStream(w.stream, w.seq);
     });
+    // A server gone quiet forgets its idle lanes too (else only a new lane's making looks).
+    const { from, afterMs } = this.options.idleLanes ?? IDLE_LANES;
+    this.#idleTimer = setInterval(() => {
+      if (this.#lanes.size >= from) this.#forgetIdle();
+    }, Math.max(50, afterMs / 4));
+    Deno.unrefTimer(this.#idleTimer);
   }
 
   /** Wakes every lane of a stream that has not yet processed `seq` (no seq: every lane). */
@@ -577,6 +584,7 @@ export class PartitionRunner {
    */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#idleTimer);
     this.options.executor.halt();
     for (const st of this.#lanes.values()) clearTimeout(st.timer);
     const settled = (async () => {

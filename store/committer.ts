@@ -283,7 +283,13 @@ export class Committer {
     if (this.#mode === "single") this.#inboxFor = options.inbox;
     this.#limit = options.inboxLimit ?? INBOX_LIMIT;
     // One writer knows every head: head keys are rewritten lazily, the stale ones once a second.
-    if (this.#mode === "single") this.#headTimer = setInterval(() => this.#persistHeads(false), HEAD_PERSIST_MS);
+    if (this.#mode === "single") {
+      this.#headTimer = setInterval(() => {
+        // A server gone quiet forgets its idle heads too (else only a commit's start looks), between commits.
+        if (this.#running === null && this.#heads.size >= this.#idleHeads.from) this.#forgetIdleHeads();
+        this.#persistHeads(false);
+      }, HEAD_PERSIST_MS);
+    }
   }
 
   /** Calls `listener` after every commit with the new heads and the events it appended. */

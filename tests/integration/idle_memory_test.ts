@@ -72,3 +72,18 @@ integration("a task waiting for its retry gets it while idle lanes are forgotten
     await s.close();
   }
 });
+
+integration("a server gone quiet forgets its idle lanes and heads without waiting for new devices", async () => {
+  const s = await startTestSluice({}, undefined, { idleMemory: { from: 8, afterMs: 200 } });
+  try {
+    const { runner, committer } = s.server.sluice;
+    const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => s.device(`quiet-${i}`)));
+    const ids = await Promise.all(tokens.map((t, n) => invoke(s, t, "test/echo", { n })));
+    for (const id of ids) await waitFor(async () => (await statusOf(s, id)) === "done", 10_000, `task ${id}`);
+    assert.ok(runner.lanes >= 16 && committer.heads >= 16, `${runner.lanes} lanes, ${committer.heads} heads`);
+    // Nothing more comes: the timers look all the same.
+    await waitFor(() => runner.lanes < 8 && committer.heads < 8, 10_000, "the idle lanes and heads forgotten");
+  } finally {
+    await s.close();
+  }
+});
