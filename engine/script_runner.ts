@@ -92,10 +92,15 @@ export async function runOne(
   const started = performance.now();
   const { ctx, seal } = bufferedContext(request, host, pending);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Told by the timer, not by what was thrown: `instanceof` on a thrown revoked proxy throws.
+  let timedOut = false;
   try {
     const script = await loader.load(request.method);
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ScriptTimeout(`Script timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`Script timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
     });
     const value = await Promise.race([Promise.resolve().then(() => script(request, ctx)), timeout]);
     let result: { value: unknown; size: number };
@@ -116,15 +121,12 @@ export async function runOne(
       error: scriptError(err, permanent),
       ms: performance.now() - started,
       ...(permanent ? { permanent: "input" } : {}),
-      ...(err instanceof ScriptTimeout ? { timedOut: true } : {}),
+      ...(timedOut ? { timedOut: true } : {}),
     };
   } finally {
     clearTimeout(timer);
   }
 }
-
-/** A run past its time limit. */
-class ScriptTimeout extends Error {}
 
 /** Sluice's folder: file URLs under it are named from it (`scripts/app/x.ts`), never with the server's own path. */
 const ROOT = new URL("../", import.meta.url).href;
