@@ -6,7 +6,6 @@ import { TASK_STREAM_PREFIX, taskStream, TOPIC_STREAM_PREFIX } from "../core/str
 import { TASK_QUEUED, type TaskQueuedData } from "../core/tasks.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
-import { kvPage } from "../store/kv_page.ts";
 import { chunked } from "../store/kv_limits.ts";
 
 /** A task (or subscriber run) that failed every attempt. */
@@ -88,14 +87,12 @@ export class DeadLetters {
     after?: string,
     filter: DeadLetterFilter = {},
   ): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
-    if (Object.values(filter).every((v) => v === undefined)) {
-      const page = await kvPage<DeadLetter>(this.kv, keys.deadLetters(), limit, after);
-      return { deadLetters: page.values, next: page.more ? page.values.at(-1)!.taskId : null };
-    }
     const prefix = keys.deadLetters();
     const selector = after === undefined ? { prefix } : { prefix, start: [...prefix, after, ""] };
+    // Unfiltered, the page and one more (to know whether another follows) is all there is to read.
+    const batchSize = Object.values(filter).every((v) => v === undefined) ? limit + 1 : 500;
     const deadLetters: DeadLetter[] = [];
-    for await (const { value: d } of this.kv.list<DeadLetter>(selector, { batchSize: 500 })) {
+    for await (const { value: d } of this.kv.list<DeadLetter>(selector, { batchSize })) {
       if (!matches(d, filter)) continue;
       if (deadLetters.length === limit) return { deadLetters, next: deadLetters.at(-1)!.taskId };
       deadLetters.push(d);
