@@ -6,7 +6,7 @@ import { TASK_STREAM_PREFIX, taskStream, TOPIC_STREAM_PREFIX } from "../core/str
 import { TASK_QUEUED, type TaskQueuedData } from "../core/tasks.ts";
 import type { Committer } from "../store/committer.ts";
 import { keys } from "../store/keys.ts";
-import { chunked } from "../store/kv_limits.ts";
+import { chunked, KV_LIMITS } from "../store/kv_limits.ts";
 
 /** A task (or subscriber run) that failed every attempt. */
 export interface DeadLetter {
@@ -89,8 +89,11 @@ export class DeadLetters {
   ): Promise<{ deadLetters: DeadLetter[]; next: string | null }> {
     const prefix = keys.deadLetters();
     const selector = after === undefined ? { prefix } : { prefix, start: [...prefix, after, ""] };
-    // Unfiltered, the page and one more (to know whether another follows) is all there is to read.
-    const batchSize = Object.values(filter).every((v) => v === undefined) ? limit + 1 : 500;
+    // Unfiltered, the page and one more (to know whether another follows) is all there is to read: one batch, or two
+    // for a page of 1,000 (a KV read takes at most 1,000 entries).
+    const batchSize = Object.values(filter).every((v) => v === undefined)
+      ? Math.min(limit + 1, KV_LIMITS.readEntries)
+      : 500;
     const deadLetters: DeadLetter[] = [];
     for await (const { value: d } of this.kv.list<DeadLetter>(selector, { batchSize })) {
       if (!matches(d, filter)) continue;
