@@ -89,7 +89,8 @@ export interface ScriptContext {
   /** Calls to the outside; they may repeat when a run is retried. */
   readonly http: {
     /**
-     * `fetch`, cut after `timeoutMs` (10 s when not given; a `TimeoutError` naming the URL and the limit) and at the
+     * `fetch` of an absolute http:// or https:// URL (any other address is refused with a `TypeError`), cut after
+     * `timeoutMs` (10 s when not given; a `TimeoutError` naming the URL and the limit) and at the
      * run's end in any case (`SCRIPT_TIMEOUT_MS`).
      */
     fetch(url: string | URL, init?: RequestInit & { timeoutMs?: number }): Promise<Response>;

@@ -67,6 +67,10 @@ export function bufferedContext(
     http: {
       fetch: (url, init = {}) => {
         if (!effects) return Promise.reject(new Error("This run has ended; its context can no longer fetch"));
+        // Only the outside, by an absolute address: a relative one would be read beside Sluice's code, and
+        // `file:` would hand a device any file Sluice may read, when a script passes on an address it was sent.
+        const refused = notWebUrl(url);
+        if (refused) return Promise.reject(new TypeError(refused));
         const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
         // The time limit and the run's end hold with a signal of the script's own too.
         ended ??= new AbortController();
@@ -136,6 +140,19 @@ export function bufferedContext(
 
 /** A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden. */
 /** Where a fetch went, for an error: its origin and path. */
+/** Why `ctx.http.fetch` refuses an address (null: an absolute http: or https: URL). */
+function notWebUrl(url: unknown): string | null {
+  const text = url instanceof Request ? url.url : url instanceof URL ? url.href : typeof url === "string" ? url : null;
+  const shown = JSON.stringify(String(url).slice(0, 100));
+  if (text === null) return `ctx.http.fetch needs a URL (a string or a URL), not ${shown}`;
+  const parsed = URL.parse(text);
+  if (!parsed) return `ctx.http.fetch needs an absolute http:// or https:// URL, not ${shown}`;
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    return `ctx.http.fetch calls http:// and https:// URLs only, not ${parsed.protocol} (${shown})`;
+  }
+  return null;
+}
+
 function calledUrl(url: string | URL | Request): string {
   try {
     const u = new URL(url instanceof Request ? url.url : url);

@@ -124,3 +124,22 @@ Deno.test("a call of ctx.http still going when its run ends is aborted", async (
     await server.shutdown();
   }
 });
+
+Deno.test("ctx.http.fetch calls only absolute http(s) URLs: a file, a relative path or a number is refused", async () => {
+  const { ctx } = bufferedContext(request, host());
+  const refusal = (url: unknown) =>
+    ctx.http.fetch(url as string).then(() => "fetched", (e: Error) => `${e.name}: ${e.message}`);
+  assert.equal(
+    await refusal("../deno.json"),
+    'TypeError: ctx.http.fetch needs an absolute http:// or https:// URL, not "../deno.json"',
+  );
+  assert.equal(
+    await refusal("file:///etc/hostname"),
+    'TypeError: ctx.http.fetch calls http:// and https:// URLs only, not file: ("file:///etc/hostname")',
+  );
+  assert.equal(
+    await refusal(new URL("file:///etc/hostname")),
+    'TypeError: ctx.http.fetch calls http:// and https:// URLs only, not file: ("file:///etc/hostname")',
+  );
+  assert.equal(await refusal(42), 'TypeError: ctx.http.fetch needs a URL (a string or a URL), not "42"');
+});

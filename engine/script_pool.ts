@@ -268,7 +268,8 @@ export class WorkerPool implements ScriptExecutor {
         if (now - b.currentStart > this.options.timeoutMs + GRACE_MS) {
           this.#restart(
             slot,
-            `Script ran past its time limit of ${this.options.timeoutMs} ms and was stopped (busy loop?)`,
+            `Script ran past its time limit of ${this.options.timeoutMs} ms without yielding and was stopped (busy ` +
+              `loop?); not retried: it would loop again`,
             "culprit",
           );
           break;
@@ -300,7 +301,13 @@ export class WorkerPool implements ScriptExecutor {
       b.resolve([
         ...b.outcomes,
         failed
-          ? { ok: false, error: reason, ms: now - b.currentStart, ...(onlyCulpritFails ? { timedOut: true } : {}) }
+          ? {
+            ok: false,
+            error: reason,
+            ms: now - b.currentStart,
+            // A loop that never yields loops again: a retry would only take the worker (and on Deno 2.9 a core) again.
+            ...(onlyCulpritFails ? { timedOut: true, permanent: "result" as const } : {}),
+          }
           : interrupted(reason),
       ]);
     }

@@ -84,14 +84,15 @@ Deno.test("a busy loop stopped is logged with its script, task and attempt, so t
   try {
     const [outcome] = await pool.run([{ ...request("test/busy"), taskId: "dGFzaw.7", attempt: 3 }]);
     assert.equal(outcome?.ok, false);
+    assert.equal(!outcome?.ok && outcome?.permanent, "result", "a loop that never yields is not retried");
     assert.deepEqual(lines, [
-      "Script test/busy (task dGFzaw.7, attempt 3) ran past its time limit of 200 ms and was stopped (busy loop?)",
+      "Script test/busy (task dGFzaw.7, attempt 3) ran past its time limit of 200 ms without yielding and was stopped (busy loop?); not retried: it would loop again",
     ]);
     const [inline] = await pool.run([request("test/busy")]);
     assert.equal(inline?.ok, false);
     assert.equal(
       lines[1],
-      "Script test/busy (a call, attempt 1) ran past its time limit of 200 ms and was stopped (busy loop?)",
+      "Script test/busy (a call, attempt 1) ran past its time limit of 200 ms without yielding and was stopped (busy loop?); not retried: it would loop again",
     );
   } finally {
     pool.close();
