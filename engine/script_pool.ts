@@ -87,7 +87,8 @@ export class WorkerPool implements ScriptExecutor {
   #nextBatch = 0;
   #lastCheck = 0;
   #closed = false;
-  #loadChecked = false;
+  /** Load failures said so far (script and error): each once, from whichever worker met it first. */
+  readonly #loadFailures = new Set<string>();
 
   constructor(private readonly options: ExecutorOptions) {
     this.#perWorker = options.concurrencyPerWorker ?? 32;
@@ -213,10 +214,13 @@ export class WorkerPool implements ScriptExecutor {
         );
         break;
       case "ready":
-        // Said once (by the first worker to load): a manifest entry that points nowhere shows at start-up.
-        if (!this.#loadChecked) {
-          this.#loadChecked = true;
-          for (const f of m.failed) this.options.log?.(`Script ${f.script} cannot be loaded: ${f.error}`);
+        // Each said once: a manifest entry that points nowhere shows at start-up; a worker started later (one
+        // replaced) loads the scripts from disk again, so a script broken by an edit since shows then.
+        for (const f of m.failed) {
+          const said = `${f.script}\n${f.error}`;
+          if (this.#loadFailures.has(said)) continue;
+          this.#loadFailures.add(said);
+          this.options.log?.(`Script ${f.script} cannot be loaded: ${f.error} (fix it, then restart Sluice)`);
         }
         slot.ready = true;
         for (const b of slot.batches.values()) b.currentStart = performance.now();

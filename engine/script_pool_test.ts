@@ -29,7 +29,10 @@ Deno.test("a manifest entry whose module cannot be loaded is said once at start-
     for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 200)); // the second worker is ready too: still one line
     assert.equal(lines.length, 1, lines.join("\n"));
-    assert.match(lines[0]!, /^Script app\/typo cannot be loaded: .*test_scirpts\.ts/);
+    assert.match(
+      lines[0]!,
+      /^Script app\/typo cannot be loaded: .*test_scirpts\.ts.* \(fix it, then restart Sluice\)$/,
+    );
     // Its runs fail saying why, naming the file from Sluice's folder: never the server's own path.
     const [typo] = await pool.run([request("app/typo")]);
     const error = typo?.ok === false ? typo.error : "";
