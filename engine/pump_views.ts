@@ -1,4 +1,4 @@
-import { type PumpState, shownState } from "../actors/pump/decider.ts";
+import { type PumpState, type ShownPumpState, shownState } from "../actors/pump/decider.ts";
 import type { PumpCommand, PumpEvent } from "../actors/pump/events.ts";
 import { type ActorRuntime, TrimmedHistoryError } from "../actors/runtime.ts";
 import { NotFoundError } from "../core/errors.ts";
@@ -42,7 +42,7 @@ export class PumpViews {
   }
 
   /** Current state; `NotFoundError` for a pump with no readings. */
-  async state(id: string): Promise<PumpState> {
+  async state(id: string): Promise<ShownPumpState> {
     const state = await this.runtime.state(id);
     if (state.version === 0) {
       this.runtime.evict(id); // no actor kept in memory for a pump that does not exist
@@ -52,7 +52,7 @@ export class PumpViews {
   }
 
   /** The state as of a version, or as of an ISO time of recording; a version not reached yet is a 404. */
-  async stateAt(id: string, at: { version: number } | { time: number }): Promise<PumpState> {
+  async stateAt(id: string, at: { version: number } | { time: number }): Promise<ShownPumpState> {
     const current = await this.state(id);
     if ("version" in at && at.version > current.version) {
       throw new NotFoundError(

@@ -28,6 +28,12 @@ export interface PumpState {
   readonly outsideTemperature: number | null;
   /** The `time` of the reading that brought `outsideTemperature`, ISO time (null without one). */
   readonly outsideTemperatureAt: string | null;
+  /**
+   * The `time` of the latest reading taken elsewhere than the last reading (null: none known): a late reading at the
+   * last one's place brings its outside temperature only if taken after it (the pump had moved in between). Kept for
+   * the fold (snapshots), not shown.
+   */
+  readonly movedAt: string | null;
   /** When Sluice received the earliest and the latest of its readings (message receipt), ISO time. */
   readonly firstSeen: string | null;
   readonly lastSeen: string | null;
@@ -45,6 +51,7 @@ function initialState(id: string): PumpState {
     pressure: null,
     outsideTemperature: null,
     outsideTemperatureAt: null,
+    movedAt: null,
     firstSeen: null,
     lastSeen: null,
     updatedAt: null,
@@ -106,16 +113,28 @@ function evolve(state: PumpState, event: Logged): PumpState {
       // Readings may arrive out of order: the latest taken is the pump's last (an unreadable time
       // of an old log entry counts as the latest, as arrival order did).
       const latest = last === null || !takenBefore(reading, last);
+      // Whatever the order readings arrive in, the outside temperature is the one of the latest reading taken at the
+      // last reading's place that had one, as long as none taken elsewhere came after it (`movedAt`).
       let outside = { value: state.outsideTemperature, at: state.outsideTemperatureAt };
-      if (latest && typeof reading.outsideTemperature === "number") {
-        outside = { value: reading.outsideTemperature, at: reading.time };
-      } else if (latest && !sameCoordinates(reading, last)) {
-        outside = { value: null, at: null }; // another place's temperature would be silently wrong here
-      } else if (!latest && typeof reading.outsideTemperature === "number" && sameCoordinates(reading, last)) {
-        // A late reading at the latest one's place brings a newer outside temperature than the one shown (or one
-        // where none is): whatever the order readings arrive in, it is the latest taken there that had one.
+      let movedAt = state.movedAt ?? null;
+      const here = sameCoordinates(reading, last);
+      if (latest) {
+        // Every reading before was taken by the last one's time: moving on, the pump left them all behind.
+        if (last !== null && !here) movedAt = last.time;
+        if (typeof reading.outsideTemperature === "number") {
+          outside = { value: reading.outsideTemperature, at: reading.time };
+        } else if (!here) {
+          outside = { value: null, at: null }; // another place's temperature would be silently wrong here
+        }
+      } else if (!here) {
+        // Taken elsewhere, late: the pump was away then, so a value taken before that no longer holds.
+        if (movedAt === null || takenBefore({ time: movedAt }, reading)) movedAt = reading.time;
+        if (outside.at !== null && takenBefore({ time: outside.at }, reading)) outside = { value: null, at: null };
+      } else if (typeof reading.outsideTemperature === "number") {
+        // Late at the last one's place: a newer value than the one shown (or one where none is), taken since the move.
+        const sinceMove = movedAt === null || takenBefore({ time: movedAt }, reading);
         const newer = outside.value === null || (outside.at !== null && !takenBefore(reading, { time: outside.at }));
-        if (newer) outside = { value: reading.outsideTemperature, at: reading.time };
+        if (sinceMove && newer) outside = { value: reading.outsideTemperature, at: reading.time };
       }
       return {
         ...recorded,
@@ -125,6 +144,7 @@ function evolve(state: PumpState, event: Logged): PumpState {
         pressure: fold(state.pressure, reading.pressure, readings),
         outsideTemperature: outside.value,
         outsideTemperatureAt: outside.at,
+        movedAt,
       };
     }
     default: {
@@ -156,14 +176,17 @@ function sameCoordinates(a: Reading, b: Reading | null): boolean {
 }
 
 /**
- * A state saved before `outsideTemperatureAt` and `updatedAt` (shape 1), brought to shape 2 so that
- * an upgrade does not replay every pump's whole log: `updatedAt` is the snapshot's last commit, the
- * outside temperature is kept only where the last reading brought it. Null (replay instead) for a
- * state whose figures overflowed, which the replay leaves out.
+ * A state saved by an earlier version, brought up to date so that an upgrade does not replay every
+ * pump's whole log. Shape 2 lacks `movedAt`: no move is known before it (a later late reading from
+ * before such a move may bring its value, as it did then). Shape 1 also lacks `outsideTemperatureAt`
+ * and `updatedAt`: `updatedAt` is the snapshot's last commit, the outside temperature is kept only
+ * where the last reading brought it. Null (replay instead) for a state whose figures overflowed,
+ * which the replay leaves out.
  */
 function upcast(old: unknown, shape: number, at: number): PumpState | null {
+  if (shape === 2) return { ...(old as Omit<PumpState, "movedAt">), movedAt: null };
   if (shape !== 1) return null;
-  const s = old as Omit<PumpState, "outsideTemperatureAt" | "updatedAt">;
+  const s = old as Omit<PumpState, "outsideTemperatureAt" | "updatedAt" | "movedAt">;
   const finite = (a: Aggregate | null) => a === null || (Number.isFinite(a.sum) && Number.isFinite(a.avg));
   if (!finite(s.temperature) || !finite(s.pressure)) return null;
   const brought = typeof s.lastReading?.outsideTemperature === "number" ? s.lastReading : null;
@@ -171,6 +194,7 @@ function upcast(old: unknown, shape: number, at: number): PumpState | null {
     ...s,
     outsideTemperature: brought?.outsideTemperature ?? null,
     outsideTemperatureAt: brought?.time ?? null,
+    movedAt: null,
     updatedAt: new Date(at).toISOString(),
   };
 }
@@ -179,18 +203,22 @@ function upcast(old: unknown, shape: number, at: number): PumpState | null {
  * A state as shown (API, `_pumps`): aggregates to 12 significant digits, without the noise a
  * sum of floats gathers (5.1000000000000005). The folded state keeps every digit.
  */
-export function shownState(state: PumpState): PumpState {
+export function shownState(state: PumpState): ShownPumpState {
   const shown = (a: Aggregate | null): Aggregate | null =>
     a && { min: a.min, max: a.max, avg: Number(a.avg.toPrecision(12)), sum: Number(a.sum.toPrecision(12)) };
-  return { ...state, temperature: shown(state.temperature), pressure: shown(state.pressure) };
+  const { movedAt: _, ...rest } = state;
+  return { ...rest, temperature: shown(state.temperature), pressure: shown(state.pressure) };
 }
+
+/** A pump's state as the API and `_pumps` show it. */
+export type ShownPumpState = Omit<PumpState, "movedAt">;
 
 /** The pump actor: a reading in, a `ReadingRecorded` event out, aggregates folded. */
 export const pumpDecider: Decider<PumpState, PumpCommand, Logged> = {
   initialState,
   decide,
   evolve,
-  // 2: `outsideTemperatureAt` and `updatedAt`; `lastReading` the latest taken, not the latest recorded.
-  stateShape: 2,
+  // 2: `outsideTemperatureAt` and `updatedAt`; `lastReading` the latest taken, not the latest recorded. 3: `movedAt`.
+  stateShape: 3,
   upcast,
 };

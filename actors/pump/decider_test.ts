@@ -202,7 +202,19 @@ Deno.test("a pump state saved by the previous version (shape 1) is brought up to
     pumpDecider.upcast!({ ...old, temperature: { min: 1, max: 2, avg: Infinity, sum: Infinity } }, 1, at),
     null,
   );
-  assert.equal(pumpDecider.upcast!(old, 3, at), null);
+  assert.equal(pumpDecider.upcast!(old, 4, at), null);
+  // Shape 2 (before `movedAt`): no move known, the rest as it was.
+  const two = { ...up, movedAt: undefined };
+  assert.deepEqual(pumpDecider.upcast!(two, 2, at), { ...up, movedAt: null });
+});
+
+Deno.test("the state shown leaves out what only the fold needs (movedAt)", () => {
+  const s = fold([
+    recorded(reading(20, 1, 3), t0),
+    recorded(reading(21, 1, undefined, "2026-11-25T10:05:00.000Z", { lat: 1, lon: 2 }), t0 + 1),
+  ]);
+  assert.equal(s.movedAt, "2026-11-25T10:00:00.000Z");
+  assert.ok(!("movedAt" in shownState(s)));
 });
 
 Deno.test("the outside temperature is the latest taken at the pump's place that had one, whatever the arrival order", () => {
@@ -223,7 +235,48 @@ Deno.test("the outside temperature is the latest taken at the pump's place that 
     recorded(reading(22, 1, 7.5, at(11), there), t0 + 2),
   ]);
   assert.deepEqual([moved.outsideTemperature, moved.outsideTemperatureAt], [7.5, at(11)]);
-  // A late reading from another place than the latest's brings nothing.
+  // A late reading from another place than the latest's brings nothing, and says the pump was away after the value
+  // shown was taken: in time order that place's reading came between, and the latest, back here, had none.
   const elsewhere = fold([recorded(r1, t0), recorded(r2, t0 + 1), recorded(reading(22, 1, 9, at(11), there), t0 + 2)]);
-  assert.deepEqual([elsewhere.outsideTemperature, elsewhere.outsideTemperatureAt], [50.1, at(10)]);
+  assert.deepEqual([elsewhere.outsideTemperature, elsewhere.outsideTemperatureAt], [null, null]);
+  // A late value from before the pump went away (and came back) is not taken either.
+  const back = fold([
+    recorded(reading(20, 1, undefined, at(13)), t0),
+    recorded(reading(21, 1, undefined, at(12), there), t0 + 1),
+    recorded(reading(22, 1, 4.5, at(11)), t0 + 2),
+  ]);
+  assert.deepEqual([back.outsideTemperature, back.outsideTemperatureAt], [null, null]);
+});
+
+/** Every order of `items`. */
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((p) => [x, ...p]));
+}
+
+Deno.test("the state a pump's readings fold to is the same in every arrival order (readings at distinct times)", () => {
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const places = [here, { lat: 48.85, lon: 2.35 }, { lat: 1, lon: 2 }];
+  for (let trial = 0; trial < 400; trial++) {
+    const n = 2 + Math.floor(random() * 3);
+    const minutes = [...new Set(Array.from({ length: n * 3 }, () => Math.floor(random() * 50)))].slice(0, n);
+    const readings = minutes.map((m, i) =>
+      reading(
+        20 + i,
+        1,
+        random() < 0.5 ? Math.round(random() * 100) / 10 : undefined,
+        `2026-11-25T10:${String(m).padStart(2, "0")}:00.000Z`,
+        places[Math.floor(random() * 2.4)]!,
+      )
+    );
+    const shown = (order: readonly Reading[]) => {
+      const s = shownState(fold(order.map((r, i) => recorded(r, t0 + i))));
+      return JSON.stringify([s.lastReading, s.outsideTemperature, s.outsideTemperatureAt, s.readings]);
+    };
+    const expected = shown([...readings].sort((a, b) => (a.time < b.time ? -1 : 1)));
+    for (const order of permutations(readings)) {
+      assert.equal(shown(order), expected, `${JSON.stringify(readings)} in the order ${JSON.stringify(order)}`);
+    }
+  }
 });
