@@ -1035,8 +1035,14 @@ integration("with more than one page of pumps, the list shows the first page who
   const browser = await launchChromium();
   try {
     const ids = Array.from({ length: 520 }, (_, i) => `p-${i + 1}`);
+    const tokens = new Map<string, string>();
     for (let i = 0; i < ids.length; i += 20) {
-      await Promise.all(ids.slice(i, i + 20).map(async (id) => feed(s, await s.device(id), reading(20, 1, 0))));
+      await Promise.all(
+        ids.slice(i, i + 20).map(async (id) => {
+          tokens.set(id, await s.device(id));
+          await feed(s, tokens.get(id)!, reading(20, 1, 0));
+        }),
+      );
     }
     await waitFor(async () => (await (await s.admin("/pumps?limit=1000")).json()).pumps.length === 520, 60_000);
     const page = await browser.newPage();
@@ -1047,6 +1053,13 @@ integration("with more than one page of pumps, the list shows the first page who
     // The server's first 500 in its order (p-1, p-10, p-100, …): no pump missing between two shown.
     const firstPage = (await (await s.admin("/pumps?limit=500")).json()).pumps.map((p: { id: string }) => p.id);
     assert.deepEqual(await shown(), firstPage);
+    // A live change of a pump on the next page waits for that page (shown now, it would sit after pumps not shown);
+    // one on this page shows. The feed keeps their order: once the second shows, the first came and was left out.
+    const later = ids.find((id) => !firstPage.includes(id))!;
+    await feed(s, tokens.get(later)!, reading(30, 1, 1));
+    await feed(s, tokens.get(firstPage[3])!, reading(31, 1, 1));
+    await page.locator(`#pumps tbody tr[data-pump-id="${firstPage[3]}"][data-version="2"]`).waitFor(SLOW);
+    assert.deepEqual(await shown(), firstPage, `${later} waits for its page`);
     await page.getByRole("button", { name: "Load more pumps" }).click();
     await page.getByText("520 pumps").waitFor(SLOW);
     assert.deepEqual(await shown(), ids, "all here: p-2 before p-10");

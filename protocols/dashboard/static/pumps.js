@@ -82,8 +82,12 @@ export function pumpsView(root) {
   let complete = false;
   const buffered = [];
 
-  /** Adds or updates a pump's row, keeping rows sorted by id; older states are ignored. */
+  /**
+   * Adds or updates a pump's row, keeping rows sorted by id; older states are ignored, and so are pumps past the pages
+   * read (their page brings them: a row there now would sit after pumps not shown yet).
+   */
   const upsert = (p, flash) => {
+    if (next !== null && pageOrder(p.id, next) > 0) return;
     const known = pumps.get(p.id);
     if (known && known.version >= p.version) return;
     pumps.set(p.id, p);
@@ -112,8 +116,8 @@ export function pumpsView(root) {
     clearTimeout(retry);
     try {
       const page = await read(next);
+      next = page.next; // first: the page's pumps are up to it
       for (const p of page.pumps) upsert(p, false);
-      next = page.next;
       if (!next && !complete) {
         complete = true;
         tbody.append(...[...tbody.children].sort((a, b) => byId.compare(a.dataset.pumpId, b.dataset.pumpId)));
