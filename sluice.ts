@@ -28,6 +28,7 @@ import { manifest as defaultManifest } from "./scripts/manifest.ts";
 import { type AdminToken, loadAdminToken } from "./store/admin_token.ts";
 import { ChannelRegistry } from "./store/channel_registry.ts";
 import { type CommitStats, Committer } from "./store/committer.ts";
+import { ReadBatcher } from "./store/read_batcher.ts";
 import { DeviceDirectory } from "./store/device_directory.ts";
 import { keys } from "./store/keys.ts";
 import { deleteKeys } from "./store/kv_limits.ts";
@@ -220,7 +221,8 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     ? new LeaseManager({ kv, owner: instance, clock, ttlMs: options.leaseTtlMs, log: (l) => log.warn(l) })
     : undefined;
   const admin = await loadAdminToken(kv, config.ADMIN_TOKEN);
-  const devices = new DeviceDirectory(kv, clock);
+  const reads = new ReadBatcher(kv);
+  const devices = new DeviceDirectory(kv, clock, reads);
   devices.watchRevocations(abort.signal, (line) => log.warn(line));
   const channels = new ChannelRegistry(kv, clock);
   await channels.ensureDefaults();
@@ -243,7 +245,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   const pumpRuntime = new ActorRuntime<PumpState, PumpCommand, PumpEvent>({
     decider: pumpDecider,
     streamOf: pumpStream,
-    storage: new KvActorStorage<PumpState>(kv, committer),
+    storage: new KvActorStorage<PumpState>(kv, committer, reads),
     clock,
     // Other instances may append to a pump: reads catch up from the log's head.
     verifyHead: mode === "deploy"
@@ -295,6 +297,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   });
   const runner = new PartitionRunner({
     kv,
+    reads,
     committer,
     executor,
     planner,

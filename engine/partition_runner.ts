@@ -24,6 +24,7 @@ import type { Committer } from "../store/committer.ts";
 import type { Lease, LeaseManager } from "../store/leases.ts";
 import { headFrom } from "../store/heads.ts";
 import { keys } from "../store/keys.ts";
+import { ReadBatcher } from "../store/read_batcher.ts";
 import { chunked } from "../store/kv_limits.ts";
 import { readEvents } from "../store/kv_event_store.ts";
 import type { StoredEvent } from "../store/event_store.ts";
@@ -58,6 +59,8 @@ export interface RunnerStats {
 
 export interface PartitionRunnerOptions {
   readonly kv: Deno.Kv;
+  /** The process's batched reads: lanes first seen together (a burst of new devices) load ten keys a KV call. */
+  readonly reads?: ReadBatcher;
   readonly committer: Committer;
   readonly executor: ScriptExecutor;
   readonly planner: EffectPlanner;
@@ -180,6 +183,7 @@ export class PartitionRunner {
   readonly #lanes = new Map<string, LaneState>();
   readonly #active = new Set<Promise<void>>();
   readonly #batchSize: number;
+  readonly #reads: ReadBatcher;
   #tailed = 0;
   /** When a new lane may next have idle ones forgotten. */
   #scanAt = 0;
@@ -207,6 +211,7 @@ export class PartitionRunner {
 
   constructor(private readonly options: PartitionRunnerOptions) {
     this.#batchSize = options.batchSize ?? 50;
+    this.#reads = options.reads ?? new ReadBatcher(options.kv);
     options.committer.onAppended((_heads, events) => this.#keep(events));
   }
 
@@ -765,7 +770,7 @@ export class PartitionRunner {
 
   async #load(st: LaneState): Promise<void> {
     if (st.loaded) return;
-    const [cursor, retry] = await this.options.kv.getMany<[number, RetryState]>([
+    const [cursor, retry] = await this.#reads.getMany<[number, RetryState]>([
       keys.cursor(st.lane.stream, st.lane.consumer),
       keys.retry(st.lane.stream, st.lane.consumer),
     ]);

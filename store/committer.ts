@@ -897,11 +897,14 @@ export class Committer {
           const stream = chunk[i]!;
           const hinted = e.value ?? 0;
           // One writer's head keys may lag (written lazily, or cut short by a crash): the events decide,
-          // or, when those expired, the cursor that ran past them (a seq is never given out twice).
-          // Several writers keep them exact (and set those a single writer left at the takeover).
-          const seq = this.#mode === "single"
-            ? Math.max(await headFrom(this.#kv, stream, hinted), cursors.get(stream) ?? 0)
-            : hinted;
+          // or, when those expired, the cursor that ran past them (a seq is never given out twice). A stream
+          // with no head key has no events: its first commit wrote the key with them (no read of its events, a
+          // burst of new devices costs a read less each). Several writers keep them exact (and set those a
+          // single writer left at the takeover).
+          const seq = this.#mode === "multi" ? hinted : Math.max(
+            e.versionstamp === null ? 0 : await headFrom(this.#kv, stream, hinted),
+            cursors.get(stream) ?? 0,
+          );
           // Not over a head set meanwhile (a commit that loaded it too and landed since): that one is newer.
           if (this.#heads.has(stream)) return;
           this.#heads.set(stream, {

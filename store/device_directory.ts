@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import { ConflictError, NotFoundError } from "../core/errors.ts";
 import { hashSecret, newSecret, sameHash } from "./hash.ts";
 import { onKeyChange } from "./key_watch.ts";
+import { ReadBatcher } from "./read_batcher.ts";
 import { keys } from "./keys.ts";
 import { chunked } from "./kv_limits.ts";
 import { kvPage } from "./kv_page.ts";
@@ -33,7 +34,12 @@ export class DeviceDirectory {
   readonly #tokensOf = new Map<string, Set<string>>();
   readonly #revokeListeners = new Set<(id: string) => void>();
 
-  constructor(private readonly kv: Deno.Kv, private readonly clock: Clock) {}
+  readonly #reads: ReadBatcher;
+
+  /** `reads`: the process's batched reads (a burst of unknown tokens goes ten keys a KV call). */
+  constructor(private readonly kv: Deno.Kv, private readonly clock: Clock, reads?: ReadBatcher) {
+    this.#reads = reads ?? new ReadBatcher(kv);
+  }
 
   /** Creates a device; the token is in the answer and nowhere else. */
   async create(id: string): Promise<{ id: string; token: string }> {
@@ -103,9 +109,9 @@ export class DeviceDirectory {
   async authenticateHash(token: string, hash: string): Promise<string | null> {
     const cached = this.#cache.get(token);
     if (cached !== undefined) return cached.id;
-    const entry = await this.kv.get<string>(keys.deviceToken(hash));
+    const entry = await this.#reads.get<string>(keys.deviceToken(hash), true);
     if (!entry.value) return null;
-    const device = await this.kv.get<DeviceRecord>(keys.device(entry.value));
+    const device = await this.#reads.get<DeviceRecord>(keys.device(entry.value), true);
     if (!device.value || !sameHash(device.value.tokenHash, hash)) return null;
     if (this.#cache.size >= MAX_CACHED_TOKENS) this.#uncache(this.#cache.keys().next().value!);
     this.#cache.set(token, { id: entry.value, hash });

@@ -1,0 +1,74 @@
+import { KV_LIMITS } from "./kv_limits.ts";
+
+/**
+ * `getMany` calls in flight at once; past them, single-key reads wait and go together, up to 10 a call. Measured with
+ * 10,000 devices new to Sluice sending 5,000 readings a second over HTTP (two each): 4 answered them with p50 / p99 36 /
+ * 148–162 ms, 8 with 61–68 / 141–210 ms; before, a call a read, 2.6 s / 3.7 s and a quarter refused (503).
+ */
+const IN_FLIGHT = 4;
+
+interface Waiting {
+  readonly key: Deno.KvKey;
+  readonly resolve: (entry: Deno.KvEntryMaybe<unknown>) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Single-key KV reads gathered into `getMany` calls. KV answers each read call on its one SQLite
+ * thread, so a burst of cold reads (thousands of devices seen for the first time after a restart:
+ * their tokens, lanes and pumps) queues call by call, ahead of the commits. Reads asked in one turn
+ * go together; while `IN_FLIGHT` calls are out, the reads asked meanwhile wait and go ten a call.
+ * Under light load a read goes at once, alone, as `kv.get` would.
+ */
+export class ReadBatcher {
+  #waiting: Waiting[] = [];
+  /** Reads someone waits on (a device's token): they go before the others. */
+  #urgent: Waiting[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+  /** Read calls made, and the keys they read. */
+  readonly stats = { calls: 0, keys: 0 };
+
+  constructor(private readonly kv: Deno.Kv) {}
+
+  /** A key's entry; an `urgent` read (someone waits for its answer) goes before the others waiting. */
+  get<T>(key: Deno.KvKey, urgent = false): Promise<Deno.KvEntryMaybe<T>> {
+    return new Promise((resolve, reject) => {
+      (urgent ? this.#urgent : this.#waiting).push({ key, resolve: resolve as Waiting["resolve"], reject });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.#send();
+      });
+    });
+  }
+
+  /** Several keys, each read as `get` reads it (not one snapshot of them all). */
+  getMany<T extends readonly unknown[]>(
+    keyList: readonly [...{ [K in keyof T]: Deno.KvKey }],
+  ): Promise<{ [K in keyof T]: Deno.KvEntryMaybe<T[K]> }> {
+    return Promise.all(keyList.map((k) => this.get(k))) as Promise<{ [K in keyof T]: Deno.KvEntryMaybe<T[K]> }>;
+  }
+
+  #send(): void {
+    while (this.#urgent.length + this.#waiting.length > 0 && this.#inFlight < IN_FLIGHT) {
+      const group = this.#urgent.splice(0, KV_LIMITS.getMany);
+      if (group.length < KV_LIMITS.getMany) group.push(...this.#waiting.splice(0, KV_LIMITS.getMany - group.length));
+      this.#inFlight++;
+      this.stats.calls++;
+      this.stats.keys += group.length;
+      this.kv.getMany(group.map((w) => w.key)).then(
+        (entries) => entries.forEach((e, i) => group[i]!.resolve(e)),
+        // A key KV refuses fails its own read only: the others are read again one by one.
+        (err) =>
+          group.length === 1
+            ? group[0]!.reject(err)
+            : group.forEach((w) => this.kv.get(w.key).then(w.resolve, w.reject)),
+      ).finally(() => {
+        this.#inFlight--;
+        this.#send();
+      });
+    }
+  }
+}
