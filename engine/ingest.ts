@@ -96,7 +96,9 @@ export class Ingest {
     ) {
       throw new RateLimitedError();
     }
-    const size = this.#checkSize(envelope.body);
+    // A JSON string came with its quotes over HTTP and WebSocket (not a text body taken as it came, nor MQTT's or AMQP's).
+    const quoted = !envelope.unparsedText && (envelope.protocol === "http" || envelope.protocol === "ws");
+    const size = this.#checkSize(envelope.body, quoted);
     const write = (req: WriteRequest) => {
       const landed = this.options.committer.write(req);
       queued?.();
@@ -252,15 +254,16 @@ export class Ingest {
 
   /**
    * The body's JSON size in characters (measured once; the committer reuses it); a 413 when its UTF-8 is over the
-   * limit, whatever protocol brought it. Text is counted as it came (MQTT and AMQP carry it without quotes; a JSON
-   * string over HTTP or WebSocket was its text and two quotes at least).
+   * limit, whatever protocol brought it. Text is counted as it came: `quoted`, a JSON string with its two quotes
+   * (HTTP, WebSocket); MQTT and AMQP carry it without.
    */
-  #checkSize(body: unknown): number {
+  #checkSize(body: unknown, quoted: boolean): number {
     const text = typeof body === "string";
     const json = text ? body : JSON.stringify(body) ?? "";
     const max = this.options.maxBodyBytes;
-    if (utf8Over(json, max)) {
-      throw new PayloadTooLargeError(`Message is ${utf8Length(json)} bytes, over the limit of ${max}`);
+    const quotes = text && quoted ? 2 : 0;
+    if (utf8Over(json, max - quotes)) {
+      throw new PayloadTooLargeError(`Message is ${utf8Length(json) + quotes} bytes, over the limit of ${max}`);
     }
     // KV stores it with V8's serializer, up to about 3.25 × its JSON: measured only when that could pass the limit.
     if (json.length * 4 > STORED_BODY_LIMIT) {

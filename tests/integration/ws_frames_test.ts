@@ -50,12 +50,18 @@ integration("WebSocket limits count UTF-8 bytes, as HTTP's do: a frame over them
       ws.send(JSON.stringify({ id, method: "Publish", params: { channel: "blog_queuing", message } }));
     publish(1, "é".repeat(600)); // 602 characters, 1,202 bytes of JSON: over the 1,024
     publish(2, "é".repeat(500)); // 1,002 bytes
-    await waitFor(() => replies.length >= 2, 10_000, "both replies");
+    publish(3, "a".repeat(1022)); // 1,024 bytes of JSON with its quotes: at the limit
+    publish(4, "a".repeat(1023)); // 1,025 with its quotes, as HTTP counts it
+    await waitFor(() => replies.length >= 4, 10_000, "four replies");
+    // A refusal may be answered before an earlier frame's commit: compared by id.
+    replies.sort((a, b) => a.id - b.id);
     assert.deepEqual(replies.map((r) => [r.id, r.status, r.error?.code]), [
       [1, "failure", "payload_too_large"],
       [2, "success", undefined],
+      [3, "success", undefined],
+      [4, "failure", "payload_too_large"],
     ]);
-    publish(3, "€".repeat(1000)); // a frame of 3,000 bytes in 1,060 characters, over the frame limit (2,048)
+    publish(5, "€".repeat(1000)); // a frame of 3,000 bytes in 1,060 characters, over the frame limit (2,048)
     const close = await closed;
     assert.deepEqual([close.code, close.reason], [1009, "Frame over 2048 bytes"]);
   } finally {
