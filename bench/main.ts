@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import type { ScenarioResult } from "./result.ts";
 import { activation } from "./scenarios/activation.ts";
+import { coldBurst } from "./scenarios/cold_burst.ts";
 import { endToEnd } from "./scenarios/end_to_end.ts";
 import { fanout } from "./scenarios/fanout.ts";
 import { httpIngest } from "./scenarios/http_ingest.ts";
@@ -20,7 +21,7 @@ import { memory } from "./scenarios/memory.ts";
 import { mqttIngest } from "./scenarios/mqtt_ingest.ts";
 import { fakeWeather } from "./sluice.ts";
 
-const USAGE = `deno task bench [--quick] [--only http,mqtt,e2e,fanout,activation,memory] [--latency-rate N]
+const USAGE = `deno task bench [--quick] [--only http,mqtt,e2e,cold,fanout,activation,memory] [--latency-rate N]
   Starts a Sluice per scenario (KV on disk, RATE_LIMIT=off), prints a table and writes bench/results.json.
   --quick         shorter runs (about a minute in all)
   --only          some scenarios (the KV ceiling is always measured)
@@ -52,7 +53,7 @@ if (latencyRate !== undefined && !(Number.isInteger(latencyRate) && latencyRate 
   Deno.exit(2);
 }
 const quick = values.quick!;
-const SCENARIOS = ["http", "mqtt", "e2e", "fanout", "activation", "memory"];
+const SCENARIOS = ["http", "mqtt", "e2e", "cold", "fanout", "activation", "memory"];
 const only = values.only?.split(",").map((s) => s.trim());
 const unknown = only?.filter((s) => !SCENARIOS.includes(s)) ?? [];
 if (unknown.length > 0) {
@@ -84,6 +85,7 @@ try {
       log(r);
     }
   }
+  if (wanted("cold")) { for (const r of await coldBurst(weather.url, quick ? 5000 : 10_000, 5000)) log(r); }
   if (wanted("fanout")) log(await fanout(weather.url, quick ? 300 : 1000));
   if (wanted("activation")) { for (const r of await activation()) log(r); }
   if (wanted("memory")) {
