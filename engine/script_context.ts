@@ -138,8 +138,6 @@ export function bufferedContext(
   };
 }
 
-/** A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden. */
-/** Where a fetch went, for an error: its origin and path. */
 /** Why `ctx.http.fetch` refuses an address (null: an absolute http: or https: URL). */
 function notWebUrl(url: unknown): string | null {
   const text = url instanceof Request ? url.url : url instanceof URL ? url.href : typeof url === "string" ? url : null;
@@ -153,6 +151,7 @@ function notWebUrl(url: unknown): string | null {
   return null;
 }
 
+/** Where a fetch went, for an error: its origin and path. */
 function calledUrl(url: string | URL | Request): string {
   try {
     const u = new URL(url instanceof Request ? url.url : url);
@@ -162,6 +161,7 @@ function calledUrl(url: string | URL | Request): string {
   }
 }
 
+/** A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden. */
 function logText(args: readonly unknown[]): string {
   return logSafe(redactTokens(args.map((a) => typeof a === "string" ? a : Deno.inspect(a)).join(" ")));
 }
