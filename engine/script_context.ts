@@ -93,29 +93,25 @@ export function bufferedContext(
     },
     documents: {
       get: async (collection, id) => {
-        const key = documentKey(String(collection), String(id));
+        [collection, id] = documentName("get", collection, id);
+        const key = documentKey(collection, id);
         // Copies: the objects are the writes to commit, which a change the run does not save must not reach.
         const unsaved = written.has(key) ? written : pending.has(key) ? pending : null;
         if (unsaved) return structuredClone(unsaved.get(key) ?? null);
-        const doc = await host.getDocument(String(collection), String(id));
-        if (!reads.has(key)) {
-          reads.set(key, { collection: String(collection), id: String(id), versionstamp: doc.versionstamp });
-        }
+        const doc = await host.getDocument(collection, id);
+        if (!reads.has(key)) reads.set(key, { collection, id, versionstamp: doc.versionstamp });
         return doc.value;
       },
       save: (collection, id, doc) => {
-        const effect = {
-          kind: "saveDocument",
-          collection: String(collection),
-          id: String(id),
-          doc: toJson(doc),
-        } as const;
+        [collection, id] = documentName("save", collection, id);
+        const effect = { kind: "saveDocument", collection, id, doc: toJson(doc) } as const;
         push(effect);
         written.set(documentKey(effect.collection, effect.id), effect.doc);
       },
       delete: (collection, id) => {
-        push({ kind: "deleteDocument", collection: String(collection), id: String(id) });
-        written.set(documentKey(String(collection), String(id)), null);
+        [collection, id] = documentName("delete", collection, id);
+        push({ kind: "deleteDocument", collection, id });
+        written.set(documentKey(collection, id), null);
       },
     },
     pumps: {
@@ -149,6 +145,20 @@ function notWebUrl(url: unknown): string | null {
     return `ctx.http.fetch calls http:// and https:// URLs only, not ${parsed.protocol} (${shown})`;
   }
   return null;
+}
+
+/**
+ * A document's collection and id as the store keeps them (text; a number is taken as its text): anything else is a
+ * mistake that `String()` would hide (an object's collection would be "[object Object]").
+ */
+function documentName(call: string, collection: unknown, id: unknown): [string, string] {
+  for (const [what, v] of [["collection", collection], ["id", id]] as const) {
+    if (typeof v !== "string" && !(typeof v === "number" && Number.isFinite(v))) {
+      const shown = typeof v === "object" && v !== null ? (Array.isArray(v) ? "an array" : "an object") : typeof v;
+      throw new TypeError(`ctx.documents.${call}: the ${what} must be a string (or a number), not ${shown}`);
+    }
+  }
+  return [String(collection), String(id)];
 }
 
 /** Where a fetch went, for an error: its origin and path. */

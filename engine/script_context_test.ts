@@ -143,3 +143,19 @@ Deno.test("ctx.http.fetch calls only absolute http(s) URLs: a file, a relative p
   );
   assert.equal(await refusal(42), 'TypeError: ctx.http.fetch needs a URL (a string or a URL), not "42"');
 });
+
+Deno.test("ctx.documents takes a string (or a number) as collection and id, and says so for anything else", async () => {
+  const { ctx, seal } = bufferedContext(request, host());
+  assert.throws(
+    () => ctx.documents.save({ x: 1 } as unknown as string, "a", {}),
+    { name: "TypeError", message: "ctx.documents.save: the collection must be a string (or a number), not an object" },
+  );
+  await assert.rejects(
+    () => (ctx.documents.get as (...a: unknown[]) => Promise<unknown>)(),
+    { name: "TypeError", message: "ctx.documents.get: the collection must be a string (or a number), not undefined" },
+  );
+  assert.throws(() => ctx.documents.delete("c", ["a"] as unknown as string), /the id must be .*, not an array/);
+  ctx.documents.save("pumps", 42 as unknown as string, { n: 1 });
+  assert.deepEqual(await ctx.documents.get("pumps", "42"), { n: 1 });
+  assert.deepEqual(seal().effects.map((e) => e.kind), ["saveDocument"]);
+});
