@@ -58,13 +58,14 @@ export class ReadBatcher {
       this.#inFlight++;
       this.stats.calls++;
       this.stats.keys += group.length;
-      this.kv.getMany(group.map((w) => w.key)).then(
+      // Called in a promise, so that a KV that throws at once (closed) fails the reads, not this loop.
+      Promise.resolve(group).then((g) => this.kv.getMany(g.map((w) => w.key))).then(
         (entries) => entries.forEach((e, i) => group[i]!.resolve(e)),
         // A key KV refuses fails its own read only: the others are read again one by one.
         (err) =>
           group.length === 1
             ? group[0]!.reject(err)
-            : group.forEach((w) => this.kv.get(w.key).then(w.resolve, w.reject)),
+            : group.forEach((w) => Promise.resolve(w.key).then((k) => this.kv.get(k)).then(w.resolve, w.reject)),
       ).finally(() => {
         this.#inFlight--;
         this.#send();

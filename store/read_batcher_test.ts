@@ -50,3 +50,12 @@ Deno.test("a key KV refuses fails its own read, not the reads that went in the s
     kv.close();
   }
 });
+
+Deno.test("reads queued when KV closes fail, and nothing is left unhandled", async () => {
+  const { kv } = await watchedKv();
+  const reads = new ReadBatcher(kv);
+  const pending = Array.from({ length: 30 }, (_, i) => reads.get(["k", i]));
+  kv.close();
+  const settled = await Promise.allSettled(pending);
+  assert.ok(settled.every((s) => s.status === "rejected"), JSON.stringify(settled.map((s) => s.status)));
+});
