@@ -268,12 +268,13 @@ export class WorkerPool implements ScriptExecutor {
         );
         continue;
       }
+      if (late) continue; // an overdue run's end may be among the messages not heard yet
       for (const b of slot.batches.values()) {
         if (now - b.currentStart > this.options.timeoutMs + GRACE_MS) {
           this.#restart(
             slot,
             `Script ran past its time limit of ${this.options.timeoutMs} ms without yielding and was stopped (busy ` +
-              `loop?); not retried: it would loop again`,
+              `loop?)`,
             "culprit",
           );
           break;
@@ -288,10 +289,13 @@ export class WorkerPool implements ScriptExecutor {
    * waited behind it, overdue too but not at fault), and the others were only interrupted. The
    * main thread cannot see which run loops: when an async run started earlier and was awaiting, it
    * is the one blamed, and the loop's run goes again (and is blamed the next time, when it runs
-   * alone or first). Before, every overdue run failed.
+   * alone or first). Before, every overdue run failed. The culprit of a worker that held no other batch is
+   * surely the loop: its run is not retried (it would loop again, and take the worker, and on Deno 2.9 a core, again).
    */
   #restart(slot: Slot, reason: string, blame: Blame): void {
     const onlyCulpritFails = blame === "culprit";
+    const surely = onlyCulpritFails && slot.batches.size === 1;
+    if (surely) reason += "; not retried: it would loop again";
     slot.worker.terminate();
     const now = performance.now();
     let culprit: Batch | undefined;
@@ -309,8 +313,8 @@ export class WorkerPool implements ScriptExecutor {
             ok: false,
             error: reason,
             ms: now - b.currentStart,
-            // A loop that never yields loops again: a retry would only take the worker (and on Deno 2.9 a core) again.
-            ...(onlyCulpritFails ? { timedOut: true, permanent: "result" as const } : {}),
+            ...(onlyCulpritFails ? { timedOut: true } : {}),
+            ...(surely ? { permanent: "result" as const } : {}),
           }
           : interrupted(reason),
       ]);

@@ -102,6 +102,21 @@ Deno.test("a busy loop stopped is logged with its script, task and attempt, so t
   }
 });
 
+Deno.test("a run awaiting on a busy loop's worker is not failed for good: the pool cannot tell which of them loops", async () => {
+  const { pool } = loggedPool(testManifest, "worker_entry.ts", 1, 200);
+  try {
+    const run = (method: string, params: unknown, taskId: string) =>
+      pool.run([{ ...request(method), body: params, params, taskId }]);
+    const awaiting = run("test/slow", { ms: 150 }, "dGFzaw.1");
+    await new Promise((r) => setTimeout(r, 20));
+    const looping = run("test/busy", 1, "dGFzaw.2");
+    const [[a], [b]] = await Promise.all([awaiting, looping]);
+    for (const o of [a, b]) assert.ok(o && (o.ok || o.permanent === undefined), JSON.stringify(o));
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("in-process, a ctx.http call a run does not wait for is cut at its end without ending the process", async () => {
   let hits = 0;
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {

@@ -7,6 +7,9 @@ import { KV_LIMITS } from "./kv_limits.ts";
  */
 const IN_FLIGHT = 4;
 
+/** Keys of a call that urgent reads may take while other reads wait. */
+const URGENT_SHARE = 7;
+
 interface Waiting {
   readonly key: Deno.KvKey;
   readonly resolve: (entry: Deno.KvEntryMaybe<unknown>) => void;
@@ -53,8 +56,10 @@ export class ReadBatcher {
 
   #send(): void {
     while (this.#urgent.length + this.#waiting.length > 0 && this.#inFlight < IN_FLIGHT) {
-      const group = this.#urgent.splice(0, KV_LIMITS.getMany);
-      if (group.length < KV_LIMITS.getMany) group.push(...this.#waiting.splice(0, KV_LIMITS.getMany - group.length));
+      // Urgent reads first, but never all of a call while others wait: a stream of them (unknown tokens, which are
+      // never cached) must not hold back the lanes' and pumps' reads for as long as it lasts.
+      const group = this.#urgent.splice(0, this.#waiting.length > 0 ? URGENT_SHARE : KV_LIMITS.getMany);
+      group.push(...this.#waiting.splice(0, KV_LIMITS.getMany - group.length));
       this.#inFlight++;
       this.stats.calls++;
       this.stats.keys += group.length;

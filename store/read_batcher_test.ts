@@ -38,6 +38,20 @@ Deno.test("a read someone waits on goes before the reads of background work aske
   }
 });
 
+Deno.test("urgent reads never take a whole call while other reads wait: a stream of them cannot starve the rest", async () => {
+  const { kv, calls } = await watchedKv();
+  try {
+    const reads = new ReadBatcher(kv);
+    const urgent = Array.from({ length: 100 }, (_, i) => reads.get(["token", i], true));
+    const background = reads.get(["lane", 1]);
+    await Promise.all([...urgent, background]);
+    assert.deepEqual(calls[0]!.at(-1), ["lane", 1], "the first call takes it after seven urgent reads");
+    assert.equal(calls[0]!.length, 8);
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("a key KV refuses fails its own read, not the reads that went in the same call", async () => {
   const { kv } = await watchedKv();
   try {

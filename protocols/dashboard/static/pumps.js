@@ -165,7 +165,8 @@ export function pumpsView(root) {
     onMessage: (m) => {
       const p = m.message;
       if (!p || typeof p.id !== "string") return;
-      if (!loaded) return buffered.push(p);
+      // Held while a page loads: it may carry an older state of the pump, and the page ends where rows may go.
+      if (!loaded || loading) return buffered.push(p);
       upsert(p, true);
       render();
     },
