@@ -493,9 +493,10 @@ export class PartitionRunner {
   }
 
   /**
-   * Moves a lane's cursor up to `head`, as a drain would (holding it meanwhile), short of the events committed at or
-   * after `asked` (the heads are read as the purge goes, lane by lane: what came after it was asked stays). How many
-   * it dropped; null: busy.
+   * Moves a lane's cursor up to `head`, as a drain would (holding it meanwhile), short of the events committed after
+   * `asked` (the heads are read as the purge goes, lane by lane: what came after it was asked stays). One committed in
+   * the millisecond it was asked goes with the purge: a message acknowledged just before it was asked may have that
+   * commit time. How many it dropped; null: busy.
    */
   async #purgeLane(lane: Lane, latest: number, asked: number): Promise<number | null> {
     if (!(await this.settle(lane, 2_000))) return null;
@@ -511,7 +512,7 @@ export class PartitionRunner {
       await this.#load(st);
       const from = st.cursor + 1;
       let head = latest;
-      while (head >= from && (await this.#committedAt(lane.stream, head)) >= asked) head--;
+      while (head >= from && (await this.#committedAt(lane.stream, head)) > asked) head--;
       if (head < from) return 0;
       const { plan, retry } = this.#advance(st, new WritePlan(), head);
       const key = keys.purged(lane.stream, lane.consumer);

@@ -887,7 +887,7 @@ inBothModes("a lane whose read fails once tries again by itself a second later",
     }) as typeof kv.get;
     const done = await until(s, await invoke(s, token, "test/echo", { n: 1 }), "done", 5000);
     assert.equal(done.attempts, 1);
-    assert.equal(failures, 2);
+    assert.ok(failures >= 1, "the lane's read failed (its batch, and its key read alone when it shared the batch)");
     assert.ok(
       log.lines.some((l) => /failed \(database is locked\); trying again in 1 s/.test(l)),
       log.lines.join("\n"),
