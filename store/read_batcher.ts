@@ -33,8 +33,6 @@ export class ReadBatcher {
   #urgent: Waiting[] = [];
   #inFlight = 0;
   #scheduled = false;
-  /** Read calls made, and the keys they read. */
-  readonly stats = { calls: 0, keys: 0 };
 
   constructor(private readonly kv: Deno.Kv) {}
 
@@ -65,8 +63,6 @@ export class ReadBatcher {
       const group = this.#urgent.splice(0, this.#waiting.length > 0 ? URGENT_SHARE : KV_LIMITS.getMany);
       group.push(...this.#waiting.splice(0, KV_LIMITS.getMany - group.length));
       this.#inFlight++;
-      this.stats.calls++;
-      this.stats.keys += group.length;
       // Called in a promise, so that a KV that throws at once (closed) fails the reads, not this loop.
       Promise.resolve(group).then((g) => this.kv.getMany(g.map((w) => w.key))).then(
         (entries) => entries.forEach((e, i) => group[i]!.resolve(e)),
