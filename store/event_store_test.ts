@@ -8,6 +8,7 @@ import { MemoryEventStore } from "./memory_event_store.ts";
 import { claimWriterEpoch } from "./writer_epoch.ts";
 import { type InboxPack, PACK_BYTES, recoverInbox } from "./inbox.ts";
 import { keys } from "./keys.ts";
+import { ReadBatcher } from "./read_batcher.ts";
 import { SHARED, takeOverFromOneWriter } from "./writer_takeover.ts";
 import { EVENT_KEEP_MS } from "./event_expiry.ts";
 
@@ -699,6 +700,34 @@ Deno.test("one writer keeps a topic's head key up to date with every append, a s
     await close();
   }
 });
+
+for (const mode of ["single", "multi"] as const) {
+  Deno.test(`a log read scans KV only where the stream may hold events from there (${mode} writer)`, async () => {
+    const f = await kvStore(mode);
+    const reads = new ReadBatcher(f.kv);
+    const list = f.kv.list.bind(f.kv);
+    let scans = 0;
+    f.kv.list = ((...a: Parameters<Deno.Kv["list"]>) => (scans++, list(...a))) as Deno.Kv["list"];
+    /** The log read and the scans it took. */
+    const read = async (stream: string, from: number) => {
+      scans = 0;
+      const events = await readLog(f.kv, f.committer, stream, from, 1000, reads);
+      return { data: events.map((e) => e.data), scans };
+    };
+    try {
+      assert.deepEqual(await read("p/new", 1), { data: [], scans: 0 }, "no head key: no events to scan for");
+      await f.committer.write({ appends: [1, 2, 3].map((i) => ({ stream: "p/x", event: { type: "N", data: i } })) });
+      f.committer.forget(["p/x"]); // as a writer that never saw the stream (a restart)
+      assert.deepEqual(await read("p/x", 1), { data: [1, 2, 3], scans: 1 });
+      await f.committer.head("p/x");
+      // One writer knows its head exactly: nothing past it to scan. Several writers' heads may move elsewhere.
+      assert.deepEqual(await read("p/x", 4), { data: [], scans: mode === "single" ? 0 : 1 });
+      assert.deepEqual(await read("p/x", 2), { data: [2, 3], scans: 1 });
+    } finally {
+      await f.close();
+    }
+  });
+}
 
 Deno.test("a log read through the inbox has the events acked and not yet moved, each once, in order", async () => {
   const f = await kvStore("single", undefined, (s) => s.startsWith("p/"));

@@ -14,7 +14,7 @@ export class KvActorStorage<S> implements ActorStorage<S> {
   }
 
   read(stream: string, from: number, limit: number): Promise<LoggedEvent[]> {
-    return readLog(this.kv, this.committer, stream, from, limit);
+    return readLog(this.kv, this.committer, stream, from, limit, this.#reads);
   }
 
   async loadSnapshot(stream: string): Promise<Snapshot<S> | null> {

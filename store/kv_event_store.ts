@@ -2,6 +2,7 @@ import type { Committer, NewEvent } from "./committer.ts";
 import type { AppendResult, EventStore, StoredEvent } from "./event_store.ts";
 import { trueHead } from "./heads.ts";
 import { keys } from "./keys.ts";
+import type { ReadBatcher } from "./read_batcher.ts";
 
 interface EventValue {
   readonly type: string;
@@ -69,11 +70,24 @@ export async function readLog(
   stream: string,
   from: number,
   limit: number,
+  reads?: ReadBatcher,
 ): Promise<StoredEvent[]> {
   const waiting = committer.unmovedFrom(stream, from, limit);
-  const stored = await readEvents(kv, stream, from, limit);
+  const stored = await mayHoldFrom(committer, stream, from, reads) ? await readEvents(kv, stream, from, limit) : [];
   if (waiting.length === 0) return stored;
   const bySeq = new Map<number, StoredEvent>(stored.map((e) => [e.seq, e]));
   for (const e of waiting) if (!bySeq.has(e.seq)) bySeq.set(e.seq, e);
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
+}
+
+/**
+ * False when KV surely holds no event of the stream from `from` on, so that no scan is needed: the head one writer
+ * knows exactly is below it, or the whole stream is asked and it has no head key (its first commit writes the key
+ * with its events). A burst of pumps new to Sluice then costs a key among ten in a batched read each, not a scan.
+ */
+async function mayHoldFrom(committer: Committer, stream: string, from: number, reads?: ReadBatcher): Promise<boolean> {
+  const exact = committer.exactHead(stream);
+  if (exact !== undefined) return exact >= from;
+  if (from > 1 || !reads) return true;
+  return (await reads.get(keys.head(stream))).versionstamp !== null;
 }
