@@ -134,16 +134,40 @@ export function describeError(err: unknown): string {
 
 function describe(err: unknown, depth: number): string {
   if (err instanceof Error) {
-    const message = plain(err.message || err.name);
+    let message = plain(err.message || err.name);
+    if (err instanceof AggregateError && Array.isArray(err.errors) && err.errors.length > 0 && depth < 3) {
+      const some = err.errors.slice(0, 3).map((e) => describe(e, depth + 1)).join("; ");
+      message += ` (${err.errors.length} error(s): ${some}${err.errors.length > 3 ? "; …" : ""})`;
+    }
     if (err.cause === undefined || depth >= 3) return message;
     const cause = describe(err.cause, depth + 1);
     return message.includes(cause) ? message : `${message} (cause: ${cause})`;
   }
-  try {
-    return `Non-error thrown: ${JSON.stringify(err)}`.slice(0, 500);
-  } catch {
-    return "Non-error thrown";
+  return `Non-error thrown: ${shown(err)}`.slice(0, 500);
+}
+
+/** A thrown value that is not an Error, as JSON where it has a JSON form, else by its kind. */
+function shown(value: unknown): string {
+  switch (typeof value) {
+    case "bigint":
+      return `${value}n`;
+    case "symbol":
+      return value.toString();
+    case "function":
+      return `a function (${value.name || "anonymous"})`;
+    case "undefined":
+      return "undefined";
   }
+  if (value instanceof Promise) return "a Promise (await it before throwing?)";
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    // circular, or a toJSON that throws: named by its kind below
+  }
+  if (json !== undefined && json !== "{}") return json;
+  const kind = Object.prototype.toString.call(value).slice(8, -1);
+  return json === "{}" && kind === "Object" ? json : `${/^[AEIOU]/.test(kind) ? "an" : "a"} ${kind}`;
 }
 
 /** Text without ANSI escape sequences (colours). */

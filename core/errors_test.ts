@@ -25,5 +25,18 @@ Deno.test("a message Deno coloured for a terminal is described without its escap
 Deno.test("things thrown that are not errors are described as such", () => {
   assert.equal(describeError("oops"), 'Non-error thrown: "oops"');
   assert.equal(describeError({ code: 42 }), 'Non-error thrown: {"code":42}');
-  assert.equal(describeError(10n), "Non-error thrown");
+  assert.equal(describeError(10n), "Non-error thrown: 10n");
+  assert.equal(describeError(Symbol("s")), "Non-error thrown: Symbol(s)");
+  assert.equal(describeError(() => 1), "Non-error thrown: a function (anonymous)");
+  assert.equal(describeError(undefined), "Non-error thrown: undefined");
+  assert.equal(describeError(Promise.resolve(1)), "Non-error thrown: a Promise (await it before throwing?)");
+  assert.equal(describeError(new Map([[1, 2]])), "Non-error thrown: a Map");
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  assert.equal(describeError(circular), "Non-error thrown: an Object");
+  assert.equal(describeError({}), "Non-error thrown: {}");
+  assert.equal(
+    describeError(new AggregateError([new Error("a"), "b"], "")),
+    'AggregateError (2 error(s): a; Non-error thrown: "b")',
+  );
 });

@@ -46,6 +46,15 @@ export function bufferedContext(
     effects.push(e);
   };
   const prefix = `[${request.method}${request.taskId ? ` ${request.taskId}` : ""}]`;
+  /** Lines this run has logged: past `MAX_LOG_LINES`, one more says that the rest are left out. */
+  let logged = 0;
+  const log = (write: (line: string) => void, level: string, args: readonly unknown[]) => {
+    if (++logged > MAX_LOG_LINES + 1) return;
+    const text = logged > MAX_LOG_LINES
+      ? `(this run's further lines are not logged: ${MAX_LOG_LINES} at most a run)`
+      : logText(args);
+    write(`${new Date().toISOString()} ${level} ${prefix} ${text}`);
+  };
   const ctx: ScriptContext = {
     queue: (channel) => ({
       queue(script, body) {
@@ -59,10 +68,10 @@ export function bufferedContext(
     log: {
       // As Sluice's own lines: time, level, then which run said it; token-shaped text hidden, as in
       // every line Sluice writes (a body a script logs may carry a device's token).
-      debug: (...a) => console.debug(`${new Date().toISOString()} debug ${prefix} ${logText(a)}`),
-      info: (...a) => console.info(`${new Date().toISOString()} info  ${prefix} ${logText(a)}`),
-      warn: (...a) => console.warn(`${new Date().toISOString()} warn  ${prefix} ${logText(a)}`),
-      error: (...a) => console.error(`${new Date().toISOString()} error ${prefix} ${logText(a)}`),
+      debug: (...a) => log((line) => console.debug(line), "debug", a),
+      info: (...a) => log((line) => console.info(line), "info ", a),
+      warn: (...a) => log((line) => console.warn(line), "warn ", a),
+      error: (...a) => log((line) => console.error(line), "error", a),
     },
     http: {
       fetch: (url, init = {}) => {
@@ -171,9 +180,28 @@ function calledUrl(url: string | URL | Request): string {
   }
 }
 
-/** A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden. */
+/** The most lines one run logs, and the longest line (characters; the rest is cut, saying how much). */
+const MAX_LOG_LINES = 1000;
+const MAX_LOG_CHARS = 8192;
+
+/**
+ * A log call's arguments as one line, as `console.log` shows them, with token-shaped text hidden and cut at
+ * `MAX_LOG_CHARS`. Logging never fails a run: a value that cannot be shown (its custom inspect throws) is named so.
+ */
 function logText(args: readonly unknown[]): string {
-  return logSafe(redactTokens(args.map((a) => typeof a === "string" ? a : Deno.inspect(a)).join(" ")));
+  const text = redactTokens(
+    args.map((a) => {
+      try {
+        return typeof a === "string" ? a : Deno.inspect(a);
+      } catch {
+        return "[a value that cannot be shown]";
+      }
+    }).join(" "),
+  );
+  const cut = text.length > MAX_LOG_CHARS
+    ? `${text.slice(0, MAX_LOG_CHARS)}… (${text.length - MAX_LOG_CHARS} more characters)`
+    : text;
+  return logSafe(cut);
 }
 
 /** The key of a document in a batch's pending writes. */
@@ -189,8 +217,41 @@ export function toJson(value: unknown): unknown {
 /** Taken before any script runs: a script that replaces `JSON.parse` must not change how later runs' values copy. */
 const { parse: jsonParse, stringify: jsonStringify } = JSON;
 
+/** Date's own `toJSON`, as it was before any script ran. */
+const dateToJson = Date.prototype.toJSON;
+
+/**
+ * A script changed what every JSON copy on its worker depends on (a `toJSON` given to all objects or arrays, or
+ * Date's replaced): another run's values would have been copied wrong, silently. Not permanent: the change is undone
+ * before this is thrown, so the run goes again; the script that keeps making it goes dead after its attempts.
+ */
+export class JsonTampered extends Error {
+  constructor(what: string) {
+    super(
+      `A script changed ${what}, which every value Sluice copies as JSON on this worker depends on: undone, and ` +
+        `this run failed in case its values were copied with it (scripts must not change built-in prototypes)`,
+    );
+  }
+}
+
+/** Undoes a change a script made to what JSON copies depend on; throws `JsonTampered` if there was one. */
+function undoJsonTampering(): void {
+  const changed: string[] = [];
+  for (const [proto, name] of [[Object.prototype, "Object"], [Array.prototype, "Array"]] as const) {
+    if (!Object.hasOwn(proto, "toJSON")) continue;
+    changed.push(`${name}.prototype.toJSON`);
+    Reflect.deleteProperty(proto, "toJSON");
+  }
+  if (Date.prototype.toJSON !== dateToJson) {
+    changed.push("Date.prototype.toJSON");
+    Reflect.defineProperty(Date.prototype, "toJSON", { value: dateToJson, writable: true, configurable: true });
+  }
+  if (changed.length > 0) throw new JsonTampered(changed.join(" and "));
+}
+
 /** `toJson`, with the size of its JSON text (characters). */
 export function toSizedJson(value: unknown): { value: unknown; size: number } {
+  undoJsonTampering();
   if (value === undefined) return { value: null, size: 4 };
   let text: string | undefined;
   try {

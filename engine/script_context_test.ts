@@ -53,6 +53,41 @@ Deno.test("a script's log line cannot pass for another: a line break in what it 
   assert.deepEqual(lines[0]!.split("\n").slice(1), ["    2026-11-27T23:59:59.000Z error  FORGED\\u{0}"]);
 });
 
+Deno.test("a run's log is bounded: long lines are cut saying how much, and past 1000 lines one more says the rest are left out", () => {
+  const { ctx } = bufferedContext(request, host());
+  const lines: string[] = [];
+  const info = console.info;
+  console.info = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    ctx.log.info("x".repeat(100_000));
+    for (let i = 0; i < 5000; i++) ctx.log.info("line", i);
+  } finally {
+    console.info = info;
+  }
+  assert.match(lines[0]!, /\] x{8192}… \(91808 more characters\)$/);
+  assert.equal(lines.length, 1001);
+  assert.match(lines[999]!, /\] line 998$/);
+  assert.match(lines[1000]!, /\] \(this run's further lines are not logged: 1000 at most a run\)$/);
+});
+
+Deno.test("logging never fails a run: a value whose custom inspect throws is named, not shown", () => {
+  const { ctx } = bufferedContext(request, host());
+  const lines: string[] = [];
+  const info = console.info;
+  console.info = (...a: unknown[]) => lines.push(a.join(" "));
+  const nasty = {
+    [Symbol.for("Deno.customInspect")]() {
+      throw new Error("no");
+    },
+  };
+  try {
+    ctx.log.info("value:", nasty);
+  } finally {
+    console.info = info;
+  }
+  assert.match(lines[0]!, /\] value: \[a value that cannot be shown\]$/);
+});
+
 Deno.test("ctx.http.fetch times out even when the script passes a signal of its own", async () => {
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async () => {
     await new Promise((r) => setTimeout(r, 1000));

@@ -72,10 +72,14 @@ Deno.test("an error a script leaves in a timer or a promise after its run is log
   try {
     assert.equal((await pool.run([request("test/stray")]))[0]?.ok, true);
     for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(lines.map((l) => /failed where no run could catch it: (.*)$/.exec(l)?.[1]).sort(), [
-      "Late failure in a timer",
-      "Rejected and never awaited",
-    ]);
+    // Each with where in the script it failed.
+    assert.deepEqual(
+      lines.map((l) =>
+        /failed where no run could catch it: (.*) \(at tests\/fixtures\/test_scripts\.ts:\d+:\d+\)$/.exec(l)?.[1]
+      )
+        .sort(),
+      ["Late failure in a timer", "Rejected and never awaited"],
+    );
     assert.equal((await pool.run([request("test/echo")]))[0]?.ok, true);
   } finally {
     pool.close();
@@ -151,5 +155,36 @@ Deno.test("in-process, a ctx.http call a run does not wait for is cut at its end
     assert.ok(hits <= 1);
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("a script that tries to end its worker (Deno.exit, close) fails at once saying so, and the worker runs on", async () => {
+  const { pool, lines } = loggedPool(testManifest, "worker_entry.ts", 1, 5000);
+  try {
+    for (const [how, call] of [["exit", "Deno.exit"], ["close", "close"]]) {
+      const started = performance.now();
+      const [outcome] = await pool.run([{ ...request("test/ends-worker"), params: { how } }]);
+      assert.ok(performance.now() - started < 2000, "not left to its time limit");
+      assert.equal(outcome?.ok, false);
+      assert.match(outcome.ok ? "" : outcome.error, new RegExp(`^Scripts cannot call ${call}: the worker runs other`));
+    }
+    assert.equal((await pool.run([request("test/echo")]))[0]?.ok, true);
+    assert.deepEqual(lines, []);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("a script that gives every object a toJSON fails and has it undone: no later run's values are copied through it", async () => {
+  const { pool } = loggedPool(testManifest, "worker_entry.ts", 1, 5000);
+  try {
+    const [tampered] = await pool.run([request("test/tampers")]);
+    assert.equal(tampered?.ok, false);
+    assert.match(tampered.ok ? "" : tampered.error, /^A script changed Object\.prototype\.toJSON, which every value/);
+    assert.equal(tampered.ok ? undefined : tampered.permanent, undefined, "the run goes again: it may be a victim");
+    const [echo] = await pool.run([{ ...request("test/echo"), body: { a: [1, { b: 2 }] } }]);
+    assert.deepEqual(echo?.ok && echo.result, { echoed: { a: [1, { b: 2 }] }, device: "d", attempt: 1 });
+  } finally {
+    pool.close();
   }
 });

@@ -1,7 +1,7 @@
 import { describeError } from "../core/errors.ts";
 import { scriptAt, type ScriptManifest } from "./manifest.ts";
 import type { DocumentRead, Effect, Script, ScriptRequest } from "./script_api.ts";
-import { bufferedContext, type ContextHost, documentKey, toSizedJson } from "./script_context.ts";
+import { bufferedContext, type ContextHost, documentKey, JsonTampered, toSizedJson } from "./script_context.ts";
 
 /** What one run of a script came to. `interrupted` runs were cut short by no fault of their own. */
 /**
@@ -107,6 +107,7 @@ export async function runOne(
     try {
       result = toSizedJson(value);
     } catch (err) {
+      if (err instanceof JsonTampered) throw err; // not this value's fault: the run goes again
       // The same script returns the same kind of value: another attempt would only repeat its calls out.
       seal();
       const error = `Script returned a value that is not JSON (${describeError(err)})`;
@@ -128,6 +129,8 @@ export async function runOne(
   }
 }
 
+/** The longest error a run keeps (characters). */
+const MAX_ERROR_CHARS = 2000;
 /** Sluice's folder: file URLs under it are named from it (`scripts/app/x.ts`), never with the server's own path. */
 const ROOT = new URL("../", import.meta.url).href;
 /** Sluice's own code, which a script's error may pass through (its `ctx`): not where the script went wrong. */
@@ -137,11 +140,13 @@ const OWN_CODE = /^(?:engine|core|store|actors|protocols)\//;
  * What a script threw, as its run's error: the message, with where in the script it was thrown (`at scripts/app/x.ts:3:21`;
  * not for a `PermanentError`, whose message is for the sender), file paths from Sluice's folder.
  */
-function scriptError(err: unknown, permanent: boolean): string {
-  let text = describeError(err);
+export function scriptError(err: unknown, permanent = false): string {
+  const text = describeError(err).replaceAll(ROOT, "");
   const at = permanent ? null : scriptFrame(err);
-  if (at !== null && !text.includes(at)) text += ` (at ${at})`;
-  return text.replaceAll(ROOT, "").slice(0, 2000);
+  const where = at !== null && !text.includes(at) ? ` (at ${at})` : "";
+  // A long message is cut, never where the script went wrong.
+  const room = MAX_ERROR_CHARS - where.length;
+  return (text.length > room ? `${text.slice(0, room - 1)}…` : text) + where;
 }
 
 /** The first place in the stack of `err` that is a script's code, from Sluice's folder; null if none. */

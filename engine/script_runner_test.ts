@@ -82,3 +82,25 @@ Deno.test("a run that timed out can no longer reach out through ctx.http: its ca
     await server.shutdown();
   }
 });
+
+Deno.test("a long error is cut before where the script threw, which stays at its end", async () => {
+  const given = {
+    public: false,
+    load: () => import("../tests/fixtures/test_scripts.ts").then((m) => ({ default: m.throwsGiven })),
+  };
+  const outcomes: Outcome[] = [];
+  const run = (err: string) =>
+    runInOrder(
+      [{ ...request("test/given", 1), params: { err } }],
+      new ScriptLoader({ "test/given": given }),
+      { ...host, scripts: new Set(["test/given"]) },
+      5000,
+      (i, o) => outcomes[i] = o,
+    );
+  await run("x".repeat(3000));
+  const error = (outcomes[0] as { error: string }).error;
+  assert.match(error, /^x+… \(at tests\/fixtures\/test_scripts\.ts:\d+:\d+\)$/);
+  assert.equal(error.length, 2000);
+  await run("short");
+  assert.match((outcomes[0] as { error: string }).error, /^short \(at tests\/fixtures\/test_scripts\.ts:\d+:\d+\)$/);
+});

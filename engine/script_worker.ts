@@ -1,7 +1,7 @@
 /// <reference lib="deno.worker" />
 import type { ScriptManifest } from "./manifest.ts";
 import type { ContextHost, VersionedDocument } from "./script_context.ts";
-import { failedRun, type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
+import { failedRun, type Outcome, runInOrder, scriptError, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 import { describeError } from "../core/errors.ts";
 import { perTick } from "./per_tick.ts";
@@ -22,6 +22,17 @@ export function serveWorker(manifest: ScriptManifest): void {
       throw new Error("Scripts cannot post messages: the worker's channel belongs to Sluice");
     },
   });
+  // Ending the worker would leave the runs on it hanging until their time limit, then taken for busy loops.
+  for (const [target, name] of [[Deno, "exit"], [self, "close"]] as const) {
+    Object.defineProperty(target, name, {
+      value: () => {
+        throw new Error(
+          `Scripts cannot call ${target === Deno ? "Deno.exit" : "close"}: the worker runs other scripts too ` +
+            "(throw an error to fail a run, or a PermanentError to fail it for good)",
+        );
+      },
+    });
+  }
   // Messages of one tick travel together: one postMessage for many outcomes.
   const outbox = perTick<FromWorker>((messages) =>
     toPool(messages.length === 1 ? messages[0]! : { t: "many", messages } satisfies FromWorker)
@@ -34,7 +45,7 @@ export function serveWorker(manifest: ScriptManifest): void {
   const stray = (error: unknown) => {
     const second = Math.floor(Date.now() / 1000);
     if (second !== straySecond) straySecond = second, strays = 0;
-    if (strays++ < 5) post({ t: "stray", error: describeError(error) });
+    if (strays++ < 5) post({ t: "stray", error: scriptError(error) }); // cut, with where in a script it failed
   };
   self.addEventListener("error", (e) => (e.preventDefault(), stray(e.error ?? e.message)));
   self.addEventListener("unhandledrejection", (e) => (e.preventDefault(), stray(e.reason)));
