@@ -148,6 +148,7 @@ export const ConfigSchema = z.object({
   SLUICE_MODE: z.enum(["auto", "local", "deploy"]).default("auto"),
   DENO_DEPLOY: Bool.optional(),
   SCRIPT_WORKERS: Int(0, 64).default(2),
+  MEMORY_LIMIT_MB: Int(64, 16_000_000).optional(),
 });
 
 /** Sluice's settings, parsed and with defaults applied. */
@@ -226,6 +227,11 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   ["MAX_BODY_BYTES", "49152", "largest accepted payload (413 above)"],
   ["SCRIPT_TIMEOUT_MS", "5000", "time limit of one script run"],
   ["SCRIPT_WORKERS", "2", "script worker threads; 0 runs scripts in-process"],
+  [
+    "MEMORY_LIMIT_MB",
+    "-",
+    "memory past which a script holding its worker without yielding is stopped (unset: half of V8's heap limit or of the machine's memory)",
+  ],
   ["MAX_ATTEMPTS", "5", "attempts before a task is dead"],
   ["MAX_CHAIN_WORK", "10000", "script runs one sender's message may lead to in all before a loop is assumed"],
   ["RETRY_BASE_MS", "1000", "delay before the second attempt; doubles each time (max 5 min)"],

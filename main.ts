@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const stop = stopOnSignals();
   let sluice: Sluice;
   try {
-    sluice = await openSluice({ config });
+    sluice = await openSluice({ config, onFatal: () => stop.fatal("Memory running away") });
   } catch (err) {
     console.error(`Sluice cannot start: ${err instanceof Error ? err.message : String(err)}`);
     started.resolve(null);
@@ -92,17 +92,22 @@ async function main(): Promise<void> {
  * SIGINT and SIGTERM stop Sluice, finishing the work in flight, within 5 s of the signal (then it exits anyway). Start-up
  * gives what a stop closes as it goes on (`whenAsked`); a signal before the first waits for it.
  */
-function stopOnSignals(): { whenAsked(close: () => Promise<void>, later?: boolean): boolean } {
+function stopOnSignals(): {
+  whenAsked(close: () => Promise<void>, later?: boolean): boolean;
+  fatal(reason: string): void;
+} {
   let asked: string | null = null;
   let close: (() => Promise<void>) | null = null;
   let closing = false;
+  /** 1 when Sluice stops itself for a fault (`fatal`). */
+  let exitCode = 0;
   const stop = async () => {
     if (closing || close === null || asked === null) return;
     closing = true;
     consoleLogger.info(`${asked}: stopping (finishing work in flight)`);
     await close();
     consoleLogger.info("Stopped");
-    Deno.exit(0);
+    Deno.exit(exitCode);
   };
   const onSignal = (signal: string) => {
     if (asked !== null) return consoleLogger.info(`${signal}: already stopping (within 5 s of the first signal)`);
@@ -122,6 +127,11 @@ function stopOnSignals(): { whenAsked(close: () => Promise<void>, later?: boolea
     }
   }
   return {
+    /** Stops Sluice as a signal does (the reason was logged), then exits with 1. */
+    fatal(reason) {
+      exitCode = 1;
+      onSignal(reason);
+    },
     /**
      * What a stop asked for closes: now, if one was (then true: start-up should go no further); until the next call
      * when `later` (else a signal from now on waits for that call).

@@ -57,6 +57,11 @@ export interface SluiceOptions {
   readonly onCommit?: (stats: CommitStats) => void;
   /** A KV shared by several logical instances in one process (the multi-instance test). */
   readonly kv?: Deno.Kv;
+  /**
+   * Told when Sluice must stop, having said why (a stopped script's thread that Deno cannot end keeps allocating
+   * memory): `main.ts` stops it as a signal does, then exits with 1.
+   */
+  readonly onFatal?: (reason: string) => void;
   /** Lease TTL of partitions in deploy mode (ms). */
   readonly leaseTtlMs?: number;
   /**
@@ -264,6 +269,11 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
       return { value: e.value, versionstamp: e.versionstamp };
     },
     workers: config.SCRIPT_WORKERS,
+    memoryLimit: config.MEMORY_LIMIT_MB === undefined ? undefined : config.MEMORY_LIMIT_MB * 2 ** 20,
+    onRunaway: (message) => {
+      log.error(message);
+      options.onFatal?.(message);
+    },
     log: (line) => log.warn(line),
   });
   if (!executor.isolated) log.warn("Scripts run in-process: a script stuck in a busy loop cannot be stopped here");

@@ -5,6 +5,7 @@ import type { ContextHost } from "./script_context.ts";
 import { failedRun, type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 import { perTick } from "./per_tick.ts";
+import { defaultMemoryLimit, memoryVerdict } from "./memory_guard.ts";
 
 /** Told of each run's end in a batch, as it comes. */
 export type OutcomeHook = (index: number, outcome: Outcome) => void;
@@ -29,6 +30,10 @@ export interface ExecutorOptions {
   readonly httpTimeoutMs?: number;
   readonly getDocument: ContextHost["getDocument"];
   readonly workers?: number;
+  /** Process memory (RSS, bytes) past which a run holding its worker without yielding is stopped (`MEMORY_LIMIT_MB`). */
+  readonly memoryLimit?: number;
+  /** Told once when a stopped worker's thread keeps the memory over the limit: Sluice must stop (see `memory_guard.ts`). */
+  readonly onRunaway?: (message: string) => void;
   /** Batches one worker runs side by side (they interleave while awaiting I/O). */
   readonly concurrencyPerWorker?: number;
   readonly log?: (line: string) => void;
@@ -70,12 +75,19 @@ interface Slot {
 }
 
 const GRACE_MS = 500;
+/** A worker silent this long with a run under way holds its thread (a busy run): blamed when memory passes the limit. */
+const BUSY_MS = 1000;
+/** How often the memory is looked at. */
+const MEMORY_EVERY_MS = 250;
 const STARTUP_LIMIT_MS = 30_000;
 /** A worker silent this long with no run under way has gone (a script closed it or exited): replaced. */
 const SILENT_MS = 2000;
 
-/** Who fails when a worker is replaced: every batch, the run overdue the longest, or none (all go again). */
-type Blame = "all" | "culprit" | "none";
+/**
+ * Who fails when a worker is replaced: every batch, the run overdue the longest (`culprit`), the run begun first on a
+ * worker holding its thread while memory passed its limit (`memory`), or none (all go again).
+ */
+type Blame = "all" | "culprit" | "memory" | "none";
 
 /** Scripts in a small pool of Workers; a worker stuck in a busy loop is terminated and replaced. */
 export class WorkerPool implements ScriptExecutor {
@@ -89,9 +101,18 @@ export class WorkerPool implements ScriptExecutor {
   #closed = false;
   /** Load failures said so far (script and error): each once, from whichever worker met it first. */
   readonly #loadFailures = new Set<string>();
+  readonly #memoryLimit: number;
+  #memoryAt = 0;
+  /** Since when memory has been over its limit (undefined: it is not). */
+  #overSince: number | undefined;
+  /** Whether a worker holding its thread was stopped: on Deno 2.9 its thread may run on. */
+  #stoppedBusy = false;
+  #overSaidAt = -Infinity;
+  #runawaySaid = false;
 
   constructor(private readonly options: ExecutorOptions) {
     this.#perWorker = options.concurrencyPerWorker ?? 32;
+    this.#memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
     for (let i = 0; i < (options.workers ?? 2); i++) {
       const slot: Slot = {
         worker: null as unknown as Worker,
@@ -252,6 +273,7 @@ export class WorkerPool implements ScriptExecutor {
     // Late itself, the main thread was busy: the workers' messages queued meanwhile are heard first.
     const late = now - this.#lastCheck > 500;
     this.#lastCheck = now;
+    if (!late && now - this.#memoryAt >= MEMORY_EVERY_MS) this.#memoryAt = now, this.#watchMemory(now);
     for (const slot of this.#slots) {
       if (!slot.ready) {
         if (now - slot.spawnedAt > STARTUP_LIMIT_MS) this.#restart(slot, "Script worker did not start in time", "all");
@@ -283,6 +305,53 @@ export class WorkerPool implements ScriptExecutor {
     }
   }
 
+  /** Stops a run that holds its worker while memory is over the limit; asks Sluice to stop when a stopped one runs on. */
+  #watchMemory(now: number): void {
+    let rss: number;
+    try {
+      rss = Deno.memoryUsage().rss;
+    } catch {
+      return; // not given here
+    }
+    if (rss <= this.#memoryLimit) return void (this.#overSince = undefined);
+    this.#overSince ??= now;
+    let busy: Slot | undefined;
+    for (const slot of this.#slots) {
+      const running = slot.ready && [...slot.batches.values()].some((b) => b.started);
+      if (running && now - slot.lastHeard > BUSY_MS && slot.lastHeard < (busy?.lastHeard ?? Infinity)) busy = slot;
+    }
+    const state = { busyWorker: busy !== undefined, stoppedBusy: this.#stoppedBusy, overSince: this.#overSince };
+    const [mib, limit] = [(n: number) => `${Math.round(n / 2 ** 20)} MiB`, this.#memoryLimit];
+    switch (memoryVerdict(rss, limit, now, state)) {
+      case "stop-busy":
+        this.#restart(
+          busy!,
+          `Script was stopped: Sluice's memory passed ${mib(limit)} (MEMORY_LIMIT_MB) while it held its worker ` +
+            "without yielding (allocating without end?)",
+          "memory",
+        );
+        break;
+      case "runaway": {
+        if (this.#runawaySaid) break;
+        this.#runawaySaid = true;
+        const message = `Sluice's memory is ${mib(rss)}, over ${mib(limit)} (MEMORY_LIMIT_MB), since a script's ` +
+          "worker was stopped for holding its thread: on Deno 2.9 such a thread runs on, and this one keeps " +
+          "allocating. Sluice stops cleanly before the process runs out of memory: start it again (the run that did " +
+          "it failed, and is dead if it was alone on its worker)";
+        if (this.options.onRunaway) this.options.onRunaway(message);
+        else this.options.log?.(message);
+        break;
+      }
+      case "over":
+        // With a stopped worker's thread about (it may end yet), the runaway's word comes instead, if it does not.
+        if (this.#stoppedBusy || now - this.#overSaidAt < 60_000) break;
+        this.#overSaidAt = now;
+        this.options.log?.(
+          `Sluice's memory is ${mib(rss)}, over ${mib(limit)} (MEMORY_LIMIT_MB), and no script holds its worker`,
+        );
+    }
+  }
+
   /**
    * Replaces a worker. With `onlyCulpritFails`, the run of the batch overdue the longest fails with
    * `reason` (a busy loop blocks the worker from its start, so the batches handed over after it
@@ -293,16 +362,16 @@ export class WorkerPool implements ScriptExecutor {
    * surely the loop: its run is not retried (it would loop again, and take the worker, and on Deno 2.9 a core, again).
    */
   #restart(slot: Slot, reason: string, blame: Blame): void {
-    const onlyCulpritFails = blame === "culprit";
+    const onlyCulpritFails = blame === "culprit" || blame === "memory";
     const surely = onlyCulpritFails && slot.batches.size === 1;
-    if (surely) reason += "; not retried: it would loop again";
+    if (surely) reason += `; not retried: it would ${blame === "memory" ? "do it" : "loop"} again`;
+    if (onlyCulpritFails) this.#stoppedBusy = true;
     slot.worker.terminate();
     const now = performance.now();
     let culprit: Batch | undefined;
     for (const b of slot.batches.values()) {
-      if (now - b.currentStart > this.options.timeoutMs + GRACE_MS && b.currentStart < (culprit?.currentStart ?? now)) {
-        culprit = b;
-      }
+      const suspect = blame === "memory" ? b.started : now - b.currentStart > this.options.timeoutMs + GRACE_MS;
+      if (suspect && b.currentStart <= (culprit?.currentStart ?? now)) culprit = b;
     }
     for (const b of slot.batches.values()) {
       const failed = blame === "all" || (onlyCulpritFails && b === culprit);
@@ -313,7 +382,7 @@ export class WorkerPool implements ScriptExecutor {
             ok: false,
             error: reason,
             ms: now - b.currentStart,
-            ...(onlyCulpritFails ? { timedOut: true } : {}),
+            ...(blame === "culprit" ? { timedOut: true } : {}),
             ...(surely ? { permanent: "result" as const } : {}),
           }
           : interrupted(reason),
