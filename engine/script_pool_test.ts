@@ -33,6 +33,7 @@ Deno.test("a manifest entry whose module cannot be loaded is said once at start-
       lines[0]!,
       /^Script app\/typo cannot be loaded: .*test_scirpts\.ts.* \(fix it, then restart Sluice\)$/,
     );
+    assert.ok(!lines[0]!.includes("file://") && !lines[0]!.includes(Deno.cwd()), "named from Sluice's folder");
     // Its runs fail saying why, naming the file from Sluice's folder: never the server's own path.
     const [typo] = await pool.run([request("app/typo")]);
     const error = typo?.ok === false ? typo.error : "";

@@ -3,7 +3,6 @@ import type { ScriptManifest } from "./manifest.ts";
 import type { ContextHost, VersionedDocument } from "./script_context.ts";
 import { failedRun, type Outcome, runInOrder, scriptError, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
-import { describeError } from "../core/errors.ts";
 import { perTick } from "./per_tick.ts";
 
 /** Runs inside a Worker: serves batches of script runs for the pool. */
@@ -72,7 +71,7 @@ export function serveWorker(manifest: ScriptManifest): void {
           post({
             t: "ready",
             failed: loaded.flatMap((r, i) =>
-              r.status === "rejected" ? [{ script: m.scripts[i]!, error: describeError(r.reason) }] : []
+              r.status === "rejected" ? [{ script: m.scripts[i]!, error: scriptError(r.reason, true) }] : []
             ),
           })
         );

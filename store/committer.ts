@@ -429,11 +429,13 @@ export class Committer {
     const short = this.#shortage?.();
     if (short) return Promise.reject(this.#refused(new UnavailableError(short)));
     const cost = costOf(req);
-    if (cost.mutations + cost.streams.length + 2 > KV_LIMITS.mutations) {
+    const total = cost.mutations + cost.streams.length + 2;
+    if (total > KV_LIMITS.mutations) {
       return Promise.reject(
         new PayloadTooLargeError(
-          `Too many writes for one commit: ${cost.mutations} KV mutations (with ${cost.streams.length} stream ` +
-            `head(s)), over the ${KV_LIMITS.mutations} one commit holds (a queued task or a publish takes about 2)`,
+          `Too many writes for one commit: ${total} KV mutations (${cost.mutations} asked, ${cost.streams.length} ` +
+            `stream head(s) and 2 of Sluice's), over the ${KV_LIMITS.mutations} one commit holds (a document write ` +
+            "or a publish takes 1, a queued task 2)",
         ),
       );
     }

@@ -1,3 +1,5 @@
+import { Readable } from "node:stream";
+
 /** One message queued in aedes's persistence for a session (away, or in flight until its PUBACK). */
 interface Queued {
   readonly messageId?: number;
@@ -46,6 +48,17 @@ export class SessionQueues {
     this.#onDrop = onDrop;
     const enqueue = queues.outgoingEnqueueCombi.bind(queues);
     const clear = queues.outgoingClearMessageId.bind(queues);
+    const stream = queues.outgoingStream.bind(queues);
+    // A queued message with a packet id was sent before (aedes gives the id as it sends): sent again, on the session's
+    // return, it is marked DUP [MQTT-3.3.1-1]; one queued while the client was away goes as new.
+    queues.outgoingStream = (client) =>
+      Readable.from(
+        (async function* () {
+          for await (const packet of stream(client)) {
+            yield packet.messageId === undefined ? packet : { ...packet, dup: true };
+          }
+        })(),
+      );
     queues.outgoingEnqueue = (sub, packet) => enqueue(this.#room([sub]), packet);
     queues.outgoingEnqueueCombi = (subs, packet) => enqueue(this.#room(subs), packet);
     queues.outgoingClearMessageId = async (client, packet) => {

@@ -137,6 +137,44 @@ integration(
 );
 
 integration(
+  "a kept session asking QoS 2 is granted it and sent QoS 1; what was in flight when it dropped comes again marked DUP",
+  async () => {
+    const s = await startTestSluice({ MQTT_PORT: "0" });
+    const raws: RawMqtt[] = [];
+    /** A raw client of `k1-raw` without clean session; it acknowledges nothing. */
+    const connect = async () => {
+      const raw = await RawMqtt.open(mqttAdapter(s).port!);
+      raws.push(raw);
+      await raw.send(connectPacket({ clientId: "k1-raw", username: "k1", password: token, flags: 0xc0 }));
+      assert.ok(await raw.expect(CONNACK));
+      return raw;
+    };
+    const published = (raw: RawMqtt) => raw.packets.filter((p) => p.type === PUBLISH);
+    let token = "";
+    try {
+      await s.admin("/admin/channels", { method: "POST", body: JSON.stringify({ name: "alerts" }) });
+      token = await s.device("k1");
+      const first = await connect();
+      await first.send(packet(0x82, [0, 1, ...str("alerts/messages"), 2]));
+      const suback = await first.expect(SUBACK);
+      assert.deepEqual([...suback!.body], [0, 1, 2], "QoS 2 granted: its messages go at QoS 1 (as Sluice sends them)");
+      await publish(s, token, "alerts", 3);
+      await waitFor(() => published(first).length >= 3, 10_000, "the first three");
+      first.close();
+      await waitFor(() => mqttAdapter(s).connections?.() === 0, 5_000, "the broker to see it gone");
+      await publish(s, token, "alerts", 1); // while it is away: never sent yet
+      const again = await connect();
+      await waitFor(() => published(again).length >= 4, 10_000, "the session's queue");
+      // DUP (0x08) on the three sent before, not on the one queued while away; QoS 1 (0x02) on all.
+      assert.deepEqual(published(again).map((p) => p.flags & 0x0e), [0x0a, 0x0a, 0x0a, 0x02]);
+    } finally {
+      for (const raw of raws) raw.close();
+      await s.close();
+    }
+  },
+);
+
+integration(
   "revoking a device ends its kept MQTT sessions: created again, it finds no session and nothing queued",
   async () => {
     const s = await startTestSluice({ MQTT_PORT: "0" });
