@@ -78,7 +78,7 @@ export function bufferedContext(
         if (!effects) return Promise.reject(new Error("This run has ended; its context can no longer fetch"));
         // Only the outside, by an absolute address: a relative one would be read beside Sluice's code, and
         // `file:` would hand a device any file Sluice may read, when a script passes on an address it was sent.
-        const refused = notWebUrl(url);
+        const refused = notWebUrl(url) ?? badInit(init);
         if (refused) return Promise.reject(new TypeError(refused));
         const { timeoutMs = host.httpTimeoutMs, ...rest } = init;
         // The time limit and the run's end hold with a signal of the script's own too.
@@ -178,6 +178,18 @@ function calledUrl(url: string | URL | Request): string {
   } catch {
     return "its URL";
   }
+}
+
+/** Why `init` of a `ctx.http.fetch` cannot be used (fetch's options and `timeoutMs`), or null. */
+function badInit(init: unknown): string | null {
+  if (init === null || typeof init !== "object") {
+    return `ctx.http.fetch takes its options as an object, not ${init === null ? "null" : typeof init}`;
+  }
+  const { timeoutMs } = init as { timeoutMs?: unknown };
+  if (timeoutMs === undefined || (typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= 2 ** 31)) return null;
+  return `ctx.http.fetch's timeoutMs is milliseconds from 1 to 2^31, not ${
+    JSON.stringify(timeoutMs) ?? typeof timeoutMs
+  }`;
 }
 
 /** The most lines one run logs, and the longest line (characters; the rest is cut, saying how much). */

@@ -177,6 +177,13 @@ Deno.test("ctx.http.fetch calls only absolute http(s) URLs: a file, a relative p
     'TypeError: ctx.http.fetch calls http:// and https:// URLs only, not file: ("file:///etc/hostname")',
   );
   assert.equal(await refusal(42), 'TypeError: ctx.http.fetch needs a URL (a string or a URL), not "42"');
+  const badInit = (init: unknown) =>
+    ctx.http.fetch("http://127.0.0.1:9/", init as RequestInit).then(() => "fetched", (e: Error) => e.message);
+  assert.equal(await badInit(null), "ctx.http.fetch takes its options as an object, not null");
+  assert.equal(await badInit(-5 as unknown), "ctx.http.fetch takes its options as an object, not number");
+  for (const timeoutMs of [-5, 0, "abc", Infinity, NaN]) {
+    assert.match(await badInit({ timeoutMs }), /^ctx\.http\.fetch's timeoutMs is milliseconds from 1 to 2\^31, not /);
+  }
 });
 
 Deno.test("ctx.documents takes a string (or a number) as collection and id, and says so for anything else", async () => {
