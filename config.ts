@@ -230,7 +230,7 @@ export const SETTINGS_HELP: readonly (readonly [name: keyof Config, fallback: st
   [
     "MEMORY_LIMIT_MB",
     "-",
-    "memory past which a script holding its worker without yielding is stopped (unset: half of V8's heap limit or of the machine's memory)",
+    "memory over which a script holding its worker without yielding while memory grows is stopped (unset: half of V8's heap limit or of the machine's memory)",
   ],
   ["MAX_ATTEMPTS", "5", "attempts before a task is dead"],
   ["MAX_CHAIN_WORK", "10000", "script runs one sender's message may lead to in all before a loop is assumed"],

@@ -259,6 +259,8 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     // Every pump state change is published on the system channel `_pumps`.
     onChange: (id, state) => pumpFeed.changed(id, state),
   });
+  /** A script's thread ran away with the memory (see `onRunaway`). */
+  let runaway = false;
   const executor = createExecutor({
     manifest,
     workerUrl: options.workerUrl ?? new URL("./engine/worker_entry.ts", import.meta.url),
@@ -271,6 +273,7 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
     workers: config.SCRIPT_WORKERS,
     memoryLimit: config.MEMORY_LIMIT_MB === undefined ? undefined : config.MEMORY_LIMIT_MB * 2 ** 20,
     onRunaway: (message) => {
+      runaway = true;
       log.error(message);
       options.onFatal?.(message);
     },
@@ -429,7 +432,9 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
           await committer.close();
           await seenIdsLoaded;
           waker.close();
-          if (!abandon && mode === "local") await kv.set(keys.cleanStop(), clock.now());
+          // After a runaway script the stop does not count as clean: the next start runs the tasks it resumes one
+          // at a time, so that the script that ran away, if it does again, is found and ends dead.
+          if (!abandon && !runaway && mode === "local") await kv.set(keys.cleanStop(), clock.now());
         } finally {
           if (!options.kv) kv.close();
           lock?.release();

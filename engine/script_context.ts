@@ -5,6 +5,7 @@ import { PermanentError } from "./script_api.ts";
 import type { DocumentRead, Effect, ScriptContext, ScriptRequest, ScriptSettings } from "./script_api.ts";
 import { checkJson } from "../core/json_check.ts";
 import { logSafe } from "../core/log.ts";
+import { undoJsonTampering } from "./json_guard.ts";
 import { redactTokens } from "../core/names.ts";
 
 /** A stored document and its version. */
@@ -186,8 +187,8 @@ function badInit(init: unknown): string | null {
     return `ctx.http.fetch takes its options as an object, not ${init === null ? "null" : typeof init}`;
   }
   const { timeoutMs } = init as { timeoutMs?: unknown };
-  if (timeoutMs === undefined || (typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= 2 ** 31)) return null;
-  return `ctx.http.fetch's timeoutMs is milliseconds from 1 to 2^31, not ${
+  if (timeoutMs === undefined || (typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs < 2 ** 31)) return null;
+  return `ctx.http.fetch's timeoutMs is milliseconds from 1 to 2^31 − 1, not ${
     JSON.stringify(timeoutMs) ?? typeof timeoutMs
   }`;
 }
@@ -228,38 +229,6 @@ export function toJson(value: unknown): unknown {
 
 /** Taken before any script runs: a script that replaces `JSON.parse` must not change how later runs' values copy. */
 const { parse: jsonParse, stringify: jsonStringify } = JSON;
-
-/** Date's own `toJSON`, as it was before any script ran. */
-const dateToJson = Date.prototype.toJSON;
-
-/**
- * A script changed what every JSON copy on its worker depends on (a `toJSON` given to all objects or arrays, or
- * Date's replaced): another run's values would have been copied wrong, silently. Not permanent: the change is undone
- * before this is thrown, so the run goes again; the script that keeps making it goes dead after its attempts.
- */
-export class JsonTampered extends Error {
-  constructor(what: string) {
-    super(
-      `A script changed ${what}, which every value Sluice copies as JSON on this worker depends on: undone, and ` +
-        `this run failed in case its values were copied with it (scripts must not change built-in prototypes)`,
-    );
-  }
-}
-
-/** Undoes a change a script made to what JSON copies depend on; throws `JsonTampered` if there was one. */
-function undoJsonTampering(): void {
-  const changed: string[] = [];
-  for (const [proto, name] of [[Object.prototype, "Object"], [Array.prototype, "Array"]] as const) {
-    if (!Object.hasOwn(proto, "toJSON")) continue;
-    changed.push(`${name}.prototype.toJSON`);
-    Reflect.deleteProperty(proto, "toJSON");
-  }
-  if (Date.prototype.toJSON !== dateToJson) {
-    changed.push("Date.prototype.toJSON");
-    Reflect.defineProperty(Date.prototype, "toJSON", { value: dateToJson, writable: true, configurable: true });
-  }
-  if (changed.length > 0) throw new JsonTampered(changed.join(" and "));
-}
 
 /** `toJson`, with the size of its JSON text (characters). */
 export function toSizedJson(value: unknown): { value: unknown; size: number } {

@@ -5,7 +5,7 @@ import type { ContextHost } from "./script_context.ts";
 import { failedRun, type Outcome, runInOrder, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 import { perTick } from "./per_tick.ts";
-import { defaultMemoryLimit, memoryVerdict } from "./memory_guard.ts";
+import { defaultMemoryLimit, MemoryGuard, type MemorySample, sampleMemory } from "./memory_guard.ts";
 
 /** Told of each run's end in a batch, as it comes. */
 export type OutcomeHook = (index: number, outcome: Outcome) => void;
@@ -70,6 +70,8 @@ interface Slot {
   /** Whether a message Sluice does not know was logged since the worker started. */
   strangeLogged: boolean;
   readonly batches: Map<number, Batch>;
+  /** The memory outside the main isolate when the worker was last heard from, or idle (see `#watchMemory`). */
+  quietOthers: number;
   /** Batches to post to the worker at the end of this tick (one message for all of them). */
   readonly outbox: ReturnType<typeof perTick<{ batch: number; requests: readonly ScriptRequest[] }>>;
 }
@@ -101,18 +103,14 @@ export class WorkerPool implements ScriptExecutor {
   #closed = false;
   /** Load failures said so far (script and error): each once, from whichever worker met it first. */
   readonly #loadFailures = new Set<string>();
-  readonly #memoryLimit: number;
+  readonly #guard: MemoryGuard;
   #memoryAt = 0;
-  /** Since when memory has been over its limit (undefined: it is not). */
-  #overSince: number | undefined;
-  /** Whether a worker holding its thread was stopped: on Deno 2.9 its thread may run on. */
-  #stoppedBusy = false;
   #overSaidAt = -Infinity;
   #runawaySaid = false;
 
   constructor(private readonly options: ExecutorOptions) {
     this.#perWorker = options.concurrencyPerWorker ?? 32;
-    this.#memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
+    this.#guard = new MemoryGuard(options.memoryLimit ?? defaultMemoryLimit());
     for (let i = 0; i < (options.workers ?? 2); i++) {
       const slot: Slot = {
         worker: null as unknown as Worker,
@@ -120,6 +118,7 @@ export class WorkerPool implements ScriptExecutor {
         spawnedAt: 0,
         lastHeard: 0,
         strangeLogged: false,
+        quietOthers: 0,
         batches: new Map(),
         outbox: perTick((runs) => slot.worker.postMessage({ t: "run", runs } satisfies ToWorker)),
       };
@@ -177,6 +176,11 @@ export class WorkerPool implements ScriptExecutor {
     slot.ready = false;
     slot.spawnedAt = slot.lastHeard = performance.now();
     slot.strangeLogged = false;
+    try {
+      slot.quietOthers = sampleMemory().others;
+    } catch {
+      // not given here: the memory guard does not look either
+    }
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       if (slot.worker !== worker) return;
       slot.lastHeard = performance.now();
@@ -251,6 +255,9 @@ export class WorkerPool implements ScriptExecutor {
       case "stray":
         this.options.log?.(`A script's timer or promise failed where no run could catch it: ${m.error}`);
         break;
+      case "replace":
+        this.#restart(slot, m.reason, "none"); // its runs under way go again, uncounted, on the new worker
+        break;
       default: {
         const never: never = m;
         this.#strange(slot, `an unknown message of type ${typeof (never as { t?: unknown } | null)?.t}`);
@@ -273,7 +280,7 @@ export class WorkerPool implements ScriptExecutor {
     // Late itself, the main thread was busy: the workers' messages queued meanwhile are heard first.
     const late = now - this.#lastCheck > 500;
     this.#lastCheck = now;
-    if (!late && now - this.#memoryAt >= MEMORY_EVERY_MS) this.#memoryAt = now, this.#watchMemory(now);
+    if (now - this.#memoryAt >= MEMORY_EVERY_MS) this.#memoryAt = now, this.#watchMemory(now, late);
     for (const slot of this.#slots) {
       if (!slot.ready) {
         if (now - slot.spawnedAt > STARTUP_LIMIT_MS) this.#restart(slot, "Script worker did not start in time", "all");
@@ -305,49 +312,53 @@ export class WorkerPool implements ScriptExecutor {
     }
   }
 
-  /** Stops a run that holds its worker while memory is over the limit; asks Sluice to stop when a stopped one runs on. */
-  #watchMemory(now: number): void {
-    let rss: number;
+  /**
+   * Stops a run that holds its worker while memory passes the limit and grows; asks Sluice to stop when a stopped one's
+   * thread runs on allocating (see `MemoryGuard`). `late`: the workers' messages may not all be heard yet, so no run is
+   * taken for a busy one.
+   */
+  #watchMemory(now: number, late: boolean): void {
+    let m: MemorySample;
     try {
-      rss = Deno.memoryUsage().rss;
+      m = sampleMemory();
     } catch {
       return; // not given here
     }
-    if (rss <= this.#memoryLimit) return void (this.#overSince = undefined);
-    this.#overSince ??= now;
     let busy: Slot | undefined;
     for (const slot of this.#slots) {
       const running = slot.ready && [...slot.batches.values()].some((b) => b.started);
-      if (running && now - slot.lastHeard > BUSY_MS && slot.lastHeard < (busy?.lastHeard ?? Infinity)) busy = slot;
+      // What the memory outside the main isolate was while each worker was last heard from (or idle).
+      if (!running || now - slot.lastHeard <= BUSY_MS) slot.quietOthers = m.others;
+      else if (!late && (busy === undefined || slot.quietOthers < busy.quietOthers)) busy = slot;
     }
-    const state = { busyWorker: busy !== undefined, stoppedBusy: this.#stoppedBusy, overSince: this.#overSince };
-    const [mib, limit] = [(n: number) => `${Math.round(n / 2 ** 20)} MiB`, this.#memoryLimit];
-    switch (memoryVerdict(rss, limit, now, state)) {
+    const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+    const limit = this.#guard.limit;
+    switch (this.#guard.verdict(m, now, busy && m.others - busy.quietOthers)) {
       case "stop-busy":
         this.#restart(
           busy!,
-          `Script was stopped: Sluice's memory passed ${mib(limit)} (MEMORY_LIMIT_MB) while it held its worker ` +
-            "without yielding (allocating without end?)",
+          `Script was stopped: Sluice's memory passed ${mib(limit)} (MEMORY_LIMIT_MB), growing by ${
+            mib(m.others - busy!.quietOthers)
+          } while it held its worker without yielding (allocating without end?)`,
           "memory",
         );
         break;
       case "runaway": {
         if (this.#runawaySaid) break;
         this.#runawaySaid = true;
-        const message = `Sluice's memory is ${mib(rss)}, over ${mib(limit)} (MEMORY_LIMIT_MB), since a script's ` +
-          "worker was stopped for holding its thread: on Deno 2.9 such a thread runs on, and this one keeps " +
-          "allocating. Sluice stops cleanly before the process runs out of memory: start it again (the run that did " +
-          "it failed, and is dead if it was alone on its worker)";
+        const message = `Sluice's memory is ${mib(m.rss)}, over ${mib(limit)} (MEMORY_LIMIT_MB), and still growing ` +
+          "since a script's worker was stopped for holding its thread: on Deno 2.9 such a thread runs on. Sluice " +
+          "stops before the process runs out of memory: start it again (the run that did it failed; the next start " +
+          "runs the tasks it resumes one at a time, so that a script that does it again is found)";
         if (this.options.onRunaway) this.options.onRunaway(message);
         else this.options.log?.(message);
         break;
       }
       case "over":
-        // With a stopped worker's thread about (it may end yet), the runaway's word comes instead, if it does not.
-        if (this.#stoppedBusy || now - this.#overSaidAt < 60_000) break;
+        if (now - this.#overSaidAt < 60_000) break;
         this.#overSaidAt = now;
         this.options.log?.(
-          `Sluice's memory is ${mib(rss)}, over ${mib(limit)} (MEMORY_LIMIT_MB), and no script holds its worker`,
+          `Sluice's memory is ${mib(m.rss)}, over ${mib(limit)} (MEMORY_LIMIT_MB), with no script run growing it`,
         );
     }
   }
@@ -365,7 +376,7 @@ export class WorkerPool implements ScriptExecutor {
     const onlyCulpritFails = blame === "culprit" || blame === "memory";
     const surely = onlyCulpritFails && slot.batches.size === 1;
     if (surely) reason += `; not retried: it would ${blame === "memory" ? "do it" : "loop"} again`;
-    if (onlyCulpritFails) this.#stoppedBusy = true;
+    if (onlyCulpritFails) this.#guard.stopped(performance.now());
     slot.worker.terminate();
     const now = performance.now();
     let culprit: Batch | undefined;

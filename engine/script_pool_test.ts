@@ -2,10 +2,17 @@ import assert from "node:assert/strict";
 import { brokenManifest } from "../tests/fixtures/broken_manifest.ts";
 import { testManifest } from "../tests/fixtures/manifest.ts";
 import type { ScriptManifest } from "./manifest.ts";
-import { InProcessExecutor, WorkerPool } from "./script_pool.ts";
+import { type ExecutorOptions, InProcessExecutor, WorkerPool } from "./script_pool.ts";
+import { SETTLE_MS } from "./memory_guard.ts";
 
 /** A pool on a fixture manifest and worker entry, its log lines kept. */
-function loggedPool(manifest: ScriptManifest, entry: string, workers: number, timeoutMs = 5000) {
+function loggedPool(
+  manifest: ScriptManifest,
+  entry: string,
+  workers: number,
+  timeoutMs = 5000,
+  memory: Pick<ExecutorOptions, "memoryLimit" | "onRunaway"> = {},
+) {
   const lines: string[] = [];
   const pool = new WorkerPool({
     manifest,
@@ -15,6 +22,7 @@ function loggedPool(manifest: ScriptManifest, entry: string, workers: number, ti
     getDocument: () => Promise.resolve({ value: null, versionstamp: null }),
     workers,
     log: (line) => lines.push(line),
+    ...memory,
   });
   return { pool, lines };
 }
@@ -187,5 +195,49 @@ Deno.test("a script that gives every object a toJSON fails and has it undone: no
     assert.deepEqual(echo?.ok && echo.result, { echoed: { a: [1, { b: 2 }] }, device: "d", attempt: 1 });
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("a toJSON given to every Map for good has its worker replaced: the next run's Map is not copied through it", async () => {
+  const { pool, lines } = loggedPool(testManifest, "worker_entry.ts", 1, 5000);
+  try {
+    const [tampered] = await pool.run([request("test/tampers-for-good")]);
+    assert.match(
+      tampered?.ok ? "" : tampered!.error,
+      /changed Map\.prototype\.toJSON, .*it cannot be undone, so the worker/,
+    );
+    for (let i = 0; i < 100 && !lines.some((l) => l.startsWith("Script worker replaced")); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(lines.some((l) => l.startsWith("Script worker replaced: a script changed Map.prototype.toJSON")));
+    const [echo] = await pool.run([{ ...request("test/echo"), body: { m: new Map([[1, 2]]) } }]);
+    assert.deepEqual(echo?.ok && echo.result, { echoed: { m: {} }, device: "d", attempt: 1 }, "as JSON copies a Map");
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("over the memory limit, a run busy without allocating is not blamed, nor does a stopped one's thread stop Sluice", async () => {
+  const runaway: string[] = [];
+  // Always over, by Sluice's own memory (and well under the hard limit, a limit and a growth above).
+  const memory = { memoryLimit: Math.floor(Deno.memoryUsage().rss / 2), onRunaway: (m: string) => runaway.push(m) };
+  const timed = loggedPool(testManifest, "worker_entry.ts", 1, 300, memory);
+  try {
+    // Stopped at its time limit; its thread (which Deno 2.9 cannot stop) ends by itself, having allocated nothing.
+    const [stopped] = await timed.pool.run([{ ...request("test/spins"), params: { ms: 1500 } }]);
+    assert.equal(stopped?.ok, false);
+    await new Promise((r) => setTimeout(r, SETTLE_MS + 1500));
+    assert.deepEqual(runaway, []);
+  } finally {
+    timed.pool.close();
+  }
+  const patient = loggedPool(testManifest, "worker_entry.ts", 1, 5000, memory);
+  try {
+    const [outcome] = await patient.pool.run([{ ...request("test/spins"), params: { ms: 1500 } }]);
+    assert.deepEqual(outcome?.ok && outcome.result, { spun: 1500 }, JSON.stringify(outcome));
+    assert.ok(patient.lines.some((l) => /over \d+ MiB \(MEMORY_LIMIT_MB\), with no script run growing it/.test(l)));
+    assert.deepEqual(runaway, []);
+  } finally {
+    patient.pool.close();
   }
 });

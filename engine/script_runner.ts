@@ -1,7 +1,8 @@
 import { describeError } from "../core/errors.ts";
 import { scriptAt, type ScriptManifest } from "./manifest.ts";
 import type { DocumentRead, Effect, Script, ScriptRequest } from "./script_api.ts";
-import { bufferedContext, type ContextHost, documentKey, JsonTampered, toSizedJson } from "./script_context.ts";
+import { bufferedContext, type ContextHost, documentKey, toSizedJson } from "./script_context.ts";
+import { JsonTampered } from "./json_guard.ts";
 
 /** What one run of a script came to. `interrupted` runs were cut short by no fault of their own. */
 /**

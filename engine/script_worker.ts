@@ -4,6 +4,7 @@ import type { ContextHost, VersionedDocument } from "./script_context.ts";
 import { failedRun, type Outcome, runInOrder, scriptError, ScriptLoader } from "./script_runner.ts";
 import type { FromWorker, ToWorker } from "./worker_protocol.ts";
 import { perTick } from "./per_tick.ts";
+import { jsonGuard } from "./json_guard.ts";
 
 /** Runs inside a Worker: serves batches of script runs for the pool. */
 export function serveWorker(manifest: ScriptManifest): void {
@@ -21,6 +22,11 @@ export function serveWorker(manifest: ScriptManifest): void {
       throw new Error("Scripts cannot post messages: the worker's channel belongs to Sluice");
     },
   });
+  // A change to what JSON copies go through that cannot be undone: the worker is replaced (after this run's outcome).
+  jsonGuard.onStuck = (what) =>
+    setTimeout(() =>
+      post({ t: "replace", reason: `Script worker replaced: a script changed ${what} for good; its runs go again` })
+    );
   // Ending the worker would leave the runs on it hanging until their time limit, then taken for busy loops.
   for (const [target, name] of [[Deno, "exit"], [self, "close"]] as const) {
     Object.defineProperty(target, name, {

@@ -36,6 +36,8 @@ export type FromWorker =
   | { readonly t: "beat" }
   /** An error a script left where no run could catch it (a timer that threw, a promise not awaited). */
   | { readonly t: "stray"; readonly error: string }
+  /** The worker cannot go on as it is (a script changed a built-in it cannot undo): replace it. */
+  | { readonly t: "replace"; readonly reason: string }
   /** Initialised, scripts loaded: the pool's watchdog starts counting from here. */
   /** Every script was loaded; `failed` are those that could not be (missing file, syntax error, no default export). */
   | { readonly t: "ready"; readonly failed: readonly { readonly script: string; readonly error: string }[] }
