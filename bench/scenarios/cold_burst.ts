@@ -1,22 +1,30 @@
 import { cpuMeter, percentiles, rssMiB } from "../measure.ts";
 import type { ScenarioResult } from "../result.ts";
-import { benchSluice, createDevices } from "../sluice.ts";
+import { benchSluice, createDevices, untilDone } from "../sluice.ts";
 
 /**
- * Devices Sluice has not seen yet (a fleet provisioned at once, or every device after a restart) all sending at once:
+ * Devices Sluice has not seen yet (a fleet provisioned at once) all sending at once:
  * each one's first message reads its token, its lane and its pump from KV before anything is cached. `devices`
  * readings, one a device, go out over HTTP (`POST /blog/queues/feed`, as the article's gateways send them) at `rate`,
- * open loop (a slow answer does not slow the sending); then the same again, every device known by then.
+ * open loop (a slow answer does not slow the sending); then the same again, every device known by then; then again
+ * after a restart of Sluice (a clean stop), every device known to KV and none yet to the new process.
  */
 export async function coldBurst(weatherUrl: string, devices: number, rate: number): Promise<ScenarioResult[]> {
   const b = await benchSluice(weatherUrl, { MQTT_PORT: "off" });
   try {
     const tokens = await createDevices(b.sluice.url, "cold", devices);
-    const pid = b.sluice.pid!;
     const rows: ScenarioResult[] = [];
-    for (const pass of ["new to Sluice", "known (second reading)"]) {
+    const passes = ["new to Sluice", "known (second reading)", "known, Sluice just restarted (third reading)"];
+    for (const [minute, pass] of passes.entries()) {
+      if (minute === 2) {
+        // Once the readings so far are processed (each a task), a clean stop, as a deploy or an upgrade does.
+        await untilDone(b.sluice.url, 2 * devices, 120_000);
+        await b.sluice.stop();
+        await b.sluice.start();
+      }
+      const pid = b.sluice.pid!;
       const cpu = cpuMeter(pid), t0 = performance.now();
-      const { latencies, refused } = await sendOnce(b.sluice.url, tokens, rate, pass === "new to Sluice" ? 0 : 1);
+      const { latencies, refused } = await sendOnce(b.sluice.url, tokens, rate, minute);
       const wall = (performance.now() - t0) / 1000;
       rows.push({
         scenario: `Burst of ${devices.toLocaleString("en")} devices ${pass}, HTTP feed at ${rate} msgs/s`,
