@@ -69,6 +69,9 @@ function matches(d: DeadLetter, f: DeadLetterFilter): boolean {
     (f.device === undefined || d.device === f.device);
 }
 
+/** Dead letters a bulk retry or discard reads and lands at once (see `#inParts`). */
+const PART = 50;
+
 /** The dead-letter list: read it, and send a dead task back to the tail of its stream. */
 export class DeadLetters {
   constructor(
@@ -131,14 +134,9 @@ export class DeadLetters {
     // The next calls take those dead before now: not one a clock that was ahead stamped later (this call
     // took it), nor those that die again meanwhile, which `before` is there to leave alone.
     const before = filter.before ?? now;
-    const reads = chunked(chosen).map((ids) => this.kv.getMany<DeadLetter[]>(ids.map((id) => keys.deadLetter(id))));
-    const entries = (await Promise.all(reads)).flat();
-    // Queued in one go, in order (the committer gives a stream's seqs in the order of the writes),
-    // as background work: the devices' messages keep their place in the commits.
-    const outcomes = await Promise.allSettled(
-      entries.flatMap((e) => e.value ? [this.#requeue(e.value, e.versionstamp!, false)] : []),
-    );
-    const retried = outcomes.filter((o) => o.status === "fulfilled").length;
+    // Queued in order (the committer gives a stream's seqs in the order of the writes), as background work: the
+    // devices' messages keep their place in the commits.
+    const retried = await this.#inParts(chosen, (e) => this.#requeue(e.value, e.versionstamp, false));
     return { retried, left: left + chosen.length - retried, before };
   }
 
@@ -152,8 +150,7 @@ export class DeadLetters {
     now: number,
   ): Promise<{ discarded: number; left: number; before: number }> {
     const { chosen, left } = await this.#matching(filter, limit);
-    const outcomes = await Promise.allSettled(chosen.map((id) => this.discard(id)));
-    const discarded = outcomes.filter((o) => o.status === "fulfilled").length;
+    const discarded = await this.#inParts(chosen, (e) => this.#discard(e));
     return { discarded, left: left + chosen.length - discarded, before: filter.before ?? now };
   }
 
@@ -161,11 +158,35 @@ export class DeadLetters {
   async discard(taskId: string): Promise<void> {
     const entry = await this.kv.get<DeadLetter>(keys.deadLetter(taskId));
     if (!entry.value) throw new NotFoundError(`No dead letter with id "${taskId}"`);
+    await this.#discard(entry as Deno.KvEntry<DeadLetter>);
+  }
+
+  /** Keeps what `GET /tasks/:id` shows of a discarded task (not its params, which may be big). */
+  async #discard(entry: Deno.KvEntry<DeadLetter>): Promise<void> {
+    const taskId = entry.value.taskId;
     await this.committer.write({
-      sets: [{ key: keys.discarded(taskId), value: entry.value }],
+      sets: [{ key: keys.discarded(taskId), value: { ...entry.value, params: null } }],
       deletes: [keys.deadLetter(taskId)],
       checks: [{ key: keys.deadLetter(taskId), versionstamp: entry.versionstamp }],
     });
+  }
+
+  /**
+   * Does `act` with the dead letters `ids` name, in order, a part at a time (`PART` letters, each part read and
+   * landed before the next is read): thousands of letters of up to 62 KiB each never go to KV at once, which would
+   * hold its one thread, and the devices' acks, for seconds. How many were done.
+   */
+  async #inParts(ids: readonly string[], act: (e: Deno.KvEntry<DeadLetter>) => Promise<unknown>): Promise<number> {
+    let done = 0;
+    for (let i = 0; i < ids.length; i += PART) {
+      const part = ids.slice(i, i + PART).map((id) => keys.deadLetter(id));
+      const entries = (await Promise.all(chunked(part).map((k) => this.kv.getMany<DeadLetter[]>(k)))).flat();
+      const outcomes = await Promise.allSettled(
+        entries.flatMap((e) => e.value === null ? [] : [act(e as Deno.KvEntry<DeadLetter>)]),
+      );
+      done += outcomes.filter((o) => o.status === "fulfilled").length;
+    }
+    return done;
   }
 
   /**
@@ -179,7 +200,8 @@ export class DeadLetters {
   ): Promise<{ chosen: string[]; left: number }> {
     const streams = new Map<string, { taskId: string; seq: number }[]>();
     let matching = 0;
-    for await (const { value: d } of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() })) {
+    // Small batches: each list call holds KV's one thread for a while (a letter may be 62 KiB); commits go between.
+    for await (const { value: d } of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() }, { batchSize: 50 })) {
       if (!matches(d, filter)) continue;
       const lane = `${d.stream}\0${d.consumer}`;
       const list = streams.get(lane) ?? [];

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { valueSize } from "../core/kv_size.ts";
-import type { Committer } from "../store/committer.ts";
+import { Committer } from "../store/committer.ts";
+import { systemClock } from "../core/clock.ts";
+import { claimWriterEpoch } from "../store/writer_epoch.ts";
+import { positionalTaskId } from "../core/task_id.ts";
 import { keys } from "../store/keys.ts";
 import { chunked } from "../store/kv_limits.ts";
 import { DEAD_LETTER_BYTES, type DeadLetter, DeadLetters, withinValueLimit } from "./dead_letters.ts";
@@ -50,5 +53,47 @@ Deno.test("a page of 1,000 dead letters (the most one page takes) is listed, and
     assert.equal(second.next, null);
   } finally {
     kv.close();
+  }
+});
+
+Deno.test("a bulk retry or discard of big dead letters goes a part at a time, in order, and a discard keeps no params", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const committer = new Committer({ kv, mode: "single", clock: systemClock, epoch: await claimWriterEpoch(kv, "t") });
+  let inFlight = 0, most = 0;
+  const write = committer.write.bind(committer);
+  committer.write = (req) => {
+    most = Math.max(most, ++inFlight);
+    return write(req).finally(() => inFlight--);
+  };
+  try {
+    const big = "x".repeat(40_000);
+    const make = async (n: number, stream: string) => {
+      for (const group of chunked(Array.from({ length: n }, (_, i) => i + 1), 10)) {
+        const op = kv.atomic();
+        for (const seq of group) {
+          const taskId = positionalTaskId(stream, seq);
+          op.set(keys.deadLetter(taskId), { ...letter({ seq, big }, ["x"]), taskId, stream, seq });
+        }
+        await op.commit();
+      }
+    };
+    const letters = new DeadLetters(kv, committer);
+    await make(120, "t/c/a");
+    assert.deepEqual(await letters.discardMatching({}, 10_000, 0), { discarded: 120, left: 0, before: 0 });
+    assert.ok(most <= 50, `at most a part's letters in the committer at once, not ${most}`);
+    const kept = await kv.get<DeadLetter>(keys.discarded(positionalTaskId("t/c/a", 7)));
+    assert.deepEqual([kept.value?.params, kept.value?.method], [null, "test/fail"]);
+    most = 0;
+    await make(120, "t/c/b");
+    assert.deepEqual(await letters.retryMatching({}, 10_000, 0), { retried: 120, left: 0, before: 0 });
+    assert.ok(most <= 50, `at most a part's letters in the committer at once, not ${most}`);
+    await committer.flush();
+    const requeued = await Array.fromAsync(kv.list<{ data: { params: { seq: number } } }>({ prefix: ["ev", "t/c/b"] }));
+    assert.deepEqual(requeued.map((e) => e.value.data.params.seq), Array.from({ length: 120 }, (_, i) => i + 1));
+  } finally {
+    await committer.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
