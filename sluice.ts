@@ -328,9 +328,8 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   // One process: a start after a crash guards the lanes it resumes (see `PartitionRunner`); after a graceful stop,
   // what it marked as running was cut by that stop, not the cause of a crash. The sweep comes before the wake-ups
   // a stopped process left in the KV queue, so that every lane it resumes is guarded.
-  const stopped = mode === "local" ? await lastStop(kv) : { crashed: false, headsExact: false };
-  if (stopped.headsExact) committer.trustHeadKeys();
-  const resumed = await runner.sweep(false, stopped.crashed);
+  const crashed = mode === "local" && await lastStopCrashed(kv);
+  const resumed = await runner.sweep(false, crashed);
   if (resumed > 0) log.info(`Resuming queued work on ${resumed} stream(s)`);
   runner.start();
   // A subscriber script added on another instance: a message published here before this instance
@@ -430,14 +429,12 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
           pumpFeed.close();
         }
         try {
-          const headsExact = await committer.close();
+          await committer.close();
           await seenIdsLoaded;
           waker.close();
           // After a runaway script the stop does not count as clean: the next start runs the tasks it resumes one
           // at a time, so that the script that ran away, if it does again, is found and ends dead.
-          if (!abandon && !runaway && mode === "local") {
-            await kv.set(keys.cleanStop(), { at: clock.now(), headsExact } satisfies CleanStop);
-          }
+          if (!abandon && !runaway && mode === "local") await kv.set(keys.cleanStop(), clock.now());
         } finally {
           if (!options.kv) kv.close();
           lock?.release();
@@ -446,21 +443,12 @@ async function startCore(options: SluiceOptions, opened: Opened): Promise<Sluice
   };
 }
 
-/** A graceful stop's word in KV: when, and whether it wrote every head key (older versions wrote the time alone). */
-interface CleanStop {
-  readonly at: number;
-  readonly headsExact: boolean;
-}
-
-/**
- * How the last process on this KV stopped: dead (no graceful stop said otherwise), and whether its head keys are exact;
- * clears the stop's word (this process may die in turn).
- */
-async function lastStop(kv: Deno.Kv): Promise<{ crashed: boolean; headsExact: boolean }> {
-  const word = (await kv.get<CleanStop | number>(keys.cleanStop())).value;
-  if (word !== null) await deleteKeys(kv, await Array.fromAsync(kv.list({ prefix: keys.runMarkers() }), (e) => e.key));
+/** Whether the last process on this KV stopped dead (no graceful stop said otherwise); clears the stop's word. */
+async function lastStopCrashed(kv: Deno.Kv): Promise<boolean> {
+  const clean = (await kv.get(keys.cleanStop())).value !== null;
+  if (clean) await deleteKeys(kv, await Array.fromAsync(kv.list({ prefix: keys.runMarkers() }), (e) => e.key));
   await kv.delete(keys.cleanStop());
-  return { crashed: word === null, headsExact: typeof word === "object" && word?.headsExact === true };
+  return !clean;
 }
 
 /** The doorbell of one writer: the committer says which heads moved right after each commit. */

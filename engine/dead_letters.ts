@@ -72,6 +72,12 @@ function matches(d: DeadLetter, f: DeadLetterFilter): boolean {
 /** Dead letters a bulk retry or discard reads and lands at once (see `#inParts`). */
 const PART = 50;
 
+/** A dead letter a bulk retry or discard took, as it was when taken. */
+interface Chosen {
+  readonly taskId: string;
+  readonly versionstamp: string;
+}
+
 /** The dead-letter list: read it, and send a dead task back to the tail of its stream. */
 export class DeadLetters {
   constructor(
@@ -172,17 +178,19 @@ export class DeadLetters {
   }
 
   /**
-   * Does `act` with the dead letters `ids` name, in order, a part at a time (`PART` letters, each part read and
+   * Does `act` with the dead letters `chosen` names, in order, a part at a time (`PART` letters, each part read and
    * landed before the next is read): thousands of letters of up to 62 KiB each never go to KV at once, which would
-   * hold its one thread, and the devices' acks, for seconds. How many were done.
+   * hold its one thread, and the devices' acks, for seconds. A letter that changed since it was chosen (retried
+   * meanwhile, and dead again) is left for another call. How many were done.
    */
-  async #inParts(ids: readonly string[], act: (e: Deno.KvEntry<DeadLetter>) => Promise<unknown>): Promise<number> {
+  async #inParts(chosen: readonly Chosen[], act: (e: Deno.KvEntry<DeadLetter>) => Promise<unknown>): Promise<number> {
     let done = 0;
-    for (let i = 0; i < ids.length; i += PART) {
-      const part = ids.slice(i, i + PART).map((id) => keys.deadLetter(id));
-      const entries = (await Promise.all(chunked(part).map((k) => this.kv.getMany<DeadLetter[]>(k)))).flat();
+    for (let i = 0; i < chosen.length; i += PART) {
+      const part = chosen.slice(i, i + PART);
+      const read = chunked(part).map((c) => this.kv.getMany<DeadLetter[]>(c.map((l) => keys.deadLetter(l.taskId))));
+      const entries = (await Promise.all(read)).flat();
       const outcomes = await Promise.allSettled(
-        entries.flatMap((e) => e.value === null ? [] : [act(e as Deno.KvEntry<DeadLetter>)]),
+        entries.flatMap((e, j) => e.versionstamp !== part[j]!.versionstamp ? [] : [act(e as Deno.KvEntry<DeadLetter>)]),
       );
       done += outcomes.filter((o) => o.status === "fulfilled").length;
     }
@@ -190,30 +198,31 @@ export class DeadLetters {
   }
 
   /**
-   * The task ids of the matching dead letters to retry now: whole streams while they fit in
+   * The matching dead letters to retry now (their ids, as they are now): whole streams while they fit in
    * `limit` (a stream with more gives its oldest `limit`), each stream's in seq order; and how many
    * match besides. (A task a script queued has a random id, so a stream's are not side by side.)
    */
   async #matching(
     filter: DeadLetterFilter,
     limit: number,
-  ): Promise<{ chosen: string[]; left: number }> {
-    const streams = new Map<string, { taskId: string; seq: number }[]>();
+  ): Promise<{ chosen: Chosen[]; left: number }> {
+    const streams = new Map<string, (Chosen & { seq: number })[]>();
     let matching = 0;
     // Small batches: each list call holds KV's one thread for a while (a letter may be 62 KiB); commits go between.
-    for await (const { value: d } of this.kv.list<DeadLetter>({ prefix: keys.deadLetters() }, { batchSize: 50 })) {
+    const all = this.kv.list<DeadLetter>({ prefix: keys.deadLetters() }, { batchSize: 50 });
+    for await (const { value: d, versionstamp } of all) {
       if (!matches(d, filter)) continue;
       const lane = `${d.stream}\0${d.consumer}`;
       const list = streams.get(lane) ?? [];
       if (list.length === 0) streams.set(lane, list);
-      list.push({ taskId: d.taskId, seq: firstSeq(d) });
+      list.push({ taskId: d.taskId, versionstamp, seq: firstSeq(d) });
       matching++;
     }
-    const chosen: string[] = [];
+    const chosen: Chosen[] = [];
     for (const list of streams.values()) {
       if (chosen.length > 0 && chosen.length + list.length > limit) continue;
       list.sort((a, b) => a.seq - b.seq);
-      chosen.push(...list.slice(0, limit).map((t) => t.taskId));
+      chosen.push(...list.slice(0, limit));
     }
     return { chosen, left: matching - chosen.length };
   }

@@ -91,6 +91,18 @@ Deno.test("a bulk retry or discard of big dead letters goes a part at a time, in
     await committer.flush();
     const requeued = await Array.fromAsync(kv.list<{ data: { params: { seq: number } } }>({ prefix: ["ev", "t/c/b"] }));
     assert.deepEqual(requeued.map((e) => e.value.data.params.seq), Array.from({ length: 120 }, (_, i) => i + 1));
+    // A letter that changes after the scan chose it (retried meanwhile, dead again) is left for another call.
+    await make(60, "t/c/c");
+    const late = positionalTaskId("t/c/c", 55);
+    const getMany = kv.getMany.bind(kv);
+    kv.getMany = (async (k: Deno.KvKey[], o?: { consistency?: Deno.KvConsistencyLevel }) => {
+      if (k.some((key) => key.at(-1) === late)) {
+        await kv.set(keys.deadLetter(late), { ...letter(null, ["again"]), taskId: late });
+      }
+      return await getMany(k, o);
+    }) as Deno.Kv["getMany"];
+    assert.deepEqual(await letters.discardMatching({}, 10_000, 0), { discarded: 59, left: 1, before: 0 });
+    assert.equal((await kv.get<DeadLetter>(keys.deadLetter(late))).value?.errors[0]?.error, "again");
   } finally {
     await committer.close();
     kv.close();

@@ -235,8 +235,6 @@ export class Committer {
   readonly #onCommit?: (stats: CommitStats) => void;
   readonly #maxRetries: number;
   readonly #heads = new Map<string, Head>();
-  /** Head keys need no look at the events after them (`trustHeadKeys`). */
-  #headKeysExact = false;
   readonly #idleHeads: { readonly from: number; readonly afterMs: number };
   /** When idle heads may next be forgotten. */
   #scanAt = 0;
@@ -402,28 +400,14 @@ export class Committer {
     return this.#inbox.firstUnmoved(stream, from);
   }
 
-  /**
-   * Lands what is queued, moves the inbox to its streams and writes every stale head key (before closing KV). True
-   * when every head key was written: the next process may take them as they are (`trustHeadKeys`).
-   */
-  async close(): Promise<boolean> {
+  /** Lands what is queued, moves the inbox to its streams and writes every stale head key (before closing KV). */
+  async close(): Promise<void> {
     clearInterval(this.#headTimer);
     await this.flush();
-    let written: number;
-    while ((written = await this.#persistHeads(true)) > 0) { /* 500 a commit */ }
+    while (await this.#persistHeads(true) > 0) { /* 500 a commit */ }
     await this.flush();
     clearTimeout(this.#moveTimer);
     this.#moveTimer = undefined;
-    return written === 0 && this.#lost === null;
-  }
-
-  /**
-   * One writer's head keys are exact: the last process on this KV stopped cleanly, having written every one (`close`),
-   * and this one writes a head key lazily only for streams it keeps in memory. A head is then taken from its key,
-   * without a look at the events after it (a restart's first burst of known devices costs a read a stream less).
-   */
-  trustHeadKeys(): void {
-    if (this.#mode === "single") this.#headKeysExact = true;
   }
 
   /** Writes up to 500 head keys that lag their stream (all of them when `all`): how many, or -1 when KV refused. */
@@ -921,7 +905,7 @@ export class Committer {
           // burst of new devices costs a read less each). Several writers keep them exact (and set those a
           // single writer left at the takeover).
           const seq = this.#mode === "multi" ? hinted : Math.max(
-            e.versionstamp === null || this.#headKeysExact ? hinted : await headFrom(this.#kv, stream, hinted),
+            e.versionstamp === null ? 0 : await headFrom(this.#kv, stream, hinted),
             cursors.get(stream) ?? 0,
           );
           // Not over a head set meanwhile (a commit that loaded it too and landed since): that one is newer.
