@@ -198,7 +198,7 @@ export class DeadLetters {
   }
 
   /**
-   * The matching dead letters to retry now (their ids, as they are now): whole streams while they fit in
+   * The matching dead letters to retry now (each with its versionstamp when read): whole streams while they fit in
    * `limit` (a stream with more gives its oldest `limit`), each stream's in seq order; and how many
    * match besides. (A task a script queued has a random id, so a stream's are not side by side.)
    */

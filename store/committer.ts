@@ -410,7 +410,7 @@ export class Committer {
     this.#moveTimer = undefined;
   }
 
-  /** Writes up to 500 head keys that lag their stream (all of them when `all`): how many, or -1 when KV refused. */
+  /** Writes up to 500 stale head keys (those a second stale, or every one when `all`): how many, or -1 when KV refused. */
   async #persistHeads(all: boolean): Promise<number> {
     const now = this.#clock.now();
     const sets: SetOp[] = [];
